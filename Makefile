@@ -1,0 +1,41 @@
+# Enlace — the two commands a newcomer needs are `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= .enlace
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test bench lint venv system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests need (browser for the console tests, PostgreSQL client libs).
+system-deps:
+	@bash deploy/scripts/system-deps.sh
+
+up: $(STAMP)
+	@test -f $(HOME_DIR)/enlace.yaml || $(BIN)/enlace --home $(HOME_DIR) init $(HOME_DIR) --demo
+	$(BIN)/enlace --home $(HOME_DIR) up
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'make test: pytest collected no tests' >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

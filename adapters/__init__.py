@@ -1,0 +1,1 @@
+"""Enlace adapters: sources that feed the hub and sinks that deliver into national systems."""

@@ -1,0 +1,1 @@
+"""The Enlace hub: verifies, routes by sharing agreements, audits."""

@@ -1,0 +1,48 @@
+"""The ``enlace`` command line: a root group that gathers the command modules."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+import click
+
+from hub.cli.context import CliContext
+from hub.cli.exit_codes import EXIT_CODES_HELP
+
+__all__ = ["cli", "main"]
+
+# (module, attribute) of every built-in command or group; each module owns one job.
+COMMANDS: list[tuple[str, str]] = []
+
+
+@click.group(
+    help="Enlace: the signed, audited exchange of the Central America–United States "
+    f"security dialogue.\n\n{EXIT_CODES_HELP}",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Deployment folder (else $ENLACE_HOME, else ./.enlace).",
+)
+@click.version_option(package_name="enlace")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    ctx.obj = CliContext.from_flag(home)
+
+
+def _register() -> None:
+    for module_name, attr in COMMANDS:
+        command = getattr(importlib.import_module(module_name), attr)
+        cli.add_command(command)
+    for ep in entry_points(group="enlace.commands"):
+        cli.add_command(ep.load(), name=ep.name)
+
+
+_register()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,25 @@
+"""Exit codes of the ``enlace`` command; they mean the same thing in every command."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["EXIT_CODES_HELP", "ExitCode"]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # the thing checked does not hold (invalid signature, bad audit log, …)
+    USAGE = 2  # wrong arguments (click's own code)
+    REJECTED = 3  # the hub refused the message (enlace publish)
+    NO_DEPLOYMENT = 4  # no deployment at --home / ENLACE_HOME / ./.enlace
+    GOVERNANCE = 5  # a governance file (trust root, directory, agreement) is refused
+    UNAVAILABLE = 6  # NATS or another service could not be reached
+    TIMEOUT = 7  # waited for an outcome that did not come
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 check failed (e.g. invalid signature, reason code printed); "
+    "2 usage error; 3 message rejected by the hub; 4 no deployment found; "
+    "5 governance file refused; 6 NATS unreachable; 7 timed out waiting."
+)

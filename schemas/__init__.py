@@ -1,0 +1,1 @@
+"""Enlace message schemas: envelope, typed payloads, signatures, directory. No network."""

@@ -1,0 +1,229 @@
+"""Every error of the ``schemas`` package, each with a stable reason code.
+
+The reason code (``err.code``) is what a refused message's notice carries, what the
+audit log records and what ``enlace verify`` prints: it never changes once published.
+
+Tree::
+
+    EnlaceError (Exception)
+    ├── MessageError (ValueError)            a message is refused
+    │   ├── MessageTooLarge                  too_large
+    │   ├── MalformedJson                    malformed_json
+    │   ├── InvalidEnvelope                  invalid_envelope
+    │   ├── UnknownMessageType               unknown_type
+    │   ├── ThemeNotAllowed                  theme_not_allowed
+    │   ├── SchemaInvalid                    schema_invalid
+    │   └── SubjectMismatch                  subject_mismatch
+    ├── SignatureError (ValueError)          a signature does not hold
+    │   ├── MalformedSignature               malformed_signature
+    │   ├── UnknownKey                       unknown_key
+    │   ├── KeyNotYetValid                   key_not_yet_valid
+    │   ├── KeyExpired                       key_expired
+    │   ├── KeyRevoked                       key_revoked
+    │   ├── BadSignature                     bad_signature
+    │   └── SenderMismatch                   sender_mismatch
+    └── GovernanceError (ValueError)         a governance file is refused
+        ├── GovernanceFileError              governance_invalid   (file, line, field)
+        ├── GovernanceUnsigned               governance_unsigned
+        ├── GovernanceBadSignature           governance_bad_signature
+        └── GovernanceStaleVersion           governance_stale_version
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+__all__ = [
+    "REASON_CODES",
+    "BadSignature",
+    "EnlaceError",
+    "GovernanceBadSignature",
+    "GovernanceError",
+    "GovernanceFileError",
+    "GovernanceStaleVersion",
+    "GovernanceUnsigned",
+    "InvalidEnvelope",
+    "KeyExpired",
+    "KeyNotYetValid",
+    "KeyRevoked",
+    "MalformedJson",
+    "MalformedSignature",
+    "MessageError",
+    "MessageTooLarge",
+    "SchemaInvalid",
+    "SenderMismatch",
+    "SignatureError",
+    "SubjectMismatch",
+    "ThemeNotAllowed",
+    "UnknownKey",
+    "UnknownMessageType",
+]
+
+
+class EnlaceError(Exception):
+    """Base of every Enlace error.
+
+    Attributes:
+        code: stable machine-readable reason code.
+        description: a sentence for people: what was wrong and what to do.
+    """
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.description}"
+
+
+class MessageError(EnlaceError, ValueError):
+    """A message was refused before its signature was even considered, or after it."""
+
+    code = "invalid_message"
+
+
+class MessageTooLarge(MessageError):
+    code = "too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message is {size} bytes; the limit is {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class MalformedJson(MessageError):
+    code = "malformed_json"
+
+
+class InvalidEnvelope(MessageError):
+    code = "invalid_envelope"
+
+    def __init__(self, description: str, field: str | None = None) -> None:
+        super().__init__(description)
+        self.field = field
+
+
+class UnknownMessageType(MessageError):
+    code = "unknown_type"
+
+    def __init__(self, type_: str, version: int, known: list[str]) -> None:
+        super().__init__(
+            f"unknown message type {type_!r} version {version}; known: {', '.join(known)}"
+        )
+        self.type = type_
+        self.version = version
+        self.known = known
+
+
+class ThemeNotAllowed(MessageError):
+    code = "theme_not_allowed"
+
+    def __init__(self, type_: str, theme: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"type {type_!r} may not travel under theme {theme!r}; allowed: {', '.join(allowed)}"
+        )
+        self.type = type_
+        self.theme = theme
+        self.allowed = allowed
+
+
+class SchemaInvalid(MessageError):
+    code = "schema_invalid"
+
+    def __init__(self, description: str, field: str | None = None) -> None:
+        super().__init__(description)
+        self.field = field
+
+
+class SubjectMismatch(MessageError):
+    code = "subject_mismatch"
+
+
+class SignatureError(EnlaceError, ValueError):
+    """A detached signature does not hold for the message it came with."""
+
+    code = "signature_error"
+
+
+class MalformedSignature(SignatureError):
+    code = "malformed_signature"
+
+
+class UnknownKey(SignatureError):
+    code = "unknown_key"
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"no key {kid!r} in the directory")
+        self.kid = kid
+
+
+class KeyNotYetValid(SignatureError):
+    code = "key_not_yet_valid"
+
+
+class KeyExpired(SignatureError):
+    code = "key_expired"
+
+
+class KeyRevoked(SignatureError):
+    code = "key_revoked"
+
+
+class BadSignature(SignatureError):
+    code = "bad_signature"
+
+
+class SenderMismatch(SignatureError):
+    code = "sender_mismatch"
+
+
+class GovernanceError(EnlaceError, ValueError):
+    """A governance file (trust root, directory, agreement) is refused."""
+
+    code = "governance_error"
+
+
+class GovernanceFileError(GovernanceError):
+    """A governance file is malformed: names the file, the line and the field."""
+
+    code = "governance_invalid"
+
+    def __init__(
+        self, path: Path | str, problem: str, line: int | None = None, field: str | None = None
+    ) -> None:
+        where = str(path) + (f":{line}" if line is not None else "")
+        what = f" field {field!r}:" if field else ""
+        super().__init__(f"{where}:{what} {problem}")
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+
+
+class GovernanceUnsigned(GovernanceError):
+    code = "governance_unsigned"
+
+
+class GovernanceBadSignature(GovernanceError):
+    code = "governance_bad_signature"
+
+
+class GovernanceStaleVersion(GovernanceError):
+    code = "governance_stale_version"
+
+
+def _all_codes() -> dict[str, type[EnlaceError]]:
+    codes: dict[str, type[EnlaceError]] = {}
+    pending: list[type[EnlaceError]] = [EnlaceError]
+    while pending:
+        cls = pending.pop()
+        codes[cls.code] = cls
+        pending.extend(cls.__subclasses__())
+    return codes
+
+
+REASON_CODES: dict[str, type[EnlaceError]] = _all_codes()
+"""Every reason code of this package, mapped to its error class."""

@@ -1,0 +1,150 @@
+"""Detached JWS with unencoded payload (RFC 7515 + RFC 7797), Ed25519 (RFC 9864).
+
+A signature is the compact serialization with an empty payload part::
+
+    BASE64URL(protected) ".." BASE64URL(signature)
+
+over the signing input ``ASCII(BASE64URL(protected)) || "." || message bytes`` (the message
+is signed as its exact bytes, never re-encoded). The protected header is
+``{"alg": "Ed25519", "b64": false, "crit": ["b64"], "kid": ...}``; when verifying, the
+legacy ``alg: EdDSA`` is accepted too (the key is Ed25519 either way).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from schemas.errors import BadSignature, MalformedSignature
+
+__all__ = [
+    "ACCEPTED_ALGS",
+    "ALG",
+    "JwsHeader",
+    "b64url_decode",
+    "b64url_encode",
+    "jwk_from_public_key",
+    "load_private_key",
+    "parse_detached",
+    "private_key_pem",
+    "public_key_from_jwk",
+    "sign_detached",
+    "verify_detached",
+]
+
+ALG = "Ed25519"
+ACCEPTED_ALGS = frozenset({"Ed25519", "EdDSA"})
+_MAX_SIGNATURE_CHARS = 4096
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64url: {exc}") from None
+
+
+@dataclass(frozen=True)
+class JwsHeader:
+    """The protected header of a verified-shape detached JWS."""
+
+    alg: str
+    kid: str
+    encoded: str
+    """The header exactly as it was encoded: the signing input starts with it."""
+
+
+def sign_detached(payload: bytes, key: Ed25519PrivateKey, kid: str) -> str:
+    """Sign the exact bytes ``payload``; returns ``header..signature``."""
+    header = {"alg": ALG, "b64": False, "crit": ["b64"], "kid": kid}
+    encoded = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+    signature = key.sign(encoded.encode("ascii") + b"." + payload)
+    return f"{encoded}..{b64url_encode(signature)}"
+
+
+def parse_detached(jws: str) -> tuple[JwsHeader, bytes]:
+    """Parse a detached compact JWS; raises MalformedSignature on any defect of form."""
+    if not isinstance(jws, str) or len(jws) > _MAX_SIGNATURE_CHARS:
+        raise MalformedSignature("signature is missing or too long")
+    parts = jws.strip().split(".")
+    if len(parts) != 3 or parts[1] != "":
+        raise MalformedSignature("a detached JWS has the form header..signature")
+    try:
+        header_json = b64url_decode(parts[0])
+        header: Any = json.loads(header_json)
+        signature = b64url_decode(parts[2])
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedSignature(f"signature does not decode: {exc}") from None
+    if not isinstance(header, dict):
+        raise MalformedSignature("JWS protected header is not a JSON object")
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg not in ACCEPTED_ALGS:
+        raise MalformedSignature(f"JWS alg {alg!r} is not accepted; use {ALG!r}")
+    if not isinstance(kid, str) or not kid:
+        raise MalformedSignature("JWS header has no kid")
+    if header.get("b64") is not False or header.get("crit") != ["b64"]:
+        raise MalformedSignature('JWS header must carry "b64": false and "crit": ["b64"]')
+    if len(signature) != 64:
+        raise MalformedSignature("an Ed25519 signature is 64 bytes")
+    return JwsHeader(alg=alg, kid=kid, encoded=parts[0]), signature
+
+
+def verify_detached(payload: bytes, jws: str, key: Ed25519PublicKey) -> JwsHeader:
+    """Check ``jws`` over ``payload`` with ``key``; raises BadSignature or MalformedSignature."""
+    header, signature = parse_detached(jws)
+    try:
+        key.verify(signature, header.encoded.encode("ascii") + b"." + payload)
+    except InvalidSignature:
+        raise BadSignature(f"signature by {header.kid!r} does not match the message") from None
+    return header
+
+
+def jwk_from_public_key(key: Ed25519PublicKey) -> dict[str, str]:
+    """The public key as a JWK (RFC 8037, kty OKP, crv Ed25519)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+
+
+def public_key_from_jwk(jwk: dict[str, Any]) -> Ed25519PublicKey:
+    """Load an OKP/Ed25519 JWK; raises ValueError when it is anything else."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise ValueError("key must be a JWK with kty OKP and crv Ed25519")
+    if "d" in jwk:
+        raise ValueError("a public JWK must not carry the private part 'd'")
+    x = jwk.get("x")
+    if not isinstance(x, str):
+        raise ValueError("JWK has no 'x'")
+    raw = b64url_decode(x)
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("not an Ed25519 private key")
+    return key

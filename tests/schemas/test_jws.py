@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from schemas.errors import BadSignature, MalformedSignature
+from schemas.jws import (
+    b64url_decode,
+    b64url_encode,
+    jwk_from_public_key,
+    public_key_from_jwk,
+    sign_detached,
+    verify_detached,
+)
+
+
+def test_sign_then_verify_exact_bytes() -> None:
+    key = Ed25519PrivateKey.generate()
+    jws = sign_detached(b'{"a": 1}', key, "k1")
+    header = verify_detached(b'{"a": 1}', jws, key.public_key())
+    assert header.kid == "k1"
+    assert header.alg == "Ed25519"
+    assert jws.split(".")[1] == ""  # detached
+
+
+def test_one_changed_byte_fails() -> None:
+    key = Ed25519PrivateKey.generate()
+    jws = sign_detached(b'{"a": 1}', key, "k1")
+    with pytest.raises(BadSignature):
+        verify_detached(b'{"a": 2}', jws, key.public_key())
+
+
+def test_legacy_eddsa_alg_is_accepted() -> None:
+    key = Ed25519PrivateKey.generate()
+    header = b64url_encode(b'{"alg":"EdDSA","b64":false,"crit":["b64"],"kid":"k1"}')
+    sig = key.sign(header.encode() + b"." + b"msg")
+    verify_detached(b"msg", f"{header}..{b64url_encode(sig)}", key.public_key())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg":"HS256","b64":false,"crit":["b64"],"kid":"k1"}',
+        b'{"alg":"Ed25519","kid":"k1"}',  # encoded payload is not what Enlace signs
+        b'{"alg":"Ed25519","b64":false,"crit":["b64"]}',
+        b"[]",
+    ],
+)
+def test_wrong_headers_are_malformed(header: bytes) -> None:
+    key = Ed25519PrivateKey.generate()
+    encoded = b64url_encode(header)
+    sig = key.sign(encoded.encode() + b".msg")
+    with pytest.raises(MalformedSignature):
+        verify_detached(b"msg", f"{encoded}..{b64url_encode(sig)}", key.public_key())
+
+
+@pytest.mark.parametrize("jws", ["", "a.b.c", "abc", "!!..!!", "e30..AAAA"])
+def test_garbage_is_malformed(jws: str) -> None:
+    with pytest.raises(MalformedSignature):
+        verify_detached(b"msg", jws, Ed25519PrivateKey.generate().public_key())
+
+
+def test_jwk_round_trip() -> None:
+    public = Ed25519PrivateKey.generate().public_key()
+    jwk = jwk_from_public_key(public)
+    assert public_key_from_jwk(jwk) == public
+    with pytest.raises(ValueError, match="OKP"):
+        public_key_from_jwk({"kty": "EC", "crv": "P-256", "x": jwk["x"]})
+    with pytest.raises(ValueError, match="base64url"):
+        b64url_decode("a+b/")
