@@ -38,12 +38,6 @@ class PartyRole(StrEnum):
     OBSERVER = "observer"
 
 
-class Party(StrictModel):
-    code: CountryCode
-    name: str = Field(min_length=1)
-    role: PartyRole = PartyRole.MEMBER
-
-
 class PublicKeyRecord(StrictModel):
     """A public signing key with its validity; ``jwk`` is an OKP/Ed25519 JWK (RFC 8037)."""
 
@@ -73,6 +67,15 @@ class PublicKeyRecord(StrictModel):
             raise KeyExpired(f"key {self.kid!r} expired at {self.not_after.isoformat()}")
 
 
+class Party(StrictModel):
+    """A party to the dialogue; ``keys`` sign what its systems say (e.g. sink receipts)."""
+
+    code: CountryCode
+    name: str = Field(min_length=1)
+    role: PartyRole = PartyRole.MEMBER
+    keys: list[PublicKeyRecord] = Field(default_factory=list)
+
+
 class PointOfContact(StrictModel):
     """A national point of contact: one country, one or more themes, its signing keys."""
 
@@ -94,7 +97,7 @@ class HubIdentity(StrictModel):
 class KeyOwner(StrictModel):
     """Who holds a key: a POC (with its country and themes) or the hub."""
 
-    kind: str  # "poc" | "hub"
+    kind: str  # "poc" | "hub" | "party" (a country's systems: sinks, gateways)
     id: str
     country: str | None = None
     themes: tuple[Theme, ...] = ()
@@ -127,6 +130,7 @@ class Directory(StrictModel):
         if len(set(ids)) != len(ids):
             raise ValueError("a point of contact id is listed twice")
         kids = [k.kid for k in self.hub.keys] + [k.kid for p in self.pocs for k in p.keys]
+        kids += [k.kid for p in self.parties for k in p.keys]
         if len(set(kids)) != len(kids):
             raise ValueError("a key id is used twice")
         for poc in self.pocs:
@@ -141,6 +145,9 @@ class Directory(StrictModel):
         table: dict[str, tuple[PublicKeyRecord, KeyOwner]] = {}
         for key in self.hub.keys:
             table[key.kid] = (key, KeyOwner(kind="hub", id=self.hub.id))
+        for party in self.parties:
+            for key in party.keys:
+                table[key.kid] = (key, KeyOwner(kind="party", id=party.code, country=party.code))
         for poc in self.pocs:
             owner = KeyOwner(kind="poc", id=poc.id, country=poc.country, themes=tuple(poc.themes))
             for key in poc.keys:

@@ -1,0 +1,1 @@
+"""Benchmarks, run with ``make bench``: each module ``bench/bench_*.py`` has ``main()``."""

@@ -1,0 +1,28 @@
+"""Run every benchmark module (``bench/bench_*.py``), or those named on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import pkgutil
+import sys
+
+import bench
+
+
+def main(argv: list[str]) -> None:
+    modules = pkgutil.iter_modules(bench.__path__)
+    names = sorted(m.name for m in modules if m.name.startswith("bench_"))
+    chosen = [n for n in names if not argv or any(a in n for a in argv)]
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        entry = importlib.import_module(f"bench.{name}").main
+        if inspect.iscoroutinefunction(entry):
+            asyncio.run(entry())
+        else:
+            entry()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,79 @@
+"""The hub's countersignature over a redacted view.
+
+A redacted view is not the bytes the sender signed, so the sender's signature cannot
+vouch for it. The hub signs a statement binding the original to the view::
+
+    {"id": <message id>, "original": "sha256:<hex of original bytes>",
+     "recipient": <cc>, "view": <view name>, "view_digest": "sha256:<hex of view bytes>"}
+
+as canonical JSON, with a detached JWS by its directory key. The statement is rebuilt
+by the verifier from the delivery (headers + body), so only the JWS travels
+(``Enlace-Countersignature``), beside ``Enlace-View`` and ``Enlace-Original-Digest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from schemas.canonical import canonical_json
+from schemas.directory import Directory
+from schemas.errors import SenderMismatch
+from schemas.jws import sign_detached
+
+__all__ = ["countersign_view", "sha256_digest", "verify_countersignature", "view_statement"]
+
+
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>``, the digest form used in headers, receipts and the audit log."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def view_statement(
+    message_id: str, original_digest: str, recipient: str, view: str, view_bytes: bytes
+) -> bytes:
+    return canonical_json(
+        {
+            "id": message_id,
+            "original": original_digest,
+            "recipient": recipient,
+            "view": view,
+            "view_digest": sha256_digest(view_bytes),
+        }
+    )
+
+
+def countersign_view(
+    message_id: str,
+    original_digest: str,
+    recipient: str,
+    view: str,
+    view_bytes: bytes,
+    hub_key: Ed25519PrivateKey,
+    kid: str,
+) -> str:
+    """The hub's detached JWS over the statement of a view."""
+    statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
+    return sign_detached(statement, hub_key, kid)
+
+
+def verify_countersignature(
+    directory: Directory,
+    jws: str,
+    message_id: str,
+    original_digest: str,
+    recipient: str,
+    view: str,
+    view_bytes: bytes,
+    at: datetime | None = None,
+) -> None:
+    """Check the hub's countersignature; raises a SignatureError subclass when it fails.
+
+    The key must be the hub's (a POC's valid key does not countersign).
+    """
+    statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
+    header, owner = directory.verify_signature(statement, jws, at)
+    if owner.kind != "hub":
+        raise SenderMismatch(f"key {header.kid!r} is not the hub's; it cannot countersign")

@@ -1,0 +1,118 @@
+"""NATS subjects, streams and headers: the wire contract between hub, adapters and operators.
+
+Subjects are country-first so that NATS permissions can be per country::
+
+    enlace.in.<cc>.<theme>.<type>     a POC publishes (stream INGRESS)
+    enlace.out.<cc>.<theme>.<type>    the hub delivers to recipient <cc> (stream DELIVERY)
+    enlace.rejected.<cc>              notices to sender <cc> (stream REJECTED)
+    enlace.receipt.<cc>               signed receipts from <cc>'s sinks (stream RECEIPTS)
+    enlace.quarantine.<cc>            raw refused bytes + reason (stream QUARANTINE)
+    enlace.audit                      audit log entries (stream AUDIT)
+    enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "HDR_AGREEMENT",
+    "HDR_COUNTERSIGNATURE",
+    "HDR_MSG_ID",
+    "HDR_ORIGINAL_DIGEST",
+    "HDR_REASON",
+    "HDR_RECIPIENT",
+    "HDR_SIGNATURE",
+    "HDR_VIEW",
+    "STREAMS",
+    "IngressSubject",
+    "deadletter_subject",
+    "delivery_subject",
+    "ingress_subject",
+    "parse_ingress_subject",
+    "quarantine_subject",
+    "receipt_subject",
+    "rejected_subject",
+]
+
+PREFIX = "enlace"
+
+HDR_SIGNATURE = "Enlace-Signature"  # the sender's detached JWS over the exact message bytes
+HDR_COUNTERSIGNATURE = "Enlace-Countersignature"  # the hub's JWS over a redacted view
+HDR_VIEW = "Enlace-View"  # "full" or the name of a redaction
+HDR_ORIGINAL_DIGEST = "Enlace-Original-Digest"  # sha256:<hex> of the original message bytes
+HDR_AGREEMENT = "Enlace-Agreement"  # agreement id under which a delivery travels
+HDR_RECIPIENT = "Enlace-Recipient"
+HDR_REASON = "Enlace-Reason"  # reason code on quarantine and dead-letter copies
+HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
+
+STREAMS: dict[str, list[str]] = {
+    "INGRESS": [f"{PREFIX}.in.>"],
+    "DELIVERY": [f"{PREFIX}.out.>"],
+    "REJECTED": [f"{PREFIX}.rejected.>"],
+    "QUARANTINE": [f"{PREFIX}.quarantine.>"],
+    "RECEIPTS": [f"{PREFIX}.receipt.>"],
+    "DEADLETTER": [f"{PREFIX}.deadletter.>"],
+    "AUDIT": [f"{PREFIX}.audit"],
+}
+
+_TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
+_CC = re.compile(r"^[A-Z]{2}$")
+
+
+def _check(cc: str, *tokens: str) -> None:
+    if not _CC.fullmatch(cc):
+        raise ValueError(f"{cc!r} is not a country code token")
+    for token in tokens:
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(f"{token!r} is not a subject token")
+
+
+def ingress_subject(cc: str, theme: str, type_: str) -> str:
+    _check(cc, theme, type_)
+    return f"{PREFIX}.in.{cc}.{theme}.{type_}"
+
+
+def delivery_subject(recipient: str, theme: str, type_: str) -> str:
+    _check(recipient, theme, type_)
+    return f"{PREFIX}.out.{recipient}.{theme}.{type_}"
+
+
+def rejected_subject(cc: str) -> str:
+    _check(cc)
+    return f"{PREFIX}.rejected.{cc}"
+
+
+def receipt_subject(cc: str) -> str:
+    _check(cc)
+    return f"{PREFIX}.receipt.{cc}"
+
+
+def quarantine_subject(cc: str) -> str:
+    """Quarantine by the subject's country token; ``XX`` when even that is unreadable."""
+    _check(cc)
+    return f"{PREFIX}.quarantine.{cc}"
+
+
+def deadletter_subject(cc: str) -> str:
+    _check(cc)
+    return f"{PREFIX}.deadletter.{cc}"
+
+
+@dataclass(frozen=True)
+class IngressSubject:
+    country: str
+    theme: str
+    type: str
+
+
+def parse_ingress_subject(subject: str) -> IngressSubject | None:
+    """The tokens of ``enlace.in.<cc>.<theme>.<type>``, or None when it is not of that form."""
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[0] != PREFIX or parts[1] != "in":
+        return None
+    cc, theme, type_ = parts[2:]
+    if not _CC.fullmatch(cc) or not _TOKEN.fullmatch(theme) or not _TOKEN.fullmatch(type_):
+        return None
+    return IngressSubject(cc, theme, type_)
