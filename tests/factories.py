@@ -1,0 +1,137 @@
+"""Test factories: an in-memory directory with real Ed25519 keys, and signed messages.
+
+Real crypto, no files: for unit tests of logic that needs a directory. Deployment-level
+tests use ``enlace init --demo`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from schemas.common import PARTIES, THEMES, new_message_id
+from schemas.directory import Directory
+from schemas.govdoc import rfc3339
+from schemas.jws import jwk_from_public_key, sign_detached
+
+__all__ = ["EPOCH", "TestDirectory", "later", "make_directory", "poc_id"]
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def poc_id(country: str, theme: str) -> str:
+    return f"{country.lower()}-{theme.replace('_', '-')}"
+
+
+def _key_record(kid: str, key: Ed25519PrivateKey, **validity: datetime | None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "kid": kid,
+        "jwk": jwk_from_public_key(key.public_key()),
+        "not_before": rfc3339(validity.get("not_before") or EPOCH),
+    }
+    for name in ("not_after", "revoked_at"):
+        value = validity.get(name)
+        if value is not None:
+            record[name] = rfc3339(value)
+    return record
+
+
+@dataclass
+class TestDirectory:
+    """A directory and every private key behind it, by kid."""
+
+    __test__ = False  # not a pytest test class
+
+    directory: Directory
+    keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+
+    def poc_kid(self, country: str, theme: str) -> str:
+        return f"{poc_id(country, theme)}-k1"
+
+    @property
+    def hub_kid(self) -> str:
+        return "hub-k1"
+
+    def envelope(
+        self, country: str, theme: str, type_: str, payload: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        """A message dict from ``country``'s POC for ``theme`` (fields override defaults)."""
+        message: dict[str, Any] = {
+            "id": new_message_id(),
+            "type": type_,
+            "version": 1,
+            "theme": theme,
+            "sender": {
+                "country": country,
+                "agency": f"Agency of {country}",
+                "poc": poc_id(country, theme),
+            },
+            "issued_at": rfc3339(datetime.now(UTC)),
+            "handling": "green",
+            "payload": payload,
+        }
+        message.update(fields)
+        return message
+
+    def sign(self, message: dict[str, Any], kid: str | None = None) -> tuple[bytes, str]:
+        """Serialize and sign as the sender's POC would; returns (raw bytes, detached JWS)."""
+        raw = json.dumps(message, ensure_ascii=False).encode("utf-8")
+        if kid is None:
+            sender = message["sender"]
+            kid = f"{sender['poc']}-k1"
+        return raw, sign_detached(raw, self.keys[kid], kid)
+
+
+def make_directory(
+    parties: tuple[str, ...] = PARTIES,
+    themes: tuple[str, ...] = THEMES,
+    observers: tuple[str, ...] = (),
+    key_validity: dict[str, dict[str, datetime | None]] | None = None,
+) -> TestDirectory:
+    """A directory of ``parties`` (+ ``observers``), one POC per party per theme, real keys.
+
+    ``key_validity`` maps a kid to ``not_before``/``not_after``/``revoked_at`` overrides.
+    """
+    key_validity = key_validity or {}
+    keys: dict[str, Ed25519PrivateKey] = {}
+
+    def record(kid: str) -> dict[str, Any]:
+        keys[kid] = Ed25519PrivateKey.generate()
+        return _key_record(kid, keys[kid], **key_validity.get(kid, {}))
+
+    party_docs = [
+        {
+            "code": cc,
+            "name": f"Party {cc}",
+            "role": "observer" if cc in observers else "member",
+            "keys": [record(f"{cc.lower()}-system-k1")],
+        }
+        for cc in (*parties, *observers)
+    ]
+    pocs = [
+        {
+            "id": poc_id(cc, theme),
+            "country": cc,
+            "agency": f"Agency of {cc}",
+            "themes": [theme],
+            "keys": [record(f"{poc_id(cc, theme)}-k1")],
+        }
+        for cc in (*parties, *observers)
+        for theme in themes
+    ]
+    doc = {
+        "version": 1,
+        "issued_at": rfc3339(EPOCH),
+        "parties": party_docs,
+        "hub": {"id": "hub", "keys": [record("hub-k1")]},
+        "pocs": pocs,
+    }
+    return TestDirectory(Directory.model_validate(doc), keys)
+
+
+def later(days: int) -> datetime:
+    return EPOCH + timedelta(days=days)
