@@ -7,6 +7,7 @@ tests use ``enlace init --demo`` instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,7 +91,7 @@ def make_directory(
     parties: tuple[str, ...] = PARTIES,
     themes: tuple[str, ...] = THEMES,
     observers: tuple[str, ...] = (),
-    key_validity: dict[str, dict[str, datetime | None]] | None = None,
+    key_validity: Mapping[str, Mapping[str, datetime | None]] | None = None,
 ) -> TestDirectory:
     """A directory of ``parties`` (+ ``observers``), one POC per party per theme, real keys.
 
