@@ -1,0 +1,233 @@
+"""Load the agreements folder, check every signature, and say which agreements are in force.
+
+Consensus: an agreement is in force only when every party it names has signed the
+current text with its commission key, and only from ``valid_from`` (inclusive) to
+``valid_until`` (exclusive). A malformed file refuses the whole set
+(:class:`~schemas.errors.GovernanceFileError`: file, line, field) so that the caller keeps
+the set it runs; a missing, wrong or stale signature does not: the agreement is loaded,
+not in force, and its status says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hub.policy.model import Agreement, agreement_problems
+from schemas.directory import Directory
+from schemas.errors import BadSignature, MalformedSignature
+from schemas.govdoc import GovDoc, load_document, rfc3339
+from schemas.jws import verify_detached
+
+__all__ = [
+    "AgreementSet",
+    "AgreementStatus",
+    "KeyLookup",
+    "agreement_files",
+    "check_signatures",
+    "load_agreement",
+    "load_agreements",
+    "validate_agreement",
+]
+
+KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
+"""``(party, kid) -> commission public key``, or None when the trust root holds no such key."""
+
+
+@dataclass(frozen=True)
+class AgreementStatus:
+    """One loaded agreement and the state of its signatures.
+
+    Attributes:
+        agreement: the validated document.
+        path: the file it came from.
+        signed_by: parties whose signature on the current text holds.
+        missing: parties named in the agreement without a valid signature.
+        bad: ``(party, problem)`` for each signature that does not hold (wrong key, stale).
+        extra: signers that are not parties of the agreement (ignored).
+    """
+
+    agreement: Agreement
+    path: Path
+    signed_by: tuple[str, ...]
+    missing: tuple[str, ...]
+    bad: tuple[tuple[str, str], ...] = ()
+    extra: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.agreement.id
+
+    @property
+    def signed(self) -> bool:
+        """Every party has signed the current text."""
+        return not self.missing
+
+    def in_force_at(self, at: datetime) -> tuple[bool, str | None, str]:
+        """``(in force, reason code or None, sentence)`` at time ``at``."""
+        a = self.agreement
+        if self.missing:
+            why = "; ".join(problem for _party, problem in self.bad)
+            return (
+                False,
+                "not_signed",
+                f"agreement {a.id!r} is not signed by {', '.join(self.missing)}"
+                + (f" ({why})" if why else ""),
+            )
+        if at < a.valid_from:
+            return (
+                False,
+                "not_yet_valid",
+                f"agreement {a.id!r} is in force from {rfc3339(a.valid_from)}",
+            )
+        if at >= a.valid_until:
+            return False, "expired", f"agreement {a.id!r} expired at {rfc3339(a.valid_until)}"
+        return True, None, f"agreement {a.id!r} is in force until {rfc3339(a.valid_until)}"
+
+
+@dataclass(frozen=True)
+class AgreementSet:
+    """Every loaded agreement (in force or not), ordered by id, indexed by theme and type."""
+
+    statuses: tuple[AgreementStatus, ...] = ()
+    loaded_at: datetime | None = None
+    _index: dict[tuple[str, str], tuple[AgreementStatus, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.statuses, key=lambda s: s.id))
+        object.__setattr__(self, "statuses", ordered)
+        index: dict[tuple[str, str], list[AgreementStatus]] = {}
+        for status in ordered:
+            a = status.agreement
+            for theme in a.themes:
+                for type_ in a.types:
+                    index.setdefault((theme.value, type_), []).append(status)
+        self._index.update({k: tuple(v) for k, v in index.items()})
+
+    @classmethod
+    def of(
+        cls, statuses: Iterable[AgreementStatus], loaded_at: datetime | None = None
+    ) -> AgreementSet:
+        return cls(tuple(statuses), loaded_at)
+
+    def covering(self, theme: str, type_: str) -> tuple[AgreementStatus, ...]:
+        """The agreements (in force or not) whose themes and types include this message's."""
+        return self._index.get((theme, type_), ())
+
+    def get(self, agreement_id: str) -> AgreementStatus | None:
+        return next((s for s in self.statuses if s.id == agreement_id), None)
+
+    def __len__(self) -> int:
+        return len(self.statuses)
+
+
+def agreement_files(folder: Path) -> list[Path]:
+    """The agreement files of a folder, sorted by name (hidden and temporary files skipped)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
+
+
+def validate_agreement(doc: GovDoc) -> Agreement:
+    """Validate a parsed document as an agreement.
+
+    Raises:
+        GovernanceFileError: naming the file, line and field of the first problem.
+    """
+    agreement = doc.validate(Agreement)
+    for problem, loc in agreement_problems(agreement):
+        raise doc.error(problem, loc)
+    return agreement
+
+
+def check_signatures(doc: GovDoc, agreement: Agreement, key_for: KeyLookup) -> AgreementStatus:
+    """Verify each signature of ``doc`` against the parties' commission keys."""
+    payload = doc.signing_bytes()
+    parties = set(agreement.parties)
+    valid: set[str] = set()
+    bad: list[tuple[str, str]] = []
+    extra: list[str] = []
+    for sig in doc.signatures():
+        if sig.signer not in parties:
+            extra.append(sig.signer)
+            continue
+        key = key_for(sig.signer, sig.kid)
+        if key is None:
+            bad.append((sig.signer, f"{sig.signer}'s key {sig.kid!r} is not in the trust root"))
+            continue
+        try:
+            verify_detached(payload, sig.jws, key)
+        except (BadSignature, MalformedSignature):
+            bad.append(
+                (
+                    sig.signer,
+                    f"{sig.signer}'s signature does not match the text: changed after signing",
+                )
+            )
+            continue
+        valid.add(sig.signer)
+    return AgreementStatus(
+        agreement=agreement,
+        path=doc.path,
+        signed_by=tuple(p for p in agreement.parties if p in valid),
+        missing=tuple(p for p in agreement.parties if p not in valid),
+        bad=tuple((p, why) for p, why in bad if p not in valid),
+        extra=tuple(sorted(set(extra))),
+    )
+
+
+def load_agreement(path: Path, key_for: KeyLookup) -> AgreementStatus:
+    """Load, validate and check the signatures of one agreement file."""
+    doc = load_document(path)
+    agreement = validate_agreement(doc)
+    return check_signatures(doc, agreement, key_for)
+
+
+def load_agreements(
+    folder: Path | str,
+    directory: Directory | None,
+    trust_root: KeyLookup,
+    at: datetime | None = None,
+) -> AgreementSet:
+    """Load every agreement of ``folder``.
+
+    Args:
+        folder: the deployment's ``agreements/`` folder (missing = no agreement: deny all).
+        directory: the directory in force; a party an agreement names must be in it.
+        trust_root: ``(party, kid) -> commission public key`` lookup.
+        at: when the set is loaded (recorded; in-force windows are checked per decision).
+
+    Raises:
+        GovernanceFileError: a file is malformed, names an unknown party, or reuses an id;
+            the whole set is refused so that the caller keeps the running one.
+    """
+    statuses: list[AgreementStatus] = []
+    seen: dict[str, Path] = {}
+    known = set(directory.party_codes) if directory is not None else None
+    for path in agreement_files(Path(folder)):
+        doc = load_document(path)
+        agreement = validate_agreement(doc)
+        if agreement.id in seen:
+            raise doc.error(
+                f"agreement id {agreement.id!r} is already used by {seen[agreement.id]}", ("id",)
+            )
+        seen[agreement.id] = path
+        if known is not None:
+            for i, party in enumerate(agreement.parties):
+                if party not in known:
+                    raise doc.error(
+                        f"{party} is not a party in the directory; add it there first",
+                        ("parties", i),
+                    )
+        statuses.append(check_signatures(doc, agreement, trust_root))
+    return AgreementSet.of(statuses, at)
