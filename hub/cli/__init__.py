@@ -13,7 +13,10 @@ from hub.cli.exit_codes import EXIT_CODES_HELP
 __all__ = ["cli", "main"]
 
 # (module, attribute) of every built-in command or group; each module owns one job.
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("hub.cli.message", "message"),
+    ("hub.cli.schemas_cmd", "schemas"),
+]
 
 
 @click.group(

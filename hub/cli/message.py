@@ -1,0 +1,107 @@
+"""``enlace message``: write message templates (``enlace message new TYPE``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from hub.cli.context import fail
+from hub.cli.exit_codes import ExitCode
+from schemas.envelope import Sender, first_error
+from schemas.errors import MessageError
+from schemas.message import new_message
+from schemas.registry import REGISTRY
+
+__all__ = ["message"]
+
+
+@click.group(help="Message templates and helpers.")
+def message() -> None:
+    pass
+
+
+def _default_poc(country: str, theme: str) -> str:
+    # The demo deployment names a point of contact <cc>-<theme with dashes>, e.g. gt-narcotics.
+    return f"{country.lower()}-{theme.replace('_', '-')}"
+
+
+def _theme_from_poc(poc: str, themes: tuple[str, ...]) -> str | None:
+    return next((t for t in themes if poc.endswith("-" + t.replace("_", "-"))), None)
+
+
+@message.command(
+    "new",
+    help="Print (or write with -o) a valid, unsigned template message of TYPE: a fresh id, "
+    "issued_at now and a realistic example payload to edit. Sign it with `enlace sign`.\n\n"
+    f"Types: {', '.join(REGISTRY.types())}.",
+)
+@click.argument("type_", metavar="TYPE")
+@click.option("--country", default="GT", show_default=True, help="Sender country (ISO 3166-1).")
+@click.option("--poc", default=None, help="Sender point of contact id (default <cc>-<theme>).")
+@click.option("--agency", default=None, help="Sender agency (default 'Agency of <cc>').")
+@click.option(
+    "--theme",
+    default=None,
+    help="Theme (default: the one the --poc id names, else the type's first theme).",
+)
+@click.option(
+    "--schema-version", "version", type=int, default=None, help="Schema version (latest)."
+)
+@click.option("--handling", default="green", show_default=True, help="TLP 2.0 label.")
+@click.option("--in-reply-to", default=None, help="Id of the message a reply answers.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def new(
+    type_: str,
+    country: str,
+    poc: str | None,
+    agency: str | None,
+    theme: str | None,
+    version: int | None,
+    handling: str,
+    in_reply_to: str | None,
+    output: Path | None,
+) -> None:
+    if type_ not in REGISTRY.types():
+        fail(
+            f"unknown message type {type_!r}; known: {', '.join(REGISTRY.types())}", ExitCode.USAGE
+        )
+    version = version if version is not None else REGISTRY.latest(type_)
+    country = country.upper()
+    try:
+        themes = REGISTRY.themes_for(type_, version)
+        if theme is None:
+            theme = (_theme_from_poc(poc, themes) if poc else None) or themes[0]
+        sender = Sender.model_validate(
+            {
+                "country": country,
+                "agency": agency or f"Agency of {country}",
+                "poc": poc or _default_poc(country, theme),
+            }
+        )
+        fields: dict[str, object] = {"version": version}
+        if in_reply_to is not None:
+            fields["in_reply_to"] = in_reply_to
+        data = new_message(type_, sender, theme=theme, handling=handling, **fields)
+    except MessageError as exc:
+        fail(f"{exc.description} [{exc.code}]", ExitCode.USAGE)
+    except ValidationError as exc:  # the sender flags
+        field, problem = first_error(exc)
+        fail(f"--{field}: {problem}", ExitCode.USAGE)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}", ExitCode.FAILED)
+    click.echo(f"wrote {output} ({type_} v{version}, theme {theme}, id {data['id']})", err=True)

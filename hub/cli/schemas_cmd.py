@@ -1,0 +1,39 @@
+"""``enlace schemas``: export the JSON Schemas of the message types and the AsyncAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hub.cli.context import fail, print_json
+from hub.cli.exit_codes import ExitCode
+from schemas.export import export_schemas
+
+__all__ = ["schemas"]
+
+
+@click.group(help="JSON Schema and AsyncAPI documents of the message types.")
+def schemas() -> None:
+    pass
+
+
+@schemas.command(
+    "export",
+    help="Write DIR/<type>.v<version>.schema.json (JSON Schema 2020-12 of the whole message: "
+    "envelope and typed payload) for every message type, and DIR/asyncapi.yaml (AsyncAPI 3.0 "
+    "of the NATS subjects). DIR is created if missing; existing files are overwritten.",
+)
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the list of files written as JSON.")
+def export(directory: Path, as_json: bool) -> None:
+    try:
+        written = export_schemas(directory)
+    except OSError as exc:
+        fail(f"cannot write into {directory}: {exc.strerror or exc}", ExitCode.FAILED)
+    if as_json:
+        print_json([str(p) for p in written])
+        return
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"{len(written)} files written to {directory}", err=True)

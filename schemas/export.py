@@ -1,0 +1,301 @@
+"""JSON Schema (draft 2020-12) of every message type and an AsyncAPI 3.0 document of the subjects.
+
+``enlace schemas export DIR`` writes, for each registered type and version, the schema of
+the *whole* message (the envelope with ``type``, ``version`` and ``theme`` pinned and the
+typed payload) as ``DIR/<type>.v<version>.schema.json``, and ``DIR/asyncapi.yaml``.
+
+JSON Schema checks shapes, ranges, enums and patterns. Some rules are beyond it and are
+enforced only by the models the hub runs: ISO 3166 / ISO 4217 code lists, CAS and IMO
+check digits, closed CAP polygons, and cross-field rules (a seizure seizes something).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+from ruamel.yaml import YAML
+
+from schemas.common import PARTIES, MessageId
+from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
+from schemas.errors import REASON_CODES
+from schemas.messages.spec import MessageSpec
+from schemas.registry import REGISTRY, MessageRegistry
+from schemas.subjects import (
+    HDR_AGREEMENT,
+    HDR_COUNTERSIGNATURE,
+    HDR_MSG_ID,
+    HDR_ORIGINAL_DIGEST,
+    HDR_REASON,
+    HDR_RECIPIENT,
+    HDR_SIGNATURE,
+    HDR_VIEW,
+    PREFIX,
+)
+
+__all__ = [
+    "ASYNCAPI_FILE",
+    "JSON_SCHEMA_DIALECT",
+    "asyncapi_document",
+    "export_schemas",
+    "message_model",
+    "message_schema",
+    "schema_filename",
+]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ASYNCAPI_FILE = "asyncapi.yaml"
+
+
+def schema_filename(type_: str, version: int) -> str:
+    """``<type>.v<version>.schema.json``."""
+    return f"{type_}.v{version}.schema.json"
+
+
+def _camel(type_: str) -> str:
+    return "".join(part.capitalize() for part in type_.split("_"))
+
+
+def message_model(spec: MessageSpec) -> type[BaseModel]:
+    """The envelope with ``type``/``version``/``theme`` pinned and ``payload`` typed."""
+    # Literal[...] of values known only at run time: typing accepts a tuple subscript.
+    themes: Any = Literal[tuple(str(t) for t in spec.themes)]
+    fields: dict[str, Any] = {
+        "type": (Literal[spec.type], ...),
+        "version": (Literal[spec.version], ...),
+        "theme": (themes, ...),
+        "payload": (spec.model, ...),
+    }
+    if spec.reply:
+        fields["in_reply_to"] = (
+            MessageId,
+            Field(description="the id of the message this one answers"),
+        )
+    model: type[BaseModel] = create_model(
+        f"{_camel(spec.type)}V{spec.version}Message",
+        __base__=Envelope,
+        __doc__=f"{spec.title} (message type {spec.type}, version {spec.version}).",
+        **fields,
+    )
+    return model
+
+
+def message_schema(spec: MessageSpec) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a whole message of ``spec``'s type and version."""
+    body = message_model(spec).model_json_schema(mode="validation")
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": f"urn:enlace:message:{spec.type}:v{spec.version}",
+        **body,
+    }
+
+
+def _header(description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "description": description}
+    if pattern:
+        schema["pattern"] = pattern
+    return schema
+
+
+_SENDER_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": [HDR_SIGNATURE, HDR_MSG_ID],
+    "properties": {
+        HDR_SIGNATURE: _header(
+            "Detached JWS (RFC 7515, unencoded payload RFC 7797, alg Ed25519) over the exact "
+            "message bytes; kid names the point of contact's key in the directory.",
+            r"^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+$",
+        ),
+        HDR_MSG_ID: _header("The message id, for JetStream de-duplication."),
+    },
+}
+
+_DELIVERY_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": [HDR_SIGNATURE, HDR_MSG_ID, HDR_VIEW, HDR_RECIPIENT, HDR_AGREEMENT],
+    "properties": {
+        **_SENDER_HEADERS["properties"],
+        HDR_VIEW: _header("'full', or the name of the redaction applied to this view."),
+        HDR_COUNTERSIGNATURE: _header(
+            "The hub's detached JWS over a redacted view and the original's digest."
+        ),
+        HDR_ORIGINAL_DIGEST: _header(
+            "sha256:<hex> of the original message bytes.", r"^sha256:[0-9a-f]{64}$"
+        ),
+        HDR_AGREEMENT: _header("Id of the sharing agreement under which this view travels."),
+        HDR_RECIPIENT: _header("The receiving country (ISO 3166-1 alpha-2).", r"^[A-Z]{2}$"),
+    },
+}
+
+_REASON_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {HDR_REASON: _header("The reason code of the refusal.")},
+}
+
+
+def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, what in descriptions.items():
+        if isinstance(what, tuple):
+            params[name] = {"description": what[0], "enum": what[1]}
+        else:
+            params[name] = {"description": what}
+    return params
+
+
+def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of Enlace's subjects, from a national system's point of view.
+
+    Message payloads reference the exported JSON Schema files (``<type>.v<n>.schema.json``)
+    beside it.
+    """
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for type_ in registry.types():
+        specs = [registry.spec(type_, v) for v in registry.versions(type_)]
+        themes = sorted({str(t) for s in specs for t in s.themes})
+        for spec in specs:
+            ref = schema_filename(spec.type, spec.version)
+            for flow, headers in (("in", "senderHeaders"), ("out", "deliveryHeaders")):
+                messages[f"{flow}_{spec.type}_v{spec.version}"] = {
+                    "name": spec.type,
+                    "title": f"{spec.title} (v{spec.version})",
+                    "contentType": "application/json",
+                    "headers": {"$ref": f"#/components/schemas/{headers}"},
+                    "payload": {"$ref": ref},
+                }
+        flows: tuple[tuple[str, str, str | tuple[str, list[str]], str], ...] = (
+            ("in", "country", ("the sender's country (a party)", list(PARTIES)), "published"),
+            ("out", "recipient", "the receiving country (a party or an observer)", "delivered"),
+        )
+        for flow, who, who_desc, verb in flows:
+            channels[f"{flow}_{type_}"] = {
+                "address": f"{PREFIX}.{flow}.{{{who}}}.{{theme}}.{type_}",
+                "title": f"{type_} {verb}",
+                "parameters": _params(
+                    **{who: who_desc, "theme": ("a theme the type may travel under", themes)}
+                ),
+                "messages": {
+                    f"{type_}_v{s.version}": {
+                        "$ref": f"#/components/messages/{flow}_{type_}_v{s.version}"
+                    }
+                    for s in specs
+                },
+            }
+        operations[f"publish_{type_}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/in_{type_}"},
+            "summary": f"A point of contact publishes a signed {type_}.",
+        }
+        operations[f"receive_{type_}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/out_{type_}"},
+            "summary": f"A country's sink receives the {type_} views it is entitled to.",
+        }
+    channels["rejected"] = {
+        "address": f"{PREFIX}.rejected.{{country}}",
+        "title": "Notices to a sender whose message the hub refused",
+        "parameters": _params(country=("the sender's country", list(PARTIES))),
+        "messages": {"rejection": {"$ref": "#/components/messages/rejection"}},
+    }
+    channels["receipt"] = {
+        "address": f"{PREFIX}.receipt.{{country}}",
+        "title": "Signed delivery receipts from a country's sinks",
+        "parameters": _params(country="the receiving country"),
+        "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
+    }
+    operations["receive_rejections"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/rejected"},
+        "summary": "A sender learns why the hub refused its message (reason code).",
+    }
+    operations["send_receipt"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/receipt"},
+        "summary": "A sink confirms, signed with its party key, that a delivery was written.",
+    }
+    reason_codes = sorted(c for c in REASON_CODES if c not in ("error", "governance_error"))
+    messages["rejection"] = {
+        "name": "rejection",
+        "title": "Rejection notice",
+        "contentType": "application/json",
+        "headers": {"$ref": "#/components/schemas/reasonHeaders"},
+        "payload": {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {
+                "id": {"type": "string", "description": "the refused message's id, if readable"},
+                "reason": {"type": "string", "enum": reason_codes},
+                "description": {"type": "string"},
+            },
+        },
+    }
+    messages["receipt"] = {
+        "name": "receipt",
+        "title": "Delivery receipt",
+        "contentType": "application/json",
+        "headers": {"$ref": "#/components/schemas/senderHeaders"},
+        "payload": {
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string", "description": "the delivered message id"}},
+        },
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Enlace",
+            "version": "1.0.0",
+            "description": "Signed, schema-validated exchange of security information among "
+            "the United States and the SICA states over NATS JetStream. Subjects are "
+            "country-first so that NATS permissions can be per country. Every message is one "
+            f"UTF-8 JSON object of at most {DEFAULT_MAX_BYTES} bytes; its payload schemas are "
+            "JSON Schema draft 2020-12 files beside this document.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "localhost:4222",
+                "protocol": "nats",
+                "description": "enlace up (embedded nats-server, JetStream)",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "messages": messages,
+            "schemas": {
+                "senderHeaders": _SENDER_HEADERS,
+                "deliveryHeaders": _DELIVERY_HEADERS,
+                "reasonHeaders": _REASON_HEADERS,
+            },
+        },
+    }
+
+
+def export_schemas(directory: Path, registry: MessageRegistry = REGISTRY) -> list[Path]:
+    """Write every message's JSON Schema and ``asyncapi.yaml`` into ``directory``.
+
+    Returns:
+        The files written, schemas first (by type, version), then the AsyncAPI document.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for spec in registry:
+        path = directory / schema_filename(spec.type, spec.version)
+        text = json.dumps(message_schema(spec), indent=2, ensure_ascii=False, sort_keys=False)
+        path.write_text(text + "\n", encoding="utf-8")
+        written.append(path)
+    path = directory / ASYNCAPI_FILE
+    yaml = YAML(typ="rt")  # round-trip mode keeps the reading order of the keys
+    yaml.default_flow_style = False
+    yaml.width = 100
+    # A JSON round trip gives every list its own object, so YAML writes no &anchors.
+    document = json.loads(json.dumps(asyncapi_document(registry)))
+    with path.open("w", encoding="utf-8") as stream:
+        yaml.dump(document, stream)
+    written.append(path)
+    return written
