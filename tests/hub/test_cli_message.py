@@ -1,0 +1,108 @@
+"""``enlace message new`` and ``enlace schemas export`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import cli
+from hub.cli.exit_codes import ExitCode
+from schemas.message import parse_message
+from schemas.registry import REGISTRY
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("type_", REGISTRY.types())
+def test_new_prints_a_valid_message_of_every_type(type_: str) -> None:
+    code, out, _ = run("message", "new", type_)
+    assert code == ExitCode.OK
+    message = parse_message(out.encode())
+    assert message.type == type_
+    assert message.envelope.sender.country == "GT"
+
+
+def test_new_with_the_readme_flags_writes_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "seizure.json"
+    code, out, err = run(
+        "message", "new", "seizure", "--country", "GT", "--poc", "gt-narcotics", "-o", str(target)
+    )
+    assert code == ExitCode.OK
+    assert out == ""
+    assert str(target) in err
+    envelope = parse_message(target.read_bytes()).envelope
+    assert envelope.sender.poc == "gt-narcotics"
+    assert envelope.theme == "narcotics"
+
+
+def test_theme_follows_the_poc_and_flags_set_the_sender() -> None:
+    code, out, _ = run(
+        "message", "new", "seizure", "--country", "hn", "--poc", "hn-border-security",
+        "--agency", "Dirección Policial Fronteriza",
+    )  # fmt: skip
+    assert code == ExitCode.OK
+    envelope = parse_message(out.encode()).envelope
+    assert envelope.theme == "border_security"
+    assert envelope.sender.country == "HN"
+    assert envelope.sender.agency == "Dirección Policial Fronteriza"
+
+
+def test_default_poc_is_named_for_country_and_theme() -> None:
+    code, out, _ = run("message", "new", "gang_movement", "--country", "SV", "--theme", "gangs")
+    assert code == ExitCode.OK
+    assert json.loads(out)["sender"]["poc"] == "sv-gangs"
+
+
+def test_reply_takes_in_reply_to() -> None:
+    request_id = "01JDQ7Z8Y6R3M4N5P6Q7R8S9T0"
+    code, out, _ = run("message", "new", "information_response", "--in-reply-to", request_id)
+    assert code == ExitCode.OK
+    assert parse_message(out.encode()).envelope.in_reply_to == request_id
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["piracy_report"], "known: border_alert"),
+        (["disaster_alert", "--theme", "gangs"], "theme_not_allowed"),
+        (["seizure", "--country", "XX"], "--country"),
+        (["seizure", "--poc", "Bad POC"], "--poc"),
+        (["seizure", "--handling", "black"], "handling"),
+        (["seizure", "--schema-version", "9"], "unknown_type"),
+    ],
+)
+def test_usage_errors_exit_2_and_say_what_is_wrong(args: list[str], says: str) -> None:
+    code, out, err = run("message", "new", *args)
+    assert code == ExitCode.USAGE
+    assert out == ""
+    assert says in err
+
+
+def test_help() -> None:
+    for args in (["message", "--help"], ["message", "new", "--help"], ["schemas", "export", "-h"]):
+        code, out, _ = run(*args)
+        assert code == ExitCode.OK
+        assert "Usage:" in out
+
+
+def test_schemas_export_json_lists_the_files(tmp_path: Path) -> None:
+    code, out, _ = run("schemas", "export", str(tmp_path / "s"), "--json")
+    assert code == ExitCode.OK
+    files = [Path(p) for p in json.loads(out)]
+    assert Path(tmp_path / "s" / "seizure.v1.schema.json") in files
+    assert Path(tmp_path / "s" / "asyncapi.yaml") in files
+    assert all(p.is_file() for p in files)
+
+
+def test_schemas_export_into_a_file_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run("schemas", "export", str(blocker / "sub"))
+    assert code == ExitCode.FAILED
+    assert "cannot write" in err
