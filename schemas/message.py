@@ -66,8 +66,8 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
     try:
         return spec.model.model_validate(envelope.payload)
     except ValidationError as exc:
-        loc, msg = first_error(exc)
-        field = "payload" if loc == "(root)" else f"payload.{loc}"
+        _, msg = first_error(exc)
+        field = _payload_path(envelope.payload, exc.errors()[0]["loc"])
         raise SchemaInvalid(
             f"message {envelope.id}: {spec.type} v{spec.version} field {field}: {msg}",
             field=field,
@@ -77,6 +77,27 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
         raise SchemaInvalid(
             f"message {envelope.id}: payload is nested too deeply", field="payload"
         ) from None
+
+
+def _payload_path(payload: Any, loc: tuple[int | str, ...]) -> str:
+    """The dotted path of an error in the payload as the sender wrote it.
+
+    pydantic puts the tag of a discriminated union in the location
+    (``conveyances.1.vessel.imo``); the sender's JSON has no such key, so it is left out.
+    """
+    parts = ["payload"]
+    node: Any = payload
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part in node.values():
+            continue  # a union tag, e.g. "vessel" from {"kind": "vessel"}
+        parts.append(str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return ".".join(parts)
 
 
 def parse_message(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:

@@ -107,7 +107,7 @@ BAD_PAYLOADS: list[tuple[str, str, Any, str]] = [
         "payload.firearms.0.country_of_manufacture",
     ),
     ("seizure", "drugs.0.substance", "chocolate", "payload.drugs.0.substance"),
-    ("seizure", "conveyances.1.imo", "9155807", "payload.conveyances.1.vessel.imo"),
+    ("seizure", "conveyances.1.imo", "9155807", "payload.conveyances.1.imo"),
     ("seizure", "conveyances.0.kind", "bicycle", "payload.conveyances.0"),
     ("seizure", "persons.0.nationality", "GTM", "payload.persons.0.nationality"),
     ("seizure", "persons.0.role", "bystander", "payload.persons.0.role"),
@@ -159,7 +159,7 @@ def test_the_standards_are_enforced_and_the_field_named(
         parse_message(encode(bad))
     assert info.value.code == "schema_invalid"
     assert info.value.field is not None
-    assert info.value.field.startswith(field), info.value.description
+    assert info.value.field == field, info.value.description
     assert message["id"] in info.value.description
 
 
