@@ -12,6 +12,8 @@ coordinates, CAS registry numbers (with their check digit), IMO ship numbers (wi
 check digit), UN numbers for dangerous goods, eTrace-style firearm descriptions.
 
 Floats appear only for coordinates and measured quantities; money is a decimal string.
+Numbers and booleans are strict (no ``"12.5"`` for 12.5, no ``"yes"`` for true), so the
+models accept what the exported JSON Schemas accept.
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(min_length=1, max_length=8000)]
 """A summary or a description: free prose, bounded so a message stays small."""
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 """WGS84 latitude in decimal degrees."""
 
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
 """WGS84 longitude in decimal degrees."""
 
 # UN/LOCODE: ISO 3166-1 alpha-2 country + 3 characters from A-Z and 2-9 (0 and 1 are not
@@ -147,7 +149,7 @@ class Unit(StrEnum):
 class Quantity(StrictModel):
     """A measured amount with its unit."""
 
-    value: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    value: float = Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)
     unit: Unit
 
 
@@ -251,7 +253,7 @@ class Firearm(StrictModel):
     )
 
     serial_number: str | None = Field(default=None, min_length=1, max_length=60)
-    obliterated_serial: bool = False
+    obliterated_serial: bool = Field(default=False, strict=True)
     make: ShortText
     model: ShortText
     type: FirearmType
@@ -276,7 +278,7 @@ class Firearm(StrictModel):
 
 class Ammunition(StrictModel):
     caliber: str = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z .,x×/-]+$")
-    rounds: int = Field(ge=1, le=10_000_000)
+    rounds: int = Field(strict=True, ge=1, le=10_000_000)
 
 
 class CashAmount(StrictModel):

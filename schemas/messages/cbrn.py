@@ -32,7 +32,7 @@ class CbrnMaterial(StrictModel):
         default=None, max_length=40, description="e.g. Australia Group / Wassenaar entry"
     )
     nuclide: str | None = Field(default=None, pattern=r"^[A-Z][a-z]?-[0-9]{1,3}m?$")
-    activity_bq: float | None = Field(default=None, ge=0, le=1e22, allow_inf_nan=False)
+    activity_bq: float | None = Field(default=None, strict=True, ge=0, le=1e22, allow_inf_nan=False)
     quantity: Quantity
 
     @model_validator(mode="after")

@@ -35,7 +35,7 @@ class FirearmTraceRequestV1(StrictModel):
     )
     crime_code: ShortText | None = None
     persons: list[Person] = Field(default_factory=list, max_length=50)
-    urgent: bool = False
+    urgent: bool = Field(default=False, strict=True)
     notes: Text | None = None
 
 
@@ -55,7 +55,7 @@ class FirearmTraceResultV1(StrictModel):
     manufactured_in: CountryCode | None = None
     imported_by: ShortText | None = None
     first_retail_sale: RetailSale | None = None
-    time_to_crime_days: int | None = Field(default=None, ge=0, le=100_000)
+    time_to_crime_days: int | None = Field(default=None, strict=True, ge=0, le=100_000)
     persons: list[Person] = Field(default_factory=list, max_length=50)
     notes: Text | None = None
 

@@ -28,8 +28,8 @@ class GangMovementV1(StrictModel):
     location: Location
     origin: Place | None = None
     destination: Place | None = None
-    group_size: int | None = Field(default=None, ge=1, le=10_000)
-    armed: bool | None = None
+    group_size: int | None = Field(default=None, strict=True, ge=1, le=10_000)
+    armed: bool | None = Field(default=None, strict=True)
     persons: list[Person] = Field(default_factory=list, max_length=500)
     conveyances: list[Conveyance] = Field(default_factory=list, max_length=100)
     summary: Text

@@ -38,8 +38,8 @@ class DrugSeizure(StrictModel):
         "other",
     ]
     description: ShortText | None = None
-    mass_kg: float = Field(ge=0, le=1e9, allow_inf_nan=False)
-    packages: int | None = Field(default=None, ge=1, le=10_000_000)
+    mass_kg: float = Field(strict=True, ge=0, le=1e9, allow_inf_nan=False)
+    packages: int | None = Field(default=None, strict=True, ge=1, le=10_000_000)
 
 
 class PrecursorSeizure(StrictModel):

@@ -33,8 +33,8 @@ class TraffickingCaseV1(StrictModel):
     opened_on: date
     status: Literal["open", "under_investigation", "prosecuted", "closed"]
     exploitation: list[Exploitation] = Field(min_length=1, max_length=9)
-    victims_count: int = Field(ge=0, le=100_000)
-    minors_count: int = Field(default=0, ge=0, le=100_000)
+    victims_count: int = Field(strict=True, ge=0, le=100_000)
+    minors_count: int = Field(default=0, strict=True, ge=0, le=100_000)
     route: list[Place] = Field(
         default_factory=list, max_length=20, description="origin, transit, destination in order"
     )
