@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pycountry
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.deployment import Deployment
-from hub.directory_admin import key_record, sign_directory
+from hub.directory_admin import key_record, local_commission_key, sign_directory
 from hub.errors import HubError
 from hub.keystore import KeyKind, KeyStore
+from hub.policy.demo import write_demo_agreements
 from schemas.common import PARTIES, THEMES
 from schemas.directory import Directory
 from schemas.envelope import Sender
@@ -400,6 +402,20 @@ def _write_demo_governance(ctx: DemoContext) -> None:
     with the commission keys in ``ctx.keystore``) and its NATS credentials: add each as a
     call here. ``ctx.directory`` is the accepted directory; ``ctx.now`` the build time.
     """
+    _write_demo_agreements(ctx)
+
+
+def _write_demo_agreements(ctx: DemoContext) -> None:
+    """The demo's sharing agreements (see :mod:`hub.policy.demo`), signed by every party."""
+    trust_root = load_trust_root(ctx.deployment.trust_root)
+
+    def commission_key(party: str) -> tuple[str, Ed25519PrivateKey]:
+        found = local_commission_key(ctx.keystore, trust_root, party, ctx.now)
+        if found is None:
+            raise InitError(f"no commission key of {party} to sign the demo agreements")
+        return found
+
+    write_demo_agreements(ctx.deployment, commission_key, ctx.parties, ctx.now)
 
 
 def _sample_sender(ctx: DemoContext, country: str, theme: str) -> tuple[Sender, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -27,6 +28,7 @@ __all__ = [
     "AgreementSet",
     "AgreementStatus",
     "KeyLookup",
+    "TrustRootLike",
     "agreement_files",
     "check_signatures",
     "load_agreement",
@@ -36,6 +38,13 @@ __all__ = [
 
 KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
 """``(party, kid) -> commission public key``, or None when the trust root holds no such key."""
+
+
+@runtime_checkable
+class TrustRootLike(Protocol):
+    """What the loader needs of :class:`schemas.trust.TrustRoot`: keys valid at a time."""
+
+    def lookup(self, at: datetime | None = None) -> KeyLookup: ...
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,7 @@ def load_agreement(path: Path, key_for: KeyLookup) -> AgreementStatus:
 def load_agreements(
     folder: Path | str,
     directory: Directory | None,
-    trust_root: KeyLookup,
+    trust_root: TrustRootLike | KeyLookup,
     at: datetime | None = None,
 ) -> AgreementSet:
     """Load every agreement of ``folder``.
@@ -204,13 +213,16 @@ def load_agreements(
     Args:
         folder: the deployment's ``agreements/`` folder (missing = no agreement: deny all).
         directory: the directory in force; a party an agreement names must be in it.
-        trust_root: ``(party, kid) -> commission public key`` lookup.
-        at: when the set is loaded (recorded; in-force windows are checked per decision).
+        trust_root: the trust root (its commission keys valid at ``at`` count), or a
+            ``(party, kid) -> commission public key`` lookup.
+        at: when the set is loaded: commission keys must be valid then (in-force windows
+            are checked per decision, so an agreement comes into force without a reload).
 
     Raises:
         GovernanceFileError: a file is malformed, names an unknown party, or reuses an id;
             the whole set is refused so that the caller keeps the running one.
     """
+    key_for = trust_root.lookup(at) if isinstance(trust_root, TrustRootLike) else trust_root
     statuses: list[AgreementStatus] = []
     seen: dict[str, Path] = {}
     known = set(directory.party_codes) if directory is not None else None
@@ -229,5 +241,5 @@ def load_agreements(
                         f"{party} is not a party in the directory; add it there first",
                         ("parties", i),
                     )
-        statuses.append(check_signatures(doc, agreement, trust_root))
+        statuses.append(check_signatures(doc, agreement, key_for))
     return AgreementSet.of(statuses, at)
