@@ -11,6 +11,7 @@ check digits, closed CAP polygons, and cross-field rules (a seizure seizes somet
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,7 @@ __all__ = [
     "ASYNCAPI_FILE",
     "JSON_SCHEMA_DIALECT",
     "asyncapi_document",
+    "example_message",
     "export_schemas",
     "message_model",
     "message_schema",
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+EXAMPLE_ID = "01JDQ7Z8Y6R3M4N5P6Q7R8S9T0"
+EXAMPLE_REQUEST_ID = "01JDQ6A1B2C3D4E5F6G7H8J9K0"
 ASYNCAPI_FILE = "asyncapi.yaml"
 
 
@@ -82,6 +86,29 @@ def message_model(spec: MessageSpec) -> type[BaseModel]:
     return model
 
 
+def example_message(spec: MessageSpec) -> dict[str, Any]:
+    """A fixed (reproducible) example message of ``spec`` with its template payload."""
+    theme = str(spec.themes[0])
+    example: dict[str, Any] = {
+        "id": EXAMPLE_ID,
+        "type": spec.type,
+        "version": spec.version,
+        "theme": theme,
+        "sender": {
+            "country": "GT",
+            "agency": "Agency of GT",
+            "poc": f"gt-{theme}".replace("_", "-"),
+        },
+        "issued_at": "2026-11-25T10:00:00Z",
+        "handling": "amber",
+        "evaluation": {"reliability": "B", "credibility": 2},
+    }
+    if spec.reply:
+        example["in_reply_to"] = EXAMPLE_REQUEST_ID
+    example["payload"] = copy.deepcopy(spec.example)
+    return example
+
+
 def message_schema(spec: MessageSpec) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a whole message of ``spec``'s type and version."""
     body = message_model(spec).model_json_schema(mode="validation")
@@ -89,6 +116,7 @@ def message_schema(spec: MessageSpec) -> dict[str, Any]:
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:enlace:message:{spec.type}:v{spec.version}",
         **body,
+        "examples": [example_message(spec)],
     }
 
 
@@ -114,7 +142,9 @@ _SENDER_HEADERS: dict[str, Any] = {
 
 _DELIVERY_HEADERS: dict[str, Any] = {
     "type": "object",
-    "required": [HDR_SIGNATURE, HDR_MSG_ID, HDR_VIEW, HDR_RECIPIENT, HDR_AGREEMENT],
+    "description": "A full view carries the sender's Enlace-Signature over its exact bytes; a "
+    "redacted view carries the hub's Enlace-Countersignature and the original's digest.",
+    "required": [HDR_MSG_ID, HDR_VIEW, HDR_RECIPIENT, HDR_AGREEMENT],
     "properties": {
         **_SENDER_HEADERS["properties"],
         HDR_VIEW: _header("'full', or the name of the redaction applied to this view."),
@@ -166,6 +196,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                     "contentType": "application/json",
                     "headers": {"$ref": f"#/components/schemas/{headers}"},
                     "payload": {"$ref": ref},
+                    "examples": [{"name": "example", "payload": example_message(spec)}],
                 }
         flows: tuple[tuple[str, str, str | tuple[str, list[str]], str], ...] = (
             ("in", "country", ("the sender's country (a party)", list(PARTIES)), "published"),

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from schemas.common import PARTIES
 from schemas.envelope import Sender
 from schemas.export import ASYNCAPI_FILE, export_schemas, schema_filename
-from schemas.message import new_message
+from schemas.message import new_message, parse_message
 from schemas.registry import REGISTRY
 from schemas.subjects import HDR_SIGNATURE
 
@@ -151,3 +151,18 @@ def test_asyncapi_parameters_and_signature_header(exported: Path) -> None:
     assert ingress["theme"]["enum"] == ["natural_disasters"]
     headers = document["components"]["schemas"]["senderHeaders"]
     assert HDR_SIGNATURE in headers["required"]
+
+
+@pytest.mark.parametrize("type_", REGISTRY.types())
+def test_schema_examples_are_valid_messages(exported: Path, type_: str) -> None:
+    schema = validator(exported, type_)
+    assert isinstance(schema.schema, dict)
+    for example in schema.schema["examples"]:
+        assert schema.is_valid(example)
+        assert parse_message(json.dumps(example).encode()).type == type_
+
+
+def test_export_is_reproducible(tmp_path: Path) -> None:
+    first = [p.read_bytes() for p in export_schemas(tmp_path / "a")]
+    second = [p.read_bytes() for p in export_schemas(tmp_path / "b")]
+    assert first == second
