@@ -16,6 +16,7 @@ __all__ = ["cli", "main"]
 COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.message", "message"),
     ("hub.cli.schemas_cmd", "schemas"),
+    ("hub.cli.agreements", "agreements"),
     ("hub.cli.init", "init"),
     ("hub.cli.keys", "keys"),
     ("hub.cli.directory", "directory"),
