@@ -83,8 +83,11 @@ def _locode(value: str) -> str:
     return value
 
 
+# The pattern goes to JSON Schema only: the validator checks it with a clearer message.
 Locode = Annotated[
-    str, Field(pattern=r"^[A-Z]{2}[A-Z2-9]{3}$", examples=["GTPRQ"]), AfterValidator(_locode)
+    str,
+    Field(json_schema_extra={"pattern": _LOCODE.pattern}, examples=["GTPRQ"]),
+    AfterValidator(_locode),
 ]
 
 _CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
@@ -110,7 +113,9 @@ def _cas(value: str) -> str:
 
 
 CasNumber = Annotated[
-    str, Field(pattern=r"^\d{2,7}-\d{2}-\d$", examples=["7664-93-9"]), AfterValidator(_cas)
+    str,
+    Field(json_schema_extra={"pattern": _CAS.pattern}, examples=["7664-93-9"]),
+    AfterValidator(_cas),
 ]
 
 
@@ -125,7 +130,7 @@ def _imo(value: str) -> str:
     return value
 
 
-ImoNumber = Annotated[str, Field(pattern=r"^\d{7}$"), AfterValidator(_imo)]
+ImoNumber = Annotated[str, Field(json_schema_extra={"pattern": r"^\d{7}$"}), AfterValidator(_imo)]
 
 DecimalAmount = Annotated[
     str,
