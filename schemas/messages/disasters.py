@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from schemas.common import StrictModel, Theme, UtcDatetime
 from schemas.messages.base import ShortText, Text
@@ -55,12 +55,15 @@ CapCircle = Annotated[str, Field(max_length=100), AfterValidator(_circle)]
 
 
 class CapGeocode(StrictModel):
+    model_config = ConfigDict(serialize_by_alias=True)  # dump CAP's names, as validated
     value_name: str = Field(alias="valueName", min_length=1, max_length=100)
     value: str = Field(min_length=1, max_length=100)
 
 
 class CapArea(StrictModel):
     """A CAP ``<area>``: a description and at least one polygon, circle or geocode."""
+
+    model_config = ConfigDict(serialize_by_alias=True)  # dump CAP's names, as validated
 
     area_desc: Text = Field(alias="areaDesc")
     polygon: list[CapPolygon] = Field(default_factory=list, max_length=50)
@@ -92,6 +95,8 @@ Category = Literal[
 
 class DisasterAlertV1(StrictModel):
     """Disaster alert: a CAP 1.2 alert (status, msgType and one info block with its areas)."""
+
+    model_config = ConfigDict(serialize_by_alias=True)  # dump CAP's names, as validated
 
     status: Literal["Actual", "Exercise", "System", "Test", "Draft"]
     msg_type: Literal["Alert", "Update", "Cancel"] = Field(alias="msgType")

@@ -107,3 +107,10 @@ def test_persons_and_location_are_named_alike(type_: str) -> None:
 def test_a_type_registered_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         MessageRegistry([*ALL_SPECS, ALL_SPECS[0]])
+
+
+@pytest.mark.parametrize("type_", REGISTRY.types())
+def test_a_validated_payload_dumps_to_a_valid_payload(type_: str) -> None:
+    model = REGISTRY.model(type_, 1)
+    payload = model.model_validate(REGISTRY.template(type_))
+    assert model.model_validate(payload.model_dump(mode="json")) == payload
