@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from hub.cli.context import fail
 from hub.cli.exit_codes import ExitCode
+from schemas.common import THEMES, Tlp
 from schemas.envelope import Sender, first_error
 from schemas.errors import MessageError
 from schemas.message import new_message
@@ -44,13 +45,20 @@ def _theme_from_poc(poc: str, themes: tuple[str, ...]) -> str | None:
 @click.option("--agency", default=None, help="Sender agency (default 'Agency of <cc>').")
 @click.option(
     "--theme",
+    type=click.Choice(THEMES),
     default=None,
     help="Theme (default: the one the --poc id names, else the type's first theme).",
 )
 @click.option(
     "--schema-version", "version", type=int, default=None, help="Schema version (latest)."
 )
-@click.option("--handling", default="green", show_default=True, help="TLP 2.0 label.")
+@click.option(
+    "--handling",
+    type=click.Choice([t.value for t in Tlp]),
+    default="green",
+    show_default=True,
+    help="TLP 2.0 label.",
+)
 @click.option("--in-reply-to", default=None, help="Id of the message a reply answers.")
 @click.option(
     "-o",
