@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 from ruamel.yaml import YAML
 
 from schemas.common import PARTIES, MessageId
@@ -60,6 +62,41 @@ def schema_filename(type_: str, version: int) -> str:
 
 def _camel(type_: str) -> str:
     return "".join(part.capitalize() for part in type_.split("_"))
+
+
+# Value types of schemas.common are checked by Python validators that JSON Schema cannot
+# see; give their JSON Schema the shape they accept (the code lists stay model-only).
+_VALIDATOR_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("schemas.common", "_country"): {
+        "pattern": "^[A-Z]{2}$",
+        "description": "ISO 3166-1 alpha-2 country code",
+    },
+    ("schemas.common", "_currency"): {
+        "pattern": "^[A-Z]{3}$",
+        "description": "ISO 4217 currency code",
+    },
+    ("schemas.common", "_message_id"): {
+        "pattern": "^([0-9A-HJKMNP-TV-Z]{26}|[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}"
+        "-[0-9a-f]{12})$",
+        "description": "ULID or UUIDv7",
+    },
+    ("schemas.common", "_utc"): {
+        "pattern": "(Z|[+-]00:00)$",
+        "description": "RFC 3339 date-time in UTC",
+    },
+}
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    def function_after_schema(
+        self, schema: core_schema.AfterValidatorFunctionSchema
+    ) -> JsonSchemaValue:
+        result = super().function_after_schema(schema)
+        function = schema["function"]["function"]
+        shape = _VALIDATOR_SHAPES.get(
+            (getattr(function, "__module__", ""), getattr(function, "__qualname__", ""))
+        )
+        return {**result, **shape} if shape else result
 
 
 def message_model(spec: MessageSpec) -> type[BaseModel]:
@@ -111,7 +148,9 @@ def example_message(spec: MessageSpec) -> dict[str, Any]:
 
 def message_schema(spec: MessageSpec) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a whole message of ``spec``'s type and version."""
-    body = message_model(spec).model_json_schema(mode="validation")
+    body = message_model(spec).model_json_schema(
+        mode="validation", schema_generator=_SchemaGenerator
+    )
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:enlace:message:{spec.type}:v{spec.version}",

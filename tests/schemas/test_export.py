@@ -72,6 +72,14 @@ def _bad(message: dict[str, Any], change: str) -> dict[str, Any]:
         bad["payload"]["precursors"][0]["cas"] = "7664939"
     elif change == "missing id":
         del bad["id"]
+    elif change == "id not a ULID":
+        bad["id"] = "message-1"
+    elif change == "country shape":
+        bad["sender"]["country"] = "gtm"
+    elif change == "currency shape":
+        bad["payload"]["cash"][0]["currency"] = "usd"
+    elif change == "local time":
+        bad["issued_at"] = "2026-11-25T04:00:00-06:00"
     return bad
 
 
@@ -87,6 +95,10 @@ def _bad(message: dict[str, Any], change: str) -> dict[str, Any]:
         "locode format",
         "cas format",
         "missing id",
+        "id not a ULID",
+        "country shape",
+        "currency shape",
+        "local time",
     ],
 )
 def test_an_invalid_seizure_is_refused_by_the_schema(exported: Path, change: str) -> None:
