@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.policy.loader import AgreementSet, AgreementStatus
-from hub.policy.model import REQUESTER, Agreement, Flow, ViewSpec
+from hub.policy.model import REQUESTER, Agreement, ViewSpec
 from hub.policy.requests import REPLY_TYPES, RequestMemory
 from schemas.common import Tlp, tlp_rank
 from schemas.directory import Directory, PartyRole
@@ -161,67 +161,111 @@ def resolve_ends(
 
 
 @dataclass(frozen=True)
-class _Option:
-    status: AgreementStatus
+class _ResolvedFlow:
+    """A flow with its ends read against one directory (``requester`` kept apart)."""
+
     index: int
-    flow: Flow
-
-    def sort_key(self) -> tuple[Any, ...]:
-        view = self.status.agreement.view(self.flow.view)
-        return (tuple(-x for x in view.richness()), self.status.id, self.index)
-
-
-def _flow_types(flow: Flow, agreement: Agreement) -> list[str]:
-    return flow.types if flow.types is not None else agreement.types
+    types: frozenset[str]
+    senders: frozenset[str]
+    recipients: frozenset[str]
+    to_requester: bool
+    view: ViewSpec
+    rank: tuple[int, ...]
 
 
-def _evaluate(
-    cc: str,
+def _resolve_flows(status: AgreementStatus, directory: Directory) -> tuple[_ResolvedFlow, ...]:
+    a = status.agreement
+    flows = []
+    for i, flow in enumerate(a.flows):
+        view = a.view(flow.view)
+        flows.append(
+            _ResolvedFlow(
+                index=i,
+                types=frozenset(flow.types if flow.types is not None else a.types),
+                senders=resolve_ends(flow.from_, a, directory, None),
+                recipients=resolve_ends(flow.to, a, directory, None),
+                to_requester=REQUESTER in flow.to,
+                view=view,
+                rank=tuple(-x for x in view.richness()),
+            )
+        )
+    return tuple(flows)
+
+
+def _flows(status: AgreementStatus, directory: Directory) -> tuple[_ResolvedFlow, ...]:
+    # Groups depend on the directory's parties and roles only: that is the cache key.
+    key = ("flows", tuple((p.code, p.role) for p in directory.parties))
+    flows: tuple[_ResolvedFlow, ...] = status.memo(key, lambda: _resolve_flows(status, directory))
+    return flows
+
+
+@dataclass
+class _Reach:
+    """What the covering agreements say about one candidate recipient."""
+
+    best: tuple[tuple[Any, ...], AgreementStatus, _ResolvedFlow] | None = None
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    tried: list[str] = field(default_factory=list)
+
+
+def _reach(
     envelope: Envelope,
     covering: tuple[AgreementStatus, ...],
     directory: Directory,
     at: datetime,
     requester: str | None,
-) -> Route | Refusal:
-    """The route for ``cc`` under the agreements, or why there is none."""
+) -> dict[str, _Reach]:
+    """For every party some covering flow reaches from the sender: the best route or why not."""
     sender = envelope.sender.country
-    allowed: list[_Option] = []
-    failures: dict[str, list[str]] = {}
-    tried: list[str] = []
+    reach: dict[str, _Reach] = {}
     for status in covering:
         a = status.agreement
-        matching = [
-            i
-            for i, flow in enumerate(a.flows)
-            if envelope.type in _flow_types(flow, a)
-            and sender in resolve_ends(flow.from_, a, directory, requester)
-            and cc in resolve_ends(flow.to, a, directory, requester)
-        ]
-        if not matching:
+        parties = a.parties
+        targets: dict[str, list[_ResolvedFlow]] = {}
+        for flow in _flows(status, directory):
+            if envelope.type not in flow.types or sender not in flow.senders:
+                continue
+            for cc in flow.recipients:
+                targets.setdefault(cc, []).append(flow)
+            if flow.to_requester and requester is not None and requester in parties:
+                targets.setdefault(requester, []).append(flow)
+        if not targets:
             continue
-        tried.append(a.id)
         in_force, code, detail = status.in_force_at(at)
-        if not in_force:
-            failures.setdefault(code or "not_signed", []).append(detail)
-            continue
-        if tlp_rank(envelope.handling) > tlp_rank(a.max_tlp):
-            failures.setdefault("tlp_too_high", []).append(
+        if in_force and tlp_rank(envelope.handling) > tlp_rank(a.max_tlp):
+            code = "tlp_too_high"
+            detail = (
                 f"TLP:{envelope.handling.value.upper()} is above {a.id!r}'s max_tlp "
                 f"{a.max_tlp.value}"
             )
-            continue
-        allowed.extend(_Option(status, i, a.flows[i]) for i in matching)
-    if allowed:
-        best = min(allowed, key=_Option.sort_key)
-        a = best.status.agreement
-        return Route(cc, a.view(best.flow.view), a.id, best.index, a.flow_label(best.index))
-    for code in _NEAREST_FIRST:
-        if code in failures:
-            return Refusal(cc, code, "; ".join(failures[code]), tuple(tried))
+            in_force = False
+        for cc, flows in targets.items():
+            entry = reach.setdefault(cc, _Reach())
+            entry.tried.append(a.id)
+            if not in_force:
+                entry.failures.setdefault(code or "not_signed", []).append(detail)
+                continue
+            for flow in flows:
+                key = (flow.rank, a.id, flow.index)
+                if entry.best is None or key < entry.best[0]:
+                    entry.best = (key, status, flow)
+    return reach
+
+
+def _outcome(cc: str, envelope: Envelope, entry: _Reach | None) -> Route | Refusal:
+    if entry is not None and entry.best is not None:
+        _key, status, flow = entry.best
+        a = status.agreement
+        return Route(cc, flow.view, a.id, flow.index, a.flow_label(flow.index))
+    if entry is not None:
+        for code in _NEAREST_FIRST:
+            if code in entry.failures:
+                return Refusal(cc, code, "; ".join(entry.failures[code]), tuple(entry.tried))
     return Refusal(
         cc,
         "no_agreement",
-        f"no agreement has a flow from {sender} to {cc} for {envelope.theme.value}/{envelope.type}",
+        f"no agreement has a flow from {envelope.sender.country} to {cc} for "
+        f"{envelope.theme.value}/{envelope.type}",
     )
 
 
@@ -252,6 +296,7 @@ def decide(
         requester = requests.requester_of(envelope.in_reply_to)
         reply_only = envelope.type in REPLY_TYPES or requester is not None
     covering = agreements.covering(envelope.theme.value, envelope.type)
+    reach = _reach(envelope, covering, directory, at, requester)
     decision = Decision(envelope.id)
     for cc in sorted(directory.party_codes):
         outcome: Route | Refusal
@@ -276,7 +321,7 @@ def decide(
         elif envelope.handling == Tlp.RED and to is None:
             outcome = Refusal(cc, "tlp_red_not_in_to", REASONS["tlp_red_not_in_to"])
         else:
-            outcome = _evaluate(cc, envelope, covering, directory, at, requester)
+            outcome = _outcome(cc, envelope, reach.get(cc))
         if isinstance(outcome, Route):
             decision.recipients.append(outcome)
         elif to is not None and cc in to:

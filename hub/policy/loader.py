@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -66,6 +66,17 @@ class AgreementStatus:
     missing: tuple[str, ...]
     bad: tuple[tuple[str, str], ...] = ()
     extra: tuple[str, ...] = ()
+    # What decisions derive from the agreement alone (views, flow ends for one directory),
+    # computed once: the agreement is immutable.
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key`` for this agreement."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     @property
     def id(self) -> str:
