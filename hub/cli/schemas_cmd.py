@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hub.cli.context import fail, print_json
 from hub.cli.exit_codes import ExitCode
 from schemas.export import export_schemas
+from schemas.registry import REGISTRY
 
 __all__ = ["schemas"]
 
@@ -37,3 +39,25 @@ def export(directory: Path, as_json: bool) -> None:
     for path in written:
         click.echo(str(path))
     click.echo(f"{len(written)} files written to {directory}", err=True)
+
+
+@schemas.command("list", help="List the message types: version, themes, whether a reply.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_types(as_json: bool) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "type": spec.type,
+            "version": spec.version,
+            "themes": [str(t) for t in spec.themes],
+            "reply": spec.reply,
+            "title": spec.title,
+        }
+        for spec in REGISTRY
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        reply = " (reply: needs in_reply_to)" if row["reply"] else ""
+        click.echo(f"{row['type']} v{row['version']}{reply}: {row['title']}")
+        click.echo(f"    themes: {', '.join(row['themes'])}")

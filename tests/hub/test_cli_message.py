@@ -106,3 +106,15 @@ def test_schemas_export_into_a_file_fails(tmp_path: Path) -> None:
     code, _, err = run("schemas", "export", str(blocker / "sub"))
     assert code == ExitCode.FAILED
     assert "cannot write" in err
+
+
+def test_schemas_list() -> None:
+    code, out, _ = run("schemas", "list", "--json")
+    assert code == ExitCode.OK
+    rows = {row["type"]: row for row in json.loads(out)}
+    assert set(rows) == set(REGISTRY.types())
+    assert rows["disaster_alert"]["themes"] == ["natural_disasters"]
+    assert rows["firearm_trace_result"]["reply"] is True
+    code, out, _ = run("schemas", "list")
+    assert code == ExitCode.OK
+    assert "seizure v1: Seizure" in out
