@@ -1,0 +1,257 @@
+"""Audit entries: what the hub records about each decision, and nothing else.
+
+An entry is metadata and digests only. The model declares every field an entry may
+carry (``extra="forbid"``), each bounded and patterned, so payload content or a secret
+cannot ride along in a free-form field. Its byte form is canonical JSON (sorted keys,
+compact, absent fields omitted); those exact bytes are the Merkle leaf.
+
+``index`` is the entry's position in the log (0-based), assigned by the writer when it
+appends; there is no ``prev`` hash: the Merkle tree, not a chain, binds the order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+
+from hub.audit.errors import AuditEntryInvalid
+from schemas.canonical import canonical_json
+from schemas.common import StrictModel, UtcDatetime
+
+__all__ = [
+    "DIGEST_PATTERN",
+    "AuditEntry",
+    "EntryKind",
+    "Refusal",
+    "parse_entry",
+]
+
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+# Tokens are short identifiers (reason codes, view names, kinds); ids allow the usual
+# id characters. Neither admits spaces, so no sentence of payload text fits in them.
+_WORD = r"^[a-z][a-z0-9_+.-]{0,63}$"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+Digest = Annotated[str, Field(pattern=DIGEST_PATTERN)]
+Token = Annotated[str, Field(pattern=_WORD)]
+Ident = Annotated[str, Field(pattern=_ID)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class EntryKind(StrEnum):
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    ROUTED = "routed"
+    UNDELIVERABLE = "undeliverable"
+    DELIVERED = "delivered"
+    GOVERNANCE = "governance"
+    KEY_EVENT = "key_event"
+    HUB_START = "hub_start"
+    HUB_STOP = "hub_stop"
+
+
+class Refusal(StrictModel):
+    """A party that does not receive a message, and the reason code why."""
+
+    country: Country
+    reason: Token
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditEntry(StrictModel):
+    """One leaf of the audit log. Build entries with the class-method constructors."""
+
+    index: int | None = Field(default=None, ge=0)
+    time: UtcDatetime = Field(default_factory=_now)
+    kind: EntryKind
+    message_id: Ident | None = None
+    country: Country | None = None  # the sender's country (received, rejected)
+    poc: Ident | None = None
+    theme: Token | None = None
+    type: Token | None = None
+    reason: Token | None = None
+    recipient: Country | None = None
+    agreement: Ident | None = None
+    flow: Ident | None = None
+    view: Token | None = None
+    digest: Digest | None = None
+    size: int | None = Field(default=None, ge=0)
+    refused: tuple[Refusal, ...] | None = None
+    sink: Ident | None = None
+    subject: Token | None = None  # governance: directory / agreement; key events: key kind
+    version: Ident | None = None  # governance: a version or an agreement id; key events: kid
+    outcome: Token | None = None  # governance: loaded / refused; key events: created / revoked
+    detail: Annotated[str, Field(max_length=300)] | None = None
+    hub_id: Ident | None = None
+
+    # -- constructors for the pipeline -------------------------------------------------------
+
+    @classmethod
+    def received(
+        cls,
+        *,
+        message_id: str,
+        sender_country: str,
+        poc: str | None,
+        type_: str,
+        theme: str,
+        digest: str,
+        size: int,
+    ) -> AuditEntry:
+        """A message was taken from INGRESS (parsed and verified far enough to name it)."""
+        return cls._build(
+            kind=EntryKind.RECEIVED,
+            message_id=message_id,
+            country=sender_country,
+            poc=poc,
+            type=type_,
+            theme=theme,
+            digest=digest,
+            size=size,
+        )
+
+    @classmethod
+    def rejected(
+        cls,
+        message_id: str | None,
+        sender_country: str | None,
+        reason: str,
+        digest: str,
+        size: int,
+    ) -> AuditEntry:
+        """A message was refused with a reason code (the id may be unknown: malformed JSON)."""
+        return cls._build(
+            kind=EntryKind.REJECTED,
+            message_id=message_id,
+            country=sender_country,
+            reason=reason,
+            digest=digest,
+            size=size,
+        )
+
+    @classmethod
+    def routed(
+        cls,
+        message_id: str,
+        recipient: str,
+        agreement: str,
+        flow: str | None,
+        view: str,
+        digest: str,
+    ) -> AuditEntry:
+        """A delivery to ``recipient`` was persisted; ``digest`` is of the delivered view."""
+        return cls._build(
+            kind=EntryKind.ROUTED,
+            message_id=message_id,
+            recipient=recipient,
+            agreement=agreement,
+            flow=flow,
+            view=view,
+            digest=digest,
+        )
+
+    @classmethod
+    def undeliverable(cls, message_id: str, refused: list[tuple[str, str]]) -> AuditEntry:
+        """No party (or not these parties) may receive the message, and why for each."""
+        return cls._build(
+            kind=EntryKind.UNDELIVERABLE,
+            message_id=message_id,
+            refused=tuple(Refusal(country=cc, reason=reason) for cc, reason in refused),
+        )
+
+    @classmethod
+    def delivered(
+        cls, message_id: str, recipient: str, receipt_digest: str, sink: str
+    ) -> AuditEntry:
+        """A recipient's sink wrote the delivery and sent a signed receipt."""
+        return cls._build(
+            kind=EntryKind.DELIVERED,
+            message_id=message_id,
+            recipient=recipient,
+            digest=receipt_digest,
+            sink=sink,
+        )
+
+    @classmethod
+    def governance(
+        cls, kind: str, version_or_id: str, outcome: str, detail: str | None = None
+    ) -> AuditEntry:
+        """A directory or agreement version was loaded or refused (``detail``: reason code)."""
+        return cls._build(
+            kind=EntryKind.GOVERNANCE,
+            subject=kind,
+            version=version_or_id,
+            outcome=outcome,
+            detail=detail,
+        )
+
+    @classmethod
+    def key_event(cls, event: str, kid: str, owner: str | None = None) -> AuditEntry:
+        """A key was created, rotated in, revoked or found expired (kid only, never key bytes)."""
+        return cls._build(kind=EntryKind.KEY_EVENT, outcome=event, version=kid, hub_id=owner)
+
+    @classmethod
+    def hub_event(cls, event: str, hub_id: str) -> AuditEntry:
+        """The hub started (``event="start"``) or stopped (``"stop"``)."""
+        kinds = {"start": EntryKind.HUB_START, "stop": EntryKind.HUB_STOP}
+        if event not in kinds:
+            raise AuditEntryInvalid(f"hub event must be 'start' or 'stop', not {event!r}")
+        return cls._build(kind=kinds[event], hub_id=hub_id)
+
+    @classmethod
+    def _build(cls, **fields: Any) -> AuditEntry:
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise AuditEntryInvalid(
+                f"audit entry {fields.get('kind')}: field {where}: {err['msg']}"
+            ) from None
+
+    # -- byte form ---------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of the entry, absent fields omitted."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def canonical(self) -> bytes:
+        """The canonical JSON bytes: what the log stores and the Merkle leaf hashes."""
+        return canonical_json(self.to_json())
+
+    def with_index(self, index: int) -> AuditEntry:
+        return self.model_copy(update={"index": index})
+
+
+def parse_entry(raw: bytes) -> AuditEntry:
+    """Parse stored entry bytes, refusing anything that is not a canonical, valid entry.
+
+    Raises:
+        AuditEntryInvalid: not JSON, not canonical JSON, or not an entry (says which field).
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AuditEntryInvalid(f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise AuditEntryInvalid("not a JSON object")
+    if canonical_json(data) != raw:
+        raise AuditEntryInvalid("not in canonical JSON form (keys sorted, compact)")
+    try:
+        entry = AuditEntry.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise AuditEntryInvalid(f"field {where}: {err['msg']}") from None
+    if entry.canonical() != raw:
+        # e.g. a time written in another valid form: the stored bytes are not the model's.
+        raise AuditEntryInvalid("entry does not round-trip to the same bytes")
+    return entry

@@ -1,0 +1,210 @@
+"""The Merkle tree of RFC 6962 / RFC 9162 §2.1: hashes, proofs and their verification.
+
+Leaf hash ``SHA-256(0x00 ‖ entry)``, node hash ``SHA-256(0x01 ‖ left ‖ right)``; the root
+of ``n`` leaves splits at the largest power of two below ``n``. Proof generation works on
+the list of leaf hashes (the log holds them all); verification needs only the proof.
+:class:`CompactTree` appends leaves in O(log n) and gives the root at every size, which is
+how the writer and ``enlace audit verify`` follow a growing log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from hub.audit.errors import ProofError
+
+__all__ = [
+    "EMPTY_ROOT",
+    "CompactTree",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly below ``n`` (n ≥ 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root_hash(leaves: Sequence[bytes]) -> bytes:
+    """MTH of the given leaf hashes (RFC 6962 §2.1)."""
+    tree = CompactTree()
+    for leaf in leaves:
+        tree.append(leaf)
+    return tree.root()
+
+
+def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
+    if hi - lo == 1:
+        return leaves[lo]
+    k = _split(hi - lo)
+    return node_hash(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of the first ``size`` leaves.
+
+    Raises:
+        ProofError: ``index`` is not below ``size``, or ``size`` exceeds the leaves.
+    """
+    size = len(leaves) if size is None else size
+    if not 0 <= index < size <= len(leaves):
+        raise ProofError(f"no leaf {index} in a tree of size {size}")
+    path: list[bytes] = []
+    lo, hi = 0, size
+    # Walk down from the root, collecting the sibling subtrees; the path lists them leaf-up.
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            path.append(_mth(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(_mth(leaves, lo, lo + k))
+            lo = lo + k
+    path.reverse()
+    return path
+
+
+def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """The proof that the tree of ``old_size`` leaves is a prefix of that of ``new_size``.
+
+    Raises:
+        ProofError: the sizes are not ``0 ≤ old ≤ new ≤ len(leaves)``.
+    """
+    if not 0 <= old_size <= new_size <= len(leaves):
+        raise ProofError(f"no consistency proof from size {old_size} to {new_size}")
+    if old_size in (0, new_size):
+        return []
+    return _subproof(leaves, old_size, 0, new_size, True)
+
+
+def _subproof(leaves: Sequence[bytes], m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+    n = hi - lo
+    if m == n:
+        return [] if whole else [_mth(leaves, lo, hi)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(leaves, m, lo, lo + k, whole), _mth(leaves, lo + k, hi)]
+    return [*_subproof(leaves, m - k, lo + k, hi, False), _mth(leaves, lo, lo + k)]
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check an inclusion proof (RFC 9162 §2.1.3.2).
+
+    Raises:
+        ProofError: the proof does not lead from ``leaf`` at ``index`` to ``root``.
+    """
+    if index >= size or index < 0:
+        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("inclusion proof is shorter than the tree is deep")
+    if r != root:
+        raise ProofError(f"inclusion proof of leaf {index} does not lead to the root")
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check a consistency proof (RFC 9162 §2.1.4.2).
+
+    Raises:
+        ProofError: the tree of ``new_root`` does not extend that of ``old_root``.
+    """
+    if not 0 <= old_size <= new_size:
+        raise ProofError(f"size {new_size} cannot extend size {old_size}")
+    if old_size == new_size:
+        if proof or old_root != new_root:
+            raise ProofError(f"two different roots for the same size {old_size}")
+        return
+    if old_size == 0:
+        if proof:
+            raise ProofError("a consistency proof from the empty tree must be empty")
+        return
+    if not proof:
+        raise ProofError("empty consistency proof")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is itself a node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is longer than needed")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("consistency proof is shorter than needed")
+    if fr != old_root:
+        raise ProofError(f"the log of size {new_size} does not contain the root of size {old_size}")
+    if sr != new_root:
+        raise ProofError(f"consistency proof does not lead to the root of size {new_size}")
+
+
+class CompactTree:
+    """An append-only tree kept as the roots of its perfect subtrees (largest first)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._peaks: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        """Add a leaf hash."""
+        self._peaks.append(leaf)
+        self.size += 1
+        # Each trailing 1-bit of the new size is a pair of equal subtrees to merge.
+        n = self.size
+        while not n & 1:
+            right = self._peaks.pop()
+            self._peaks[-1] = node_hash(self._peaks[-1], right)
+            n >>= 1
+
+    def root(self) -> bytes:
+        """The root of the tree of all leaves so far."""
+        if not self._peaks:
+            return EMPTY_ROOT
+        r = self._peaks[-1]
+        for peak in reversed(self._peaks[:-1]):
+            r = node_hash(peak, r)
+        return r

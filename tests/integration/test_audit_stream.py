@@ -1,0 +1,217 @@
+"""The audit log on a real nats-server: persistence, no fork, deny delete/purge, tamper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nats.aio.client import Client as NatsClient
+from nats.js.errors import APIError
+
+from hub.audit import (
+    AuditEntry,
+    AuditReader,
+    AuditWriter,
+    Checkpoint,
+    CheckpointSigner,
+    verify_log,
+)
+from hub.audit.store import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT
+from hub.natsserver import NatsServer
+from schemas.countersign import sha256_digest
+
+pytestmark = pytest.mark.integration
+
+ORIGIN = "enlace.test/audit"
+
+
+def _entry(n: int) -> AuditEntry:
+    return AuditEntry.rejected(None, "GT", "malformed_json", sha256_digest(str(n).encode()), n)
+
+
+@pytest.fixture
+async def fresh(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+    """A connection to a server whose audit streams start empty (they cannot be purged)."""
+    client = await nats.connect(nats_server.url)
+    js = client.jetstream()
+    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(stream)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+def signer() -> CheckpointSigner:
+    return CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+
+
+async def test_appended_entries_are_persisted_in_order_and_verify(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=7)
+    results = await asyncio.gather(*(writer.append([_entry(i), _entry(i)]) for i in range(20)))
+    await writer.close()
+
+    indexes = sorted(i for r in results for i in r)
+    assert indexes == list(range(40))
+    reader = AuditReader(js)
+    entries = await reader.read_all()
+    notes = await reader.checkpoints()
+    assert len(entries) == 40
+    assert len(notes) >= 2  # at least one every-7 checkpoint plus the final one
+    report = verify_log(entries, notes, [signer.verifier()], require_covered=True)
+    assert report.ok, report.problem
+    assert report.size == 40
+    assert report.root == writer.root()
+
+
+async def test_writer_reopened_continues_the_same_log(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await first.append([_entry(1), _entry(2)])
+    await first.close()
+    second = await AuditWriter.open(js, signer, ORIGIN)
+    assert await second.append([_entry(3)]) == [2]
+    await second.close()
+    reader = AuditReader(js)
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
+    assert report.ok and report.size == 3
+
+
+async def test_two_writers_at_once_never_fork_the_log(
+    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    other = await nats.connect(nats_server.url)
+    try:
+        a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN, checkpoint_every=25)
+        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=25)
+
+        async def write(w: AuditWriter, base: int) -> list[int]:
+            out: list[int] = []
+            for i in range(30):
+                out += await w.append([_entry(base + i)])
+            return out
+
+        got = await asyncio.gather(write(a, 0), write(b, 1000), write(a, 2000), write(b, 3000))
+        await a.close()
+        await b.close()
+    finally:
+        await other.drain()
+
+    all_indexes = sorted(i for r in got for i in r)
+    assert all_indexes == list(range(120))  # no index given twice, none skipped
+    reader = AuditReader(fresh.jetstream())
+    entries = await reader.read_all()
+    report = verify_log(entries, await reader.checkpoints(), [signer.verifier()])
+    assert report.ok, report.problem
+    assert report.size == 120
+
+
+async def test_a_writer_behind_another_appends_after_it(
+    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    other = await nats.connect(nats_server.url)
+    try:
+        a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN)
+        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN)
+        assert await a.append([_entry(1), _entry(2)]) == [0, 1]
+        # b still believes the log is empty: the server refuses its first try, b reads the
+        # tail and appends after it instead of writing a second entry 0.
+        assert await b.append([_entry(3)]) == [2]
+        assert await a.append([_entry(4)]) == [3]
+        await a.close()
+        await b.close()
+    finally:
+        await other.drain()
+    reader = AuditReader(fresh.jetstream())
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
+    assert report.ok and report.size == 4
+
+
+async def test_stale_writer_is_refused_by_the_server(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(1)])
+    # A publish that claims the stream is still empty (a stale writer) is refused.
+    with pytest.raises(APIError) as info:
+        await js.publish(
+            AUDIT_SUBJECT,
+            _entry(9).with_index(0).canonical(),
+            headers={"Nats-Expected-Last-Sequence": "0"},
+        )
+    assert info.value.err_code == 10071
+    await writer.close()
+
+
+async def test_audit_streams_refuse_delete_and_purge(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(1), _entry(2)])
+    await writer.close()
+    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+        with pytest.raises(APIError):
+            await js.delete_msg(stream, 1)
+        with pytest.raises(APIError):
+            await js.purge_stream(stream)
+        info = await js.stream_info(stream)
+        assert info.config.deny_delete and info.config.deny_purge
+    assert len(await AuditReader(js).read_all()) == 2
+
+
+async def test_forged_message_on_the_stream_is_named_by_verify(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(i) for i in range(5)])
+    await writer.close()
+    # Someone with publish rights appends an entry claiming an index already taken.
+    await js.publish(AUDIT_SUBJECT, _entry(99).with_index(2).canonical(), stream=AUDIT_STREAM)
+    reader = AuditReader(js)
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
+    assert not report.ok
+    assert report.first_bad_index == 5
+    # And a writer refuses to go on after a log it cannot read as one linear sequence.
+    with pytest.raises(Exception, match="corrupt"):
+        await AuditWriter.open(js, signer, ORIGIN)
+
+
+async def test_checkpoint_signed_by_another_key_on_the_stream_is_detected(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(i) for i in range(3)])
+    await writer.close()
+    intruder = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    note = (await AuditReader(js).checkpoints())[-1]
+    body = note.partition("\n\n")[0] + "\n"
+    forged = intruder.sign(Checkpoint.parse_body(body))
+    await js.publish(CHECKPOINT_SUBJECT, forged.encode(), stream=CHECKPOINT_STREAM)
+    reader = AuditReader(js)
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
+    assert not report.ok
+    assert report.problem is not None and report.problem.checkpoint == 1
+
+
+async def test_existing_audit_stream_without_protection_gets_it(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    await js.add_stream(name=AUDIT_STREAM, subjects=[AUDIT_SUBJECT])
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.close()
+    info = await js.stream_info(AUDIT_STREAM)
+    assert info.config.deny_delete and info.config.deny_purge
