@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.policy.model import Agreement, agreement_problems
+from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import BadSignature, MalformedSignature
 from schemas.govdoc import GovDoc, load_document, rfc3339
@@ -33,6 +34,7 @@ __all__ = [
     "check_signatures",
     "load_agreement",
     "load_agreements",
+    "set_changes",
     "validate_agreement",
 ]
 
@@ -58,6 +60,7 @@ class AgreementStatus:
         missing: parties named in the agreement without a valid signature.
         bad: ``(party, problem)`` for each signature that does not hold (wrong key, stale).
         extra: signers that are not parties of the agreement (ignored).
+        digest: ``sha256:<hex>`` of the signed text (what every party signs).
     """
 
     agreement: Agreement
@@ -66,6 +69,7 @@ class AgreementStatus:
     missing: tuple[str, ...]
     bad: tuple[tuple[str, str], ...] = ()
     extra: tuple[str, ...] = ()
+    digest: str = ""
     # What decisions derive from the agreement alone (views, flow ends for one directory),
     # computed once: the agreement is immutable.
     _memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -203,6 +207,7 @@ def check_signatures(doc: GovDoc, agreement: Agreement, key_for: KeyLookup) -> A
         missing=tuple(p for p in agreement.parties if p not in valid),
         bad=tuple((p, why) for p, why in bad if p not in valid),
         extra=tuple(sorted(set(extra))),
+        digest=sha256_digest(payload),
     )
 
 
@@ -254,3 +259,29 @@ def load_agreements(
                     )
         statuses.append(check_signatures(doc, agreement, key_for))
     return AgreementSet.of(statuses, at)
+
+
+def set_changes(before: AgreementSet, after: AgreementSet) -> list[dict[str, str]]:
+    """What a reload changes, for the audit log: ids added, removed, or with a new text.
+
+    Each change is ``{"agreement", "change", "digest"}`` with ``change`` one of ``added``,
+    ``removed``, ``changed`` or ``signatures`` (same text, other signatures); no content.
+    """
+    old = {s.id: s for s in before.statuses}
+    new = {s.id: s for s in after.statuses}
+    changes = []
+    for agreement_id in sorted(old.keys() | new.keys()):
+        was, now = old.get(agreement_id), new.get(agreement_id)
+        if was is None and now is not None:
+            changes.append({"agreement": agreement_id, "change": "added", "digest": now.digest})
+        elif now is None and was is not None:
+            changes.append({"agreement": agreement_id, "change": "removed", "digest": was.digest})
+        elif was is not None and now is not None:
+            if was.digest != now.digest:
+                change = "changed"
+            elif (was.signed_by, was.bad) != (now.signed_by, now.bad):
+                change = "signatures"
+            else:
+                continue
+            changes.append({"agreement": agreement_id, "change": change, "digest": now.digest})
+    return changes

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hub.policy.loader import load_agreements
+from hub.policy.loader import load_agreements, set_changes
 from hub.policy.signing import sign_agreement_file
 from schemas.common import PARTIES
 from schemas.errors import GovernanceFileError
@@ -165,3 +165,21 @@ def test_extra_signatures_by_non_parties_are_ignored(tmp_path: Path, td: TestDir
     dump_yaml(data, path)
     (status,) = load_agreements(tmp_path, td.directory, key_for).statuses
     assert status.signed and status.extra == ("US",)
+
+
+def test_set_changes_name_what_a_reload_changes(tmp_path: Path, td: TestDirectory) -> None:
+    path = write(tmp_path, "gangs")
+    sign(path, "GT", "HN")
+    before = load_agreements(tmp_path, td.directory, key_for)
+    sign(path, "US")
+    write(tmp_path, "other")
+    after = load_agreements(tmp_path, td.directory, key_for)
+    changes = {c["agreement"]: c["change"] for c in set_changes(before, after)}
+    assert changes == {"gangs": "signatures", "other": "added"}
+    (tmp_path / "other.yaml").unlink()
+    doc = load_document(path)
+    dump_yaml({**doc.data, "title": "Gangs v2"}, path)
+    again = load_agreements(tmp_path, td.directory, key_for)
+    changes = {c["agreement"]: c["change"] for c in set_changes(after, again)}
+    assert changes == {"gangs": "changed", "other": "removed"}
+    assert all(c["digest"].startswith("sha256:") for c in set_changes(after, again))
