@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hub.policy.errors import RedactionError
@@ -94,3 +96,49 @@ def test_a_view_of_bytes_that_are_not_a_json_object_is_refused() -> None:
         render_view(b"[1, 2]", STATS)
     with pytest.raises(RedactionError):
         render_view(b"\xff", STATS)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["a", "b", "persons", "lat"]), inner, max_size=4),
+    max_leaves=30,
+)  # fmt: skip
+SEGMENT = st.sampled_from(["a", "b", "persons", "lat", "*", "**"])
+
+
+@st.composite
+def paths(draw: st.DrawFn) -> str:
+    segments = draw(st.lists(SEGMENT, min_size=1, max_size=4))
+    if segments[-1] == "**":
+        segments[-1] = "lat"
+    return ".".join(["payload", *segments])
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON, st.lists(paths(), min_size=1, max_size=3), st.integers(0, 3))
+def test_any_payload_any_path_drops_are_gone_and_numbers_coarsened(
+    payload: Any, drops: list[str], decimals: int
+) -> None:
+    message = {"id": "x", "payload": payload}
+    view = ViewSpec(
+        name="v", drop=tuple(drops), round=(RoundRule(field="payload.**.lat", decimals=decimals),)
+    )
+    data = json.loads(render_view(message, view))
+    assert data["id"] == "x"
+    for path in drops:
+        assert list(select(data, path)) == []
+    for value in select(data, "payload.**.lat"):
+        for number in floats(value):
+            assert number == round(number, decimals)
+
+
+def floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [f for item in value for f in floats(item)]
+    return []
