@@ -204,6 +204,49 @@ _REASON_HEADERS: dict[str, Any] = {
 }
 
 
+_REASON_CODES_TEXT = ", ".join(
+    sorted(c for c in REASON_CODES if c not in ("error", "governance_error"))
+)
+
+_OUTCOME: dict[str, Any] = {
+    "type": "object",
+    "required": ["message_id", "status", "at"],
+    "properties": {
+        "message_id": {"type": "string", "description": "the message's id, when readable"},
+        "status": {"enum": ["accepted", "partial", "undeliverable", "rejected"]},
+        "reason": {
+            "type": "string",
+            "description": "reason code of a refusal: a message or signature code "
+            f"({_REASON_CODES_TEXT}) or a routing code of the hub",
+        },
+        "description": {"type": "string", "description": "a sentence for people"},
+        "recipients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "country": {"type": "string"},
+                    "view": {"type": "string"},
+                    "agreement": {"type": "string"},
+                },
+            },
+        },
+        "refused": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "country": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
 def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, what in descriptions.items():
@@ -277,6 +320,17 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "parameters": _params(country="the receiving country"),
         "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
     }
+    channels["outcome"] = {
+        "address": f"{PREFIX}.outcome.{{country}}",
+        "title": "The hub's outcome of each message of a country (core NATS, not kept)",
+        "parameters": _params(country=("the sender's country", list(PARTIES))),
+        "messages": {"outcome": {"$ref": "#/components/messages/outcome"}},
+    }
+    operations["receive_outcomes"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/outcome"},
+        "summary": "A sender (enlace publish) waits for what became of its message.",
+    }
     operations["receive_rejections"] = {
         "action": "receive",
         "channel": {"$ref": "#/channels/rejected"},
@@ -287,21 +341,18 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "channel": {"$ref": "#/channels/receipt"},
         "summary": "A sink confirms, signed with its party key, that a delivery was written.",
     }
-    reason_codes = sorted(c for c in REASON_CODES if c not in ("error", "governance_error"))
     messages["rejection"] = {
-        "name": "rejection",
-        "title": "Rejection notice",
+        "name": "notice",
+        "title": "Notice of a refused, undeliverable or partly refused message",
         "contentType": "application/json",
         "headers": {"$ref": "#/components/schemas/reasonHeaders"},
-        "payload": {
-            "type": "object",
-            "required": ["reason"],
-            "properties": {
-                "id": {"type": "string", "description": "the refused message's id, if readable"},
-                "reason": {"type": "string", "enum": reason_codes},
-                "description": {"type": "string"},
-            },
-        },
+        "payload": {"$ref": "#/components/schemas/outcome"},
+    }
+    messages["outcome"] = {
+        "name": "outcome",
+        "title": "What became of a message (accepted, partial, undeliverable, rejected)",
+        "contentType": "application/json",
+        "payload": {"$ref": "#/components/schemas/outcome"},
     }
     messages["receipt"] = {
         "name": "receipt",
@@ -341,6 +392,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "senderHeaders": _SENDER_HEADERS,
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
+                "outcome": _OUTCOME,
             },
         },
     }

@@ -136,21 +136,26 @@ def test_asyncapi_channels_cover_every_type_and_subject(exported: Path) -> None:
         assert f"enlace.out.{{recipient}}.{{theme}}.{type_}" in addresses
     assert "enlace.rejected.{country}" in addresses
     assert "enlace.receipt.{country}" in addresses
+    assert "enlace.outcome.{country}" in addresses
 
 
 def test_asyncapi_references_resolve(exported: Path) -> None:
     document = load_asyncapi(exported)
+    schemas = document["components"]["schemas"]
     for channel in document["channels"].values():
         named = set(re.findall(r"{(\w+)}", channel["address"]))
         assert named == set(channel["parameters"])
         for ref in channel["messages"].values():
             name = ref["$ref"].removeprefix("#/components/messages/")
             message = document["components"]["messages"][name]
-            payload_ref = message["payload"].get("$ref")
-            if payload_ref:
-                assert (exported / payload_ref).is_file()
-            headers = message["headers"]["$ref"].removeprefix("#/components/schemas/")
-            assert headers in document["components"]["schemas"]
+            refs = [message["payload"]["$ref"]]
+            if "headers" in message:
+                refs.append(message["headers"]["$ref"])
+            for target in refs:
+                if target.startswith("#/components/schemas/"):
+                    assert target.removeprefix("#/components/schemas/") in schemas
+                else:
+                    assert (exported / target).is_file()
     for operation in document["operations"].values():
         assert operation["action"] in ("send", "receive")
         assert operation["channel"]["$ref"].removeprefix("#/channels/") in document["channels"]
