@@ -148,9 +148,8 @@ def test_asyncapi_references_resolve(exported: Path) -> None:
         for ref in channel["messages"].values():
             name = ref["$ref"].removeprefix("#/components/messages/")
             message = document["components"]["messages"][name]
-            refs = [message["payload"]["$ref"]]
-            if "headers" in message:
-                refs.append(message["headers"]["$ref"])
+            refs = [part.get("$ref") for part in (message["payload"], message.get("headers", {}))]
+            refs = [r for r in refs if r]
             for target in refs:
                 if target.startswith("#/components/schemas/"):
                     assert target.removeprefix("#/components/schemas/") in schemas
