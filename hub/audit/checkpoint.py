@@ -37,6 +37,7 @@ __all__ = [
     "CheckpointVerifier",
     "key_hash",
     "open_checkpoint",
+    "open_note",
 ]
 
 _SIG_PREFIX = "— "  # U+2014 EM DASH, U+0020 SPACE
@@ -122,9 +123,12 @@ class CheckpointSigner:
 
     def sign(self, checkpoint: Checkpoint) -> str:
         """The signed note of ``checkpoint``."""
-        body = checkpoint.body()
-        signature = base64.b64encode(self.key_hash + self._key.sign(body)).decode()
-        return f"{body.decode()}\n{_SIG_PREFIX}{self.name} {signature}\n"
+        return self.sign_note(checkpoint.body())
+
+    def sign_note(self, text: bytes) -> str:
+        """A signed note of any ``text`` (non-empty lines, each ending in a newline)."""
+        signature = base64.b64encode(self.key_hash + self._key.sign(text)).decode()
+        return f"{text.decode()}\n{_SIG_PREFIX}{self.name} {signature}\n"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,15 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
 def open_checkpoint(note: str, verifiers: Iterable[CheckpointVerifier]) -> Checkpoint:
     """Verify a signed checkpoint against the hub's keys and return what it commits to.
 
+    Raises:
+        CheckpointError: malformed, signed by no known key, or a known key's signature fails.
+    """
+    return Checkpoint.parse_body(open_note(note, verifiers))
+
+
+def open_note(note: str, verifiers: Iterable[CheckpointVerifier]) -> str:
+    """Verify a signed note and return its text.
+
     A signature line from an unknown key is ignored (others may cosign); at least one line
     must be a valid signature of a known key.
 
@@ -185,4 +198,4 @@ def open_checkpoint(note: str, verifiers: Iterable[CheckpointVerifier]) -> Check
             f"checkpoint is not signed by a known hub key (signed by {names}); "
             "check the hub keys in the directory or --key"
         )
-    return Checkpoint.parse_body(body)
+    return body

@@ -1,0 +1,124 @@
+"""Signed checkpoints: the C2SP signed-note vector, round trips and refusals."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from hub.audit.checkpoint import (
+    Checkpoint,
+    CheckpointSigner,
+    CheckpointVerifier,
+    key_hash,
+    open_checkpoint,
+    open_note,
+)
+from hub.audit.errors import CheckpointError
+
+# golang.org/x/mod/sumdb/note's documented example key and note (Ed25519 is deterministic).
+PETER_SKEY = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+PETER_TEXT = (
+    b"If you think cryptography is the answer to your problem,\n"
+    b"then you don't know what your problem is.\n"
+)
+PETER_SIG = (
+    "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdng"
+    "otpRZb6KE6RyyBwJnAM=\n"
+)
+
+
+def _peter() -> CheckpointSigner:
+    seed = base64.b64decode(PETER_SKEY)[1:]  # first byte: algorithm 0x01 (Ed25519)
+    return CheckpointSigner(Ed25519PrivateKey.from_private_bytes(seed), "PeterNeumann")
+
+
+def test_signed_note_matches_the_published_example() -> None:
+    signer = _peter()
+    assert signer.key_hash.hex() == "c74f20a3"
+    note = signer.sign_note(PETER_TEXT)
+    assert note == PETER_TEXT.decode() + "\n" + PETER_SIG
+    assert open_note(note, [signer.verifier()]) == PETER_TEXT.decode()
+
+
+def test_key_hash_is_per_signed_note() -> None:
+    key = Ed25519PrivateKey.generate().public_key()
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert key_hash("hub-k1", key) == hashlib.sha256(b"hub-k1\n\x01" + raw).digest()[:4]
+
+
+def _cp(size: int = 12) -> Checkpoint:
+    return Checkpoint("enlace.test/audit", size, bytes(range(32)), datetime(2026, 5, 1, tzinfo=UTC))
+
+
+def test_checkpoint_body_is_tlog_checkpoint_with_a_time_line() -> None:
+    body = _cp().body().decode()
+    origin, size, root, time, end = body.split("\n")
+    assert (origin, size, end) == ("enlace.test/audit", "12", "")
+    assert base64.b64decode(root) == bytes(range(32))
+    assert time == "time 2026-05-01T00:00:00Z"
+
+
+def test_checkpoint_round_trip() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    assert open_checkpoint(signer.sign(_cp()), [signer.verifier()]) == _cp()
+
+
+def test_checkpoint_by_another_key_of_the_same_name_is_refused() -> None:
+    hub = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    other = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    with pytest.raises(CheckpointError, match="not signed by a known hub key"):
+        open_checkpoint(other.sign(_cp()), [hub.verifier()])
+
+
+def test_changed_checkpoint_text_breaks_the_signature() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    note = signer.sign(_cp(12)).replace("\n12\n", "\n13\n", 1)
+    with pytest.raises(CheckpointError, match="does not match"):
+        open_checkpoint(note, [signer.verifier()])
+
+
+def test_unknown_cosignatures_are_ignored_but_one_known_is_needed() -> None:
+    hub = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    witness = CheckpointSigner(Ed25519PrivateKey.generate(), "witness")
+    note = hub.sign(_cp())
+    cosigned = note + witness.sign_note(_cp().body()).split("\n\n", 1)[1]
+    assert open_checkpoint(cosigned, [hub.verifier()]).size == 12
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "",
+        "origin\n12\n",
+        "origin\n12\nAAAA\ntime x\n\n— hub-k1 AAAAAAAA\n",
+        "origin\n12\n" + base64.b64encode(bytes(32)).decode() + "\n\n— hub-k1 !!\n",
+        "origin\n12\n" + base64.b64encode(bytes(32)).decode() + "\n\n- hub-k1 AAAAAAAA\n",
+    ],
+)
+def test_malformed_notes_are_refused(note: str) -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    with pytest.raises(CheckpointError):
+        open_checkpoint(note, [signer.verifier()])
+
+
+def test_malformed_bodies_are_refused_even_when_signed() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    root = base64.b64encode(bytes(32)).decode()
+    for body in [f"o\n-1\n{root}\ntime 2026-05-01T00:00:00Z\n", f"o\n1\n{root}\n"]:
+        with pytest.raises(CheckpointError):
+            open_checkpoint(signer.sign_note(body.encode()), [signer.verifier()])
+
+
+def test_signer_names_are_checked() -> None:
+    with pytest.raises(CheckpointError):
+        CheckpointSigner(Ed25519PrivateKey.generate(), "hub k1")
+
+
+def test_verifier_key_hash() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    assert CheckpointVerifier("hub-k1", signer.public_key).key_hash == signer.key_hash

@@ -1,0 +1,81 @@
+"""Audit entries hold declared metadata only, in canonical JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.audit.entries import AuditEntry, EntryKind, parse_entry
+from hub.audit.errors import AuditEntryInvalid
+from schemas.canonical import canonical_json
+from schemas.countersign import sha256_digest
+
+MID = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
+DIGEST = sha256_digest(b"message bytes")
+
+
+def _every_kind() -> list[AuditEntry]:
+    return [
+        AuditEntry.received(
+            message_id=MID,
+            sender_country="GT",
+            poc="gt-gangs",
+            type_="gang_movement",
+            theme="gangs",
+            digest=DIGEST,
+            size=812,
+        ),
+        AuditEntry.rejected(None, "HN", "malformed_json", DIGEST, 40),
+        AuditEntry.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
+        AuditEntry.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
+        AuditEntry.delivered(MID, "SV", DIGEST, "folder"),
+        AuditEntry.governance("directory", "7", "refused", "governance_unsigned"),
+        AuditEntry.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
+        AuditEntry.hub_event("start", "hub"),
+        AuditEntry.hub_event("stop", "hub"),
+    ]
+
+
+def test_every_kind_round_trips_through_its_canonical_bytes() -> None:
+    entries = [e.with_index(i) for i, e in enumerate(_every_kind())]
+    assert [e.kind for e in entries] == list(EntryKind)
+    for entry in entries:
+        raw = entry.canonical()
+        assert raw == canonical_json(json.loads(raw))
+        assert parse_entry(raw) == entry
+        assert b"null" not in raw  # absent fields are omitted, not null
+
+
+def test_payload_content_has_no_field_to_go_in() -> None:
+    with pytest.raises(AuditEntryInvalid, match="reason"):
+        AuditEntry.rejected(MID, "GT", "suspect Juan Pérez seen in Tapachula", DIGEST, 1)
+    with pytest.raises(AuditEntryInvalid, match="digest"):
+        AuditEntry.routed(MID, "SV", "a1", None, "full", "the payload itself")
+    data = json.loads(_every_kind()[0].with_index(0).canonical())
+    data["payload"] = {"alias": "El Flaco"}
+    with pytest.raises(AuditEntryInvalid, match="payload"):
+        parse_entry(canonical_json(data))
+
+
+def test_parse_refuses_non_canonical_bytes() -> None:
+    raw = _every_kind()[1].with_index(0).canonical()
+    with pytest.raises(AuditEntryInvalid, match="canonical"):
+        parse_entry(json.dumps(json.loads(raw), indent=1).encode())
+    with pytest.raises(AuditEntryInvalid, match="not JSON"):
+        parse_entry(raw[:-1])
+
+
+def test_hub_event_must_be_start_or_stop() -> None:
+    with pytest.raises(AuditEntryInvalid):
+        AuditEntry.hub_event("reboot", "hub")
+
+
+@given(st.binary(max_size=200))
+def test_parse_entry_never_crashes_on_hostile_bytes(raw: bytes) -> None:
+    try:
+        parse_entry(raw)
+    except AuditEntryInvalid:
+        pass
