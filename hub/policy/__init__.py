@@ -7,18 +7,22 @@ recipient's view with :func:`render_view`.
 
 from __future__ import annotations
 
-from hub.policy.decide import Decision, Refusal, Route, decide
+from hub.policy.decide import REASONS, Decision, Refusal, Route, decide
 from hub.policy.errors import PolicyError, RedactionError
-from hub.policy.loader import AgreementSet, AgreementStatus, load_agreements
-from hub.policy.model import Agreement, Flow, ViewSpec
+from hub.policy.explain import Explanation, explain
+from hub.policy.loader import AgreementSet, AgreementStatus, load_agreements, set_changes
+from hub.policy.model import FULL_VIEW, Agreement, Flow, ViewSpec
 from hub.policy.redaction import render_view
 from hub.policy.requests import InMemoryRequestMemory, RequestMemory
 
 __all__ = [
+    "FULL_VIEW",
+    "REASONS",
     "Agreement",
     "AgreementSet",
     "AgreementStatus",
     "Decision",
+    "Explanation",
     "Flow",
     "InMemoryRequestMemory",
     "PolicyError",
@@ -28,6 +32,8 @@ __all__ = [
     "Route",
     "ViewSpec",
     "decide",
+    "explain",
     "load_agreements",
     "render_view",
+    "set_changes",
 ]

@@ -17,6 +17,7 @@ from hub.policy.requests import InMemoryRequestMemory
 from schemas.common import PARTIES
 from schemas.directory import Directory
 from schemas.envelope import Envelope, parse_envelope
+from schemas.message import parse_message
 from schemas.trust import load_directory, load_trust_root
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -84,6 +85,8 @@ def test_seizures_reach_all_without_persons_or_exact_places(
     location = view["payload"]["location"]
     assert "description" not in location
     assert location["lat"] == round(env.payload["location"]["lat"], 1)
+    # The redacted view is still a valid seizure: sinks parse it like any message.
+    assert parse_message(render_view(raw, status.agreement.view("statistics"))).type == "seizure"
 
 
 def test_trace_requests_go_to_us_and_results_to_the_requester(
