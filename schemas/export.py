@@ -361,8 +361,23 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "headers": {"$ref": "#/components/schemas/senderHeaders"},
         "payload": {
             "type": "object",
-            "required": ["id"],
-            "properties": {"id": {"type": "string", "description": "the delivered message id"}},
+            "description": "Canonical JSON (sorted keys, compact); Enlace-Signature is the "
+            "receiving party's detached JWS over these bytes.",
+            "required": ["message_id", "recipient", "sink", "view", "digest", "delivered_at"],
+            "properties": {
+                "message_id": {"type": "string"},
+                "recipient": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                "sink": {"type": "string", "description": "the sink adapter that wrote it"},
+                "view": {"type": "string"},
+                "digest": {
+                    "type": "string",
+                    "pattern": "^sha256:[0-9a-f]{64}$",
+                    "description": "of the bytes written",
+                },
+                "delivered_at": {"type": "string", "format": "date-time"},
+                "status": {"enum": ["delivered", "dead_lettered"]},
+                "reason": {"type": "string", "description": "reason code when refused"},
+            },
         },
     }
     return {
