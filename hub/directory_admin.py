@@ -12,6 +12,9 @@ behind the parties' backs is never re-signed by accident.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +45,7 @@ from schemas.trust import (
 __all__ = [
     "DirectoryDraft",
     "SignOutcome",
+    "directory_lock",
     "key_record",
     "local_commission_key",
     "next_kid",
@@ -49,6 +53,22 @@ __all__ = [
     "save_new_version",
     "sign_directory",
 ]
+
+
+@contextmanager
+def directory_lock(deployment: Deployment) -> Iterator[None]:
+    """Hold the deployment's directory lock: one change at a time, from read to write.
+
+    Two key commands run at once would otherwise both build "version + 1" from the same
+    version, and the second would silently drop the first one's key.
+    """
+    deployment.state_dir.mkdir(parents=True, exist_ok=True)
+    with (deployment.state_dir / "directory.lock").open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def next_kid(prefix: str, existing: set[str]) -> str:

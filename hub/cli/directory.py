@@ -14,7 +14,7 @@ import click
 
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
-from hub.directory_admin import SignOutcome, sign_directory
+from hub.directory_admin import SignOutcome, directory_lock, sign_directory
 from hub.keystore import KeyStoreError
 from schemas.directory import Directory, PublicKeyRecord
 from schemas.errors import GovernanceError, KeyExpired, KeyNotYetValid, KeyRevoked
@@ -135,6 +135,7 @@ def sign(cli: CliContext, parties: tuple[str, ...], all_local: bool, as_json: bo
     if bool(parties) == all_local:
         fail("give --party CC (repeatable) or --all-local", ExitCode.USAGE)
     deployment = cli.require_deployment()
+    click.get_current_context().with_resource(directory_lock(deployment))
     try:
         outcome = sign_directory(deployment, None if all_local else [p.upper() for p in parties])
     except GovernanceError as exc:

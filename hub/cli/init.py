@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hub.cli.context import fail, print_json
+from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
 from hub.init_deployment import InitError, InitSummary, init_demo, init_deployment
@@ -17,7 +17,8 @@ __all__ = ["init"]
 
 @click.command(
     "init",
-    help="Create a deployment in DIR: enlace.yaml (settings), trust-root.yaml (the parties' "
+    help="Create a deployment in DIR (default: --home, else $ENLACE_HOME, else ./.enlace): "
+    "enlace.yaml (settings), trust-root.yaml (the parties' "
     "commission public keys, the unsigned local anchor), directory.yaml (version 1, signed "
     "by every party), agreements/, keys/ (private keys, mode 0600) and state/.\n\n"
     "With --demo: the nine parties (BZ CR DO GT HN NI PA SV US), a point of contact per "
@@ -26,7 +27,7 @@ __all__ = ["init"]
     "holds with --party (repeatable); add points of contact later with `enlace keys new`.\n\n"
     "Refuses (exit 1) to touch a folder that already holds a deployment.",
 )
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--demo", is_flag=True, help="The nine-party demo with samples.")
 @click.option(
     "--party",
@@ -36,8 +37,11 @@ __all__ = ["init"]
     help="A party (ISO 3166-1 alpha-2) whose commission key is made here; repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def init(directory: Path, demo: bool, parties: tuple[str, ...], as_json: bool) -> None:
-    deployment = Deployment(directory)
+@pass_cli
+def init(
+    cli: CliContext, directory: Path | None, demo: bool, parties: tuple[str, ...], as_json: bool
+) -> None:
+    deployment = Deployment(directory or cli.home)
     if demo and parties:
         fail("--demo makes all nine parties; leave out --party", ExitCode.USAGE)
     if not demo and not parties:

@@ -19,6 +19,7 @@ from hub.deployment import Deployment
 from hub.directory_admin import (
     DirectoryDraft,
     SignOutcome,
+    directory_lock,
     key_record,
     next_kid,
     open_for_change,
@@ -38,6 +39,8 @@ def keys() -> None:
 
 
 def _open(deployment: Deployment, as_json: bool) -> DirectoryDraft:
+    # Held until the command ends: the change is read, written and signed under one lock.
+    click.get_current_context().with_resource(directory_lock(deployment))
     try:
         return open_for_change(deployment)
     except GovernanceError as exc:

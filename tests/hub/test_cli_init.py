@@ -163,3 +163,10 @@ def test_settings_file_documents_the_defaults(demo: DemoHome) -> None:
     ):
         assert line in text
     assert text.count("#") >= 5
+
+
+def test_init_defaults_to_the_home_folder(tmp_path: Path) -> None:
+    home = tmp_path / "from-home"
+    result = run(home, "init", "--party", "SV")
+    assert result.exit_code == 0, result.output
+    assert accept_directory(Deployment(home)).party_codes == ("SV",)
