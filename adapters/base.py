@@ -1,0 +1,89 @@
+"""The small Protocols every adapter implements, and what they exchange.
+
+A **sink** writes deliveries into a national system. It must make each write durable
+before :meth:`Sink.deliver` returns, and be idempotent on the message id: delivering the
+same message twice writes it once (the second call reports ``duplicate=True``). It
+signals failures with :class:`~adapters.errors.TransientSinkError` (retried) or
+:class:`~adapters.errors.PermanentSinkError` (dead-lettered). The runner does the rest:
+verification, retries, dead letters, receipts, acks.
+
+A sink is made by a :class:`SinkFactory` found through the entry point group
+``enlace.sinks`` (see :mod:`adapters.registry`), from the options of its section in
+``enlace.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from adapters.delivery import Delivery
+
+__all__ = ["DeliveryResult", "Sink", "SinkContext", "SinkFactory", "Source"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a sink did with one delivery.
+
+    Attributes:
+        location: where it went (a path, a table row, a URL), for logs and status.
+        duplicate: it had been written before; nothing was written this time.
+    """
+
+    location: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink may need beyond its own options.
+
+    Attributes:
+        country: the recipient country the runner serves.
+        state_dir: a folder the sink may keep its own state in (e.g. a ledger).
+        base_dir: relative paths in the options are relative to this (the deployment).
+    """
+
+    country: str
+    state_dir: Path
+    base_dir: Path
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Writes deliveries into one national system."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect / create what is needed (tables, folders). Called once before use."""
+
+    async def already_delivered(self, message_id: str) -> bool:
+        """Whether ``message_id`` is already durably written (a fast path for redeliveries)."""
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """Write ``delivery`` durably, once; raise Transient/PermanentSinkError on failure."""
+
+    async def close(self) -> None:
+        """Release connections and files."""
+
+
+class SinkFactory(Protocol):
+    """What an ``enlace.sinks`` entry point names: a class that builds sinks from options."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> Sink:
+        """Build a sink; raises AdapterConfigError naming the wrong option."""
+        ...
+
+
+class Source(Protocol):
+    """Feeds a national system's messages to the hub (gateway, watched folder)."""
+
+    async def run(self) -> None:
+        """Run until cancelled."""

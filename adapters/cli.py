@@ -1,0 +1,193 @@
+"""``enlace adapter run|status|replay-dead-letters`` and ``enlace gateway``.
+
+Registered through the entry point group ``enlace.commands``. The root ``enlace`` group
+puts the deployment's home on the context (``--home``); these commands read it by
+attribute so that ``adapters`` does not import ``hub``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import nats.errors
+
+from adapters.config import load_adapters_config, nats_url_from
+from adapters.deployment import resolve_home
+from adapters.errors import AdapterError
+from adapters.runner import Processed
+from adapters.service import adapter_status, connect, open_runner
+from schemas.errors import EnlaceError
+
+__all__ = ["adapter", "gateway"]
+
+# Exit codes as documented by `enlace --help` (hub.cli.exit_codes, not importable here).
+_FAILED, _NO_DEPLOYMENT, _NATS_UNREACHABLE = 1, 4, 6
+
+
+def _home(ctx: click.Context) -> Path:
+    root = ctx.find_root().obj
+    home = getattr(root, "home", None)
+    return Path(home) if home is not None else resolve_home(None)
+
+
+def _fail(message: str, code: int = _FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _require(home: Path) -> None:
+    if not (home / "enlace.yaml").is_file():
+        _fail(f"no deployment at {home} (no enlace.yaml); run `enlace init`", _NO_DEPLOYMENT)
+
+
+async def _run(home: Path, country: str, sink: str | None, url: str) -> None:
+    running = await open_runner(home, country, sink, url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo(f"adapter {country}/{running.runner.settings.sink_name} consuming {url}", err=True)
+    try:
+        await running.runner.run(stop)
+    finally:
+        await running.close()
+
+
+def _guard(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except EnlaceError as err:
+        _fail(str(err))
+    except (OSError, nats.errors.NoServersError) as err:
+        _fail(f"cannot reach NATS: {err}; is `enlace up` running?", _NATS_UNREACHABLE)
+
+
+@click.group("adapter", help="Sink adapters that deliver into national systems.")
+def adapter() -> None:
+    pass
+
+
+_country = click.option("--country", "country", required=True, metavar="CC", help="Recipient.")
+_nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NATS_URL / config).")
+
+
+@adapter.command("run", help="Consume the country's deliveries into its sink until stopped.")
+@_country
+@click.option("--sink", default=None, help="Which of the country's sinks (if several).")
+@_nats
+@click.pass_context
+def run(ctx: click.Context, country: str, sink: str | None, nats_url: str | None) -> None:
+    home = _home(ctx)
+    _require(home)
+    _guard(_run(home, country.upper(), sink, nats_url_from(home, nats_url)))
+
+
+async def _status(home: Path, country: str | None, url: str) -> list[dict[str, Any]]:
+    config = load_adapters_config(home)
+    nc = await connect(url)
+    try:
+        js = nc.jetstream()
+        return [
+            await adapter_status(js, cc, s.sink_name)
+            for cc, s in config.entries()
+            if country is None or cc == country
+        ]
+    finally:
+        await nc.drain()
+
+
+@adapter.command("status", help="Lag, pending acks and dead letters of each configured sink.")
+@click.option("--country", default=None, metavar="CC", help="Only this country.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_nats
+@click.pass_context
+def status(ctx: click.Context, country: str | None, as_json: bool, nats_url: str | None) -> None:
+    home = _home(ctx)
+    _require(home)
+    cc = country.upper() if country else None
+    rows = _guard(_status(home, cc, nats_url_from(home, nats_url)))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no sinks configured (enlace.yaml `adapters:`)")
+    for row in rows:
+        click.echo(
+            f"{row['country']}/{row['sink']}: {row['state']}, lag {row['lag']}, "
+            f"ack pending {row['ack_pending']}, dead letters {row['dead_letters']}"
+        )
+
+
+async def _replay(home: Path, country: str, sink: str | None, url: str) -> list[Any]:
+    running = await open_runner(home, country, sink, url, start=False)
+    try:
+        return await running.runner.replay_dead_letters()
+    finally:
+        await running.close()
+
+
+@adapter.command("replay-dead-letters", help="Try the country's dead letters again.")
+@_country
+@click.option("--sink", default=None, help="Which of the country's sinks (if several).")
+@_nats
+@click.pass_context
+def replay_dead_letters(
+    ctx: click.Context, country: str, sink: str | None, nats_url: str | None
+) -> None:
+    home = _home(ctx)
+    _require(home)
+    report = _guard(_replay(home, country.upper(), sink, nats_url_from(home, nats_url)))
+    done = sum(1 for _, outcome in report if isinstance(outcome, Processed))
+    for seq, outcome in report:
+        click.echo(f"dead letter #{seq}: {outcome}")
+    click.echo(f"{done} of {len(report)} dead letter(s) delivered")
+    if done < len(report):
+        sys.exit(_FAILED)
+
+
+@click.command("gateway", help="HTTP gateway: national systems POST unsigned messages.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8480, show_default=True, type=int)
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Token file (default <home>/state/gateway-tokens.json).",
+)
+@click.option(
+    "--issue-token",
+    "issue_for",
+    default=None,
+    metavar="POC",
+    help="Print a new API token for this point of contact (stored hashed) and exit.",
+)
+@_nats
+@click.pass_context
+def gateway(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    tokens_file: Path | None,
+    issue_for: str | None,
+    nats_url: str | None,
+) -> None:
+    # Imported here: only this command needs starlette and uvicorn.
+    from adapters.sources.gateway import TokenStore, serve
+
+    home = _home(ctx)
+    _require(home)
+    if issue_for is not None:
+        store = TokenStore(tokens_file or home / "state" / "gateway-tokens.json")
+        click.echo(store.issue(issue_for))
+        return
+    try:
+        serve(home, host, port, tokens_file, nats_url_from(home, nats_url))
+    except AdapterError as err:
+        _fail(str(err))

@@ -1,0 +1,178 @@
+"""The ``adapters:`` section of ``enlace.yaml``: which sinks each country runs.
+
+A country switches a sink on with a few lines::
+
+    adapters:
+      GT:
+        sink: folder
+        path: inbox/GT            # relative to the deployment folder
+      US:
+        - sink: webhook
+          url: https://intake.example.gov/enlace
+          hmac_secret_env: US_WEBHOOK_SECRET
+        - sink: postgres
+          dsn_env: US_PG_DSN
+          retry: {max_attempts: 12, backoff_max: 60}
+
+A country's value is one sink or a list of them. Every key beside ``sink``, ``name`` and
+``retry`` is an option of that sink (see each sink's ``Options``). ``name`` tells two
+sinks of one kind apart (it names the durable consumer); it defaults to ``sink``.
+
+``enlace up`` runs ``enlace adapter run --country CC --sink NAME`` for each entry. The
+NATS address comes from ``--nats-url``, else ``ENLACE_NATS_URL``, else the hub settings
+of the same file (``nats_url``, or ``nats_host``/``nats_port``), else the default port.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.errors import AdapterConfigError
+from schemas.common import CountryCode
+from schemas.errors import GovernanceFileError
+from schemas.govdoc import GovDoc, load_document
+
+__all__ = [
+    "AdaptersConfig",
+    "RetrySettings",
+    "SinkSettings",
+    "load_adapters_config",
+    "nats_url_from",
+    "parse_adapters_section",
+]
+
+_DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+
+
+class RetrySettings(BaseModel):
+    """How a runner retries transient failures: exponential backoff with full jitter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(8, ge=1, le=1000, description="then the delivery is dead-lettered")
+    backoff_base: float = Field(0.5, gt=0, description="seconds before the first retry (mean)")
+    backoff_max: float = Field(30.0, gt=0, description="longest wait between two attempts")
+
+
+class SinkSettings(BaseModel):
+    """One sink of one country; extra keys are the sink's own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sink: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]*$")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @property
+    def sink_name(self) -> str:
+        """The name that tells this sink apart within its country."""
+        return self.name or self.sink
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AdaptersConfig(BaseModel):
+    """Every country's sinks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    countries: dict[CountryCode, list[SinkSettings]] = Field(default_factory=dict)
+
+    def sinks_of(self, country: str) -> list[SinkSettings]:
+        return list(self.countries.get(country, []))
+
+    def sink(self, country: str, name: str | None = None) -> SinkSettings:
+        """The sink ``name`` of ``country`` (the only one when ``name`` is None).
+
+        Raises:
+            AdapterConfigError: none configured, or several and no name given.
+        """
+        sinks = self.sinks_of(country)
+        if not sinks:
+            raise AdapterConfigError(
+                f"no sink is configured for {country}; add `adapters: {{{country}: "
+                "{sink: folder, path: inbox/" + country + "}}` to enlace.yaml"
+            )
+        if name is None:
+            if len(sinks) > 1:
+                names = ", ".join(s.sink_name for s in sinks)
+                raise AdapterConfigError(f"{country} has several sinks ({names}); pick --sink")
+            return sinks[0]
+        for settings in sinks:
+            if settings.sink_name == name:
+                return settings
+        raise AdapterConfigError(f"{country} has no sink named {name!r} in enlace.yaml")
+
+    def entries(self) -> list[tuple[str, SinkSettings]]:
+        """Every (country, sink) pair, in file order: what ``enlace up`` starts."""
+        return [(cc, s) for cc, sinks in self.countries.items() for s in sinks]
+
+
+def parse_adapters_section(data: Any, doc: GovDoc | None = None) -> AdaptersConfig:
+    """Validate an ``adapters:`` value (mapping of country → sink or list of sinks)."""
+    if data is None:
+        return AdaptersConfig()
+    if not isinstance(data, dict):
+        problem = "must map country codes to a sink, e.g. {GT: {sink: folder, path: inbox/GT}}"
+        if doc is not None:
+            raise AdapterConfigError(doc.error(problem, ("adapters",)).description)
+        raise AdapterConfigError(f"adapters: {problem}")
+    countries = {cc: value if isinstance(value, list) else [value] for cc, value in data.items()}
+    try:
+        return AdaptersConfig(countries=countries)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])[1:]  # drop "countries"
+        if len(loc) >= 2 and not isinstance(data.get(loc[0]), list):
+            loc = (loc[0], *loc[2:])  # a single sink was wrapped in a list above
+        problem = str(first["msg"])
+        if doc is not None:
+            raise AdapterConfigError(doc.error(problem, ("adapters", *loc)).description) from None
+        raise AdapterConfigError(f"adapters.{'.'.join(map(str, loc))}: {problem}") from None
+
+
+def _load(home: Path) -> GovDoc | None:
+    path = home / "enlace.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return load_document(path)
+    except GovernanceFileError as exc:
+        raise AdapterConfigError(f"{exc.description}; fix the file") from None
+
+
+def load_adapters_config(home: Path) -> AdaptersConfig:
+    """The ``adapters:`` section of ``<home>/enlace.yaml`` (empty when there is none).
+
+    Raises:
+        AdapterConfigError: names the file, the line and the field.
+    """
+    doc = _load(home)
+    if doc is None:
+        return AdaptersConfig()
+    return parse_adapters_section(doc.data.get("adapters"), doc)
+
+
+def nats_url_from(home: Path | None, flag: str | None = None) -> str:
+    """Where the adapters reach NATS: flag, ``ENLACE_NATS_URL``, the hub's settings, default."""
+    if flag:
+        return flag
+    env = os.environ.get("ENLACE_NATS_URL")
+    if env:
+        return env
+    doc = _load(home) if home is not None else None
+    if doc is not None:
+        hub = doc.data.get("hub")
+        section = hub if isinstance(hub, dict) else doc.data
+        if section.get("nats_url"):
+            return str(section["nats_url"])
+        host = section.get("nats_host", "127.0.0.1")
+        port = section.get("nats_port", 4222)
+        return f"nats://{host}:{port}"
+    return _DEFAULT_NATS_URL

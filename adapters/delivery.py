@@ -1,0 +1,191 @@
+"""A delivery from the hub, as a sink sees it: parsed from a NATS message and verified.
+
+A delivery on ``enlace.out.<cc>.<theme>.<type>`` carries the bytes for recipient ``cc``
+and, in headers, everything needed to check them without trusting the hub's transport:
+
+- full view: the body is the sender's exact bytes; ``Enlace-Signature`` is the sender
+  POC's detached JWS over them, checked against the directory (key, validity, sender);
+- redacted view: the body is the hub's rendering; ``Enlace-Countersignature`` is the
+  hub's JWS binding the original's digest to this view's bytes.
+
+Nothing is written into a national system before :func:`verify_delivery` passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from adapters.errors import MalformedDelivery, TamperedDelivery
+from schemas.countersign import sha256_digest, verify_countersignature
+from schemas.directory import Directory
+from schemas.envelope import DEFAULT_MAX_BYTES, parse_envelope
+from schemas.errors import EnlaceError
+from schemas.subjects import (
+    HDR_AGREEMENT,
+    HDR_COUNTERSIGNATURE,
+    HDR_MSG_ID,
+    HDR_ORIGINAL_DIGEST,
+    HDR_RECIPIENT,
+    HDR_SIGNATURE,
+    HDR_VIEW,
+)
+
+__all__ = ["FULL_VIEW", "Delivery", "parse_delivery", "verify_delivery"]
+
+FULL_VIEW = "full"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message for one recipient, as the hub published it on DELIVERY.
+
+    Attributes:
+        message_id: the sender's message id.
+        recipient: the country this delivery is for.
+        subject: the NATS subject it came on.
+        view: ``full`` or the name of a redaction.
+        body: the exact bytes to write.
+        signature: the sender's detached JWS over the original bytes.
+        countersignature: the hub's JWS over a redacted view (None for ``full``).
+        original_digest: ``sha256:<hex>`` of the original message bytes.
+        agreement: the agreement under which it travels.
+        message: the body parsed as JSON (for sinks that store columns).
+        headers: every header as received (for dead letters and replays).
+    """
+
+    message_id: str
+    recipient: str
+    subject: str
+    view: str
+    body: bytes
+    signature: str
+    countersignature: str | None
+    original_digest: str
+    agreement: str | None
+    message: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the body: what a receipt says was written."""
+        return sha256_digest(self.body)
+
+    @property
+    def is_full(self) -> bool:
+        return self.view == FULL_VIEW
+
+    @property
+    def theme(self) -> str:
+        return self.subject.split(".")[3]
+
+    @property
+    def type(self) -> str:
+        return self.subject.split(".")[4]
+
+
+def parse_delivery(
+    subject: str, headers: dict[str, str] | None, body: bytes, country: str
+) -> Delivery:
+    """Read a DELIVERY message for ``country``; raises MalformedDelivery naming what is off."""
+    headers = dict(headers or {})
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[:2] != ["enlace", "out"]:
+        raise MalformedDelivery(f"subject {subject!r} is not enlace.out.<cc>.<theme>.<type>")
+    if parts[2] != country:
+        raise MalformedDelivery(f"delivery on {subject} is for {parts[2]}, not {country}")
+    recipient = headers.get(HDR_RECIPIENT, country)
+    if recipient != country:
+        raise MalformedDelivery(
+            f"delivery on {subject} names recipient {recipient} in {HDR_RECIPIENT}"
+        )
+    try:
+        message = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedDelivery(f"delivery on {subject}: the body is not JSON") from None
+    if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        raise MalformedDelivery(f"delivery on {subject}: the body has no message id")
+    message_id: str = message["id"]
+    msg_id_header = headers.get(HDR_MSG_ID)
+    if msg_id_header is not None and msg_id_header.split(":", 1)[0] != message_id:
+        raise MalformedDelivery(
+            f"delivery on {subject}: {HDR_MSG_ID} {msg_id_header!r} does not match "
+            f"message id {message_id}"
+        )
+    missing = [h for h in (HDR_SIGNATURE, HDR_VIEW, HDR_ORIGINAL_DIGEST) if not headers.get(h)]
+    if missing:
+        raise MalformedDelivery(
+            f"delivery {message_id} on {subject} lacks header(s) {', '.join(missing)}"
+        )
+    view = headers[HDR_VIEW]
+    countersignature = headers.get(HDR_COUNTERSIGNATURE) or None
+    if view != FULL_VIEW and countersignature is None:
+        raise MalformedDelivery(
+            f"delivery {message_id}: view {view!r} has no {HDR_COUNTERSIGNATURE}"
+        )
+    return Delivery(
+        message_id=message_id,
+        recipient=country,
+        subject=subject,
+        view=view,
+        body=body,
+        signature=headers[HDR_SIGNATURE],
+        countersignature=countersignature,
+        original_digest=headers[HDR_ORIGINAL_DIGEST],
+        agreement=headers.get(HDR_AGREEMENT),
+        message=message,
+        headers=headers,
+    )
+
+
+def verify_delivery(
+    delivery: Delivery,
+    directory: Directory,
+    at: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> None:
+    """Check the sender's signature (full view) or the hub's countersignature (a view).
+
+    Args:
+        delivery: what :func:`parse_delivery` read.
+        directory: the accepted directory (keys of POCs and of the hub).
+        at: when keys must have been valid: when the hub published the delivery, so that
+            a backlog drained after a key rotation still verifies.
+        max_bytes: the deployment's message size limit.
+
+    Raises:
+        TamperedDelivery: with ``reason`` = the failing check's code.
+    """
+    try:
+        if delivery.is_full:
+            if sha256_digest(delivery.body) != delivery.original_digest:
+                raise TamperedDelivery(
+                    f"delivery {delivery.message_id}: the body's digest is not "
+                    f"{HDR_ORIGINAL_DIGEST}; it is not what the sender signed",
+                    reason="digest_mismatch",
+                )
+            envelope = parse_envelope(delivery.body, max_bytes)
+            directory.verify_message(delivery.body, delivery.signature, envelope, at)
+        else:
+            assert delivery.countersignature is not None  # parse_delivery ensures it
+            verify_countersignature(
+                directory,
+                delivery.countersignature,
+                delivery.message_id,
+                delivery.original_digest,
+                delivery.recipient,
+                delivery.view,
+                delivery.body,
+                at,
+            )
+    except TamperedDelivery:
+        raise
+    except EnlaceError as err:
+        what = "signature" if delivery.is_full else "hub countersignature"
+        raise TamperedDelivery(
+            f"delivery {delivery.message_id} (view {delivery.view}): the {what} does not "
+            f"hold: {err.description}; it was not written",
+            reason=err.code,
+        ) from None

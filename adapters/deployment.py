@@ -1,0 +1,105 @@
+"""What an adapter reads from a deployment folder, by the same conventions as the hub.
+
+``hub.deployment`` documents the layout; adapters may not import ``hub``, so the few
+paths they need are repeated here::
+
+    enlace.yaml  trust-root.yaml  directory.yaml  keys/  state/
+
+The directory is accepted exactly as the hub accepts it (every party signed it, not
+older than the version the deployment accepted) and re-read when its file changes; a
+changed file that does not verify is refused and the running version stays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from schemas.directory import Directory
+from schemas.errors import GovernanceError
+from schemas.trust import load_directory, load_trust_root, read_accepted_version
+
+__all__ = ["AdapterHome", "DirectoryFile", "resolve_home"]
+
+log = structlog.get_logger("enlace.adapters.deployment")
+
+
+def resolve_home(flag: str | Path | None) -> Path:
+    """``--home`` if given, else ``ENLACE_HOME``, else ``./.enlace`` (as the hub does)."""
+    if flag:
+        return Path(flag)
+    env = os.environ.get("ENLACE_HOME")
+    return Path(env) if env else Path(".enlace")
+
+
+@dataclass(frozen=True)
+class AdapterHome:
+    """The paths of a deployment an adapter uses."""
+
+    home: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "enlace.yaml"
+
+    @property
+    def trust_root(self) -> Path:
+        return self.home / "trust-root.yaml"
+
+    @property
+    def directory(self) -> Path:
+        return self.home / "directory.yaml"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    def adapter_state(self, country: str, sink: str) -> Path:
+        """Where a sink keeps its own state (e.g. the webhook ledger)."""
+        return self.state_dir / "adapters" / country / sink
+
+
+class DirectoryFile:
+    """The accepted directory, reloaded when ``directory.yaml`` changes.
+
+    Raises at construction when the first load fails (an adapter must not start without a
+    directory it trusts); later failures keep the previous version and log why.
+    """
+
+    def __init__(self, home: AdapterHome) -> None:
+        self._home = home
+        self._stamp: tuple[int, int] | None = None
+        self._directory = self._load()
+
+    def _file_stamp(self) -> tuple[int, int]:
+        stat = self._home.directory.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def _load(self) -> Directory:
+        stamp = self._file_stamp()
+        trust_root = load_trust_root(self._home.trust_root)
+        accepted = read_accepted_version(self._home.state_dir)
+        directory = load_directory(self._home.directory, trust_root, accepted)
+        self._stamp = stamp
+        return directory
+
+    def __call__(self) -> Directory:
+        try:
+            changed = self._file_stamp() != self._stamp
+        except OSError:
+            changed = False
+        if changed:
+            try:
+                self._directory = self._load()
+                log.info("directory_reloaded", version=self._directory.version)
+            except GovernanceError as err:
+                self._stamp = self._file_stamp()  # do not retry until it changes again
+                log.error("directory_refused", reason=err.code, detail=err.description)
+        return self._directory

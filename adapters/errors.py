@@ -1,0 +1,142 @@
+"""Every error of the ``adapters`` package, each with a stable reason code.
+
+The code is what a dead-letter copy carries in ``Enlace-Reason``, what a refused gateway
+request answers, and what a negative receipt names. Errors of ``schemas`` (signatures,
+envelopes) keep their own codes when they reach a sink: a tampered delivery is
+dead-lettered as ``bad_signature``, not as something vaguer.
+
+Tree::
+
+    EnlaceError (schemas.errors)
+    └── AdapterError                         adapter_error
+        ├── SinkError                        a sink could not write a delivery
+        │   ├── TransientSinkError           sink_unavailable   retried with backoff
+        │   └── PermanentSinkError           sink_refused       dead-lettered at once
+        ├── DeliveryError (ValueError)       a delivery cannot be trusted or read
+        │   ├── MalformedDelivery            malformed_delivery
+        │   └── TamperedDelivery             (the signature error's own code)
+        ├── RetriesExhausted                 retries_exhausted
+        ├── AdapterConfigError               adapter_config     (file, field, what to do)
+        ├── UnknownSink                      unknown_sink
+        ├── SigningKeyMissing                signing_key_missing
+        └── GatewayRefusal                   a gateway request is refused (HTTP status)
+            ├── BadToken                     bad_token          401
+            └── RequestTooLarge              too_large          413
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from schemas.errors import EnlaceError
+
+__all__ = [
+    "AdapterConfigError",
+    "AdapterError",
+    "BadToken",
+    "DeliveryError",
+    "GatewayRefusal",
+    "MalformedDelivery",
+    "PermanentSinkError",
+    "RequestTooLarge",
+    "RetriesExhausted",
+    "SigningKeyMissing",
+    "SinkError",
+    "TamperedDelivery",
+    "TransientSinkError",
+    "UnknownSink",
+]
+
+
+class AdapterError(EnlaceError):
+    """Base of every adapter error."""
+
+    code: ClassVar[str] = "adapter_error"
+
+
+class SinkError(AdapterError):
+    """A sink could not write a delivery into the national system."""
+
+
+class TransientSinkError(SinkError):
+    """Worth retrying: the far side is down, slow or overloaded (5xx, timeout, lock)."""
+
+    code = "sink_unavailable"
+
+
+class PermanentSinkError(SinkError):
+    """Retrying cannot help: the far side refused the delivery (4xx, constraint, no space).
+
+    Attributes:
+        reason: a more specific reason code when the sink knows one (e.g. ``http_400``).
+    """
+
+    code = "sink_refused"
+
+    def __init__(self, description: str, reason: str | None = None) -> None:
+        super().__init__(description)
+        self.reason = reason or self.code
+
+
+class DeliveryError(AdapterError, ValueError):
+    """A delivery from the hub cannot be read or trusted; it is never written."""
+
+
+class MalformedDelivery(DeliveryError):
+    """Headers or body are missing or inconsistent (no id, wrong recipient, not JSON)."""
+
+    code = "malformed_delivery"
+
+
+class TamperedDelivery(DeliveryError):
+    """The sender's signature or the hub's countersignature does not hold.
+
+    ``reason`` is the underlying signature error's code (``bad_signature``,
+    ``unknown_key``, ``digest_mismatch`` …), so the dead letter says exactly what failed.
+    """
+
+    code = "tampered_delivery"
+
+    def __init__(self, description: str, reason: str) -> None:
+        super().__init__(description)
+        self.reason = reason
+
+
+class RetriesExhausted(AdapterError):
+    """A transient failure lasted through every retry; the delivery is dead-lettered."""
+
+    code = "retries_exhausted"
+
+
+class AdapterConfigError(AdapterError):
+    """The ``adapters:`` section of ``enlace.yaml`` (or a flag) is wrong."""
+
+    code = "adapter_config"
+
+
+class UnknownSink(AdapterConfigError):
+    """No sink of that name is installed (entry point group ``enlace.sinks``)."""
+
+    code = "unknown_sink"
+
+
+class SigningKeyMissing(AdapterError):
+    """No private key on disk matches a valid directory key of the party or POC."""
+
+    code = "signing_key_missing"
+
+
+class GatewayRefusal(AdapterError):
+    """A gateway request is refused; ``status`` is the HTTP status it answers."""
+
+    status: ClassVar[int] = 400
+
+
+class BadToken(GatewayRefusal):
+    code = "bad_token"
+    status = 401
+
+
+class RequestTooLarge(GatewayRefusal):
+    code = "too_large"
+    status = 413

@@ -1,0 +1,430 @@
+"""The sink runner: one durable pull consumer per country and sink, from DELIVERY to a sink.
+
+For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
+
+1. parse and verify it (sender's signature for the full view, the hub's countersignature
+   for a redacted one) — a delivery that fails is **never written**;
+2. write it through the sink, which is idempotent on the message id;
+3. retry transient failures in place with exponential backoff and full jitter (in place
+   keeps the order; the ack deadline is extended while waiting);
+4. send permanent failures, tampered deliveries and deliveries over the retry limit to
+   ``enlace.deadletter.<cc>`` (stream DEADLETTER) with ``Enlace-Reason``;
+5. publish a receipt signed by the country's system key on ``enlace.receipt.<cc>``
+   (``delivered``, or ``dead_lettered`` with the reason), awaiting JetStream's ack;
+6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
+   sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import structlog
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from adapters.base import DeliveryResult, Sink
+from adapters.config import RetrySettings
+from adapters.delivery import Delivery, parse_delivery, verify_delivery
+from adapters.errors import (
+    DeliveryError,
+    PermanentSinkError,
+    RetriesExhausted,
+    TamperedDelivery,
+    TransientSinkError,
+)
+from adapters.keys import Signer
+from schemas.countersign import sha256_digest
+from schemas.directory import Directory
+from schemas.envelope import DEFAULT_MAX_BYTES
+from schemas.errors import EnlaceError
+from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
+from schemas.subjects import (
+    HDR_MSG_ID,
+    HDR_REASON,
+    HDR_SIGNATURE,
+    HDR_VIEW,
+    deadletter_subject,
+    receipt_subject,
+)
+
+__all__ = [
+    "HDR_ORIGINAL_SUBJECT",
+    "HDR_PUBLISHED_AT",
+    "HDR_REASON_DETAIL",
+    "HDR_SINK",
+    "Processed",
+    "RunnerSettings",
+    "SinkRunner",
+    "backoff_delay",
+    "consumer_name",
+    "reason_of",
+]
+
+log = structlog.get_logger("enlace.adapters.runner")
+
+HDR_REASON_DETAIL = "Enlace-Reason-Detail"  # one line for people; the code is Enlace-Reason
+HDR_SINK = "Enlace-Sink"
+HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
+HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
+
+Keepalive = Callable[[], Awaitable[None]]
+
+
+def consumer_name(country: str, sink_name: str) -> str:
+    """The durable consumer of ``sink_name`` for ``country`` (one per sink, all get all)."""
+    return f"sink-{country}-{sink_name}"
+
+
+def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): full jitter over an exponential cap.
+
+    Full jitter (uniform in [0, min(max, base·2^(attempt-1))]) spreads out the retries of
+    many runners hitting one recovering system.
+    """
+    cap = min(retry.backoff_max, retry.backoff_base * 2 ** (attempt - 1))
+    return rng.uniform(0, cap)
+
+
+def reason_of(err: EnlaceError) -> str:
+    """The most specific reason code an error carries (``bad_signature``, ``http_400`` …)."""
+    reason = getattr(err, "reason", None)
+    return reason if isinstance(reason, str) else err.code
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    # Header values are single lines; the description may quote a sink's message.
+    return " ".join(text.split())[:limit]
+
+
+class Processed(StrEnum):
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How one runner consumes; ``ack_wait`` must exceed the longest backoff."""
+
+    country: str
+    sink_name: str
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    fetch_batch: int = 32
+    fetch_timeout: float = 1.0
+    ack_wait: float = 120.0
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass
+class _Failure:
+    error: EnlaceError
+    delivery: Delivery | None
+
+
+class SinkRunner:
+    """Drives one sink from the country's deliveries.
+
+    Args:
+        js: a JetStream context.
+        sink: the sink (opened by :meth:`start`).
+        directory: returns the directory currently accepted (it may be reloaded).
+        signer: the country's system key, for receipts.
+        settings: consumer and retry settings.
+        rng: jitter source (seeded in tests).
+        sleep: how to wait between retries (a test may make it instant).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        sink: Sink,
+        directory: Callable[[], Directory],
+        signer: Signer,
+        settings: RunnerSettings,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.js = js
+        self.sink = sink
+        self.directory = directory
+        self.signer = signer
+        self.settings = settings
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
+        self._sleep = sleep
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._log = log.bind(country=settings.country, sink=settings.sink_name)
+
+    @property
+    def consumer(self) -> str:
+        return consumer_name(self.settings.country, self.settings.sink_name)
+
+    @property
+    def filter_subject(self) -> str:
+        return f"enlace.out.{self.settings.country}.>"
+
+    async def start(self) -> None:
+        """Open the sink and bind to (or create) the durable consumer."""
+        await self.sink.open()
+        config = ConsumerConfig(
+            durable_name=self.consumer,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.settings.ack_wait,
+            max_deliver=-1,
+            # One batch in flight at a time keeps deliveries in stream order.
+            max_ack_pending=self.settings.fetch_batch,
+            filter_subject=self.filter_subject,
+        )
+        self._sub = await self.js.pull_subscribe(
+            self.filter_subject, durable=self.consumer, stream="DELIVERY", config=config
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+        await self.sink.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set."""
+        while not stop.is_set():
+            await self.run_once()
+
+    async def run_once(self) -> int:
+        """Fetch one batch and process it in order; returns how many were handled."""
+        if self._sub is None:
+            raise RuntimeError("SinkRunner.start() was not called")
+        try:
+            msgs = await self._sub.fetch(
+                self.settings.fetch_batch, timeout=self.settings.fetch_timeout
+            )
+        except NatsTimeoutError:
+            return 0
+        for index, msg in enumerate(msgs):
+            try:
+                await self.handle(msg)
+            except Exception:
+                # NATS trouble (receipt or dead letter not stored): leave this and the rest
+                # unacked so they come back in order after a pause.
+                self._log.exception("delivery_failed_will_retry", subject=msg.subject)
+                for later in msgs[index:]:
+                    await later.nak(delay=self.settings.retry.backoff_base)
+                await self._sleep(self.settings.retry.backoff_base)
+                break
+        return len(msgs)
+
+    async def drain(self) -> int:
+        """Process until nothing is pending (for tests and one-shot catch-up)."""
+        total = 0
+        while True:
+            handled = await self.run_once()
+            total += handled
+            if handled == 0:
+                return total
+
+    async def handle(self, msg: Msg) -> Processed:
+        """Verify, deliver, receipt, then ack one DELIVERY message."""
+        meta = msg.metadata
+        headers = dict(msg.headers or {})
+        outcome = await self.process(
+            msg.subject, headers, msg.data, meta.timestamp, msg.in_progress
+        )
+        if isinstance(outcome, _Failure):
+            await self._dead_letter(msg.subject, headers, msg.data, meta.timestamp, outcome)
+            await self._refusal_receipt(outcome)
+            await msg.ack_sync()
+            return Processed.DEAD_LETTERED
+        delivery, result = outcome
+        await self._receipt(delivery, ReceiptStatus.DELIVERED)
+        await msg.ack_sync()
+        return Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
+
+    async def process(
+        self,
+        subject: str,
+        headers: dict[str, str],
+        body: bytes,
+        published_at: datetime,
+        keepalive: Keepalive,
+    ) -> tuple[Delivery, DeliveryResult] | _Failure:
+        """Parse, verify and write one delivery; a failure comes back, not raised."""
+        delivery: Delivery | None = None
+        try:
+            delivery = parse_delivery(subject, headers, body, self.settings.country)
+            verify_delivery(delivery, self.directory(), published_at, self.settings.max_bytes)
+            if await self.sink.already_delivered(delivery.message_id):
+                result = DeliveryResult("(already delivered)", duplicate=True)
+            else:
+                result = await self._deliver_with_retries(delivery, keepalive)
+        except (DeliveryError, PermanentSinkError, RetriesExhausted) as err:
+            level = "warning" if isinstance(err, TamperedDelivery) else "error"
+            getattr(self._log, level)(
+                "dead_letter",
+                message_id=delivery.message_id if delivery else None,
+                subject=subject,
+                reason=reason_of(err),
+                detail=err.description,
+            )
+            return _Failure(err, delivery)
+        except TransientSinkError as err:
+            # already_delivered() could not be answered: treat like a failed attempt.
+            return _Failure(
+                RetriesExhausted(f"{err.description}; the sink could not be asked"), delivery
+            )
+        self._log.info(
+            "delivered" if not result.duplicate else "duplicate",
+            message_id=delivery.message_id,
+            view=delivery.view,
+            location=result.location,
+        )
+        return delivery, result
+
+    async def _deliver_with_retries(
+        self, delivery: Delivery, keepalive: Keepalive
+    ) -> DeliveryResult:
+        retry = self.settings.retry
+        last: TransientSinkError | None = None
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                return await self.sink.deliver(delivery)
+            except TransientSinkError as err:
+                last = err
+                if attempt == retry.max_attempts:
+                    break
+                delay = backoff_delay(attempt, retry, self._rng)
+                self._log.warning(
+                    "transient_failure",
+                    message_id=delivery.message_id,
+                    attempt=attempt,
+                    retry_in=round(delay, 3),
+                    detail=err.description,
+                )
+                await keepalive()  # push the ack deadline out while we wait
+                await self._sleep(delay)
+        assert last is not None  # the loop ran at least once and only breaks on failure
+        raise RetriesExhausted(
+            f"delivery {delivery.message_id} failed {retry.max_attempts} times; "
+            f"last: {last.description}"
+        )
+
+    async def _dead_letter(
+        self,
+        subject: str,
+        headers: dict[str, str],
+        body: bytes,
+        published_at: datetime,
+        failure: _Failure,
+    ) -> None:
+        err = failure.error
+        # One dead letter per (delivery, sink) even if we crash before acking.
+        dedup = f"dl:{headers.get(HDR_MSG_ID) or sha256_digest(body)}:{self.settings.sink_name}"
+        dl_headers = {
+            **headers,
+            HDR_MSG_ID: dedup,
+            HDR_REASON: reason_of(err),
+            HDR_REASON_DETAIL: _one_line(err.description),
+            HDR_SINK: self.settings.sink_name,
+            HDR_ORIGINAL_SUBJECT: subject,
+            HDR_PUBLISHED_AT: published_at.astimezone(UTC).isoformat(),
+        }
+        await self.js.publish(deadletter_subject(self.settings.country), body, headers=dl_headers)
+
+    async def _refusal_receipt(self, failure: _Failure) -> None:
+        if failure.delivery is not None:
+            await self._receipt(
+                failure.delivery, ReceiptStatus.DEAD_LETTERED, reason_of(failure.error)
+            )
+
+    async def _receipt(
+        self, delivery: Delivery, status: ReceiptStatus, reason: str | None = None
+    ) -> None:
+        receipt = Receipt(
+            message_id=delivery.message_id,
+            recipient=delivery.recipient,
+            sink=self.settings.sink_name,
+            view=delivery.view,
+            digest=delivery.digest,
+            delivered_at=datetime.now(UTC),
+            status=status,
+            reason=reason,
+        )
+        raw, jws = sign_receipt(receipt, self.signer.key, self.signer.kid)
+        headers = {
+            HDR_SIGNATURE: jws,
+            HDR_VIEW: delivery.view,
+            HDR_MSG_ID: f"receipt:{delivery.message_id}:{delivery.recipient}:"
+            f"{self.settings.sink_name}:{status.value}",
+        }
+        await self.js.publish(receipt_subject(delivery.recipient), raw, headers=headers)
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def replay_dead_letters(self) -> list[tuple[int, Processed | str]]:
+        """Try every dead letter of this country and sink again.
+
+        A dead letter that now goes through is delivered (with a receipt) and removed from
+        DEADLETTER; one that fails again stays, unchanged. Returns (stream seq, outcome or
+        the reason it failed again) per dead letter.
+        """
+        if self._sub is None:
+            await self.sink.open()
+        subject = deadletter_subject(self.settings.country)
+        sub = await self.js.pull_subscribe(
+            subject,
+            stream="DEADLETTER",
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                inactive_threshold=60.0,
+            ),
+        )
+        report: list[tuple[int, Processed | str]] = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
+                except NatsTimeoutError:
+                    break
+                for msg in msgs:
+                    entry = await self._replay_one(msg)
+                    if entry is not None:
+                        report.append(entry)
+                    await msg.ack()
+        finally:
+            await sub.unsubscribe()
+        return report
+
+    async def _replay_one(self, msg: Msg) -> tuple[int, Processed | str] | None:
+        headers = dict(msg.headers or {})
+        if headers.get(HDR_SINK) != self.settings.sink_name:
+            return None
+        seq = msg.metadata.sequence.stream
+        original = headers.get(HDR_ORIGINAL_SUBJECT, "")
+        try:
+            published_at = datetime.fromisoformat(headers[HDR_PUBLISHED_AT])
+        except (KeyError, ValueError):
+            published_at = msg.metadata.timestamp
+        for name in (HDR_REASON, HDR_REASON_DETAIL, HDR_SINK, HDR_ORIGINAL_SUBJECT):
+            headers.pop(name, None)
+        headers.pop(HDR_PUBLISHED_AT, None)
+        if headers.get(HDR_MSG_ID, "").startswith("dl:"):
+            headers[HDR_MSG_ID] = headers[HDR_MSG_ID].split(":", 2)[1]
+        outcome = await self.process(original, headers, msg.data, published_at, msg.in_progress)
+        if isinstance(outcome, _Failure):
+            return seq, reason_of(outcome.error)
+        delivery, result = outcome
+        await self._receipt(delivery, ReceiptStatus.DELIVERED)
+        with contextlib.suppress(NotFoundError):  # removed by another replay meanwhile
+            await self.js.delete_msg("DEADLETTER", seq)
+        return seq, Processed.DUPLICATE if result.duplicate else Processed.DELIVERED

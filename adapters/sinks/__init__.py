@@ -1,0 +1,1 @@
+"""Built-in sinks: folder, jsonl, webhook, postgres (entry point group ``enlace.sinks``)."""

@@ -1,0 +1,133 @@
+"""JSON Lines sink: one line per delivery appended to one file, fsynced before the ack.
+
+Each line is a JSON object::
+
+    {"id": ..., "recipient": ..., "subject": ..., "view": ..., "agreement": ...,
+     "original_digest": ..., "digest": ..., "signature": ..., "countersignature": ...,
+     "raw": "<the delivered bytes as text, exactly>"}
+
+``raw`` keeps the exact bytes so the signature can still be checked; parse it for the
+message. The file itself is the idempotency record: at open the sink reads the ids
+already in it (and cuts off a half-written last line a crash may have left), so a
+redelivered message is not appended twice. No separate index can disagree with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from adapters.base import DeliveryResult, SinkContext
+from adapters.delivery import Delivery
+from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.sinks._files import fsync_dir
+from adapters.sinks._options import parse_options, resolve_path
+
+__all__ = ["JsonlSink", "read_ids"]
+
+
+class JsonlOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+
+
+def read_ids(path: Path) -> set[str]:
+    """The ids of the complete lines of ``path``; truncates a torn last line."""
+    if not path.is_file():
+        return set()
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        # A crash mid-append left a partial line: it was never acked, so drop it and let
+        # the redelivery write it whole.
+        with path.open("r+b") as fh:
+            fh.truncate(end)
+            os.fsync(fh.fileno())
+    ids: set[str] = set()
+    for line in data[:end].splitlines():
+        if line.strip():
+            ids.add(json.loads(line)["id"])
+    return ids
+
+
+class JsonlSink:
+    """Appends each delivery as one line of ``path``."""
+
+    name: ClassVar[str] = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ids: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> JsonlSink:
+        opts = parse_options(JsonlOptions, options, cls.name, context.country)
+        return cls(resolve_path(opts.path, context.base_dir))
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._ids = await asyncio.to_thread(read_ids, self.path)
+        except (ValueError, KeyError, TypeError) as err:
+            raise PermanentSinkError(
+                f"{self.path} is not a JSON Lines file of Enlace deliveries ({err}); "
+                "move it away or point the sink at another file",
+                reason="sink_storage",
+            ) from None
+
+    async def already_delivered(self, message_id: str) -> bool:
+        return message_id in self._ids
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        async with self._lock:
+            if delivery.message_id in self._ids:
+                return DeliveryResult(str(self.path), duplicate=True)
+            line = self._line(delivery)
+            try:
+                await asyncio.to_thread(self._append, line)
+            except OSError as err:
+                raise TransientSinkError(f"cannot append to {self.path}: {err}") from None
+            self._ids.add(delivery.message_id)
+        return DeliveryResult(str(self.path))
+
+    @staticmethod
+    def _line(delivery: Delivery) -> bytes:
+        try:
+            raw = delivery.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PermanentSinkError(
+                f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
+            ) from None
+        record = {
+            "id": delivery.message_id,
+            "recipient": delivery.recipient,
+            "subject": delivery.subject,
+            "view": delivery.view,
+            "agreement": delivery.agreement,
+            "original_digest": delivery.original_digest,
+            "digest": delivery.digest,
+            "signature": delivery.signature,
+            "countersignature": delivery.countersignature,
+            "raw": raw,
+        }
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    def _append(self, line: bytes) -> None:
+        new = not self.path.exists()
+        with self.path.open("ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if new:
+            fsync_dir(self.path.parent)
+
+    async def close(self) -> None:
+        return None

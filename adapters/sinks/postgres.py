@@ -1,0 +1,236 @@
+"""PostgreSQL sink: one row per delivery, envelope columns + JSONB payload.
+
+The table (created at open if absent; name set by the ``table`` option)::
+
+    id text PRIMARY KEY, recipient, subject, theme, type, version, sender_country,
+    sender_agency, sender_poc, issued_at timestamptz, handling, evaluation jsonb,
+    correlation_id, in_reply_to, view, agreement, original_digest, digest, signature,
+    countersignature, payload jsonb, raw text, delivered_at timestamptz DEFAULT now()
+
+``raw`` keeps the exact delivered bytes so the signature can be checked later. The insert
+is ``ON CONFLICT (id) DO NOTHING``: a redelivery writes nothing and is reported as a
+duplicate. It runs in autocommit, so the row is committed (and, with PostgreSQL's default
+``synchronous_commit``, on disk) before the runner acks.
+
+Connection trouble, serialization failures and deadlocks are transient; bad data and
+constraint or permission errors are permanent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adapters.base import DeliveryResult, SinkContext
+from adapters.delivery import Delivery
+from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
+from adapters.sinks._options import parse_options
+
+__all__ = ["PostgresSink"]
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_COLUMNS = (
+    "id",
+    "recipient",
+    "subject",
+    "theme",
+    "type",
+    "version",
+    "sender_country",
+    "sender_agency",
+    "sender_poc",
+    "issued_at",
+    "handling",
+    "evaluation",
+    "correlation_id",
+    "in_reply_to",
+    "view",
+    "agreement",
+    "original_digest",
+    "digest",
+    "signature",
+    "countersignature",
+    "payload",
+    "raw",
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id text PRIMARY KEY,
+    recipient char(2) NOT NULL,
+    subject text NOT NULL,
+    theme text NOT NULL,
+    type text NOT NULL,
+    version integer,
+    sender_country char(2),
+    sender_agency text,
+    sender_poc text,
+    issued_at timestamptz,
+    handling text,
+    evaluation jsonb,
+    correlation_id text,
+    in_reply_to text,
+    view text NOT NULL,
+    agreement text,
+    original_digest text NOT NULL,
+    digest text NOT NULL,
+    signature text NOT NULL,
+    countersignature text,
+    payload jsonb,
+    raw text NOT NULL,
+    delivered_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+# Worth retrying: the server or the network, not the data.
+_TRANSIENT = (
+    psycopg.OperationalError,
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+)
+
+
+class PostgresOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dsn: str | None = Field(None, description="libpq connection string or URI")
+    dsn_env: str | None = Field(None, description="environment variable holding the DSN")
+    table: str = Field("enlace_deliveries", pattern=_IDENT.pattern)
+
+    @model_validator(mode="after")
+    def _one_dsn(self) -> PostgresOptions:
+        if (self.dsn is None) == (self.dsn_env is None):
+            raise ValueError("give exactly one of dsn or dsn_env (keep passwords in the env)")
+        return self
+
+
+class PostgresSink:
+    """Inserts each delivery as one row of ``table``."""
+
+    name: ClassVar[str] = "postgres"
+
+    def __init__(self, dsn: str, table: str = "enlace_deliveries") -> None:
+        if not _IDENT.fullmatch(table):
+            raise AdapterConfigError(f"table name {table!r} is not a plain SQL identifier")
+        self._dsn = dsn
+        self.table = table
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> PostgresSink:
+        opts = parse_options(PostgresOptions, options, cls.name, context.country)
+        dsn = opts.dsn
+        if opts.dsn_env is not None:
+            dsn = os.environ.get(opts.dsn_env)
+            if not dsn:
+                raise AdapterConfigError(
+                    f"adapters.{context.country} (postgres): environment variable "
+                    f"{opts.dsn_env} (dsn_env) is not set"
+                )
+        assert dsn is not None  # the validator asks for one of the two
+        return cls(dsn, opts.table)
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+            except psycopg.OperationalError as err:
+                # The DSN may hold a password: report the kind of failure only.
+                raise TransientSinkError(
+                    f"cannot connect to PostgreSQL for table {self.table}: {type(err).__name__}"
+                ) from None
+        return self._conn
+
+    async def open(self) -> None:
+        conn = await self._connection()
+        await conn.execute(sql.SQL(_DDL).format(table=sql.Identifier(self.table)))
+
+    async def already_delivered(self, message_id: str) -> bool:
+        conn = await self._connection()
+        query = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(sql.Identifier(self.table))
+        try:
+            cur = await conn.execute(query, (message_id,))
+            return await cur.fetchone() is not None
+        except _TRANSIENT as err:
+            raise TransientSinkError(f"PostgreSQL: {type(err).__name__}") from None
+
+    @staticmethod
+    def _row(delivery: Delivery) -> tuple[Any, ...]:
+        msg = delivery.message
+        raw_sender = msg.get("sender")
+        sender: dict[str, Any] = raw_sender if isinstance(raw_sender, dict) else {}
+        evaluation = msg.get("evaluation")
+        payload = msg.get("payload")
+        version = msg.get("version")
+        return (
+            delivery.message_id,
+            delivery.recipient,
+            delivery.subject,
+            delivery.theme,
+            delivery.type,
+            version if isinstance(version, int) else None,
+            sender.get("country"),
+            sender.get("agency"),
+            sender.get("poc"),
+            msg.get("issued_at"),
+            msg.get("handling"),
+            Jsonb(evaluation) if evaluation is not None else None,
+            msg.get("correlation_id"),
+            msg.get("in_reply_to"),
+            delivery.view,
+            delivery.agreement,
+            delivery.original_digest,
+            delivery.digest,
+            delivery.signature,
+            delivery.countersignature,
+            Jsonb(payload) if payload is not None else None,
+            delivery.body.decode("utf-8"),
+        )
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        query = sql.SQL(
+            "INSERT INTO {table} ({columns}) VALUES ({values}) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        ).format(
+            table=sql.Identifier(self.table),
+            columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
+        )
+        location = f"{self.table}:{delivery.message_id}"
+        try:
+            row = self._row(delivery)
+        except UnicodeDecodeError:
+            raise PermanentSinkError(
+                f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
+            ) from None
+        conn = await self._connection()
+        try:
+            cur = await conn.execute(query, row)
+            inserted = await cur.fetchone()
+        except _TRANSIENT as err:
+            raise TransientSinkError(
+                f"PostgreSQL insert of {delivery.message_id}: {type(err).__name__}"
+            ) from None
+        except psycopg.Error as err:
+            state = err.sqlstate or "unknown"
+            raise PermanentSinkError(
+                f"PostgreSQL refused {delivery.message_id} into {self.table}: "
+                f"{type(err).__name__} (SQLSTATE {state})",
+                reason=f"pg_{state}",
+            ) from None
+        return DeliveryResult(location, duplicate=inserted is None)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

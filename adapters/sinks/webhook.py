@@ -1,0 +1,212 @@
+"""Webhook sink: HTTP POST of each delivery to the national system, with its signatures.
+
+The request body is the delivered bytes, exactly; headers carry what vouches for them::
+
+    Content-Type: application/json
+    Enlace-Message-Id, Idempotency-Key: <id>      the receiver may drop a repeat
+    Enlace-Signature: <sender's detached JWS>      verifies the body when the view is full
+    Enlace-Countersignature: <hub's JWS>           for a redacted view
+    Enlace-View, Enlace-Original-Digest, Enlace-Recipient, Enlace-Agreement
+    Enlace-Hmac: sha256=<hex>                      when a shared secret is configured
+
+Answer codes: 2xx delivered; 408/425/429 and 5xx, timeouts and connection errors are
+transient (retried); any other 4xx is permanent (dead-lettered with ``http_<status>``).
+Client certificates (mTLS) and a private CA are options.
+
+Idempotency: a local SQLite ledger (``state/webhook-<cc>-<name>.sqlite``) records each id
+once the receiver answered 2xx; a redelivery found there is not POSTed again. A crash
+between the 2xx and the ledger write re-POSTs once, which is why ``Idempotency-Key``
+travels too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import sqlite3
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from adapters.base import DeliveryResult, SinkContext
+from adapters.delivery import Delivery
+from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
+from adapters.sinks._options import parse_options, resolve_path
+from schemas.subjects import (
+    HDR_AGREEMENT,
+    HDR_COUNTERSIGNATURE,
+    HDR_ORIGINAL_DIGEST,
+    HDR_RECIPIENT,
+    HDR_SIGNATURE,
+    HDR_VIEW,
+)
+
+__all__ = ["HDR_HMAC", "HDR_MESSAGE_ID", "WebhookLedger", "WebhookSink", "hmac_header"]
+
+HDR_HMAC = "Enlace-Hmac"
+HDR_MESSAGE_ID = "Enlace-Message-Id"
+_TRANSIENT_4XX = {408, 425, 429}
+
+
+def hmac_header(secret: bytes, body: bytes) -> str:
+    """The ``Enlace-Hmac`` value a receiver recomputes to check the body came from us."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class WebhookOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    timeout: float = Field(10.0, gt=0, description="seconds for the whole request")
+    hmac_secret_env: str | None = Field(None, description="environment variable with the secret")
+    client_cert: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    client_key: Path | None = Field(None, description="PEM key of the client certificate")
+    ca_file: Path | None = Field(None, description="CA bundle that signed the server's cert")
+    ledger: Path | None = Field(None, description="idempotency ledger (SQLite)")
+
+    @model_validator(mode="after")
+    def _cert_pair(self) -> WebhookOptions:
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key needs client_cert")
+        return self
+
+
+class WebhookLedger:
+    """Ids the receiver acknowledged (2xx), in a SQLite file (WAL, synchronous=FULL)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS delivered (id TEXT PRIMARY KEY, at TEXT NOT NULL)"
+        )
+
+    def has(self, message_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM delivered WHERE id = ?", (message_id,)).fetchone()
+        return row is not None
+
+    def add(self, message_id: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO delivered (id, at) VALUES (?, ?)",
+            (message_id, datetime.now(UTC).isoformat()),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class WebhookSink:
+    """POSTs each delivery to ``url``."""
+
+    name: ClassVar[str] = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        ledger_path: Path,
+        *,
+        timeout: float = 10.0,
+        hmac_secret: bytes | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.ledger_path = ledger_path
+        self._hmac_secret = hmac_secret
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._ledger: WebhookLedger | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> WebhookSink:
+        opts = parse_options(WebhookOptions, options, cls.name, context.country)
+        secret = None
+        if opts.hmac_secret_env:
+            value = os.environ.get(opts.hmac_secret_env)
+            if not value:
+                raise AdapterConfigError(
+                    f"adapters.{context.country} (webhook): environment variable "
+                    f"{opts.hmac_secret_env} (hmac_secret_env) is not set"
+                )
+            secret = value.encode()
+        verify: ssl.SSLContext | bool = True
+        if opts.ca_file or opts.client_cert:
+            ca = str(resolve_path(opts.ca_file, context.base_dir)) if opts.ca_file else None
+            verify = ssl.create_default_context(cafile=ca)
+            if opts.client_cert:
+                key = opts.client_key and str(resolve_path(opts.client_key, context.base_dir))
+                verify.load_cert_chain(str(resolve_path(opts.client_cert, context.base_dir)), key)
+        ledger = opts.ledger or context.state_dir / f"webhook-{context.country}.sqlite"
+        client = httpx.AsyncClient(timeout=opts.timeout, verify=verify)
+        return cls(
+            str(opts.url),
+            resolve_path(ledger, context.base_dir),
+            hmac_secret=secret,
+            client=client,
+        )
+
+    async def open(self) -> None:
+        self._ledger = await asyncio.to_thread(WebhookLedger, self.ledger_path)
+
+    @property
+    def ledger(self) -> WebhookLedger:
+        if self._ledger is None:
+            raise RuntimeError("WebhookSink.open() was not called")
+        return self._ledger
+
+    async def already_delivered(self, message_id: str) -> bool:
+        return await asyncio.to_thread(self.ledger.has, message_id)
+
+    def _headers(self, delivery: Delivery) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            HDR_MESSAGE_ID: delivery.message_id,
+            "Idempotency-Key": delivery.message_id,
+            HDR_SIGNATURE: delivery.signature,
+            HDR_VIEW: delivery.view,
+            HDR_ORIGINAL_DIGEST: delivery.original_digest,
+            HDR_RECIPIENT: delivery.recipient,
+        }
+        if delivery.countersignature:
+            headers[HDR_COUNTERSIGNATURE] = delivery.countersignature
+        if delivery.agreement:
+            headers[HDR_AGREEMENT] = delivery.agreement
+        if self._hmac_secret is not None:
+            headers[HDR_HMAC] = hmac_header(self._hmac_secret, delivery.body)
+        return headers
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        if await self.already_delivered(delivery.message_id):
+            return DeliveryResult(self.url, duplicate=True)
+        try:
+            response = await self._client.post(
+                self.url, content=delivery.body, headers=self._headers(delivery)
+            )
+        except httpx.HTTPError as err:
+            # Timeouts, refused connections, TLS hiccups: the far side may come back.
+            raise TransientSinkError(
+                f"POST {self.url} for {delivery.message_id} failed: {type(err).__name__}"
+            ) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            await asyncio.to_thread(self.ledger.add, delivery.message_id)
+            return DeliveryResult(self.url)
+        if status >= 500 or status in _TRANSIENT_4XX:
+            raise TransientSinkError(f"POST {self.url} for {delivery.message_id}: HTTP {status}")
+        raise PermanentSinkError(
+            f"POST {self.url} refused {delivery.message_id} with HTTP {status}",
+            reason=f"http_{status}",
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        if self._ledger is not None:
+            self._ledger.close()

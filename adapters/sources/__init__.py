@@ -1,0 +1,1 @@
+"""Sources that feed the hub: the HTTP gateway and the watched folder."""

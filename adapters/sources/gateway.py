@@ -1,0 +1,197 @@
+"""HTTP gateway: a national system POSTs an unsigned JSON message with its POC's API token.
+
+::
+
+    POST /v1/messages
+    Authorization: Bearer <token of one point of contact>
+    Content-Type: application/json
+
+    202 {"id": ..., "status": "accepted", "subject": ..., "seq": ...}
+    4xx {"reason": <code>, "detail": <what was wrong and what to do>}
+
+The gateway completes the message (``id``, ``issued_at``, ``sender`` if left out),
+validates it against its type's schema, signs it with that POC's key and publishes it to
+INGRESS; 202 means it is on disk there, not yet that the hub accepted it.
+
+Refusals: 401 ``bad_token``; 413 ``too_large``; 400 ``malformed_json``; 422
+``invalid_envelope`` / ``unknown_type`` / ``theme_not_allowed`` / ``schema_invalid``;
+403 ``sender_mismatch`` (the message names another POC); 503 ``hub_unavailable``.
+
+Tokens are stored as SHA-256 hashes only (``state/gateway-tokens.json``); a token is
+shown once, when it is issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+from nats.errors import Error as NatsError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from adapters.errors import AdapterError, BadToken, GatewayRefusal, RequestTooLarge
+from adapters.keys import poc_signer
+from adapters.sinks._files import atomic_write
+from adapters.sources.prepare import Publisher, poc_of, prepare_message
+from schemas.directory import Directory
+from schemas.envelope import DEFAULT_MAX_BYTES
+from schemas.errors import EnlaceError, MalformedJson, SenderMismatch
+
+__all__ = ["TokenStore", "create_gateway_app", "serve"]
+
+log = structlog.get_logger("enlace.adapters.gateway")
+
+_STATUS = {MalformedJson.code: 400, SenderMismatch.code: 403, "too_large": 413}
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """API tokens by their SHA-256, each naming one point of contact."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.is_file():
+            return {}
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        return {entry["sha256"]: entry["poc"] for entry in data.get("tokens", [])}
+
+    def poc_for(self, token: str) -> str | None:
+        return self._read().get(_hash(token))
+
+    def issue(self, poc_id: str) -> str:
+        """A new random token for ``poc_id``; only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+        table = self._read()
+        table[_hash(token)] = poc_id
+        entries = [{"poc": poc, "sha256": digest} for digest, poc in sorted(table.items())]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, json.dumps({"tokens": entries}, indent=2).encode())
+        self.path.chmod(0o600)
+        return token
+
+
+def _refusal(code: str, status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"reason": code, "detail": detail}, status_code=status)
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestTooLarge(f"the body is {declared} bytes; the limit is {max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:  # a chunked body has no length to check up front
+            raise RequestTooLarge(f"the body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_gateway_app(
+    directory: Callable[[], Directory],
+    tokens: TokenStore,
+    keys_dir: Path,
+    publisher: Callable[[], Publisher],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    lifespan: Callable[[Starlette], Any] | None = None,
+) -> Starlette:
+    """The gateway's ASGI app (an app factory: tests build their own).
+
+    Args:
+        directory: the accepted directory (POCs and their keys).
+        tokens: the API tokens.
+        keys_dir: the deployment's ``keys/`` (``poc/<id>/<kid>.pem``).
+        publisher: returns the publisher to INGRESS (connected in ``lifespan``).
+        max_bytes: the largest message accepted.
+        lifespan: connects and closes what ``publisher`` needs.
+    """
+
+    async def post_message(request: Request) -> JSONResponse:
+        try:
+            auth = request.headers.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            poc_id = tokens.poc_for(token.strip()) if scheme.lower() == "bearer" else None
+            if poc_id is None:
+                raise BadToken(
+                    "send `Authorization: Bearer <token>` with a token issued "
+                    "by `enlace gateway --issue-token POC`"
+                )
+            body = await _read_body(request, max_bytes)
+            current = directory()
+            poc = poc_of(current, poc_id)
+            prepared = prepare_message(body, poc, max_bytes)
+            signer = poc_signer(current, keys_dir, poc.id)
+        except GatewayRefusal as err:
+            return _refusal(err.code, err.status, err.description)
+        except AdapterError as err:
+            log.error("gateway_cannot_sign", reason=err.code, detail=err.description)
+            return _refusal(err.code, 500, err.description)
+        except EnlaceError as err:
+            return _refusal(err.code, _STATUS.get(err.code, 422), err.description)
+        try:
+            receipt = await publisher().publish(prepared, signer)
+        except (NatsError, OSError) as err:
+            log.error("gateway_publish_failed", message_id=prepared.id, error=type(err).__name__)
+            return _refusal(
+                "hub_unavailable", 503, "the hub's NATS did not take the message; retry later"
+            )
+        log.info("gateway_published", message_id=receipt.message_id, poc=poc.id, seq=receipt.seq)
+        return JSONResponse(
+            {
+                "id": receipt.message_id,
+                "status": "duplicate" if receipt.duplicate else "accepted",
+                "subject": receipt.subject,
+                "seq": receipt.seq,
+            },
+            status_code=202,
+        )
+
+    return Starlette(
+        routes=[Route("/v1/messages", post_message, methods=["POST"])], lifespan=lifespan
+    )
+
+
+def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: str) -> None:
+    """Run the gateway of the deployment at ``home`` until interrupted."""
+    import uvicorn
+
+    from adapters.deployment import AdapterHome, DirectoryFile
+    from adapters.service import connect
+    from adapters.sources.prepare import JetStreamPublisher
+
+    paths = AdapterHome(home)
+    directory = DirectoryFile(paths)
+    state: dict[str, Publisher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nc = await connect(nats_url)
+        state["publisher"] = JetStreamPublisher(nc.jetstream())
+        try:
+            yield
+        finally:
+            await nc.drain()
+
+    app = create_gateway_app(
+        directory,
+        TokenStore(tokens_file or paths.state_dir / "gateway-tokens.json"),
+        paths.keys_dir,
+        lambda: state["publisher"],
+        lifespan=lifespan,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")

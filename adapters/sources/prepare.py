@@ -1,0 +1,133 @@
+"""Turning what a national system hands over (unsigned JSON) into a signed, valid message.
+
+Shared by the HTTP gateway and the watched folder. The national system may leave out
+what the adapter knows better: ``id`` (a new ULID), ``issued_at`` (now) and ``sender``
+(the point of contact the credential belongs to). What it does give must match that POC.
+The bytes that are signed and published are the completed message, serialized once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from nats.js import JetStreamContext
+
+from adapters.keys import Signer
+from schemas.common import new_message_id
+from schemas.directory import Directory, PointOfContact
+from schemas.envelope import DEFAULT_MAX_BYTES
+from schemas.errors import InvalidEnvelope, MalformedJson, MessageTooLarge, SenderMismatch
+from schemas.govdoc import rfc3339
+from schemas.jws import sign_detached
+from schemas.message import Message, parse_message
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
+
+__all__ = [
+    "JetStreamPublisher",
+    "Prepared",
+    "PublishReceipt",
+    "Publisher",
+    "poc_of",
+    "prepare_message",
+]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A completed, validated message ready to sign: its exact bytes and parsed form."""
+
+    raw: bytes
+    message: Message
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+
+@dataclass(frozen=True)
+class PublishReceipt:
+    """What INGRESS said: stored at ``seq`` (or already there: ``duplicate``)."""
+
+    message_id: str
+    subject: str
+    seq: int
+    duplicate: bool
+
+
+class Publisher(Protocol):
+    """Signs and publishes a prepared message to INGRESS."""
+
+    async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt: ...
+
+
+def prepare_message(
+    data: bytes, poc: PointOfContact, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Prepared:
+    """Complete and validate what a national system sent for ``poc``.
+
+    Raises:
+        MessageTooLarge, MalformedJson, InvalidEnvelope, UnknownMessageType,
+        ThemeNotAllowed, SchemaInvalid, SenderMismatch (the sender is not ``poc``).
+    """
+    if len(data) > max_bytes:
+        raise MessageTooLarge(len(data), max_bytes)
+    try:
+        obj: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MalformedJson(f"the body is not JSON: {err}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEnvelope("a message is one JSON object")
+    obj.setdefault("id", new_message_id())
+    obj.setdefault("issued_at", rfc3339(datetime.now(UTC)))
+    obj.setdefault("sender", {"country": poc.country, "agency": poc.agency, "poc": poc.id})
+    sender = obj["sender"]
+    if isinstance(sender, dict):
+        if sender.get("poc", poc.id) != poc.id or sender.get("country", poc.country) != (
+            poc.country
+        ):
+            raise SenderMismatch(
+                f"the message says sender {sender.get('poc')!r} of {sender.get('country')}, "
+                f"but this credential is {poc.id!r} of {poc.country}"
+            )
+        sender.setdefault("poc", poc.id)
+        sender.setdefault("country", poc.country)
+        sender.setdefault("agency", poc.agency)
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    message = parse_message(raw, max_bytes)
+    if message.envelope.theme not in poc.themes:
+        raise SenderMismatch(
+            f"point of contact {poc.id!r} serves {', '.join(poc.themes)}, "
+            f"not {message.envelope.theme}"
+        )
+    return Prepared(raw, message)
+
+
+def poc_of(directory: Directory, poc_id: str) -> PointOfContact:
+    """The directory entry of ``poc_id``; raises SenderMismatch when it is not there."""
+    poc = directory.poc(poc_id)
+    if poc is None:
+        raise SenderMismatch(f"point of contact {poc_id!r} is not in the directory")
+    return poc
+
+
+class JetStreamPublisher:
+    """Signs with the POC's key and publishes to ``enlace.in.<cc>.<theme>.<type>``.
+
+    Awaits JetStream's ack (the message is on disk in INGRESS); the hub's verdict comes
+    later as a notice. ``Nats-Msg-Id`` = message id, so a retried publish is not doubled.
+    """
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
+        envelope = prepared.message.envelope
+        subject = ingress_subject(envelope.sender.country, envelope.theme.value, envelope.type)
+        jws = sign_detached(prepared.raw, signer.key, signer.kid)
+        ack = await self.js.publish(
+            subject, prepared.raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: prepared.id}
+        )
+        return PublishReceipt(prepared.id, subject, ack.seq, bool(ack.duplicate))
