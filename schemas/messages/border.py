@@ -36,8 +36,8 @@ class BorderAlertV1(StrictModel):
 
     @model_validator(mode="after")
     def _names_a_target(self) -> BorderAlertV1:
-        if self.alert_type == "wanted_person" and not self.persons:
-            raise ValueError("a wanted_person alert lists its persons")
+        # No such rule for wanted_person and persons: redactions drop payload.persons, and a
+        # redacted view must still be a valid message.
         if self.alert_type.startswith("suspect_") and not self.conveyances:
             raise ValueError(f"a {self.alert_type} alert lists its conveyances")
         return self

@@ -126,6 +126,7 @@ BAD_PAYLOADS: list[tuple[str, str, Any, str]] = [
     ("firearm_trace_request", "trace_country", "USA", "payload.trace_country"),
     ("firearm_trace_result", "first_retail_sale", None, "payload"),
     ("border_alert", "conveyances", [], "payload"),
+    ("border_alert", "alert_type", "wanted_person_of_interest", "payload.alert_type"),
     ("trafficking_case", "minors_count", 7, "payload"),
     ("trafficking_case", "exploitation", [], "payload.exploitation"),
     ("disaster_alert", "urgency", "Soon", "payload.urgency"),
