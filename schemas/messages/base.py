@@ -5,7 +5,8 @@ address them by path: ``payload.persons`` (a list of :class:`Person`) is dropped
 redactions that protect identities, and ``payload.location`` (a :class:`Location`, the one
 precise point of a report) has its ``lat``/``lon`` rounded. Other places in a payload are
 :class:`Place` (country, UN/LOCODE, free text) and never carry coordinates, so a redaction
-of ``payload.location`` leaves no precise position behind.
+of ``payload.location`` leaves no precise position behind. ``persons`` is optional
+everywhere and no rule depends on it, so a redacted view is still a valid message.
 
 Standards used: ISO 3166-1 alpha-2 countries, ISO 4217 currencies, UN/LOCODE, WGS84
 coordinates, CAS registry numbers (with their check digit), IMO ship numbers (with their
