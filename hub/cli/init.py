@@ -17,6 +17,7 @@ __all__ = ["init"]
 
 @click.command(
     "init",
+    short_help="Create a deployment folder: plain (--party CC …) or the nine-party demo.",
     help="Create a deployment in DIR (default: --home, else $ENLACE_HOME, else ./.enlace): "
     "enlace.yaml (settings), trust-root.yaml (the parties' "
     "commission public keys, the unsigned local anchor), directory.yaml (version 1, signed "
