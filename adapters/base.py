@@ -56,7 +56,9 @@ class SinkContext:
 class Sink(Protocol):
     """Writes deliveries into one national system."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The sink's kind (``folder``, ``webhook`` …), as in its entry point."""
 
     async def open(self) -> None:
         """Connect / create what is needed (tables, folders). Called once before use."""

