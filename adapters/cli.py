@@ -191,3 +191,50 @@ def gateway(
         serve(home, host, port, tokens_file, nats_url_from(home, nats_url))
     except AdapterError as err:
         _fail(str(err))
+
+
+async def _watch(home: Path, folder: Path, poc: str, interval: float, url: str) -> None:
+    from adapters.deployment import AdapterHome, DirectoryFile
+    from adapters.sources.folder_watch import FolderWatcher
+    from adapters.sources.prepare import JetStreamPublisher
+
+    paths = AdapterHome(home)
+    directory = DirectoryFile(paths)
+    nc = await connect(url)
+    watcher = FolderWatcher(
+        folder,
+        poc,
+        directory,
+        paths.keys_dir,
+        JetStreamPublisher(nc.jetstream()),
+        interval=interval,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo(f"watching {folder} as {poc}; sent/ and failed/ beside it", err=True)
+    try:
+        await watcher.run(stop)
+    finally:
+        await nc.drain()
+
+
+@adapter.command("watch", help="Sign and publish the JSON files dropped in a folder.")
+@click.option("--poc", required=True, help="The point of contact the files are from.")
+@click.option(
+    "--folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to watch (sent/ and failed/ are made inside).",
+)
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans.")
+@_nats
+@click.pass_context
+def watch(
+    ctx: click.Context, poc: str, folder: Path, interval: float, nats_url: str | None
+) -> None:
+    home = _home(ctx)
+    _require(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    _guard(_watch(home, folder, poc, interval, nats_url_from(home, nats_url)))

@@ -1,0 +1,132 @@
+"""Watched folder: a national system drops JSON files in; each is signed and published.
+
+::
+
+    <folder>/x.json          dropped in (write it as .x.json.tmp and rename: dot files and
+                             *.tmp are ignored, so a half-written file is never read)
+    <folder>/sent/x.json     published to INGRESS (and x.json.jws, the signature used)
+    <folder>/failed/x.json   refused, with x.json.reason: "<reason code>: <what to do>"
+
+Every file is completed (``id``, ``issued_at``, ``sender``) and validated exactly as the
+HTTP gateway does, for the one point of contact this folder belongs to. Files are taken
+in name order. A file whose publish fails because NATS is away stays where it is and is
+tried again on the next scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from nats.errors import Error as NatsError
+
+from adapters.keys import poc_signer
+from adapters.sinks._files import atomic_write, fsync_dir
+from adapters.sources.prepare import Publisher, poc_of, prepare_message
+from schemas.directory import Directory
+from schemas.envelope import DEFAULT_MAX_BYTES
+from schemas.errors import EnlaceError
+from schemas.jws import sign_detached
+
+__all__ = ["FolderWatcher", "ScanResult"]
+
+log = structlog.get_logger("enlace.adapters.folder_watch")
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What one scan did: file names sent, and refused with their reason code."""
+
+    sent: list[str]
+    failed: list[tuple[str, str]]
+
+
+class FolderWatcher:
+    """Publishes the files dropped in ``folder`` as point of contact ``poc_id``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        poc_id: str,
+        directory: Callable[[], Directory],
+        keys_dir: Path,
+        publisher: Publisher,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        interval: float = 1.0,
+    ) -> None:
+        self.folder = folder
+        self.poc_id = poc_id
+        self.directory = directory
+        self.keys_dir = keys_dir
+        self.publisher = publisher
+        self.max_bytes = max_bytes
+        self.interval = interval
+        self.sent_dir = folder / "sent"
+        self.failed_dir = folder / "failed"
+
+    def pending(self) -> list[Path]:
+        """The files waiting, in name order."""
+        return sorted(
+            p
+            for p in self.folder.iterdir()
+            if p.is_file() and p.suffix == ".json" and not p.name.startswith(".")
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Scan every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            await self.scan()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+
+    async def scan(self) -> ScanResult:
+        """Publish or refuse every waiting file once."""
+        for sub in (self.sent_dir, self.failed_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        sent: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for path in self.pending():
+            try:
+                await self._send(path)
+            except (NatsError, OSError) as err:
+                log.warning("publish_deferred", file=path.name, error=type(err).__name__)
+                break  # keep the order: try this one again first next time
+            except EnlaceError as err:  # incl. SigningKeyMissing: a refusal with a reason
+                reason = getattr(err, "code", "error")
+                self._move(path, self.failed_dir)
+                atomic_write(
+                    self.failed_dir / f"{path.name}.reason",
+                    f"{reason}: {err.description}\n".encode(),
+                )
+                log.warning("file_refused", file=path.name, reason=reason)
+                failed.append((path.name, reason))
+            else:
+                sent.append(path.name)
+        return ScanResult(sent, failed)
+
+    async def _send(self, path: Path) -> None:
+        data = await asyncio.to_thread(path.read_bytes)
+        directory = self.directory()
+        poc = poc_of(directory, self.poc_id)
+        prepared = prepare_message(data, poc, self.max_bytes)
+        signer = poc_signer(directory, self.keys_dir, poc.id)
+        receipt = await self.publisher.publish(prepared, signer)
+        jws = sign_detached(prepared.raw, signer.key, signer.kid)  # Ed25519: the same JWS
+        await asyncio.to_thread(self._archive, path, prepared.raw, jws)
+        log.info("file_published", file=path.name, message_id=receipt.message_id)
+
+    def _archive(self, path: Path, raw: bytes, jws: str) -> None:
+        # The published bytes may differ from the file (id, sender added): keep those.
+        atomic_write(self.sent_dir / path.name, raw)
+        atomic_write(self.sent_dir / f"{path.name}.jws", jws.encode())
+        path.unlink()
+        fsync_dir(self.folder)
+
+    def _move(self, path: Path, folder: Path) -> None:
+        path.replace(folder / path.name)
+        fsync_dir(folder)
+        fsync_dir(self.folder)

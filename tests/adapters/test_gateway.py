@@ -1,0 +1,124 @@
+"""The HTTP gateway's answers: 202 with the id, or the right 4xx and reason code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.keys import Signer
+from adapters.sources.gateway import TokenStore, create_gateway_app
+from adapters.sources.prepare import Prepared, PublishReceipt
+from schemas.jws import sign_detached
+from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
+
+MAX = 64 * 1024
+
+
+class RecordingPublisher:
+    """In-memory double of the INGRESS publisher (the NATS path has its own test)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[bytes, str]] = []
+
+    async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
+        self.published.append((prepared.raw, sign_detached(prepared.raw, signer.key, signer.kid)))
+        return PublishReceipt(prepared.id, "enlace.in.GT.gangs.gang_movement", 1, False)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> SourceSetup:
+    return source_setup(tmp_path)
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def token(tmp_path: Path, setup: SourceSetup) -> str:
+    return TokenStore(tmp_path / "tokens.json").issue(setup.poc)
+
+
+@pytest.fixture
+def client(
+    tmp_path: Path, setup: SourceSetup, publisher: RecordingPublisher
+) -> Iterator[TestClient]:
+    app = create_gateway_app(
+        lambda: setup.td.directory,
+        TokenStore(tmp_path / "tokens.json"),
+        setup.keys_dir,
+        lambda: publisher,
+        max_bytes=MAX,
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def post(client: TestClient, body: bytes, token: str | None) -> tuple[int, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    response = client.post("/v1/messages", content=body, headers=headers)
+    return response.status_code, response.json()
+
+
+def test_accepts_signs_and_publishes(
+    client: TestClient, token: str, setup: SourceSetup, publisher: RecordingPublisher
+) -> None:
+    status, answer = post(client, json.dumps(gang_message()).encode(), token)
+    assert status == 202
+    assert answer["status"] == "accepted"
+    [(raw, jws)] = publisher.published
+    sent = json.loads(raw)
+    assert sent["id"] == answer["id"]
+    assert sent["sender"] == {"country": "GT", "agency": "Agency of GT", "poc": setup.poc}
+    # What was published is signed by the POC's directory key, as the hub will check.
+    from schemas.envelope import parse_envelope
+
+    setup.td.directory.verify_message(raw, jws, parse_envelope(raw))
+
+
+@pytest.mark.parametrize("token_value", [None, "", "not-a-token"])
+def test_bad_token_is_401(client: TestClient, token_value: str | None) -> None:
+    status, answer = post(client, json.dumps(gang_message()).encode(), token_value)
+    assert (status, answer["reason"]) == (401, "bad_token")
+
+
+def test_bad_json_is_400(client: TestClient, token: str) -> None:
+    status, answer = post(client, b'{"type": "gang_movement",', token)
+    assert (status, answer["reason"]) == (400, "malformed_json")
+
+
+def test_schema_error_is_422(client: TestClient, token: str) -> None:
+    message = gang_message()
+    message["payload"]["movement"] = "teleporting"
+    status, answer = post(client, json.dumps(message).encode(), token)
+    assert (status, answer["reason"]) == (422, "schema_invalid")
+    assert "movement" in answer["detail"]
+
+
+def test_oversize_body_is_413(
+    client: TestClient, token: str, publisher: RecordingPublisher
+) -> None:
+    message = gang_message()
+    message["payload"]["summary"] = "x" * (MAX + 1)
+    status, answer = post(client, json.dumps(message).encode(), token)
+    assert (status, answer["reason"]) == (413, "too_large")
+    assert publisher.published == []
+
+
+def test_message_naming_another_poc_is_403(client: TestClient, token: str) -> None:
+    message = gang_message(sender={"country": "SV", "agency": "x", "poc": "sv-gangs"})
+    status, answer = post(client, json.dumps(message).encode(), token)
+    assert (status, answer["reason"]) == (403, "sender_mismatch")
+
+
+def test_tokens_are_stored_hashed(tmp_path: Path, token: str) -> None:
+    stored = (tmp_path / "tokens.json").read_text()
+    assert token not in stored
+    assert TokenStore(tmp_path / "tokens.json").poc_for(token) == "gt-gangs"

@@ -1,0 +1,103 @@
+"""Sources against a real nats-server: what reaches INGRESS is signed by the POC's key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from pathlib import Path
+
+import httpx
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
+
+from adapters.sources.folder_watch import FolderWatcher
+from adapters.sources.gateway import TokenStore, create_gateway_app
+from adapters.sources.prepare import JetStreamPublisher
+from schemas.envelope import parse_envelope
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, STREAMS
+from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
+    js = nc.jetstream()
+    with suppress(NotFoundError):
+        await js.delete_stream("INGRESS")
+    await js.add_stream(StreamConfig(name="INGRESS", subjects=list(STREAMS["INGRESS"])))
+    yield js
+
+
+async def ingress(js: JetStreamContext, setup: SourceSetup) -> list[tuple[str, dict[str, object]]]:
+    """(subject, message) of everything on INGRESS, each signature checked."""
+    info = await js.stream_info("INGRESS")
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        if not info.state.messages:
+            break
+        msg = await js.get_msg("INGRESS", seq)
+        assert msg.data is not None and msg.headers is not None and msg.subject is not None
+        envelope = parse_envelope(msg.data)
+        setup.td.directory.verify_message(msg.data, msg.headers[HDR_SIGNATURE], envelope)
+        assert msg.headers[HDR_MSG_ID] == envelope.id
+        out.append((msg.subject, json.loads(msg.data)))
+    return out
+
+
+async def test_gateway_publishes_signed_message(tmp_path: Path, js: JetStreamContext) -> None:
+    setup = source_setup(tmp_path)
+    tokens = TokenStore(tmp_path / "tokens.json")
+    token = tokens.issue(setup.poc)
+    app = create_gateway_app(
+        lambda: setup.td.directory, tokens, setup.keys_dir, lambda: JetStreamPublisher(js)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.post(
+            "/v1/messages",
+            content=json.dumps(gang_message()).encode(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        again = await client.post(
+            "/v1/messages",
+            content=json.dumps(gang_message(id=response.json()["id"])).encode(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 202
+    [(subject, message)] = await ingress(js, setup)
+    assert subject == "enlace.in.GT.gangs.gang_movement"
+    assert message["id"] == response.json()["id"]
+    # The same id again is JetStream-deduplicated, and said so.
+    assert (again.status_code, again.json()["status"]) == (202, "duplicate")
+
+
+async def test_watched_folder_sends_and_refuses(tmp_path: Path, js: JetStreamContext) -> None:
+    setup = source_setup(tmp_path)
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(gang_message()))
+    (folder / "b.json").write_text("{not json")
+    bad_schema = gang_message()
+    bad_schema["payload"]["movement"] = "teleporting"
+    (folder / "c.json").write_text(json.dumps(bad_schema))
+    (folder / ".d.json.tmp").write_text("half written")
+    watcher = FolderWatcher(
+        folder, setup.poc, lambda: setup.td.directory, setup.keys_dir, JetStreamPublisher(js)
+    )
+    result = await watcher.scan()
+
+    assert result.sent == ["a.json"]
+    assert result.failed == [("b.json", "malformed_json"), ("c.json", "schema_invalid")]
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [".d.json.tmp"]
+    assert (folder / "failed" / "b.json.reason").read_text().startswith("malformed_json: ")
+    [(_, message)] = await ingress(js, setup)
+    sent = (folder / "sent" / "a.json").read_bytes()
+    assert json.loads(sent) == message
+    setup.td.directory.verify_message(
+        sent, (folder / "sent" / "a.json.jws").read_text(), parse_envelope(sent)
+    )
