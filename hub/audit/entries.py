@@ -35,7 +35,7 @@ DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 # Tokens are short identifiers (reason codes, view names, kinds); ids allow the usual
 # id characters. Neither admits spaces, so no sentence of payload text fits in them.
 _WORD = r"^[a-z][a-z0-9_+.-]{0,63}$"
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
 Digest = Annotated[str, Field(pattern=DIGEST_PATTERN)]
 Token = Annotated[str, Field(pattern=_WORD)]

@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.directory", "directory"),
     ("hub.cli.signing", "sign"),
     ("hub.cli.signing", "verify"),
+    ("hub.cli.audit", "audit"),
 ]
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import APIError
@@ -21,7 +24,9 @@ from hub.audit import (
     verify_log,
 )
 from hub.audit.store import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT
-from hub.natsserver import NatsServer
+from hub.cli import cli
+from hub.keystore import KeyKind, KeyStore
+from hub.natsserver import NatsServer, free_port
 from schemas.countersign import sha256_digest
 
 pytestmark = pytest.mark.integration
@@ -215,3 +220,89 @@ async def test_existing_audit_stream_without_protection_gets_it(
     await writer.close()
     info = await js.stream_info(AUDIT_STREAM)
     assert info.config.deny_delete and info.config.deny_purge
+
+
+# -- the operator CLI against the live log ----------------------------------------------------
+
+
+async def _populate(url: str, key: Ed25519PrivateKey) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(stream)
+    writer = await AuditWriter.open(js, CheckpointSigner(key, "hub-k1"), ORIGIN)
+    mid = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
+    digest = sha256_digest(b"m")
+    await writer.append(
+        [
+            AuditEntry.hub_event("start", "hub"),
+            AuditEntry.received(
+                message_id=mid,
+                sender_country="GT",
+                poc="gt-gangs",
+                type_="gang_movement",
+                theme="gangs",
+                digest=digest,
+                size=700,
+            ),
+            AuditEntry.routed(mid, "SV", "gangs-2026", "gt-sv", "full", digest),
+            AuditEntry.undeliverable(mid, [("CR", "no_agreement")]),
+            AuditEntry.rejected(None, "HN", "bad_signature", digest, 10),
+        ]
+    )
+    await writer.close()
+    await nc.drain()
+
+
+def test_cli_tail_show_verify_export_and_proofs(nats_server: NatsServer, tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    key_file = KeyStore(tmp_path / "keys").write(KeyKind.HUB, None, "hub-k1", key)
+    asyncio.run(_populate(nats_server.url, key))
+    runner = CliRunner()
+    url = ["--nats-url", nats_server.url]
+    keyopt = ["--key", str(key_file)]
+
+    out = runner.invoke(cli, ["audit", "tail", "--json", *url])
+    assert out.exit_code == 0, out.output
+    assert len(out.output.splitlines()) == 5
+    out = runner.invoke(cli, ["audit", "tail", "--country", "CR", "--json", *url])
+    assert [json.loads(x)["kind"] for x in out.output.splitlines()] == ["undeliverable"]
+    out = runner.invoke(cli, ["audit", "tail", "--theme", "gangs", *url])
+    assert out.exit_code == 0 and "routed" in out.output and "rejected" not in out.output
+
+    mid = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
+    out = runner.invoke(cli, ["audit", "show", mid, *url])
+    assert out.exit_code == 0
+    assert all(k in out.output for k in ("received", "routed", "undeliverable"))
+    assert runner.invoke(cli, ["audit", "show", "01JB6X1Q8Y6Z3N4M5P7R8S9T0W", *url]).exit_code == 1
+
+    out = runner.invoke(cli, ["audit", "verify", *keyopt, *url])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("OK: 5 entries")
+
+    export_file = tmp_path / "audit.jsonl"
+    assert runner.invoke(cli, ["audit", "export", str(export_file), *url]).exit_code == 0
+    out = runner.invoke(cli, ["audit", "verify", "--from-export", str(export_file), *keyopt])
+    assert out.exit_code == 0, out.output
+
+    proof_file = tmp_path / "proof.json"
+    out = runner.invoke(cli, ["audit", "proof", mid, "-o", str(proof_file), *url])
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(proof_file.read_text())["proofs"]) == 3
+    out = runner.invoke(cli, ["audit", "verify-proof", str(proof_file), *keyopt])
+    assert out.exit_code == 0, out.output
+    assert out.output.count("OK: entry") == 3
+    other = KeyStore(tmp_path / "other").write(
+        KeyKind.HUB, None, "hub-k1", Ed25519PrivateKey.generate()
+    )
+    out = runner.invoke(cli, ["audit", "verify-proof", str(proof_file), "--key", str(other)])
+    assert out.exit_code == 1
+
+
+def test_cli_says_when_nats_is_unreachable(tmp_path: Path) -> None:
+    out = CliRunner().invoke(
+        cli, ["audit", "tail", "--nats-url", f"nats://127.0.0.1:{free_port()}"]
+    )
+    assert out.exit_code == 6
+    assert "cannot reach NATS" in out.output

@@ -1,0 +1,90 @@
+"""``enlace audit verify --from-export`` and ``verify-proof`` work offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from hub.audit.checkpoint import CheckpointSigner
+from hub.audit.export import write_export
+from hub.audit.merkle import inclusion_proof, leaf_hash
+from hub.audit.verify import make_proof_bundle
+from hub.cli import cli
+from hub.keystore import KeyKind, KeyStore
+from tests.hub.audit.test_verify import ORIGIN, build_log
+
+
+def _setup(tmp_path: Path) -> tuple[Path, Path, CheckpointSigner]:
+    key = Ed25519PrivateKey.generate()
+    signer = CheckpointSigner(key, "hub-k1")
+    public = tmp_path / "hub-k1.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    log = build_log(12, 5, signer)
+    export = tmp_path / "audit.jsonl"
+    write_export(export, ORIGIN, log.entries, log.notes)
+    return export, public, signer
+
+
+def test_verify_export_offline_ok_and_failed(tmp_path: Path) -> None:
+    export, public, _ = _setup(tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(
+        cli, ["audit", "verify", "--from-export", str(export), "--key", str(public)]
+    )
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("OK: 12 entries, root ")
+
+    lines = export.read_bytes().split(b"\n")
+    lines[1 + 7] = lines[1 + 7].replace(b'"size":7', b'"size":8')
+    export.write_bytes(b"\n".join(lines))
+    out = runner.invoke(
+        cli, ["audit", "verify", "--from-export", str(export), "--key", str(public), "--json"]
+    )
+    assert out.exit_code == 1
+    report = json.loads(out.output)
+    assert report["ok"] is False and report["first_bad_index"] == 5
+
+
+def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    export, _, _ = _setup(tmp_path)
+    key_file = KeyStore(tmp_path / "keys").write(
+        KeyKind.HUB, None, "hub-k1", Ed25519PrivateKey.generate()
+    )
+    key_file.chmod(0o644)
+    out = CliRunner().invoke(
+        cli, ["audit", "verify", "--from-export", str(export), "--key", str(key_file)]
+    )
+    assert out.exit_code == 2
+    assert "chmod 600" in out.output
+
+
+def test_verify_proof_offline(tmp_path: Path) -> None:
+    _, public, signer = _setup(tmp_path)
+    log = build_log(9, 9, signer)
+    hashes = [leaf_hash(x) for x in log.entries]
+    bundle = make_proof_bundle(log.entries[4], 4, inclusion_proof(hashes, 4), log.notes[-1])
+    proof = tmp_path / "p.json"
+    proof.write_text(json.dumps(bundle))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["audit", "verify-proof", str(proof), "--key", str(public)])
+    assert out.exit_code == 0, out.output
+    assert "OK: entry 4" in out.output
+    bundle["index"] = 3
+    proof.write_text(json.dumps(bundle))
+    out = runner.invoke(cli, ["audit", "verify-proof", str(proof), "--key", str(public)])
+    assert out.exit_code == 1 and "proof refused" in out.output
+
+
+def test_verify_without_deployment_or_key_says_what_to_do(tmp_path: Path) -> None:
+    export, _, _ = _setup(tmp_path)
+    out = CliRunner().invoke(
+        cli, ["--home", str(tmp_path / "none"), "audit", "verify", "--from-export", str(export)]
+    )
+    assert out.exit_code == 4
+    assert "no deployment" in out.output
