@@ -88,3 +88,19 @@ def test_verify_without_deployment_or_key_says_what_to_do(tmp_path: Path) -> Non
     )
     assert out.exit_code == 4
     assert "no deployment" in out.output
+
+
+def test_verify_uses_the_hub_keys_of_the_deployment_directory(tmp_path: Path) -> None:
+    home = tmp_path / "dep"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(home), "--demo"]).exit_code == 0
+    key = KeyStore(home / "keys").load(KeyKind.HUB, None, "hub-k1")
+    log = build_log(6, 4, CheckpointSigner(key, "hub-k1"))
+    export = tmp_path / "audit.jsonl"
+    write_export(export, ORIGIN, log.entries, log.notes)
+    out = runner.invoke(cli, ["--home", str(home), "audit", "verify", "--from-export", str(export)])
+    assert out.exit_code == 0, out.output
+    stranger = build_log(6, 4, CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1"))
+    write_export(export, ORIGIN, stranger.entries, stranger.notes)
+    out = runner.invoke(cli, ["--home", str(home), "audit", "verify", "--from-export", str(export)])
+    assert out.exit_code == 1 and "not signed by a known hub key" in out.output
