@@ -345,3 +345,39 @@ async def test_offline_adapter_catches_up_in_order_exactly_once(
     assert sorted(written) == sorted(expected)  # every one, none twice
     if backend.name in ("jsonl", "webhook"):
         assert written == expected  # these keep arrival order themselves
+
+
+# -- what only the webhook has: the far side's own answers --------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    with http_receiver() as receiver:
+        yield receiver
+
+
+def webhook_runner(
+    js: JetStreamContext, td: TestDirectory, receiver: HttpReceiver, tmp_path: Path
+) -> SinkRunner:
+    context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
+    return runner_for(js, td, build_sink("webhook", {"url": receiver.url}, context), "webhook")
+
+
+async def test_webhook_5xx_is_retried_and_4xx_dead_lettered(
+    js: JetStreamContext, td: TestDirectory, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    flaky = await publish_delivery(js, td)
+    refused = await publish_delivery(js, td)
+    receiver.script = [503, 502, 200, 422]  # flaky: two 5xx then 200; refused: 422
+    runner = webhook_runner(js, td, receiver, tmp_path)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    assert receiver.received == [flaky.message_id]
+    [(headers, _)] = await dead_letters(js)
+    assert headers[HDR_REASON] == "http_422"
+    assert receiver.bodies == [flaky.body]  # the exact signed bytes
+    # ... with the sender's signature beside them, as a file would have its .jws
+    assert "Enlace-Signature" in receiver.headers[0]
+    assert refused.message_id not in receiver.received
