@@ -389,12 +389,17 @@ class AuditWriter:
         batch_id = uuid.uuid4().hex
         try:
             first = await self._publish(entries, batch_id)
-        except (AuditError, nats.errors.Error, OSError) as exc:
+        except Exception as exc:  # any failure goes to the waiting callers, never lost
+            error = (
+                exc
+                if isinstance(exc, AuditError)
+                else AuditStoreError(
+                    f"could not persist {len(entries)} audit entries: {type(exc).__name__}: {exc}"
+                )
+            )
             for pending in chunk:
                 if not pending.future.done():
-                    pending.future.set_exception(
-                        exc if isinstance(exc, AuditError) else AuditStoreError(str(exc))
-                    )
+                    pending.future.set_exception(error)
             if isinstance(exc, AuditLogCorrupt):
                 self._failure = exc  # fail closed: never append after a log it cannot read
             return

@@ -18,6 +18,7 @@ from nats.js.errors import APIError
 from hub.audit import (
     AuditEntry,
     AuditReader,
+    AuditStoreError,
     AuditWriter,
     Checkpoint,
     CheckpointSigner,
@@ -306,3 +307,45 @@ def test_cli_says_when_nats_is_unreachable(tmp_path: Path) -> None:
     )
     assert out.exit_code == 6
     assert "cannot reach NATS" in out.output
+
+
+async def test_checkpoints_are_signed_every_t_seconds(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN, checkpoint_seconds=0.05)
+    await writer.append([_entry(1), _entry(2)])
+    reader = AuditReader(js)
+    for _ in range(200):  # no timing assertion: wait (up to ~10 s) for the timer's checkpoint
+        if await reader.latest_checkpoint():
+            break
+        await asyncio.sleep(0.05)
+    note = await reader.latest_checkpoint()
+    assert note is not None
+    assert Checkpoint.parse_body(note.partition("\n\n")[0] + "\n").size == 2
+    await writer.close()
+    with pytest.raises(AuditStoreError):
+        await writer.append([_entry(3)])
+
+
+async def test_a_kept_checkpoint_catches_a_log_recreated_shorter(
+    fresh: NatsClient, signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    js = fresh.jetstream()
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(i) for i in range(6)])
+    await writer.close()
+    kept = await AuditReader(js).latest_checkpoint()
+    assert kept is not None
+    # Someone with admin rights deletes the whole stream and writes a shorter history.
+    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+        await js.delete_stream(stream)
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(i) for i in range(3)])
+    await writer.close()
+    reader = AuditReader(js)
+    entries, notes = await reader.read_all(), await reader.checkpoints()
+    assert verify_log(entries, notes, [signer.verifier()]).ok  # consistent with itself…
+    report = verify_log(entries, [*notes, kept], [signer.verifier()])
+    assert not report.ok  # …but not with the checkpoint a party kept
+    assert report.first_bad_index == 3
