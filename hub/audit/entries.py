@@ -91,6 +91,7 @@ class AuditEntry(StrictModel):
     outcome: Token | None = None  # governance: loaded / refused; key events: created / revoked
     detail: Annotated[str, Field(max_length=300)] | None = None
     hub_id: Ident | None = None
+    owner: Ident | None = None  # key events: who holds the key (a POC id, a country, the hub)
 
     # -- constructors for the pipeline -------------------------------------------------------
 
@@ -196,7 +197,7 @@ class AuditEntry(StrictModel):
     @classmethod
     def key_event(cls, event: str, kid: str, owner: str | None = None) -> AuditEntry:
         """A key was created, rotated in, revoked or found expired (kid only, never key bytes)."""
-        return cls._build(kind=EntryKind.KEY_EVENT, outcome=event, version=kid, hub_id=owner)
+        return cls._build(kind=EntryKind.KEY_EVENT, outcome=event, version=kid, owner=owner)
 
     @classmethod
     def hub_event(cls, event: str, hub_id: str) -> AuditEntry:

@@ -237,6 +237,18 @@ def tail(
         elif chosen:
             console.print(_table(chosen))
 
+    def live(entry: AuditEntry) -> None:
+        # One line per new entry, aligned like the table's columns (no header each time).
+        if as_json:
+            click.echo(entry.canonical().decode())
+            return
+        color = _COLORS.get(entry.kind.value, "default")
+        console.print(
+            f"{entry.index!s:>6}  {entry.time:%Y-%m-%d %H:%M:%S}  "
+            f"[{color}]{entry.kind.value:<13}[/]  {entry.message_id or '':<26}  {_what(entry)}",
+            highlight=False,
+        )
+
     async def body(reader: AuditReader) -> None:
         last = await reader.last_seq()
         themes: dict[str, str] = {}
@@ -254,7 +266,7 @@ def tail(
                     themes[entry.message_id] = entry.theme
                 if _matches(entry, country, theme, message_id, themes):
                     if caught_up:
-                        emit([entry])
+                        live(entry)
                     else:
                         recent.append(entry)
             if not caught_up and batch.seq >= last:
@@ -380,6 +392,32 @@ def export(file: Path, include_tail: bool, nats_url: str) -> None:
 
 def _origin(notes: list[str]) -> str | None:
     return notes[0].split("\n", 1)[0] if notes else None
+
+
+@audit.command(
+    help="Print (or write with -o) the latest signed checkpoint: keep it, and later check "
+    "that the log still extends it with `enlace audit verify --checkpoint FILE`."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@nats_url_option
+def checkpoint(output: Path | None, nats_url: str) -> None:
+    async def body(reader: AuditReader) -> list[str]:
+        return await reader.checkpoints()
+
+    latest = _latest(_with_reader(nats_url, body))
+    if latest is None:
+        fail("the audit log has no checkpoint yet; wait for the hub to sign one and retry")
+    if output is None:
+        click.echo(latest[0], nl=False)
+    else:
+        output.write_text(latest[0], encoding="utf-8")
+        click.echo(f"wrote the checkpoint of size {latest[1].size} to {output}")
 
 
 # -- proofs --------------------------------------------------------------------------------------

@@ -287,6 +287,12 @@ def test_cli_tail_show_verify_export_and_proofs(nats_server: NatsServer, tmp_pat
     out = runner.invoke(cli, ["audit", "verify", "--from-export", str(export_file), *keyopt])
     assert out.exit_code == 0, out.output
 
+    kept = tmp_path / "checkpoint.txt"
+    assert runner.invoke(cli, ["audit", "checkpoint", "-o", str(kept), *url]).exit_code == 0
+    assert kept.read_text().split("\n")[1] == "5"
+    out = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(kept), *keyopt, *url])
+    assert out.exit_code == 0, out.output
+
     proof_file = tmp_path / "proof.json"
     out = runner.invoke(cli, ["audit", "proof", mid, "-o", str(proof_file), *url])
     assert out.exit_code == 0, out.output
