@@ -83,12 +83,13 @@ async def _ensure_stream(js: JetStreamContext, name: str, subject: str) -> None:
         if exc.err_code != _STREAM_NAME_IN_USE:
             raise
     info = await js.stream_info(name)
-    if not (info.config.deny_delete and info.config.deny_purge):
-        # Created by someone else without the protections: add them (they can be set, and
-        # the server does not let anyone clear them again on this stream).
+    if not (info.config.deny_delete and info.config.deny_purge and info.config.allow_direct):
+        # Created by someone else without the protections (or direct gets, which the
+        # writer's catch-up uses): add them.
         updated = info.config
         updated.deny_delete = True
         updated.deny_purge = True
+        updated.allow_direct = True
         await js.update_stream(updated)
 
 

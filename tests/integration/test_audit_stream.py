@@ -218,7 +218,11 @@ async def test_existing_audit_stream_without_protection_gets_it(
     js = fresh.jetstream()
     await js.add_stream(name=AUDIT_STREAM, subjects=[AUDIT_SUBJECT])
     writer = await AuditWriter.open(js, signer, ORIGIN)
+    stale = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.append([_entry(1)])
+    assert await stale.append([_entry(2)]) == [1]  # its catch-up reads by direct get
     await writer.close()
+    await stale.close()
     info = await js.stream_info(AUDIT_STREAM)
     assert info.config.deny_delete and info.config.deny_purge
 
