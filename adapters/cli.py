@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 import nats.errors
 
-from adapters.config import load_adapters_config, nats_url_from
+from adapters.config import load_adapters_config, max_message_bytes_from, nats_url_from
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError
 from adapters.runner import Processed
@@ -207,6 +207,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, url: str) 
         directory,
         paths.keys_dir,
         JetStreamPublisher(nc.jetstream()),
+        max_bytes=max_message_bytes_from(home),
         interval=interval,
     )
     stop = asyncio.Event()

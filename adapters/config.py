@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.errors import AdapterConfigError
 from schemas.common import CountryCode
+from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.errors import GovernanceFileError
 from schemas.govdoc import GovDoc, load_document
 
@@ -41,6 +42,7 @@ __all__ = [
     "RetrySettings",
     "SinkSettings",
     "load_adapters_config",
+    "max_message_bytes_from",
     "nats_url_from",
     "parse_adapters_section",
 ]
@@ -159,6 +161,14 @@ def load_adapters_config(home: Path) -> AdaptersConfig:
     return parse_adapters_section(doc.data.get("adapters"), doc)
 
 
+def _hub_settings(home: Path | None) -> dict[str, Any]:
+    doc = _load(home) if home is not None else None
+    if doc is None:
+        return {}
+    hub = doc.data.get("hub")
+    return hub if isinstance(hub, dict) else doc.data
+
+
 def nats_url_from(home: Path | None, flag: str | None = None) -> str:
     """Where the adapters reach NATS: flag, ``ENLACE_NATS_URL``, the hub's settings, default."""
     if flag:
@@ -166,13 +176,24 @@ def nats_url_from(home: Path | None, flag: str | None = None) -> str:
     env = os.environ.get("ENLACE_NATS_URL")
     if env:
         return env
-    doc = _load(home) if home is not None else None
-    if doc is not None:
-        hub = doc.data.get("hub")
-        section = hub if isinstance(hub, dict) else doc.data
-        if section.get("nats_url"):
-            return str(section["nats_url"])
-        host = section.get("nats_host", "127.0.0.1")
-        port = section.get("nats_port", 4222)
-        return f"nats://{host}:{port}"
-    return _DEFAULT_NATS_URL
+    section = _hub_settings(home)
+    if not section:
+        return _DEFAULT_NATS_URL
+    if section.get("nats_url"):
+        return str(section["nats_url"])
+    host = section.get("nats_host", "127.0.0.1")
+    port = section.get("nats_port", 4222)
+    return f"nats://{host}:{port}"
+
+
+def max_message_bytes_from(home: Path | None) -> int:
+    """The deployment's message size limit (``hub.max_message_bytes``; 1 MiB by default)."""
+    value = os.environ.get("ENLACE_MAX_MESSAGE_BYTES") or _hub_settings(home).get(
+        "max_message_bytes"
+    )
+    try:
+        return int(value) if value is not None else DEFAULT_MAX_BYTES
+    except (TypeError, ValueError):
+        raise AdapterConfigError(
+            f"max_message_bytes {value!r} is not a number of bytes; fix enlace.yaml"
+        ) from None

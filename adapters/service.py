@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters.base import SinkContext
-from adapters.config import load_adapters_config
+from adapters.config import load_adapters_config, max_message_bytes_from
 from adapters.deployment import AdapterHome, DirectoryFile
 from adapters.keys import party_signer
 from adapters.registry import build_sink
@@ -35,8 +36,13 @@ class RunningAdapter:
 
 
 async def connect(url: str) -> NatsClient:
-    """Connect to NATS without endless reconnect attempts on the first try."""
-    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+    """Connect to NATS without endless reconnect attempts on the first try.
+
+    ``ENLACE_NATS_INBOX_PREFIX`` (set by ``enlace up``) is the only reply inbox a party's
+    NATS user may subscribe to (see ``hub.natsauth``).
+    """
+    inbox = os.environ.get("ENLACE_NATS_INBOX_PREFIX") or "_INBOX"
+    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1, inbox_prefix=inbox)
 
 
 async def open_runner(
@@ -64,7 +70,12 @@ async def open_runner(
         sink,
         directory,
         signer,
-        RunnerSettings(country=country, sink_name=settings.sink_name, retry=settings.retry),
+        RunnerSettings(
+            country=country,
+            sink_name=settings.sink_name,
+            retry=settings.retry,
+            max_bytes=max_message_bytes_from(home),
+        ),
     )
     if start:
         await runner.start()

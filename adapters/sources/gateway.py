@@ -170,6 +170,7 @@ def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: 
     """Run the gateway of the deployment at ``home`` until interrupted."""
     import uvicorn
 
+    from adapters.config import max_message_bytes_from
     from adapters.deployment import AdapterHome, DirectoryFile
     from adapters.service import connect
     from adapters.sources.prepare import JetStreamPublisher
@@ -192,6 +193,7 @@ def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: 
         TokenStore(tokens_file or paths.state_dir / "gateway-tokens.json"),
         paths.keys_dir,
         lambda: state["publisher"],
+        max_bytes=max_message_bytes_from(home),
         lifespan=lifespan,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
