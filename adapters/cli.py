@@ -17,7 +17,12 @@ from typing import Any, NoReturn
 import click
 import nats.errors
 
-from adapters.config import load_adapters_config, max_message_bytes_from, nats_url_from
+from adapters.config import (
+    AdaptersConfig,
+    load_adapters_config,
+    max_message_bytes_from,
+    nats_url_from,
+)
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError
 from adapters.runner import Processed
@@ -27,7 +32,7 @@ from schemas.errors import EnlaceError
 __all__ = ["adapter", "gateway"]
 
 # Exit codes as documented by `enlace --help` (hub.cli.exit_codes, not importable here).
-_FAILED, _NO_DEPLOYMENT, _NATS_UNREACHABLE = 1, 4, 6
+_FAILED, _USAGE, _NO_DEPLOYMENT, _NATS_UNREACHABLE = 1, 2, 4, 6
 
 
 def _home(ctx: click.Context) -> Path:
@@ -46,17 +51,22 @@ def _require(home: Path) -> None:
         _fail(f"no deployment at {home} (no enlace.yaml); run `enlace init`", _NO_DEPLOYMENT)
 
 
-async def _run(home: Path, country: str, sink: str | None, url: str) -> None:
-    running = await open_runner(home, country, sink, url)
+async def _run(home: Path, targets: list[tuple[str, str | None]], url: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    click.echo(f"adapter {country}/{running.runner.settings.sink_name} consuming {url}", err=True)
+    runners = []
     try:
-        await running.runner.run(stop)
+        for country, sink in targets:
+            running = await open_runner(home, country, sink, url)
+            runners.append(running)
+            name = running.runner.settings.sink_name
+            click.echo(f"adapter {country}/{name} consuming {url}", err=True)
+        await asyncio.gather(*(r.runner.run(stop) for r in runners))
     finally:
-        await running.close()
+        for running in runners:
+            await running.close()
 
 
 def _guard(coro: Any) -> Any:
@@ -77,15 +87,57 @@ _country = click.option("--country", "country", required=True, metavar="CC", hel
 _nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NATS_URL / config).")
 
 
-@adapter.command("run", help="Consume the country's deliveries into its sink until stopped.")
-@_country
+@adapter.command("run", help="Consume a country's deliveries into its sink until stopped.")
+@click.option("--country", default=None, metavar="CC", help="Recipient country.")
 @click.option("--sink", default=None, help="Which of the country's sinks (if several).")
+@click.option("--all", "run_all", is_flag=True, help="Every sink in enlace.yaml, one process.")
 @_nats
 @click.pass_context
-def run(ctx: click.Context, country: str, sink: str | None, nats_url: str | None) -> None:
+def run(
+    ctx: click.Context, country: str | None, sink: str | None, run_all: bool, nats_url: str | None
+) -> None:
     home = _home(ctx)
     _require(home)
-    _guard(_run(home, country.upper(), sink, nats_url_from(home, nats_url)))
+    if run_all == (country is not None):
+        _fail("give --country CC (and --sink NAME if it has several) or --all", _USAGE)
+    if run_all:
+        targets: list[tuple[str, str | None]] = [
+            (cc, s.sink_name) for cc, s in _config(home).entries()
+        ]
+        if not targets:
+            _fail("no sinks are configured (enlace.yaml `adapters:`)")
+    else:
+        assert country is not None  # checked above
+        targets = [(country.upper(), sink)]
+    _guard(_run(home, targets, nats_url_from(home, nats_url)))
+
+
+def _config(home: Path) -> AdaptersConfig:
+    try:
+        return load_adapters_config(home)
+    except AdapterError as err:
+        _fail(str(err))
+
+
+@adapter.command("list", help="The sinks enlace.yaml configures (what `enlace up` starts).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_sinks(ctx: click.Context, as_json: bool) -> None:
+    home = _home(ctx)
+    _require(home)
+    rows = [
+        {"country": cc, "sink": s.sink, "name": s.sink_name, "argv": _argv(cc, s.sink_name)}
+        for cc, s in _config(home).entries()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['country']}/{row['name']} ({row['sink']}): {' '.join(row['argv'])}")
+
+
+def _argv(country: str, name: str) -> list[str]:
+    return ["enlace", "adapter", "run", "--country", country, "--sink", name]
 
 
 async def _status(home: Path, country: str | None, url: str) -> list[dict[str, Any]]:

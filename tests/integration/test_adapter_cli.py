@@ -81,7 +81,7 @@ async def test_run_status_and_replay(home: Path, nc: NatsClient, nats_server: Na
 
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "enlace"), "--home", str(home), "adapter", "run",
-        "--country", "GT", "--nats-url", nats_server.url,
+        "--all", "--nats-url", nats_server.url,
     )  # fmt: skip
     try:
         for _ in range(300):  # until both receipts are in (or the test times out)
@@ -119,3 +119,19 @@ async def test_run_status_and_replay(home: Path, nc: NatsClient, nats_server: Na
         (ok_id, ReceiptStatus.DELIVERED),
         (bad_id, ReceiptStatus.DEAD_LETTERED),
     ]
+
+
+def test_list_shows_what_enlace_up_starts(home: Path) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(home), "adapter", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [
+        {
+            "country": "GT",
+            "sink": "folder",
+            "name": "folder",
+            "argv": ["enlace", "adapter", "run", "--country", "GT", "--sink", "folder"],
+        }
+    ]
+    result = CliRunner().invoke(cli, ["--home", str(home), "adapter", "run"])
+    assert result.exit_code == 2
+    assert "--country CC" in result.output
