@@ -9,6 +9,7 @@ Subjects are country-first so that NATS permissions can be per country::
     enlace.quarantine.<cc>            raw refused bytes + reason (stream QUARANTINE)
     enlace.audit                      audit log entries (stream AUDIT)
     enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER)
+    enlace.outcome.<cc>               the hub's outcome of each message of <cc> (core NATS)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "deadletter_subject",
     "delivery_subject",
     "ingress_subject",
+    "outcome_subject",
     "parse_ingress_subject",
     "quarantine_subject",
     "receipt_subject",
@@ -93,6 +95,16 @@ def quarantine_subject(cc: str) -> str:
     """Quarantine by the subject's country token; ``XX`` when even that is unreadable."""
     _check(cc)
     return f"{PREFIX}.quarantine.{cc}"
+
+
+def outcome_subject(cc: str) -> str:
+    """Where the hub says what became of each message of ``cc`` (accepted or not).
+
+    Core NATS, not a stream: ``enlace publish`` subscribes before it publishes. Refusals
+    are also kept as notices in REJECTED.
+    """
+    _check(cc)
+    return f"{PREFIX}.outcome.{cc}"
 
 
 def deadletter_subject(cc: str) -> str:

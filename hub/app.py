@@ -1,0 +1,192 @@
+"""The hub application: connection, streams, buckets and workers, built by :func:`create_app`.
+
+No module-global broker: each call builds its own app, so tests and several hub processes
+in one test run do not share state. Workers are nats-py pull subscriptions bound to one
+durable consumer (``hub`` on INGRESS); every worker of every hub process shares it, and
+JetStream hands each message to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from hub.config import HubSettings
+from hub.deployment import Deployment
+from hub.keystore import KeyKind, KeyStore
+from hub.metrics import HubMetrics
+from hub.pipeline import AuditHook, Governance, HubSigner, Pipeline
+from hub.policy import load_agreements
+from hub.replay import SeenIds
+from hub.requests_kv import KvRequestMemory
+from hub.streams import (
+    HUB_CONSUMER,
+    REQUESTS_BUCKET,
+    SEEN_BUCKET,
+    ensure_hub_consumer,
+    ensure_kv,
+    ensure_streams,
+)
+from schemas.trust import accept_directory, load_trust_root
+
+__all__ = ["HubApp", "create_app", "load_governance", "load_signer"]
+
+log = structlog.get_logger("enlace.hub.app")
+
+
+def load_governance(deployment: Deployment, at: datetime | None = None) -> Governance:
+    """The directory and agreements of a deployment, verified against its trust root.
+
+    Raises:
+        GovernanceError: a file is malformed or not signed by the parties (see the message).
+    """
+    trust_root = load_trust_root(deployment.trust_root)
+    directory = accept_directory(deployment, at)
+    agreements = load_agreements(deployment.agreements_dir, directory, trust_root.lookup(at), at)
+    return Governance(directory=directory, agreements=agreements)
+
+
+def load_signer(deployment: Deployment, governance: Governance) -> HubSigner:
+    """The hub's newest valid key that is held in the deployment's ``keys/hub/``."""
+    store = KeyStore(deployment.keys_dir)
+    kid, key = store.current_key(KeyKind.HUB, None, governance.directory.hub.keys, None)
+    return HubSigner(key=key, kid=kid)
+
+
+@dataclass
+class HubApp:
+    """One hub process: ``await start()``, then ``await stop()`` (drains: nothing half-done)."""
+
+    settings: HubSettings
+    governance: Governance
+    signer: HubSigner
+    connect_options: dict[str, Any] = field(default_factory=dict)
+    audit: AuditHook | None = None
+    metrics: HubMetrics = field(default_factory=HubMetrics)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    name: str = "enlace-hub"
+
+    nc: NatsClient | None = None
+    pipeline: Pipeline | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Connect, create or update streams, buckets and the consumer, start the workers."""
+        self.nc = await nats.connect(
+            servers=[self.settings.url],
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            **self.connect_options,
+        )
+        js = self.nc.jetstream(timeout=10)
+        await ensure_streams(js, self.settings)
+        await ensure_hub_consumer(js, self.settings)
+        replicas = self.settings.streams.replicas
+        window = self.settings.acceptance_window + self.settings.clock_skew
+        seen = await ensure_kv(js, SEEN_BUCKET, window.total_seconds(), replicas)
+        requests = await ensure_kv(
+            js, REQUESTS_BUCKET, self.settings.request_memory.total_seconds(), replicas
+        )
+        self.pipeline = Pipeline(
+            self.nc,
+            js,
+            self.settings,
+            self.governance,
+            self.signer,
+            SeenIds(seen),
+            KvRequestMemory(requests),
+            audit=self.audit,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+        for i in range(self.settings.workers):
+            sub = await js.pull_subscribe_bind(durable=HUB_CONSUMER, stream="INGRESS")
+            self._workers.append(asyncio.create_task(self._work(i, sub), name=f"hub-worker-{i}"))
+        log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
+
+    async def _work(self, index: int, sub: JetStreamContext.PullSubscription) -> None:
+        assert self.pipeline is not None  # started
+        batch = self.settings.fetch_batch
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=0.5)
+            except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
+                continue
+            except Exception as exc:
+                # Server restarting or connection lost: the client reconnects by itself.
+                if self._stopping.is_set():
+                    break
+                log.warning("fetch_failed", worker=index, error=type(exc).__name__)
+                await asyncio.sleep(0.25)
+                continue
+            # A fetched batch is always finished, even when stopping: nothing half-handled.
+            await self.pipeline.handle_batch(msgs)
+
+    def reload(self, governance: Governance) -> None:
+        """Use new governance for the next messages (the one being handled keeps its own)."""
+        self.governance = governance
+        if self.pipeline is not None:
+            self.pipeline.governance = governance
+
+    async def stop(self) -> None:
+        """Stop fetching, finish the batches in hand, flush and close the connection."""
+        self._stopping.set()
+        if self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            # Not drain(): nats-py's drain waits out pending pull requests (30 s). The
+            # batches are finished, so flushing the acks and outcomes is enough.
+            with contextlib.suppress(Exception):
+                await self.nc.flush(timeout=5)
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        log.info("hub_stopped")
+
+
+def create_app(
+    settings: HubSettings,
+    governance: Governance,
+    signer: HubSigner,
+    *,
+    connect_options: dict[str, Any] | None = None,
+    audit: AuditHook | None = None,
+    metrics: HubMetrics | None = None,
+    clock: Callable[[], datetime] | None = None,
+    name: str = "enlace-hub",
+) -> HubApp:
+    """A hub application, not yet started.
+
+    Args:
+        settings: the hub settings (see :mod:`hub.config`).
+        governance: directory and agreements in force (:func:`load_governance`).
+        signer: the hub key for countersignatures (:func:`load_signer`).
+        connect_options: extra ``nats.connect`` options (user, password, tls…).
+        audit: records each outcome before the ack (None: no audit log).
+        metrics: Prometheus metrics (a fresh registry by default).
+        clock: the time source (tests).
+        name: the NATS connection name (shows in ``enlace status``).
+    """
+    app = HubApp(
+        settings=settings,
+        governance=governance,
+        signer=signer,
+        connect_options=dict(connect_options or {}),
+        audit=audit,
+        metrics=metrics or HubMetrics(),
+        name=name,
+    )
+    if clock is not None:
+        app.clock = clock
+    return app

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the hub, in a registry of its own (no module-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+__all__ = ["HubMetrics"]
+
+
+class HubMetrics:
+    """Counters and histograms the pipeline updates; ``serve`` exposes them over HTTP."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.messages = Counter(
+            "enlace_messages",
+            "Messages handled by the hub, by outcome status and reason code",
+            ["status", "reason"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "enlace_deliveries",
+            "Deliveries persisted on DELIVERY, by recipient and view kind",
+            ["recipient", "view"],
+            registry=self.registry,
+        )
+        self.handle_seconds = Histogram(
+            "enlace_handle_seconds",
+            "Time from fetch to ack of one INGRESS message",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "enlace_pipeline_errors",
+            "Messages left unacked for redelivery after an internal error",
+            ["error"],
+            registry=self.registry,
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve ``/metrics`` on ``host:port`` (a daemon thread)."""
+        start_http_server(port, addr=host, registry=self.registry)
