@@ -1,6 +1,15 @@
 """The tamper-evident audit log: entries, Merkle tree, checkpoints, JetStream store.
 
-Public facade; see DESIGN.md "Audit log" and the modules' docstrings.
+The hub pipeline uses it like this (see DESIGN.md "Audit log" and the modules)::
+
+    signer = CheckpointSigner(hub_private_key, name=hub_kid)   # kid as in Directory.hub.keys
+    writer = await AuditWriter.open(js, signer, origin="enlace/<hub id>/audit")
+    await writer.append([AuditEntry.received(...), AuditEntry.routed(...)])  # persisted now
+    ...
+    await writer.close()                                      # final signed checkpoint
+
+``append`` returns the entries' leaf indexes only after JetStream acknowledged the batch
+holding them; concurrent callers are coalesced into one publish.
 """
 
 from __future__ import annotations
