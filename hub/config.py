@@ -162,7 +162,12 @@ def _hub_section(path: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     if isinstance(section, dict):
         return section, ("hub",)
     known = set(HubSettings.model_fields)
-    return {k: v for k, v in doc.data.items() if k in known}, ()
+    # A top-level ``adapters:`` mapping is the adapters' own section, not the hub's list.
+    return {
+        k: v
+        for k, v in doc.data.items()
+        if k in known and not (k == "adapters" and isinstance(v, dict))
+    }, ()
 
 
 def load_settings(home: Path | None = None, **flags: Any) -> HubSettings:
