@@ -38,11 +38,18 @@ class RunningAdapter:
 async def connect(url: str) -> NatsClient:
     """Connect to NATS without endless reconnect attempts on the first try.
 
-    ``ENLACE_NATS_INBOX_PREFIX`` (set by ``enlace up``) is the only reply inbox a party's
-    NATS user may subscribe to (see ``hub.natsauth``).
+    ``ENLACE_NATS_USER`` / ``ENLACE_NATS_PASSWORD`` log in (kept out of the URL, which is
+    printed); ``ENLACE_NATS_INBOX_PREFIX`` is the only reply inbox that user may subscribe
+    to. ``enlace up`` sets all three for the adapters it starts (see ``hub.natsauth``).
     """
+    login: dict[str, str] = {}
+    if os.environ.get("ENLACE_NATS_USER"):
+        login["user"] = os.environ["ENLACE_NATS_USER"]
+        login["password"] = os.environ.get("ENLACE_NATS_PASSWORD", "")
     inbox = os.environ.get("ENLACE_NATS_INBOX_PREFIX") or "_INBOX"
-    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1, inbox_prefix=inbox)
+    return await nats.connect(
+        url, connect_timeout=5, max_reconnect_attempts=-1, inbox_prefix=inbox, **login
+    )
 
 
 async def open_runner(
