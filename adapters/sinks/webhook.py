@@ -120,6 +120,8 @@ class WebhookSink:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = url
+        # What logs and dead letters show: a query string may carry an access key.
+        self.shown_url = str(httpx.URL(url).copy_with(query=None, fragment=None))
         self.ledger_path = ledger_path
         self._hmac_secret = hmac_secret
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -185,7 +187,7 @@ class WebhookSink:
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         if await self.already_delivered(delivery.message_id):
-            return DeliveryResult(self.url, duplicate=True)
+            return DeliveryResult(self.shown_url, duplicate=True)
         try:
             response = await self._client.post(
                 self.url, content=delivery.body, headers=self._headers(delivery)
@@ -193,16 +195,18 @@ class WebhookSink:
         except httpx.HTTPError as err:
             # Timeouts, refused connections, TLS hiccups: the far side may come back.
             raise TransientSinkError(
-                f"POST {self.url} for {delivery.message_id} failed: {type(err).__name__}"
+                f"POST {self.shown_url} for {delivery.message_id} failed: {type(err).__name__}"
             ) from None
         status = response.status_code
         if 200 <= status < 300:
             await asyncio.to_thread(self.ledger.add, delivery.message_id)
-            return DeliveryResult(self.url)
+            return DeliveryResult(self.shown_url)
         if status >= 500 or status in _TRANSIENT_4XX:
-            raise TransientSinkError(f"POST {self.url} for {delivery.message_id}: HTTP {status}")
+            raise TransientSinkError(
+                f"POST {self.shown_url} for {delivery.message_id}: HTTP {status}"
+            )
         raise PermanentSinkError(
-            f"POST {self.url} refused {delivery.message_id} with HTTP {status}",
+            f"POST {self.shown_url} refused {delivery.message_id} with HTTP {status}",
             reason=f"http_{status}",
         )
 

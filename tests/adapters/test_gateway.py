@@ -122,3 +122,11 @@ def test_tokens_are_stored_hashed(tmp_path: Path, token: str) -> None:
     stored = (tmp_path / "tokens.json").read_text()
     assert token not in stored
     assert TokenStore(tmp_path / "tokens.json").poc_for(token) == "gt-gangs"
+
+
+def test_oversize_chunked_body_without_length_is_413(client: TestClient, token: str) -> None:
+    chunks = iter([b'{"type": "gang_movement", "x": "', b"x" * MAX, b'"}'])
+    response = client.post(
+        "/v1/messages", content=chunks, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert (response.status_code, response.json()["reason"]) == (413, "too_large")
