@@ -101,9 +101,10 @@ class EnlaceClient:
         """The detached JWS of the exact message bytes (``Enlace-Signature``)."""
         return sign_detached(raw, key, kid)
 
-    def envelope(self, raw: bytes) -> Envelope:
+    @staticmethod
+    def envelope_of(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
         """Parse the envelope (size, JSON, fields); raises the typed errors of ``schemas``."""
-        return parse_envelope(raw, self.max_bytes)
+        return parse_envelope(raw, max_bytes)
 
     async def publish(
         self, raw: bytes, jws: str, *, wait: bool = True, wait_seconds: float = 30.0
@@ -116,7 +117,7 @@ class EnlaceClient:
                 and will be handled; see ``enlace status``).
             nats errors: NATS unreachable, or this login may not publish there.
         """
-        envelope = self.envelope(raw)
+        envelope = self.envelope_of(raw, self.max_bytes)
         cc = envelope.sender.country
         subject = ingress_subject(cc, envelope.theme.value, envelope.type)
         outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -1,0 +1,166 @@
+"""``enlace publish``: sign (unless signed), publish, wait for the hub's outcome.
+
+Exit codes: 0 accepted (also partly refused or undeliverable: the hub took it),
+3 rejected by the hub (reason printed), 6 NATS unreachable, 7 no outcome in time,
+1 the message or key cannot be used as given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import nats
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from adapters.client import EnlaceClient, OutcomeTimeout, PublishResult
+from hub.cli.context import CliContext, fail, pass_cli, print_json
+from hub.cli.exit_codes import ExitCode
+from hub.config import HubSettings, load_settings
+from hub.deployment import Deployment
+from hub.errors import ConfigError
+from hub.keystore import KeyStore, load_key_file
+from hub.natsauth import load_user, read_credentials
+from schemas.directory import Directory
+from schemas.errors import EnlaceError, GovernanceError, MessageError
+from schemas.jws import jwk_from_public_key
+from schemas.trust import load_directory, load_trust_root
+
+__all__ = ["publish"]
+
+
+def _read_message(file: str) -> tuple[bytes, str | None]:
+    """The message bytes and, for a file with ``<file>.jws`` beside it, its signature."""
+    if file == "-":
+        return sys.stdin.buffer.read(), None
+    path = Path(file)
+    if not path.is_file():
+        fail(f"{path}: no such file", ExitCode.USAGE)
+    beside = path.with_name(path.name + ".jws")
+    jws = beside.read_text(encoding="ascii").strip() if beside.is_file() else None
+    return path.read_bytes(), jws
+
+
+def _directory(dep: Deployment) -> Directory:
+    try:
+        return load_directory(dep.directory, load_trust_root(dep.trust_root))
+    except GovernanceError as exc:
+        fail(str(exc), ExitCode.GOVERNANCE)
+
+
+def _signing_key(
+    dep: Deployment, directory: Directory, poc: str, key_file: Path | None
+) -> tuple[str, Ed25519PrivateKey]:
+    """The POC's key: from ``--key`` (its kid found in the directory) or the keystore."""
+    record = directory.poc(poc)
+    if record is None:
+        fail(f"no point of contact {poc!r} in the directory; see `enlace directory show`")
+    try:
+        if key_file is None:
+            return KeyStore(dep.keys_dir).current_poc_key(directory, poc)
+        key = load_key_file(key_file)
+    except EnlaceError as exc:
+        fail(exc.description)
+    jwk = jwk_from_public_key(key.public_key())
+    for candidate in record.keys:
+        if candidate.jwk == jwk:
+            return candidate.kid, key
+    fail(f"{key_file} is not a key of {poc} in the directory; use one of {poc}'s keys")
+
+
+async def _publish(
+    settings: HubSettings, login: dict[str, Any], raw: bytes, jws: str, wait: bool, seconds: float
+) -> PublishResult:
+    try:
+        nc = await nats.connect(
+            servers=[settings.url], connect_timeout=5, max_reconnect_attempts=1, **login
+        )
+    except Exception as exc:
+        fail(f"cannot reach NATS at {settings.url}: {exc}", ExitCode.UNAVAILABLE)
+    try:
+        client = EnlaceClient(nc, settings.max_message_bytes)
+        return await client.publish(raw, jws, wait=wait, wait_seconds=seconds)
+    finally:
+        await nc.close()
+
+
+def _human(result: PublishResult) -> str:
+    outcome = result.outcome or {}
+    status = result.status
+    if status == "rejected":
+        return f"rejected {result.message_id}: {outcome['reason']}: {outcome['description']}"
+    if status in ("published", "duplicate"):
+        note = " (JetStream already had this id: published before)" if result.duplicate else ""
+        return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}{note}"
+    to = ", ".join(f"{r['country']} ({r['view']})" for r in outcome.get("recipients", []))
+    lines = [f"{status} {result.message_id}" + (f" → {to}" if to else "")]
+    lines += [f"  not to {r['country']}: {r['reason']}" for r in outcome.get("refused", [])]
+    if status == "undeliverable":
+        lines.append(f"  {outcome['description']}")
+    return "\n".join(lines)
+
+
+@click.command("publish")
+@click.argument("file", type=str)
+@click.option("--poc", required=True, help="The point of contact that signs and sends.")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The POC's private key (PEM); default: its newest key in keys/poc/<POC>/.",
+)
+@click.option("--no-wait", is_flag=True, help="Return after the JetStream ack.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--nats-url", default=None, help="NATS URL (else settings).")
+@click.option("--timeout", "seconds", default=30.0, show_default=True, help="Seconds to wait.")
+@pass_cli
+def publish(
+    cli: CliContext,
+    file: str,
+    poc: str,
+    key_file: Path | None,
+    no_wait: bool,
+    as_json: bool,
+    nats_url: str | None,
+    seconds: float,
+) -> None:
+    """Publish FILE (or - for stdin) as POC, then print the hub's outcome.
+
+    FILE is signed with the POC's key unless FILE.jws is beside it. Exit 0 when the hub
+    accepts it, 3 when it rejects it (the reason code is printed).
+    """
+    dep = cli.require_deployment()
+    try:
+        settings = load_settings(dep.home, nats_url=nats_url)
+    except ConfigError as exc:
+        fail(exc.description)
+    raw, jws = _read_message(file)
+    directory = _directory(dep)
+    try:
+        envelope = EnlaceClient.envelope_of(raw, settings.max_message_bytes)
+    except MessageError as exc:
+        fail(f"{file}: {exc}")
+    if envelope.sender.poc != poc:
+        fail(f"{file}: sender.poc is {envelope.sender.poc!r}, not {poc!r}; publish as the sender")
+    if jws is None:
+        kid, key = _signing_key(dep, directory, poc, key_file)
+        jws = EnlaceClient.sign(raw, key, kid)
+    login: dict[str, Any] = {}
+    if read_credentials(dep):
+        login = load_user(dep, envelope.sender.country).connect_options()
+    try:
+        result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
+    except OutcomeTimeout as exc:
+        fail(exc.description, ExitCode.TIMEOUT)
+    except EnlaceError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(_human(result))
+    if result.rejected:
+        raise SystemExit(int(ExitCode.REJECTED))
