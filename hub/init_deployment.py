@@ -28,6 +28,7 @@ from hub.deployment import Deployment
 from hub.directory_admin import key_record, local_commission_key, sign_directory
 from hub.errors import HubError
 from hub.keystore import KeyKind, KeyStore
+from hub.natsauth import ensure_credentials
 from hub.policy.demo import write_demo_agreements
 from schemas.common import PARTIES, THEMES
 from schemas.directory import Directory
@@ -358,9 +359,20 @@ def _write_directory(ctx: DemoContext, pocs: list[dict[str, Any]]) -> None:
     ctx.directory = load_directory(ctx.deployment.directory, trust_root, at=ctx.now)
 
 
-def _write_settings(deployment: Deployment) -> None:
+def _write_settings(deployment: Deployment, extra: str = "") -> None:
     # Written last: its presence is what marks a folder as a complete deployment.
-    deployment.config_file.write_text(SETTINGS_TEMPLATE, encoding="utf-8")
+    deployment.config_file.write_text(SETTINGS_TEMPLATE + extra, encoding="utf-8")
+
+
+def _demo_adapters(parties: Iterable[str]) -> str:
+    """The demo's ``adapters:`` section: a folder sink per party under ``inbox/<CC>/``."""
+    lines = [
+        "",
+        "# Sinks that `enlace up` runs: each party's deliveries land in inbox/<CC>/.",
+        "adapters:",
+    ]
+    lines += [f"  {cc}: {{sink: folder, path: inbox/{cc}}}" for cc in parties]
+    return "\n".join(lines) + "\n"
 
 
 def init_deployment(
@@ -376,6 +388,7 @@ def init_deployment(
         raise InitError("name at least one party (--party CC), or use --demo")
     _write_trust_root(ctx)
     _write_directory(ctx, pocs=[])
+    ensure_credentials(deployment, ctx.parties)
     _write_settings(deployment)
     return _summary(ctx, demo=False)
 
@@ -391,7 +404,8 @@ def init_demo(deployment: Deployment, now: datetime | None = None) -> DemoSummar
     _write_directory(ctx, _demo_pocs(ctx))
     _write_demo_governance(ctx)
     _write_samples(ctx)
-    _write_settings(deployment)
+    ensure_credentials(deployment, ctx.parties)
+    _write_settings(deployment, _demo_adapters(ctx.parties))
     return _summary(ctx, demo=True)
 
 

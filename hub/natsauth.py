@@ -20,7 +20,8 @@ publish                                                why
 
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
 that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. Only the hub may read
-INGRESS or publish deliveries. Ephemeral consumers (notices, dead letters) have random
+INGRESS or publish deliveries; the hub may not delete or purge the audit streams
+(:func:`hub_permissions`). Ephemeral consumers (notices, dead letters) have random
 names, so pulling from them is allowed by wildcard: a name is not guessable.
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "authorization_block",
     "credentials_path",
     "ensure_credentials",
+    "hub_permissions",
     "load_user",
     "party_permissions",
     "read_credentials",
@@ -151,6 +153,26 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
+def hub_permissions() -> dict[str, Any]:
+    """The hub may do all it needs on ``enlace.>`` and JetStream, but never remove audit data.
+
+    The AUDIT streams are created with ``deny_delete``/``deny_purge`` already; denying the
+    API calls too means a stolen hub login cannot delete the streams themselves.
+    """
+    deny = [
+        f"$JS.API.{action}.{stream}"
+        for stream in ("AUDIT", "AUDIT_CHECKPOINTS")
+        for action in ("STREAM.DELETE", "STREAM.PURGE", "STREAM.MSG.DELETE")
+    ]
+    return {
+        "publish": {
+            "allow": ["enlace.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>"],
+            "deny": deny,
+        },
+        "subscribe": {"allow": ["enlace.>", "_INBOX.>"]},
+    }
+
+
 def authorization_block(
     deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
 ) -> str:
@@ -173,7 +195,9 @@ def authorization_block(
     entries = []
     for user, password in sorted(users.items()):
         entry: dict[str, Any] = {"user": user, "password": password}
-        if user != HUB_USER:
+        if user == HUB_USER:
+            entry["permissions"] = hub_permissions()
+        else:
             entry["permissions"] = party_permissions(user, consumers.get(user, []))
         # JSON is valid nats-server config syntax.
         entries.append("    " + json.dumps(entry))

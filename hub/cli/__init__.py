@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.signing", "sign"),
     ("hub.cli.signing", "verify"),
     ("hub.cli.audit", "audit"),
+    ("hub.cli.up", "up"),
     ("hub.cli.publish", "publish"),
 ]
 

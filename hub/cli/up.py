@@ -1,0 +1,71 @@
+"""``enlace up``: run the embedded NATS server, the hub and the configured sink adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+import nats.errors
+
+from hub.cli.context import CliContext, fail, pass_cli
+from hub.cli.exit_codes import ExitCode
+from hub.config import load_settings
+from hub.errors import ConfigError, NatsServerError
+from hub.logging import configure_logging
+from hub.runner import HubRunner
+from schemas.errors import GovernanceError
+
+__all__ = ["up"]
+
+
+def _print_where(info: dict[str, Any]) -> None:
+    lines = [
+        "enlace up: ready",
+        f"  NATS:        {info['nats_url']}" + (" (embedded)" if info["embedded_nats"] else ""),
+        f"  deployment:  {info['deployment']}",
+        f"  credentials: {info['credentials']} (a NATS login per party and the hub)",
+        f"  metrics:     {info['metrics_url'] or 'off (set hub.metrics_port)'}",
+        f"  adapters:    {', '.join(info['adapters']) or 'none'}",
+        "  stop with Ctrl-C; reload governance with `enlace reload`",
+    ]
+    click.echo("\n".join(lines), err=False)
+
+
+@click.command("up", help="Run NATS, the hub and the sink adapters until Ctrl-C.")
+@click.option("--nats-url", default=None, help="Use this NATS server instead of the embedded one.")
+@click.option("--no-adapters", is_flag=True, help="Do not start the sink adapters.")
+@click.option("--workers", type=int, default=None, help="Hub workers (default from settings).")
+@click.option("--json-logs", is_flag=True, default=None, help="JSON log lines (default off a TTY).")
+@pass_cli
+def up(
+    cli: CliContext,
+    nats_url: str | None,
+    no_adapters: bool,
+    workers: int | None,
+    json_logs: bool | None,
+) -> None:
+    deployment = cli.require_deployment()
+    try:
+        settings = load_settings(deployment.home, nats_url=nats_url, workers=workers)
+    except ConfigError as err:
+        fail(str(err), ExitCode.FAILED)
+    configure_logging(
+        json_logs if json_logs else (True if settings.log_format == "json" else None),
+        settings.log_level,
+    )
+    runner = HubRunner(deployment, settings, run_adapters=not no_adapters, on_ready=_print_where)
+    try:
+        asyncio.run(runner.run())
+    except GovernanceError as err:
+        fail(f"{err}; fix the file, then run `enlace up` again", ExitCode.GOVERNANCE)
+    except NatsServerError as err:
+        fail(str(err), ExitCode.UNAVAILABLE)
+    except (OSError, nats.errors.Error, TimeoutError) as err:
+        fail(
+            f"cannot reach NATS at {settings.url} ({type(err).__name__}: {err}); "
+            "check --nats-url / ENLACE_NATS_URL",
+            ExitCode.UNAVAILABLE,
+        )
+    except ConfigError as err:
+        fail(str(err), ExitCode.FAILED)

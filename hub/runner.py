@@ -1,0 +1,370 @@
+"""``enlace up``: everything on one machine, started in order and stopped in reverse.
+
+1. the embedded ``nats-server`` (unless settings name a server: ``nats_url``), with the
+   deployment's NATS users and their permissions (:mod:`hub.natsauth`);
+2. the audit writer (the hub key signs checkpoints), which records the start, the
+   governance loaded, every reload and the stop;
+3. the hub app (:func:`hub.app.create_app`) as user ``hub``;
+4. one ``enlace adapter run --country CC --sink NAME`` child per sink of the ``adapters:``
+   section, as user ``CC`` (restarted if it dies).
+
+SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters, then
+the server). SIGHUP reloads governance; a refused change is logged with its file and line
+and the running version stays. ``state/hub.pid`` lets ``enlace reload`` find the process.
+
+``enlace up`` is the composition root of one machine: it reads the ``adapters:`` section
+(``adapters.config``) to know which children to start and which consumers to permit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.config import load_adapters_config
+from adapters.runner import consumer_name
+from hub.app import HubApp, create_app, load_governance, load_signer
+from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
+from hub.config import HubSettings
+from hub.deployment import Deployment
+from hub.natsauth import (
+    HUB_USER,
+    NatsUser,
+    authorization_block,
+    credentials_path,
+    load_user,
+)
+from hub.natsserver import NatsServer, NatsServerConfig
+from hub.pipeline import Governance
+from hub.policy import set_changes
+from schemas.errors import EnlaceError
+
+__all__ = ["AdapterProcess", "HubRunner", "pid_file"]
+
+log = structlog.get_logger("enlace.up")
+
+_RESTART_DELAY = 2.0
+_CHILD_STOP_TIMEOUT = 10.0
+
+
+def pid_file(deployment: Deployment) -> Path:
+    """Where ``enlace up`` writes its process id (for ``enlace reload``)."""
+    return deployment.state_dir / "hub.pid"
+
+
+def _enlace_command() -> list[str]:
+    beside = Path(sys.executable).parent / "enlace"
+    if beside.is_file():
+        return [str(beside)]
+    return [sys.executable, "-c", "from hub.cli import main; main()"]
+
+
+@dataclass
+class AdapterProcess:
+    """One sink adapter child: ``enlace adapter run --country CC --sink NAME``."""
+
+    country: str
+    sink: str
+    home: Path
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
+        command += ["--country", self.country, "--sink", self.sink]
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                # Own session: a Ctrl-C in the terminal reaches `enlace up` only, which
+                # stops the hub first and the adapters after it.
+                start_new_session=True,
+            )
+        log.info("adapter_started", country=self.country, sink=self.sink, pid=self.process.pid)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout: float = _CHILD_STOP_TIMEOUT) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class HubRunner:
+    """Runs one machine's Enlace until stopped; see the module docstring for the order."""
+
+    deployment: Deployment
+    settings: HubSettings
+    run_adapters: bool = True
+    on_ready: Callable[[dict[str, Any]], None] | None = None
+
+    server: NatsServer | None = None
+    app: HubApp | None = None
+    audit: AuditWriter | None = None
+    governance: Governance | None = None
+    adapters: list[AdapterProcess] = field(default_factory=list)
+    _audit_nc: Any = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- start ----------------------------------------------------------------------------
+
+    def _sinks(self) -> list[tuple[str, str]]:
+        pairs = [
+            (cc, s.sink_name) for cc, s in load_adapters_config(self.deployment.home).entries()
+        ]
+        wanted = set(self.settings.adapters)
+        return [(cc, name) for cc, name in pairs if not wanted or cc in wanted]
+
+    def _hub_user(self) -> NatsUser | None:
+        """The hub's NATS user on the embedded server; none for a server given by URL."""
+        if not self.settings.embedded:
+            return None
+        return load_user(self.deployment, HUB_USER)
+
+    def _start_server(self, sinks: list[tuple[str, str]]) -> None:
+        consumers: dict[str, list[str]] = {}
+        for cc, name in sinks:
+            consumers.setdefault(cc, []).append(consumer_name(cc, name))
+        nats_dir = self.deployment.nats_dir
+        config = NatsServerConfig(
+            store_dir=nats_dir / "jetstream",
+            host=self.settings.nats_host,
+            port=self.settings.nats_port,
+            http_port=self.settings.nats_http_port,
+            max_payload=max(2 * 1024 * 1024, self.settings.max_message_bytes * 2),
+            authorization=authorization_block(self.deployment, consumers),
+        )
+        config_path = nats_dir / "nats-server.conf"
+        nats_dir.mkdir(parents=True, exist_ok=True)
+        # The config holds passwords: create it private before the server writes it.
+        config_path.touch(mode=0o600, exist_ok=True)
+        config_path.chmod(0o600)
+        self.server = NatsServer(config, config_path)
+        self.server.start()
+        log.info("nats_started", url=self.server.url, config=str(config_path))
+
+    async def _open_audit(self, governance: Governance, options: dict[str, Any]) -> None:
+        import nats  # local: only the runner needs a second connection
+
+        signer = load_signer(self.deployment, governance)
+        hub_id = governance.directory.hub.id
+        self._audit_nc = await nats.connect(
+            servers=[self.settings.url], name="enlace-hub-audit", **options
+        )
+        self.audit = await AuditWriter.open(
+            self._audit_nc.jetstream(timeout=10), CheckpointSigner(signer.key, signer.kid), hub_id
+        )
+        await self.audit.append(
+            [AuditEntry.hub_event("start", hub_id), *_loaded_entries(governance)]
+        )
+
+    def _start_adapters(self, sinks: list[tuple[str, str]]) -> None:
+        for cc, name in sinks:
+            env = dict(os.environ)
+            if self.settings.embedded:
+                user = load_user(self.deployment, cc)
+                env["ENLACE_NATS_URL"] = self.settings.url
+                env["ENLACE_NATS_USER"] = user.name
+                env["ENLACE_NATS_PASSWORD"] = user.password
+                env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
+            else:
+                env["ENLACE_NATS_URL"] = self.settings.url
+            proc = AdapterProcess(
+                country=cc,
+                sink=name,
+                home=self.deployment.home,
+                env=env,
+                log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{name}.log",
+            )
+            proc.start()
+            self.adapters.append(proc)
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; returns what ``enlace up`` prints (no secrets).
+
+        Raises:
+            GovernanceError: the directory or an agreement is refused.
+            NatsServerError: the embedded server cannot start (busy port, no binary).
+            ConfigError: settings or credentials are wrong.
+            OSError / nats errors: a server given by URL cannot be reached.
+        """
+        governance = load_governance(self.deployment)
+        self.governance = governance
+        signer = load_signer(self.deployment, governance)
+        sinks = self._sinks() if self.run_adapters else []
+        if self.settings.embedded:
+            self._start_server(sinks)
+        else:
+            await _probe(self.settings.url)
+        hub_user = self._hub_user()
+        options = hub_user.connect_options() if hub_user else {}
+        await self._open_audit(governance, options)
+        self.app = create_app(self.settings, governance, signer, connect_options=options)
+        await self.app.start()
+        if self.settings.metrics_port is not None:
+            self.app.metrics.serve(self.settings.metrics_port)
+        self._start_adapters(sinks)
+        pid_file(self.deployment).parent.mkdir(parents=True, exist_ok=True)
+        pid_file(self.deployment).write_text(f"{os.getpid()}\n", encoding="ascii")
+        return self.where()
+
+    def where(self) -> dict[str, Any]:
+        """Where things are, for people and for ``--json-logs`` readers."""
+        metrics = self.settings.metrics_port
+        return {
+            "nats_url": self.settings.url,
+            "embedded_nats": self.settings.embedded,
+            "deployment": str(self.deployment.home.resolve()),
+            "credentials": str(credentials_path(self.deployment).resolve()),
+            "metrics_url": f"http://127.0.0.1:{metrics}/metrics" if metrics else None,
+            "monitoring_url": (
+                f"http://{self.settings.nats_host}:{self.settings.nats_http_port}"
+                if self.settings.embedded and self.settings.nats_http_port
+                else None
+            ),
+            "adapters": [f"{a.country}/{a.sink}" for a in self.adapters],
+            "workers": self.settings.workers,
+        }
+
+    # -- run ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def reload(self) -> bool:
+        """Load governance again; on refusal log it and keep the running version."""
+        assert self.app is not None and self.governance is not None  # started
+        try:
+            governance = load_governance(self.deployment)
+        except EnlaceError as err:
+            log.error("governance_refused", code=err.code, error=str(err))
+            if self.audit is not None:
+                entry = AuditEntry.governance("reload", "refused", "refused", detail=err.code)
+                await self.audit.append([entry])
+            return False
+        entries = _loaded_entries(governance, before=self.governance)
+        if self.audit is not None:
+            await self.audit.append(entries)
+        self.app.reload(governance)
+        self.governance = governance
+        log.info(
+            "governance_reloaded",
+            directory_version=governance.directory.version,
+            agreements=len(governance.agreements.statuses),
+        )
+        return True
+
+    async def _supervise(self) -> None:
+        while not self._stop.is_set():
+            for proc in self.adapters:
+                code = proc.exited()
+                if code is not None and not self._stop.is_set():
+                    proc.restarts += 1
+                    log.warning(
+                        "adapter_exited",
+                        country=proc.country,
+                        sink=proc.sink,
+                        code=code,
+                        log=str(proc.log_path),
+                        restarts=proc.restarts,
+                    )
+                    proc.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), _RESTART_DELAY)
+
+    async def run(self) -> None:
+        """Start, serve until SIGINT/SIGTERM (SIGHUP reloads), then stop in order."""
+        loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        try:
+            info = await self.start()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+            log.info("ready", **info)
+            if self.on_ready is not None:
+                self.on_ready(info)
+            await self._supervise()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if reloads:
+                await asyncio.gather(*reloads, return_exceptions=True)
+            await self.stop()
+
+    # -- stop -----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Hub first (drains its batches), then the audit writer, adapters and the server."""
+        if self.app is not None:
+            await self.app.stop()
+        if self.audit is not None and self.governance is not None:
+            with contextlib.suppress(Exception):
+                await self.audit.append(
+                    [AuditEntry.hub_event("stop", self.governance.directory.hub.id)]
+                )
+            with contextlib.suppress(Exception):
+                await self.audit.close()
+        if self._audit_nc is not None:
+            with contextlib.suppress(Exception):
+                await self._audit_nc.drain()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, a.stop) for a in self.adapters))
+        if self.server is not None:
+            await loop.run_in_executor(None, self.server.stop)
+        with contextlib.suppress(FileNotFoundError):
+            if pid_file(self.deployment).read_text().strip() == str(os.getpid()):
+                pid_file(self.deployment).unlink()
+        log.info("stopped")
+
+
+async def _probe(url: str) -> None:
+    """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable."""
+    import nats
+
+    nc = await nats.connect(servers=[url], connect_timeout=3, allow_reconnect=False)
+    await nc.close()
+
+
+def _loaded_entries(governance: Governance, before: Governance | None = None) -> list[AuditEntry]:
+    """Audit entries for governance now in force: the directory version, agreement changes."""
+    entries = [
+        AuditEntry.governance("directory", str(governance.directory.version), "loaded"),
+    ]
+    empty = type(governance.agreements)()
+    previous = before.agreements if before is not None else empty
+    for change in set_changes(previous, governance.agreements):
+        entries.append(
+            AuditEntry.governance(
+                "agreement", change["agreement"], change["change"], detail=change["digest"]
+            )
+        )
+    return entries
