@@ -245,10 +245,11 @@ def gateway(
         _fail(str(err))
 
 
-async def _watch(home: Path, folder: Path, poc: str, interval: float, url: str) -> None:
+async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool, url: str) -> None:
+    from adapters.client import EnlaceClient
     from adapters.deployment import AdapterHome, DirectoryFile
     from adapters.sources.folder_watch import FolderWatcher
-    from adapters.sources.prepare import JetStreamPublisher
+    from adapters.sources.prepare import ClientPublisher
 
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
@@ -258,7 +259,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, url: str) 
         poc,
         directory,
         paths.keys_dir,
-        JetStreamPublisher(nc.jetstream()),
+        ClientPublisher(EnlaceClient(nc), wait=wait),
         max_bytes=max_message_bytes_from(home),
         interval=interval,
     )
@@ -282,12 +283,22 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, url: str) 
     help="The folder to watch (sent/ and failed/ are made inside).",
 )
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between scans.")
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Wait for the hub's verdict: a message it refuses goes to failed/ with its reason.",
+)
 @_nats
 @click.pass_context
 def watch(
-    ctx: click.Context, poc: str, folder: Path, interval: float, nats_url: str | None
+    ctx: click.Context,
+    poc: str,
+    folder: Path,
+    interval: float,
+    wait: bool,
+    nats_url: str | None,
 ) -> None:
     home = _home(ctx)
     _require(home)
     folder.mkdir(parents=True, exist_ok=True)
-    _guard(_watch(home, folder, poc, interval, nats_url_from(home, nats_url)))
+    _guard(_watch(home, folder, poc, interval, wait, nats_url_from(home, nats_url)))

@@ -19,6 +19,7 @@ Tree::
         ├── AdapterConfigError               adapter_config     (file, field, what to do)
         ├── UnknownSink                      unknown_sink
         ├── SigningKeyMissing                signing_key_missing
+        ├── HubRefused                       (the hub's reason code) a source's message
         └── GatewayRefusal                   a gateway request is refused (HTTP status)
             ├── BadToken                     bad_token          401
             └── RequestTooLarge              too_large          413
@@ -36,6 +37,7 @@ __all__ = [
     "BadToken",
     "DeliveryError",
     "GatewayRefusal",
+    "HubRefused",
     "MalformedDelivery",
     "PermanentSinkError",
     "RequestTooLarge",
@@ -45,6 +47,7 @@ __all__ = [
     "TamperedDelivery",
     "TransientSinkError",
     "UnknownSink",
+    "reason_of",
 ]
 
 
@@ -126,6 +129,16 @@ class SigningKeyMissing(AdapterError):
     code = "signing_key_missing"
 
 
+class HubRefused(AdapterError):
+    """The hub refused a message a source published; ``reason`` is the hub's code."""
+
+    code = "hub_refused"
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.reason = reason
+
+
 class GatewayRefusal(AdapterError):
     """A gateway request is refused; ``status`` is the HTTP status it answers."""
 
@@ -140,3 +153,9 @@ class BadToken(GatewayRefusal):
 class RequestTooLarge(GatewayRefusal):
     code = "too_large"
     status = 413
+
+
+def reason_of(err: EnlaceError) -> str:
+    """The most specific reason code an error carries (``bad_signature``, ``http_400`` …)."""
+    reason = getattr(err, "reason", None)
+    return reason if isinstance(reason, str) else err.code

@@ -41,6 +41,7 @@ from adapters.errors import (
     RetriesExhausted,
     TamperedDelivery,
     TransientSinkError,
+    reason_of,
 )
 from adapters.keys import Signer
 from schemas.countersign import sha256_digest
@@ -93,12 +94,6 @@ def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> flo
     """
     cap = min(retry.backoff_max, retry.backoff_base * 2 ** (attempt - 1))
     return rng.uniform(0, cap)
-
-
-def reason_of(err: EnlaceError) -> str:
-    """The most specific reason code an error carries (``bad_signature``, ``http_400`` …)."""
-    reason = getattr(err, "reason", None)
-    return reason if isinstance(reason, str) else err.code
 
 
 def _one_line(text: str, limit: int = 500) -> str:

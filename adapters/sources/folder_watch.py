@@ -10,7 +10,9 @@
 Every file is completed (``id``, ``issued_at``, ``sender``) and validated exactly as the
 HTTP gateway does, for the one point of contact this folder belongs to. Files are taken
 in name order. A file whose publish fails because NATS is away stays where it is and is
-tried again on the next scan.
+tried again on the next scan. With ``wait`` (``enlace adapter watch --wait``) the hub's
+verdict is awaited too, and a message the hub refuses goes to ``failed/`` with the hub's
+reason code.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 import structlog
 from nats.errors import Error as NatsError
 
+from adapters.client import OutcomeTimeout
+from adapters.errors import HubRefused, reason_of
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write, fsync_dir
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
@@ -96,13 +100,8 @@ class FolderWatcher:
                 log.warning("publish_deferred", file=path.name, error=type(err).__name__)
                 break  # keep the order: try this one again first next time
             except EnlaceError as err:  # incl. SigningKeyMissing: a refusal with a reason
-                reason = getattr(err, "code", "error")
-                self._move(path, self.failed_dir)
-                atomic_write(
-                    self.failed_dir / f"{path.name}.reason",
-                    f"{reason}: {err.description}\n".encode(),
-                )
-                log.warning("file_refused", file=path.name, reason=reason)
+                reason = reason_of(err)
+                await asyncio.to_thread(self._refuse, path, reason, err.description)
                 failed.append((path.name, reason))
             else:
                 sent.append(path.name)
@@ -114,10 +113,19 @@ class FolderWatcher:
         poc = poc_of(directory, self.poc_id)
         prepared = prepare_message(data, poc, self.max_bytes)
         signer = poc_signer(directory, self.keys_dir, poc.id)
-        receipt = await self.publisher.publish(prepared, signer)
+        try:
+            receipt = await self.publisher.publish(prepared, signer)
+        except OutcomeTimeout:
+            # It is in INGRESS and will be handled; only the verdict is late.
+            log.warning("outcome_late", file=path.name, message_id=prepared.id)
+            receipt = None
+        if receipt is not None and receipt.rejected:
+            outcome = receipt.outcome or {}
+            reason = str(outcome.get("reason") or "rejected")
+            raise HubRefused(reason, str(outcome.get("description") or "refused by the hub"))
         jws = sign_detached(prepared.raw, signer.key, signer.kid)  # Ed25519: the same JWS
         await asyncio.to_thread(self._archive, path, prepared.raw, jws)
-        log.info("file_published", file=path.name, message_id=receipt.message_id)
+        log.info("file_published", file=path.name, message_id=prepared.id)
 
     def _archive(self, path: Path, raw: bytes, jws: str) -> None:
         # The published bytes may differ from the file (id, sender added): keep those.
@@ -125,6 +133,11 @@ class FolderWatcher:
         atomic_write(self.sent_dir / f"{path.name}.jws", jws.encode())
         path.unlink()
         fsync_dir(self.folder)
+
+    def _refuse(self, path: Path, reason: str, description: str) -> None:
+        self._move(path, self.failed_dir)
+        atomic_write(self.failed_dir / f"{path.name}.reason", f"{reason}: {description}\n".encode())
+        log.warning("file_refused", file=path.name, reason=reason)
 
     def _move(self, path: Path, folder: Path) -> None:
         path.replace(folder / path.name)

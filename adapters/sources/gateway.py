@@ -170,10 +170,11 @@ def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: 
     """Run the gateway of the deployment at ``home`` until interrupted."""
     import uvicorn
 
+    from adapters.client import EnlaceClient
     from adapters.config import max_message_bytes_from
     from adapters.deployment import AdapterHome, DirectoryFile
     from adapters.service import connect
-    from adapters.sources.prepare import JetStreamPublisher
+    from adapters.sources.prepare import ClientPublisher
 
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
@@ -182,7 +183,7 @@ def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nc = await connect(nats_url)
-        state["publisher"] = JetStreamPublisher(nc.jetstream())
+        state["publisher"] = ClientPublisher(EnlaceClient(nc))
         try:
             yield
         finally:

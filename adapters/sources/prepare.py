@@ -13,20 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from nats.js import JetStreamContext
-
+from adapters.client import EnlaceClient
 from adapters.keys import Signer
 from schemas.common import new_message_id
 from schemas.directory import Directory, PointOfContact
 from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.errors import InvalidEnvelope, MalformedJson, MessageTooLarge, SenderMismatch
 from schemas.govdoc import rfc3339
-from schemas.jws import sign_detached
 from schemas.message import Message, parse_message
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
 
 __all__ = [
-    "JetStreamPublisher",
+    "ClientPublisher",
     "Prepared",
     "PublishReceipt",
     "Publisher",
@@ -49,12 +46,17 @@ class Prepared:
 
 @dataclass(frozen=True)
 class PublishReceipt:
-    """What INGRESS said: stored at ``seq`` (or already there: ``duplicate``)."""
+    """What INGRESS said: stored at ``seq`` (or already there: ``duplicate``), and the hub."""
 
     message_id: str
     subject: str
     seq: int
     duplicate: bool
+    outcome: dict[str, Any] | None = None  # the hub's verdict, when waited for
+
+    @property
+    def rejected(self) -> bool:
+        return self.outcome is not None and self.outcome.get("status") == "rejected"
 
 
 class Publisher(Protocol):
@@ -113,21 +115,24 @@ def poc_of(directory: Directory, poc_id: str) -> PointOfContact:
     return poc
 
 
-class JetStreamPublisher:
-    """Signs with the POC's key and publishes to ``enlace.in.<cc>.<theme>.<type>``.
+class ClientPublisher:
+    """Signs with the POC's key and publishes through :class:`adapters.client.EnlaceClient`.
 
-    Awaits JetStream's ack (the message is on disk in INGRESS); the hub's verdict comes
-    later as a notice. ``Nats-Msg-Id`` = message id, so a retried publish is not doubled.
+    Without ``wait`` it returns once JetStream acked (the message is on disk in INGRESS);
+    with ``wait`` it also carries the hub's outcome (accepted, or rejected with a reason).
+    ``Nats-Msg-Id`` = message id, so a retried publish is not doubled.
     """
 
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
+    def __init__(self, client: EnlaceClient, wait: bool = False, wait_seconds: float = 30.0):
+        self.client = client
+        self.wait = wait
+        self.wait_seconds = wait_seconds
 
     async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
-        envelope = prepared.message.envelope
-        subject = ingress_subject(envelope.sender.country, envelope.theme.value, envelope.type)
-        jws = sign_detached(prepared.raw, signer.key, signer.kid)
-        ack = await self.js.publish(
-            subject, prepared.raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: prepared.id}
+        jws = EnlaceClient.sign(prepared.raw, signer.key, signer.kid)
+        result = await self.client.publish(
+            prepared.raw, jws, wait=self.wait, wait_seconds=self.wait_seconds
         )
-        return PublishReceipt(prepared.id, subject, ack.seq, bool(ack.duplicate))
+        return PublishReceipt(
+            result.message_id, result.subject, result.stream_seq, result.duplicate, result.outcome
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,12 +15,18 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
+from adapters.client import EnlaceClient
 from adapters.sources.folder_watch import FolderWatcher
 from adapters.sources.gateway import TokenStore, create_gateway_app
-from adapters.sources.prepare import JetStreamPublisher
+from adapters.sources.prepare import ClientPublisher
+from hub.natsserver import NatsServer
+from hub.pipeline import Governance, HubSigner
 from schemas.envelope import parse_envelope
+from schemas.govdoc import rfc3339
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, STREAMS
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
+from tests.hub.policy.helpers import statuses
+from tests.integration.hubkit import ensure, hub_running
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +56,17 @@ async def ingress(js: JetStreamContext, setup: SourceSetup) -> list[tuple[str, d
     return out
 
 
-async def test_gateway_publishes_signed_message(tmp_path: Path, js: JetStreamContext) -> None:
+async def test_gateway_publishes_signed_message(
+    tmp_path: Path, nc: NatsClient, js: JetStreamContext
+) -> None:
     setup = source_setup(tmp_path)
     tokens = TokenStore(tmp_path / "tokens.json")
     token = tokens.issue(setup.poc)
     app = create_gateway_app(
-        lambda: setup.td.directory, tokens, setup.keys_dir, lambda: JetStreamPublisher(js)
+        lambda: setup.td.directory,
+        tokens,
+        setup.keys_dir,
+        lambda: ClientPublisher(EnlaceClient(nc)),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
@@ -76,7 +88,9 @@ async def test_gateway_publishes_signed_message(tmp_path: Path, js: JetStreamCon
     assert (again.status_code, again.json()["status"]) == (202, "duplicate")
 
 
-async def test_watched_folder_sends_and_refuses(tmp_path: Path, js: JetStreamContext) -> None:
+async def test_watched_folder_sends_and_refuses(
+    tmp_path: Path, nc: NatsClient, js: JetStreamContext
+) -> None:
     setup = source_setup(tmp_path)
     folder = tmp_path / "outbox"
     folder.mkdir()
@@ -87,7 +101,11 @@ async def test_watched_folder_sends_and_refuses(tmp_path: Path, js: JetStreamCon
     (folder / "c.json").write_text(json.dumps(bad_schema))
     (folder / ".d.json.tmp").write_text("half written")
     watcher = FolderWatcher(
-        folder, setup.poc, lambda: setup.td.directory, setup.keys_dir, JetStreamPublisher(js)
+        folder,
+        setup.poc,
+        lambda: setup.td.directory,
+        setup.keys_dir,
+        ClientPublisher(EnlaceClient(nc)),
     )
     result = await watcher.scan()
 
@@ -101,3 +119,32 @@ async def test_watched_folder_sends_and_refuses(tmp_path: Path, js: JetStreamCon
     setup.td.directory.verify_message(
         sent, (folder / "sent" / "a.json.jws").read_text(), parse_envelope(sent)
     )
+
+
+async def test_watched_folder_waits_for_the_hubs_verdict(
+    tmp_path: Path, nc: NatsClient, nats_server: NatsServer
+) -> None:
+    await ensure(nc)
+    setup = source_setup(tmp_path)
+    gov = Governance(directory=setup.td.directory, agreements=statuses())
+    hub_signer = HubSigner(setup.td.keys[setup.td.hub_kid], setup.td.hub_kid)
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    (folder / "fresh.json").write_text(json.dumps(gang_message()))
+    stale = gang_message(issued_at=rfc3339(datetime.now(UTC) - timedelta(days=3)))
+    (folder / "stale.json").write_text(json.dumps(stale))
+    watcher = FolderWatcher(
+        folder,
+        setup.poc,
+        lambda: setup.td.directory,
+        setup.keys_dir,
+        ClientPublisher(EnlaceClient(nc), wait=True, wait_seconds=20),
+    )
+    async with hub_running(nats_server.url, gov, hub_signer):
+        result = await watcher.scan()
+
+    assert result.sent == ["fresh.json"]  # accepted (no agreement: nobody receives it)
+    [(name, reason)] = result.failed
+    assert name == "stale.json"
+    assert (folder / "failed" / "stale.json.reason").read_text().startswith(f"{reason}: ")
+    assert reason == "too_old"  # the hub's own reason code, not a generic one
