@@ -19,6 +19,7 @@ Tree::
         ├── AdapterConfigError               adapter_config     (file, field, what to do)
         ├── UnknownSink                      unknown_sink
         ├── SigningKeyMissing                signing_key_missing
+        ├── StreamsMissing                   streams_missing    (the hub never ran here)
         ├── HubRefused                       (the hub's reason code) a source's message
         └── GatewayRefusal                   a gateway request is refused (HTTP status)
             ├── BadToken                     bad_token          401
@@ -44,6 +45,7 @@ __all__ = [
     "RetriesExhausted",
     "SigningKeyMissing",
     "SinkError",
+    "StreamsMissing",
     "TamperedDelivery",
     "TransientSinkError",
     "UnknownSink",
@@ -127,6 +129,12 @@ class SigningKeyMissing(AdapterError):
     """No private key on disk matches a valid directory key of the party or POC."""
 
     code = "signing_key_missing"
+
+
+class StreamsMissing(AdapterError):
+    """DELIVERY, DEADLETTER or RECEIPTS does not exist on this NATS: the hub made none."""
+
+    code = "streams_missing"
 
 
 class HubRefused(AdapterError):

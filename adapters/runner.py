@@ -39,6 +39,7 @@ from adapters.errors import (
     DeliveryError,
     PermanentSinkError,
     RetriesExhausted,
+    StreamsMissing,
     TamperedDelivery,
     TransientSinkError,
     reason_of,
@@ -63,6 +64,7 @@ __all__ = [
     "HDR_PUBLISHED_AT",
     "HDR_REASON_DETAIL",
     "HDR_SINK",
+    "RUNNER_STREAMS",
     "Processed",
     "RunnerSettings",
     "SinkRunner",
@@ -77,6 +79,9 @@ HDR_REASON_DETAIL = "Enlace-Reason-Detail"  # one line for people; the code is E
 HDR_SINK = "Enlace-Sink"
 HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
 HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
+
+RUNNER_STREAMS = ("DELIVERY", "DEADLETTER", "RECEIPTS")
+"""What a runner reads from and writes to; the hub creates them (``hub.streams``)."""
 
 Keepalive = Callable[[], Awaitable[None]]
 
@@ -169,7 +174,19 @@ class SinkRunner:
         return f"enlace.out.{self.settings.country}.>"
 
     async def start(self) -> None:
-        """Open the sink and bind to (or create) the durable consumer."""
+        """Check the streams, open the sink, bind to (or create) the durable consumer.
+
+        Raises:
+            StreamsMissing: the hub has not created its streams on this NATS yet.
+        """
+        for stream in RUNNER_STREAMS:
+            try:
+                await self.js.stream_info(stream)
+            except NotFoundError:
+                raise StreamsMissing(
+                    f"stream {stream} does not exist on this NATS server; start the hub "
+                    "(`enlace up`) first, or point --nats-url at the hub's server"
+                ) from None
         await self.sink.open()
         config = ConsumerConfig(
             durable_name=self.consumer,

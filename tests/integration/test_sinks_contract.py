@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from adapters.base import DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
-from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.errors import PermanentSinkError, StreamsMissing, TransientSinkError
 from adapters.registry import build_sink
 from adapters.runner import HDR_SINK, Processed, RunnerSettings, SinkRunner, consumer_name
 from schemas.countersign import sha256_digest
@@ -381,3 +381,15 @@ async def test_webhook_5xx_is_retried_and_4xx_dead_lettered(
     # ... with the sender's signature beside them, as a file would have its .jws
     assert "Enlace-Signature" in receiver.headers[0]
     assert refused.message_id not in receiver.received
+
+
+async def test_runner_refuses_to_start_without_the_hubs_streams(
+    nc: NatsClient, td: TestDirectory, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    await fresh_streams(js)
+    await js.delete_stream("RECEIPTS")
+    context = SinkContext(country=COUNTRY, state_dir=tmp_path, base_dir=tmp_path)
+    runner = runner_for(js, td, build_sink("folder", {"path": "x"}, context), "folder")
+    with pytest.raises(StreamsMissing, match="RECEIPTS"):
+        await runner.start()
