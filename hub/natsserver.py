@@ -45,6 +45,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
+        # nats-server binds with SO_REUSEADDR: a port left in TIME_WAIT by a server that
+        # just died (a crash, a restart) is free for it, so it is free here too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -17,6 +17,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from hub.app import HubApp, create_app
 from hub.config import HubSettings
@@ -116,7 +117,9 @@ async def hub_running(
 
 async def stream_msgs(js: JetStreamContext, stream: str, subject: str) -> list[Msg]:
     """Every message of ``stream`` on ``subject`` (an ephemeral ordered read)."""
-    sub = await js.pull_subscribe(subject, stream=stream)
+    sub = await js.pull_subscribe(
+        subject, stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+    )
     out: list[Msg] = []
     while True:
         try:
