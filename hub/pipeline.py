@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,6 +92,9 @@ class MessageContext:
     digest: str
     envelope: Envelope | None
     decision: Decision | None
+    size: int = 0
+    view_digests: dict[str, str] = field(default_factory=dict)
+    """Recipient → ``sha256:`` digest of the bytes it was sent (its view)."""
 
 
 class AuditHook(Protocol):
@@ -257,8 +260,9 @@ class Pipeline:
         if cc != "XX":
             writes.append(self._notice(cc, seq, outcome))
         await asyncio.gather(*writes)
+        digest = sha256_digest(msg.data)
         await self._audit(
-            MessageContext(outcome, msg.subject, seq, cc, sha256_digest(msg.data), None, None)
+            MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
         )
         log.info("rejected", message_id=message_id, sender=cc, reason=err.code, seq=seq)
         await self._finish(msg, cc, outcome)
@@ -280,16 +284,19 @@ class Pipeline:
         outcome = _outcome_of(decision, now)
         digest = sha256_digest(msg.data)
         if not done:
-            writes: list[Awaitable[Any]] = [
+            writes: list[Awaitable[Any]] = [self.requests.remember(envelope)]
+            if outcome.is_notice:
+                writes.append(self._notice(cc, seq, outcome))
+            deliveries = [
                 self._deliver(route, envelope, msg.data, jws, digest)
                 for route in decision.recipients
             ]
-            writes.append(self.requests.remember(envelope))
-            if outcome.is_notice:
-                writes.append(self._notice(cc, seq, outcome))
-            await asyncio.gather(*writes)
+            results = await asyncio.gather(*deliveries, *writes)
+            views = {r.recipient: d for r, d in zip(decision.recipients, results, strict=False)}
             await self._audit(
-                MessageContext(outcome, msg.subject, seq, cc, digest, envelope, decision)
+                MessageContext(
+                    outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views
+                )
             )
             await self.seen.mark(envelope.id, seq)
         log.info(
@@ -305,7 +312,8 @@ class Pipeline:
 
     async def _deliver(
         self, route: Route, envelope: Envelope, raw: bytes, jws: str, digest: str
-    ) -> None:
+    ) -> str:
+        """Persist one delivery; returns the digest of the bytes the recipient gets."""
         view = route.view
         headers = {
             HDR_MSG_ID: f"{envelope.id}:{route.recipient}",
@@ -330,6 +338,7 @@ class Pipeline:
         subject = delivery_subject(route.recipient, envelope.theme.value, envelope.type)
         await self.js.publish(subject, body, headers=headers)
         self.metrics.deliveries.labels(route.recipient, "full" if view.is_full else "view").inc()
+        return digest if body is raw else sha256_digest(body)
 
     async def _notice(self, cc: str, seq: int, outcome: Outcome) -> None:
         headers = {HDR_MSG_ID: f"in{seq}:notice"}

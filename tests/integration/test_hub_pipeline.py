@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from hub.app import HubApp
+from hub.app import HubApp, create_app
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner, parse_entry
+from hub.config import HubSettings
 from hub.pipeline import Governance, HubSigner
+from hub.pipeline_audit import AuditLogHook
 from hub.quarantine import HDR_REASON_DESCRIPTION
 from schemas.countersign import sha256_digest, verify_countersignature
 from schemas.govdoc import rfc3339
@@ -280,3 +284,27 @@ async def test_reload_applies_new_agreements_to_the_next_message(
 def test_signer_is_the_directory_hub_key() -> None:
     assert isinstance(SIGNER, HubSigner)
     assert TD.directory.hub_key().kid == SIGNER.kid
+
+
+async def test_every_decision_is_in_the_audit_log_before_the_ack(nats_server: Any) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    writer = await AuditWriter.open(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "hub")
+    app = create_app(HubSettings(nats_url=nats_server.url), GOV, SIGNER, audit=AuditLogHook(writer))
+    await app.start()
+    try:
+        accepted, raw, jws = signed_message(TD)
+        assert (await outcome_of(nc, js, accepted, raw, jws))["status"] == "accepted"
+        refused, raw, jws = signed_message(TD)
+        assert (await outcome_of(nc, js, refused, raw, b"x".decode()))["status"] == "rejected"
+        entries = [parse_entry(e) for e in await AuditReader(js).read_all()]
+    finally:
+        await app.stop()
+        await writer.close()
+        await nc.close()
+
+    mine = [(e.kind.value, e.recipient) for e in entries if e.message_id == accepted["id"]]
+    assert mine == [("received", None), ("routed", "SV"), ("routed", "US")]
+    assert [(e.kind.value, e.reason) for e in entries if e.message_id == refused["id"]] == [
+        ("rejected", "malformed_signature")
+    ]
