@@ -1,0 +1,175 @@
+"""NATS access per party, deny by default, on a real nats-server with the generated logins."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from hub.config import HubSettings
+from hub.deployment import Deployment
+from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.natsserver import NatsServer
+from hub.streams import ensure_hub_consumer, ensure_streams
+from tests.integration.conftest import start_nats_server
+
+pytestmark = pytest.mark.integration
+
+PARTIES = ("GT", "SV")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    dep = Deployment(tmp_path_factory.mktemp("dep"))
+    ensure_credentials(dep, PARTIES)
+    return dep
+
+
+@pytest.fixture(scope="module")
+def server(deployment: Deployment) -> Iterator[NatsServer]:
+    block = authorization_block(deployment, {"GT": ["sink-GT-folder"]})
+    srv = start_nats_server(deployment.home / "nats-test", authorization=block)
+    yield srv
+    srv.stop()
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def record(self, err: Exception) -> None:
+        self.seen.append(str(err))
+
+    async def wait_for(self, text: str) -> bool:
+        for _ in range(100):
+            if any(text.lower() in e.lower() for e in self.seen):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+
+async def login(dep: Deployment, server: NatsServer, user: str, errors: Errors) -> NatsClient:
+    return await nats.connect(
+        server.url,
+        error_cb=errors.record,
+        max_reconnect_attempts=0,
+        **load_user(dep, user).connect_options(),
+    )
+
+
+@pytest.fixture
+async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[NatsClient]:
+    nc = await login(deployment, server, HUB_USER, Errors())
+    js = nc.jetstream()
+    settings = HubSettings(nats_url=server.url)
+    await ensure_streams(js, settings)
+    await ensure_hub_consumer(js, settings)
+    yield nc
+    await nc.close()
+
+
+async def test_anonymous_connections_are_refused(server: NatsServer) -> None:
+    with pytest.raises(Exception, match=r"(?i)authorization"):
+        await nats.connect(server.url, max_reconnect_attempts=0, allow_reconnect=False)
+
+
+async def test_a_country_publishes_on_its_own_subjects_and_gets_the_ack(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    gt = await login(deployment, server, "GT", Errors())
+    try:
+        ack = await gt.jetstream().publish("enlace.in.GT.gangs.gang_movement", b"{}")
+    finally:
+        await gt.close()
+    assert ack.stream == "INGRESS"
+
+
+async def test_gt_credentials_on_another_countrys_subject_are_refused(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    before = (await hub_nc.jetstream().stream_info("INGRESS")).state.messages
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        await gt.publish("enlace.in.SV.gangs.gang_movement", b"{}")
+        await gt.flush()
+        refused = await errors.wait_for("permissions violation")
+    finally:
+        await gt.close()
+    assert refused
+    assert (await hub_nc.jetstream().stream_info("INGRESS")).state.messages == before
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "enlace.out.SV.gangs.gang_movement",  # another country's deliveries
+        "enlace.rejected.SV",  # another country's notices
+        "enlace.in.>",  # what others publish
+        "_INBOX.SV.>",  # another country's replies
+    ],
+)
+async def test_gt_may_not_read_what_is_not_its_own(
+    deployment: Deployment, server: NatsServer, subject: str
+) -> None:
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        await gt.subscribe(subject)
+        await gt.flush()
+        refused = await errors.wait_for("permissions violation")
+    finally:
+        await gt.close()
+    assert refused
+
+
+async def test_only_the_hub_reads_ingress(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 (a timeout or a permission error)
+            sub = await gt.jetstream().pull_subscribe_bind("hub", stream="INGRESS")
+            await sub.fetch(1, timeout=1)
+    finally:
+        await gt.close()
+    assert await errors.wait_for("permissions violation")
+
+
+async def test_a_country_reads_its_own_deliveries_through_its_sink_consumer(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    await hub_nc.jetstream().publish("enlace.out.GT.gangs.gang_movement", b"for GT")
+    gt = await login(deployment, server, "GT", Errors())
+    try:
+        sub = await gt.jetstream().pull_subscribe(
+            "enlace.out.GT.>", durable="sink-GT-folder", stream="DELIVERY"
+        )
+        msgs = await sub.fetch(1, timeout=5)
+        await msgs[0].ack()
+    finally:
+        await gt.close()
+    assert msgs[0].data == b"for GT"
+
+
+async def test_a_country_may_not_make_a_consumer_on_others_deliveries(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 (a timeout or a permission error)
+            await gt.jetstream().pull_subscribe(
+                "enlace.out.SV.>", durable="sink-GT-folder-2", stream="DELIVERY"
+            )
+    finally:
+        await gt.close()
+
+
+def test_the_credentials_file_is_private(deployment: Deployment) -> None:
+    path = deployment.nats_dir / "users.json"
+    assert path.stat().st_mode & 0o077 == 0
