@@ -18,13 +18,13 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -82,6 +82,9 @@ HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery 
 
 RUNNER_STREAMS = ("DELIVERY", "DEADLETTER", "RECEIPTS")
 """What a runner reads from and writes to; the hub creates them (``hub.streams``)."""
+
+# A country's NATS login may not delete from DEADLETTER; a replay then leaves the copy.
+_DELETE_REFUSED = (NotFoundError, NatsTimeoutError, nats.errors.Error)
 
 Keepalive = Callable[[], Awaitable[None]]
 
@@ -174,19 +177,11 @@ class SinkRunner:
         return f"enlace.out.{self.settings.country}.>"
 
     async def start(self) -> None:
-        """Check the streams, open the sink, bind to (or create) the durable consumer.
+        """Open the sink and bind to (or create) the durable consumer.
 
         Raises:
-            StreamsMissing: the hub has not created its streams on this NATS yet.
+            StreamsMissing: the hub has not created DELIVERY on this NATS yet.
         """
-        for stream in RUNNER_STREAMS:
-            try:
-                await self.js.stream_info(stream)
-            except NotFoundError:
-                raise StreamsMissing(
-                    f"stream {stream} does not exist on this NATS server; start the hub "
-                    "(`enlace up`) first, or point --nats-url at the hub's server"
-                ) from None
         await self.sink.open()
         config = ConsumerConfig(
             durable_name=self.consumer,
@@ -198,9 +193,16 @@ class SinkRunner:
             max_ack_pending=self.settings.fetch_batch,
             filter_subject=self.filter_subject,
         )
-        self._sub = await self.js.pull_subscribe(
-            self.filter_subject, durable=self.consumer, stream="DELIVERY", config=config
-        )
+        try:
+            self._sub = await self.js.pull_subscribe(
+                self.filter_subject, durable=self.consumer, stream="DELIVERY", config=config
+            )
+        except NotFoundError:
+            # Checked here rather than with STREAM.INFO, which a country's login may not call.
+            raise StreamsMissing(
+                "stream DELIVERY does not exist on this NATS server; start the hub "
+                "(`enlace up`) first, or point --nats-url at the hub's server"
+            ) from None
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -437,6 +439,9 @@ class SinkRunner:
             return seq, reason_of(outcome.error)
         delivery, result = outcome
         await self._receipt(delivery, ReceiptStatus.DELIVERED)
-        with contextlib.suppress(NotFoundError):  # removed by another replay meanwhile
+        try:
             await self.js.delete_msg("DEADLETTER", seq)
+        except _DELETE_REFUSED as err:
+            # Delivered all the same; the copy stays until someone allowed removes it.
+            self._log.warning("dead_letter_kept", seq=seq, error=type(err).__name__)
         return seq, Processed.DUPLICATE if result.duplicate else Processed.DELIVERED

@@ -388,8 +388,8 @@ async def test_runner_refuses_to_start_without_the_hubs_streams(
 ) -> None:
     js = nc.jetstream()
     await fresh_streams(js)
-    await js.delete_stream("RECEIPTS")
+    await js.delete_stream("DELIVERY")
     context = SinkContext(country=COUNTRY, state_dir=tmp_path, base_dir=tmp_path)
     runner = runner_for(js, td, build_sink("folder", {"path": "x"}, context), "folder")
-    with pytest.raises(StreamsMissing, match="RECEIPTS"):
+    with pytest.raises(StreamsMissing, match="DELIVERY"):
         await runner.start()
