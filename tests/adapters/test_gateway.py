@@ -7,15 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from adapters.keys import Signer
 from adapters.sources.gateway import TokenStore, create_gateway_app
-from adapters.sources.prepare import Prepared, PublishReceipt
+from adapters.sources.prepare import Prepared, PublishReceipt, prepare_message
+from schemas.errors import REASON_CODES, EnlaceError
 from schemas.jws import sign_detached
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
+from tests.factories import make_directory
 
 MAX = 64 * 1024
+HOSTILE_TD = make_directory(parties=("GT",), themes=("gangs",))
 
 
 class RecordingPublisher:
@@ -130,3 +135,21 @@ def test_oversize_chunked_body_without_length_is_413(client: TestClient, token: 
         "/v1/messages", content=chunks, headers={"Authorization": f"Bearer {token}"}
     )
     assert (response.status_code, response.json()["reason"]) == (413, "too_large")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=400)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=12,
+    ).map(lambda v: json.dumps(v).encode())
+)
+def test_hostile_bodies_get_a_reason_code_never_a_crash(body: bytes) -> None:
+    poc = HOSTILE_TD.directory.poc("gt-gangs")
+    assert poc is not None
+    try:
+        prepare_message(body, poc, MAX)
+    except EnlaceError as err:
+        assert err.code in REASON_CODES or err.code == "sender_mismatch"
