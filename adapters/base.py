@@ -14,6 +14,7 @@ A sink is made by a :class:`SinkFactory` found through the entry point group
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,8 @@ class SinkFactory(Protocol):
 
 
 class Source(Protocol):
-    """Feeds a national system's messages to the hub (gateway, watched folder)."""
+    """Feeds a national system's messages to the hub (the watched folder is one; the HTTP
+    gateway is an ASGI app served by uvicorn)."""
 
-    async def run(self) -> None:
-        """Run until cancelled."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from adapters.base import SinkContext
 from adapters.config import RetrySettings, load_adapters_config, nats_url_from
 from adapters.errors import AdapterConfigError
+from adapters.keys import Signer
+from adapters.sources.prepare import Prepared, PublishReceipt
+from tests.factories import make_directory
 
 
 def write(home: Path, text: str) -> Path:
@@ -60,3 +64,32 @@ def test_no_file_no_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ENLACE_NATS_URL", "nats://elsewhere:4222")
     assert nats_url_from(tmp_path) == "nats://elsewhere:4222"
     assert nats_url_from(tmp_path, "nats://flag:1") == "nats://flag:1"
+
+
+DIRECTORY = make_directory(parties=("GT",), themes=("gangs",)).directory
+
+
+class _NoPublisher:
+    async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
+        raise AssertionError("not called")
+
+
+PUBLISHER = _NoPublisher()
+
+
+def test_builtin_adapters_satisfy_their_protocols(tmp_path: Path) -> None:
+    from adapters.base import Sink, Source
+    from adapters.registry import build_sink
+    from adapters.sources.folder_watch import FolderWatcher
+
+    context = SinkContext(country="GT", state_dir=tmp_path, base_dir=tmp_path)
+    options = {
+        "folder": {"path": "x"},
+        "jsonl": {"path": "x.jsonl"},
+        "webhook": {"url": "https://x.example"},
+        "postgres": {"dsn": "postgresql:///x"},
+    }
+    for name, opts in options.items():
+        assert isinstance(build_sink(name, opts, context), Sink)
+    watcher: Source = FolderWatcher(tmp_path, "gt-gangs", lambda: DIRECTORY, tmp_path, PUBLISHER)
+    assert callable(watcher.run)  # and mypy checks the assignment against the Protocol
