@@ -18,6 +18,7 @@ repeats the outcome and acks.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,15 @@ from schemas.subjects import (
     rejected_subject,
 )
 
-__all__ = ["AuditHook", "Governance", "HubSigner", "MessageContext", "Pipeline", "sender_token"]
+__all__ = [
+    "AuditHook",
+    "Governance",
+    "HubSigner",
+    "MessageContext",
+    "Pipeline",
+    "sender_token",
+    "thread_key",
+]
 
 log = structlog.get_logger("enlace.hub.pipeline")
 
@@ -114,6 +123,18 @@ def sender_token(subject: str) -> str:
     return cc if len(cc) == 2 and cc.isascii() and cc.isupper() and cc.isalpha() else "XX"
 
 
+def thread_key(msg: Msg) -> str:
+    """The ordering key of a message: its ``correlation_id``, else itself (no constraint)."""
+    try:
+        doc = json.loads(msg.data)
+        correlation = doc.get("correlation_id") if isinstance(doc, dict) else None
+    except ValueError:
+        correlation = None
+    if isinstance(correlation, str) and correlation:
+        return f"{sender_token(msg.subject)}:{correlation}"
+    return f"seq:{_seq(msg)}:{id(msg)}"
+
+
 def _safe_id(value: str | None) -> str | None:
     if value and len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value):
         return value
@@ -150,15 +171,18 @@ class Pipeline:
     # -- batches -------------------------------------------------------------------------------
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
-        """Handle a fetched batch: in order per sender country, senders concurrently.
+        """Handle a fetched batch concurrently, keeping the order of each thread.
 
-        Per-sender order matters for a request and its follow-ups; different countries
-        are independent, so they proceed in parallel.
+        Messages that share a ``correlation_id`` (a request and its follow-ups) are handled
+        one after the other, in INGRESS order; all others in parallel. The order that
+        routing depends on, a request before its replies, holds by construction: a reply
+        can only be written after its request was delivered, and the hub remembers the
+        requester before delivering the request.
         """
-        by_sender: dict[str, list[Msg]] = {}
+        threads: dict[str, list[Msg]] = {}
         for msg in msgs:
-            by_sender.setdefault(sender_token(msg.subject), []).append(msg)
-        await asyncio.gather(*(self._in_order(group) for group in by_sender.values()))
+            threads.setdefault(thread_key(msg), []).append(msg)
+        await asyncio.gather(*(self._in_order(group) for group in threads.values()))
 
     async def _in_order(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -284,7 +308,9 @@ class Pipeline:
         outcome = _outcome_of(decision, now)
         digest = sha256_digest(msg.data)
         if not done:
-            writes: list[Awaitable[Any]] = [self.requests.remember(envelope)]
+            # A request's sender is on record before anyone can receive it and reply.
+            await self.requests.remember(envelope)
+            writes: list[Awaitable[Any]] = []
             if outcome.is_notice:
                 writes.append(self._notice(cc, seq, outcome))
             deliveries = [

@@ -1,0 +1,203 @@
+"""The hub end to end against raw JetStream, on one embedded nats-server, in one run.
+
+1. raw JetStream: publish 2 KiB messages with awaited acks (64 in flight) while a pull
+   consumer fetches and acks them: msgs/s until the last is acked;
+2. the hub (2 workers, audit on): signed 2 KiB messages, 2 recipients each (one full view,
+   one redacted view with the hub's countersignature): msgs/s from the first publish until
+   the last outcome (deliveries, notice, audit and seen-id persisted, INGRESS acked);
+3. latency at 500 msgs/s offered: publish → outcome, p50/p99;
+4. a profile of the hub's own process time during (2): where the time goes.
+
+``sync_interval: always``: every acknowledged write is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from hub.app import create_app
+from hub.audit import AuditWriter, CheckpointSigner
+from hub.config import HubSettings
+from hub.logging import configure_logging
+from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.pipeline_audit import AuditLogHook
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
+from tests.factories import TestDirectory
+from tests.integration.hubkit import governance, signed_message
+
+RAW_N = 3000
+HUB_N = 2000
+RATE = 500
+RATE_SECONDS = 4
+IN_FLIGHT = 64
+SIZE = 2048
+BATCH = int(os.environ.get("BENCH_BATCH", "64"))
+
+
+async def _publish_window(nc: NatsClient, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
+    js = nc.jetstream()
+    for start in range(0, len(items), IN_FLIGHT):
+        await asyncio.gather(
+            *(js.publish(s, b, headers=h) for s, b, h in items[start : start + IN_FLIGHT])
+        )
+
+
+async def raw_jetstream(url: str) -> float:
+    """Publish with awaited acks + pull consume and ack, concurrently; returns msgs/s."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="RAW", subjects=["raw.>"]))
+    sub = await js.pull_subscribe(
+        "raw.>", durable="raw", stream="RAW", config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+    )
+    body = b"x" * SIZE
+    items = [(f"raw.{i % 9}", body, {HDR_MSG_ID: f"raw-{i}"}) for i in range(RAW_N)]
+    done = 0
+
+    async def consume() -> None:
+        nonlocal done
+        while done < RAW_N:
+            with contextlib.suppress(TimeoutError):
+                for msg in await sub.fetch(256, timeout=0.5):
+                    await msg.ack()
+                    done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(_publish_window(nc, items), consume())
+    elapsed = time.perf_counter() - started
+    await nc.close()
+    return RAW_N / elapsed
+
+
+class Outcomes:
+    """When each message's outcome arrived (its deliveries and audit are persisted by then)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    async def on(self, msg: Msg) -> None:
+        self.at[json.loads(msg.data)["message_id"]] = time.perf_counter()
+        if len(self.at) >= self.target:
+            self.reached.set()
+
+    async def wait(self, n: int, seconds: float = 120.0) -> None:
+        self.target = n
+        if len(self.at) < n:
+            self.reached.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reached.wait(), seconds)
+
+
+async def hub_end_to_end(url: str, profile: cProfile.Profile) -> tuple[float, float, float, str]:
+    """Returns hub msgs/s, p50 and p99 latency (ms) at RATE msgs/s, and the profile text."""
+    td, gov, signer = governance()
+    hub_nc = await nats.connect(url)
+    writer = await AuditWriter.open(
+        hub_nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
+    )
+    app = create_app(
+        HubSettings(nats_url=url, workers=2, fetch_batch=BATCH),
+        gov,
+        signer,
+        audit=AuditLogHook(writer),
+    )
+    await app.start()
+    client = await nats.connect(url)
+    outcomes = Outcomes()
+    await client.subscribe("enlace.outcome.GT", cb=outcomes.on)
+    try:
+        batch = _signed(td, HUB_N)
+        profile.enable()
+        started = time.perf_counter()
+        await _publish_window(
+            client, [(s, raw, {HDR_SIGNATURE: jws, HDR_MSG_ID: mid}) for mid, s, raw, jws in batch]
+        )
+        await outcomes.wait(HUB_N)
+        elapsed = time.perf_counter() - started
+        profile.disable()
+        throughput = len(outcomes.at) / elapsed
+
+        paced = _signed(td, RATE * RATE_SECONDS)
+        sent: dict[str, float] = {}
+        js = client.jetstream()
+        tasks = []
+        t0 = time.perf_counter()
+        for i, (mid, s, raw, jws) in enumerate(paced):
+            due = t0 + i / RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[mid] = time.perf_counter()
+            tasks.append(
+                asyncio.create_task(
+                    js.publish(s, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: mid})
+                )
+            )
+        await asyncio.gather(*tasks)
+        await outcomes.wait(HUB_N + len(paced))
+        lat = sorted((outcomes.at[m] - t) * 1000 for m, t in sent.items() if m in outcomes.at)
+    finally:
+        await app.stop()
+        await writer.close()
+        await client.close()
+        await hub_nc.close()
+    p50 = statistics.median(lat)
+    p99 = lat[int(len(lat) * 0.99) - 1]
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
+    return throughput, p50, p99, text.getvalue()
+
+
+def _signed(td: TestDirectory, n: int) -> list[tuple[str, str, bytes, str]]:
+    """``n`` signed gang movements from GT, padded to about 2 KiB."""
+    out = []
+    for _ in range(n):
+        message, raw, _ = signed_message(td)
+        message["payload"]["summary"] = "s" * max(0, min(1000, SIZE - len(raw) + 200))
+        raw, jws = td.sign(message)
+        out.append((message["id"], "enlace.in.GT.gangs.gang_movement", raw, jws))
+    return out
+
+
+async def main() -> None:
+    # Production logging: JSON lines; per-message "accepted" lines at info cost CPU too,
+    # so the bench runs at warning like a busy deployment would (see the README).
+    configure_logging(json_logs=True, level="warning")
+    with tempfile.TemporaryDirectory() as tmp:
+        config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
+        server = NatsServer(config, Path(tmp) / "nats.conf")
+        server.start()
+        try:
+            raw = await raw_jetstream(server.url)
+            print(
+                f"raw JetStream (publish awaited ×{IN_FLIGHT} + pull/ack), 2 KiB: {raw:,.0f} msgs/s"
+            )
+            profile = cProfile.Profile()
+            hub, p50, p99, text = await hub_end_to_end(server.url, profile)
+            print(f"hub end to end, 2 workers, 2 recipients, audit on: {hub:,.0f} msgs/s")
+            print(f"hub / raw: {hub / raw:.2f}")
+            print(
+                f"latency publish → outcome at {RATE} msgs/s offered: "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
+            print("profile of the process during the hub run (top by own time):")
+            print(text)
+        finally:
+            server.stop()
