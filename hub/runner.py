@@ -46,10 +46,11 @@ from hub.natsauth import (
 )
 from hub.natsserver import NatsServer, NatsServerConfig
 from hub.pipeline import Governance
+from hub.pipeline_audit import AuditLogHook
 from hub.policy import set_changes
 from schemas.errors import EnlaceError
 
-__all__ = ["AdapterProcess", "HubRunner", "pid_file"]
+__all__ = ["QUIET_CONNECT", "AdapterProcess", "HubRunner", "pid_file"]
 
 log = structlog.get_logger("enlace.up")
 
@@ -211,6 +212,7 @@ class HubRunner:
             OSError / nats errors: a server given by URL cannot be reached.
         """
         governance = load_governance(self.deployment)
+        _warn_unsigned(governance)
         self.governance = governance
         signer = load_signer(self.deployment, governance)
         sinks = self._sinks() if self.run_adapters else []
@@ -221,7 +223,11 @@ class HubRunner:
         hub_user = self._hub_user()
         options = hub_user.connect_options() if hub_user else {}
         await self._open_audit(governance, options)
-        self.app = create_app(self.settings, governance, signer, connect_options=options)
+        # Every decision goes on the audit record before its INGRESS message is acked.
+        hook = AuditLogHook(self.audit) if self.audit is not None else None
+        self.app = create_app(
+            self.settings, governance, signer, connect_options=options, audit=hook
+        )
         await self.app.start()
         if self.settings.metrics_port is not None:
             self.app.metrics.serve(self.settings.metrics_port)
@@ -264,6 +270,7 @@ class HubRunner:
                 entry = AuditEntry.governance("reload", "refused", "refused", detail=err.code)
                 await self.audit.append([entry])
             return False
+        _warn_unsigned(governance)
         entries = _loaded_entries(governance, before=self.governance)
         if self.audit is not None:
             await self.audit.append(entries)
@@ -350,8 +357,34 @@ async def _probe(url: str) -> None:
     """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable."""
     import nats
 
-    nc = await nats.connect(servers=[url], connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(servers=[url], **QUIET_CONNECT)
     await nc.close()
+
+
+async def _no_error_report(_: Exception) -> None:
+    """nats-py prints each failed attempt's traceback by default; the caller reports once."""
+
+
+QUIET_CONNECT: dict[str, Any] = {
+    "connect_timeout": 3,
+    "allow_reconnect": False,
+    "max_reconnect_attempts": 1,
+    "error_cb": _no_error_report,
+}
+"""``nats.connect`` options of short commands: one try, no tracebacks, the caller says why."""
+
+
+def _warn_unsigned(governance: Governance) -> None:
+    """Agreements that load but are not in force for want of signatures, with their file."""
+    for status in governance.agreements.statuses:
+        if status.missing or status.bad:
+            log.warning(
+                "agreement_not_in_force",
+                agreement=status.agreement.id,
+                file=str(status.path),
+                missing_signatures=list(status.missing),
+                bad_signatures=[f"{party}: {problem}" for party, problem in status.bad],
+            )
 
 
 def _loaded_entries(governance: Governance, before: Governance | None = None) -> list[AuditEntry]:

@@ -24,6 +24,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.signing", "verify"),
     ("hub.cli.audit", "audit"),
     ("hub.cli.up", "up"),
+    ("hub.cli.status", "status"),
+    ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
 ]
 
