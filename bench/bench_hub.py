@@ -47,6 +47,7 @@ RATE_SECONDS = 4
 IN_FLIGHT = 64
 SIZE = 2048
 BATCH = int(os.environ.get("BENCH_BATCH", "64"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
 
 async def _publish_window(nc: NatsClient, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
@@ -113,7 +114,7 @@ async def hub_end_to_end(url: str, profile: cProfile.Profile) -> tuple[float, fl
         hub_nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
     )
     app = create_app(
-        HubSettings(nats_url=url, workers=2, fetch_batch=BATCH),
+        HubSettings(nats_url=url, workers=WORKERS, fetch_batch=BATCH),
         gov,
         signer,
         audit=AuditLogHook(writer),

@@ -18,6 +18,7 @@ from typing import Any
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from hub.config import HubSettings
@@ -116,11 +117,36 @@ class HubApp:
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
     async def _work(self, index: int, sub: JetStreamContext.PullSubscription) -> None:
+        """Fetch and hand batches to the pipeline without waiting for the previous batch.
+
+        Up to ``fetch_batch`` messages per worker are in hand at once: a slow message does
+        not hold up the fetch of the next ones (no convoy behind the slowest of a batch).
+        """
         assert self.pipeline is not None  # started
-        batch = self.settings.fetch_batch
-        while not self._stopping.is_set():
+        pipeline = self.pipeline
+        capacity = self.settings.fetch_batch
+        in_hand = 0
+        room = asyncio.Condition()
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def run(msgs: list[Msg]) -> None:
+            nonlocal in_hand
             try:
-                msgs = await sub.fetch(batch, timeout=0.5)
+                await pipeline.handle_batch(msgs)
+            finally:
+                async with room:
+                    in_hand -= len(msgs)
+                    room.notify_all()
+
+        def has_room() -> bool:
+            return in_hand < capacity
+
+        while not self._stopping.is_set():
+            async with room:
+                await room.wait_for(has_room)
+                want = capacity - in_hand
+            try:
+                msgs = await _fetch(sub, want)
             except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
                 continue
             except Exception as exc:
@@ -130,8 +156,13 @@ class HubApp:
                 log.warning("fetch_failed", worker=index, error=type(exc).__name__)
                 await asyncio.sleep(0.25)
                 continue
-            # A fetched batch is always finished, even when stopping: nothing half-handled.
-            await self.pipeline.handle_batch(msgs)
+            in_hand += len(msgs)
+            task = asyncio.create_task(run(msgs))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        # Messages in hand are always finished, even when stopping: nothing half-handled.
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def reload(self, governance: Governance) -> None:
         """Use new governance for the next messages (the one being handled keeps its own)."""
@@ -153,6 +184,20 @@ class HubApp:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         log.info("hub_stopped")
+
+
+async def _fetch(sub: JetStreamContext.PullSubscription, want: int) -> list[Msg]:
+    """Wait for one message, then take whatever else is there (up to ``want``).
+
+    nats-py's ``fetch(n)``, once it has a first message from a long poll, waits out the
+    poll for the other ``n - 1``: a lone message would sit there for the whole poll. One
+    message first returns at once; the rest is a short, mostly no-wait, second fetch.
+    """
+    msgs = await sub.fetch(1, timeout=0.5)
+    if want > 1:
+        with contextlib.suppress(TimeoutError):
+            msgs += await sub.fetch(want - 1, timeout=0.005)
+    return msgs
 
 
 def create_app(

@@ -111,6 +111,8 @@ async def ensure_kv(
         ttl=ttl_seconds,
         storage=StorageType.FILE,
         replicas=replicas,
+        # Direct gets: a lookup per message is served without the JetStream API leader.
+        direct=True,
     )
     try:
         return await js.create_key_value(config)
