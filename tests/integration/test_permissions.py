@@ -66,11 +66,14 @@ async def test_the_hub_cannot_erase_the_audit_log(
     nc, errors = hub
     before = await _audit_messages(nc)
     js = nc.jetstream(timeout=1)
-    call = {
-        "delete_stream": lambda: js.delete_stream("AUDIT"),
-        "purge_stream": lambda: js.purge_stream("AUDIT"),
-        "delete_msg": lambda: js.delete_msg("AUDIT", 1),
-    }[action]
+
+    async def call() -> object:
+        if action == "delete_stream":
+            return await js.delete_stream("AUDIT")
+        if action == "purge_stream":
+            return await js.purge_stream("AUDIT")
+        return await js.delete_msg("AUDIT", 1)
+
     # A refused publish gets no reply: the request times out and the server says why.
     with pytest.raises(Exception):  # noqa: B017 (timeout or API error, both mean refused)
         await call()
