@@ -84,7 +84,7 @@ class HubApp:
     async def start(self) -> None:
         """Connect, create or update streams, buckets and the consumer, start the workers."""
         self.nc = await nats.connect(
-            servers=[self.settings.url],
+            servers=self.settings.url.split(","),
             name=self.name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,

@@ -88,7 +88,9 @@ class HubSettings(BaseSettings):
     )
 
     nats_url: str | None = Field(
-        None, description="an existing server or cluster; none = start the embedded server"
+        None,
+        description="an existing server or cluster (comma-separated URLs); "
+        "none = start the embedded server",
     )
     nats_host: str = Field("127.0.0.1", description="embedded server: listen address")
     nats_port: int = Field(4222, ge=1, le=65535, description="embedded server: client port")

@@ -76,7 +76,7 @@ async def _publish(
 ) -> PublishResult:
     try:
         nc = await nats.connect(
-            servers=[settings.url], connect_timeout=5, max_reconnect_attempts=1, **login
+            servers=settings.url.split(","), connect_timeout=5, max_reconnect_attempts=1, **login
         )
     except Exception as exc:
         fail(f"cannot reach NATS at {settings.url}: {exc}", ExitCode.UNAVAILABLE)

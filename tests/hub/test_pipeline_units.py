@@ -1,0 +1,128 @@
+"""Pure pieces of the pipeline: sender token, ordering key, outcomes, window, quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.aio.msg import Msg
+
+from hub.deployment import Deployment
+from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
+from hub.natsauth import HUB_USER, ensure_credentials, load_user, party_permissions
+from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
+from hub.pipeline import sender_token, thread_key
+from hub.quarantine import HDR_ORIGINAL_MSG_ID, quarantine_record
+from hub.replay import check_window, kv_key
+from schemas.subjects import HDR_MSG_ID, HDR_REASON
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def msg(subject: str, body: Any, seq_headers: dict[str, str] | None = None) -> Msg:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Msg(_client=None, subject=subject, data=data, headers=seq_headers)  # type: ignore[arg-type]  # no client needed to read a message
+
+
+@pytest.mark.parametrize(
+    ("subject", "cc"),
+    [
+        ("enlace.in.GT.gangs.gang_movement", "GT"),
+        ("enlace.in.gt.gangs.x", "XX"),
+        ("enlace.in", "XX"),
+        ("enlace.in.GTM.gangs.x", "XX"),
+    ],
+)
+def test_sender_token_is_the_subject_country_or_xx(subject: str, cc: str) -> None:
+    assert sender_token(subject) == cc
+
+
+def test_messages_of_one_correlation_thread_share_an_ordering_key() -> None:
+    a = msg("enlace.in.GT.gangs.x", {"correlation_id": "case-1"})
+    b = msg("enlace.in.GT.gangs.x", {"correlation_id": "case-1"})
+    c = msg("enlace.in.GT.gangs.x", {"id": "other"})
+    d = msg("enlace.in.GT.gangs.x", b"not json")
+    assert thread_key(a) == thread_key(b)
+    assert len({thread_key(a), thread_key(c), thread_key(d)}) == 3
+
+
+@given(st.binary(max_size=300))
+def test_thread_key_never_fails_on_hostile_bytes(data: bytes) -> None:
+    assert thread_key(msg("enlace.in.GT.gangs.x", data))
+
+
+def test_outcome_json_round_trip() -> None:
+    outcome = Outcome(
+        message_id="01ABC",
+        status=OutcomeStatus.PARTIAL,
+        at=NOW,
+        reason="partly_refused",
+        description="delivered to SV, not to HN",
+        recipients=(RecipientView("SV", "full", "gangs-ca"),),
+        refused=(RefusedRecipient("HN", "no_agreement", "no flow"),),
+    )
+    doc = json.loads(outcome.to_json())
+    assert doc["refused"] == [{"country": "HN", "reason": "no_agreement", "detail": "no flow"}]
+    assert doc["at"] == "2026-11-25T12:00:00Z"
+    assert Outcome.from_json(outcome.to_json()) == outcome
+    assert outcome.is_notice and outcome.accepted
+
+
+def test_acceptance_window_and_clock_skew() -> None:
+    window, skew = timedelta(hours=24), timedelta(minutes=5)
+    check_window("m", NOW - timedelta(hours=23), NOW, window, skew)
+    check_window("m", NOW + timedelta(minutes=4), NOW, window, skew)
+    with pytest.raises(MessageTooOld, match="m was issued"):
+        check_window("m", NOW - timedelta(hours=25), NOW, window, skew)
+    with pytest.raises(MessageFromFuture, match="clock"):
+        check_window("m", NOW + timedelta(minutes=6), NOW, window, skew)
+
+
+def test_kv_key_keeps_ids_and_neutralises_other_characters() -> None:
+    assert kv_key("01J8ZABC") == "01J8ZABC"
+    assert kv_key("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b") == "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    assert kv_key("a.b*c>") == "a_b_c_"
+
+
+def test_quarantine_keeps_headers_and_replaces_the_dedup_id() -> None:
+    subject, headers = quarantine_record(
+        "GT",
+        "enlace.in.GT.gangs.x",
+        42,
+        {HDR_MSG_ID: "01ABC", "Enlace-Signature": "jws"},
+        "bad_signature",
+        "the signature\ndoes not hold",
+    )
+    assert subject == "enlace.quarantine.GT"
+    assert headers[HDR_MSG_ID] == "in42:quarantine"
+    assert headers[HDR_ORIGINAL_MSG_ID] == "01ABC"
+    assert headers[HDR_REASON] == "bad_signature"
+    assert headers["Enlace-Signature"] == "jws"
+    assert "\n" not in headers["Enlace-Reason-Description"]
+
+
+def test_a_country_may_publish_only_under_its_own_code() -> None:
+    perms = party_permissions("GT", ["sink-GT-folder"])
+    allowed = perms["publish"]["allow"]
+    assert "enlace.in.GT.>" in allowed
+    assert not any(".SV" in subject for subject in allowed)
+    assert not any("INGRESS" in subject for subject in allowed)
+    assert perms["subscribe"]["allow"] == ["_INBOX.GT.>", "enlace.outcome.GT", "enlace.rejected.GT"]
+
+
+def test_credentials_are_kept_private_and_stable(tmp_path: Path) -> None:
+    dep = Deployment(tmp_path)
+    first = ensure_credentials(dep, ["GT"])
+    again = ensure_credentials(dep, ["GT", "SV"])
+    assert again["GT"] == first["GT"] and "SV" in again and HUB_USER in again
+    assert (tmp_path / "nats" / "users.json").stat().st_mode & 0o077 == 0
+    user = load_user(dep, "SV")
+    assert user.connect_options()["inbox_prefix"] == "_INBOX.SV"
+    assert user.password not in repr(user)
+    with pytest.raises(ConfigError, match="no NATS login for 'MX'"):
+        load_user(dep, "MX")
