@@ -1,0 +1,146 @@
+"""``enlace up`` as people run it: a subprocess on a demo deployment, stopped by signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hub.deployment import Deployment
+from hub.init_deployment import init_demo
+from hub.natsserver import free_port
+
+pytestmark = pytest.mark.integration
+
+ENLACE = str(Path(sys.executable).parent / "enlace")
+WAIT = 60.0  # generous upper bounds on a loaded CI machine; never a timing assertion
+
+
+@dataclass
+class Up:
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def enlace(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ENLACE, "--home", str(self.home), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+
+    def log(self) -> str:
+        return self.err.read_text(errors="replace")
+
+
+def _wait_for(condition: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"waited {WAIT} s for {what}")
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    home = tmp_path_factory.mktemp("up") / "dep"
+    init_demo(Deployment(home))
+    env = dict(os.environ)
+    env.update(
+        ENLACE_NATS_PORT=str(free_port()),
+        # One sink adapter is enough to see a delivery land; fewer processes, faster test.
+        ENLACE_ADAPTERS='["HN"]',
+    )
+    out, err = home / "up.out", home / "up.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [ENLACE, "--home", str(home), "up", "--json-logs"],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    running = Up(home, env, process, out, err)
+    try:
+        _wait_for(
+            lambda: "enlace up: ready" in out.read_text() or process.poll() is not None,
+            "the ready line",
+        )
+        assert process.poll() is None, running.log()
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ready_line_says_where_things_are(up: Up) -> None:
+    text = up.out.read_text()
+    assert f"nats://127.0.0.1:{up.env['ENLACE_NATS_PORT']}" in text
+    assert "users.json" in text
+    assert "HN/folder" in text
+    assert (up.home / "state" / "hub.pid").read_text().strip() == str(up.process.pid)
+    # The generated server config holds passwords: private.
+    assert (up.home / "nats" / "nats-server.conf").stat().st_mode & 0o077 == 0
+
+
+def test_a_signed_sample_from_gt_lands_in_hn_inbox(up: Up) -> None:
+    sample = up.home / "samples" / "gang_movement.json"
+    message = json.loads(sample.read_text())
+    result = up.enlace("publish", str(sample), "--poc", message["sender"]["poc"], "--json")
+    assert result.returncode == 0, result.stderr
+    delivered = up.home / "inbox" / "HN" / f"{message['id']}.json"
+    _wait_for(delivered.exists, f"{delivered}")
+    assert (delivered.parent / f"{message['id']}.json.jws").exists()
+
+
+def test_status_shows_streams_and_the_hub_consumer(up: Up) -> None:
+    result = up.enlace("status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    streams = {s["stream"]: s for s in report["streams"]}
+    assert streams["INGRESS"]["messages"] >= 1
+    assert any(c["consumer"] == "hub" for c in streams["INGRESS"]["consumers"])
+    assert streams["AUDIT"]["messages"] >= 1
+
+
+def test_a_broken_agreement_on_reload_is_refused_and_the_hub_keeps_running(up: Up) -> None:
+    agreement = sorted((up.home / "agreements").glob("*.yaml"))[0]
+    good = agreement.read_bytes()
+    agreement.write_text("id: [unclosed\n", encoding="utf-8")
+    try:
+        result = up.enlace("reload")
+        assert result.returncode == 0, result.stderr
+        _wait_for(lambda: "governance_refused" in up.log(), "the refusal in the log")
+    finally:
+        agreement.write_bytes(good)
+    refusal = next(
+        json.loads(line) for line in up.log().splitlines() if "governance_refused" in line
+    )
+    assert agreement.name in refusal["error"]
+    assert up.process.poll() is None
+    result = up.enlace("reload")
+    assert result.returncode == 0
+    _wait_for(lambda: "governance_reloaded" in up.log(), "the accepted reload")
+
+
+def test_sigterm_stops_everything_cleanly(up: Up) -> None:
+    up.process.send_signal(signal.SIGTERM)
+    assert up.process.wait(WAIT) == 0, up.log()
+    assert not (up.home / "state" / "hub.pid").exists()
+    assert '"stopped"' in up.log()
+    result = up.enlace("status")
+    assert result.returncode == 6
