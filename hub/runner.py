@@ -43,6 +43,7 @@ from hub.natsauth import (
     authorization_block,
     credentials_path,
     load_user,
+    read_credentials,
 )
 from hub.natsserver import NatsServer, NatsServerConfig
 from hub.pipeline import Governance
@@ -55,6 +56,7 @@ __all__ = ["QUIET_CONNECT", "AdapterProcess", "HubRunner", "pid_file"]
 log = structlog.get_logger("enlace.up")
 
 _RESTART_DELAY = 2.0
+_ADAPTER_GAP = 0.3
 _CHILD_STOP_TIMEOUT = 10.0
 
 
@@ -138,11 +140,17 @@ class HubRunner:
         wanted = set(self.settings.adapters)
         return [(cc, name) for cc, name in pairs if not wanted or cc in wanted]
 
-    def _hub_user(self) -> NatsUser | None:
-        """The hub's NATS user on the embedded server; none for a server given by URL."""
-        if not self.settings.embedded:
+    def _login(self, name: str) -> NatsUser | None:
+        """The deployment's login ``name``; none when the URL carries its own credentials.
+
+        The embedded server always requires the logins; a server given by ``nats_url``
+        gets them too when the deployment has them (a cluster with the same block).
+        """
+        if self.settings.embedded:
+            return load_user(self.deployment, name)
+        if "@" in self.settings.url or name not in read_credentials(self.deployment):
             return None
-        return load_user(self.deployment, HUB_USER)
+        return load_user(self.deployment, name)
 
     def _start_server(self, sinks: list[tuple[str, str]]) -> None:
         consumers: dict[str, list[str]] = {}
@@ -181,17 +189,19 @@ class HubRunner:
             [AuditEntry.hub_event("start", hub_id), *_loaded_entries(governance)]
         )
 
-    def _start_adapters(self, sinks: list[tuple[str, str]]) -> None:
-        for cc, name in sinks:
+    async def _start_adapters(self, sinks: list[tuple[str, str]]) -> None:
+        for i, (cc, name) in enumerate(sinks):
+            if i:
+                # Nine Python start-ups at once starve a 2-core machine for seconds, long
+                # enough for the first JetStream calls to time out; a short gap avoids it.
+                await asyncio.sleep(_ADAPTER_GAP)
             env = dict(os.environ)
-            if self.settings.embedded:
-                user = load_user(self.deployment, cc)
-                env["ENLACE_NATS_URL"] = self.settings.url
+            env["ENLACE_NATS_URL"] = self.settings.url
+            user = self._login(cc)
+            if user is not None:
                 env["ENLACE_NATS_USER"] = user.name
                 env["ENLACE_NATS_PASSWORD"] = user.password
                 env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
-            else:
-                env["ENLACE_NATS_URL"] = self.settings.url
             proc = AdapterProcess(
                 country=cc,
                 sink=name,
@@ -220,7 +230,7 @@ class HubRunner:
             self._start_server(sinks)
         else:
             await _probe(self.settings.url)
-        hub_user = self._hub_user()
+        hub_user = self._login(HUB_USER)
         options = hub_user.connect_options() if hub_user else {}
         await self._open_audit(governance, options)
         # Every decision goes on the audit record before its INGRESS message is acked.
@@ -231,7 +241,7 @@ class HubRunner:
         await self.app.start()
         if self.settings.metrics_port is not None:
             self.app.metrics.serve(self.settings.metrics_port)
-        self._start_adapters(sinks)
+        await self._start_adapters(sinks)
         pid_file(self.deployment).parent.mkdir(parents=True, exist_ok=True)
         pid_file(self.deployment).write_text(f"{os.getpid()}\n", encoding="ascii")
         return self.where()

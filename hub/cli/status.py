@@ -28,9 +28,9 @@ _HUB_CONNECTION = "enlace-hub"
 
 
 def _login(deployment: Deployment, settings: HubSettings) -> dict[str, Any]:
-    if settings.embedded and read_credentials(deployment):
-        return dict(load_user(deployment, HUB_USER).connect_options())
-    return {}
+    if "@" in settings.url or HUB_USER not in read_credentials(deployment):
+        return {}  # the URL carries its own credentials, or the server needs none
+    return dict(load_user(deployment, HUB_USER).connect_options())
 
 
 async def _hub_connections(settings: HubSettings) -> int | None:
