@@ -27,7 +27,6 @@ from enum import StrEnum
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -84,7 +83,7 @@ RUNNER_STREAMS = ("DELIVERY", "DEADLETTER", "RECEIPTS")
 """What a runner reads from and writes to; the hub creates them (``hub.streams``)."""
 
 # A country's NATS login may not delete from DEADLETTER; a replay then leaves the copy.
-_DELETE_REFUSED = (NotFoundError, NatsTimeoutError, nats.errors.Error)
+_DELETE_REFUSED = (NotFoundError, TimeoutError, nats.errors.Error)
 
 Keepalive = Callable[[], Awaitable[None]]
 
@@ -223,7 +222,7 @@ class SinkRunner:
             msgs = await self._sub.fetch(
                 self.settings.fetch_batch, timeout=self.settings.fetch_timeout
             )
-        except NatsTimeoutError:
+        except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
             return 0
         for index, msg in enumerate(msgs):
             try:
@@ -408,7 +407,7 @@ class SinkRunner:
             while True:
                 try:
                     msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
-                except NatsTimeoutError:
+                except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
                     break
                 for msg in msgs:
                     entry = await self._replay_one(msg)

@@ -10,7 +10,6 @@ from typing import Any
 import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -114,6 +113,6 @@ async def adapter_status(js: JetStreamContext, country: str, sink_name: str) -> 
         row["dead_letters"] = (stream.state.subjects or {}).get(subject, 0)
     except NotFoundError:
         row["dead_letters"] = 0
-    except (NatsTimeoutError, nats.errors.Error):
+    except (TimeoutError, nats.errors.Error):
         row["dead_letters"] = None  # this login may not read stream info (a country's)
     return row
