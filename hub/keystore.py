@@ -63,8 +63,11 @@ class KeyStore:
 
     def _make_dirs(self, folder: Path) -> None:
         # mkdir's mode is masked by the umask, so each level is set explicitly.
-        levels = [self.root, *folder.relative_to(self.root).parents, folder]
-        for level in dict.fromkeys(self.root / p for p in levels):
+        # (Joined to the root level by level, so that a relative root such as `.enlace/keys`
+        # is not joined to itself.)
+        inner = folder.relative_to(self.root)
+        levels = [self.root, *(self.root / p for p in reversed(inner.parents)), folder]
+        for level in dict.fromkeys(levels):
             level.mkdir(parents=True, exist_ok=True)
             level.chmod(_DIR_MODE)
 

@@ -92,3 +92,15 @@ def test_the_current_poc_key_is_the_newest_valid_one_held_here(tmp_path: Path) -
         store.current_poc_key(td.directory, "gt-gangs", at=now + timedelta(days=2))
     with pytest.raises(KeyStoreError, match="no point of contact 'hn-gangs'"):
         store.current_poc_key(td.directory, "hn-gangs", at=datetime.now(UTC))
+
+
+def test_a_relative_store_writes_where_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make up` runs `enlace --home .enlace init .enlace --demo`: a relative key store.
+    monkeypatch.chdir(tmp_path)
+    store = KeyStore(Path(".enlace") / "keys")
+    store.create(KeyKind.COMMISSION, "BZ", "bz-commission-k1")
+    path = tmp_path / ".enlace" / "keys" / "commission" / "BZ" / "bz-commission-k1.pem"
+    assert path.is_file()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
