@@ -156,7 +156,7 @@ class HubRunner:
         consumers: dict[str, list[str]] = {}
         for cc, name in sinks:
             consumers.setdefault(cc, []).append(consumer_name(cc, name))
-        nats_dir = self.deployment.nats_dir
+        nats_dir = self.deployment.nats_dir.resolve()
         config = NatsServerConfig(
             store_dir=nats_dir / "jetstream",
             host=self.settings.nats_host,
