@@ -111,6 +111,12 @@ class HubSettings(BaseSettings):
         timedelta(seconds=30), description="INGRESS redelivers an unacked message after this"
     )
     max_deliver: int = Field(-1, description="INGRESS redeliveries before giving up; -1 = never")
+    poison_after: int = Field(
+        10,
+        ge=1,
+        description="attempts that fail inside the hub before a message is quarantined "
+        "(reason hub_error) instead of retried",
+    )
     metrics_port: int | None = Field(None, description="Prometheus metrics port; none = off")
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

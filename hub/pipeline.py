@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from hub.config import HubSettings
-from hub.errors import MessageRefused
+from hub.errors import HubError, MessageRefused
 from hub.metrics import HubMetrics
 from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from hub.policy import AgreementSet, Decision, Route, decide, render_view
@@ -197,6 +197,11 @@ class Pipeline:
             # NATS unavailable, a store full, a bug: the message is not acked, so it is
             # redelivered after a short delay; nothing was half-acknowledged.
             self.metrics.errors.labels(type(exc).__name__).inc()
+            attempts = _attempts(msg)
+            if attempts >= self.settings.poison_after:
+                quarantined = await self._give_up(msg, exc, attempts)
+                if quarantined is not None:
+                    return quarantined
             log.error(
                 "pipeline_error",
                 subject=msg.subject,
@@ -212,6 +217,25 @@ class Pipeline:
         self.metrics.handle_seconds.observe(time.perf_counter() - started)
         self.metrics.messages.labels(outcome.status.value, outcome.reason).inc()
         return outcome
+
+    async def _give_up(self, msg: Msg, exc: Exception, attempts: int) -> Outcome | None:
+        """Quarantine a message the hub keeps failing on (a poison message), so it stops
+        blocking; None when even that fails (it is then retried as before)."""
+        headers = dict(msg.headers or {})
+        cc = sender_token(msg.subject)
+        seq = _seq(msg)
+        err = HubError(
+            f"the hub failed {attempts} times on this message ({type(exc).__name__}); "
+            "it is kept in quarantine for an operator, with its bytes and headers. Some "
+            "recipients may have received it before the failure: ask the operator before "
+            "sending it again"
+        )
+        message_id = _safe_id(headers.get(HDR_MSG_ID)) or f"in{seq}"
+        try:
+            return await self._refuse(msg, cc, seq, headers, message_id, err, self.clock())
+        except Exception as again:
+            log.error("quarantine_failed", seq=seq, error=type(again).__name__)
+            return None
 
     # -- one message ---------------------------------------------------------------------------
 
@@ -387,6 +411,13 @@ class Pipeline:
         if cc != "XX":
             await self.nc.publish(outcome_subject(cc), outcome.to_json())
         await msg.ack()
+
+
+def _attempts(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # not a JetStream message (tests)
+        return 1
 
 
 def _seq(msg: Msg) -> int:

@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from hub.app import HubApp, create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner, parse_entry
 from hub.config import HubSettings
-from hub.pipeline import Governance, HubSigner
+from hub.pipeline import Governance, HubSigner, MessageContext
 from hub.pipeline_audit import AuditLogHook
 from hub.quarantine import HDR_REASON_DESCRIPTION
 from schemas.countersign import sha256_digest, verify_countersignature
@@ -308,3 +308,35 @@ async def test_every_decision_is_in_the_audit_log_before_the_ack(nats_server: An
     assert [(e.kind.value, e.reason) for e in entries if e.message_id == refused["id"]] == [
         ("rejected", "malformed_signature")
     ]
+
+
+class BrokenForAccepted:
+    """An audit hook that fails on every accepted message (a bug, a broken store)."""
+
+    async def record(self, context: MessageContext) -> None:
+        if context.envelope is not None:
+            raise RuntimeError("audit store broken")
+
+
+async def test_a_message_the_hub_keeps_failing_on_is_quarantined_not_lost(
+    nats_server: Any,
+) -> None:
+    settings = HubSettings(nats_url=nats_server.url, poison_after=2)
+    app = create_app(settings, GOV, SIGNER, audit=BrokenForAccepted())
+    await app.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        message, raw, jws = signed_message(TD)
+        outcome = await outcome_of(nc, js, message, raw, jws)
+        copies = [
+            m
+            for m in await stream_msgs(js, "QUARANTINE", "enlace.quarantine.GT")
+            if (m.headers or {}).get("Enlace-Original-Msg-Id") == message["id"]
+        ]
+    finally:
+        await app.stop()
+        await nc.close()
+
+    assert (outcome["status"], outcome["reason"]) == ("rejected", "hub_error")
+    assert [m.data for m in copies] == [raw]
