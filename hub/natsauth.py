@@ -21,7 +21,9 @@ publish                                                why
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
 that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. Only the hub may read
 INGRESS or publish deliveries; the hub may not delete or purge the audit streams
-(:func:`hub_permissions`). Ephemeral consumers (notices, dead letters) have random
+(:func:`hub_permissions`). The ``operator`` login (``enlace status``, ``enlace audit``)
+may only read stream and consumer state and the audit log (:func:`operator_permissions`).
+Ephemeral consumers (notices, dead letters) have random
 names, so pulling from them is allowed by wildcard: a name is not guessable.
 """
 
@@ -40,17 +42,21 @@ from hub.errors import ConfigError
 
 __all__ = [
     "HUB_USER",
+    "OPERATOR_USER",
     "NatsUser",
     "authorization_block",
     "credentials_path",
     "ensure_credentials",
     "hub_permissions",
     "load_user",
+    "operator_permissions",
     "party_permissions",
     "read_credentials",
 ]
 
 HUB_USER = "hub"
+OPERATOR_USER = "operator"
+"""Read-only login of the operator commands (``enlace status``, ``enlace audit``)."""
 
 
 def credentials_path(deployment: Deployment) -> Path:
@@ -73,7 +79,7 @@ def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[s
     """
     path = credentials_path(deployment)
     users = _read(path)
-    for user in (HUB_USER, *parties):
+    for user in (HUB_USER, OPERATOR_USER, *parties):
         users.setdefault(user, secrets.token_urlsafe(24))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written with 0600 from the start: the file must never be readable by others.
@@ -173,6 +179,33 @@ def hub_permissions() -> dict[str, Any]:
     }
 
 
+def operator_permissions() -> dict[str, Any]:
+    """Read-only: stream and consumer state, and reading the audit log and its checkpoints."""
+    publish = [
+        "$JS.API.INFO",
+        "$JS.API.STREAM.NAMES",
+        "$JS.API.STREAM.LIST",
+        "$JS.API.STREAM.INFO.*",
+        "$JS.API.CONSUMER.NAMES.*",
+        "$JS.API.CONSUMER.LIST.*",
+        "$JS.API.CONSUMER.INFO.*.*",
+    ]
+    for stream in ("AUDIT", "AUDIT_CHECKPOINTS"):
+        publish += [
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
+            f"$JS.API.STREAM.MSG.GET.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.API.CONSUMER.DELETE.{stream}.*",
+            f"$JS.ACK.{stream}.>",
+            f"$JS.FC.{stream}.>",
+        ]
+    subscribe = [f"_INBOX.{OPERATOR_USER}.>"]
+    return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+
+
 def authorization_block(
     deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
 ) -> str:
@@ -197,6 +230,8 @@ def authorization_block(
         entry: dict[str, Any] = {"user": user, "password": password}
         if user == HUB_USER:
             entry["permissions"] = hub_permissions()
+        elif user == OPERATOR_USER:
+            entry["permissions"] = operator_permissions()
         else:
             entry["permissions"] = party_permissions(user, consumers.get(user, []))
         # JSON is valid nats-server config syntax.

@@ -42,6 +42,7 @@ from hub.natsauth import (
     NatsUser,
     authorization_block,
     credentials_path,
+    ensure_credentials,
     load_user,
     read_credentials,
 )
@@ -226,6 +227,9 @@ class HubRunner:
         self.governance = governance
         signer = load_signer(self.deployment, governance)
         sinks = self._sinks() if self.run_adapters else []
+        if self.settings.embedded:
+            # Logins for parties or roles added since `enlace init` (existing ones are kept).
+            ensure_credentials(self.deployment, governance.directory.party_codes)
         if self.settings.embedded:
             self._start_server(sinks)
         else:

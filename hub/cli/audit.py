@@ -39,6 +39,7 @@ from hub.audit.verify import (
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.keystore import KeyStoreError, load_key_file
+from hub.natsauth import OPERATOR_USER, load_user, read_credentials
 from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 
@@ -61,10 +62,19 @@ def nats_connect_options(url: str) -> dict[str, Any]:
     }
 
 
+def _operator_login(url: str) -> dict[str, Any]:
+    """The deployment's read-only ``operator`` NATS login, when it has one (hub.natsauth)."""
+    ctx = click.get_current_context(silent=True)
+    cli = ctx.find_object(CliContext) if ctx is not None else None
+    if cli is None or "@" in url or OPERATOR_USER not in read_credentials(cli.deployment):
+        return {}
+    return dict(load_user(cli.deployment, OPERATOR_USER).connect_options())
+
+
 async def connect_nats(url: str) -> NatsClient:
     """Connect, or exit 6 saying which server could not be reached."""
     try:
-        return await nats.connect(**nats_connect_options(url))
+        return await nats.connect(**nats_connect_options(url), **_operator_login(url))
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         fail(
             f"cannot reach NATS at {url} ({type(exc).__name__}); is the hub running "

@@ -16,7 +16,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import HUB_USER, load_user, read_credentials
+from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_credentials
 from hub.runner import QUIET_CONNECT
 from hub.streams import HUB_CONSUMER
 from schemas.subjects import STREAMS
@@ -28,9 +28,12 @@ _HUB_CONNECTION = "enlace-hub"
 
 
 def _login(deployment: Deployment, settings: HubSettings) -> dict[str, Any]:
-    if "@" in settings.url or HUB_USER not in read_credentials(deployment):
+    logins = read_credentials(deployment)
+    if "@" in settings.url or not logins:
         return {}  # the URL carries its own credentials, or the server needs none
-    return dict(load_user(deployment, HUB_USER).connect_options())
+    # The read-only operator login; deployments made before it existed use the hub's.
+    name = OPERATOR_USER if OPERATOR_USER in logins else HUB_USER
+    return dict(load_user(deployment, name).connect_options())
 
 
 async def _hub_connections(settings: HubSettings) -> int | None:

@@ -9,10 +9,12 @@ from pathlib import Path
 from hub.deployment import Deployment
 from hub.natsauth import (
     HUB_USER,
+    OPERATOR_USER,
     authorization_block,
     ensure_credentials,
     hub_permissions,
     load_user,
+    operator_permissions,
     party_permissions,
 )
 from schemas.common import PARTIES
@@ -66,7 +68,7 @@ def test_every_login_gets_permissions_in_the_block(tmp_path: Path) -> None:
     dep = Deployment(tmp_path)
     ensure_credentials(dep, PARTIES)
     users = _users(authorization_block(dep, {"GT": ["sink-GT-folder"]}))
-    assert set(users) == {*PARTIES, HUB_USER}
+    assert set(users) == {*PARTIES, HUB_USER, OPERATOR_USER}
     assert all("permissions" in entry for entry in users.values())
     gt = users["GT"]["permissions"]
     assert isinstance(gt, dict)
@@ -81,3 +83,12 @@ def test_a_login_hides_its_password(tmp_path: Path) -> None:
     user = load_user(dep, "GT")
     assert user.password not in repr(user)
     assert user.connect_options()["inbox_prefix"] == "_INBOX.GT"
+
+
+def test_the_operator_login_only_reads() -> None:
+    perms = operator_permissions()
+    publish = perms["publish"]["allow"]
+    assert not any(s.startswith("enlace.") for s in publish)
+    writes = ("CREATE.INGRESS", "CREATE.DELIVERY", "STREAM.CREATE", "STREAM.DELETE", "PURGE")
+    assert not any(w in s for s in publish for w in writes)
+    assert perms["subscribe"]["allow"] == [f"_INBOX.{OPERATOR_USER}.>"]
