@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 
-from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
+from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner
 from hub.deployment import Deployment
-from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.natsauth import HUB_USER, OPERATOR_USER, authorization_block, ensure_credentials, load_user
 from hub.natsserver import NatsServer
 from tests.integration.conftest import start_nats_server
 from tests.integration.test_hub_permissions import Errors
@@ -91,3 +91,24 @@ async def test_the_hub_may_still_manage_its_other_streams(
     await js.purge_stream("SCRATCH")
     assert await js.delete_stream("SCRATCH")
     assert not errors.seen
+
+
+async def test_the_operator_login_reads_the_audit_log_and_nothing_else(
+    deployment: Deployment, server: NatsServer, hub: tuple[NatsClient, Errors]
+) -> None:
+    errors = Errors()
+    nc = await nats.connect(
+        server.url,
+        error_cb=errors.record,
+        max_reconnect_attempts=1,
+        **load_user(deployment, OPERATOR_USER).connect_options(),
+    )
+    try:
+        entries = await AuditReader(nc.jetstream(timeout=3)).read_all()
+        assert entries
+        assert not errors.seen
+        await nc.publish("enlace.in.GT.gangs.gang_movement", b"{}")
+        await nc.flush()
+        assert await errors.wait_for("permissions violation")
+    finally:
+        await nc.close()

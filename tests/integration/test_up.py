@@ -42,6 +42,10 @@ class Up:
             check=False,
         )
 
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
+
     def log(self) -> str:
         return self.err.read_text(errors="replace")
 
@@ -135,6 +139,18 @@ def test_a_broken_agreement_on_reload_is_refused_and_the_hub_keeps_running(up: U
     result = up.enlace("reload")
     assert result.returncode == 0
     _wait_for(lambda: "governance_reloaded" in up.log(), "the accepted reload")
+    tail = up.enlace("audit", "tail", "--json", "--nats-url", up.url)
+    assert tail.returncode == 0, tail.stderr
+    kinds = [json.loads(line) for line in tail.stdout.splitlines() if line.startswith("{")]
+    assert any(e["kind"] == "governance" and e.get("outcome") == "refused" for e in kinds)
+
+
+def test_a_second_up_on_a_busy_port_exits_6(up: Up) -> None:
+    result = up.enlace("up", "--no-adapters")
+    assert result.returncode == 6
+    assert "busy" in result.stderr
+    assert up.process.poll() is None
+    assert (up.home / "state" / "hub.pid").read_text().strip() == str(up.process.pid)
 
 
 def test_sigterm_stops_everything_cleanly(up: Up) -> None:
