@@ -1,9 +1,6 @@
 """What an adapter reads from a deployment folder, by the same conventions as the hub.
 
-``hub.deployment`` documents the layout; adapters may not import ``hub``, so the few
-paths they need are repeated here::
-
-    enlace.yaml  trust-root.yaml  directory.yaml  keys/  state/
+The layout is :mod:`schemas.layout`, shared with the hub.
 
 The directory is accepted exactly as the hub accepts it (every party signed it, not
 older than the version the deployment accepted) and re-read when its file changes; a
@@ -12,14 +9,13 @@ changed file that does not verify is refused and the running version stays.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from schemas.directory import Directory
 from schemas.errors import GovernanceError
+from schemas.layout import Deployment, resolve_home
 from schemas.trust import load_directory, load_trust_root, read_accepted_version
 
 __all__ = ["AdapterHome", "DirectoryFile", "resolve_home"]
@@ -27,39 +23,8 @@ __all__ = ["AdapterHome", "DirectoryFile", "resolve_home"]
 log = structlog.get_logger("enlace.adapters.deployment")
 
 
-def resolve_home(flag: str | Path | None) -> Path:
-    """``--home`` if given, else ``ENLACE_HOME``, else ``./.enlace`` (as the hub does)."""
-    if flag:
-        return Path(flag)
-    env = os.environ.get("ENLACE_HOME")
-    return Path(env) if env else Path(".enlace")
-
-
-@dataclass(frozen=True)
-class AdapterHome:
-    """The paths of a deployment an adapter uses."""
-
-    home: Path
-
-    @property
-    def config_file(self) -> Path:
-        return self.home / "enlace.yaml"
-
-    @property
-    def trust_root(self) -> Path:
-        return self.home / "trust-root.yaml"
-
-    @property
-    def directory(self) -> Path:
-        return self.home / "directory.yaml"
-
-    @property
-    def keys_dir(self) -> Path:
-        return self.home / "keys"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.home / "state"
+class AdapterHome(Deployment):
+    """The deployment as an adapter sees it: the shared layout plus adapter state."""
 
     def adapter_state(self, country: str, sink: str) -> Path:
         """Where a sink keeps its own state (e.g. the webhook ledger)."""
