@@ -85,6 +85,20 @@ class Delivery:
     def type(self) -> str:
         return self.subject.split(".")[4]
 
+    def metadata(self) -> dict[str, str | None]:
+        """What a file-like sink records beside the body: routing, digests and signatures."""
+        return {
+            "id": self.message_id,
+            "recipient": self.recipient,
+            "subject": self.subject,
+            "view": self.view,
+            "agreement": self.agreement,
+            "original_digest": self.original_digest,
+            "digest": self.digest,
+            "signature": self.signature,
+            "countersignature": self.countersignature,
+        }
+
 
 def parse_delivery(
     subject: str, headers: dict[str, str] | None, body: bytes, country: str

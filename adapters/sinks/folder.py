@@ -88,17 +88,7 @@ class FolderSink:
     @staticmethod
     def _write(path: Path, delivery: Delivery) -> None:
         jws = delivery.signature if delivery.is_full else delivery.countersignature
-        meta = {
-            "id": delivery.message_id,
-            "recipient": delivery.recipient,
-            "subject": delivery.subject,
-            "view": delivery.view,
-            "agreement": delivery.agreement,
-            "original_digest": delivery.original_digest,
-            "digest": delivery.digest,
-            "signature": delivery.signature,
-            "countersignature": delivery.countersignature,
-        }
+        meta = delivery.metadata()
         atomic_write(path.with_name(path.name + ".jws"), (jws or "").encode("ascii"))
         meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
         atomic_write(path.with_name(path.name + ".meta"), meta_bytes)

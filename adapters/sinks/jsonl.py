@@ -106,18 +106,7 @@ class JsonlSink:
             raise PermanentSinkError(
                 f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
             ) from None
-        record = {
-            "id": delivery.message_id,
-            "recipient": delivery.recipient,
-            "subject": delivery.subject,
-            "view": delivery.view,
-            "agreement": delivery.agreement,
-            "original_digest": delivery.original_digest,
-            "digest": delivery.digest,
-            "signature": delivery.signature,
-            "countersignature": delivery.countersignature,
-            "raw": raw,
-        }
+        record = {**delivery.metadata(), "raw": raw}
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     def _append(self, line: bytes) -> None:
