@@ -4,6 +4,10 @@ No module-global broker: each call builds its own app, so tests and several hub 
 in one test run do not share state. Workers are nats-py pull subscriptions bound to one
 durable consumer (``hub`` on INGRESS); every worker of every hub process shares it, and
 JetStream hands each message to one of them.
+
+With an audit log (an :class:`~hub.pipeline_audit.AuditLogHook`, or ``audit_writer``), the
+app also runs a :class:`~hub.receipts.ReceiptRecorder`: the sinks' signed receipts become
+``delivered`` / ``dead_lettered`` entries, verified against the directory in force.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from hub.audit import AuditWriter
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.keystore import KeyKind, KeyStore
 from hub.metrics import HubMetrics
 from hub.pipeline import AuditHook, Governance, HubSigner, Pipeline
+from hub.pipeline_audit import AuditLogHook
 from hub.policy import load_agreements
+from hub.receipts import ReceiptRecorder
 from hub.replay import SeenIds
 from hub.requests_kv import KvRequestMemory
 from hub.streams import (
@@ -75,9 +82,11 @@ class HubApp:
     metrics: HubMetrics = field(default_factory=HubMetrics)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     name: str = "enlace-hub"
+    audit_writer: AuditWriter | None = None
 
     nc: NatsClient | None = None
     pipeline: Pipeline | None = None
+    receipts: ReceiptRecorder | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -114,7 +123,26 @@ class HubApp:
         for i in range(self.settings.workers):
             sub = await js.pull_subscribe_bind(durable=HUB_CONSUMER, stream="INGRESS")
             self._workers.append(asyncio.create_task(self._work(i, sub), name=f"hub-worker-{i}"))
+        writer = self._receipts_writer()
+        if writer is not None:
+            self.receipts = ReceiptRecorder(
+                js,
+                writer,
+                self.governance.directory,
+                self.settings,
+                metrics=self.metrics,
+                clock=self.clock,
+            )
+            await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
+
+    def _receipts_writer(self) -> AuditWriter | None:
+        """The audit writer receipts go to: given, or the one behind the audit hook."""
+        if self.audit_writer is not None:
+            return self.audit_writer
+        if isinstance(self.audit, AuditLogHook):
+            return self.audit.writer
+        return None
 
     async def _work(self, index: int, sub: JetStreamContext.PullSubscription) -> None:
         """Fetch and hand batches to the pipeline without waiting for the previous batch.
@@ -169,6 +197,8 @@ class HubApp:
         self.governance = governance
         if self.pipeline is not None:
             self.pipeline.governance = governance
+        if self.receipts is not None:
+            self.receipts.reload(governance.directory)
 
     async def stop(self) -> None:
         """Stop fetching, finish the batches in hand, flush and close the connection."""
@@ -176,6 +206,9 @@ class HubApp:
         if self._workers:
             await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
+        if self.receipts is not None:
+            # Before the connection closes: the receipts in hand are recorded and acked.
+            await self.receipts.stop()
         if self.nc is not None and not self.nc.is_closed:
             # Not drain(): nats-py's drain waits out pending pull requests (30 s). The
             # batches are finished, so flushing the acks and outcomes is enough.
@@ -210,6 +243,7 @@ def create_app(
     metrics: HubMetrics | None = None,
     clock: Callable[[], datetime] | None = None,
     name: str = "enlace-hub",
+    audit_writer: AuditWriter | None = None,
 ) -> HubApp:
     """A hub application, not yet started.
 
@@ -222,6 +256,9 @@ def create_app(
         metrics: Prometheus metrics (a fresh registry by default).
         clock: the time source (tests).
         name: the NATS connection name (shows in ``enlace status``).
+        audit_writer: where sink receipts are recorded; by default the writer of an
+            :class:`~hub.pipeline_audit.AuditLogHook` ``audit``. Without either, receipts
+            stay on RECEIPTS unread by the hub.
     """
     app = HubApp(
         settings=settings,
@@ -231,6 +268,7 @@ def create_app(
         audit=audit,
         metrics=metrics or HubMetrics(),
         name=name,
+        audit_writer=audit_writer,
     )
     if clock is not None:
         app.clock = clock

@@ -36,6 +36,12 @@ class HubMetrics:
             ["error"],
             registry=self.registry,
         )
+        self.receipts = Counter(
+            "enlace_receipts",
+            "Sink receipts read by the hub, by what they became on the audit record",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` on ``host:port`` (a daemon thread)."""

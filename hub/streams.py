@@ -16,8 +16,9 @@ DEADLETTER     ``enlace.deadletter.>``   deliveries a sink could not write
 
 AUDIT belongs to the audit writer (:mod:`hub.audit`), which creates it with its own
 guarantees (deny delete and purge). Key-value buckets: ``enlace_seen`` (message ids
-accepted, for replay refusal; TTL = acceptance window + skew) and ``enlace_requests``
-(who sent each request, for replies).
+accepted, for replay refusal; TTL = acceptance window + skew), ``enlace_requests``
+(who sent each request, for replies) and ``enlace_receipts`` (receipts already on the
+audit record, against recording a redelivery twice; TTL = the streams' max age).
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ from schemas.subjects import STREAMS
 __all__ = [
     "HUB_CONSUMER",
     "HUB_STREAMS",
+    "RECEIPTS_BUCKET",
+    "RECEIPTS_CONSUMER",
     "REQUESTS_BUCKET",
     "SEEN_BUCKET",
     "ensure_hub_consumer",
     "ensure_kv",
+    "ensure_receipts_consumer",
     "ensure_streams",
     "stream_configs",
 ]
@@ -55,6 +59,9 @@ HUB_CONSUMER = "hub"
 """The durable pull consumer on INGRESS that every hub worker and process shares."""
 SEEN_BUCKET = "enlace_seen"
 REQUESTS_BUCKET = "enlace_requests"
+RECEIPTS_CONSUMER = "hub-receipts"
+"""The durable pull consumer on RECEIPTS from which the hub records receipts (hub.receipts)."""
+RECEIPTS_BUCKET = "enlace_receipts"
 
 
 def stream_configs(settings: HubSettings) -> list[StreamConfig]:
@@ -137,3 +144,17 @@ async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> No
         filter_subject=STREAMS["INGRESS"][0],
     )
     await js.add_consumer("INGRESS", config)
+
+
+async def ensure_receipts_consumer(js: JetStreamContext, settings: HubSettings) -> None:
+    """The durable pull consumer of RECEIPTS the hub's receipt recorder reads (explicit acks)."""
+    config = ConsumerConfig(
+        durable_name=RECEIPTS_CONSUMER,
+        name=RECEIPTS_CONSUMER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait.total_seconds(),
+        max_ack_pending=max(1024, settings.fetch_batch * 4),
+        filter_subject=STREAMS["RECEIPTS"][0],
+    )
+    await js.add_consumer("RECEIPTS", config)

@@ -49,6 +49,8 @@ class EntryKind(StrEnum):
     ROUTED = "routed"
     UNDELIVERABLE = "undeliverable"
     DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"  # a recipient's sink refused a delivery (signed receipt)
+    RECEIPT_REJECTED = "receipt_rejected"  # a receipt the hub could not verify; not a delivery
     GOVERNANCE = "governance"
     KEY_EVENT = "key_event"
     HUB_START = "hub_start"
@@ -179,6 +181,43 @@ class AuditEntry(StrictModel):
             recipient=recipient,
             digest=receipt_digest,
             sink=sink,
+        )
+
+    @classmethod
+    def dead_lettered(
+        cls, message_id: str, recipient: str, receipt_digest: str, sink: str, reason: str
+    ) -> AuditEntry:
+        """A recipient's sink refused the delivery (reason code) and sent a signed receipt."""
+        return cls._build(
+            kind=EntryKind.DEAD_LETTERED,
+            message_id=message_id,
+            recipient=recipient,
+            digest=receipt_digest,
+            sink=sink,
+            reason=reason,
+        )
+
+    @classmethod
+    def receipt_rejected(
+        cls,
+        message_id: str | None,
+        country: str | None,
+        reason: str,
+        receipt_digest: str,
+        size: int,
+    ) -> AuditEntry:
+        """A receipt from ``country`` (its subject) failed verification; nothing was recorded.
+
+        ``message_id`` is the id the receipt claims, when readable: a forged receipt stays
+        visible in that message's trail without counting as a delivery.
+        """
+        return cls._build(
+            kind=EntryKind.RECEIPT_REJECTED,
+            message_id=message_id,
+            country=country,
+            reason=reason,
+            digest=receipt_digest,
+            size=size,
         )
 
     @classmethod

@@ -192,6 +192,10 @@ def _what(entry: AuditEntry) -> str:
         return ", ".join(f"{r.country}: {r.reason}" for r in entry.refused or ())
     if kind == "delivered":
         return f"{entry.recipient} via {entry.sink}"
+    if kind == "dead_lettered":
+        return f"{entry.recipient} via {entry.sink} refused: {entry.reason}"
+    if kind == "receipt_rejected":
+        return f"receipt from {entry.country or '?'} not accepted: {entry.reason}"
     if kind == "governance":
         return f"{entry.subject} {entry.version} {entry.outcome} {entry.detail or ''}".strip()
     if kind == "key_event":
@@ -199,7 +203,14 @@ def _what(entry: AuditEntry) -> str:
     return entry.hub_id or ""
 
 
-_COLORS = {"rejected": "red", "undeliverable": "yellow", "routed": "cyan", "delivered": "green"}
+_COLORS = {
+    "rejected": "red",
+    "undeliverable": "yellow",
+    "routed": "cyan",
+    "delivered": "green",
+    "dead_lettered": "red",
+    "receipt_rejected": "red",
+}
 
 
 def _table(entries: Iterable[AuditEntry]) -> Table:

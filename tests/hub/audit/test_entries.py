@@ -33,6 +33,8 @@ def _every_kind() -> list[AuditEntry]:
         AuditEntry.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
         AuditEntry.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
         AuditEntry.delivered(MID, "SV", DIGEST, "folder"),
+        AuditEntry.dead_lettered(MID, "SV", DIGEST, "folder", "tampered"),
+        AuditEntry.receipt_rejected(MID, "SV", "bad_signature", DIGEST, 300),
         AuditEntry.governance("directory", "7", "refused", "governance_unsigned"),
         AuditEntry.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
         AuditEntry.hub_event("start", "hub"),

@@ -1,0 +1,272 @@
+"""Sink receipts on the audit record, on a real nats-server: the last step of the trail.
+
+GT publishes a gang movement; the hub (with its audit log) routes it to SV and US; their
+real sink runners write it and publish signed receipts; the hub's receipt recorder turns
+them into ``delivered`` entries. Forged receipts never count as deliveries, and the same
+receipt read twice is recorded once. The log still verifies against its checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from adapters.base import SinkContext
+from adapters.config import RetrySettings
+from adapters.keys import Signer
+from adapters.registry import build_sink
+from adapters.runner import RunnerSettings, SinkRunner
+from hub.app import HubApp, create_app
+from hub.audit import (
+    AuditEntry,
+    AuditReader,
+    AuditWriter,
+    CheckpointSigner,
+    EntryKind,
+    parse_entry,
+    verify_log,
+)
+from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
+from hub.cli import cli
+from hub.config import HubSettings
+from hub.natsserver import NatsServer
+from hub.pipeline import Governance, HubSigner
+from hub.pipeline_audit import AuditLogHook
+from hub.streams import HUB_STREAMS, RECEIPTS_BUCKET, RECEIPTS_CONSUMER, SEEN_BUCKET
+from schemas.countersign import sha256_digest
+from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
+from tests.factories import TestDirectory
+from tests.integration.hubkit import governance, publish_signed, signed_message
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def js(nc: NatsClient) -> JetStreamContext:
+    """A server with no hub streams, audit log or buckets left by an earlier test."""
+    context = nc.jetstream()
+    names = [*HUB_STREAMS, AUDIT_STREAM, CHECKPOINT_STREAM]
+    names += [f"KV_{RECEIPTS_BUCKET}", f"KV_{SEEN_BUCKET}"]
+    for name in names:
+        with contextlib.suppress(NotFoundError):
+            await context.delete_stream(name)
+    return context
+
+
+Kit = tuple[TestDirectory, Governance, HubSigner]
+
+
+@contextlib.asynccontextmanager
+async def audited_hub(
+    url: str, js: JetStreamContext, kit: Kit | None = None
+) -> AsyncIterator[tuple[HubApp, AuditWriter, TestDirectory, CheckpointSigner]]:
+    """A hub app whose audit hook writes to a fresh (or continued) audit log."""
+    td, gov, signer = kit or governance()
+    checkpoints = CheckpointSigner(signer.key, signer.kid)
+    writer = await AuditWriter.open(js, checkpoints, "enlace.test/receipts")
+    app = create_app(HubSettings(nats_url=url), gov, signer, audit=AuditLogHook(writer))
+    await app.start()
+    try:
+        yield app, writer, td, checkpoints
+    finally:
+        await app.stop()
+        await writer.close()
+
+
+async def _entries(js: JetStreamContext) -> list[AuditEntry]:
+    return [parse_entry(raw) for raw in await AuditReader(js).read_all()]
+
+
+async def _wait_for(
+    js: JetStreamContext, done: Callable[[list[AuditEntry]], bool], seconds: float = 10.0
+) -> list[AuditEntry]:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        entries = await _entries(js)
+        if done(entries):
+            return entries
+        if asyncio.get_running_loop().time() > deadline:
+            kinds = [(e.kind.value, e.recipient, e.reason) for e in entries]
+            raise AssertionError(f"audit log never got there; it holds {kinds}")
+        await asyncio.sleep(0.05)
+
+
+def _of(entries: list[AuditEntry], kind: EntryKind) -> list[AuditEntry]:
+    return [e for e in entries if e.kind is kind]
+
+
+async def _settled(js: JetStreamContext) -> None:
+    """Every receipt on RECEIPTS was acked or terminated by the hub (nothing loops)."""
+    for _ in range(200):
+        info = await js.consumer_info("RECEIPTS", RECEIPTS_CONSUMER)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"receipts left unsettled: {info}")
+
+
+async def _publish_receipt(
+    js: JetStreamContext,
+    td: TestDirectory,
+    subject_cc: str,
+    signer_cc: str,
+    receipt: Receipt,
+    msg_id: str,
+    alter: Callable[[bytes], bytes] | None = None,
+) -> bytes:
+    kid = f"{signer_cc.lower()}-system-k1"
+    raw, jws = sign_receipt(receipt, td.keys[kid], kid)
+    if alter is not None:
+        raw = alter(raw)
+    headers = {HDR_SIGNATURE: jws, HDR_MSG_ID: msg_id}
+    await js.publish(receipt_subject(subject_cc), raw, headers=headers)
+    return raw
+
+
+def _receipt(message_id: str, recipient: str = "SV", **fields: Any) -> Receipt:
+    values: dict[str, Any] = {
+        "message_id": message_id,
+        "recipient": recipient,
+        "sink": "jsonl",
+        "view": "full",
+        "digest": sha256_digest(b"written"),
+        "delivered_at": datetime.now(UTC),
+    } | fields
+    return Receipt.model_validate(values)
+
+
+async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
+    js: JetStreamContext, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    async with audited_hub(nats_server.url, js) as (_, _, td, checkpoints):
+        message, raw, jws = signed_message(td)
+        await publish_signed(js, message, raw, jws)
+        for cc, sink, options in [
+            ("SV", "jsonl", {"path": "sv.jsonl"}),
+            ("US", "folder", {"path": "us"}),
+        ]:
+            context = SinkContext(country=cc, state_dir=tmp_path / cc, base_dir=tmp_path)
+            kid = f"{cc.lower()}-system-k1"
+            runner = SinkRunner(
+                js,
+                build_sink(sink, options, context),
+                lambda: td.directory,
+                Signer(kid, td.keys[kid]),
+                RunnerSettings(cc, sink, RetrySettings(), fetch_timeout=2.0),
+                rng=random.Random(1),
+            )
+            await runner.start()
+            while await runner.run_once() == 0:
+                pass  # until the hub's delivery has arrived (pytest-timeout bounds it)
+            await runner.stop()
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 2)
+        await _settled(js)
+
+    delivered = {e.recipient: e for e in _of(entries, EntryKind.DELIVERED)}
+    assert set(delivered) == {"SV", "US"}
+    assert all(e.message_id == message["id"] for e in delivered.values())
+    assert (delivered["SV"].sink, delivered["US"].sink) == ("jsonl", "folder")
+    # Each entry names the signed receipt by its digest: a country can prove which one.
+    receipts = {m.subject: m.data for m in await _stream(js, "RECEIPTS")}
+    assert delivered["SV"].digest == sha256_digest(receipts[receipt_subject("SV")])
+    assert delivered["US"].digest == sha256_digest(receipts[receipt_subject("US")])
+    # Routed before delivered, for each recipient, in the log's order.
+    trail = [(e.kind, e.recipient) for e in entries if e.message_id == message["id"]]
+    for cc in ("SV", "US"):
+        assert trail.index((EntryKind.ROUTED, cc)) < trail.index((EntryKind.DELIVERED, cc))
+
+    reader = AuditReader(js)
+    report = verify_log(
+        await reader.read_all(), await reader.checkpoints(), [checkpoints.verifier()]
+    )
+    assert report.ok, report.problem
+
+    # `enlace audit show ID` prints the delivered entries in the message's trail.
+    args = ["--home", str(tmp_path / "home"), "audit", "show", message["id"], "--json"]
+    out = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--nats-url", nats_server.url])
+    assert out.exit_code == 0, out.output
+    shown = [json.loads(line) for line in out.output.splitlines()]
+    assert sorted(e["recipient"] for e in shown if e["kind"] == "delivered") == ["SV", "US"]
+
+
+async def _stream(js: JetStreamContext, stream: str) -> list[Any]:
+    info = await js.stream_info(stream)
+    return [
+        await js.get_msg(stream, seq)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        if info.state.messages
+    ]
+
+
+async def test_forged_receipts_are_rejected_on_the_record_and_never_count_as_delivered(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    message_id = "01JB6X1Q8Y6Z3N4M5P7R8S9T0W"
+    async with audited_hub(nats_server.url, js) as (app, _, td, _):
+        # US signs a receipt claiming SV wrote the message.
+        forged = await _publish_receipt(js, td, "SV", "US", _receipt(message_id), "f1")
+        # SV's own receipt, changed after signing (another sink name).
+        altered = await _publish_receipt(
+            js,
+            td,
+            "SV",
+            "SV",
+            _receipt(message_id),
+            "f2",
+            alter=lambda b: b.replace(b'"jsonl"', b'"folder"'),
+        )
+        # A genuine dead-letter receipt from SV: on the record, as refused.
+        dead = _receipt(message_id, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+        await _publish_receipt(js, td, "SV", "SV", dead, "d1")
+        entries = await _wait_for(
+            js,
+            lambda es: (
+                len(_of(es, EntryKind.RECEIPT_REJECTED)) == 2
+                and len(_of(es, EntryKind.DEAD_LETTERED)) == 1
+            ),
+        )
+        await _settled(js)  # terminated, not redelivered for ever
+        sample = app.metrics.registry.get_sample_value
+        assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == 2
+
+    assert _of(entries, EntryKind.DELIVERED) == []
+    rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    assert rejected[sha256_digest(forged)].reason == "sender_mismatch"
+    assert rejected[sha256_digest(altered)].reason == "bad_signature"
+    assert all(e.country == "SV" and e.message_id == message_id for e in rejected.values())
+    [refused] = _of(entries, EntryKind.DEAD_LETTERED)
+    assert (refused.recipient, refused.sink, refused.reason) == ("SV", "jsonl", "tampered")
+
+
+async def test_the_same_receipt_read_again_is_recorded_once(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    message_id = "01JB6X1Q8Y6Z3N4M5P7R8S9T0X"
+    receipt = _receipt(message_id)
+    kit = governance()
+    td = kit[0]
+    async with audited_hub(nats_server.url, js, kit):
+        await _publish_receipt(js, td, "SV", "SV", receipt, "r1")
+        await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
+        await _settled(js)
+    # The hub restarted; the same bytes come again (a redelivery, past JetStream's dedup).
+    async with audited_hub(nats_server.url, js, kit):
+        kid = "sv-system-k1"
+        raw, jws = sign_receipt(receipt, td.keys[kid], kid)
+        await js.publish(receipt_subject("SV"), raw, headers={HDR_SIGNATURE: jws})
+        await _settled(js)
+        entries = await _entries(js)
+    assert len(_of(entries, EntryKind.DELIVERED)) == 1
