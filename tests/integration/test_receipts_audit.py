@@ -270,3 +270,20 @@ async def test_the_same_receipt_read_again_is_recorded_once(
         await _settled(js)
         entries = await _entries(js)
     assert len(_of(entries, EntryKind.DELIVERED)) == 1
+
+
+async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    async with audited_hub(nats_server.url, js) as (app, _, old, _):
+        # New governance: every party key is new (same kids, other key material).
+        new, gov, _ = governance()
+        app.reload(gov)
+        await _publish_receipt(js, new, "SV", "SV", _receipt("01JB6X1Q8Y6Z3N4M5P7R8S9T0Y"), "n1")
+        await _publish_receipt(js, old, "SV", "SV", _receipt("01JB6X1Q8Y6Z3N4M5P7R8S9T0Z"), "o1")
+        entries = await _wait_for(js, lambda es: len(es) >= 2)
+        await _settled(js)
+    [delivered] = _of(entries, EntryKind.DELIVERED)
+    assert delivered.message_id == "01JB6X1Q8Y6Z3N4M5P7R8S9T0Y"
+    [rejected] = _of(entries, EntryKind.RECEIPT_REJECTED)
+    assert (rejected.message_id, rejected.reason) == ("01JB6X1Q8Y6Z3N4M5P7R8S9T0Z", "bad_signature")
