@@ -192,8 +192,10 @@ class WebhookSink:
             response = await self._client.post(
                 self.url, content=delivery.body, headers=self._headers(delivery)
             )
-        except httpx.HTTPError as err:
-            # Timeouts, refused connections, TLS hiccups: the far side may come back.
+        except (httpx.HTTPError, ssl.SSLError, OSError) as err:
+            # Timeouts, refused connections, TLS hiccups: the far side may come back. Under
+            # TLS 1.3 a server's "certificate required" alert arrives while reading the
+            # response, where httpx can let the raw ssl.SSLError through.
             raise TransientSinkError(
                 f"POST {self.shown_url} for {delivery.message_id} failed: {type(err).__name__}"
             ) from None
