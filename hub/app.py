@@ -131,7 +131,6 @@ class HubApp:
                 self.governance.directory,
                 self.settings,
                 metrics=self.metrics,
-                clock=self.clock,
             )
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)

@@ -31,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from nats.aio.msg import Msg
@@ -177,14 +176,12 @@ class ReceiptRecorder:
         directory: Directory,
         settings: HubSettings,
         metrics: HubMetrics | None = None,
-        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.js = js
         self.writer = writer
         self.directory = directory
         self.settings = settings
         self.metrics = metrics
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._kv: KeyValue | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
