@@ -47,12 +47,13 @@ from hub.natsauth import (
     read_credentials,
 )
 from hub.natsserver import NatsServer, NatsServerConfig
+from hub.operator_access import QUIET_CONNECT
 from hub.pipeline import Governance
 from hub.pipeline_audit import AuditLogHook
 from hub.policy import set_changes
 from schemas.errors import EnlaceError
 
-__all__ = ["QUIET_CONNECT", "AdapterProcess", "HubRunner", "pid_file"]
+__all__ = ["AdapterProcess", "HubRunner", "pid_file"]
 
 log = structlog.get_logger("enlace.up")
 
@@ -373,19 +374,6 @@ async def _probe(url: str) -> None:
 
     nc = await nats.connect(servers=[url], **QUIET_CONNECT)
     await nc.close()
-
-
-async def _no_error_report(_: Exception) -> None:
-    """nats-py prints each failed attempt's traceback by default; the caller reports once."""
-
-
-QUIET_CONNECT: dict[str, Any] = {
-    "connect_timeout": 3,
-    "allow_reconnect": False,
-    "max_reconnect_attempts": 1,
-    "error_cb": _no_error_report,
-}
-"""``nats.connect`` options of short commands: one try, no tracebacks, the caller says why."""
 
 
 def _warn_unsigned(governance: Governance) -> None:

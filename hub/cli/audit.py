@@ -20,7 +20,6 @@ import nats
 import nats.errors
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from nats.aio.client import Client as NatsClient
 from rich.console import Console
 from rich.table import Table
 
@@ -39,53 +38,22 @@ from hub.audit.verify import (
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.keystore import KeyStoreError, load_key_file
-from hub.natsauth import OPERATOR_USER, load_user, read_credentials
+from hub.operator_access import connect_operator, resolve_nats_url
 from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 
-__all__ = ["audit", "connect_nats", "nats_connect_options"]
+__all__ = ["audit"]
 
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
 
 
-def nats_connect_options(url: str) -> dict[str, Any]:
-    """How the audit commands connect to NATS (the one place to add credentials and TLS)."""
-    return {
-        "servers": [url],
-        "name": "enlace-audit-cli",
-        "connect_timeout": 3,
-        # Fail fast at start (the default retries for two minutes); a command is short.
-        "allow_reconnect": False,
-        "max_reconnect_attempts": 1,
-        "reconnect_time_wait": 0.5,
-    }
+def _with_reader(url: str | None, body: Callable[[AuditReader], Awaitable[T]]) -> T:
+    cli = click.get_current_context().find_object(CliContext)
+    assert cli is not None  # every command runs under the root group
+    server = resolve_nats_url(cli, url)
 
-
-def _operator_login(url: str) -> dict[str, Any]:
-    """The deployment's read-only ``operator`` NATS login, when it has one (hub.natsauth)."""
-    ctx = click.get_current_context(silent=True)
-    cli = ctx.find_object(CliContext) if ctx is not None else None
-    if cli is None or "@" in url or OPERATOR_USER not in read_credentials(cli.deployment):
-        return {}
-    return dict(load_user(cli.deployment, OPERATOR_USER).connect_options())
-
-
-async def connect_nats(url: str) -> NatsClient:
-    """Connect, or exit 6 saying which server could not be reached."""
-    try:
-        return await nats.connect(**nats_connect_options(url), **_operator_login(url))
-    except (nats.errors.Error, OSError, TimeoutError) as exc:
-        fail(
-            f"cannot reach NATS at {url} ({type(exc).__name__}); is the hub running "
-            "(`enlace up`)? pass --nats-url or set ENLACE_NATS_URL",
-            ExitCode.UNAVAILABLE,
-        )
-
-
-def _with_reader(url: str, body: Callable[[AuditReader], Awaitable[T]]) -> T:
     async def run() -> T:
-        nc = await connect_nats(url)
+        nc = await connect_operator(cli.deployment, server, "enlace-audit-cli")
         try:
             return await body(AuditReader(nc.jetstream()))
         except nats.errors.Error as exc:
@@ -104,9 +72,8 @@ def _with_reader(url: str, body: Callable[[AuditReader], Awaitable[T]]) -> T:
 nats_url_option = click.option(
     "--nats-url",
     envvar="ENLACE_NATS_URL",
-    default=DEFAULT_NATS_URL,
-    show_default=True,
-    help="NATS server of the hub (env ENLACE_NATS_URL).",
+    default=None,
+    help="NATS server of the hub (env ENLACE_NATS_URL; default: the deployment's settings).",
 )
 key_options = [
     click.option(
@@ -246,7 +213,7 @@ def tail(
     message_id: str | None,
     limit: int,
     as_json: bool,
-    nats_url: str,
+    nats_url: str | None,
 ) -> None:
     console = Console()
 
@@ -303,7 +270,7 @@ def tail(
 @click.argument("message_id")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the stored entries).")
 @nats_url_option
-def show(message_id: str, as_json: bool, nats_url: str) -> None:
+def show(message_id: str, as_json: bool, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> list[AuditEntry]:
         found = []
         async for raw in reader.entries():
@@ -358,7 +325,7 @@ def verify(
     key_file: Path | None,
     key_name: str | None,
     as_json: bool,
-    nats_url: str,
+    nats_url: str | None,
 ) -> None:
     keys = _verifiers(cli, key_file, key_name)
     if export_file is not None:
@@ -400,7 +367,7 @@ def verify(
     help="Also export entries newer than the last checkpoint (verify will flag them).",
 )
 @nats_url_option
-def export(file: Path, include_tail: bool, nats_url: str) -> None:
+def export(file: Path, include_tail: bool, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> tuple[list[bytes], list[str]]:
         return await reader.read_all(), await reader.checkpoints()
 
@@ -427,7 +394,7 @@ def _origin(notes: list[str]) -> str | None:
     help="Write to this file instead of standard output.",
 )
 @nats_url_option
-def checkpoint(output: Path | None, nats_url: str) -> None:
+def checkpoint(output: Path | None, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> list[str]:
         return await reader.checkpoints()
 
@@ -469,7 +436,7 @@ def _latest(notes: list[str]) -> tuple[str, Checkpoint] | None:
     help="Write to this file instead of standard output.",
 )
 @nats_url_option
-def proof(message_id: str, output: Path | None, nats_url: str) -> None:
+def proof(message_id: str, output: Path | None, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> tuple[list[bytes], list[str]]:
         return await reader.read_all(), await reader.checkpoints()
 

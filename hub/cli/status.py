@@ -16,8 +16,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_credentials
-from hub.runner import QUIET_CONNECT
+from hub.operator_access import QUIET_CONNECT, operator_login
 from hub.streams import HUB_CONSUMER
 from schemas.subjects import STREAMS
 
@@ -25,15 +24,6 @@ __all__ = ["collect_status", "status"]
 
 _AUDIT_STREAMS = ("AUDIT_CHECKPOINTS",)
 _HUB_CONNECTION = "enlace-hub"
-
-
-def _login(deployment: Deployment, settings: HubSettings) -> dict[str, Any]:
-    logins = read_credentials(deployment)
-    if "@" in settings.url or not logins:
-        return {}  # the URL carries its own credentials, or the server needs none
-    # The read-only operator login; deployments made before it existed use the hub's.
-    name = OPERATOR_USER if OPERATOR_USER in logins else HUB_USER
-    return dict(load_user(deployment, name).connect_options())
 
 
 async def _hub_connections(settings: HubSettings) -> int | None:
@@ -59,7 +49,7 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         servers=[settings.url],
         name="enlace-status",
         **QUIET_CONNECT,
-        **_login(deployment, settings),
+        **operator_login(deployment, settings.url),
     )
     try:
         js = nc.jetstream(timeout=5)

@@ -1,0 +1,69 @@
+"""How short operator commands (``enlace status``, ``enlace audit …``) reach NATS.
+
+One place for: which server (``--nats-url`` / ``ENLACE_NATS_URL``, else the deployment's
+settings), which login (the deployment's read-only ``operator`` login; deployments made
+before it existed use the hub's), and quiet, single-try connection options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsClient
+
+from hub.cli.context import CliContext, fail
+from hub.cli.exit_codes import ExitCode
+from hub.config import load_settings
+from hub.deployment import Deployment
+from hub.errors import ConfigError
+from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_credentials
+
+__all__ = ["QUIET_CONNECT", "connect_operator", "operator_login", "resolve_nats_url"]
+
+
+async def _no_error_report(_: Exception) -> None:
+    """nats-py prints each failed attempt's traceback by default; the caller reports once."""
+
+
+QUIET_CONNECT: dict[str, Any] = {
+    "connect_timeout": 3,
+    "allow_reconnect": False,
+    "max_reconnect_attempts": 1,
+    "error_cb": _no_error_report,
+}
+"""``nats.connect`` options of short commands: one try, no tracebacks, the caller says why."""
+
+
+def resolve_nats_url(cli: CliContext, flag: str | None) -> str:
+    """``--nats-url`` (or ``ENLACE_NATS_URL``), else the deployment's settings."""
+    if flag:
+        return flag
+    try:
+        return load_settings(cli.home if cli.deployment.exists() else None).url
+    except ConfigError as err:
+        fail(str(err), ExitCode.USAGE)
+
+
+def operator_login(deployment: Deployment, url: str) -> dict[str, Any]:
+    """Connect options of the deployment's read-only login (none if the URL has its own)."""
+    logins = read_credentials(deployment)
+    if "@" in url or not logins:
+        return {}  # the URL carries its own credentials, or the server needs none
+    name = OPERATOR_USER if OPERATOR_USER in logins else HUB_USER
+    return dict(load_user(deployment, name).connect_options())
+
+
+async def connect_operator(deployment: Deployment, url: str, name: str) -> NatsClient:
+    """Connect as the operator, or exit 6 saying which server could not be reached."""
+    try:
+        return await nats.connect(
+            servers=[url], name=name, **QUIET_CONNECT, **operator_login(deployment, url)
+        )
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        fail(
+            f"cannot reach NATS at {url} ({type(exc).__name__}); is the hub running "
+            "(`enlace up`)? pass --nats-url or set ENLACE_NATS_URL",
+            ExitCode.UNAVAILABLE,
+        )
