@@ -218,6 +218,11 @@ def parse_document(text: str, path: Path | str) -> GovDoc:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise GovernanceFileError(path, f"not valid YAML: {problem}", line=line) from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        # ruamel raises these for YAML it parses but cannot build, e.g. a list used as a
+        # mapping key (`? [a]: b`) or nesting too deep; a governance file never needs them.
+        problem = f"unsupported YAML construct ({type(exc).__name__}: {exc})"
+        raise GovernanceFileError(path, problem) from None
     if not isinstance(tree, CommentedMap):
         raise GovernanceFileError(path, "a governance document is a YAML mapping", line=1)
     lines: dict[Path_, int] = {}

@@ -45,6 +45,12 @@ def test_duplicate_keys_are_refused() -> None:
         parse_document("version: 1\nversion: 2\n", "dup.yaml")
 
 
+@pytest.mark.parametrize("text", ["? [a, b]\n: 1\n", "? {a: 1}\n: 1\n", "a: " + "[" * 2000])
+def test_yaml_that_cannot_be_built_is_a_governance_error(text: str) -> None:
+    with pytest.raises(GovernanceFileError):
+        parse_document(text, "odd.yaml")
+
+
 def test_a_list_is_not_a_document() -> None:
     with pytest.raises(GovernanceFileError, match="mapping"):
         parse_document("- 1\n", "list.yaml")
