@@ -126,7 +126,10 @@ def _select(node: Any, segs: list[str]) -> Iterator[Any]:
 
 def apply_view(message: Mapping[str, Any], view: ViewSpec) -> dict[str, Any]:
     """A redacted copy of ``message``: drops first, then roundings. The input is not changed."""
-    data: dict[str, Any] = copy.deepcopy(dict(message))
+    return _redact_in_place(copy.deepcopy(dict(message)), view)
+
+
+def _redact_in_place(data: dict[str, Any], view: ViewSpec) -> dict[str, Any]:
     for path in view.drop:
         _drop(data, path.split("."))
     for rule in view.round:
@@ -147,13 +150,14 @@ def render_view(message: bytes | Mapping[str, Any], view: ViewSpec) -> bytes:
     """
     if view.is_full:
         return bytes(message) if isinstance(message, bytes | bytearray) else canonical_json(message)
-    if isinstance(message, bytes | bytearray):
-        try:
-            data = json.loads(message)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RedactionError(f"cannot render view {view.name!r}: not JSON ({exc})") from None
-    else:
-        data = message
-    if not isinstance(data, Mapping):
+    if not isinstance(message, bytes | bytearray):
+        return canonical_json(apply_view(message, view))
+    try:
+        data = json.loads(message)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RedactionError(f"cannot render view {view.name!r}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
         raise RedactionError(f"cannot render view {view.name!r}: a message is a JSON object")
-    return canonical_json(apply_view(data, view))
+    # Freshly parsed, so nobody else holds it: redact in place, no deep copy (it was
+    # a tenth of the hub's CPU per redacted delivery).
+    return canonical_json(_redact_in_place(data, view))
