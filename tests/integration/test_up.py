@@ -110,6 +110,17 @@ def test_a_signed_sample_from_gt_lands_in_hn_inbox(up: Up) -> None:
     _wait_for(delivered.exists, f"{delivered}")
     assert (delivered.parent / f"{message['id']}.json.jws").exists()
 
+    def trail_kinds() -> list[str]:
+        # No --nats-url: the audit command finds the server in the deployment's settings.
+        shown = up.enlace("audit", "show", message["id"], "--json")
+        assert shown.returncode == 0, shown.stderr
+        lines = [line for line in shown.stdout.splitlines() if line.startswith("{")]
+        return [json.loads(line)["kind"] for line in lines]  # JSON Lines, one entry each
+
+    # HN's sink signed a receipt and the hub put it on the record: the whole trail.
+    _wait_for(lambda: "delivered" in trail_kinds(), "HN's receipt in the audit trail")
+    assert {"received", "routed", "delivered"} <= set(trail_kinds())
+
 
 def test_status_shows_streams_and_the_hub_consumer(up: Up) -> None:
     result = up.enlace("status", "--json")
