@@ -35,6 +35,7 @@ from adapters.config import load_adapters_config
 from adapters.runner import consumer_name
 from hub.app import HubApp, create_app, load_governance, load_signer
 from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
+from hub.audit.key_events import key_events
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.natsauth import (
@@ -383,10 +384,12 @@ def _warn_unsigned(governance: Governance) -> None:
 
 
 def _loaded_entries(governance: Governance, before: Governance | None = None) -> list[AuditEntry]:
-    """Audit entries for governance now in force: the directory version, agreement changes."""
+    """Audit entries for governance now in force: directory version, key and agreement changes."""
     entries = [
         AuditEntry.governance("directory", str(governance.directory.version), "loaded"),
     ]
+    if before is not None:
+        entries += key_events(before.directory, governance.directory)
     empty = type(governance.agreements)()
     previous = before.agreements if before is not None else empty
     for change in set_changes(previous, governance.agreements):

@@ -156,6 +156,26 @@ def test_a_broken_agreement_on_reload_is_refused_and_the_hub_keeps_running(up: U
     assert any(e["kind"] == "governance" and e.get("outcome") == "refused" for e in kinds)
 
 
+def test_a_revoked_key_is_a_key_event_on_the_record_after_reload(up: Up) -> None:
+    result = up.enlace("keys", "revoke", "hn-narcotics-k1")
+    assert result.returncode == 0, result.stderr
+    assert up.enlace("reload").returncode == 0
+
+    def key_events() -> list[dict[str, str]]:
+        tail = up.enlace("audit", "tail", "--json", "-n", "50")
+        assert tail.returncode == 0, tail.stderr
+        entries = [json.loads(line) for line in tail.stdout.splitlines() if line.startswith("{")]
+        return [e for e in entries if e["kind"] == "key_event"]
+
+    _wait_for(lambda: bool(key_events()), "the key event")
+    event = key_events()[-1]
+    assert (event["outcome"], event["version"], event["owner"]) == (
+        "revoked",
+        "hn-narcotics-k1",
+        "hn-narcotics",
+    )
+
+
 def test_a_second_up_on_a_busy_port_exits_6(up: Up) -> None:
     result = up.enlace("up", "--no-adapters")
     assert result.returncode == 6
