@@ -21,11 +21,15 @@ import contextlib
 import cProfile
 import io
 import json
+import multiprocessing
+import multiprocessing.process
 import os
 import pstats
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import nats
@@ -33,11 +37,12 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from hub.app import create_app
+from hub.app import HubApp, create_app
 from hub.audit import AuditWriter, CheckpointSigner
 from hub.config import HubSettings
 from hub.logging import configure_logging
 from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.pipeline import Governance, HubSigner
 from hub.pipeline_audit import AuditLogHook
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from tests.factories import TestDirectory
@@ -110,26 +115,86 @@ class Outcomes:
                 await asyncio.wait_for(self.reached.wait(), seconds)
 
 
+@dataclass
+class _Hub:
+    """One hub (app + audit writer) in this process."""
+
+    nc: NatsClient
+    writer: AuditWriter
+    app: HubApp
+
+    @classmethod
+    async def start(cls, url: str, gov: Governance, signer: HubSigner, workers: int) -> _Hub:
+        nc = await nats.connect(url)
+        writer = await AuditWriter.open(
+            nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
+        )
+        app = create_app(
+            HubSettings(nats_url=url, workers=workers, fetch_batch=BATCH),
+            gov,
+            signer,
+            audit=AuditLogHook(writer),
+        )
+        await app.start()
+        return cls(nc, writer, app)
+
+    async def stop(self) -> None:
+        await self.app.stop()
+        await self.writer.close()
+        await self.nc.close()
+
+
+@dataclass
+class _Child:
+    process: multiprocessing.process.BaseProcess
+    ready: EventType
+    stop: EventType
+
+
+def _fork_hub(url: str, gov: Governance, signer: HubSigner, workers: int) -> _Child:
+    """A hub in a forked process (fork: the keys are not picklable, the child inherits them)."""
+    ctx = multiprocessing.get_context("fork")
+    ready, stop = ctx.Event(), ctx.Event()
+    process = ctx.Process(target=_child_main, args=(url, gov, signer, workers, ready, stop))
+    process.start()
+    return _Child(process, ready, stop)
+
+
+def _child_main(
+    url: str, gov: Governance, signer: HubSigner, workers: int, ready: EventType, stop: EventType
+) -> None:
+    # Forked from inside the parent's running loop: Python 3.11 keeps that loop marked as
+    # running in the child, so clear the mark before starting the child's own loop.
+    asyncio.events._set_running_loop(None)
+
+    async def serve() -> None:
+        hub = await _Hub.start(url, gov, signer, workers)
+        ready.set()
+        await asyncio.to_thread(stop.wait)
+        await hub.stop()
+
+    asyncio.new_event_loop().run_until_complete(serve())
+
+
 async def hub_end_to_end(
-    url: str, n: int, profile: cProfile.Profile | None = None, paced: bool = True
+    url: str,
+    n: int,
+    profile: cProfile.Profile | None = None,
+    paced: bool = True,
+    processes: int = 0,
 ) -> tuple[float, float, float]:
     """Hub msgs/s for ``n`` messages, then p50 and p99 latency (ms) at RATE msgs/s offered.
 
-    With ``profile``, the throughput part runs under it; with ``paced=False`` no latency
-    part (p50 and p99 are then 0).
+    The hub runs in this process with ``WORKERS`` workers, or with ``processes`` > 0 in
+    that many forked processes of one worker each. With ``profile``, the throughput part
+    runs under it (in-process hub only); with ``paced=False`` no latency part (p50 and
+    p99 are then 0).
     """
     td, gov, signer = governance()
-    hub_nc = await nats.connect(url)
-    writer = await AuditWriter.open(
-        hub_nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
-    )
-    app = create_app(
-        HubSettings(nats_url=url, workers=WORKERS, fetch_batch=BATCH),
-        gov,
-        signer,
-        audit=AuditLogHook(writer),
-    )
-    await app.start()
+    children = [_fork_hub(url, gov, signer, 1) for _ in range(processes)]
+    hub = None if children else await _Hub.start(url, gov, signer, WORKERS)
+    for child in children:
+        child.ready.wait(30)
     client = await nats.connect(url)
     outcomes = Outcomes()
     await client.subscribe("enlace.outcome.GT", cb=outcomes.on)
@@ -169,10 +234,12 @@ async def hub_end_to_end(
         await outcomes.wait(n + len(paced_batch))
         lat = sorted((outcomes.at[m] - t) * 1000 for m, t in sent.items() if m in outcomes.at)
     finally:
-        await app.stop()
-        await writer.close()
+        if hub is not None:
+            await hub.stop()
+        for child in children:
+            child.stop.set()
+            child.process.join(30)
         await client.close()
-        await hub_nc.close()
     p50 = statistics.median(lat)
     p99 = lat[int(len(lat) * 0.99) - 1]
     return throughput, p50, p99
@@ -189,7 +256,7 @@ def _signed(td: TestDirectory, n: int) -> list[tuple[str, str, bytes, str]]:
     return out
 
 
-def _summary(raw: float, hub: float, p50: float, p99: float) -> str:
+def _summary(raw: float, hub: float, p50: float, p99: float, two: float, p99_two: float) -> str:
     """The final table: each result against the issue's target."""
     rows = [
         ("raw JetStream", f"{raw:,.0f} msgs/s", ""),
@@ -197,6 +264,8 @@ def _summary(raw: float, hub: float, p50: float, p99: float) -> str:
         ("hub / raw", f"{hub / raw:.2f}", "met" if hub / raw >= 0.5 else "NOT met (≥ 0.50)"),
         (f"p50 at {RATE} msgs/s", f"{p50:.1f} ms", ""),
         (f"p99 at {RATE} msgs/s", f"{p99:.1f} ms", "met" if p99 < 50 else "NOT met (< 50 ms)"),
+        ("hub, 2 processes × 1", f"{two:,.0f} msgs/s", ""),
+        ("  its ratio / p99", f"{two / raw:.2f} / {p99_two:.0f} ms", ""),
     ]
     lines = [f"{'summary':<22} {'result':>14}  target"]
     lines += [f"{name:<22} {value:>14}  {target}" for name, value, target in rows]
@@ -222,12 +291,17 @@ async def main() -> None:
                 f"latency publish → outcome at {RATE} msgs/s offered: "
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
             )
+            two, p50_two, p99_two = await hub_end_to_end(server.url, HUB_N, processes=2)
+            print(
+                f"hub end to end, 2 processes × 1 worker: {two:,.0f} msgs/s; "
+                f"at {RATE} msgs/s p50 {p50_two:.1f} ms, p99 {p99_two:.1f} ms"
+            )
             profile = cProfile.Profile()
             profiled, _, _ = await hub_end_to_end(server.url, PROFILE_N, profile, paced=False)
             text = io.StringIO()
             pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
             print(f"profile of the process during a hub run ({profiled:,.0f} msgs/s profiled):")
             print(text.getvalue())
-            print(_summary(raw, hub, p50, p99))
+            print(_summary(raw, hub, p50, p99, two, p99_two))
         finally:
             server.stop()
