@@ -183,13 +183,16 @@ async def hub_end_to_end(
     profile: cProfile.Profile | None = None,
     paced: bool = True,
     processes: int = 0,
+    cpu: dict[str, float] | None = None,
+    server_pid: int | None = None,
 ) -> tuple[float, float, float]:
     """Hub msgs/s for ``n`` messages, then p50 and p99 latency (ms) at RATE msgs/s offered.
 
     The hub runs in this process with ``WORKERS`` workers, or with ``processes`` > 0 in
     that many forked processes of one worker each. With ``profile``, the throughput part
     runs under it (in-process hub only); with ``paced=False`` no latency part (p50 and
-    p99 are then 0).
+    p99 are then 0). With ``cpu`` (and ``server_pid``), the CPU time of this process and of
+    nats-server during the throughput part is put there, in ms per message.
     """
     td, gov, signer = governance()
     children = [_fork_hub(url, gov, signer, 1) for _ in range(processes)]
@@ -204,11 +207,15 @@ async def hub_end_to_end(
         if profile is not None:
             profile.enable()
         started = time.perf_counter()
+        cpu_before = (time.process_time(), _cpu_seconds(server_pid))
         await _publish_window(
             client, [(s, raw, {HDR_SIGNATURE: jws, HDR_MSG_ID: mid}) for mid, s, raw, jws in batch]
         )
         await outcomes.wait(n)
         elapsed = time.perf_counter() - started
+        if cpu is not None:
+            cpu["this process (hub + bench client)"] = (time.process_time() - cpu_before[0]) / n
+            cpu["nats-server"] = (_cpu_seconds(server_pid) - cpu_before[1]) / n
         if profile is not None:
             profile.disable()
         throughput = len(outcomes.at) / elapsed
@@ -244,6 +251,16 @@ async def hub_end_to_end(
     p50 = statistics.median(lat)
     p99 = lat[int(len(lat) * 0.99) - 1]
     return throughput, p50, p99
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _signed(td: TestDirectory, n: int) -> list[tuple[str, str, bytes, str]]:
@@ -320,11 +337,17 @@ async def main() -> None:
             print(
                 f"raw JetStream (publish awaited ×{IN_FLIGHT} + pull/ack), 2 KiB: {raw:,.0f} msgs/s"
             )
-            hub, p50, p99 = await hub_end_to_end(server.url, HUB_N)
+            cpu: dict[str, float] = {}
+            pid = server.process.pid if server.process else None
+            hub, p50, p99 = await hub_end_to_end(server.url, HUB_N, cpu=cpu, server_pid=pid)
             print(f"hub end to end, {WORKERS} workers, 2 recipients, audit on: {hub:,.0f} msgs/s")
             print(
                 f"latency publish → outcome at {RATE} msgs/s offered: "
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
+            print(
+                f"CPU per message during that run ({os.cpu_count()} cores): "
+                + ", ".join(f"{who} {seconds * 1000:.2f} ms" for who, seconds in cpu.items())
             )
             two, p50_two, p99_two = await hub_end_to_end(server.url, HUB_N, processes=2)
             print(
