@@ -132,7 +132,7 @@ class SigningKeyMissing(AdapterError):
 
 
 class StreamsMissing(AdapterError):
-    """DELIVERY, DEADLETTER or RECEIPTS does not exist on this NATS: the hub made none."""
+    """DELIVERY, RECEIPTS or DEADLETTER_<cc> does not exist on this NATS: the hub made none."""
 
     code = "streams_missing"
 

@@ -8,7 +8,7 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 3. retry transient failures in place with exponential backoff and full jitter (in place
    keeps the order; the ack deadline is extended while waiting);
 4. send permanent failures, tampered deliveries and deliveries over the retry limit to
-   ``enlace.deadletter.<cc>`` (stream DEADLETTER) with ``Enlace-Reason``;
+   ``enlace.deadletter.<cc>`` (stream DEADLETTER_<cc>) with ``Enlace-Reason``;
 5. publish a receipt signed by the country's system key on ``enlace.receipt.<cc>``
    (``delivered``, or ``dead_lettered`` with the reason), awaiting JetStream's ack;
 6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
@@ -54,6 +54,7 @@ from schemas.subjects import (
     HDR_REASON,
     HDR_SIGNATURE,
     HDR_VIEW,
+    deadletter_stream,
     deadletter_subject,
     receipt_subject,
 )
@@ -79,10 +80,12 @@ HDR_SINK = "Enlace-Sink"
 HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
 HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
 
-RUNNER_STREAMS = ("DELIVERY", "DEADLETTER", "RECEIPTS")
-"""What a runner reads from and writes to; the hub creates them (``hub.streams``)."""
+RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
+"""The shared streams a runner reads from and writes to; the hub creates them (``hub.streams``),
+with the country's own dead-letter stream (``schemas.subjects.deadletter_stream``)."""
 
-# A country's NATS login may not delete from DEADLETTER; a replay then leaves the copy.
+# A login without delete rights on DEADLETTER_<cc> (an older deployment's) makes a replay
+# leave the copy rather than fail.
 _DELETE_REFUSED = (NotFoundError, TimeoutError, nats.errors.Error)
 
 Keepalive = Callable[[], Awaitable[None]]
@@ -172,6 +175,11 @@ class SinkRunner:
         return consumer_name(self.settings.country, self.settings.sink_name)
 
     @property
+    def deadletter_stream(self) -> str:
+        """This country's dead-letter stream."""
+        return deadletter_stream(self.settings.country)
+
+    @property
     def filter_subject(self) -> str:
         return f"enlace.out.{self.settings.country}.>"
 
@@ -179,7 +187,8 @@ class SinkRunner:
         """Open the sink and bind to (or create) the durable consumer.
 
         Raises:
-            StreamsMissing: the hub has not created DELIVERY on this NATS yet.
+            StreamsMissing: the hub has not created DELIVERY or this country's dead-letter
+                stream on this NATS yet.
         """
         await self.sink.open()
         config = ConsumerConfig(
@@ -201,6 +210,15 @@ class SinkRunner:
             raise StreamsMissing(
                 "stream DELIVERY does not exist on this NATS server; start the hub "
                 "(`enlace up`) first, or point --nats-url at the hub's server"
+            ) from None
+        try:
+            # The country's login may read the info of its own dead-letter stream only.
+            await self.js.stream_info(self.deadletter_stream)
+        except NotFoundError:
+            raise StreamsMissing(
+                f"stream {self.deadletter_stream} does not exist on this NATS server; the hub "
+                f"creates it for every party of its directory: check that "
+                f"{self.settings.country} is in the directory and restart the hub (`enlace up`)"
             ) from None
 
     async def stop(self) -> None:
@@ -387,15 +405,15 @@ class SinkRunner:
         """Try every dead letter of this country and sink again.
 
         A dead letter that now goes through is delivered (with a receipt) and removed from
-        DEADLETTER; one that fails again stays, unchanged. Returns (stream seq, outcome or
-        the reason it failed again) per dead letter.
+        the country's dead-letter stream; one that fails again stays, unchanged. Returns
+        (stream seq, outcome or the reason it failed again) per dead letter.
         """
         if self._sub is None:
             await self.sink.open()
         subject = deadletter_subject(self.settings.country)
         sub = await self.js.pull_subscribe(
             subject,
-            stream="DEADLETTER",
+            stream=self.deadletter_stream,
             config=ConsumerConfig(
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
@@ -439,7 +457,7 @@ class SinkRunner:
         delivery, result = outcome
         await self._receipt(delivery, ReceiptStatus.DELIVERED)
         try:
-            await self.js.delete_msg("DEADLETTER", seq)
+            await self.js.delete_msg(self.deadletter_stream, seq)
         except _DELETE_REFUSED as err:
             # Delivered all the same; the copy stays until someone allowed removes it.
             self._log.warning("dead_letter_kept", seq=seq, error=type(err).__name__)

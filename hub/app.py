@@ -100,7 +100,7 @@ class HubApp:
             **self.connect_options,
         )
         js = self.nc.jetstream(timeout=10)
-        await ensure_streams(js, self.settings)
+        await ensure_streams(js, self.settings, self.governance.directory.party_codes)
         await ensure_hub_consumer(js, self.settings)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew

@@ -15,7 +15,8 @@ publish                                                why
 ``$JS.API.CONSUMER.CREATE.DELIVERY.*.enlace.out.CC.>``  create consumers on its own deliveries only
 ``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
 ``$JS.ACK.DELIVERY.<sink>.>``                          ack them
-``…CREATE.{REJECTED,RECEIPTS,DEADLETTER}.*.<own>``     read its notices, receipts, dead letters
+``…CREATE.{REJECTED,RECEIPTS,DEADLETTER_CC}.*.<own>``  read its notices, receipts, dead letters
+``$JS.API.STREAM.{INFO,MSG.DELETE}.DEADLETTER_CC``     count / remove its own dead letters only
 =====================================================  ==========================================
 
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
@@ -39,6 +40,7 @@ from typing import Any
 
 from hub.deployment import Deployment
 from hub.errors import ConfigError
+from schemas.subjects import deadletter_stream
 
 __all__ = [
     "HUB_USER",
@@ -133,6 +135,7 @@ def load_user(deployment: Deployment, name: str) -> NatsUser:
 def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
     """The publish/subscribe allow lists of country ``cc`` (everything else is denied)."""
     api = "$JS.API.CONSUMER"
+    dead = deadletter_stream(cc)
     publish = [
         f"enlace.in.{cc}.>",
         f"enlace.receipt.{cc}",
@@ -141,13 +144,17 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
         f"{api}.CREATE.DELIVERY.*.enlace.out.{cc}.>",
         f"{api}.CREATE.REJECTED.*.enlace.rejected.{cc}",
         f"{api}.CREATE.RECEIPTS.*.enlace.receipt.{cc}",
-        f"{api}.CREATE.DEADLETTER.*.enlace.deadletter.{cc}",
+        f"{api}.CREATE.{dead}.*.enlace.deadletter.{cc}",
         f"{api}.MSG.NEXT.REJECTED.*",
         f"{api}.MSG.NEXT.RECEIPTS.*",
-        f"{api}.MSG.NEXT.DEADLETTER.*",
+        f"{api}.MSG.NEXT.{dead}.*",
         "$JS.ACK.REJECTED.>",
         "$JS.ACK.RECEIPTS.>",
-        "$JS.ACK.DEADLETTER.>",
+        f"$JS.ACK.{dead}.>",
+        # Its own dead-letter stream only: the count for `adapter status`, and removing
+        # a dead letter once `replay-dead-letters` has delivered it.
+        f"$JS.API.STREAM.INFO.{dead}",
+        f"$JS.API.STREAM.MSG.DELETE.{dead}",
     ]
     for name in consumers:
         publish += [

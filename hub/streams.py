@@ -11,7 +11,9 @@ DELIVERY       ``enlace.out.>``          one message per recipient; dedup ``id:c
 REJECTED       ``enlace.rejected.>``     notices to senders (JSON)
 QUARANTINE     ``enlace.quarantine.>``   raw refused bytes + headers + reason
 RECEIPTS       ``enlace.receipt.>``      signed receipts from sink adapters
-DEADLETTER     ``enlace.deadletter.>``   deliveries a sink could not write
+DEADLETTER_CC  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
+                                         stream per party, so CC's login may read and
+                                         delete its own dead letters and no others)
 =============  ========================  ==============================================
 
 AUDIT belongs to the audit writer (:mod:`hub.audit`), which creates it with its own
@@ -22,6 +24,8 @@ audit record, against recording a redelivery twice; TTL = the streams' max age).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -38,7 +42,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.config import HubSettings
-from schemas.subjects import STREAMS
+from hub.errors import ConfigError
+from schemas.subjects import STREAMS, deadletter_stream, deadletter_subject
 
 __all__ = [
     "HUB_CONSUMER",
@@ -54,7 +59,9 @@ __all__ = [
     "stream_configs",
 ]
 
-HUB_STREAMS = ("INGRESS", "DELIVERY", "REJECTED", "QUARANTINE", "RECEIPTS", "DEADLETTER")
+HUB_STREAMS = ("INGRESS", "DELIVERY", "REJECTED", "QUARANTINE", "RECEIPTS")
+"""The shared hub streams; each party also has its dead-letter stream (deadletter_stream)."""
+_LEGACY_DEADLETTER = "DEADLETTER"  # one shared stream before per-country dead letters
 HUB_CONSUMER = "hub"
 """The durable pull consumer on INGRESS that every hub worker and process shares."""
 SEEN_BUCKET = "enlace_seen"
@@ -64,11 +71,19 @@ RECEIPTS_CONSUMER = "hub-receipts"
 RECEIPTS_BUCKET = "enlace_receipts"
 
 
-def stream_configs(settings: HubSettings) -> list[StreamConfig]:
-    """The configuration of every hub stream under ``settings``."""
+def stream_configs(settings: HubSettings, parties: Iterable[str] = ()) -> list[StreamConfig]:
+    """The configuration of every hub stream under ``settings``.
+
+    Args:
+        settings: the hub's limits.
+        parties: the directory's party codes; each gets its dead-letter stream.
+    """
     limits = settings.streams
+    subjects = {name: list(STREAMS[name]) for name in HUB_STREAMS}
+    for cc in sorted(set(parties)):
+        subjects[deadletter_stream(cc)] = [deadletter_subject(cc)]
     configs = []
-    for name in HUB_STREAMS:
+    for name, stream_subjects in subjects.items():
         window = {
             "INGRESS": limits.ingress_duplicate_window,
             "DELIVERY": limits.delivery_duplicate_window,
@@ -76,7 +91,7 @@ def stream_configs(settings: HubSettings) -> list[StreamConfig]:
         configs.append(
             StreamConfig(
                 name=name,
-                subjects=list(STREAMS[name]),
+                subjects=stream_subjects,
                 retention=RetentionPolicy.LIMITS,
                 storage=StorageType.FILE,
                 num_replicas=limits.replicas,
@@ -93,10 +108,20 @@ def stream_configs(settings: HubSettings) -> list[StreamConfig]:
     return configs
 
 
-async def ensure_streams(js: JetStreamContext, settings: HubSettings) -> list[str]:
-    """Create the hub's streams, or update them to ``settings``; returns their names."""
+async def ensure_streams(
+    js: JetStreamContext, settings: HubSettings, parties: Iterable[str] = ()
+) -> list[str]:
+    """Create the hub's streams, or update them to ``settings``; returns their names.
+
+    Args:
+        js: the hub's JetStream context.
+        settings: the hub's limits.
+        parties: the directory's party codes, whose dead-letter streams to create.
+    """
+    parties = tuple(parties)
+    legacy = await _take_legacy_dead_letters(js, {deadletter_subject(cc) for cc in parties})
     names = []
-    for config in stream_configs(settings):
+    for config in stream_configs(settings, parties):
         assert config.name is not None  # set above; for the type checker
         try:
             await js.stream_info(config.name)
@@ -105,7 +130,45 @@ async def ensure_streams(js: JetStreamContext, settings: HubSettings) -> list[st
         else:
             await js.update_stream(config)
         names.append(config.name)
+    for subject, data, headers in legacy:
+        await js.publish(subject, data, headers=headers)
     return names
+
+
+async def _take_legacy_dead_letters(
+    js: JetStreamContext, subjects: set[str]
+) -> list[tuple[str, bytes, dict[str, str] | None]]:
+    """Empty and remove the shared DEADLETTER stream of earlier versions; returns its letters.
+
+    Its subjects overlap the per-country streams, which could not be created beside it.
+    The letters are republished (same headers, so same ``Nats-Msg-Id``) into the
+    per-country streams once those exist; a letter of a country without a stream stops
+    the hub here, before anything is removed.
+
+    Raises:
+        ConfigError: a letter is addressed to a party the directory does not list.
+    """
+    try:
+        info = await js.stream_info(_LEGACY_DEADLETTER)
+    except NotFoundError:
+        return []
+    letters = []
+    if info.state.messages:
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            try:
+                msg = await js.get_msg(_LEGACY_DEADLETTER, seq)
+            except NotFoundError:
+                continue  # deleted (a replayed letter)
+            assert msg.subject is not None  # a stored message has one
+            if msg.subject not in subjects:
+                raise ConfigError(
+                    f"stream {_LEGACY_DEADLETTER} holds a dead letter on {msg.subject} (seq "
+                    f"{seq}), of a party not in the directory: move or delete it (`nats "
+                    f"stream rmm {_LEGACY_DEADLETTER} {seq}`), then start the hub again"
+                )
+            letters.append((msg.subject, msg.data or b"", dict(msg.headers or {}) or None))
+    await js.delete_stream(_LEGACY_DEADLETTER)
+    return letters
 
 
 async def ensure_kv(

@@ -8,7 +8,7 @@ Subjects are country-first so that NATS permissions can be per country::
     enlace.receipt.<cc>               signed receipts from <cc>'s sinks (stream RECEIPTS)
     enlace.quarantine.<cc>            raw refused bytes + reason (stream QUARANTINE)
     enlace.audit                      audit log entries (stream AUDIT)
-    enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER)
+    enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER_<cc>)
     enlace.outcome.<cc>               the hub's outcome of each message of <cc> (core NATS)
 """
 
@@ -28,6 +28,7 @@ __all__ = [
     "HDR_VIEW",
     "STREAMS",
     "IngressSubject",
+    "deadletter_stream",
     "deadletter_subject",
     "delivery_subject",
     "ingress_subject",
@@ -49,13 +50,14 @@ HDR_RECIPIENT = "Enlace-Recipient"
 HDR_REASON = "Enlace-Reason"  # reason code on quarantine and dead-letter copies
 HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
 
+# Dead letters are not here: each country has its own stream (deadletter_stream), so that
+# its login can read and delete its dead letters and nobody else's.
 STREAMS: dict[str, list[str]] = {
     "INGRESS": [f"{PREFIX}.in.>"],
     "DELIVERY": [f"{PREFIX}.out.>"],
     "REJECTED": [f"{PREFIX}.rejected.>"],
     "QUARANTINE": [f"{PREFIX}.quarantine.>"],
     "RECEIPTS": [f"{PREFIX}.receipt.>"],
-    "DEADLETTER": [f"{PREFIX}.deadletter.>"],
     "AUDIT": [f"{PREFIX}.audit"],
 }
 
@@ -110,6 +112,16 @@ def outcome_subject(cc: str) -> str:
 def deadletter_subject(cc: str) -> str:
     _check(cc)
     return f"{PREFIX}.deadletter.{cc}"
+
+
+def deadletter_stream(cc: str) -> str:
+    """The stream of ``cc``'s dead letters (subject :func:`deadletter_subject` only).
+
+    One per country rather than one shared: a country's login may then read the info of,
+    and delete from, its own dead letters without reaching another country's by sequence.
+    """
+    _check(cc)
+    return f"DEADLETTER_{cc}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from schemas.subjects import STREAMS
 __all__ = ["collect_status", "status"]
 
 _AUDIT_STREAMS = ("AUDIT_CHECKPOINTS",)
+_DEADLETTER_PREFIX = "DEADLETTER_"  # schemas.subjects.deadletter_stream
 _HUB_CONNECTION = "enlace-hub"
 
 
@@ -55,7 +56,13 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         js = nc.jetstream(timeout=5)
         streams: list[dict[str, Any]] = []
         hub_waiting: int | None = None
-        for name in [*STREAMS, *_AUDIT_STREAMS]:
+        # One dead-letter stream per party: list those that exist rather than load the directory.
+        dead = sorted(
+            i.config.name
+            for i in await js.streams_info()
+            if i.config.name and i.config.name.startswith(_DEADLETTER_PREFIX)
+        )
+        for name in [*STREAMS, *dead, *_AUDIT_STREAMS]:
             try:
                 info = await js.stream_info(name)
             except NotFoundError:

@@ -34,7 +34,12 @@ def test_a_party_may_publish_only_under_its_own_code() -> None:
     for subject in publish:
         others = set(re.findall(r"\b[A-Z]{2}\b", subject)) - {"GT", "JS", "API", "ACK"}
         assert not others, f"{subject} names another country"
-    assert not any(s.startswith(("enlace.in.>", "enlace.out.", "$JS.API.STREAM")) for s in publish)
+    assert not any(s.startswith(("enlace.in.>", "enlace.out.")) for s in publish)
+    # On streams: its own dead letters' info and removing one of them, nothing else.
+    assert {s for s in publish if s.startswith("$JS.API.STREAM")} == {
+        "$JS.API.STREAM.INFO.DEADLETTER_GT",
+        "$JS.API.STREAM.MSG.DELETE.DEADLETTER_GT",
+    }
 
 
 def test_a_party_reads_deliveries_only_through_its_own_sink_consumers() -> None:

@@ -133,5 +133,5 @@ async def stream_msgs(js: JetStreamContext, stream: str, subject: str) -> list[M
 
 async def ensure(nc: NatsClient) -> JetStreamContext:
     js = nc.jetstream()
-    await ensure_streams(js, HubSettings(nats_url="nats://unused"))
+    await ensure_streams(js, HubSettings(nats_url="nats://unused"), PARTIES)
     return js

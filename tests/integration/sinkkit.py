@@ -15,6 +15,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from adapters.keys import Signer
+from schemas.common import PARTIES
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.receipts import Receipt, verify_receipt
 from schemas.subjects import (
@@ -26,6 +27,8 @@ from schemas.subjects import (
     HDR_SIGNATURE,
     HDR_VIEW,
     STREAMS,
+    deadletter_stream,
+    deadletter_subject,
     delivery_subject,
 )
 from tests.factories import TestDirectory
@@ -40,15 +43,21 @@ __all__ = [
     "receipt_signer",
 ]
 
-ADAPTER_STREAMS = ("DELIVERY", "DEADLETTER", "RECEIPTS")
+ADAPTER_STREAMS = ("DELIVERY", "RECEIPTS")
 
 
 async def fresh_streams(js: JetStreamContext) -> None:
-    """DELIVERY, DEADLETTER and RECEIPTS, empty (the hub makes them in production)."""
-    for name in ADAPTER_STREAMS:
+    """DELIVERY, RECEIPTS and every party's DEADLETTER_<cc>, empty (the hub makes them)."""
+    configs = [StreamConfig(name=name, subjects=list(STREAMS[name])) for name in ADAPTER_STREAMS]
+    configs += [
+        StreamConfig(name=deadletter_stream(cc), subjects=[deadletter_subject(cc)])
+        for cc in PARTIES
+    ]
+    for config in configs:
+        assert config.name is not None  # set above; for the type checker
         with suppress(NotFoundError):
-            await js.delete_stream(name)
-        await js.add_stream(StreamConfig(name=name, subjects=list(STREAMS[name])))
+            await js.delete_stream(config.name)
+        await js.add_stream(config)
 
 
 def receipt_signer(td: TestDirectory, country: str) -> Signer:

@@ -65,7 +65,7 @@ async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[Na
     nc = await login(deployment, server, HUB_USER, Errors())
     js = nc.jetstream()
     settings = HubSettings(nats_url=server.url)
-    await ensure_streams(js, settings)
+    await ensure_streams(js, settings, PARTIES)
     await ensure_hub_consumer(js, settings)
     yield nc
     await nc.close()
@@ -168,6 +168,31 @@ async def test_a_country_may_not_make_a_consumer_on_others_deliveries(
             )
     finally:
         await gt.close()
+
+
+async def test_a_country_reads_and_deletes_its_own_dead_letters_and_no_others(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    hub_js = hub_nc.jetstream()
+    theirs = await hub_js.publish("enlace.deadletter.SV", b"SV's dead letter")
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        js = gt.jetstream(timeout=2)
+        ours = await js.publish("enlace.deadletter.GT", b"GT's dead letter")
+        assert (await js.stream_info("DEADLETTER_GT")).state.messages == 1
+        assert await js.delete_msg("DEADLETTER_GT", ours.seq)
+        assert (await js.stream_info("DEADLETTER_GT")).state.messages == 0
+
+        with pytest.raises(Exception):  # noqa: B017 (a timeout or a permission error)
+            await js.stream_info("DEADLETTER_SV")
+        with pytest.raises(Exception):  # noqa: B017 (a timeout or a permission error)
+            await js.delete_msg("DEADLETTER_SV", theirs.seq)
+    finally:
+        await gt.close()
+    assert await errors.wait_for("permissions violation")
+    # SV's dead letter is still there.
+    assert (await hub_js.stream_info("DEADLETTER_SV")).state.messages == 1
 
 
 def test_the_credentials_file_is_private(deployment: Deployment) -> None:

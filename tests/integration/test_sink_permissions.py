@@ -2,8 +2,9 @@
 
 The server gets the deployment's real authorization block (``hub.natsauth``); the hub's
 login creates the streams and publishes a countersigned view for GT; GT's runner, logged
-in as GT, delivers it, publishes its receipt and dead-letters a tampered one. It cannot
-read SV's deliveries.
+in as GT, delivers it, publishes its receipt and dead-letters a tampered one and one its
+folder refuses; replaying them as GT delivers the latter and removes its dead letter, and
+`adapter status` counts GT's dead letters. It cannot read SV's deliveries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from adapters.config import RetrySettings
 from adapters.deployment import AdapterHome, DirectoryFile
 from adapters.keys import party_signer
 from adapters.registry import build_sink
-from adapters.runner import Processed, RunnerSettings, SinkRunner, consumer_name
+from adapters.runner import RunnerSettings, SinkRunner, consumer_name
+from adapters.service import adapter_status
 from hub.deployment import Deployment
 from hub.init_deployment import init_deployment
 from hub.natsauth import authorization_block, load_user
@@ -32,6 +34,8 @@ from tests.integration.sinkkit import fresh_streams
 from tests.integration.test_adapter_cli import publish_view
 
 pytestmark = pytest.mark.integration
+
+BLOCKED = "01JD00000000000000000000CC"
 
 
 @pytest.fixture
@@ -58,6 +62,11 @@ async def test_runner_with_country_permissions(home: Path, secured: NatsServer) 
     await fresh_streams(hub_js)
     await publish_view(hub_js, home, "01JD00000000000000000000AA", tamper=False)
     await publish_view(hub_js, home, "01JD00000000000000000000BB", tamper=True)
+    await publish_view(hub_js, home, BLOCKED, tamper=False)
+    # A directory where the sink writes CC's signature file: the write fails (not retried,
+    # max_attempts=1) and CC is dead-lettered until the folder is fixed.
+    blocker = home / "inbox" / "GT" / f"{BLOCKED}.json.jws"
+    blocker.mkdir(parents=True)
 
     gt_nc = await nats.connect(secured.url, **load_user(deployment, "GT").connect_options())
     paths = AdapterHome(home)
@@ -68,21 +77,26 @@ async def test_runner_with_country_permissions(home: Path, secured: NatsServer) 
         build_sink("folder", {"path": "inbox/GT"}, context),
         directory,
         party_signer(directory(), paths.keys_dir, "GT"),
-        RunnerSettings("GT", "folder", RetrySettings(), fetch_timeout=0.5),
+        RunnerSettings("GT", "folder", RetrySettings(max_attempts=1), fetch_timeout=0.5),
         rng=random.Random(1),
     )
     await runner.start()
-    assert await runner.drain() == 2
+    assert await runner.drain() == 3
     await runner.stop()
     assert (home / "inbox" / "GT" / "01JD00000000000000000000AA.json").is_file()
 
     receipts = await hub_js.stream_info("RECEIPTS")
-    letters = await hub_js.stream_info("DEADLETTER")
-    assert (receipts.state.messages, letters.state.messages) == (2, 1)
+    letters = await hub_js.stream_info("DEADLETTER_GT")
+    assert (receipts.state.messages, letters.state.messages) == (3, 2)
+    gt_js = gt_nc.jetstream(timeout=2)
+    status = await adapter_status(gt_js, "GT", "folder")
+    assert status["dead_letters"] == 2  # GT's login reads its own dead-letter stream
 
-    # Replaying as GT: it fails again (tampered) and, as GT may not delete, stays put.
+    # Replaying as GT once the folder is fixed: CC is delivered and its dead letter
+    # removed; the tampered one fails again and stays.
+    blocker.rmdir()
     replay = SinkRunner(
-        gt_nc.jetstream(),
+        gt_js,
         build_sink("folder", {"path": "inbox/GT"}, context),
         directory,
         party_signer(directory(), paths.keys_dir, "GT"),
@@ -90,8 +104,12 @@ async def test_runner_with_country_permissions(home: Path, secured: NatsServer) 
     )
     report = await replay.replay_dead_letters()
     await replay.sink.close()
-    assert [outcome for _, outcome in report] == ["bad_signature"]
-    assert not any(isinstance(o, Processed) for _, o in report)
+    assert sorted(str(outcome) for _, outcome in report) == ["bad_signature", "delivered"]
+    assert (home / "inbox" / "GT" / f"{BLOCKED}.json").is_file()
+    letters = await hub_js.stream_info("DEADLETTER_GT")
+    assert letters.state.messages == 1
+    status = await adapter_status(gt_js, "GT", "folder")
+    assert status["dead_letters"] == 1
 
     # GT cannot bind to SV's consumer: the server refuses the consumer API call.
     spy = SinkRunner(

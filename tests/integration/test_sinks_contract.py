@@ -27,7 +27,7 @@ from adapters.registry import build_sink
 from adapters.runner import HDR_SINK, Processed, RunnerSettings, SinkRunner, consumer_name
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
-from schemas.subjects import HDR_REASON
+from schemas.subjects import HDR_REASON, deadletter_stream
 from tests.factories import TestDirectory, make_directory
 from tests.integration.sinkkit import (
     HttpReceiver,
@@ -177,11 +177,12 @@ def runner_for(
 
 
 async def dead_letters(js: JetStreamContext) -> list[tuple[dict[str, str], bytes]]:
-    info = await js.stream_info("DEADLETTER")
+    stream = deadletter_stream(COUNTRY)
+    info = await js.stream_info(stream)
     out = []
     if info.state.messages:
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg("DEADLETTER", seq)
+            msg = await js.get_msg(stream, seq)
             out.append((dict(msg.headers or {}), msg.data or b""))
     return out
 
