@@ -16,7 +16,7 @@ import pytest
 
 from hub.deployment import Deployment
 from hub.init_deployment import init_demo
-from hub.natsserver import free_port
+from hub.natsserver import free_port, terminate
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +86,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         assert process.poll() is None, running.log()
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        # SIGTERM first: a SIGKILLed `enlace up` would orphan its nats-server and adapters.
+        terminate(process, WAIT)
 
 
 def test_ready_line_says_where_things_are(up: Up) -> None:
