@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
+from adapters.base import SinkContext
+from adapters.config import RetrySettings
 from adapters.keys import Signer
+from adapters.registry import build_sink
+from adapters.runner import RunnerSettings, SinkRunner
 from schemas.common import PARTIES
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.receipts import Receipt, verify_receipt
@@ -41,6 +47,7 @@ __all__ = [
     "publish_delivery",
     "read_receipts",
     "receipt_signer",
+    "system_runner",
 ]
 
 ADAPTER_STREAMS = ("DELIVERY", "RECEIPTS")
@@ -63,6 +70,26 @@ async def fresh_streams(js: JetStreamContext) -> None:
 def receipt_signer(td: TestDirectory, country: str) -> Signer:
     kid = f"{country.lower()}-system-k1"
     return Signer(kid, td.keys[kid])
+
+
+def system_runner(
+    js: JetStreamContext,
+    td: TestDirectory,
+    base_dir: Path,
+    country: str,
+    sink: str,
+    options: dict[str, Any],
+) -> SinkRunner:
+    """A runner for ``country``'s ``sink`` that signs receipts with its test system key."""
+    context = SinkContext(country=country, state_dir=base_dir / country, base_dir=base_dir)
+    return SinkRunner(
+        js,
+        build_sink(sink, options, context),
+        lambda: td.directory,
+        receipt_signer(td, country),
+        RunnerSettings(country, sink, RetrySettings(), fetch_timeout=2.0),
+        rng=random.Random(1),
+    )
 
 
 @dataclass(frozen=True)

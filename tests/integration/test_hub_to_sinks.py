@@ -8,17 +8,11 @@ and write them, and each country's receipt verifies against its party key.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from adapters.base import SinkContext
-from adapters.config import RetrySettings
-from adapters.keys import Signer
-from adapters.registry import build_sink
-from adapters.runner import RunnerSettings, SinkRunner
 from hub.natsserver import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus, verify_receipt
@@ -31,6 +25,7 @@ from tests.integration.hubkit import (
     publish_signed,
     signed_message,
 )
+from tests.integration.sinkkit import system_runner
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +45,7 @@ async def test_hub_deliveries_are_written_with_receipts(
             ("SV", "jsonl", {"path": "sv.jsonl"}),
             ("US", "folder", {"path": "us"}),
         ]:
-            context = SinkContext(country=cc, state_dir=tmp_path / cc, base_dir=tmp_path)
-            kid = f"{cc.lower()}-system-k1"
-            runner = SinkRunner(
-                js,
-                build_sink(sink, options, context),
-                lambda: td.directory,
-                Signer(kid, td.keys[kid]),
-                RunnerSettings(cc, sink, RetrySettings(), fetch_timeout=2.0),
-                rng=random.Random(1),
-            )
+            runner = system_runner(js, td, tmp_path, cc, sink, options)
             await runner.start()
             runners.append(runner)
         for runner in runners:

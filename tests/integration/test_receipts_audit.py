@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +22,6 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from adapters.base import SinkContext
-from adapters.config import RetrySettings
-from adapters.keys import Signer
-from adapters.registry import build_sink
-from adapters.runner import RunnerSettings, SinkRunner
 from hub.app import HubApp, create_app
 from hub.audit import (
     AuditEntry,
@@ -50,6 +44,7 @@ from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
 from tests.factories import TestDirectory
 from tests.integration.hubkit import governance, publish_signed, signed_message
+from tests.integration.sinkkit import system_runner
 
 pytestmark = pytest.mark.integration
 
@@ -158,16 +153,7 @@ async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
             ("SV", "jsonl", {"path": "sv.jsonl"}),
             ("US", "folder", {"path": "us"}),
         ]:
-            context = SinkContext(country=cc, state_dir=tmp_path / cc, base_dir=tmp_path)
-            kid = f"{cc.lower()}-system-k1"
-            runner = SinkRunner(
-                js,
-                build_sink(sink, options, context),
-                lambda: td.directory,
-                Signer(kid, td.keys[kid]),
-                RunnerSettings(cc, sink, RetrySettings(), fetch_timeout=2.0),
-                rng=random.Random(1),
-            )
+            runner = system_runner(js, td, tmp_path, cc, sink, options)
             await runner.start()
             while await runner.run_once() == 0:
                 pass  # until the hub's delivery has arrived (pytest-timeout bounds it)
