@@ -90,8 +90,3 @@ def parse_envelope(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
     except ValidationError as exc:
         loc, msg = first_error(exc)
         raise InvalidEnvelope(f"envelope field {loc}: {msg}", field=loc) from None
-
-
-def envelope_model_json_schema() -> dict[str, Any]:
-    """JSON Schema of the envelope alone (payload left open)."""
-    return Envelope.model_json_schema()

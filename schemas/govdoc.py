@@ -9,7 +9,7 @@ survives re-formatting of the YAML but not a change of any value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -197,9 +197,6 @@ class GovDoc:
         sigs.append({"signer": signer, "kid": kid, "jws": jws})
         sigs.sort(key=lambda s: s["signer"])
         return {**self.body(), "signatures": sigs}
-
-    def walk(self) -> Iterator[tuple[Path_, int]]:
-        yield from self.lines.items()
 
 
 def _yaml() -> YAML:
