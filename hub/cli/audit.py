@@ -69,6 +69,13 @@ def _with_reader(url: str | None, body: Callable[[AuditReader], Awaitable[T]]) -
         raise SystemExit(0) from None
 
 
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 nats_url_option = click.option(
     "--nats-url",
     envvar="ENLACE_NATS_URL",
@@ -386,13 +393,7 @@ def _origin(notes: list[str]) -> str | None:
     help="Print (or write with -o) the latest signed checkpoint: keep it, and later check "
     "that the log still extends it with `enlace audit verify --checkpoint FILE`."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
+@output_option
 @nats_url_option
 def checkpoint(output: Path | None, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> list[str]:
@@ -428,13 +429,7 @@ def _latest(notes: list[str]) -> tuple[str, Checkpoint] | None:
     "as JSON to keep; check them with `enlace audit verify-proof`."
 )
 @click.argument("message_id")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
+@output_option
 @nats_url_option
 def proof(message_id: str, output: Path | None, nats_url: str | None) -> None:
     async def body(reader: AuditReader) -> tuple[list[bytes], list[str]]:
