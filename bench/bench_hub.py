@@ -208,6 +208,7 @@ async def hub_end_to_end(
             profile.enable()
         started = time.perf_counter()
         cpu_before = (time.process_time(), _cpu_seconds(server_pid))
+        kids_before = [_cpu_seconds(c.process.pid) for c in children]
         await _publish_window(
             client, [(s, raw, {HDR_SIGNATURE: jws, HDR_MSG_ID: mid}) for mid, s, raw, jws in batch]
         )
@@ -216,6 +217,8 @@ async def hub_end_to_end(
         if cpu is not None:
             cpu["this process (hub + bench client)"] = (time.process_time() - cpu_before[0]) / n
             cpu["nats-server"] = (_cpu_seconds(server_pid) - cpu_before[1]) / n
+            for i, (c, before) in enumerate(zip(children, kids_before, strict=True)):
+                cpu[f"hub process {i}"] = (_cpu_seconds(c.process.pid) - before) / n
         if profile is not None:
             profile.disable()
         throughput = len(outcomes.at) / elapsed

@@ -3,27 +3,27 @@
 For each message::
 
     size limit → envelope → signature (directory) → subject tokens = body → schema
-      → acceptance window → seen ids (replay/duplicate) → agreements decide
+      → acceptance window                               (hub.checks, for a whole batch)
+      → claim the id (replay/duplicate) → agreements decide
       → one delivery per recipient (hub countersignature for redacted views) ∥ notice
-      → audit → mark the id seen → outcome to the sender → ack INGRESS
+        ∥ audit entries → outcome to the sender → ack INGRESS
 
 Nothing is lost: INGRESS is acked only after every delivery (or the quarantine copy and
-the notice) is persisted; an internal failure leaves the message unacked and JetStream
-redelivers it. Nothing is doubled: deliveries carry ``Nats-Msg-Id: <id>:<cc>`` and
-notices/quarantine copies ``in<seq>:…`` so that a redelivery is de-duplicated by
-JetStream; once the id is marked seen, a redelivery of the same INGRESS message only
-repeats the outcome and acks.
+the notice) and the audit entries are persisted; an internal failure leaves the message
+unacked and JetStream redelivers it. Nothing is doubled: deliveries carry ``Nats-Msg-Id:
+<id>:<cc>`` and notices/quarantine copies ``in<seq>:…``, so when a redelivery repeats
+them (its id is claimed by the same INGRESS sequence) JetStream keeps each once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,20 +31,19 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from hub.checks import Checked, Refusal, check, check_batch
 from hub.config import HubSettings
 from hub.errors import HubError, MessageRefused
 from hub.metrics import HubMetrics
 from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
+from hub.persist import Write, persist
 from hub.policy import AgreementSet, Decision, Route, decide, render_view
 from hub.quarantine import quarantine_record
-from hub.replay import SeenIds, check_window
+from hub.replay import SeenIds
 from hub.requests_kv import KvRequestMemory
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.directory import Directory
-from schemas.envelope import Envelope, parse_envelope
-from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError
-from schemas.errors import SubjectMismatch as SubjectMismatchError
-from schemas.message import validate_envelope
+from schemas.envelope import Envelope
 from schemas.subjects import (
     HDR_AGREEMENT,
     HDR_COUNTERSIGNATURE,
@@ -55,7 +54,6 @@ from schemas.subjects import (
     HDR_VIEW,
     delivery_subject,
     outcome_subject,
-    parse_ingress_subject,
     rejected_subject,
 )
 
@@ -65,13 +63,9 @@ __all__ = [
     "HubSigner",
     "MessageContext",
     "Pipeline",
-    "sender_token",
-    "thread_key",
 ]
 
 log = structlog.get_logger("enlace.hub.pipeline")
-
-Refusal = EnlaceError  # every refusal is a typed error with a reason code
 
 
 @dataclass(frozen=True)
@@ -107,38 +101,13 @@ class MessageContext:
 
 
 class AuditHook(Protocol):
-    """Records each outcome durably before INGRESS is acked (see :mod:`hub.audit`)."""
+    """Records each outcome durably before INGRESS is acked (see :mod:`hub.audit`).
 
-    async def record(self, context: MessageContext) -> None: ...
-
-
-def sender_token(subject: str) -> str:
-    """The country token of an INGRESS subject, ``XX`` when it is not a country code.
-
-    NATS permissions let a country publish only under its own code, so this token names
-    who published, whatever the body claims.
+    ``record`` returns what to await for the record to be persisted (a future or a
+    coroutine); the pipeline awaits it together with the message's other writes.
     """
-    parts = subject.split(".")
-    cc = parts[2] if len(parts) > 2 else ""
-    return cc if len(cc) == 2 and cc.isascii() and cc.isupper() and cc.isalpha() else "XX"
 
-
-def thread_key(msg: Msg) -> str:
-    """The ordering key of a message: its ``correlation_id``, else itself (no constraint)."""
-    try:
-        doc = json.loads(msg.data)
-        correlation = doc.get("correlation_id") if isinstance(doc, dict) else None
-    except ValueError:
-        correlation = None
-    if isinstance(correlation, str) and correlation:
-        return f"{sender_token(msg.subject)}:{correlation}"
-    return f"seq:{_seq(msg)}:{id(msg)}"
-
-
-def _safe_id(value: str | None) -> str | None:
-    if value and len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value):
-        return value
-    return None
+    def record(self, context: MessageContext) -> Awaitable[object]: ...
 
 
 class Pipeline:
@@ -173,39 +142,50 @@ class Pipeline:
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
         """Handle a fetched batch concurrently, keeping the order of each thread.
 
-        Messages that share a ``correlation_id`` (a request and its follow-ups) are handled
-        one after the other, in INGRESS order; all others in parallel. The order that
-        routing depends on, a request before its replies, holds by construction: a reply
-        can only be written after its request was delivered, and the hub remembers the
-        requester before delivering the request.
+        The I/O-free checks of the whole batch run first (:mod:`hub.checks`): the
+        ordering key comes from the parsed envelope. Then messages that share a
+        ``correlation_id`` (a request and its follow-ups) are handled one after the other,
+        in INGRESS order; all others in parallel. The order that routing depends on, a
+        request before its replies, holds by construction: a reply can only be written
+        after its request was delivered, and the hub remembers the requester before
+        delivering the request.
         """
-        threads: dict[str, list[Msg]] = {}
-        for msg in msgs:
-            threads.setdefault(thread_key(msg), []).append(msg)
-        await asyncio.gather(*(self._in_order(group) for group in threads.values()))
+        gov = self.governance  # one consistent snapshot even if a reload happens meanwhile
+        now = self.clock()
+        checked = check_batch(msgs, gov.directory, self.settings, now)
+        threads: dict[str, list[Checked]] = {}
+        for item in checked:
+            threads.setdefault(item.thread_key, []).append(item)
+        await asyncio.gather(*(self._in_order(group, gov) for group in threads.values()))
 
-    async def _in_order(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
-            await self.handle_safely(msg)
+    async def _in_order(self, items: list[Checked], gov: Governance) -> None:
+        for item in items:
+            await self.handle_safely(item, gov)
 
-    async def handle_safely(self, msg: Msg) -> Outcome | None:
-        """Handle one message; on an internal failure leave it for redelivery."""
+    async def handle(self, msg: Msg) -> Outcome | None:
+        """Handle one message on its own (a batch of one)."""
+        gov = self.governance
+        return await self.handle_safely(check(msg, gov.directory, self.settings, self.clock()), gov)
+
+    async def handle_safely(self, item: Checked, gov: Governance) -> Outcome | None:
+        """Handle one checked message; on an internal failure leave it for redelivery."""
         started = time.perf_counter()
+        msg = item.msg
         try:
-            outcome = await self.handle(msg)
+            outcome = await self._handle(item, gov)
         except Exception as exc:
             # NATS unavailable, a store full, a bug: the message is not acked, so it is
             # redelivered after a short delay; nothing was half-acknowledged.
             self.metrics.errors.labels(type(exc).__name__).inc()
             attempts = _attempts(msg)
             if attempts >= self.settings.poison_after:
-                quarantined = await self._give_up(msg, exc, attempts)
+                quarantined = await self._give_up(item, exc, attempts)
                 if quarantined is not None:
                     return quarantined
             log.error(
                 "pipeline_error",
                 subject=msg.subject,
-                seq=_seq(msg),
+                seq=item.seq,
                 error=type(exc).__name__,
                 detail=str(exc)[:300],
             )
@@ -214,160 +194,107 @@ class Pipeline:
             except Exception as nak_exc:  # the connection may be gone: ack_wait redelivers
                 log.warning("nak_failed", error=type(nak_exc).__name__)
             return None
-        self.metrics.handle_seconds.observe(time.perf_counter() - started)
-        self.metrics.messages.labels(outcome.status.value, outcome.reason).inc()
+        self.metrics.handled(outcome.status.value, outcome.reason, time.perf_counter() - started)
         return outcome
 
-    async def _give_up(self, msg: Msg, exc: Exception, attempts: int) -> Outcome | None:
+    async def _give_up(self, item: Checked, exc: Exception, attempts: int) -> Outcome | None:
         """Quarantine a message the hub keeps failing on (a poison message), so it stops
         blocking; None when even that fails (it is then retried as before)."""
-        headers = dict(msg.headers or {})
-        cc = sender_token(msg.subject)
-        seq = _seq(msg)
         err = HubError(
             f"the hub failed {attempts} times on this message ({type(exc).__name__}); "
             "it is kept in quarantine for an operator, with its bytes and headers. Some "
             "recipients may have received it before the failure: ask the operator before "
             "sending it again"
         )
-        message_id = _safe_id(headers.get(HDR_MSG_ID)) or f"in{seq}"
         try:
-            return await self._refuse(msg, cc, seq, headers, message_id, err, self.clock())
+            outcome = await self._refuse(item, err, self.clock())
         except Exception as again:
-            log.error("quarantine_failed", seq=seq, error=type(again).__name__)
+            log.error("quarantine_failed", seq=item.seq, error=type(again).__name__)
             return None
+        if item.envelope is not None:  # the same id may be sent again once fixed
+            with contextlib.suppress(Exception):
+                await self.seen.release(item.envelope.id)
+        return outcome
 
     # -- one message ---------------------------------------------------------------------------
 
-    async def handle(self, msg: Msg) -> Outcome:
-        """Accept and route, or refuse, one INGRESS message; ack it when all is persisted."""
+    async def _handle(self, item: Checked, gov: Governance) -> Outcome:
+        """Accept and route, or refuse, one checked message; ack it when all is persisted."""
+        if item.failure is not None:
+            raise item.failure
         now = self.clock()
-        gov = self.governance  # one consistent snapshot even if a reload happens meanwhile
-        seq = _seq(msg)
-        headers = dict(msg.headers or {})
-        cc = sender_token(msg.subject)
-        envelope: Envelope | None = None
+        if item.refusal is not None or item.envelope is None:
+            return await self._refuse(item, item.refusal or HubError("unchecked"), now)
         try:
-            envelope = parse_envelope(msg.data, self.settings.max_message_bytes)
-            jws = self._verify(msg, headers, envelope, gov, now)
-            validate_envelope(envelope)
-            check_window(
-                envelope.id,
-                envelope.issued_at,
-                now,
-                self.settings.acceptance_window,
-                self.settings.clock_skew,
-            )
-            done = await self.seen.check(envelope.id, seq)
-        except (MessageError, SignatureError, MessageRefused) as err:
-            message_id = envelope.id if envelope else _safe_id(headers.get(HDR_MSG_ID))
-            return await self._refuse(msg, cc, seq, headers, message_id or f"in{seq}", err, now)
-        return await self._route(msg, cc, seq, envelope, jws, gov, now, done)
+            redelivered = await self.seen.claim(item.envelope.id, item.seq)
+        except MessageRefused as err:
+            return await self._refuse(item, err, now)
+        return await self._route(item, item.envelope, gov, now, redelivered)
 
-    def _verify(
-        self, msg: Msg, headers: dict[str, str], envelope: Envelope, gov: Governance, at: datetime
-    ) -> str:
-        jws = headers.get(HDR_SIGNATURE)
-        if not jws:
-            raise MalformedSignature(
-                f"message {envelope.id} has no {HDR_SIGNATURE} header; sign it with the "
-                "POC's key (`enlace publish` does)"
-            )
-        gov.directory.verify_message(msg.data, jws, envelope, at)
-        tokens = parse_ingress_subject(msg.subject)
-        body = (envelope.sender.country, envelope.theme.value, envelope.type)
-        if tokens is None or (tokens.country, tokens.theme, tokens.type) != body:
-            raise SubjectMismatchError(
-                f"message {envelope.id} came on {msg.subject!r} but its body says "
-                f"enlace.in.{'.'.join(body)}; publish it on the subject of its sender "
-                "country, theme and type"
-            )
-        return jws
-
-    async def _refuse(
-        self,
-        msg: Msg,
-        cc: str,
-        seq: int,
-        headers: dict[str, str],
-        message_id: str,
-        err: Refusal,
-        now: datetime,
-    ) -> Outcome:
+    async def _refuse(self, item: Checked, err: Refusal, now: datetime) -> Outcome:
+        msg, cc, seq = item.msg, item.sender, item.seq
         outcome = Outcome(
-            message_id=message_id,
+            message_id=item.message_id,
             status=OutcomeStatus.REJECTED,
             at=now,
             reason=err.code,
             description=err.description,
         )
         subject, q_headers = quarantine_record(
-            cc, msg.subject, seq, headers, err.code, err.description
+            cc, msg.subject, seq, item.headers, err.code, err.description
         )
-        writes: list[Awaitable[Any]] = [self.js.publish(subject, msg.data, headers=q_headers)]
+        writes = [Write(subject, msg.data, q_headers)]
         if cc != "XX":
-            writes.append(self._notice(cc, seq, outcome))
-        await asyncio.gather(*writes)
+            writes.append(_notice(cc, seq, outcome))
         digest = sha256_digest(msg.data)
-        await self._audit(
-            MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
-        )
-        log.info("rejected", message_id=message_id, sender=cc, reason=err.code, seq=seq)
+        context = MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
+        await persist(self.js, writes, *self._audit(context))
+        log.info("rejected", message_id=outcome.message_id, sender=cc, reason=err.code, seq=seq)
         await self._finish(msg, cc, outcome)
         return outcome
 
     async def _route(
-        self,
-        msg: Msg,
-        cc: str,
-        seq: int,
-        envelope: Envelope,
-        jws: str,
-        gov: Governance,
-        now: datetime,
-        done: bool,
+        self, item: Checked, envelope: Envelope, gov: Governance, now: datetime, again: bool
     ) -> Outcome:
+        msg, cc, seq = item.msg, item.sender, item.seq
         memory = await self.requests.snapshot(envelope)
         decision = decide(envelope, gov.agreements, gov.directory, now, memory)
         outcome = _outcome_of(decision, now)
         digest = sha256_digest(msg.data)
-        if not done:
-            # A request's sender is on record before anyone can receive it and reply.
-            await self.requests.remember(envelope)
-            writes: list[Awaitable[Any]] = []
-            if outcome.is_notice:
-                writes.append(self._notice(cc, seq, outcome))
-            prepared = [
-                self._delivery(route, envelope, msg.data, jws, digest)
-                for route in decision.recipients
-            ]
-            deliveries = [self._publish_delivery(*d) for d in prepared]
-            views = {
-                route.recipient: digest if body is msg.data else sha256_digest(body)
-                for route, (_, body, _) in zip(decision.recipients, prepared, strict=True)
-            }
-            context = MessageContext(
-                outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views
-            )
-            # Deliveries, notice and audit entries in parallel: one round trip instead of
-            # two. After a crash the redelivery repeats them (JetStream de-duplicates the
-            # deliveries; the audit log may then hold the decision twice, never zero times).
-            await asyncio.gather(*deliveries, *writes, self._audit(context))
-            await self.seen.mark(envelope.id, seq)
+        # A request's sender is on record before anyone can receive it and reply.
+        await self.requests.remember(envelope)
+        deliveries = [
+            self._delivery(route, envelope, msg.data, item.jws, digest)
+            for route in decision.recipients
+        ]
+        views = {
+            route.recipient: digest if d.body is msg.data else sha256_digest(d.body)
+            for route, d in zip(decision.recipients, deliveries, strict=True)
+        }
+        context = MessageContext(
+            outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views
+        )
+        notice = [_notice(cc, seq, outcome)] if outcome.is_notice else []
+        # Deliveries, notice and audit entries in parallel: one round trip. A redelivery
+        # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
+        # the audit log may then hold the decision twice, never zero times.
+        await persist(self.js, [*deliveries, *notice], *self._audit(context))
+        for route, d in zip(decision.recipients, deliveries, strict=True):
+            self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")
         log.info(
             "accepted",
             message_id=envelope.id,
             sender=cc,
             status=outcome.status.value,
             recipients=[r.country for r in outcome.recipients],
-            redelivered=done,
+            redelivered=again,
         )
         await self._finish(msg, cc, outcome)
         return outcome
 
     def _delivery(
         self, route: Route, envelope: Envelope, raw: bytes, jws: str, digest: str
-    ) -> tuple[str, bytes, dict[str, str]]:
+    ) -> Write:
         """The subject, body and headers of one recipient's delivery."""
         view = route.view
         headers = {
@@ -391,20 +318,10 @@ class Pipeline:
                 self.signer.kid,
             )
         subject = delivery_subject(route.recipient, envelope.theme.value, envelope.type)
-        return subject, body, headers
+        return Write(subject, body, headers)
 
-    async def _publish_delivery(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
-        await self.js.publish(subject, body, headers=headers)
-        kind = "full" if headers[HDR_VIEW] == "full" else "view"
-        self.metrics.deliveries.labels(headers[HDR_RECIPIENT], kind).inc()
-
-    async def _notice(self, cc: str, seq: int, outcome: Outcome) -> None:
-        headers = {HDR_MSG_ID: f"in{seq}:notice"}
-        await self.js.publish(rejected_subject(cc), outcome.to_json(), headers=headers)
-
-    async def _audit(self, context: MessageContext) -> None:
-        if self.audit is not None:
-            await self.audit.record(context)
+    def _audit(self, context: MessageContext) -> list[Awaitable[object]]:
+        return [] if self.audit is None else [self.audit.record(context)]
 
     async def _finish(self, msg: Msg, cc: str, outcome: Outcome) -> None:
         # The outcome is a courtesy to a waiting `enlace publish`; the notice is the record.
@@ -413,18 +330,16 @@ class Pipeline:
         await msg.ack()
 
 
+def _notice(cc: str, seq: int, outcome: Outcome) -> Write:
+    """The notice of ``outcome`` to its sender (de-duplicated per INGRESS message)."""
+    return Write(rejected_subject(cc), outcome.to_json(), {HDR_MSG_ID: f"in{seq}:notice"})
+
+
 def _attempts(msg: Msg) -> int:
     try:
         return int(msg.metadata.num_delivered)
     except Exception:  # not a JetStream message (tests)
         return 1
-
-
-def _seq(msg: Msg) -> int:
-    try:
-        return int(msg.metadata.sequence.stream)
-    except Exception:  # not a JetStream message (tests): no sequence
-        return 0
 
 
 def _outcome_of(decision: Decision, now: datetime) -> Outcome:

@@ -13,6 +13,8 @@ Metadata and digests only: the audit log never holds payload content.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from hub.audit import AuditEntry, AuditWriter
 from hub.notices import OutcomeStatus
 from hub.pipeline import MessageContext
@@ -76,5 +78,5 @@ class AuditLogHook:
     def __init__(self, writer: AuditWriter) -> None:
         self.writer = writer
 
-    async def record(self, context: MessageContext) -> None:
-        await self.writer.append(entries_for(context))
+    def record(self, context: MessageContext) -> Awaitable[object]:
+        return self.writer.submit(entries_for(context))

@@ -11,14 +11,15 @@ message could be published again hours later. So the hub
 
 The value stored is the INGRESS stream sequence of the message that was accepted: when
 JetStream redelivers that same message (the hub crashed before acking), the hub knows it is
-its own redelivery, not a replay, and finishes it without delivering twice.
+its own redelivery, not a replay, and finishes it; the writes it repeats carry the same
+``Nats-Msg-Id`` and JetStream keeps each once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
@@ -53,7 +54,13 @@ def kv_key(message_id: str) -> str:
 
 
 class SeenIds:
-    """The ids the hub has accepted, backed by a key-value bucket with a TTL."""
+    """The ids the hub has accepted, backed by a key-value bucket with a TTL.
+
+    One write per message: :meth:`claim` creates the key (the server refuses to create it
+    twice), before any delivery is written. The value is the INGRESS sequence that
+    claimed it, so a redelivery of that same INGRESS message (the hub failed before
+    acking) is told apart from a replay under another sequence.
+    """
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
@@ -71,22 +78,27 @@ class SeenIds:
         except ValueError:
             return -1
 
-    async def check(self, message_id: str, ingress_seq: int) -> bool:
-        """Whether this INGRESS message was already fully handled (a redelivery).
+    async def claim(self, message_id: str, ingress_seq: int) -> bool:
+        """Claim ``message_id`` for INGRESS message ``ingress_seq``; True if it already was.
+
+        True means a redelivery of the same INGRESS message: its writes may have been made
+        already, and are made again (JetStream de-duplicates them by ``Nats-Msg-Id``).
 
         Raises:
             DuplicateMessage: the id was accepted before under another INGRESS message.
         """
-        seq = await self.accepted_at_seq(message_id)
-        if seq is None:
-            return False
-        if seq == ingress_seq:
+        try:
+            await self._kv.create(kv_key(message_id), str(ingress_seq).encode())
+        except KeyWrongLastSequenceError:
+            seq = await self.accepted_at_seq(message_id)
+            if seq != ingress_seq:
+                raise DuplicateMessage(
+                    f"message id {message_id} was already accepted; a message is accepted "
+                    "once (a new report needs a new id)"
+                ) from None
             return True
-        raise DuplicateMessage(
-            f"message id {message_id} was already accepted; a message is accepted once "
-            "(a new report needs a new id)"
-        )
+        return False
 
-    async def mark(self, message_id: str, ingress_seq: int) -> None:
-        """Record that ``message_id`` is accepted (call after its deliveries are persisted)."""
-        await self._kv.put(kv_key(message_id), str(ingress_seq).encode())
+    async def release(self, message_id: str) -> None:
+        """Forget ``message_id`` (a message the hub gave up on may be sent again)."""
+        await self._kv.delete(kv_key(message_id))

@@ -310,15 +310,24 @@ class AuditWriter:
         Raises:
             AuditStoreError: the writer is closed, or the log could not be written.
         """
+        return await self.submit(entries)
+
+    def submit(self, entries: Sequence[AuditEntry]) -> asyncio.Future[list[int]]:
+        """Queue ``entries``; the future gives their indexes once they are persisted.
+
+        Raises:
+            AuditStoreError: the writer is closed or stopped.
+        """
         if self._closed:
             raise AuditStoreError("the audit writer is closed; no entry can be appended")
         if self._failure is not None:
             raise AuditStoreError(f"the audit writer stopped: {self._failure}")
-        if not entries:
-            return []
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        if not entries:
+            future.set_result([])
+            return future
         self._queue.put_nowait(_Pending(list(entries), future))
-        return await future
+        return future
 
     async def checkpoint(self) -> str:
         """Sign and store a checkpoint of the log as it is now; returns the note."""

@@ -12,16 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
+from hub.checks import Checked, check, sender_token
+from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
 from hub.natsauth import HUB_USER, ensure_credentials, load_user, party_permissions
 from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
-from hub.pipeline import sender_token, thread_key
 from hub.quarantine import HDR_ORIGINAL_MSG_ID, quarantine_record
 from hub.replay import check_window, kv_key
-from schemas.subjects import HDR_MSG_ID, HDR_REASON
+from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE
+from tests.integration.hubkit import governance, signed_message
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+TD = governance()[0]
 
 
 def msg(subject: str, body: Any, seq_headers: dict[str, str] | None = None) -> Msg:
@@ -42,18 +45,31 @@ def test_sender_token_is_the_subject_country_or_xx(subject: str, cc: str) -> Non
     assert sender_token(subject) == cc
 
 
+def checked(subject: str, body: Any, headers: dict[str, str] | None = None) -> Checked:
+    return check(msg(subject, body, headers), TD.directory, HubSettings(), datetime.now(UTC))
+
+
 def test_messages_of_one_correlation_thread_share_an_ordering_key() -> None:
-    a = msg("enlace.in.GT.gangs.x", {"correlation_id": "case-1"})
-    b = msg("enlace.in.GT.gangs.x", {"correlation_id": "case-1"})
-    c = msg("enlace.in.GT.gangs.x", {"id": "other"})
-    d = msg("enlace.in.GT.gangs.x", b"not json")
-    assert thread_key(a) == thread_key(b)
-    assert len({thread_key(a), thread_key(c), thread_key(d)}) == 3
+    subject = "enlace.in.GT.gangs.gang_movement"
+    _, raw_a, jws_a = signed_message(TD, correlation_id="case-1")
+    _, raw_b, jws_b = signed_message(TD, correlation_id="case-1")
+    _, raw_c, jws_c = signed_message(TD)
+    a = checked(subject, raw_a, {HDR_SIGNATURE: jws_a})
+    b = checked(subject, raw_b, {HDR_SIGNATURE: jws_b})
+    c = checked(subject, raw_c, {HDR_SIGNATURE: jws_c})
+    d = checked(subject, b"not json")
+    assert a.refusal is None and b.refusal is None and d.refusal is not None
+    assert a.thread_key == b.thread_key == "GT:case-1"
+    assert len({a.thread_key, c.thread_key, d.thread_key}) == 3
 
 
-@given(st.binary(max_size=300))
-def test_thread_key_never_fails_on_hostile_bytes(data: bytes) -> None:
-    assert thread_key(msg("enlace.in.GT.gangs.x", data))
+@given(st.binary(max_size=300), st.dictionaries(st.text(max_size=20), st.text(max_size=80)))
+def test_checks_never_raise_on_hostile_bytes_and_headers(
+    data: bytes, headers: dict[str, str]
+) -> None:
+    result = checked("enlace.in.GT.gangs.x", data, headers)
+    assert result.refusal is not None and result.failure is None
+    assert result.thread_key and result.message_id
 
 
 def test_outcome_json_round_trip() -> None:

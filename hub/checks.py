@@ -1,0 +1,138 @@
+"""The checks of an INGRESS message that need no I/O, for a whole fetched batch at once.
+
+size limit → envelope → signature (directory) → subject tokens = body → schema
+→ acceptance window. What is left (seen ids, routing, writes) needs JetStream and is the
+pipeline's (:mod:`hub.pipeline`).
+
+The checks are pure CPU work. Running them in a worker thread looks tempting (Ed25519
+verification in ``cryptography`` releases the GIL) but measured slower: the rest holds the
+GIL, and the event loop then waits for it (``bench/bench_hub.py``, 2 cores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nats.aio.msg import Msg
+
+from hub.config import HubSettings
+from hub.errors import MessageRefused
+from hub.replay import check_window
+from schemas.directory import Directory
+from schemas.envelope import Envelope, parse_envelope
+from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError
+from schemas.errors import SubjectMismatch as SubjectMismatchError
+from schemas.message import validate_envelope
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, parse_ingress_subject
+
+__all__ = ["Checked", "check", "check_batch", "ingress_seq", "sender_token"]
+
+Refusal = EnlaceError  # every refusal is a typed error with a reason code
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One INGRESS message after the checks: passed (``envelope``), refused or failed."""
+
+    msg: Msg
+    seq: int
+    """Its INGRESS stream sequence (0 outside JetStream)."""
+    sender: str
+    """The country token of its subject (who published it), ``XX`` if not a country."""
+    headers: dict[str, str] = field(default_factory=dict)
+    envelope: Envelope | None = None
+    jws: str = ""
+    refusal: Refusal | None = None
+    """Why the hub refuses it (a reason code and a sentence for the sender)."""
+    failure: Exception | None = None
+    """An internal error while checking it (a bug): the message is retried, not refused."""
+
+    @property
+    def message_id(self) -> str:
+        """The id to report: the envelope's, else a safe ``Nats-Msg-Id``, else ``in<seq>``."""
+        if self.envelope is not None:
+            return self.envelope.id
+        return _safe_id(self.headers.get(HDR_MSG_ID)) or f"in{self.seq}"
+
+    @property
+    def thread_key(self) -> str:
+        """The ordering key: the sender and ``correlation_id``, else itself (no constraint)."""
+        correlation = self.envelope.correlation_id if self.envelope is not None else None
+        if correlation:
+            return f"{self.sender}:{correlation}"
+        return f"seq:{self.seq}:{id(self.msg)}"
+
+
+def sender_token(subject: str) -> str:
+    """The country token of an INGRESS subject, ``XX`` when it is not a country code.
+
+    NATS permissions let a country publish only under its own code, so this token names
+    who published, whatever the body claims.
+    """
+    parts = subject.split(".")
+    cc = parts[2] if len(parts) > 2 else ""
+    return cc if len(cc) == 2 and cc.isascii() and cc.isupper() and cc.isalpha() else "XX"
+
+
+def ingress_seq(msg: Msg) -> int:
+    """The INGRESS stream sequence of ``msg`` (0 for a message not from JetStream)."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:  # not a JetStream message (tests): no sequence
+        return 0
+
+
+def check(msg: Msg, directory: Directory, settings: HubSettings, now: datetime) -> Checked:
+    """Run every I/O-free check on ``msg``; never raises (errors are in the result)."""
+    seq = ingress_seq(msg)
+    headers = dict(msg.headers or {})
+    sender = sender_token(msg.subject)
+    envelope: Envelope | None = None
+    try:
+        envelope = parse_envelope(msg.data, settings.max_message_bytes)
+        jws = _verify(msg, headers, envelope, directory, now)
+        validate_envelope(envelope)
+        check_window(
+            envelope.id, envelope.issued_at, now, settings.acceptance_window, settings.clock_skew
+        )
+    except (MessageError, SignatureError, MessageRefused) as err:
+        return Checked(msg, seq, sender, headers, envelope, refusal=err)
+    except Exception as exc:
+        return Checked(msg, seq, sender, headers, envelope, failure=exc)
+    return Checked(msg, seq, sender, headers, envelope, jws)
+
+
+def check_batch(
+    msgs: Sequence[Msg], directory: Directory, settings: HubSettings, now: datetime
+) -> list[Checked]:
+    """:func:`check` each message of a batch."""
+    return [check(msg, directory, settings, now) for msg in msgs]
+
+
+def _verify(
+    msg: Msg, headers: dict[str, str], envelope: Envelope, directory: Directory, at: datetime
+) -> str:
+    jws = headers.get(HDR_SIGNATURE)
+    if not jws:
+        raise MalformedSignature(
+            f"message {envelope.id} has no {HDR_SIGNATURE} header; sign it with the "
+            "POC's key (`enlace publish` does)"
+        )
+    directory.verify_message(msg.data, jws, envelope, at)
+    tokens = parse_ingress_subject(msg.subject)
+    body = (envelope.sender.country, envelope.theme.value, envelope.type)
+    if tokens is None or (tokens.country, tokens.theme, tokens.type) != body:
+        raise SubjectMismatchError(
+            f"message {envelope.id} came on {msg.subject!r} but its body says "
+            f"enlace.in.{'.'.join(body)}; publish it on the subject of its sender "
+            "country, theme and type"
+        )
+    return jws
+
+
+def _safe_id(value: str | None) -> str | None:
+    if value and len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value):
+        return value
+    return None
