@@ -1,0 +1,86 @@
+"""The hub's JetStream work without the hub: what the storage alone allows.
+
+For every message the hub makes, whatever its Python code costs, the same persisted
+writes: claim the id in a KV bucket, one delivery per recipient (2 here), and the ack of
+INGRESS (plus ~1/40 of an audit batch, left out). This consumer makes exactly those
+writes through the hub's own write path (:func:`hub.persist.persist`), with the hub's
+concurrency, and nothing else: no parsing, no signatures, no policy. Its rate is the
+ceiling for the hub on this machine and disk; the gap between it and the hub is the
+hub's own cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from bench.publisher import start_publisher
+from hub.persist import Write, persist
+
+__all__ = ["hub_floor"]
+
+
+async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
+    """Msgs/s of the hub's writes alone for ``n`` messages of ``body``, ``in_hand`` at once."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
+    await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
+    kv = await js.create_key_value(bucket="FLOOR_SEEN", history=1)
+    sub = await js.pull_subscribe(
+        "floor.in.>",
+        durable="floor",
+        stream="FLOOR_IN",
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4 * in_hand),
+    )
+    items = [(f"f{i}", "floor.in.GT", body, {"Nats-Msg-Id": f"f{i}"}) for i in range(n)]
+    publisher = start_publisher(url, items)
+    done = 0
+    finished = asyncio.Event()
+    room = asyncio.Semaphore(in_hand)
+
+    async def one(msg: Msg) -> None:
+        nonlocal done
+        mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
+        try:
+            await kv.create(mid, b"1")
+            await persist(
+                js,
+                [
+                    Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
+                    Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),
+                ],
+            )
+            await msg.ack()
+        finally:
+            room.release()
+        done += 1
+        if done >= n:
+            finished.set()
+
+    async def consume() -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        while not finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                for msg in await sub.fetch(64, timeout=0.2):
+                    await room.acquire()
+                    task = asyncio.create_task(one(msg))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+
+    await asyncio.to_thread(publisher.ready.wait, 60)
+    publisher.go.set()
+    consumer = asyncio.create_task(consume())
+    await finished.wait()
+    ended = time.perf_counter()
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    started = (await asyncio.to_thread(publisher.result)).started
+    await nc.close()
+    return n / (ended - started)
