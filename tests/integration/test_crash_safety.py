@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -25,6 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from hub.audit import AuditReader, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.init_deployment import init_demo
@@ -41,6 +43,7 @@ from tests.integration.conftest import start_nats_server
 pytestmark = pytest.mark.integration
 
 COUNT = 5000
+ENLACE = str(Path(sys.executable).parent / "enlace")
 SUBJECT = "enlace.in.GT.small_arms.firearm_trace_request"
 
 
@@ -58,10 +61,18 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
     srv.stop()
 
 
-def start_hub(demo: Deployment, url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_hub(
+    demo: Deployment, url: str, log: Path, *, up: bool = False
+) -> subprocess.Popen[bytes]:
+    """A hub process on ``url``: the bare hub app, or with ``up`` the hub as ``enlace up``
+    runs it beside others (its own audit writer and receipt recorder, no adapters)."""
     env = dict(os.environ, ENLACE_WORKERS="2", ENLACE_ACK_WAIT="2s", ENLACE_LOG_FORMAT="json")
+    command = [sys.executable, "-m", "tests.integration.hub_process", str(demo.home), url]
+    if up:
+        command = [ENLACE, "--home", str(demo.home), "up", "--nats-url", url]
+        command += ["--no-adapters", "--json-logs"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.hub_process", str(demo.home), url],
+        command,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=env,
@@ -192,3 +203,109 @@ async def test_nats_server_restart_mid_stream_loses_and_doubles_nothing(
         hub.send_signal(signal.SIGTERM)
         hub.wait(30)
         await nc.close()
+
+
+# -- several hub processes on one durable consumer, one of them killed -------------------------
+
+
+def ready(proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether ``enlace up`` printed its ready line; fails if it exited instead."""
+    text = log.read_text(errors="replace")
+    if proc.poll() is not None:
+        raise AssertionError(f"enlace up exited with {proc.returncode}: {text}")
+    return "enlace up: ready" in text
+
+
+async def wait_ready(proc: subprocess.Popen[bytes], log: Path, seconds: float = 60.0) -> None:
+    """Wait for the ready line of ``enlace up`` (an upper bound, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not ready(proc, log):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"enlace up not ready after {seconds} s (log: {log})")
+        await asyncio.sleep(0.05)
+
+
+def accepted_in(log: Path) -> int:
+    """How many messages a hub process logged as accepted (its share of the work)."""
+    count = 0
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and json.loads(line).get("event") == "accepted":
+            count += 1
+    return count
+
+
+def audit_verify(demo: Deployment, url: str) -> dict[str, Any]:
+    """``enlace audit verify --json`` as an operator runs it (the deployment's hub keys)."""
+    result = subprocess.run(
+        [ENLACE, "--home", str(demo.home), "audit", "verify", "--nats-url", url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+async def test_two_hub_processes_one_killed_deliver_and_audit_every_message_once(
+    demo: Deployment, server: NatsServer, tmp_path: Path
+) -> None:
+    """Two ``enlace up`` hubs share the ``hub`` consumer; one is killed with -9 mid-stream.
+
+    The other goes on alone, then the killed one is started again. Every message reaches
+    US exactly once, INGRESS is fully acknowledged, and the three audit writers (one per
+    process start) left one linear Merkle log that verifies and records every message; a
+    decision redone after the crash may be on the record twice, never zero times.
+    """
+    batch = signed_batch(demo)
+    ids = {mid for mid, _, _ in batch}
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, HubSettings(nats_url=server.url))
+    logs = {name: tmp_path / f"hub-{name}.log" for name in ("a", "b", "a-again")}
+    hub_a = start_hub(demo, server.url, logs["a"], up=True)
+    hub_b = start_hub(demo, server.url, logs["b"], up=True)
+    running = [hub_a, hub_b]
+    try:
+        await wait_ready(hub_a, logs["a"])
+        await wait_ready(hub_b, logs["b"])
+        publishing = asyncio.create_task(publish_all(js, batch))
+        await wait_for(js, 800, proc=hub_b)
+        hub_a.send_signal(signal.SIGKILL)  # in flight: fetched, partly delivered, unacked
+        hub_a.wait()
+        running.remove(hub_a)
+        killed_at = await delivered(js)
+        assert killed_at < COUNT
+        # Both processes took messages from the one durable consumer before the kill.
+        assert accepted_in(logs["a"]) > 0 and accepted_in(logs["b"]) > 0
+        await wait_for(js, min(COUNT, killed_at + 1000), proc=hub_b)  # B goes on alone
+        hub_a = start_hub(demo, server.url, logs["a-again"], up=True)
+        running.append(hub_a)
+        await wait_ready(hub_a, logs["a-again"])
+        await publishing
+        await wait_for(js, COUNT, proc=hub_b)
+        await asyncio.sleep(3)  # let redeliveries (ack_wait 2 s) come and go
+        await assert_exactly_once(nc, ids)
+    finally:
+        for hub in running:
+            hub.send_signal(signal.SIGTERM)
+        for hub in running:
+            hub.wait(30)
+    try:
+        assert [hub.returncode for hub in running] == [0, 0]  # clean stops on SIGTERM
+        report = await asyncio.to_thread(audit_verify, demo, server.url)
+        assert report["ok"], report["problem"]
+        entries = [parse_entry(raw) for raw in await AuditReader(js).read_all()]
+    finally:
+        await nc.close()
+    assert report["size"] == len(entries)
+    assert report["covered"] == len(entries)  # the clean stops signed final checkpoints
+    kinds = Counter(e.kind for e in entries)
+    assert kinds[EntryKind.HUB_START] == 3 and kinds[EntryKind.HUB_STOP] == 2
+    assert kinds[EntryKind.REJECTED] == 0  # a redelivery is finished, never refused as a replay
+    received = Counter(e.message_id for e in entries if e.kind is EntryKind.RECEIVED)
+    routed = Counter(
+        e.message_id for e in entries if e.kind is EntryKind.ROUTED and e.recipient == "US"
+    )
+    assert set(received) == ids and set(routed) == ids  # each decision on record at least once
