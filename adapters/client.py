@@ -2,7 +2,7 @@
 
 What ``enlace publish`` uses, and what a national system can embed::
 
-    nc = await nats.connect(url, user="GT", password=..., inbox_prefix="_INBOX.GT")
+    nc = await nats.connect(url, nkeys_seed="nats/seeds/GT.nk", inbox_prefix="_INBOX.GT")
     client = EnlaceClient(nc)
     jws = EnlaceClient.sign(raw, key, kid)          # unless the message is signed already
     result = await client.publish(raw, jws)         # JetStream ack, then the hub's outcome

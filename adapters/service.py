@@ -16,6 +16,7 @@ from nats.js.errors import NotFoundError
 from adapters.base import SinkContext
 from adapters.config import load_adapters_config, max_message_bytes_from
 from adapters.deployment import AdapterHome, DirectoryFile
+from adapters.errors import AdapterConfigError
 from adapters.keys import party_signer
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
@@ -39,12 +40,28 @@ class RunningAdapter:
 async def connect(url: str) -> NatsClient:
     """Connect to NATS without endless reconnect attempts on the first try.
 
-    ``ENLACE_NATS_USER`` / ``ENLACE_NATS_PASSWORD`` log in (kept out of the URL, which is
-    printed); ``ENLACE_NATS_INBOX_PREFIX`` is the only reply inbox that user may subscribe
-    to. ``enlace up`` sets all three for the adapters it starts (see ``hub.natsauth``).
+    ``ENLACE_NATS_NKEY_SEED_FILE`` names the file of the nkey seed to log in with (the
+    path, never the seed, is in the environment); ``ENLACE_NATS_INBOX_PREFIX`` is the only
+    reply inbox that login may subscribe to. ``enlace up`` sets both for the adapters it
+    starts (see ``hub.natsauth``). For a server of your own with password logins,
+    ``ENLACE_NATS_USER`` / ``ENLACE_NATS_PASSWORD`` log in instead (kept out of the URL,
+    which is printed).
+
+    Raises:
+        AdapterConfigError: ``ENLACE_NATS_NKEY_SEED_FILE`` names no readable file.
     """
     login: dict[str, str] = {}
-    if os.environ.get("ENLACE_NATS_USER"):
+    seed_file = os.environ.get("ENLACE_NATS_NKEY_SEED_FILE")
+    if seed_file:
+        # nats-py reads the file at each (re)connect; a missing one would pass for
+        # "cannot reach NATS", so say what is wrong first.
+        if not os.access(seed_file, os.R_OK):
+            raise AdapterConfigError(
+                f"ENLACE_NATS_NKEY_SEED_FILE={seed_file}: no readable nkey seed file there; "
+                "`enlace up` keeps them in <deployment>/nats/seeds/<CC>.nk"
+            )
+        login["nkeys_seed"] = seed_file
+    elif os.environ.get("ENLACE_NATS_USER"):
         login["user"] = os.environ["ENLACE_NATS_USER"]
         login["password"] = os.environ.get("ENLACE_NATS_PASSWORD", "")
     inbox = os.environ.get("ENLACE_NATS_INBOX_PREFIX") or "_INBOX"

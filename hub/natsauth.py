@@ -1,9 +1,21 @@
-"""NATS access per party, deny by default: one login per country and one for the hub.
+"""NATS access per party, deny by default: one nkey login per country, the hub and the operator.
 
-``enlace init`` calls :func:`ensure_credentials`; ``enlace up`` renders the server's
-``authorization`` block with :func:`authorization_block` on every start (so that new sinks
-get their consumer's permissions). Logins are user + random password (the ``nkeys``
-package is not a dependency), kept in ``nats/users.json`` (mode 0600, never printed).
+``enlace init`` calls :func:`ensure_credentials`; ``enlace up`` (embedded server) calls it
+again, then renders the server's ``authorization`` block with :func:`authorization_block`
+on every start (so that new sinks get their consumer's permissions).
+
+Logins are NATS **nkeys** (Ed25519): the server config holds only public keys (``U…``);
+each login's seed is a file ``nats/seeds/<name>.nk`` (mode 0600, folder 0700) that only
+whoever connects as that login needs. The public keys are listed in ``nats/nkeys.json``
+(not secret), so a seed may be handed to its country and removed from the hub's machine
+without the server losing the login. Seeds are never read into logs, output or ``repr``;
+``nats.connect(nkeys_seed=<file>)`` reads the file itself when signing the server's nonce.
+
+Deployments made before nkeys kept user/password logins in ``nats/users.json``. The next
+:func:`ensure_credentials` (``enlace up`` with the embedded server) replaces them with nkey
+logins of the same names and deletes the file and the old server config (both held
+passwords), logging ``nats_logins_migrated``; until then :func:`read_logins` refuses such
+a deployment with a message saying so (e.g. for a server given by ``--nats-url``).
 
 A country ``CC`` may (and may do nothing else):
 
@@ -32,11 +44,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import nkeys  # type: ignore[import-untyped]  # reason: nkeys 0.2.1 ships no type hints
+import structlog
 
 from hub.deployment import Deployment
 from hub.errors import ConfigError
@@ -47,60 +62,181 @@ __all__ = [
     "OPERATOR_USER",
     "NatsUser",
     "authorization_block",
-    "credentials_path",
     "ensure_credentials",
     "hub_permissions",
+    "legacy_credentials_path",
     "load_user",
     "operator_permissions",
     "party_permissions",
-    "read_credentials",
+    "public_keys_path",
+    "read_logins",
+    "seed_path",
+    "seeds_dir",
 ]
 
 HUB_USER = "hub"
 OPERATOR_USER = "operator"
 """Read-only login of the operator commands (``enlace status``, ``enlace audit``)."""
 
+log = structlog.get_logger("enlace.natsauth")
 
-def credentials_path(deployment: Deployment) -> Path:
+# A login's name becomes a file name: letters, digits, '-' and '_' only (country codes,
+# "hub", "operator"), so that no name can point outside the seeds folder.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An nkey user public key: 'U' and 55 more base32 characters (1 + 32 + 2 bytes).
+_PUBLIC_KEY = re.compile(r"^U[A-Z2-7]{55}$")
+
+
+def seeds_dir(deployment: Deployment) -> Path:
+    """The folder of the logins' seeds (mode 0700)."""
+    return deployment.nats_dir / "seeds"
+
+
+def seed_path(deployment: Deployment, name: str) -> Path:
+    """The seed file of login ``name`` (mode 0600)."""
+    return seeds_dir(deployment) / f"{_checked_name(name)}.nk"
+
+
+def public_keys_path(deployment: Deployment) -> Path:
+    """``nats/nkeys.json``: login name → public nkey (not secret)."""
+    return deployment.nats_dir / "nkeys.json"
+
+
+def legacy_credentials_path(deployment: Deployment) -> Path:
+    """``nats/users.json``: the plain-text password logins of deployments made before nkeys."""
     return deployment.nats_dir / "users.json"
 
 
-def _read(path: Path) -> dict[str, str]:
+def _checked_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigError(f"{name!r} is not a valid NATS login name (letters, digits, - and _)")
+    return name
+
+
+def _new_seed() -> bytes:
+    return bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
+
+
+def _public_key_of(seed: bytes, where: Path) -> str:
+    """The public key of a user seed; the key pair is wiped at once (best effort, as nats-py)."""
+    try:
+        pair = nkeys.from_seed(bytearray(seed.strip()))
+        public = str(pair.public_key.decode())
+        pair.wipe()
+    except (nkeys.NkeysError, ValueError, TypeError) as exc:
+        problem = type(exc).__name__
+    else:
+        if _PUBLIC_KEY.match(public):
+            return public
+        problem = "the seed of an nkey that is not a user's"
+    # `from None` and no value in the message: the seed must not travel in a traceback.
+    raise ConfigError(
+        f"{where}: not an nkey user seed ({problem}); restore it from a copy, or delete "
+        "it and its entry in nkeys.json and run `enlace up` to make a new login"
+    ) from None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only from the start."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _read_public_keys(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the NATS public keys ({exc})") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of user to password")
-    return {str(k): str(v) for k, v in data.items()}
+        raise ConfigError(f"{path}: expected a mapping of login name to public nkey")
+    keys: dict[str, str] = {}
+    for name, key in data.items():
+        if not isinstance(key, str) or not _PUBLIC_KEY.match(key):
+            raise ConfigError(f"{path}: field {name!r}: not a public nkey of a user (U…)")
+        keys[_checked_name(str(name))] = key
+    return keys
+
+
+def _legacy_names(path: Path) -> list[str]:
+    """The login names of an old ``users.json`` (its passwords are not looked at)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # unreadable: it is replaced all the same
+    return [str(k) for k in data if _NAME.match(str(k))] if isinstance(data, dict) else []
+
+
+def _retire_legacy(deployment: Deployment, names: list[str]) -> None:
+    """Delete the files that held plain-text passwords, and say so."""
+    legacy = legacy_credentials_path(deployment)
+    legacy.unlink(missing_ok=True)
+    # The old server config is regenerated by every `enlace up`; it held the passwords.
+    config = deployment.nats_dir / "nats-server.conf"
+    if config.is_file() and '"password"' in config.read_text(encoding="utf-8", errors="replace"):
+        config.unlink()
+    log.warning(
+        "nats_logins_migrated",
+        removed=str(legacy),
+        logins=sorted(names),
+        seeds=str(seeds_dir(deployment)),
+        hint="password logins replaced by nkeys; give each country its new seed file, "
+        "and a NATS server not started by `enlace up` the new authorization block",
+    )
 
 
 def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[str, str]:
-    """Create a login for the hub and each party that has none yet; returns all logins.
+    """Make an nkey login for the hub, the operator and each party lacking one.
 
-    Existing passwords are kept, so running it again (a new party) changes no one else's.
+    Existing logins are kept, so running it again (a new party) changes no one else's. A
+    login whose seed is present is listed under that seed's public key; one whose seed was
+    moved off this machine keeps its listed public key. Password logins of an old
+    ``users.json`` are replaced (see the module docstring).
+
+    Returns:
+        Every login of the deployment: name → public nkey.
     """
-    path = credentials_path(deployment)
-    users = _read(path)
-    for user in (HUB_USER, OPERATOR_USER, *parties):
-        users.setdefault(user, secrets.token_urlsafe(24))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written with 0600 from the start: the file must never be readable by others.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(users, out, indent=2, sort_keys=True)
-    path.chmod(0o600)
-    return users
+    legacy = legacy_credentials_path(deployment)
+    legacy_names = _legacy_names(legacy) if legacy.is_file() else []
+    keys_path = public_keys_path(deployment)
+    keys = _read_public_keys(keys_path)
+    folder = seeds_dir(deployment)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # also when an older or hand-made folder was more open
+    for name in dict.fromkeys((HUB_USER, OPERATOR_USER, *parties, *legacy_names)):
+        path = seed_path(deployment, name)
+        if path.is_file():
+            keys[name] = _public_key_of(path.read_bytes(), path)
+        elif name not in keys:
+            seed = _new_seed()
+            _write_private(path, seed + b"\n")
+            keys[name] = _public_key_of(seed, path)
+    data = json.dumps(keys, indent=2, sort_keys=True) + "\n"
+    tmp = keys_path.with_name(f".{keys_path.name}.tmp")
+    tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, keys_path)
+    if legacy.is_file():
+        _retire_legacy(deployment, legacy_names)
+    return keys
 
 
 @dataclass(frozen=True)
 class NatsUser:
-    """One NATS login: the hub's or a country's. ``repr`` hides the password."""
+    """One NATS login: a name, its public nkey and where its seed is (never the seed)."""
 
     name: str
-    password: str
+    public_key: str
+    seed_file: Path
 
     def __repr__(self) -> str:
-        return f"NatsUser(name={self.name!r}, password=***)"
+        return f"NatsUser(name={self.name!r}, public_key={self.public_key!r})"
 
     @property
     def inbox_prefix(self) -> str:
@@ -108,28 +244,57 @@ class NatsUser:
         return "_INBOX" if self.name == HUB_USER else f"_INBOX.{self.name}"
 
     def connect_options(self) -> dict[str, str]:
-        """``nats.connect`` keyword arguments for this login."""
-        return {"user": self.name, "password": self.password, "inbox_prefix": self.inbox_prefix}
+        """``nats.connect`` keyword arguments for this login (the seed file's path)."""
+        return {"nkeys_seed": str(self.seed_file), "inbox_prefix": self.inbox_prefix}
 
 
-def read_credentials(deployment: Deployment) -> dict[str, str]:
-    """Every login of the deployment, user → password (empty when there are none)."""
-    return _read(credentials_path(deployment))
+def read_logins(deployment: Deployment) -> dict[str, str]:
+    """Every login of the deployment, name → public nkey (empty when there are none).
+
+    Raises:
+        ConfigError: the deployment still has password logins of an older Enlace.
+    """
+    keys = _read_public_keys(public_keys_path(deployment))
+    legacy = legacy_credentials_path(deployment)
+    if not keys and legacy.is_file():
+        raise ConfigError(
+            f"{legacy} holds NATS password logins of an older Enlace, which now uses nkeys: "
+            "run `enlace up` once with its embedded server to replace them (a server of "
+            "your own then needs the new authorization block of nats/nats-server.conf), "
+            "or delete the file if the NATS URL carries its own credentials"
+        )
+    return keys
 
 
 def load_user(deployment: Deployment, name: str) -> NatsUser:
-    """The login of ``name`` (``hub`` or a country code).
+    """The login of ``name`` (``hub``, ``operator`` or a country code), checked.
 
     Raises:
-        ConfigError: the deployment holds no login for ``name``.
+        ConfigError: the deployment holds no login for ``name``, its seed file is missing,
+            readable by others, or not the seed of the listed public key.
     """
-    users = read_credentials(deployment)
-    if name not in users:
+    keys = read_logins(deployment)
+    if name not in keys:
         raise ConfigError(
-            f"no NATS login for {name!r} in {credentials_path(deployment)}; "
+            f"no NATS login for {name!r} in {public_keys_path(deployment)}; "
             "run `enlace init` again to add the logins it lacks"
         )
-    return NatsUser(name, users[name])
+    path = seed_path(deployment, name).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"the seed of NATS login {name!r} is not at {path}: copy it back from its "
+            f"holder, or remove {name!r} from {public_keys_path(deployment)} and run "
+            "`enlace up` to make a new login (then hand out the new seed)"
+        )
+    if path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path}: a NATS seed readable by others; run `chmod 600 {path}`")
+    if _public_key_of(path.read_bytes(), path) != keys[name]:
+        raise ConfigError(
+            f"{path}: not the seed of the public key listed for {name!r} in "
+            f"{public_keys_path(deployment)}; run `enlace up` to list it (embedded server), "
+            "or restore the matching seed"
+        )
+    return NatsUser(name, keys[name], path)
 
 
 def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
@@ -216,31 +381,33 @@ def operator_permissions() -> dict[str, Any]:
 def authorization_block(
     deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
 ) -> str:
-    """The nats-server ``authorization { users = [...] }`` block of the deployment's logins.
+    """The nats-server ``authorization { users = [...] }`` block: public nkeys only.
 
     Args:
-        deployment: whose ``nats/users.json`` to use.
+        deployment: whose ``nats/nkeys.json`` to use.
         consumers: each country's DELIVERY durable consumer names (its sinks).
 
     Raises:
         ConfigError: the deployment has no logins (run ``enlace init``).
     """
-    users = read_credentials(deployment)
-    if not users:
+    keys = read_logins(deployment)
+    if not keys:
         raise ConfigError(
-            f"no NATS logins in {credentials_path(deployment)}: the embedded server would "
+            f"no NATS logins in {public_keys_path(deployment)}: the embedded server would "
             "be open to anyone; run `enlace init` again to create them"
         )
     consumers = consumers or {}
-    entries = []
-    for user, password in sorted(users.items()):
-        entry: dict[str, Any] = {"user": user, "password": password}
-        if user == HUB_USER:
+    lines = []
+    for name, public_key in sorted(keys.items()):
+        entry: dict[str, Any] = {"nkey": public_key}
+        if name == HUB_USER:
             entry["permissions"] = hub_permissions()
-        elif user == OPERATOR_USER:
+        elif name == OPERATOR_USER:
             entry["permissions"] = operator_permissions()
         else:
-            entry["permissions"] = party_permissions(user, consumers.get(user, []))
+            entry["permissions"] = party_permissions(name, consumers.get(name, []))
+        # An nkey says nothing to a reader: the comment names its login.
+        lines.append(f"    # {name}")
         # JSON is valid nats-server config syntax.
-        entries.append("    " + json.dumps(entry))
-    return "authorization {\n  users = [\n" + "\n".join(entries) + "\n  ]\n}"
+        lines.append("    " + json.dumps(entry))
+    return "authorization {\n  users = [\n" + "\n".join(lines) + "\n  ]\n}"

@@ -18,7 +18,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_credentials
+from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_logins
 
 __all__ = ["QUIET_CONNECT", "connect_operator", "operator_login", "resolve_nats_url"]
 
@@ -48,7 +48,7 @@ def resolve_nats_url(cli: CliContext, flag: str | None) -> str:
 
 def operator_login(deployment: Deployment, url: str) -> dict[str, Any]:
     """Connect options of the deployment's read-only login (none if the URL has its own)."""
-    logins = read_credentials(deployment)
+    logins = read_logins(deployment)
     if "@" in url or not logins:
         return {}  # the URL carries its own credentials, or the server needs none
     name = OPERATOR_USER if OPERATOR_USER in logins else HUB_USER
@@ -58,9 +58,11 @@ def operator_login(deployment: Deployment, url: str) -> dict[str, Any]:
 async def connect_operator(deployment: Deployment, url: str, name: str) -> NatsClient:
     """Connect as the operator, or exit 6 saying which server could not be reached."""
     try:
-        return await nats.connect(
-            servers=[url], name=name, **QUIET_CONNECT, **operator_login(deployment, url)
-        )
+        login = operator_login(deployment, url)
+    except ConfigError as exc:
+        fail(exc.description)  # e.g. an old password login, a missing seed: says what to do
+    try:
+        return await nats.connect(servers=[url], name=name, **QUIET_CONNECT, **login)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         fail(
             f"cannot reach NATS at {url} ({type(exc).__name__}); is the hub running "

@@ -42,10 +42,10 @@ from hub.natsauth import (
     HUB_USER,
     NatsUser,
     authorization_block,
-    credentials_path,
     ensure_credentials,
     load_user,
-    read_credentials,
+    read_logins,
+    seeds_dir,
 )
 from hub.natsserver import NatsServer, NatsServerConfig, terminate
 from hub.operator_access import QUIET_CONNECT
@@ -144,7 +144,7 @@ class HubRunner:
         """
         if self.settings.embedded:
             return load_user(self.deployment, name)
-        if "@" in self.settings.url or name not in read_credentials(self.deployment):
+        if "@" in self.settings.url or name not in read_logins(self.deployment):
             return None
         return load_user(self.deployment, name)
 
@@ -163,7 +163,7 @@ class HubRunner:
         )
         config_path = nats_dir / "nats-server.conf"
         nats_dir.mkdir(parents=True, exist_ok=True)
-        # The config holds passwords: create it private before the server writes it.
+        # Public nkeys only, but who may do what is nobody else's business: private.
         config_path.touch(mode=0o600, exist_ok=True)
         config_path.chmod(0o600)
         self.server = NatsServer(config, config_path)
@@ -195,9 +195,12 @@ class HubRunner:
             env["ENLACE_NATS_URL"] = self.settings.url
             user = self._login(cc)
             if user is not None:
-                env["ENLACE_NATS_USER"] = user.name
-                env["ENLACE_NATS_PASSWORD"] = user.password
+                # The seed file's path, never the seed: a child's environment is readable
+                # by more tools (ps e, /proc) than a 0600 file.
+                env["ENLACE_NATS_NKEY_SEED_FILE"] = str(user.seed_file)
                 env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
+                env.pop("ENLACE_NATS_USER", None)
+                env.pop("ENLACE_NATS_PASSWORD", None)
             proc = AdapterProcess(
                 country=cc,
                 sink=name,
@@ -252,7 +255,7 @@ class HubRunner:
             "nats_url": self.settings.url,
             "embedded_nats": self.settings.embedded,
             "deployment": str(self.deployment.home.resolve()),
-            "credentials": str(credentials_path(self.deployment).resolve()),
+            "credentials": str(seeds_dir(self.deployment).resolve()),
             "metrics_url": f"http://127.0.0.1:{metrics}/metrics" if metrics else None,
             "monitoring_url": (
                 f"http://{self.settings.nats_host}:{self.settings.nats_http_port}"

@@ -23,7 +23,7 @@ from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
 from hub.keystore import KeyStore, load_key_file
-from hub.natsauth import load_user, read_credentials
+from hub.natsauth import load_user, read_logins
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, GovernanceError, MessageError
 from schemas.jws import jwk_from_public_key
@@ -150,8 +150,11 @@ def publish(
         kid, key = _signing_key(dep, directory, poc, key_file)
         jws = EnlaceClient.sign(raw, key, kid)
     login: dict[str, Any] = {}
-    if read_credentials(dep):
-        login = load_user(dep, envelope.sender.country).connect_options()
+    try:
+        if read_logins(dep):
+            login = load_user(dep, envelope.sender.country).connect_options()
+    except ConfigError as exc:
+        fail(exc.description)  # an old password login or a missing seed: says what to do
     try:
         result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
     except OutcomeTimeout as exc:

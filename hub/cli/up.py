@@ -24,7 +24,7 @@ def _print_where(info: dict[str, Any]) -> None:
         "enlace up: ready",
         f"  NATS:        {info['nats_url']}" + (" (embedded)" if info["embedded_nats"] else ""),
         f"  deployment:  {info['deployment']}",
-        f"  credentials: {info['credentials']} (a NATS login per party and the hub)",
+        f"  credentials: {info['credentials']} (NATS nkey seeds: each party, hub, operator)",
         f"  metrics:     {info['metrics_url'] or 'off (set hub.metrics_port)'}",
         f"  adapters:    {', '.join(info['adapters']) or 'none'}",
         "  stop with Ctrl-C; reload governance with `enlace reload`",

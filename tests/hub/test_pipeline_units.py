@@ -136,9 +136,9 @@ def test_credentials_are_kept_private_and_stable(tmp_path: Path) -> None:
     first = ensure_credentials(dep, ["GT"])
     again = ensure_credentials(dep, ["GT", "SV"])
     assert again["GT"] == first["GT"] and "SV" in again and HUB_USER in again
-    assert (tmp_path / "nats" / "users.json").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "nats" / "seeds" / "SV.nk").stat().st_mode & 0o077 == 0
     user = load_user(dep, "SV")
     assert user.connect_options()["inbox_prefix"] == "_INBOX.SV"
-    assert user.password not in repr(user)
+    assert user.seed_file.read_text().strip() not in repr(user)
     with pytest.raises(ConfigError, match="no NATS login for 'MX'"):
         load_user(dep, "MX")

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from adapters.service import connect
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.natsauth import (
+    HUB_USER,
+    authorization_block,
+    ensure_credentials,
+    legacy_credentials_path,
+    load_user,
+    seed_path,
+    seeds_dir,
+)
 from hub.natsserver import NatsServer
 from hub.streams import ensure_hub_consumer, ensure_streams
 from tests.integration.conftest import start_nats_server
@@ -195,6 +206,54 @@ async def test_a_country_reads_and_deletes_its_own_dead_letters_and_no_others(
     assert (await hub_js.stream_info("DEADLETTER_SV")).state.messages == 1
 
 
-def test_the_credentials_file_is_private(deployment: Deployment) -> None:
-    path = deployment.nats_dir / "users.json"
-    assert path.stat().st_mode & 0o077 == 0
+def test_the_seed_files_are_private(deployment: Deployment) -> None:
+    assert seeds_dir(deployment).stat().st_mode & 0o777 == 0o700
+    for name in (*PARTIES, HUB_USER):
+        assert seed_path(deployment, name).stat().st_mode & 0o777 == 0o600
+
+
+async def test_an_nkey_the_server_does_not_list_is_refused(
+    server: NatsServer, tmp_path: Path
+) -> None:
+    stranger = Deployment(tmp_path)
+    ensure_credentials(stranger, ["GT"])  # a GT login of another deployment
+    with pytest.raises(Exception, match=r"(?i)authorization"):
+        await nats.connect(
+            server.url,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+            **load_user(stranger, "GT").connect_options(),
+        )
+
+
+async def test_an_adapter_process_logs_in_with_the_seed_file_it_is_given(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `enlace up` gives a child: the seed file's path and the inbox prefix."""
+    gt = load_user(deployment, "GT")
+    monkeypatch.setenv("ENLACE_NATS_NKEY_SEED_FILE", str(gt.seed_file))
+    monkeypatch.setenv("ENLACE_NATS_INBOX_PREFIX", gt.inbox_prefix)
+    nc = await connect(server.url)
+    try:
+        ack = await nc.jetstream().publish("enlace.in.GT.gangs.gang_movement", b"{}")
+    finally:
+        await nc.close()
+    assert ack.stream == "INGRESS"
+
+
+async def test_a_migrated_deployment_logs_in_with_nkeys(tmp_path: Path) -> None:
+    """Password logins of an older Enlace become nkeys that a fresh server accepts."""
+    dep = Deployment(tmp_path)
+    dep.nats_dir.mkdir(parents=True)
+    legacy_credentials_path(dep).write_text(json.dumps({"GT": "pw", HUB_USER: "pw"}))
+    ensure_credentials(dep, [])
+    srv = start_nats_server(tmp_path / "srv", authorization=authorization_block(dep))
+    try:
+        gt = await nats.connect(
+            srv.url, max_reconnect_attempts=0, **load_user(dep, "GT").connect_options()
+        )
+        await gt.publish("enlace.in.GT.gangs.gang_movement", b"{}")
+        await gt.flush()
+        await gt.close()
+    finally:
+        srv.stop()

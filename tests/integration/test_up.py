@@ -93,11 +93,19 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 def test_ready_line_says_where_things_are(up: Up) -> None:
     text = up.out.read_text()
     assert f"nats://127.0.0.1:{up.env['ENLACE_NATS_PORT']}" in text
-    assert "users.json" in text
+    assert str(up.home / "nats" / "seeds") in text
     assert "HN/folder" in text
     assert (up.home / "state" / "hub.pid").read_text().strip() == str(up.process.pid)
-    # The generated server config holds passwords: private.
-    assert (up.home / "nats" / "nats-server.conf").stat().st_mode & 0o077 == 0
+    # The generated server config names who may do what: private, and no secret in it.
+    config = up.home / "nats" / "nats-server.conf"
+    assert config.stat().st_mode & 0o077 == 0
+    rendered = config.read_text()
+    assert "nkey" in rendered and "password" not in rendered
+    seeds = list((up.home / "nats" / "seeds").glob("*.nk"))
+    assert {p.stem for p in seeds} >= {"hub", "operator", "GT", "HN"}
+    for seed in seeds:
+        assert seed.stat().st_mode & 0o777 == 0o600
+        assert seed.read_text().strip() not in rendered
 
 
 def test_a_signed_sample_from_gt_lands_in_hn_inbox(up: Up) -> None:
