@@ -33,3 +33,17 @@ def test_audit_commands_dial_the_deployment_server(
     assert result.exit_code == ExitCode.UNAVAILABLE
     assert "nats://127.0.0.1:1 " in result.output
     assert "Traceback" not in result.output
+
+
+def test_old_password_logins_stop_an_audit_command_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ENLACE_NATS_URL", raising=False)
+    home = _deployment(tmp_path, 1)
+    (home / "nats").mkdir()
+    (home / "nats" / "users.json").write_text('{"hub": "pw", "operator": "pw"}')
+    result = CliRunner().invoke(cli, ["--home", str(home), "audit", "tail", "-n", "1"])
+    assert result.exit_code == ExitCode.FAILED
+    assert "password logins of an older Enlace" in result.output
+    assert "`enlace up`" in result.output
+    assert "Traceback" not in result.output
