@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.policy.model import Agreement, agreement_problems
+from hub.policy.viewcheck import view_problems
 from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import BadSignature, MalformedSignature
@@ -163,13 +164,18 @@ def agreement_files(folder: Path) -> list[Path]:
 
 
 def validate_agreement(doc: GovDoc) -> Agreement:
-    """Validate a parsed document as an agreement.
+    """Validate a parsed document as an agreement, its views against the message schemas.
 
     Raises:
-        GovernanceFileError: naming the file, line and field of the first problem.
+        GovernanceFileError: naming the file, line and field of the first problem; for a
+            view, the entry that reaches no field, drops a required one, or would make a
+            valid message invalid (:func:`hub.policy.viewcheck.view_problems`).
     """
     agreement = doc.validate(Agreement)
     for problem, loc in agreement_problems(agreement):
+        raise doc.error(problem, loc)
+    # Views last: they are read against the types the (now consistent) flows carry.
+    for problem, loc in view_problems(agreement):
         raise doc.error(problem, loc)
     return agreement
 
