@@ -3,7 +3,9 @@
 5,000 signed firearm trace requests from GT (the demo agreements route each to US only)
 are published while a hub process works; the hub is killed with SIGKILL (or the server
 is killed and restarted) part-way, a hub is started again, and every message must end up
-delivered exactly once to US, with INGRESS fully acknowledged.
+delivered exactly once to US, with INGRESS fully acknowledged. With two ``enlace up`` hubs
+on the one durable consumer, one killed and restarted, the audit log their writers share
+must also verify as one linear log that records every message.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +31,21 @@ from hub.audit import AuditReader, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.init_deployment import init_demo
-from hub.keystore import KeyStore
 from hub.natsserver import NatsServer, NatsServerConfig
 from hub.streams import ensure_streams
-from schemas.common import new_message_id
-from schemas.govdoc import rfc3339
-from schemas.jws import sign_detached
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
-from schemas.trust import load_directory, load_trust_root
 from tests.integration.conftest import start_nats_server
+from tests.integration.demokit import (
+    ENLACE,
+    TRACE_SUBJECT,
+    signed_trace_requests,
+    up_command,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.integration
 
 COUNT = 5000
-ENLACE = str(Path(sys.executable).parent / "enlace")
-SUBJECT = "enlace.in.GT.small_arms.firearm_trace_request"
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,7 @@ def start_hub(
     env = dict(os.environ, ENLACE_WORKERS="2", ENLACE_ACK_WAIT="2s", ENLACE_LOG_FORMAT="json")
     command = [sys.executable, "-m", "tests.integration.hub_process", str(demo.home), url]
     if up:
-        command = [ENLACE, "--home", str(demo.home), "up", "--nats-url", url]
-        command += ["--no-adapters", "--json-logs"]
+        command = up_command(demo, url)
     proc = subprocess.Popen(
         command,
         stdout=log.open("ab"),
@@ -82,22 +82,14 @@ def start_hub(
 
 
 def signed_batch(demo: Deployment) -> list[tuple[str, bytes, str]]:
-    directory = load_directory(demo.directory, load_trust_root(demo.trust_root))
-    kid, key = KeyStore(demo.keys_dir).current_poc_key(directory, "gt-small-arms")
-    template = json.loads((demo.samples_dir / "firearm_trace_request.json").read_bytes())
-    out = []
-    for _ in range(COUNT):
-        message = dict(template, id=new_message_id(), issued_at=rfc3339(datetime.now(UTC)))
-        raw = json.dumps(message).encode()
-        out.append((message["id"], raw, sign_detached(raw, key, kid)))
-    return out
+    return signed_trace_requests(demo, COUNT)
 
 
 async def publish_all(js: JetStreamContext, batch: list[tuple[str, bytes, str]]) -> None:
     for start in range(0, len(batch), 250):
         await asyncio.gather(
             *(
-                js.publish(SUBJECT, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: mid})
+                js.publish(TRACE_SUBJECT, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: mid})
                 for mid, raw, jws in batch[start : start + 250]
             )
         )
@@ -206,23 +198,6 @@ async def test_nats_server_restart_mid_stream_loses_and_doubles_nothing(
 
 
 # -- several hub processes on one durable consumer, one of them killed -------------------------
-
-
-def ready(proc: subprocess.Popen[bytes], log: Path) -> bool:
-    """Whether ``enlace up`` printed its ready line; fails if it exited instead."""
-    text = log.read_text(errors="replace")
-    if proc.poll() is not None:
-        raise AssertionError(f"enlace up exited with {proc.returncode}: {text}")
-    return "enlace up: ready" in text
-
-
-async def wait_ready(proc: subprocess.Popen[bytes], log: Path, seconds: float = 60.0) -> None:
-    """Wait for the ready line of ``enlace up`` (an upper bound, not a timing assertion)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not ready(proc, log):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"enlace up not ready after {seconds} s (log: {log})")
-        await asyncio.sleep(0.05)
 
 
 def accepted_in(log: Path) -> int:
