@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +33,7 @@ from hub.policy.viewschema import Schema, type_schema
 from schemas.export import example_message
 from schemas.registry import REGISTRY
 
-__all__ = ["Loc", "locations", "payload_valid", "samples", "witnesses"]
+__all__ = ["Loc", "locations", "pattern_sample", "payload_valid", "samples", "witnesses"]
 
 Loc = tuple[str | int, ...]
 """Where a value sits in a message: keys and list indices from the root."""
@@ -138,19 +140,83 @@ def _trailing_ints(loc: Loc) -> int:
     return count
 
 
+_FORMATS = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z"}
+
+
 def _filler(schema: Schema) -> tuple[bool, Any]:
-    """A plain value ``schema`` accepts, when one is easy to make: ``(found, value)``."""
+    """A plain value ``schema`` accepts, when one is easy to make: ``(found, value)``.
+
+    The value is only a candidate: the caller keeps it when the message stays valid.
+    """
     if "enum" in schema:
         return True, schema["enum"][0]
     if "const" in schema:
         return True, schema["const"]
     kind = schema.get("type")
-    if kind == "string" and not ({"pattern", "format"} & schema.keys()):
+    if kind == "string":
+        if schema.get("examples"):
+            return True, schema["examples"][0]
+        if "format" in schema:
+            value = _FORMATS.get(str(schema["format"]))
+            return value is not None, value
+        if "pattern" in schema:
+            value = pattern_sample(str(schema["pattern"]))
+            return value is not None, value
         return True, "x" * max(1, int(schema.get("minLength", 1)))
     if kind in ("integer", "number"):
         low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
         return True, int(low) if kind == "integer" else float(low)
     return False, None
+
+
+# The standard library's own regular expression parser (public since forever as sre_parse,
+# deprecated under that name in 3.11): the way to read a pattern without a new dependency.
+_PARSER: Any = importlib.import_module("re._parser")
+_CATEGORY = {"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}
+
+
+def pattern_sample(pattern: str) -> str | None:
+    """A short string matching ``pattern`` (None when the pattern is beyond this sketch)."""
+    try:
+        text = "".join(_emit(_PARSER.parse(pattern)))
+    except (re.error, ValueError, TypeError, KeyError, IndexError):
+        return None
+    return text if re.search(pattern, text) else None
+
+
+def _emit(items: Any) -> Iterator[str]:
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            yield chr(arg)
+        elif name in ("ANY", "NOT_LITERAL"):
+            yield "b" if name == "NOT_LITERAL" and arg == ord("a") else "a"
+        elif name == "IN":
+            yield _one_of(arg)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, _high, sub = arg
+            for _ in range(low):
+                yield from _emit(sub)
+        elif name == "SUBPATTERN":
+            yield from _emit(arg[-1])
+        elif name == "BRANCH":
+            yield from _emit(arg[1][0])
+        elif name == "CATEGORY":
+            yield _CATEGORY[str(arg)]
+        elif name != "AT":  # anchors match no character
+            raise ValueError(f"pattern element {name} is not sketched")
+
+
+def _one_of(options: Any) -> str:
+    op, arg = options[0]
+    name = str(op)
+    if name == "LITERAL":
+        return chr(arg)
+    if name == "RANGE":
+        return chr(arg[0])
+    if name == "CATEGORY":
+        return _CATEGORY[str(arg)]
+    raise ValueError(f"character class element {name} is not sketched")
 
 
 def _enriched(type_: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
