@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from schemas.common import CountryCode, StrictModel, Theme, Tlp, UtcDatetime
 
@@ -40,6 +40,7 @@ __all__ = [
     "GROUPS",
     "REQUESTER",
     "Agreement",
+    "FieldPath",
     "Flow",
     "RoundRule",
     "ViewSpec",
@@ -66,6 +67,10 @@ def _field_path(value: str) -> str:
     return value
 
 
+FieldPath = Annotated[str, AfterValidator(_field_path)]
+"""A view's field path, checked item by item so that an error names the entry's index."""
+
+
 class RoundRule(StrictModel):
     """Coarsen numbers: every number at ``field`` (or under it) is rounded to ``decimals``."""
 
@@ -86,13 +91,8 @@ class ViewSpec(StrictModel):
     """
 
     name: str = Field(pattern=_NAME, max_length=64)
-    drop: tuple[str, ...] = ()
+    drop: tuple[FieldPath, ...] = ()
     round: tuple[RoundRule, ...] = ()
-
-    @field_validator("drop")
-    @classmethod
-    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_field_path(v) for v in value)
 
     @property
     def is_full(self) -> bool:
@@ -115,13 +115,8 @@ Ends = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
 
 
 class _ViewBody(StrictModel):
-    drop: list[str] = Field(default_factory=list)
+    drop: list[FieldPath] = Field(default_factory=list)
     round: list[RoundRule] = Field(default_factory=list)
-
-    @field_validator("drop")
-    @classmethod
-    def _paths(cls, value: list[str]) -> list[str]:
-        return [_field_path(v) for v in value]
 
     @model_validator(mode="after")
     def _not_empty(self) -> _ViewBody:
