@@ -117,6 +117,7 @@ def _unknown(view: str, verb: str, path: str, schemas: list[TypeSchema]) -> str:
     if close and missing not in (_ANY, _DEEP):
         options = " or ".join(f"`{'.'.join([*segs[:k], c, *segs[k + 1 :]])}`" for c in close)
         sentence += f" Did you mean {options}?"
+    sentence += " Correct the path or remove this entry."
     where = "at any depth under" if reached.endswith(_DEEP) else "under"
     if names:
         sentence += f" Fields {where} `{reached.removesuffix('.' + _DEEP)}`: "
