@@ -44,8 +44,11 @@ _DEEP = "**"
 
 
 def covered_types(agreement: Agreement, view: str) -> list[TypeSchema]:
-    """Every version of every type the flows using ``view`` carry (all of the agreement's
-    types when no flow uses it), known to the registry, by type then version."""
+    """The message types (every registered version) a view is applied to.
+
+    Those the flows using ``view`` carry, or all of the agreement's types when no flow
+    uses it; sorted by type, then version.
+    """
     types: dict[str, None] = {}
     used = [flow for flow in agreement.flows if flow.view == view]
     for flow in used:
@@ -238,8 +241,12 @@ def _invalid(message: dict[str, object], view: ViewSpec) -> str | None:
 
 @functools.cache
 def _breaking_sample(view: ViewSpec, type_: str, version: int) -> tuple[Loc, str, str] | None:
-    """``(entry location, what the entry does, why invalid)`` for the first sample of
-    ``type_`` whose view fails, or None."""
+    """The first sample of ``type_`` whose view fails, as what the check reports.
+
+    Returns:
+        ``(location of the entry to blame, what the entry does, why the view is invalid)``,
+        or None when every sample's view is valid.
+    """
     candidates = list(samples(type_, version))
     for path in view.drop:
         candidates.extend(witnesses(type_, version, path))
