@@ -12,6 +12,8 @@ Example ``enlace.yaml``::
       acceptance_window: 24h
       clock_skew: 5m
       workers: 2
+      metrics_port: 9464        # Prometheus /metrics; off when absent
+      metrics_host: 127.0.0.1   # 0.0.0.0 to let another machine scrape it
       streams:
         replicas: 1
         max_age: 30d
@@ -117,7 +119,12 @@ class HubSettings(BaseSettings):
         description="attempts that fail inside the hub before a message is quarantined "
         "(reason hub_error) instead of retried",
     )
-    metrics_port: int | None = Field(None, description="Prometheus metrics port; none = off")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Prometheus metrics port; none = off"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address the metrics endpoint listens on (0.0.0.0: all)"
+    )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     adapters: list[str] = Field(

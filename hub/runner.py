@@ -38,6 +38,8 @@ from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
 from hub.audit.key_events import key_events
 from hub.config import HubSettings
 from hub.deployment import Deployment
+from hub.errors import ConfigError
+from hub.metrics import HubMetrics
 from hub.natsauth import (
     HUB_USER,
     NatsUser,
@@ -220,6 +222,7 @@ class HubRunner:
             ConfigError: settings or credentials are wrong.
             OSError / nats errors: a server given by URL cannot be reached.
         """
+        metrics = self._serve_metrics()  # first: a busy port stops nothing half-started
         governance = load_governance(self.deployment)
         _warn_unsigned(governance)
         self.governance = governance
@@ -238,15 +241,33 @@ class HubRunner:
         # Every decision goes on the audit record before its INGRESS message is acked.
         hook = AuditLogHook(self.audit) if self.audit is not None else None
         self.app = create_app(
-            self.settings, governance, signer, connect_options=options, audit=hook
+            self.settings, governance, signer, connect_options=options, audit=hook, metrics=metrics
         )
         await self.app.start()
-        if self.settings.metrics_port is not None:
-            self.app.metrics.serve(self.settings.metrics_port)
         await self._start_adapters(sinks)
         pid_file(self.deployment).parent.mkdir(parents=True, exist_ok=True)
         pid_file(self.deployment).write_text(f"{os.getpid()}\n", encoding="ascii")
         return self.where()
+
+    def _serve_metrics(self) -> HubMetrics:
+        """The hub's metrics, served on ``hub.metrics_port`` when one is set.
+
+        Raises:
+            ConfigError: the port cannot be bound (taken, or not allowed).
+        """
+        metrics = HubMetrics()
+        port, host = self.settings.metrics_port, self.settings.metrics_host
+        if port is None:
+            return metrics
+        try:
+            metrics.serve(port, host)
+        except OSError as err:
+            raise ConfigError(
+                f"cannot serve metrics on {host}:{port} ({err.strerror or err}); choose a free "
+                "port in hub.metrics_port of enlace.yaml or ENLACE_METRICS_PORT, or remove it "
+                "to turn metrics off"
+            ) from None
+        return metrics
 
     def where(self) -> dict[str, Any]:
         """Where things are, for people and for ``--json-logs`` readers."""
@@ -256,7 +277,9 @@ class HubRunner:
             "embedded_nats": self.settings.embedded,
             "deployment": str(self.deployment.home.resolve()),
             "credentials": str(seeds_dir(self.deployment).resolve()),
-            "metrics_url": f"http://127.0.0.1:{metrics}/metrics" if metrics else None,
+            "metrics_url": (
+                f"http://{self.settings.metrics_host}:{metrics}/metrics" if metrics else None
+            ),
             "monitoring_url": (
                 f"http://{self.settings.nats_host}:{self.settings.nats_http_port}"
                 if self.settings.embedded and self.settings.nats_http_port

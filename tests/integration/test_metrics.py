@@ -187,16 +187,6 @@ def busy_port() -> socket.socket:
     return sock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the asserts below; a broken setup still fails
-    reason="bug in hub/runner.py + hub/cli/up.py: when hub.metrics_port is taken, "
-    "HubMetrics.serve raises OSError (EADDRINUSE) after the hub has started; `enlace up` "
-    "catches it as a NATS failure and says 'cannot reach NATS at <url> (OSError: [Errno 98] "
-    "Address already in use); check --nats-url / ENLACE_NATS_URL', exit 6 (NATS "
-    "unreachable). Expected: an error that names the metrics port and the setting, and a "
-    "config exit code (1)",
-)
 def test_enlace_up_says_when_the_metrics_port_is_taken(
     demo: Deployment, own_server: NatsServer
 ) -> None:
@@ -212,5 +202,5 @@ def test_enlace_up_says_when_the_metrics_port_is_taken(
             check=False,
         )
     error = result.stderr.strip().splitlines()[-1]
-    assert result.returncode != 6, error  # 6 means: NATS unreachable
-    assert "metrics" in error and str(port) in error, error
+    assert result.returncode == 1, error  # a setting to fix, not NATS unreachable (6)
+    assert "metrics" in error and str(port) in error and "hub.metrics_port" in error, error
