@@ -3,7 +3,7 @@
 For every message the hub makes, whatever its Python code costs, the same persisted
 writes: claim the id in a KV bucket, one delivery per recipient (2 here), and the ack of
 INGRESS (plus ~1/40 of an audit batch, left out). This consumer makes exactly those
-writes through the hub's own write path (:func:`hub.persist.persist`), with the hub's
+writes through the hub's own write path (:class:`hub.persist.JetStreamWriter`), with the hub's
 concurrency, and nothing else: no parsing, no signatures, no policy. Its rate is the
 ceiling for the hub on this machine and disk; the gap between it and the hub is the
 hub's own cost.
@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from bench.publisher import start_publisher
-from hub.persist import Write, persist
+from hub.persist import JetStreamWriter, Write
 
 __all__ = ["hub_floor"]
 
@@ -32,6 +32,8 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
     await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
     kv = await js.create_key_value(bucket="FLOOR_SEEN", history=1)
+    writer = JetStreamWriter(nc)
+    await writer.start()
     sub = await js.pull_subscribe(
         "floor.in.>",
         durable="floor",
@@ -49,8 +51,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
         mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
         try:
             await kv.create(mid, b"1")
-            await persist(
-                js,
+            await writer.write(
                 [
                     Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
                     Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),

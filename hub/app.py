@@ -30,6 +30,7 @@ from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.keystore import KeyKind, KeyStore
 from hub.metrics import HubMetrics
+from hub.persist import JetStreamWriter
 from hub.pipeline import AuditHook, Governance, HubSigner, Pipeline
 from hub.pipeline_audit import AuditLogHook
 from hub.policy import load_agreements
@@ -108,9 +109,11 @@ class HubApp:
         requests = await ensure_kv(
             js, REQUESTS_BUCKET, self.settings.request_memory.total_seconds(), replicas
         )
+        writes = JetStreamWriter(self.nc)
+        await writes.start()
         self.pipeline = Pipeline(
             self.nc,
-            js,
+            writes,
             self.settings,
             self.governance,
             self.signer,

@@ -2,29 +2,54 @@
 
 nats-py's ``js.publish`` waits for each acknowledgement with a timer and a task of its
 own. The hub writes three or four messages for every INGRESS message (deliveries, a
-notice, its audit entries), so it sends them all with ``publish_async`` and waits for
-their acknowledgements together, under one timeout. An acknowledgement still means the
-write is stored (``sync_interval: always``: on disk) — nothing is acked sooner.
+notice, its audit entries), so :class:`JetStreamWriter` publishes them all at once and
+waits for their acknowledgements together, under one timeout. An acknowledgement still
+means the write is stored (``sync_interval: always``: on disk) — nothing is acked sooner.
 
-On a timeout or an error, every write still pending is cancelled (nats-py then frees its
-slot) and the error is raised: the caller leaves its INGRESS message unacked, JetStream
-redelivers it, and ``Nats-Msg-Id`` makes the repeated writes harmless.
+Why not nats-py's ``publish_async``: in nats-py 2.16 a write JetStream refuses (a full
+stream, a wrong expected sequence) never resolves its future — the refusal is raised
+inside the reply callback instead — so the caller would wait out its timeout and never
+learn the reason. Here a refusal is the :class:`~nats.js.errors.APIError` JetStream sent.
+
+On a timeout or an error, the writes still pending are forgotten and the error is raised:
+the caller leaves its INGRESS message unacked, JetStream redelivers it, and
+``Nats-Msg-Id`` makes the repeated writes harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import Awaitable, Sequence
 from typing import Any, NamedTuple
 
 import nats.errors
-from nats.js import JetStreamContext
-from nats.js.api import PubAck
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import api
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServerError,
+    ServiceUnavailableError,
+)
 
-__all__ = ["ACK_TIMEOUT", "Write", "persist"]
+__all__ = ["ACK_TIMEOUT", "JetStreamWriter", "Write"]
 
 ACK_TIMEOUT = 10.0
 """Seconds to wait for every acknowledgement of one message's writes."""
+
+_NO_RESPONDERS = "503"
+_ERRORS_BY_CODE: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    404: NotFoundError,
+    500: ServerError,
+    503: ServiceUnavailableError,
+}
 
 
 class Write(NamedTuple):
@@ -35,27 +60,78 @@ class Write(NamedTuple):
     headers: dict[str, str]
 
 
-async def persist(
-    js: JetStreamContext,
-    writes: Sequence[Write],
-    *also: Awaitable[Any],
-) -> list[PubAck]:
-    """Store ``writes`` and wait for them and for ``also``; the acks in ``writes`` order.
+class JetStreamWriter:
+    """Publishes to JetStream and collects the acknowledgements on one reply subscription."""
 
-    Raises:
-        nats.errors.TimeoutError: not everything was acknowledged within
-            :data:`ACK_TIMEOUT` seconds.
-        nats.js.errors.APIError: JetStream refused a write (the first such error).
-    """
-    pending: list[asyncio.Future[Any]] = [
-        await js.publish_async(w.subject, w.body, headers=w.headers) for w in writes
-    ]
-    pending += [asyncio.ensure_future(a) for a in also]
-    try:
-        results = await asyncio.wait_for(asyncio.gather(*pending), ACK_TIMEOUT)
-    except TimeoutError:
-        raise nats.errors.TimeoutError from None
-    finally:
-        for future in pending:
-            future.cancel()  # no-op when done; frees nats-py's slot when not
-    return list(results[: len(writes)])
+    def __init__(self, nc: NatsClient) -> None:
+        self._nc = nc
+        self._base = ""
+        self._tokens = itertools.count()
+        self._pending: dict[str, asyncio.Future[api.PubAck]] = {}
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        """Subscribe to the replies (under the connection's own inbox prefix)."""
+        self._base = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(f"{self._base}.*", cb=self._on_reply)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def write(self, writes: Sequence[Write], *also: Awaitable[Any]) -> list[api.PubAck]:
+        """Store ``writes`` and wait for them and for ``also``; the acks in ``writes`` order.
+
+        Raises:
+            nats.errors.TimeoutError: not everything was acknowledged within
+                :data:`ACK_TIMEOUT` seconds.
+            nats.js.errors.APIError: JetStream refused a write (the first refusal).
+            nats.js.errors.NoStreamResponseError: no stream takes a write's subject.
+        """
+        if self._sub is None:
+            raise RuntimeError("JetStreamWriter.start() was not called")
+        loop = asyncio.get_running_loop()
+        tokens = [str(next(self._tokens)) for _ in writes]
+        acks: list[asyncio.Future[Any]] = []
+        for token, w in zip(tokens, writes, strict=True):
+            future: asyncio.Future[api.PubAck] = loop.create_future()
+            self._pending[token] = future
+            acks.append(future)
+            await self._nc.publish(
+                w.subject, w.body, reply=f"{self._base}.{token}", headers=w.headers
+            )
+        waited = acks + [asyncio.ensure_future(a) for a in also]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*waited), ACK_TIMEOUT)
+        except TimeoutError:
+            raise nats.errors.TimeoutError from None
+        finally:
+            for token in tokens:
+                self._pending.pop(token, None)
+            for future in waited:
+                future.cancel()  # no-op when done
+        return list(results[: len(writes)])
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._pending.pop(msg.subject[len(self._base) + 1 :], None)
+        if future is None or future.done():
+            return  # a reply after its timeout: the caller has moved on
+        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            future.set_exception(NoStreamResponseError())
+            return
+        try:
+            reply = json.loads(msg.data)
+            error = reply.get("error")
+            if error:
+                future.set_exception(_api_error(error))
+            else:
+                future.set_result(api.PubAck.from_response(reply))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            future.set_exception(APIError(description=f"unreadable JetStream reply: {exc}"))
+
+
+def _api_error(error: dict[str, Any]) -> APIError:
+    """The typed error of a JetStream error reply (as nats-py raises for ``js.publish``)."""
+    fields = {k: error[k] for k in ("code", "err_code", "description") if k in error}
+    return _ERRORS_BY_CODE.get(int(error.get("code") or 0), APIError)(**fields)

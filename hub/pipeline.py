@@ -29,14 +29,13 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from hub.checks import Checked, Refusal, check, check_batch
 from hub.config import HubSettings
 from hub.errors import HubError, MessageRefused
 from hub.metrics import HubMetrics
 from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
-from hub.persist import Write, persist
+from hub.persist import JetStreamWriter, Write
 from hub.policy import AgreementSet, Decision, Route, decide, render_view
 from hub.quarantine import quarantine_record
 from hub.replay import SeenIds
@@ -116,7 +115,7 @@ class Pipeline:
     def __init__(
         self,
         nc: NatsClient,
-        js: JetStreamContext,
+        writer: JetStreamWriter,
         settings: HubSettings,
         governance: Governance,
         signer: HubSigner,
@@ -127,7 +126,7 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.nc = nc
-        self.js = js
+        self.writer = writer
         self.settings = settings
         self.governance = governance
         self.signer = signer
@@ -248,7 +247,7 @@ class Pipeline:
             writes.append(_notice(cc, seq, outcome))
         digest = sha256_digest(msg.data)
         context = MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
-        await persist(self.js, writes, *self._audit(context))
+        await self.writer.write(writes, *self._audit(context))
         log.info("rejected", message_id=outcome.message_id, sender=cc, reason=err.code, seq=seq)
         await self._finish(msg, cc, outcome)
         return outcome
@@ -278,7 +277,7 @@ class Pipeline:
         # Deliveries, notice and audit entries in parallel: one round trip. A redelivery
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times.
-        await persist(self.js, [*deliveries, *notice], *self._audit(context))
+        await self.writer.write([*deliveries, *notice], *self._audit(context))
         for route, d in zip(decision.recipients, deliveries, strict=True):
             self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")
         log.info(
