@@ -149,34 +149,28 @@ class HubApp:
     async def _work(self, index: int, sub: JetStreamContext.PullSubscription) -> None:
         """Fetch and hand batches to the pipeline without waiting for the previous batch.
 
-        Up to ``fetch_batch`` messages per worker are in hand at once: a slow message does
-        not hold up the fetch of the next ones (no convoy behind the slowest of a batch).
+        Up to ``fetch_batch`` messages per worker are in hand at once, and each one that is
+        finished frees its place: a slow message does not hold up the fetch of the next
+        ones (no convoy behind the slowest of a batch).
         """
         assert self.pipeline is not None  # started
         pipeline = self.pipeline
         capacity = self.settings.fetch_batch
         in_hand = 0
-        room = asyncio.Condition()
+        room = asyncio.Event()
         tasks: set[asyncio.Task[None]] = set()
 
-        async def run(msgs: list[Msg]) -> None:
+        def one_done() -> None:
             nonlocal in_hand
-            try:
-                await pipeline.handle_batch(msgs)
-            finally:
-                async with room:
-                    in_hand -= len(msgs)
-                    room.notify_all()
-
-        def has_room() -> bool:
-            return in_hand < capacity
+            in_hand -= 1
+            room.set()
 
         while not self._stopping.is_set():
-            async with room:
-                await room.wait_for(has_room)
-                want = capacity - in_hand
+            while in_hand >= capacity:
+                room.clear()
+                await room.wait()
             try:
-                msgs = await _fetch(sub, want)
+                msgs = await _fetch(sub, capacity - in_hand)
             except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
                 continue
             except Exception as exc:
@@ -187,9 +181,10 @@ class HubApp:
                 await asyncio.sleep(0.25)
                 continue
             in_hand += len(msgs)
-            task = asyncio.create_task(run(msgs))
+            task = asyncio.create_task(pipeline.handle_batch(msgs, one_done))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            task.add_done_callback(_log_failure)
         # Messages in hand are always finished, even when stopping: nothing half-handled.
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -219,6 +214,14 @@ class HubApp:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         log.info("hub_stopped")
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """Log a batch that failed outside the per-message handling (a bug): its messages are
+    redelivered after ``ack_wait``."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("batch_failed", error=type(exc).__name__, detail=str(exc)[:300])
 
 
 async def _fetch(sub: JetStreamContext.PullSubscription, want: int) -> list[Msg]:

@@ -138,8 +138,13 @@ class Pipeline:
 
     # -- batches -------------------------------------------------------------------------------
 
-    async def handle_batch(self, msgs: Sequence[Msg]) -> None:
+    async def handle_batch(
+        self, msgs: Sequence[Msg], each_done: Callable[[], None] | None = None
+    ) -> None:
         """Handle a fetched batch concurrently, keeping the order of each thread.
+
+        ``each_done`` is called as each message is finished (acked or left for
+        redelivery), so a worker can fetch more without waiting for the slowest one.
 
         The I/O-free checks of the whole batch run first (:mod:`hub.checks`): the
         ordering key comes from the parsed envelope. Then messages that share a
@@ -155,11 +160,18 @@ class Pipeline:
         threads: dict[str, list[Checked]] = {}
         for item in checked:
             threads.setdefault(item.thread_key, []).append(item)
-        await asyncio.gather(*(self._in_order(group, gov) for group in threads.values()))
+        groups = threads.values()
+        await asyncio.gather(*(self._in_order(group, gov, each_done) for group in groups))
 
-    async def _in_order(self, items: list[Checked], gov: Governance) -> None:
+    async def _in_order(
+        self, items: list[Checked], gov: Governance, each_done: Callable[[], None] | None
+    ) -> None:
         for item in items:
-            await self.handle_safely(item, gov)
+            try:
+                await self.handle_safely(item, gov)
+            finally:
+                if each_done is not None:
+                    each_done()
 
     async def handle(self, msg: Msg) -> Outcome | None:
         """Handle one message on its own (a batch of one)."""
