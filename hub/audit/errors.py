@@ -8,6 +8,7 @@ Tree::
         ├── AuditStoreError           audit_store             the AUDIT stream cannot be used
         │   └── AuditLogCorrupt       audit_log_corrupt       stored batches are not one linear log
         ├── CheckpointError           audit_checkpoint        a checkpoint is malformed or unsigned
+        ├── TreeStateError            audit_tree_state        a stored writer state is malformed
         ├── ProofError                audit_proof             an inclusion/consistency proof fails
         └── ExportError               audit_export            an export file cannot be read
 """
@@ -24,6 +25,7 @@ __all__ = [
     "CheckpointError",
     "ExportError",
     "ProofError",
+    "TreeStateError",
 ]
 
 
@@ -45,6 +47,10 @@ class AuditLogCorrupt(AuditStoreError):
 
 class CheckpointError(AuditError, ValueError):
     code = "audit_checkpoint"
+
+
+class TreeStateError(AuditError, ValueError):
+    code = "audit_tree_state"
 
 
 class ProofError(AuditError, ValueError):

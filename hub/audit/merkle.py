@@ -4,7 +4,9 @@ Leaf hash ``SHA-256(0x00 ‖ entry)``, node hash ``SHA-256(0x01 ‖ left ‖ rig
 of ``n`` leaves splits at the largest power of two below ``n``. Proof generation works on
 the list of leaf hashes (the log holds them all); verification needs only the proof.
 :class:`CompactTree` appends leaves in O(log n) and gives the root at every size, which is
-how the writer and ``enlace audit verify`` follow a growing log.
+how the writer and ``enlace audit verify`` follow a growing log. Its state (size and
+peaks) is small enough to store beside a checkpoint, so the writer can resume from it
+(:meth:`CompactTree.from_peaks`) instead of re-reading every leaf.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from hub.audit.errors import ProofError
+from hub.audit.errors import ProofError, TreeStateError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -188,6 +190,38 @@ class CompactTree:
     def __init__(self) -> None:
         self.size = 0
         self._peaks: list[bytes] = []
+
+    @classmethod
+    def from_peaks(cls, size: int, peaks: Sequence[bytes]) -> CompactTree:
+        """The tree of ``size`` leaves whose perfect subtrees have the roots ``peaks``.
+
+        A tree of ``size`` leaves has one perfect subtree per 1-bit of ``size`` (largest
+        first), so the number of peaks is fixed by the size. Whether the peaks are the
+        right ones only the root can tell: compare :meth:`root` with a signed root.
+
+        Raises:
+            TreeStateError: ``size`` is negative, a peak is not 32 bytes, or the number
+                of peaks is not the number of 1-bits of ``size``.
+        """
+        if size < 0:
+            raise TreeStateError(f"a tree cannot have {size} leaves")
+        expected = size.bit_count()
+        if len(peaks) != expected:
+            raise TreeStateError(
+                f"a tree of {size} leaves has {expected} peaks, the state gives {len(peaks)}"
+            )
+        for i, peak in enumerate(peaks):
+            if len(peak) != 32:
+                raise TreeStateError(f"peak {i} has {len(peak)} bytes, not 32 (SHA-256)")
+        tree = cls()
+        tree.size = size
+        tree._peaks = list(peaks)
+        return tree
+
+    @property
+    def peaks(self) -> tuple[bytes, ...]:
+        """The roots of the perfect subtrees, largest first (a copy: the tree grows on)."""
+        return tuple(self._peaks)
 
     def append(self, leaf: bytes) -> None:
         """Add a leaf hash."""

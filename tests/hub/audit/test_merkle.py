@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.audit.errors import ProofError
+from hub.audit.errors import ProofError, TreeStateError
 from hub.audit.merkle import (
     EMPTY_ROOT,
     CompactTree,
@@ -187,3 +187,66 @@ def test_proof_requests_outside_the_tree_are_refused() -> None:
         consistency_proof(hashes, 3, 5)
     with pytest.raises(ProofError):
         verify_inclusion(hashes[0], 5, 4, [], root_hash(hashes))
+
+
+# -- resuming a tree from its stored state (size + peaks) -------------------------------------
+
+
+def _leaves(n: int, tag: bytes = b"") -> list[bytes]:
+    return [leaf_hash(tag + b"%d" % i) for i in range(n)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=0, max_value=600), st.integers(min_value=0, max_value=70))
+def test_a_tree_rebuilt_from_its_peaks_has_the_same_root_and_grows_the_same(
+    n: int, more: int
+) -> None:
+    full = CompactTree()
+    for leaf in _leaves(n):
+        full.append(leaf)
+    assert len(full.peaks) == n.bit_count()
+    resumed = CompactTree.from_peaks(full.size, full.peaks)
+    assert resumed.size == n
+    assert resumed.root() == full.root()
+    for leaf in _leaves(more, b"after"):
+        full.append(leaf)
+        resumed.append(leaf)
+        assert resumed.root() == full.root()
+    assert resumed.peaks == full.peaks
+    assert resumed.root() == ref_mth(
+        [b"%d" % i for i in range(n)] + [b"after%d" % i for i in range(more)]
+    )
+
+
+def test_peaks_are_a_copy_the_tree_does_not_share() -> None:
+    tree = CompactTree()
+    tree.append(leaf_hash(b"a"))
+    peaks = tree.peaks
+    tree.append(leaf_hash(b"b"))
+    assert peaks == (leaf_hash(b"a"),)
+
+
+@pytest.mark.parametrize(
+    ("size", "peaks", "problem"),
+    [
+        (-1, [], "cannot have -1 leaves"),
+        (3, [b"\x00" * 32], "has 2 peaks, the state gives 1"),
+        (4, [b"\x00" * 32, b"\x00" * 32], "has 1 peaks, the state gives 2"),
+        (0, [b"\x00" * 32], "has 0 peaks"),
+        (1, [b"\x00" * 31], "peak 0 has 31 bytes"),
+    ],
+)
+def test_peaks_that_cannot_make_a_tree_of_that_size_are_refused(
+    size: int, peaks: list[bytes], problem: str
+) -> None:
+    with pytest.raises(TreeStateError, match=problem) as info:
+        CompactTree.from_peaks(size, peaks)
+    assert info.value.code == "audit_tree_state"
+
+
+def test_wrong_peaks_of_the_right_count_give_another_root() -> None:
+    tree = CompactTree()
+    for leaf in _leaves(6):
+        tree.append(leaf)
+    forged = [tree.peaks[0], leaf_hash(b"forged")]
+    assert CompactTree.from_peaks(6, forged).root() != tree.root()
