@@ -78,37 +78,29 @@ def start_publisher(
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Event(), ctx.Event()
     results: Queue[Published] = ctx.Queue()
-    process = ctx.Process(
-        target=_main,
-        args=(url, items, rate, outcomes, wait_seconds, ready, go, results),
-        daemon=True,
-    )
+    job = _Job(url, items, rate, outcomes, wait_seconds)
+    process = ctx.Process(target=_main, args=(job, ready, go, results), daemon=True)
     process.start()
     return PublisherRun(process, ready, go, results)
 
 
-def _main(
-    url: str,
-    items: list[Item],
-    rate: float,
-    outcomes: str | None,
-    wait_seconds: float,
-    ready: EventType,
-    go: EventType,
-    results: Queue[Published],
-) -> None:
-    results.put(asyncio.run(_run(url, items, rate, outcomes, wait_seconds, ready, go)))
+@dataclass(frozen=True)
+class _Job:
+    """What the publisher process is to do (see :func:`start_publisher`)."""
+
+    url: str
+    items: list[Item]
+    rate: float
+    outcomes: str | None
+    wait_seconds: float
 
 
-async def _run(
-    url: str,
-    items: list[Item],
-    rate: float,
-    outcomes: str | None,
-    wait_seconds: float,
-    ready: EventType,
-    go: EventType,
-) -> Published:
+def _main(job: _Job, ready: EventType, go: EventType, results: Queue[Published]) -> None:
+    results.put(asyncio.run(_run(job, ready, go)))
+
+
+async def _run(job: _Job, ready: EventType, go: EventType) -> Published:
+    url, items, rate, outcomes = job.url, job.items, job.rate, job.outcomes
     nc = await nats.connect(url)
     js = nc.jetstream()
     seen = Published()
@@ -140,6 +132,6 @@ async def _run(
             await asyncio.gather(*(js.publish(s, b, headers=h) for _, s, b, h in window))
     if outcomes:
         with contextlib.suppress(TimeoutError):  # the report shows how many outcomes came
-            await asyncio.wait_for(all_in.wait(), wait_seconds)
+            await asyncio.wait_for(all_in.wait(), job.wait_seconds)
     await nc.close()
     return seen

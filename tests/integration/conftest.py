@@ -9,6 +9,8 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from hub.deployment import Deployment
+from hub.init_deployment import init_demo
 from hub.natsserver import NatsServer, NatsServerConfig, free_port
 
 
@@ -25,6 +27,22 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = start_nats_server(tmp_path_factory.mktemp("nats"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server of the test's own (for tests that stop, restart or fill it)."""
+    srv = start_nats_server(tmp_path / "nats")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """A demo deployment (`enlace init --demo`), shared by a module's tests."""
+    dep = Deployment(tmp_path_factory.mktemp("demo"))
+    init_demo(dep)
+    return dep
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from hub.audit import AuditReader, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
 from hub.natsserver import NatsServer, NatsServerConfig
 from hub.streams import ensure_streams
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
-from tests.integration.conftest import start_nats_server
 from tests.integration.demokit import (
     ENLACE,
     TRACE_SUBJECT,
@@ -46,20 +43,6 @@ from tests.integration.demokit import (
 pytestmark = pytest.mark.integration
 
 COUNT = 5000
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
-    dep = Deployment(tmp_path_factory.mktemp("demo"))
-    init_demo(dep)
-    return dep
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    srv = start_nats_server(tmp_path / "nats")
-    yield srv
-    srv.stop()
 
 
 def start_hub(

@@ -17,7 +17,6 @@ from adapters.client import EnlaceClient
 from hub.app import HubApp, create_app, load_governance, load_signer
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
 from hub.natsserver import NatsServer
 from schemas.common import PARTIES
 from tests.integration.conftest import start_nats_server
@@ -26,13 +25,6 @@ from tests.integration.hubkit import stream_msgs
 pytestmark = pytest.mark.integration
 
 ENLACE = [sys.executable, "-c", "from hub.cli import main; main()"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
-    dep = Deployment(tmp_path_factory.mktemp("demo"))
-    init_demo(dep)
-    return dep
 
 
 @pytest.fixture(scope="module")

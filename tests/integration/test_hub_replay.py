@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 
 from adapters.client import EnlaceClient
 from hub.natsserver import NatsServer
-from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import governance, hub_running, signed_message
 
 pytestmark = pytest.mark.integration
 
 TD, GOV, SIGNER = governance()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    srv = start_nats_server(tmp_path)
-    yield srv
-    srv.stop()
 
 
 async def test_replay_after_the_dedup_window_is_refused_as_duplicate(server: NatsServer) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,11 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub.app import create_app
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
 from hub.metrics import HubMetrics
 from hub.natsserver import NatsServer, free_port, terminate
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
-from tests.integration.conftest import start_nats_server
 from tests.integration.demokit import TRACE_SUBJECT, signed_trace_requests, up_command, wait_ready
 from tests.integration.hubkit import ensure, governance, publish_signed, signed_message
 
@@ -121,21 +118,6 @@ async def test_scrape_counts_accepted_refused_deliveries_and_handling_time(
 # -- enlace up with hub.metrics_port -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
-    dep = Deployment(tmp_path_factory.mktemp("demo"))
-    init_demo(dep)
-    return dep
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A server of its own: ``enlace up`` sets up the demo's streams and audit log on it."""
-    server = start_nats_server(tmp_path / "nats")
-    yield server
-    server.stop()
-
-
 def run_up(demo: Deployment, url: str, metrics_port: int, out: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, ENLACE_METRICS_PORT=str(metrics_port))
     with out.open("wb") as stdout:
@@ -149,12 +131,12 @@ async def publish(js: JetStreamContext, raw: bytes, jws: str, msg_id: str) -> No
 
 
 async def test_enlace_up_serves_metrics_on_the_configured_port_and_prints_the_url(
-    demo: Deployment, own_server: NatsServer, tmp_path: Path
+    demo: Deployment, server: NatsServer, tmp_path: Path
 ) -> None:
     port = free_port()
     out = tmp_path / "up.out"
-    proc = run_up(demo, own_server.url, port, out)
-    nc = await nats.connect(own_server.url)
+    proc = run_up(demo, server.url, port, out)
+    nc = await nats.connect(server.url)
     try:
         text = await wait_ready(proc, out)
         url = f"http://127.0.0.1:{port}/metrics"
@@ -188,13 +170,13 @@ def busy_port() -> socket.socket:
 
 
 def test_enlace_up_says_when_the_metrics_port_is_taken(
-    demo: Deployment, own_server: NatsServer
+    demo: Deployment, server: NatsServer
 ) -> None:
     with busy_port() as sock:
         port = sock.getsockname()[1]
         env = dict(os.environ, ENLACE_METRICS_PORT=str(port))
         result = subprocess.run(
-            up_command(demo, own_server.url),
+            up_command(demo, server.url),
             env=env,
             capture_output=True,
             text=True,
