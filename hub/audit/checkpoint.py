@@ -13,6 +13,22 @@ The signature covers the note text (the lines above the blank line, each ending 
 newline). The key hash is the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)
 (signed-note, Ed25519). The hub names its key by its directory kid, so a verifier finds
 the public key in ``Directory.hub.keys`` (or a key file) by name and key hash.
+
+Beside each checkpoint the writer stores its own state, a second signed note by the same
+key (:class:`WriterState`), so that it can start again from there instead of re-reading
+the whole log::
+
+    enlace-audit-writer-state v1
+    origin <origin>
+    size <size>
+    last-seq <stream sequence of the last AUDIT message the size covers>
+    root <base64 root hash>
+    last-leaf <base64 leaf hash of entry size-1>
+    peak <base64 root of the largest perfect subtree>
+    peak …                       (one line per 1-bit of size, largest first)
+
+Its second line is not a number, so a state note can never pass for a checkpoint (nor a
+checkpoint for a state): the two texts signed by one key cannot be confused.
 """
 
 from __future__ import annotations
@@ -29,15 +45,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub.audit.errors import CheckpointError
+from hub.audit.errors import CheckpointError, TreeStateError
 
 __all__ = [
     "Checkpoint",
     "CheckpointSigner",
     "CheckpointVerifier",
+    "WriterState",
     "key_hash",
     "open_checkpoint",
     "open_note",
+    "open_state",
 ]
 
 _SIG_PREFIX = "— "  # U+2014 EM DASH, U+0020 SPACE
@@ -104,6 +122,90 @@ class Checkpoint:
         return cls(origin=origin, size=int(size_text), root=root, time=moment)
 
 
+_STATE_MAGIC = "enlace-audit-writer-state v1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _hash_from_b64(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise TreeStateError(f"writer state {what} is not base64") from None
+    if len(raw) != 32:
+        raise TreeStateError(f"writer state {what} has {len(raw)} bytes, not 32")
+    return raw
+
+
+@dataclass(frozen=True)
+class WriterState:
+    """Where a writer stood at a checkpoint: enough to resume without re-reading the log.
+
+    ``peaks`` rebuild the tree (:meth:`hub.audit.merkle.CompactTree.from_peaks`) and must
+    give ``root``; ``last_seq`` is where reading the stream resumes; ``last_leaf`` lets
+    the writer check that the AUDIT message at ``last_seq`` is the one it covered.
+    """
+
+    origin: str
+    size: int
+    last_seq: int
+    root: bytes
+    last_leaf: bytes
+    peaks: tuple[bytes, ...]
+
+    def text(self) -> bytes:
+        """The signed text (see the module docstring)."""
+        lines = [
+            _STATE_MAGIC,
+            f"origin {self.origin}",
+            f"size {self.size}",
+            f"last-seq {self.last_seq}",
+            f"root {_b64(self.root)}",
+            f"last-leaf {_b64(self.last_leaf)}",
+            *(f"peak {_b64(p)}" for p in self.peaks),
+        ]
+        return "".join(f"{line}\n" for line in lines).encode()
+
+    @classmethod
+    def parse_text(cls, text: str) -> WriterState:
+        """Read a state text.
+
+        Raises:
+            TreeStateError: not a state, or a line is missing or malformed (says which).
+        """
+        lines = text.split("\n")
+        if len(lines) < 7 or lines[-1] != "" or lines[0] != _STATE_MAGIC:
+            raise TreeStateError(f"not an audit writer state (expected {_STATE_MAGIC!r} first)")
+        fields: list[str] = []
+        for line, key in zip(
+            lines[1:6], ("origin", "size", "last-seq", "root", "last-leaf"), strict=True
+        ):
+            name, _, value = line.partition(" ")
+            if name != key or not value:
+                raise TreeStateError(f"writer state line {line[:40]!r} should be '{key} <value>'")
+            fields.append(value)
+        origin, size_text, seq_text, root_text, leaf_text = fields
+        for what, number in (("size", size_text), ("last-seq", seq_text)):
+            if not re.fullmatch(r"[1-9][0-9]*", number):
+                raise TreeStateError(f"writer state {what} {number!r} is not a positive number")
+        peaks: list[bytes] = []
+        for line in lines[6:-1]:
+            name, _, value = line.partition(" ")
+            if name != "peak":
+                raise TreeStateError(f"writer state line {line[:40]!r} should be 'peak <hash>'")
+            peaks.append(_hash_from_b64(value, f"peak {len(peaks)}"))
+        return cls(
+            origin=origin,
+            size=int(size_text),
+            last_seq=int(seq_text),
+            root=_hash_from_b64(root_text, "root"),
+            last_leaf=_hash_from_b64(leaf_text, "last-leaf"),
+            peaks=tuple(peaks),
+        )
+
+
 class CheckpointSigner:
     """Signs checkpoints with the hub's audit key (Ed25519), named by its kid."""
 
@@ -124,6 +226,10 @@ class CheckpointSigner:
     def sign(self, checkpoint: Checkpoint) -> str:
         """The signed note of ``checkpoint``."""
         return self.sign_note(checkpoint.body())
+
+    def sign_state(self, state: WriterState) -> str:
+        """The signed note of a writer's ``state``."""
+        return self.sign_note(state.text())
 
     def sign_note(self, text: bytes) -> str:
         """A signed note of any ``text`` (non-empty lines, each ending in a newline)."""
@@ -169,6 +275,16 @@ def open_checkpoint(note: str, verifiers: Iterable[CheckpointVerifier]) -> Check
         CheckpointError: malformed, signed by no known key, or a known key's signature fails.
     """
     return Checkpoint.parse_body(open_note(note, verifiers))
+
+
+def open_state(note: str, verifiers: Iterable[CheckpointVerifier]) -> WriterState:
+    """Verify a signed writer state against the hub's keys and return it.
+
+    Raises:
+        CheckpointError: malformed note, signed by no known key, or a signature fails.
+        TreeStateError: the signed text is not a writer state.
+    """
+    return WriterState.parse_text(open_note(note, verifiers))
 
 
 def open_note(note: str, verifiers: Iterable[CheckpointVerifier]) -> str:

@@ -14,11 +14,14 @@ from hub.audit.checkpoint import (
     Checkpoint,
     CheckpointSigner,
     CheckpointVerifier,
+    WriterState,
     key_hash,
     open_checkpoint,
     open_note,
+    open_state,
 )
-from hub.audit.errors import CheckpointError
+from hub.audit.errors import CheckpointError, TreeStateError
+from hub.audit.merkle import CompactTree, leaf_hash
 
 # golang.org/x/mod/sumdb/note's documented example key and note (Ed25519 is deterministic).
 PETER_SKEY = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -122,3 +125,71 @@ def test_signer_names_are_checked() -> None:
 def test_verifier_key_hash() -> None:
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     assert CheckpointVerifier("hub-k1", signer.public_key).key_hash == signer.key_hash
+
+
+# -- the writer state stored beside a checkpoint -----------------------------------------------
+
+
+def _state(n: int = 5) -> WriterState:
+    tree = CompactTree()
+    for i in range(n):
+        tree.append(leaf_hash(b"%d" % i))
+    return WriterState(
+        "enlace.test/audit", n, 17, tree.root(), leaf_hash(b"%d" % (n - 1)), tree.peaks
+    )
+
+
+def test_writer_state_round_trips_through_a_signed_note() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    state = _state()
+    assert open_state(signer.sign_state(state), [signer.verifier()]) == state
+    assert state.text().decode().splitlines()[:4] == [
+        "enlace-audit-writer-state v1",
+        "origin enlace.test/audit",
+        "size 5",
+        "last-seq 17",
+    ]
+
+
+def test_writer_state_by_another_key_or_changed_is_refused() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    other = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k2")
+    note = signer.sign_state(_state())
+    with pytest.raises(CheckpointError, match="not signed by a known hub key"):
+        open_state(note, [other.verifier()])
+    with pytest.raises(CheckpointError, match="does not match"):
+        open_state(note.replace("last-seq 17", "last-seq 18"), [signer.verifier()])
+
+
+def test_a_state_and_a_checkpoint_by_one_key_cannot_pass_for_each_other() -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    state_note = signer.sign_state(_state())
+    with pytest.raises(CheckpointError, match="size"):
+        open_checkpoint(state_note, [signer.verifier()])
+    checkpoint_note = signer.sign(
+        Checkpoint("enlace.test/audit", 5, b"\x01" * 32, datetime.now(UTC))
+    )
+    with pytest.raises(TreeStateError, match="not an audit writer state"):
+        open_state(checkpoint_note, [signer.verifier()])
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("size 5", "size 05"), "size '05' is not a positive number"),
+        (("last-seq 17", "last-seq 0"), "last-seq '0' is not a positive number"),
+        (("origin ", "origin:"), "should be 'origin <value>'"),
+        (("root ", "root !"), "root is not base64"),
+        (("peak ", "peek "), "should be 'peak <hash>'"),
+    ],
+)
+def test_malformed_writer_states_are_refused(change: tuple[str, str], problem: str) -> None:
+    text = _state().text().decode().replace(*change, 1)
+    with pytest.raises(TreeStateError, match=problem):
+        WriterState.parse_text(text)
+
+
+def test_a_short_peak_is_refused() -> None:
+    text = _state().text().decode().rsplit("peak ", 1)[0] + "peak AAAA\n"
+    with pytest.raises(TreeStateError, match="has 3 bytes, not 32"):
+        WriterState.parse_text(text)
