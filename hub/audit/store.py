@@ -18,11 +18,30 @@ Both streams are created with ``deny_delete`` and ``deny_purge``: the server ref
 remove entries, whoever asks. Restrict publishing on ``enlace.audit`` to the hub's
 credentials: the log proves order and integrity against its checkpoints, not who
 published an entry.
+
+Start-up cost: a writer needs the log's Merkle tree (its size and peaks) and the stream
+sequence of its last message before it may append. Each checkpoint message therefore
+carries, in the header ``Enlace-Audit-State``, the writer's state at that checkpoint as a
+second note signed by the hub key (:class:`hub.audit.checkpoint.WriterState`; the
+checkpoint note itself is unchanged, so verifiers and exports read it as before).
+:meth:`AuditWriter.open` reads the latest checkpoint message (one direct get), checks
+both signatures with its own key, rebuilds the tree from the peaks, requires the signed
+root, and checks that the AUDIT message at the stored sequence ends with the stored last
+leaf; it then reads only the batches written since. Start-up thus costs what was written
+after the last checkpoint (at most ``checkpoint_every`` entries or ``checkpoint_seconds``
+of traffic, plus whatever a crash left unsigned), not the whole log. It falls back to
+reading every batch, and logs why (``audit_writer_full_read``), when there is no
+checkpoint, when it carries no state (logs written before states were stored), when it
+is signed by a key the writer does not hold (after a key rotation), or when anything
+does not match. The fast path checks the log only from the checkpoint on: damage before
+it is for ``enlace audit verify``, which always reads everything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -30,13 +49,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import nats.errors
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
-from hub.audit.checkpoint import Checkpoint, CheckpointSigner
+from hub.audit.checkpoint import (
+    Checkpoint,
+    CheckpointSigner,
+    WriterState,
+    open_checkpoint,
+    open_state,
+)
 from hub.audit.entries import AuditEntry
-from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
+from hub.audit.errors import (
+    AuditError,
+    AuditLogCorrupt,
+    AuditStoreError,
+    CheckpointError,
+    TreeStateError,
+)
 from hub.audit.merkle import CompactTree, leaf_hash
 
 __all__ = [
@@ -46,9 +78,12 @@ __all__ = [
     "CHECKPOINT_SUBJECT",
     "HDR_COUNT",
     "HDR_FIRST",
+    "HDR_STATE",
     "AuditReader",
     "AuditWriter",
+    "OpenReport",
     "StoredBatch",
+    "StoredCheckpoint",
     "ensure_streams",
 ]
 
@@ -58,12 +93,15 @@ CHECKPOINT_STREAM = "AUDIT_CHECKPOINTS"
 CHECKPOINT_SUBJECT = "enlace.audit.checkpoint"
 HDR_FIRST = "Enlace-Audit-First"
 HDR_COUNT = "Enlace-Audit-Count"
+HDR_STATE = "Enlace-Audit-State"  # base64 of the signed WriterState note, on checkpoints
 _HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
 _HDR_MSG_ID = "Nats-Msg-Id"
 _WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
 _STREAM_NAME_IN_USE = 10058  # JSStreamNameExistErr: exists with another configuration
 _READ_TIMEOUT = 5.0
 _SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consumer
+
+log = structlog.get_logger("enlace.hub.audit")
 
 
 async def _ensure_stream(js: JetStreamContext, name: str, subject: str) -> None:
@@ -108,6 +146,15 @@ class StoredBatch:
     entries: list[bytes]
     msg_id: str | None = None
     time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One AUDIT_CHECKPOINTS message: its stream sequence, the signed note and its headers."""
+
+    seq: int
+    note: str
+    headers: dict[str, str]
 
 
 def _header_int(headers: dict[str, str] | None, name: str) -> int | None:
@@ -220,11 +267,20 @@ class AuditReader:
         return notes
 
     async def latest_checkpoint(self) -> str | None:
+        stored = await self.latest_checkpoint_message()
+        return None if stored is None else stored.note
+
+    async def latest_checkpoint_message(self) -> StoredCheckpoint | None:
+        """The last message on the checkpoint subject, with its headers (one direct get)."""
         try:
-            msg = await self._js.get_last_msg(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)
+            msg = await self._js.get_last_msg(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, direct=True)
         except NotFoundError:
             return None
-        return (msg.data or b"").decode("utf-8", errors="replace")
+        return StoredCheckpoint(
+            seq=int(msg.seq or 0),
+            note=(msg.data or b"").decode("utf-8", errors="replace"),
+            headers=dict(msg.headers or {}),
+        )
 
 
 @dataclass
@@ -237,7 +293,37 @@ class _Pending:
 class _State:
     tree: CompactTree = field(default_factory=CompactTree)
     last_seq: int = 0
+    last_leaf: bytes = b""  # leaf hash of entry size-1 (stored with checkpoints)
     checkpointed: int = 0  # log size at this writer's last checkpoint
+    batches_read: int = 0  # AUDIT messages read back from the stream (catch-ups)
+
+
+@dataclass(frozen=True)
+class OpenReport:
+    """How :meth:`AuditWriter.open` learnt the log: what a slow start-up is explained by.
+
+    Attributes:
+        resumed_from: the size of the checkpoint whose stored state the writer started
+            from, or None when it read the log from the start.
+        reason: why it did not resume from a checkpoint (None when it did).
+        start_seq: the first AUDIT stream sequence it read.
+        batches_read: how many AUDIT messages it read.
+        size: the log's size once open.
+    """
+
+    resumed_from: int | None
+    reason: str | None
+    start_seq: int
+    batches_read: int
+    size: int
+
+
+class _NoResume(Exception):
+    """Why the stored state cannot be used; ``quiet`` when nothing is suspicious."""
+
+    def __init__(self, reason: str, quiet: bool = False) -> None:
+        super().__init__(reason)
+        self.quiet = quiet
 
 
 class AuditWriter:
@@ -270,6 +356,7 @@ class AuditWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._failure: BaseException | None = None
+        self.opened: OpenReport | None = None  # set by open()
 
     @classmethod
     async def open(
@@ -281,14 +368,19 @@ class AuditWriter:
         checkpoint_seconds: float = 10.0,
         max_batch: int = 1000,
     ) -> AuditWriter:
-        """Create the streams if needed, read the log so far and start writing.
+        """Create the streams if needed, learn the log so far and start writing.
+
+        The writer starts from the state stored with the latest checkpoint when it can
+        trust it, else it reads the whole log (see the module docstring); ``opened``
+        says which.
 
         Raises:
-            AuditStoreError: the stored log is not a linear sequence of entries.
+            AuditStoreError: the stored log (the part read) is not a linear sequence of
+                entries.
         """
         await ensure_streams(js)
         writer = cls(js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch)
-        await writer._catch_up()
+        await writer._learn_log()
         writer._state.checkpointed = writer._state.tree.size
         writer._tasks = [
             asyncio.create_task(writer._run(), name="audit-writer"),
@@ -330,11 +422,26 @@ class AuditWriter:
         return future
 
     async def checkpoint(self) -> str:
-        """Sign and store a checkpoint of the log as it is now; returns the note."""
+        """Sign and store a checkpoint of the log as it is now; returns the note.
+
+        The message also carries this writer's signed state (header ``Enlace-Audit-State``)
+        so that the next writer can start from here instead of re-reading the log.
+        """
         state = self._state
+        # Read together, before any await: the tree, last_seq and last_leaf change only
+        # together (in _publish and _catch_up), so the state describes exactly this size.
         cp = Checkpoint(self.origin, state.tree.size, state.tree.root(), datetime.now(UTC))
+        headers: dict[str, str] = {}
+        if cp.size > 0:
+            writer_state = WriterState(
+                self.origin, cp.size, state.last_seq, cp.root, state.last_leaf, state.tree.peaks
+            )
+            state_note = self._signer.sign_state(writer_state)
+            headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
         note = self._signer.sign(cp)
-        await self._js.publish(CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM)
+        await self._js.publish(
+            CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
+        )
         state.checkpointed = max(state.checkpointed, cp.size)
         return note
 
@@ -459,7 +566,8 @@ class AuditWriter:
                     return seen[batch_id]
                 raise AuditStoreError(f"batch {batch_id} reported duplicate but is not in AUDIT")
             for line in lines:
-                state.tree.append(leaf_hash(line))
+                state.last_leaf = leaf_hash(line)
+                state.tree.append(state.last_leaf)
             state.last_seq = ack.seq
             return first
 
@@ -476,6 +584,91 @@ class AuditWriter:
             if batch.msg_id:
                 seen[batch.msg_id] = state.tree.size
             for raw in batch.entries:
-                state.tree.append(leaf_hash(raw))
+                state.last_leaf = leaf_hash(raw)
+                state.tree.append(state.last_leaf)
             state.last_seq = batch.seq
+            state.batches_read += 1
         return seen
+
+    async def _learn_log(self) -> None:
+        """Resume from the latest checkpoint's state if it holds, then read what follows."""
+        reason: str | None = None
+        resumed_from: int | None = None
+        try:
+            resumed_from = await self._resume()
+        except _NoResume as why:
+            reason = str(why)
+            event = log.info if why.quiet else log.warning
+            event("audit_writer_full_read", reason=reason, origin=self.origin)
+        start_seq = self._state.last_seq + 1
+        await self._catch_up()
+        self.opened = OpenReport(
+            resumed_from=resumed_from,
+            reason=reason,
+            start_seq=start_seq,
+            batches_read=self._state.batches_read,
+            size=self._state.tree.size,
+        )
+        log.info(
+            "audit_writer_opened",
+            origin=self.origin,
+            size=self.opened.size,
+            resumed_from=resumed_from,
+            start_seq=start_seq,
+            batches_read=self.opened.batches_read,
+        )
+
+    async def _resume(self) -> int:
+        """Take the tree and position from the latest checkpoint's stored state.
+
+        Returns the size resumed from. Nothing is changed unless every check passes.
+
+        Raises:
+            _NoResume: why the state cannot be used (the caller reads the whole log).
+        """
+        reader = AuditReader(self._js)
+        stored = await reader.latest_checkpoint_message()
+        if stored is None:
+            raise _NoResume("no checkpoint is stored yet", quiet=True)
+        where = f"checkpoint at AUDIT_CHECKPOINTS sequence {stored.seq}"
+        verifier = self._signer.verifier()
+        try:
+            cp = open_checkpoint(stored.note, [verifier])
+        except CheckpointError as exc:
+            # Signed by an earlier key (rotation) or not by ours at all: only a full
+            # read can tell this writer where the log stands.
+            raise _NoResume(f"{where}: {exc.description}") from None
+        encoded = stored.headers.get(HDR_STATE)
+        if encoded is None:
+            raise _NoResume(
+                f"{where} carries no writer state (written before states were stored)",
+                quiet=True,
+            )
+        try:
+            state = open_state(base64.b64decode(encoded, validate=True).decode(), [verifier])
+            tree = CompactTree.from_peaks(state.size, state.peaks)
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise _NoResume(f"{where}: writer state is not base64 text ({exc})") from None
+        except (CheckpointError, TreeStateError) as exc:
+            raise _NoResume(f"{where}: writer state refused: {exc.description}") from None
+        if (state.origin, state.size, state.root) != (cp.origin, cp.size, cp.root):
+            raise _NoResume(f"{where}: writer state is not that of the checkpoint it came with")
+        if state.origin != self.origin:
+            raise _NoResume(f"{where} is for origin {state.origin!r}, not {self.origin!r}")
+        if tree.root() != cp.root:
+            raise _NoResume(f"{where}: stored peaks do not give the signed root hash")
+        batch = await reader.batch_at(state.last_seq)
+        if (
+            batch is None
+            or batch.first is None
+            or batch.first + len(batch.entries) != state.size
+            or leaf_hash(batch.entries[-1]) != state.last_leaf
+        ):
+            raise _NoResume(
+                f"{where}: the AUDIT message at sequence {state.last_seq} is not the one "
+                f"the checkpoint covers (was the stream recreated?)"
+            )
+        self._state.tree = tree
+        self._state.last_seq = state.last_seq
+        self._state.last_leaf = state.last_leaf
+        return state.size

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 from nats.js.errors import APIError
+from structlog.testing import capture_logs
 
 from hub.audit import (
     AuditEntry,
@@ -22,9 +26,18 @@ from hub.audit import (
     AuditWriter,
     Checkpoint,
     CheckpointSigner,
+    CheckpointVerifier,
     verify_log,
 )
-from hub.audit.store import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT
+from hub.audit.checkpoint import WriterState
+from hub.audit.merkle import leaf_hash
+from hub.audit.store import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT,
+    CHECKPOINT_STREAM,
+    CHECKPOINT_SUBJECT,
+    HDR_STATE,
+)
 from hub.cli import cli
 from hub.keystore import KeyKind, KeyStore
 from hub.natsserver import NatsServer, free_port
@@ -359,3 +372,196 @@ async def test_a_kept_checkpoint_catches_a_log_recreated_shorter(
     report = verify_log(entries, [*notes, kept], [signer.verifier()])
     assert not report.ok  # …but not with the checkpoint a party kept
     assert report.first_bad_index == 3
+
+
+# -- start-up from the state stored with the latest checkpoint -------------------------------
+
+
+async def _write_batches(writer: AuditWriter, batches: int, base: int = 0) -> None:
+    for i in range(batches):  # one append at a time: one AUDIT message each
+        await writer.append([_entry(base + 2 * i), _entry(base + 2 * i + 1)])
+
+
+async def _full_rebuild(js: JetStreamContext) -> tuple[int, bytes, int, CheckpointVerifier]:
+    """Size, root and batches read of a writer that reads the whole log, and its key.
+
+    Its key signed none of the checkpoints, so it cannot start from one; its own final
+    checkpoint is signed by that key (hence the verifier).
+    """
+    stranger = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    writer = await AuditWriter.open(js, stranger, ORIGIN)
+    assert writer.opened is not None and writer.opened.resumed_from is None
+    await writer.close()
+    return writer.size, writer.root(), writer.opened.batches_read, stranger.verifier()
+
+
+async def _verify(js: JetStreamContext, *verifiers: CheckpointVerifier) -> int:
+    reader = AuditReader(js)
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), verifiers)
+    assert report.ok, report.problem
+    return report.size
+
+
+async def test_a_writer_opened_after_a_checkpoint_reads_only_what_follows_it(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=10_000)
+    await _write_batches(first, 80)
+    await first.close()  # the final checkpoint stores its state: 160 entries, sequence 80
+    # A writer that never checkpoints (it crashed, say) adds 5 batches after it.
+    crashed = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=10_000)
+    assert crashed.opened is not None
+    assert (crashed.opened.resumed_from, crashed.opened.batches_read) == (160, 0)
+    await _write_batches(crashed, 5, base=1000)
+
+    with capture_logs() as logs:
+        writer = await AuditWriter.open(js, signer, ORIGIN)
+    opened = writer.opened
+    assert opened is not None
+    assert opened.resumed_from == 160 and opened.reason is None
+    assert (opened.start_seq, opened.batches_read, opened.size) == (81, 5, 170)
+    assert next(e for e in logs if e["event"] == "audit_writer_opened")["batches_read"] == 5
+    assert not [e for e in logs if e["event"] == "audit_writer_full_read"]
+    assert await writer.append([_entry(5000), _entry(5001)]) == [170, 171]
+    await writer.close()
+    await crashed.close()
+
+    size, root, batches_read, stranger = await _full_rebuild(js)
+    assert (size, root, batches_read) == (172, writer.root(), 86)
+    assert await _verify(js, signer.verifier(), stranger) == 172
+
+
+async def _republish_latest(js: JetStreamContext, headers: dict[str, str] | None) -> None:
+    """Store the latest checkpoint note again, as the latest, with other headers."""
+    note = await AuditReader(js).latest_checkpoint()
+    assert note is not None
+    await js.publish(CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers)
+
+
+async def _state_of_latest(js: JetStreamContext) -> WriterState:
+    stored = await AuditReader(js).latest_checkpoint_message()
+    assert stored is not None
+    return WriterState.parse_text(
+        base64.b64decode(stored.headers[HDR_STATE]).decode().partition("\n\n")[0] + "\n"
+    )
+
+
+async def _open_falls_back(js: JetStreamContext, signer: CheckpointSigner, why: str) -> AuditWriter:
+    with capture_logs() as logs:
+        writer = await AuditWriter.open(js, signer, ORIGIN)
+    assert writer.opened is not None
+    assert writer.opened.resumed_from is None and writer.opened.start_seq == 1
+    assert writer.opened.reason is not None and why in writer.opened.reason
+    assert [e["reason"] for e in logs if e["event"] == "audit_writer_full_read"] == [
+        writer.opened.reason
+    ]
+    return writer
+
+
+@pytest.mark.parametrize("forgery", ["peaks changed", "peaks re-signed wrong"])
+async def test_a_checkpoint_with_tampered_peaks_makes_the_writer_read_everything(
+    fresh: NatsClient, signer: CheckpointSigner, forgery: str
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await _write_batches(first, 6)
+    await first.close()
+    state = await _state_of_latest(js)
+    wrong_peaks = (leaf_hash(b"forged"), *state.peaks[1:])
+    if forgery == "peaks changed":  # by someone without the key: the state's signature fails
+        note = signer.sign_state(state)
+        note = note.replace(
+            base64.b64encode(state.peaks[0]).decode(), base64.b64encode(wrong_peaks[0]).decode()
+        )
+        why = "does not match"
+    else:  # by the key itself (a bug): the peaks do not give the signed root
+        note = signer.sign_state(dataclasses.replace(state, peaks=wrong_peaks))
+        why = "stored peaks do not give the signed root hash"
+    await _republish_latest(js, {HDR_STATE: base64.b64encode(note.encode()).decode()})
+
+    writer = await _open_falls_back(js, signer, why)
+    assert writer.opened is not None and writer.opened.batches_read == 6
+    assert await writer.append([_entry(99)]) == [12]
+    await writer.close()
+    assert await _verify(js, signer.verifier()) == 13
+
+
+async def test_a_log_whose_checkpoints_carry_no_state_opens_by_reading_everything(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await _write_batches(first, 4)
+    await first.close()
+    await _republish_latest(js, None)  # a checkpoint as the code before states wrote it
+
+    writer = await _open_falls_back(js, signer, "carries no writer state")
+    assert await writer.append([_entry(99)]) == [8]
+    await writer.close()
+    assert await _verify(js, signer.verifier()) == 9
+    # Its own final checkpoint has a state: the next writer starts from it.
+    following = await AuditWriter.open(js, signer, ORIGIN)
+    assert following.opened is not None and following.opened.resumed_from == 9
+    await following.close()
+
+
+async def test_after_a_key_rotation_the_writer_reads_everything_once(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await _write_batches(first, 3)
+    await first.close()
+    rotated = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k2")
+    writer = await _open_falls_back(js, rotated, "not signed by a known hub key")
+    await writer.append([_entry(99)])
+    await writer.close()
+    assert await _verify(js, signer.verifier(), rotated.verifier()) == 7
+
+
+async def test_a_recreated_audit_stream_is_not_taken_for_the_checkpointed_one(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await _write_batches(first, 3)
+    await first.close()
+    await js.delete_stream(AUDIT_STREAM)  # an administrator; the checkpoints stay
+    writer = await _open_falls_back(js, signer, "is not the one the checkpoint covers")
+    assert writer.size == 0
+    await writer.close()
+
+
+async def test_two_writers_resumed_from_a_checkpoint_keep_one_linear_log(
+    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    first = await AuditWriter.open(js, signer, ORIGIN)
+    await _write_batches(first, 10)
+    await first.close()
+    other = await nats.connect(nats_server.url)
+    try:
+        a = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=7)
+        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=7)
+        for w in (a, b):
+            assert w.opened is not None and w.opened.resumed_from == 20
+
+        async def write(w: AuditWriter, base: int) -> list[int]:
+            return [i for n in range(15) for i in await w.append([_entry(base + n)])]
+
+        got = await asyncio.gather(write(a, 0), write(b, 1000), write(a, 2000), write(b, 3000))
+        await a.close()
+        await b.close()
+        # A third writer resumes from whichever checkpoint came last and agrees with both.
+        c = await AuditWriter.open(js, signer, ORIGIN)
+        assert c.opened is not None and c.opened.resumed_from is not None
+        assert await c.append([_entry(9999)]) == [80]
+        await c.close()
+    finally:
+        await other.drain()
+    assert sorted(i for r in got for i in r) == list(range(20, 80))
+    assert await _verify(js, signer.verifier()) == 81
+    size, root, _, stranger = await _full_rebuild(js)
+    assert (size, root) == (81, c.root())
+    assert await _verify(js, signer.verifier(), stranger) == 81
