@@ -105,7 +105,11 @@ def _human(result: PublishResult) -> str:
 
 @click.command("publish")
 @click.argument("file", type=str)
-@click.option("--poc", required=True, help="The point of contact that signs and sends.")
+@click.option(
+    "--poc",
+    default=None,
+    help="The point of contact that signs and sends; default: the message's sender.poc.",
+)
 @click.option(
     "--key",
     "key_file",
@@ -121,7 +125,7 @@ def _human(result: PublishResult) -> str:
 def publish(
     cli: CliContext,
     file: str,
-    poc: str,
+    poc: str | None,
     key_file: Path | None,
     no_wait: bool,
     as_json: bool,
@@ -130,8 +134,10 @@ def publish(
 ) -> None:
     """Publish FILE (or - for stdin) as POC, then print the hub's outcome.
 
-    FILE is signed with the POC's key unless FILE.jws is beside it. Exit 0 when the hub
-    accepts it, 3 when it rejects it (the reason code is printed).
+    FILE is signed with the POC's key unless FILE.jws is beside it; the POC is the
+    message's sender.poc unless --poc names it (and must then match). Exit 0 when the hub
+    accepts it (or JetStream already holds this id: published before), 3 when it rejects
+    it (the reason code is printed).
     """
     dep = cli.require_deployment()
     try:
@@ -144,6 +150,7 @@ def publish(
         envelope = EnlaceClient.envelope_of(raw, settings.max_message_bytes)
     except MessageError as exc:
         fail(f"{file}: {exc}")
+    poc = poc or envelope.sender.poc
     if envelope.sender.poc != poc:
         fail(f"{file}: sender.poc is {envelope.sender.poc!r}, not {poc!r}; publish as the sender")
     if jws is None:

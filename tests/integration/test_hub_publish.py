@@ -98,6 +98,20 @@ async def test_publish_unsigned_stdin_signs_with_the_pocs_key(
     assert done.stdout.startswith(f"accepted {message['id']} → ")
 
 
+async def test_the_poc_defaults_to_the_senders_and_must_match_when_given(
+    demo: Deployment, server: NatsServer, hub: HubApp
+) -> None:
+    sample = demo.samples_dir / "border_alert.json"
+    sender = json.loads(sample.read_bytes())["sender"]["poc"]
+    wrong = await run_cli(demo, server, str(sample), "--poc", "gt-gangs")
+    assert wrong.returncode == 1
+    assert f"sender.poc is {sender!r}, not 'gt-gangs'" in wrong.stderr
+
+    done = await run_cli(demo, server, str(sample))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("accepted ")
+
+
 async def test_a_rejected_message_exits_3_with_its_reason(
     demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
 ) -> None:
