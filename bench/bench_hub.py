@@ -254,7 +254,6 @@ _PARTS = (
     ("audit log (entries, batches)", ("/hub/audit/", "pipeline_audit")),
     ("hub pipeline + policy", ("/hub/",)),
     ("schemas (envelope, JWS, directory, pycountry)", ("/schemas/", "pycountry")),
-    ("bench's own publisher/listener", ("/bench/",)),
 )
 
 
