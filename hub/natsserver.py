@@ -2,7 +2,10 @@
 
 ``enlace up`` and the integration tests start a real server this way: JetStream on,
 store inside the given folder, ``sync_interval: always`` (acknowledged means on disk),
-loopback only unless told otherwise.
+loopback only unless told otherwise. :meth:`NatsServer.reload` rewrites the config of a
+running server and has it apply the change (SIGHUP) without dropping a connection: only
+settings nats-server can reload may change that way (``authorization`` users and their
+permissions can; ``listen``, ``jetstream`` and ``server_name`` cannot).
 """
 
 from __future__ import annotations
@@ -103,8 +106,29 @@ class NatsServerConfig:
         return f"nats://{self.host}:{self.port}"
 
 
+# What nats-server logs after a SIGHUP (v2.10+): the outcome of re-reading its config.
+_RELOADED = b"Reloaded server configuration"
+_RELOAD_FAILED = b"Failed to reload server configuration: "
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only from the start.
+
+    Atomic: a server reading the file (its start, a reload) never sees half of it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
 class NatsServer:
-    """A ``nats-server`` child process with a generated config file."""
+    """A ``nats-server`` child process with a generated config file (mode 0600)."""
 
     def __init__(self, config: NatsServerConfig, config_path: Path) -> None:
         self.config = config
@@ -125,8 +149,7 @@ class NatsServer:
                 "or program holds it; stop it, choose another port, or pass --nats-url"
             )
         self.config.store_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.config.render(), encoding="utf-8")
+        _write_private(self.config_path, self.config.render())
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 (fixed binary and generated config)
             [str(binary), "-c", str(self.config_path)],
@@ -152,6 +175,59 @@ class NatsServer:
             time.sleep(0.05)
         self.stop()
         raise NatsServerError(f"nats-server did not accept connections within {timeout} s")
+
+    def reload(self, config: NatsServerConfig, timeout: float = 10.0) -> bool:
+        """Write ``config`` and have the running server apply it; wait until it has.
+
+        Nothing happens when the rendered config is the one in force. The server is sent
+        SIGHUP and its log is read until it says it reloaded (or why not). A refused config
+        is taken back: the file on disk stays the one the server runs.
+
+        Returns:
+            True if the server reloaded a changed config, False if nothing changed.
+
+        Raises:
+            NatsServerError: the server is not running, refused the config (its reason),
+                or did not answer within ``timeout`` seconds.
+        """
+        process = self.process
+        if process is None or process.poll() is not None:
+            raise NatsServerError("nats-server is not running: restart `enlace up`")
+        text = config.render()
+        before = self.config_path.read_text(encoding="utf-8")
+        if text == before:
+            return False
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        _write_private(self.config_path, text)
+        process.send_signal(signal.SIGHUP)
+        try:
+            self._wait_reloaded(offset, timeout)
+        except NatsServerError:
+            _write_private(self.config_path, before)
+            raise
+        self.config = config
+        return True
+
+    def _wait_reloaded(self, offset: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as fh:
+                fh.seek(offset)
+                written = fh.read()
+            if _RELOADED in written:
+                return
+            if _RELOAD_FAILED in written:
+                reason = written.split(_RELOAD_FAILED, 1)[1].split(b"\n", 1)[0]
+                raise NatsServerError(
+                    "nats-server refused the new config "
+                    f"({reason.decode(errors='replace').strip()}); it keeps the previous one"
+                )
+            if self.process is not None and self.process.poll() is not None:
+                raise NatsServerError(f"nats-server exited while reloading (see {self.log_path})")
+            time.sleep(0.05)
+        raise NatsServerError(
+            f"nats-server did not confirm the reload within {timeout} s (see {self.log_path})"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM), then kill if it does not exit in time."""
