@@ -2,7 +2,9 @@
 
 The pipeline awaits its audit entries before acking INGRESS, so this is on the message
 path. Compares one publish per entry with the writer's coalesced batches, under
-concurrent callers like the hub's workers; and offline verification speed.
+concurrent callers like the hub's workers; and offline verification speed. Also what a
+starting writer costs on a long log: resumed from the state stored with the last
+checkpoint, and reading the whole log (what a rotated key or an old log makes it do).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from schemas.countersign import sha256_digest
 
 ENTRIES = 3000
 CALLERS = 64
+OPEN_BATCHES = 2000  # the long log for the start-up measurement
+OPEN_BATCH_SIZE = 10
+OPEN_TAIL = 20  # batches written after the last checkpoint (a crash left them unsigned)
 
 
 def _entry(i: int) -> AuditEntry:
@@ -74,6 +79,40 @@ async def _run(url: str, label: str, max_batch: int, callers: int, per_call: int
     await nc.drain()
 
 
+async def _open_cost(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(stream)
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    writer = await AuditWriter.open(js, signer, "bench/audit", checkpoint_every=10**9)
+    for i in range(OPEN_BATCHES):  # one append at a time: one AUDIT message each
+        if i == OPEN_BATCHES - OPEN_TAIL:
+            await writer.checkpoint()
+        await writer.append([_entry(i * OPEN_BATCH_SIZE + j) for j in range(OPEN_BATCH_SIZE)])
+    size = writer.size
+    for label, key in (
+        ("resumed from the last checkpoint", signer),
+        (
+            "full read (checkpoint by another key)",
+            CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k2"),
+        ),
+    ):
+        start = time.perf_counter()
+        opened = await AuditWriter.open(js, key, "bench/audit", checkpoint_seconds=3600)
+        took = time.perf_counter() - start
+        assert opened.size == size and opened.opened is not None
+        print(
+            f"{'open() ' + label:<46} {took * 1000:>9,.1f} ms       "
+            f"({opened.opened.batches_read} of {await AuditReader(js).last_seq()} batches read, "
+            f"{size:,} entries)"
+        )
+        await opened.close()
+    await writer.close()
+    await nc.drain()
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
@@ -84,5 +123,6 @@ async def main() -> None:
             await _run(server.url, f"one publish per entry, {CALLERS} callers", 1, CALLERS, 1)
             await _run(server.url, f"batched, {CALLERS} callers x 1 entry", 1000, CALLERS, 1)
             await _run(server.url, f"batched, {CALLERS} callers x 3 entries", 1000, CALLERS, 3)
+            await _open_cost(server.url)
         finally:
             server.stop()
