@@ -271,9 +271,10 @@ class AuditReader:
         return None if stored is None else stored.note
 
     async def latest_checkpoint_message(self) -> StoredCheckpoint | None:
-        """The last message on the checkpoint subject, with its headers (one direct get)."""
+        """The last message on the checkpoint subject, with its headers (one request)."""
         try:
-            msg = await self._js.get_last_msg(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, direct=True)
+            # Not a direct get: a stream made before allow_direct was ensured answers too.
+            msg = await self._js.get_last_msg(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)
         except NotFoundError:
             return None
         return StoredCheckpoint(
