@@ -24,7 +24,7 @@ sequence of its last message before it may append. Each checkpoint message there
 carries, in the header ``Enlace-Audit-State``, the writer's state at that checkpoint as a
 second note signed by the hub key (:class:`hub.audit.checkpoint.WriterState`; the
 checkpoint note itself is unchanged, so verifiers and exports read it as before).
-:meth:`AuditWriter.open` reads the latest checkpoint message (one direct get), checks
+:meth:`AuditWriter.open` reads the latest checkpoint message (one request), checks
 both signatures with its own key, rebuilds the tree from the peaks, requires the signed
 root, and checks that the AUDIT message at the stored sequence ends with the stored last
 leaf; it then reads only the batches written since. Start-up thus costs what was written
