@@ -16,7 +16,7 @@ from tests.hub.policy.helpers import agreement, envelope, status, statuses
 SICA = tuple(p for p in PARTIES if p != "US")
 STATS_VIEW = {
     "drop": ["payload.persons"],
-    "round": [{"field": "payload.**.latitude", "decimals": 1}],
+    "round": [{"field": "payload.**.lat", "decimals": 1}],
 }
 ALL = {"from": "all", "to": "all"}
 
