@@ -10,7 +10,11 @@
 
 SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters, then
 the server). SIGHUP reloads governance; a refused change is logged with its file and line
-and the running version stays. ``state/hub.pid`` lets ``enlace reload`` find the process.
+and the running version stays, with nothing else changed. An accepted one is applied to
+NATS as well (:meth:`HubRunner.reload`): logins for new parties, the server config
+rewritten and reloaded by the embedded server, the new parties' dead-letter streams, and
+adapters for sinks newly in the ``adapters:`` section. ``state/hub.pid`` lets
+``enlace reload`` find the process.
 
 ``enlace up`` is the composition root of one machine: it reads the ``adapters:`` section
 (``adapters.config``) to know which children to start and which consumers to permit.
@@ -38,7 +42,7 @@ from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
 from hub.audit.key_events import key_events
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.errors import ConfigError
+from hub.errors import ConfigError, NatsServerError
 from hub.metrics import HubMetrics
 from hub.natsauth import (
     HUB_USER,
@@ -46,6 +50,7 @@ from hub.natsauth import (
     authorization_block,
     ensure_credentials,
     load_user,
+    party_permissions,
     read_logins,
     seeds_dir,
 )
@@ -54,6 +59,7 @@ from hub.operator_access import QUIET_CONNECT
 from hub.pipeline import Governance
 from hub.pipeline_audit import AuditLogHook
 from hub.policy import set_changes
+from hub.streams import ensure_streams
 from schemas.errors import EnlaceError
 
 __all__ = ["AdapterProcess", "HubRunner", "pid_file"]
@@ -63,6 +69,7 @@ log = structlog.get_logger("enlace.up")
 _RESTART_DELAY = 2.0
 _ADAPTER_GAP = 0.3
 _CHILD_STOP_TIMEOUT = 10.0
+_NATS_RELOAD_TIMEOUT = 10.0
 
 
 def pid_file(deployment: Deployment) -> Path:
@@ -128,6 +135,8 @@ class HubRunner:
     adapters: list[AdapterProcess] = field(default_factory=list)
     _audit_nc: Any = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # One reload at a time: two quick SIGHUPs must not rewrite the server config at once.
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- start ----------------------------------------------------------------------------
 
@@ -150,25 +159,23 @@ class HubRunner:
             return None
         return load_user(self.deployment, name)
 
-    def _start_server(self, sinks: list[tuple[str, str]]) -> None:
-        consumers: dict[str, list[str]] = {}
-        for cc, name in sinks:
-            consumers.setdefault(cc, []).append(consumer_name(cc, name))
+    def _server_config(self, sinks: list[tuple[str, str]]) -> NatsServerConfig:
+        """The embedded server's config: the deployment's logins, ``sinks``' consumers."""
         nats_dir = self.deployment.nats_dir.resolve()
-        config = NatsServerConfig(
+        return NatsServerConfig(
             store_dir=nats_dir / "jetstream",
             host=self.settings.nats_host,
             port=self.settings.nats_port,
             http_port=self.settings.nats_http_port,
             max_payload=max(2 * 1024 * 1024, self.settings.max_message_bytes * 2),
-            authorization=authorization_block(self.deployment, consumers),
+            authorization=authorization_block(self.deployment, _consumers(sinks)),
         )
-        config_path = nats_dir / "nats-server.conf"
-        nats_dir.mkdir(parents=True, exist_ok=True)
-        # Public nkeys only, but who may do what is nobody else's business: private.
-        config_path.touch(mode=0o600, exist_ok=True)
-        config_path.chmod(0o600)
-        self.server = NatsServer(config, config_path)
+
+    def _start_server(self, sinks: list[tuple[str, str]]) -> None:
+        # Public nkeys only, but who may do what is nobody else's business: the server
+        # writes its config with mode 0600.
+        config_path = self.deployment.nats_dir.resolve() / "nats-server.conf"
+        self.server = NatsServer(self._server_config(sinks), config_path)
         self.server.start()
         log.info("nats_started", url=self.server.url, config=str(config_path))
 
@@ -295,7 +302,16 @@ class HubRunner:
         self._stop.set()
 
     async def reload(self) -> bool:
-        """Load governance again; on refusal log it and keep the running version."""
+        """Load governance again and apply it; on refusal log it and change nothing.
+
+        An accepted change is in force for the next message at once; then NATS follows
+        (:meth:`_apply_access`): new parties' logins and dead-letter streams, the sinks
+        added to ``enlace.yaml``. A refused one leaves every file and process as it was.
+        """
+        async with self._reloading:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         assert self.app is not None and self.governance is not None  # started
         try:
             governance = load_governance(self.deployment)
@@ -309,6 +325,7 @@ class HubRunner:
         entries = _loaded_entries(governance, before=self.governance)
         if self.audit is not None:
             await self.audit.append(entries)
+        before = self.governance
         self.app.reload(governance)
         self.governance = governance
         log.info(
@@ -316,6 +333,173 @@ class HubRunner:
             directory_version=governance.directory.version,
             agreements=len(governance.agreements.statuses),
         )
+        await self._apply_access(before, governance)
+        return True
+
+    # -- reload: NATS access for what governance and enlace.yaml added ----------------------
+
+    async def _apply_access(self, before: Governance, governance: Governance) -> None:
+        """Logins, server permissions, streams and adapters for what was added.
+
+        Each step logs its own failure and the next ones still run where they can: the
+        governance is in force already, and a restart of ``enlace up`` applies it all.
+        """
+        parties = governance.directory.party_codes
+        new_parties = [cc for cc in parties if cc not in before.directory.party_codes]
+        running = [(a.country, a.sink) for a in self.adapters]
+        new_sinks = [pair for pair in self._reloaded_sinks() if pair not in running]
+        strangers = [pair for pair in new_sinks if pair[0] not in parties]
+        if strangers:
+            # No login without a party: such a sink would only fail to connect.
+            log.warning(
+                "adapters_wait_for_party",
+                sinks=[f"{cc}/{name}" for cc, name in strangers],
+                hint="their country is not a party of the directory in force",
+            )
+            new_sinks = [pair for pair in new_sinks if pair not in strangers]
+        if self.settings.embedded:
+            applied = await self._reload_server(parties, new_parties, running + new_sinks)
+        else:
+            applied = True
+            self._warn_external(parties, new_parties, running + new_sinks, new_sinks)
+        streams = await self._ensure_party_streams(parties)
+        started = await self._start_new_adapters(new_sinks, applied)
+        # The last word of a reload: what it changed beyond governance (tests wait for it).
+        log.info(
+            "reload_applied",
+            new_parties=new_parties,
+            streams=streams,
+            adapters_started=[f"{cc}/{name}" for cc, name in started],
+        )
+
+    async def _start_new_adapters(
+        self, sinks: list[tuple[str, str]], permitted: bool
+    ) -> list[tuple[str, str]]:
+        """Start the adapters of ``sinks`` if the server took their permissions."""
+        if not sinks:
+            return []
+        if not permitted:
+            log.error(
+                "adapters_not_started",
+                sinks=[f"{cc}/{name}" for cc, name in sinks],
+                reason="the server did not take their permissions; restart `enlace up`",
+            )
+            return []
+        try:
+            await self._start_adapters(sinks)
+        except (ConfigError, OSError) as err:
+            log.error("adapters_not_started", error=str(err), reason="restart `enlace up`")
+            return []
+        return sinks
+
+    def _reloaded_sinks(self) -> list[tuple[str, str]]:
+        """The sinks of ``enlace.yaml`` now; the running ones if it cannot be read.
+
+        Only the ``adapters:`` section is read again: the ``hub:`` settings (ports, the
+        ``hub.adapters`` filter, workers) are those ``enlace up`` started with. A sink
+        removed from the section keeps running until the next start.
+        """
+        if not self.run_adapters:
+            return []
+        running = [(a.country, a.sink) for a in self.adapters]
+        try:
+            sinks = self._sinks()
+        except EnlaceError as err:
+            log.error("adapters_config_refused", code=err.code, error=str(err))
+            return running
+        removed = [pair for pair in running if pair not in sinks]
+        if removed:
+            log.warning(
+                "adapters_removed_wait_for_restart",
+                sinks=[f"{cc}/{name}" for cc, name in removed],
+                hint="they run until `enlace up` is restarted",
+            )
+        return sinks
+
+    async def _reload_server(
+        self, parties: tuple[str, ...], new_parties: list[str], sinks: list[tuple[str, str]]
+    ) -> bool:
+        """Logins for new parties, the config rewritten, the embedded server reloaded.
+
+        Returns:
+            Whether the running server now has every login and sink permission.
+        """
+        assert self.server is not None  # embedded, started
+        server = self.server
+        try:
+            # Existing logins are kept: no one else's seed or public key changes.
+            ensure_credentials(self.deployment, parties)
+            config = self._server_config(sinks)
+            loop = asyncio.get_running_loop()
+            changed = await loop.run_in_executor(None, server.reload, config, _NATS_RELOAD_TIMEOUT)
+        except (ConfigError, NatsServerError, OSError) as err:
+            log.error(
+                "nats_config_not_reloaded",
+                error=str(err),
+                new_logins=new_parties,
+                hint="the new logins and sinks wait for a restart of `enlace up`",
+            )
+            return False
+        if changed:
+            log.info(
+                "nats_config_reloaded",
+                config=str(server.config_path),
+                new_logins=new_parties,
+                sinks=[f"{cc}/{name}" for cc, name in sinks],
+            )
+        return True
+
+    def _warn_external(
+        self,
+        parties: tuple[str, ...],
+        new_parties: list[str],
+        sinks: list[tuple[str, str]],
+        new_sinks: list[tuple[str, str]],
+    ) -> None:
+        """A server given by URL is not ours to change: say what its operator must add.
+
+        Public keys and permissions only; a new login's seed stays in its 0600 file.
+        """
+        countries = dict.fromkeys([*new_parties, *(cc for cc, _ in new_sinks)])
+        if not countries:
+            return
+        consumers = _consumers(sinks)
+        logins: dict[str, str] = {}
+        try:
+            if read_logins(self.deployment):
+                # The deployment logs in with its own nkeys: make the new parties theirs.
+                logins = ensure_credentials(self.deployment, parties)
+        except ConfigError as err:
+            log.error("nats_logins_not_made", error=str(err))
+        for cc in countries:
+            log.warning(
+                "nats_access_needed",
+                login=cc,
+                new_login=cc in new_parties,
+                public_key=logins.get(cc),
+                permissions=party_permissions(cc, consumers.get(cc, [])),
+                hint=f"the server at {self.settings.url} is not run by `enlace up`: add or "
+                "update this user in its authorization block and reload it",
+            )
+
+    async def _ensure_party_streams(self, parties: tuple[str, ...]) -> bool:
+        """Every party's dead-letter stream (idempotent: existing streams are kept).
+
+        Returns:
+            Whether the streams are all there.
+        """
+        if self._audit_nc is None:
+            return False
+        try:
+            await ensure_streams(self._audit_nc.jetstream(timeout=10), self.settings, parties)
+        except Exception as err:
+            # Any NATS or JetStream error: the reload itself stands, the log says what to do.
+            log.error(
+                "streams_not_updated",
+                error=f"{type(err).__name__}: {err}",
+                hint="restart `enlace up` to create the new parties' dead-letter streams",
+            )
+            return False
         return True
 
     async def _supervise(self) -> None:
@@ -386,6 +570,14 @@ class HubRunner:
             if pid_file(self.deployment).read_text().strip() == str(os.getpid()):
                 pid_file(self.deployment).unlink()
         log.info("stopped")
+
+
+def _consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each country's DELIVERY consumer names, from its sinks."""
+    consumers: dict[str, list[str]] = {}
+    for cc, name in sinks:
+        consumers.setdefault(cc, []).append(consumer_name(cc, name))
+    return consumers
 
 
 async def _probe(url: str) -> None:

@@ -1,0 +1,327 @@
+"""``enlace reload`` while ``enlace up`` runs: a party and a sink added are usable at once.
+
+The demo deployment runs with one sink (HN). Mexico then joins as an observer: a new
+directory version signed by every party of the trust root (all nine commission keys are
+on this machine in the demo), and a folder sink for it in ``enlace.yaml``. After
+``enlace reload`` it has a login on the embedded server with its own permissions, its
+dead-letter stream and its sink adapter, without a restart. A refused reload changes
+nothing, not even the server config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from hub.deployment import Deployment
+from hub.directory_admin import key_record, open_for_change, save_new_version
+from hub.init_deployment import init_demo
+from hub.keystore import KeyKind, KeyStore
+from hub.natsauth import load_user, public_keys_path, seed_path
+from hub.natsserver import NatsServer, free_port, terminate
+from schemas.common import new_message_id
+from schemas.govdoc import rfc3339
+from tests.integration.demokit import ENLACE, up_command, wait_ready
+
+pytestmark = pytest.mark.integration
+
+WAIT = 60.0  # generous upper bound on a loaded CI machine; never a timing assertion
+NEW = "MX"
+
+
+@dataclass
+class Running:
+    dep: Deployment
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    err: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
+
+    @property
+    def config(self) -> Path:
+        return self.dep.nats_dir / "nats-server.conf"
+
+    def enlace(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ENLACE, "--home", str(self.dep.home), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        lines = self.err.read_text(errors="replace").splitlines()
+        return [e for e in map(_json_or_none, lines) if e is not None and e["event"] == name]
+
+    def reload(self) -> None:
+        result = self.enlace("reload")
+        assert result.returncode == 0, result.stderr
+
+
+def _json_or_none(line: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "event" in value else None
+
+
+def _wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"waited {WAIT} s for {what}")
+
+
+def _only_hn_sink(dep: Deployment) -> None:
+    """The demo's adapters section with HN's sink alone (fewer processes, a faster test)."""
+    lines = dep.config_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [ln for ln in lines if not ln.startswith("  ") or "inbox/" not in ln or "HN" in ln]
+    dep.config_file.write_text("".join(kept), encoding="utf-8")
+
+
+def _spawn(
+    command: list[str], env: dict[str, str], out: Path, err: Path
+) -> subprocess.Popen[bytes]:
+    """``enlace up`` in the background, its output and its log in ``out`` and ``err``."""
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    dep = Deployment(tmp_path_factory.mktemp("reload") / "dep")
+    init_demo(dep)
+    _only_hn_sink(dep)
+    env = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
+    env.pop("ENLACE_ADAPTERS", None)
+    out, err = dep.home / "up.out", dep.home / "up.err"
+    process = _spawn([ENLACE, "--home", str(dep.home), "up", "--json-logs"], env, out, err)
+    up = Running(dep, env, process, err)
+    try:
+        _wait_for(
+            lambda: "enlace up: ready" in out.read_text() or process.poll() is not None,
+            "the ready line",
+        )
+        assert process.poll() is None, err.read_text()
+        # HN's adapter reads the directory as it starts: let it, before a test breaks it.
+        adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
+        _wait_for(
+            lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text(),
+            "HN's adapter",
+        )
+        yield up
+    finally:
+        # SIGTERM: a SIGKILLed `enlace up` would orphan its nats-server and adapters.
+        terminate(process, WAIT)
+
+
+def _add_party(dep: Deployment, cc: str) -> str:
+    """A new observer ``cc`` with a gangs POC, in a new directory version signed by all.
+
+    Returns:
+        The POC's id.
+    """
+    store = KeyStore(dep.keys_dir)
+    draft = open_for_change(dep)
+    since = datetime.now(UTC).replace(microsecond=0)
+    poc = f"{cc.lower()}-gangs"
+    system = store.create(KeyKind.PARTY, cc, f"{cc.lower()}-system-k1")
+    signing = store.create(KeyKind.POC, poc, f"{poc}-k1")
+    draft.data["parties"].append(
+        {
+            "code": cc,
+            "name": "Mexico",
+            "role": "observer",
+            "keys": [key_record(f"{cc.lower()}-system-k1", system, since)],
+        }
+    )
+    draft.data["pocs"].append(
+        {
+            "id": poc,
+            "country": cc,
+            "agency": "Guardia Nacional",
+            "themes": ["gangs"],
+            "keys": [key_record(f"{poc}-k1", signing, since)],
+        }
+    )
+    outcome = save_new_version(draft)
+    assert outcome.accepted, outcome.as_dict()
+    return poc
+
+
+def _add_sink(dep: Deployment, cc: str) -> None:
+    text = dep.config_file.read_text(encoding="utf-8")
+    dep.config_file.write_text(
+        text + f"  {cc}: {{sink: folder, path: inbox/{cc}}}\n", encoding="utf-8"
+    )
+
+
+async def _login(up: Running, name: str, errors: list[str]) -> NatsClient:
+    async def record(err: Exception) -> None:
+        errors.append(str(err))
+
+    return await nats.connect(
+        up.url,
+        max_reconnect_attempts=0,
+        error_cb=record,
+        **load_user(up.dep, name).connect_options(),
+    )
+
+
+def test_a_refused_reload_changes_neither_the_server_config_nor_the_logins(
+    running: Running,
+) -> None:
+    config, logins = running.config.read_bytes(), public_keys_path(running.dep).read_bytes()
+    good = running.dep.directory.read_bytes()
+    running.dep.directory.write_text("version: [unclosed\n", encoding="utf-8")
+    try:
+        running.reload()
+        _wait_for(lambda: running.events("governance_refused"), "the refusal")
+    finally:
+        running.dep.directory.write_bytes(good)
+    assert running.config.read_bytes() == config
+    assert public_keys_path(running.dep).read_bytes() == logins
+    assert not running.events("nats_config_reloaded")
+
+
+def _applied(up: Running, cc: str) -> bool:
+    """Whether a reload has applied the new party ``cc`` to NATS (its last log event)."""
+    return any(e["new_parties"] == [cc] for e in up.events("reload_applied"))
+
+
+@pytest.fixture(scope="module")
+def joined(running: Running) -> Iterator[Running]:
+    """Mexico added to the directory and given a sink, then ``enlace reload``."""
+    _add_party(running.dep, NEW)
+    _add_sink(running.dep, NEW)
+    running.reload()
+    _wait_for(lambda: _applied(running, NEW), "the reload applied to NATS")
+    yield running
+
+
+def test_the_new_party_gets_a_private_login(joined: Running) -> None:
+    seed = seed_path(joined.dep, NEW)
+    assert seed.is_file()
+    assert seed.stat().st_mode & 0o777 == 0o600
+    reloaded = joined.events("nats_config_reloaded")[-1]
+    assert reloaded["new_logins"] == [NEW]
+    assert joined.events("reload_applied")[-1]["streams"] is True
+    rendered = joined.config.read_text()
+    assert f"# {NEW}" in rendered
+    assert seed.read_text().strip() not in rendered
+    assert seed.read_text().strip() not in joined.err.read_text()
+
+
+async def test_the_new_login_publishes_on_its_own_subjects_only(joined: Running) -> None:
+    errors: list[str] = []
+    nc = await _login(joined, NEW, errors)
+    try:
+        ack = await nc.jetstream().publish(f"enlace.in.{NEW}.gangs.gang_movement", b"{}")
+        assert ack.stream == "INGRESS"
+        await nc.publish("enlace.in.GT.gangs.gang_movement", b"{}")
+        await nc.flush()
+        for _ in range(100):
+            if any("permissions violation" in e.lower() for e in errors):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+    assert any("permissions violation" in e.lower() for e in errors), errors
+
+
+async def test_the_new_party_has_its_dead_letter_stream(joined: Running) -> None:
+    # Through its own login: it may look at its own dead-letter stream (and no other).
+    nc = await _login(joined, NEW, [])
+    try:
+        info = await nc.jetstream(timeout=5).stream_info(f"DEADLETTER_{NEW}")
+    finally:
+        await nc.close()
+    assert info.config.subjects == [f"enlace.deadletter.{NEW}"]
+
+
+def test_a_signed_message_of_the_new_party_gets_the_hubs_outcome(joined: Running) -> None:
+    sample = json.loads((joined.dep.samples_dir / "gang_movement.json").read_text())
+    message = dict(
+        sample,
+        id=new_message_id(),
+        issued_at=rfc3339(datetime.now(UTC)),
+        sender={"country": NEW, "agency": "Guardia Nacional", "poc": f"{NEW.lower()}-gangs"},
+    )
+    message.pop("to", None)
+    path = joined.dep.home / "mx-gang-movement.json"
+    path.write_text(json.dumps(message), encoding="utf-8")
+
+    result = joined.enlace("publish", str(path), "--poc", f"{NEW.lower()}-gangs", "--json")
+
+    # Verified as MX's POC (an unknown key would be refused: exit 3 with the reason), then
+    # held against the agreements: none names MX yet, so no one may receive it.
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    published = json.loads(result.stdout)
+    assert published["message_id"] == message["id"]
+    assert published["status"] == "undeliverable", published
+
+
+def test_the_new_sink_runs_with_its_consumer(joined: Running) -> None:
+    started = joined.events("adapter_started")
+    assert any(e["country"] == NEW and e["sink"] == "folder" for e in started)
+    assert joined.events("reload_applied")[-1]["adapters_started"] == [f"{NEW}/folder"]
+
+    def consumers() -> set[str]:
+        status = joined.enlace("status", "--json")
+        assert status.returncode == 0, status.stderr
+        streams = {s["stream"]: s for s in json.loads(status.stdout)["streams"]}
+        return {c["consumer"] for c in streams["DELIVERY"]["consumers"]}
+
+    _wait_for(lambda: f"sink-{NEW}-folder" in consumers(), "MX's sink consumer")
+    assert not [e for e in joined.events("adapter_exited") if e["country"] == NEW]
+
+
+async def test_on_a_server_of_its_own_the_operator_is_told_what_to_add(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    dep = Deployment(tmp_path / "dep")
+    init_demo(dep)
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    env = dict(os.environ)
+    process = _spawn(up_command(dep, server.url), env, out, err)
+    up = Running(dep, env, process, err)
+    try:
+        await wait_ready(process, out)
+        _add_party(dep, NEW)
+        up.reload()
+        _wait_for(lambda: _applied(up, NEW), "the reload applied to NATS")
+        needed = up.events("nats_access_needed")[-1]
+        nc = await nats.connect(server.url)
+        try:
+            await nc.jetstream(timeout=5).stream_info(f"DEADLETTER_{NEW}")
+        finally:
+            await nc.close()
+    finally:
+        terminate(process, WAIT)
+    assert needed["login"] == NEW
+    public_key = json.loads(public_keys_path(dep).read_text())[NEW]
+    assert needed["public_key"] == public_key
+    assert f"enlace.in.{NEW}.>" in json.dumps(needed["permissions"])
+    # The server is not ours: nothing was written for it, and no seed went to the log.
+    assert not up.events("nats_config_reloaded")
+    assert not (dep.nats_dir / "nats-server.conf").exists()
+    assert seed_path(dep, NEW).read_text().strip() not in err.read_text()
