@@ -1,10 +1,11 @@
 """``enlace reload`` while ``enlace up`` runs: a party and a sink added are usable at once.
 
-The demo deployment runs with one sink (HN). Mexico then joins as an observer: a new
-directory version signed by every party of the trust root (all nine commission keys are
-on this machine in the demo), and a folder sink for it in ``enlace.yaml``. After
-``enlace reload`` it has a login on the embedded server with its own permissions, its
-dead-letter stream and its sink adapter, without a restart. A refused reload changes
+The demo deployment runs with one sink (HN). Mexico then joins: its commission key in
+the trust root, a new directory version signed by all ten parties (every commission key
+is on this machine in the demo), an agreement with HN for its gang reports and a folder
+sink for it in ``enlace.yaml``. After ``enlace reload`` it has a login on the embedded
+server with its own permissions, its dead-letter stream and its sink adapter, and its
+reports reach HN, without a restart. A refused reload changes
 nothing, not even the server config file.
 """
 
@@ -17,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
@@ -30,8 +31,9 @@ from hub.init_deployment import init_demo
 from hub.keystore import KeyKind, KeyStore
 from hub.natsauth import load_user, public_keys_path, seed_path
 from hub.natsserver import NatsServer, free_port, terminate
+from hub.policy.signing import sign_agreement_file
 from schemas.common import new_message_id
-from schemas.govdoc import rfc3339
+from schemas.govdoc import dump_yaml, load_document, rfc3339
 from tests.integration.demokit import ENLACE, up_command, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -134,15 +136,21 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         terminate(process, WAIT)
 
 
-def _add_party(dep: Deployment, cc: str) -> str:
-    """A new observer ``cc`` with a gangs POC, in a new directory version signed by all.
+def _join(dep: Deployment, cc: str) -> str:
+    """``cc`` joins by consensus: its commission key in the trust root, then a new directory
+    version listing it (with a gangs POC) signed by every party, all ten keys being here.
 
     Returns:
         The POC's id.
     """
     store = KeyStore(dep.keys_dir)
-    draft = open_for_change(dep)
     since = datetime.now(UTC).replace(microsecond=0)
+    commission = f"{cc.lower()}-commission-k1"
+    trust_root = load_document(dep.trust_root).data
+    record = key_record(commission, store.create(KeyKind.COMMISSION, cc, commission), since)
+    trust_root["commission_keys"].append({"party": cc, **record})
+    dump_yaml(trust_root, dep.trust_root)
+    draft = open_for_change(dep)
     poc = f"{cc.lower()}-gangs"
     system = store.create(KeyKind.PARTY, cc, f"{cc.lower()}-system-k1")
     signing = store.create(KeyKind.POC, poc, f"{poc}-k1")
@@ -150,7 +158,7 @@ def _add_party(dep: Deployment, cc: str) -> str:
         {
             "code": cc,
             "name": "Mexico",
-            "role": "observer",
+            "role": "member",
             "keys": [key_record(f"{cc.lower()}-system-k1", system, since)],
         }
     )
@@ -166,6 +174,28 @@ def _add_party(dep: Deployment, cc: str) -> str:
     outcome = save_new_version(draft)
     assert outcome.accepted, outcome.as_dict()
     return poc
+
+
+def _agree(dep: Deployment, sender: str, recipient: str) -> None:
+    """An agreement, signed by both, that ``sender``'s gang movements go to ``recipient``."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    path = dep.agreements_dir / f"gangs-{sender.lower()}-{recipient.lower()}.yaml"
+    data = {
+        "id": f"gangs-{sender.lower()}-{recipient.lower()}",
+        "title": f"Gang movements from {sender} to {recipient}",
+        "parties": [recipient, sender],
+        "themes": ["gangs"],
+        "types": ["gang_movement"],
+        "max_tlp": "amber",
+        "valid_from": rfc3339(start),
+        "valid_until": rfc3339(start + timedelta(days=30)),
+        "flows": [{"name": "reports", "from": sender, "to": recipient, "view": "full"}],
+    }
+    dump_yaml(data, path)
+    store = KeyStore(dep.keys_dir)
+    for party in (recipient, sender):
+        kid = f"{party.lower()}-commission-k1"
+        sign_agreement_file(path, party, kid, store.load(KeyKind.COMMISSION, party, kid))
 
 
 def _add_sink(dep: Deployment, cc: str) -> None:
@@ -211,7 +241,8 @@ def _applied(up: Running, cc: str) -> bool:
 @pytest.fixture(scope="module")
 def joined(running: Running) -> Iterator[Running]:
     """Mexico added to the directory and given a sink, then ``enlace reload``."""
-    _add_party(running.dep, NEW)
+    _join(running.dep, NEW)
+    _agree(running.dep, NEW, "HN")
     _add_sink(running.dep, NEW)
     running.reload()
     _wait_for(lambda: _applied(running, NEW), "the reload applied to NATS")
@@ -258,7 +289,7 @@ async def test_the_new_party_has_its_dead_letter_stream(joined: Running) -> None
     assert info.config.subjects == [f"enlace.deadletter.{NEW}"]
 
 
-def test_a_signed_message_of_the_new_party_gets_the_hubs_outcome(joined: Running) -> None:
+def test_a_signed_report_of_the_new_party_is_routed_by_its_agreement(joined: Running) -> None:
     sample = json.loads((joined.dep.samples_dir / "gang_movement.json").read_text())
     message = dict(
         sample,
@@ -270,14 +301,15 @@ def test_a_signed_message_of_the_new_party_gets_the_hubs_outcome(joined: Running
     path = joined.dep.home / "mx-gang-movement.json"
     path.write_text(json.dumps(message), encoding="utf-8")
 
+    # Signed with MX's POC key (kept here) and published with MX's login.
     result = joined.enlace("publish", str(path), "--poc", f"{NEW.lower()}-gangs", "--json")
 
-    # Verified as MX's POC (an unknown key would be refused: exit 3 with the reason), then
-    # held against the agreements: none names MX yet, so no one may receive it.
     assert result.returncode == 0, (result.stdout, result.stderr)
     published = json.loads(result.stdout)
-    assert published["message_id"] == message["id"]
-    assert published["status"] == "undeliverable", published
+    assert published["status"] == "accepted", published
+    assert [r["country"] for r in published["outcome"]["recipients"]] == ["HN"]
+    delivered = joined.dep.home / "inbox" / "HN" / f"{message['id']}.json"
+    _wait_for(delivered.exists, f"{delivered}")
 
 
 def test_the_new_sink_runs_with_its_consumer(joined: Running) -> None:
@@ -306,7 +338,7 @@ async def test_on_a_server_of_its_own_the_operator_is_told_what_to_add(
     up = Running(dep, env, process, err)
     try:
         await wait_ready(process, out)
-        _add_party(dep, NEW)
+        _join(dep, NEW)
         up.reload()
         _wait_for(lambda: _applied(up, NEW), "the reload applied to NATS")
         needed = up.events("nats_access_needed")[-1]
