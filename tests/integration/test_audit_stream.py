@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -53,13 +52,13 @@ def _entry(n: int) -> AuditEntry:
 
 
 @pytest.fixture
-async def fresh(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
-    """A connection to a server whose audit streams start empty (they cannot be purged)."""
-    client = await nats.connect(nats_server.url)
-    js = client.jetstream()
-    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(stream)
+async def fresh(server: NatsServer) -> AsyncIterator[NatsClient]:
+    """A connection to a server of the test's own: its audit streams start empty.
+
+    (They cannot be purged, and deleting and at once re-creating a stream now and then
+    fails inside nats-server with "error creating store for stream".)
+    """
+    client = await nats.connect(server.url)
     yield client
     await client.drain()
 
@@ -106,9 +105,9 @@ async def test_writer_reopened_continues_the_same_log(
 
 
 async def test_two_writers_at_once_never_fork_the_log(
-    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+    server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
-    other = await nats.connect(nats_server.url)
+    other = await nats.connect(server.url)
     try:
         a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN, checkpoint_every=25)
         b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=25)
@@ -135,9 +134,9 @@ async def test_two_writers_at_once_never_fork_the_log(
 
 
 async def test_a_writer_behind_another_appends_after_it(
-    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+    server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
-    other = await nats.connect(nats_server.url)
+    other = await nats.connect(server.url)
     try:
         a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN)
         b = await AuditWriter.open(other.jetstream(), signer, ORIGIN)
@@ -246,9 +245,6 @@ async def test_existing_audit_stream_without_protection_gets_it(
 async def _populate(url: str, key: Ed25519PrivateKey) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(stream)
     writer = await AuditWriter.open(js, CheckpointSigner(key, "hub-k1"), ORIGIN)
     mid = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
     digest = sha256_digest(b"m")
@@ -273,12 +269,12 @@ async def _populate(url: str, key: Ed25519PrivateKey) -> None:
     await nc.drain()
 
 
-def test_cli_tail_show_verify_export_and_proofs(nats_server: NatsServer, tmp_path: Path) -> None:
+def test_cli_tail_show_verify_export_and_proofs(server: NatsServer, tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     key_file = KeyStore(tmp_path / "keys").write(KeyKind.HUB, None, "hub-k1", key)
-    asyncio.run(_populate(nats_server.url, key))
+    asyncio.run(_populate(server.url, key))
     runner = CliRunner()
-    url = ["--nats-url", nats_server.url]
+    url = ["--nats-url", server.url]
     keyopt = ["--key", str(key_file)]
 
     out = runner.invoke(cli, ["audit", "tail", "--json", *url])
@@ -534,13 +530,13 @@ async def test_a_recreated_audit_stream_is_not_taken_for_the_checkpointed_one(
 
 
 async def test_two_writers_resumed_from_a_checkpoint_keep_one_linear_log(
-    nats_server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+    server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
     first = await AuditWriter.open(js, signer, ORIGIN)
     await _write_batches(first, 10)
     await first.close()
-    other = await nats.connect(nats_server.url)
+    other = await nats.connect(server.url)
     try:
         a = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=7)
         b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=7)
