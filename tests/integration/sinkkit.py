@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -14,7 +15,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from adapters.base import SinkContext
 from adapters.config import RetrySettings
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 ADAPTER_STREAMS = ("DELIVERY", "RECEIPTS")
+_STORE_NOT_CREATED = 10049  # JSStreamStoreFailedF: "error creating store for stream"
 
 
 async def fresh_streams(js: JetStreamContext) -> None:
@@ -64,7 +66,19 @@ async def fresh_streams(js: JetStreamContext) -> None:
         assert config.name is not None  # set above; for the type checker
         with suppress(NotFoundError):
             await js.delete_stream(config.name)
-        await js.add_stream(config)
+        await _add_again(js, config)
+
+
+async def _add_again(js: JetStreamContext, config: StreamConfig) -> None:
+    """Add a stream just deleted: nats-server may still be removing the old store."""
+    for attempt in range(20):
+        try:
+            await js.add_stream(config)
+            return
+        except APIError as err:
+            if err.err_code != _STORE_NOT_CREATED or attempt == 19:
+                raise
+            await asyncio.sleep(0.05)
 
 
 def receipt_signer(td: TestDirectory, country: str) -> Signer:

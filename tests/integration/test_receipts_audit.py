@@ -20,7 +20,6 @@ import pytest
 from click.testing import CliRunner
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from hub.app import HubApp, create_app
 from hub.audit import (
@@ -32,13 +31,12 @@ from hub.audit import (
     parse_entry,
     verify_log,
 )
-from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
 from hub.cli import cli
 from hub.config import HubSettings
 from hub.natsserver import NatsServer
 from hub.pipeline import Governance, HubSigner
 from hub.pipeline_audit import AuditLogHook
-from hub.streams import HUB_STREAMS, RECEIPTS_BUCKET, RECEIPTS_CONSUMER, SEEN_BUCKET
+from hub.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
@@ -50,15 +48,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
+def nats_server(server: NatsServer) -> NatsServer:
+    """A server of each test's own, so streams start empty: deleting a stream and at once
+    re-creating it now and then fails inside nats-server ("error creating store")."""
+    return server
+
+
+@pytest.fixture
 async def js(nc: NatsClient) -> JetStreamContext:
     """A server with no hub streams, audit log or buckets left by an earlier test."""
-    context = nc.jetstream()
-    names = [*HUB_STREAMS, AUDIT_STREAM, CHECKPOINT_STREAM]
-    names += [f"KV_{RECEIPTS_BUCKET}", f"KV_{SEEN_BUCKET}"]
-    for name in names:
-        with contextlib.suppress(NotFoundError):
-            await context.delete_stream(name)
-    return context
+    return nc.jetstream()
 
 
 Kit = tuple[TestDirectory, Governance, HubSigner]
