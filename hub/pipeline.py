@@ -97,6 +97,8 @@ class MessageContext:
     size: int = 0
     view_digests: dict[str, str] = field(default_factory=dict)
     """Recipient → ``sha256:`` digest of the bytes it was sent (its view)."""
+    again: bool = False
+    """Handled before under the same INGRESS sequence without an ack (a redelivery)."""
 
 
 class AuditHook(Protocol):
@@ -283,12 +285,13 @@ class Pipeline:
             for route, d in zip(decision.recipients, deliveries, strict=True)
         }
         context = MessageContext(
-            outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views
+            outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views, again
         )
         notice = [_notice(cc, seq, outcome)] if outcome.is_notice else []
         # Deliveries, notice and audit entries in parallel: one round trip. A redelivery
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
-        # the audit log may then hold the decision twice, never zero times.
+        # the audit log may then hold the decision twice, never zero times, the second
+        # one marked as a redelivery.
         await self.writer.write([*deliveries, *notice], *self._audit(context))
         for route, d in zip(decision.recipients, deliveries, strict=True):
             self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")

@@ -45,6 +45,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
             theme=envelope.theme.value,
             digest=context.digest,
             size=context.size,
+            again=context.again,
         )
     ]
     decision = context.decision

@@ -24,6 +24,7 @@ from schemas.common import StrictModel, UtcDatetime
 
 __all__ = [
     "DIGEST_PATTERN",
+    "REDELIVERED",
     "AuditEntry",
     "EntryKind",
     "Refusal",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+REDELIVERED = "redelivered: handled again after the hub stopped before acking it"
+"""The ``detail`` of a ``received`` entry that repeats an earlier decision."""
 
 # Tokens are short identifiers (reason codes, view names, kinds); ids allow the usual
 # id characters. Neither admits spaces, so no sentence of payload text fits in them.
@@ -108,8 +111,13 @@ class AuditEntry(StrictModel):
         theme: str,
         digest: str,
         size: int,
+        again: bool = False,
     ) -> AuditEntry:
-        """A message was taken from INGRESS (parsed and verified far enough to name it)."""
+        """A message was taken from INGRESS (parsed and verified far enough to name it).
+
+        ``again``: the hub had handled this same INGRESS message before and stopped
+        before acking it; this decision repeats (or, after a reload, revises) that one.
+        """
         return cls._build(
             kind=EntryKind.RECEIVED,
             message_id=message_id,
@@ -119,6 +127,7 @@ class AuditEntry(StrictModel):
             theme=theme,
             digest=digest,
             size=size,
+            detail=REDELIVERED if again else None,
         )
 
     @classmethod

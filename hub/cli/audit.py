@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.audit.checkpoint import Checkpoint, CheckpointVerifier
-from hub.audit.entries import AuditEntry, parse_entry
+from hub.audit.entries import REDELIVERED, AuditEntry, parse_entry
 from hub.audit.errors import AuditError, CheckpointError
 from hub.audit.export import latest_size, read_export, write_export
 from hub.audit.merkle import inclusion_proof, leaf_hash
@@ -157,7 +157,8 @@ def _what(entry: AuditEntry) -> str:
     """The one-line summary of an entry for people."""
     kind = entry.kind.value
     if kind == "received":
-        return f"{entry.country} {entry.poc or ''} {entry.theme}/{entry.type} {entry.size} B"
+        again = " (again: redelivered)" if entry.detail == REDELIVERED else ""
+        return f"{entry.country} {entry.poc or ''} {entry.theme}/{entry.type} {entry.size} B{again}"
     if kind == "rejected":
         return f"from {entry.country or '?'}: {entry.reason}"
     if kind == "routed":

@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from hub.audit import AuditReader, EntryKind, parse_entry
+from hub.audit.entries import REDELIVERED
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.natsserver import NatsServer, NatsServerConfig
@@ -267,3 +268,9 @@ async def test_two_hub_processes_one_killed_deliver_and_audit_every_message_once
         e.message_id for e in entries if e.kind is EntryKind.ROUTED and e.recipient == "US"
     )
     assert set(received) == ids and set(routed) == ids  # each decision on record at least once
+    # A decision on record twice is a redelivery and says so. (The first one may say so
+    # too: the hub can die after claiming the id and before its entries are stored.)
+    seen: set[str | None] = set()
+    for entry in (e for e in entries if e.kind is EntryKind.RECEIVED):
+        assert entry.message_id not in seen or entry.detail == REDELIVERED, entry
+        seen.add(entry.message_id)

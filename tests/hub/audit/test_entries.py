@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.audit.entries import AuditEntry, EntryKind, parse_entry
+from hub.audit.entries import REDELIVERED, AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditEntryInvalid
 from schemas.canonical import canonical_json
 from schemas.countersign import sha256_digest
@@ -80,3 +80,22 @@ def test_hub_event_must_be_start_or_stop() -> None:
 def test_parse_entry_never_crashes_on_hostile_bytes(raw: bytes) -> None:
     with contextlib.suppress(AuditEntryInvalid):
         parse_entry(raw)
+
+
+def test_a_decision_made_again_after_a_redelivery_says_so() -> None:
+    def received(again: bool) -> AuditEntry:
+        return AuditEntry.received(
+            message_id=MID,
+            sender_country="GT",
+            poc="gt-gangs",
+            type_="gang_movement",
+            theme="gangs",
+            digest=DIGEST,
+            size=812,
+            again=again,
+        )
+
+    first, again = received(False), received(True)
+    assert first.detail is None and "detail" not in json.loads(first.canonical())
+    assert again.detail == REDELIVERED
+    assert parse_entry(again.canonical()) == again
