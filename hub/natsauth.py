@@ -2,7 +2,8 @@
 
 ``enlace init`` calls :func:`ensure_credentials`; ``enlace up`` (embedded server) calls it
 again, then renders the server's ``authorization`` block with :func:`authorization_block`
-on every start (so that new sinks get their consumer's permissions).
+on every start and every accepted ``enlace reload`` (so that new parties get their login
+and new sinks their consumer's permissions without a restart).
 
 Logins are NATS **nkeys** (Ed25519): the server config holds only public keys (``U…``);
 each login's seed is a file ``nats/seeds/<name>.nk`` (mode 0600, folder 0700) that only
