@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nats
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, verify_log
 from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
@@ -36,12 +38,18 @@ def _entry(i: int) -> AuditEntry:
     )
 
 
-async def _run(url: str, label: str, max_batch: int, callers: int, per_call: int) -> None:
+async def _empty_log(url: str) -> tuple[NatsClient, JetStreamContext]:
+    """A connection to the server with the audit streams deleted (a log starting empty)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
+    return nc, js
+
+
+async def _run(url: str, label: str, max_batch: int, callers: int, per_call: int) -> None:
+    nc, js = await _empty_log(url)
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     writer = await AuditWriter.open(js, signer, "bench/audit", max_batch=max_batch)
     calls = ENTRIES // per_call
@@ -80,11 +88,7 @@ async def _run(url: str, label: str, max_batch: int, callers: int, per_call: int
 
 
 async def _open_cost(url: str) -> None:
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(stream)
+    nc, js = await _empty_log(url)
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     writer = await AuditWriter.open(js, signer, "bench/audit", checkpoint_every=10**9)
     for i in range(OPEN_BATCHES):  # one append at a time: one AUDIT message each

@@ -18,17 +18,22 @@ MID = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
 DIGEST = sha256_digest(b"message bytes")
 
 
+def _received(again: bool = False) -> AuditEntry:
+    return AuditEntry.received(
+        message_id=MID,
+        sender_country="GT",
+        poc="gt-gangs",
+        type_="gang_movement",
+        theme="gangs",
+        digest=DIGEST,
+        size=812,
+        again=again,
+    )
+
+
 def _every_kind() -> list[AuditEntry]:
     return [
-        AuditEntry.received(
-            message_id=MID,
-            sender_country="GT",
-            poc="gt-gangs",
-            type_="gang_movement",
-            theme="gangs",
-            digest=DIGEST,
-            size=812,
-        ),
+        _received(),
         AuditEntry.rejected(None, "HN", "malformed_json", DIGEST, 40),
         AuditEntry.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
         AuditEntry.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
@@ -83,19 +88,7 @@ def test_parse_entry_never_crashes_on_hostile_bytes(raw: bytes) -> None:
 
 
 def test_a_decision_made_again_after_a_redelivery_says_so() -> None:
-    def received(again: bool) -> AuditEntry:
-        return AuditEntry.received(
-            message_id=MID,
-            sender_country="GT",
-            poc="gt-gangs",
-            type_="gang_movement",
-            theme="gangs",
-            digest=DIGEST,
-            size=812,
-            again=again,
-        )
-
-    first, again = received(False), received(True)
+    first, again = _received(), _received(again=True)
     assert first.detail is None and "detail" not in json.loads(first.canonical())
     assert again.detail == REDELIVERED
     assert parse_entry(again.canonical()) == again
