@@ -17,7 +17,7 @@ from __future__ import annotations
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier, open_checkpoint
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditError, AuditStoreError
-from hub.audit.store import AuditReader, AuditWriter, ensure_streams
+from hub.audit.store import AuditReader, AuditWriter, OpenReport, ensure_streams
 from hub.audit.verify import VerifyReport, verify_log
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "CheckpointSigner",
     "CheckpointVerifier",
     "EntryKind",
+    "OpenReport",
     "VerifyReport",
     "ensure_streams",
     "open_checkpoint",

@@ -635,10 +635,13 @@ class AuditWriter:
         verifier = self._signer.verifier()
         try:
             cp = open_checkpoint(stored.note, [verifier])
-        except CheckpointError as exc:
+        except CheckpointError:
             # Signed by an earlier key (rotation) or not by ours at all: only a full
             # read can tell this writer where the log stands.
-            raise _NoResume(f"{where}: {exc.description}") from None
+            raise _NoResume(
+                f"{where} is not signed by this hub's key {verifier.name!r} (a rotated "
+                "key or another hub's log); reading the whole log once instead"
+            ) from None
         encoded = stored.headers.get(HDR_STATE)
         if encoded is None:
             raise _NoResume(

@@ -510,7 +510,7 @@ async def test_after_a_key_rotation_the_writer_reads_everything_once(
     await _write_batches(first, 3)
     await first.close()
     rotated = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k2")
-    writer = await _open_falls_back(js, rotated, "not signed by a known hub key")
+    writer = await _open_falls_back(js, rotated, "not signed by this hub's key 'hub-k2'")
     await writer.append([_entry(99)])
     await writer.close()
     assert await _verify(js, signer.verifier(), rotated.verifier()) == 7
