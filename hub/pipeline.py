@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from hub.checks import Checked, Refusal, check, check_batch
+from hub.checks import Checked, Refusal, check_batch
 from hub.config import HubSettings
 from hub.errors import HubError, MessageRefused
 from hub.metrics import HubMetrics
@@ -174,11 +174,6 @@ class Pipeline:
             finally:
                 if each_done is not None:
                     each_done()
-
-    async def handle(self, msg: Msg) -> Outcome | None:
-        """Handle one message on its own (a batch of one)."""
-        gov = self.governance
-        return await self.handle_safely(check(msg, gov.directory, self.settings, self.clock()), gov)
 
     async def handle_safely(self, item: Checked, gov: Governance) -> Outcome | None:
         """Handle one checked message; on an internal failure leave it for redelivery."""
