@@ -221,7 +221,7 @@ class Pipeline:
             return None
         if item.envelope is not None:  # the same id may be sent again once fixed
             with contextlib.suppress(Exception):
-                await self.seen.release(item.envelope.id)
+                await self.seen.release(item.envelope.id, item.seq)
         return outcome
 
     # -- one message ---------------------------------------------------------------------------

@@ -99,6 +99,10 @@ class SeenIds:
             return True
         return False
 
-    async def release(self, message_id: str) -> None:
-        """Forget ``message_id`` (a message the hub gave up on may be sent again)."""
+    async def release(self, message_id: str, ingress_seq: int) -> bool:
+        """Forget ``message_id`` if INGRESS message ``ingress_seq`` claimed it (a message
+        the hub gave up on may be sent again); another message's claim is kept."""
+        if await self.accepted_at_seq(message_id) != ingress_seq:
+            return False
         await self._kv.delete(kv_key(message_id))
+        return True

@@ -19,6 +19,8 @@ from hub.config import HubSettings
 from hub.pipeline import Governance, HubSigner, MessageContext
 from hub.pipeline_audit import AuditLogHook
 from hub.quarantine import HDR_REASON_DESCRIPTION
+from hub.replay import SeenIds
+from hub.streams import SEEN_BUCKET
 from schemas.countersign import sha256_digest, verify_countersignature
 from schemas.govdoc import rfc3339
 from schemas.jws import sign_detached
@@ -334,9 +336,11 @@ async def test_a_message_the_hub_keeps_failing_on_is_quarantined_not_lost(
             for m in await stream_msgs(js, "QUARANTINE", "enlace.quarantine.GT")
             if (m.headers or {}).get("Enlace-Original-Msg-Id") == message["id"]
         ]
+        claimed = await SeenIds(await js.key_value(SEEN_BUCKET)).accepted_at_seq(message["id"])
     finally:
         await app.stop()
         await nc.close()
 
     assert (outcome["status"], outcome["reason"]) == ("rejected", "hub_error")
     assert [m.data for m in copies] == [raw]
+    assert claimed is None  # released: once fixed, the same message may be sent again
