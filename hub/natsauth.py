@@ -12,6 +12,10 @@ whoever connects as that login needs. The public keys are listed in ``nats/nkeys
 without the server losing the login. Seeds are never read into logs, output or ``repr``;
 ``nats.connect(nkeys_seed=<file>)`` reads the file itself when signing the server's nonce.
 
+:func:`rotate_login` (``enlace nats rotate``) replaces one login's nkey; ``enlace reload``
+then has the embedded server drop the old public key, which closes the connections made
+with it.
+
 Deployments made before nkeys kept user/password logins in ``nats/users.json``. The next
 :func:`ensure_credentials` (``enlace up`` with the embedded server) replaces them with nkey
 logins of the same names and deletes the file and the old server config (both held
@@ -67,10 +71,12 @@ __all__ = [
     "hub_permissions",
     "legacy_credentials_path",
     "load_user",
+    "login_permissions",
     "operator_permissions",
     "party_permissions",
     "public_keys_path",
     "read_logins",
+    "rotate_login",
     "seed_path",
     "seeds_dir",
 ]
@@ -166,6 +172,14 @@ def _read_public_keys(path: Path) -> dict[str, str]:
     return keys
 
 
+def _write_public_keys(path: Path, keys: Mapping[str, str]) -> None:
+    """Replace ``nkeys.json`` atomically: a reader sees the old list or the new one."""
+    data = json.dumps(dict(keys), indent=2, sort_keys=True) + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _legacy_names(path: Path) -> list[str]:
     """The login names of an old ``users.json`` (its passwords are not looked at)."""
     try:
@@ -219,13 +233,42 @@ def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[s
             seed = _new_seed()
             _write_private(path, seed + b"\n")
             keys[name] = _public_key_of(seed, path)
-    data = json.dumps(keys, indent=2, sort_keys=True) + "\n"
-    tmp = keys_path.with_name(f".{keys_path.name}.tmp")
-    tmp.write_text(data, encoding="utf-8")
-    os.replace(tmp, keys_path)
+    _write_public_keys(keys_path, keys)
     if legacy.is_file():
         _retire_legacy(deployment, legacy_names)
     return keys
+
+
+def rotate_login(deployment: Deployment, name: str) -> str:
+    """Replace login ``name``'s nkey: a new seed file (0600) and its public key listed.
+
+    The seed is written first, then ``nkeys.json``: should the second step not happen, the
+    next :func:`ensure_credentials` lists the public key of the seed on disk all the same.
+    A server keeps accepting the old key until its ``authorization`` block is rendered
+    again and reloaded (``enlace reload`` for the embedded one).
+
+    Returns:
+        The new public key (``U…``).
+
+    Raises:
+        ConfigError: the deployment has no login ``name`` (the message lists those it has),
+            or still has password logins of an older Enlace.
+    """
+    keys = read_logins(deployment)
+    if name not in keys:
+        known = ", ".join(sorted(keys)) or "none"
+        raise ConfigError(
+            f"no NATS login {name!r} in {public_keys_path(deployment)} (logins: {known})"
+        )
+    folder = seeds_dir(deployment)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = seed_path(deployment, name)
+    seed = _new_seed()
+    public_key = _public_key_of(seed, path)
+    _write_private(path, seed + b"\n")
+    keys[name] = public_key
+    _write_public_keys(public_keys_path(deployment), keys)
+    return public_key
 
 
 @dataclass(frozen=True)
@@ -379,6 +422,22 @@ def operator_permissions() -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
+def login_permissions(
+    name: str, consumers: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The permissions of login ``name``: the hub's, the operator's or a country's.
+
+    Args:
+        name: ``hub``, ``operator`` or a country code.
+        consumers: each country's DELIVERY durable consumer names (its sinks).
+    """
+    if name == HUB_USER:
+        return hub_permissions()
+    if name == OPERATOR_USER:
+        return operator_permissions()
+    return party_permissions(name, (consumers or {}).get(name, []))
+
+
 def authorization_block(
     deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
 ) -> str:
@@ -400,13 +459,7 @@ def authorization_block(
     consumers = consumers or {}
     lines = []
     for name, public_key in sorted(keys.items()):
-        entry: dict[str, Any] = {"nkey": public_key}
-        if name == HUB_USER:
-            entry["permissions"] = hub_permissions()
-        elif name == OPERATOR_USER:
-            entry["permissions"] = operator_permissions()
-        else:
-            entry["permissions"] = party_permissions(name, consumers.get(name, []))
+        entry = {"nkey": public_key, "permissions": login_permissions(name, consumers)}
         # An nkey says nothing to a reader: the comment names its login.
         lines.append(f"    # {name}")
         # JSON is valid nats-server config syntax.

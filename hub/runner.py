@@ -12,8 +12,9 @@ SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters,
 the server). SIGHUP reloads governance; a refused change is logged with its file and line
 and the running version stays, with nothing else changed. An accepted one is applied to
 NATS as well (:meth:`HubRunner.reload`): logins for new parties, the server config
-rewritten and reloaded by the embedded server, the new parties' dead-letter streams, and
-adapters for sinks newly in the ``adapters:`` section. ``state/hub.pid`` lets
+rewritten and reloaded by the embedded server, the new parties' dead-letter streams,
+adapters for sinks newly in the ``adapters:`` section, and a restart of the adapters of a
+country whose login ``enlace nats rotate`` replaced. ``state/hub.pid`` lets
 ``enlace reload`` find the process.
 
 ``enlace up`` is the composition root of one machine: it reads the ``adapters:`` section
@@ -62,7 +63,7 @@ from hub.policy import set_changes
 from hub.streams import ensure_streams
 from schemas.errors import EnlaceError
 
-__all__ = ["AdapterProcess", "HubRunner", "pid_file"]
+__all__ = ["AdapterProcess", "HubRunner", "configured_sinks", "delivery_consumers", "pid_file"]
 
 log = structlog.get_logger("enlace.up")
 
@@ -137,15 +138,14 @@ class HubRunner:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     # One reload at a time: two quick SIGHUPs must not rewrite the server config at once.
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The public nkeys the embedded server was last given: a reload that changes one
+    # (`enlace nats rotate`) restarts that country's adapters.
+    _logins: dict[str, str] = field(default_factory=dict)
 
     # -- start ----------------------------------------------------------------------------
 
     def _sinks(self) -> list[tuple[str, str]]:
-        pairs = [
-            (cc, s.sink_name) for cc, s in load_adapters_config(self.deployment.home).entries()
-        ]
-        wanted = set(self.settings.adapters)
-        return [(cc, name) for cc, name in pairs if not wanted or cc in wanted]
+        return configured_sinks(self.deployment, self.settings)
 
     def _login(self, name: str) -> NatsUser | None:
         """The deployment's login ``name``; none when the URL carries its own credentials.
@@ -168,7 +168,7 @@ class HubRunner:
             port=self.settings.nats_port,
             http_port=self.settings.nats_http_port,
             max_payload=max(2 * 1024 * 1024, self.settings.max_message_bytes * 2),
-            authorization=authorization_block(self.deployment, _consumers(sinks)),
+            authorization=authorization_block(self.deployment, delivery_consumers(sinks)),
         )
 
     def _start_server(self, sinks: list[tuple[str, str]]) -> None:
@@ -237,8 +237,7 @@ class HubRunner:
         sinks = self._sinks() if self.run_adapters else []
         if self.settings.embedded:
             # Logins for parties or roles added since `enlace init` (existing ones are kept).
-            ensure_credentials(self.deployment, governance.directory.party_codes)
-        if self.settings.embedded:
+            self._logins = ensure_credentials(self.deployment, governance.directory.party_codes)
             self._start_server(sinks)
         else:
             await _probe(self.settings.url)
@@ -357,11 +356,13 @@ class HubRunner:
                 hint="their country is not a party of the directory in force",
             )
             new_sinks = [pair for pair in new_sinks if pair not in strangers]
+        rotated: list[str] = []
         if self.settings.embedded:
-            applied = await self._reload_server(parties, new_parties, running + new_sinks)
+            applied, rotated = await self._reload_server(parties, new_parties, running + new_sinks)
         else:
             applied = True
             self._warn_external(parties, new_parties, running + new_sinks, new_sinks)
+        restarted = await self._restart_adapters(rotated)
         streams = await self._ensure_party_streams(parties)
         started = await self._start_new_adapters(new_sinks, applied)
         # The last word of a reload: what it changed beyond governance (tests wait for it).
@@ -370,7 +371,36 @@ class HubRunner:
             new_parties=new_parties,
             streams=streams,
             adapters_started=[f"{cc}/{name}" for cc, name in started],
+            logins_rotated=rotated,
+            adapters_restarted=restarted,
         )
+
+    async def _restart_adapters(self, rotated: list[str]) -> list[str]:
+        """Restart the adapters of the countries whose login the server now knows anew.
+
+        The server closed their connections when it dropped the old public key, and
+        nats-py would reconnect for ever with that key (it computes the public key once,
+        at connect); a new process logs in with the new seed from the same file.
+        """
+        if HUB_USER in rotated:
+            log.error(
+                "hub_login_rotated",
+                hint="the hub's connections keep the old key and are refused: restart `enlace up`",
+            )
+        loop = asyncio.get_running_loop()
+        restarted = []
+        for proc in [a for a in self.adapters if a.country in rotated]:
+            # Out of the list while it restarts, so that the supervisor does not start it too.
+            self.adapters.remove(proc)
+            try:
+                await loop.run_in_executor(None, proc.stop)
+                proc.start()
+                restarted.append(f"{proc.country}/{proc.sink}")
+            except OSError as err:
+                log.error("adapter_not_restarted", country=proc.country, error=str(err))
+            finally:
+                self.adapters.append(proc)
+        return restarted
 
     async def _start_new_adapters(
         self, sinks: list[tuple[str, str]], permitted: bool
@@ -418,17 +448,18 @@ class HubRunner:
 
     async def _reload_server(
         self, parties: tuple[str, ...], new_parties: list[str], sinks: list[tuple[str, str]]
-    ) -> bool:
+    ) -> tuple[bool, list[str]]:
         """Logins for new parties, the config rewritten, the embedded server reloaded.
 
         Returns:
-            Whether the running server now has every login and sink permission.
+            Whether the running server now has every login and sink permission, and the
+            logins whose public key it now knows anew (``enlace nats rotate``).
         """
         assert self.server is not None  # embedded, started
         server = self.server
         try:
             # Existing logins are kept: no one else's seed or public key changes.
-            ensure_credentials(self.deployment, parties)
+            logins = ensure_credentials(self.deployment, parties)
             config = self._server_config(sinks)
             loop = asyncio.get_running_loop()
             changed = await loop.run_in_executor(None, server.reload, config, _NATS_RELOAD_TIMEOUT)
@@ -439,15 +470,18 @@ class HubRunner:
                 new_logins=new_parties,
                 hint="the new logins and sinks wait for a restart of `enlace up`",
             )
-            return False
+            return False, []
+        rotated = sorted(n for n, key in self._logins.items() if logins.get(n, key) != key)
+        self._logins = logins
         if changed:
             log.info(
                 "nats_config_reloaded",
                 config=str(server.config_path),
                 new_logins=new_parties,
                 sinks=[f"{cc}/{name}" for cc, name in sinks],
+                logins_rotated=rotated,
             )
-        return True
+        return True, rotated
 
     def _warn_external(
         self,
@@ -463,7 +497,7 @@ class HubRunner:
         countries = dict.fromkeys([*new_parties, *(cc for cc, _ in new_sinks)])
         if not countries:
             return
-        consumers = _consumers(sinks)
+        consumers = delivery_consumers(sinks)
         logins: dict[str, str] = {}
         try:
             if read_logins(self.deployment):
@@ -572,7 +606,19 @@ class HubRunner:
         log.info("stopped")
 
 
-def _consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
+def configured_sinks(deployment: Deployment, settings: HubSettings) -> list[tuple[str, str]]:
+    """(country, sink) of each adapter ``enlace up`` runs: the ``adapters:`` section of
+    ``enlace.yaml``, kept to the countries of ``hub.adapters`` when that is set.
+
+    Raises:
+        EnlaceError: the ``adapters:`` section is refused (file, field, problem).
+    """
+    pairs = [(cc, s.sink_name) for cc, s in load_adapters_config(deployment.home).entries()]
+    wanted = set(settings.adapters)
+    return [(cc, name) for cc, name in pairs if not wanted or cc in wanted]
+
+
+def delivery_consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Each country's DELIVERY consumer names, from its sinks."""
     consumers: dict[str, list[str]] = {}
     for cc, name in sinks:

@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.status", "status"),
     ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
+    ("hub.cli.nats_cmd", "nats_group"),
 ]
 
 
