@@ -253,8 +253,13 @@ def rotate(cli: CliContext, name: str, wait: float, as_json: bool) -> None:
     if pid is not None:
         try:
             os.kill(pid, signal.SIGHUP)
-        except OSError:
-            pid = None  # stopped meanwhile (or not ours): the next start uses the new key
+        except ProcessLookupError:
+            pid = None  # stopped meanwhile: its next start uses the new key
+        except PermissionError:
+            fail(
+                f"login {name} rotated (new public key {new}), but not allowed to signal "
+                f"`enlace up` (pid {pid}): run `enlace reload` as the user who started it"
+            )
     if pid is not None and settings.embedded:
         applied = asyncio.run(_accepted(deployment, name, settings.url, wait))
     result = {
