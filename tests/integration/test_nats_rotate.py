@@ -1,6 +1,6 @@
 """``enlace nats rotate`` while ``enlace up`` runs with its embedded server.
 
-The running ``enlace up`` of ``test_up_reload`` (the demo with HN's folder sink): HN's
+A running ``enlace up`` (``upkit``) (the demo with HN's folder sink): HN's
 login is rotated; the server reloads at once, refuses HN's old seed and lets the new one
 in, and ``enlace up`` restarts HN's adapter, which logs in with the new seed. A
 connection made with a rotated key is closed by the server at the reload.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,14 @@ import nats.errors
 import pytest
 
 from hub.natsauth import load_user, public_keys_path, seed_path
-from tests.integration import test_up_reload as kit
-from tests.integration.test_up_reload import Running
+from tests.integration.upkit import WAIT, Running, login, run_demo_with_hn_sink, wait_for
 
 pytestmark = pytest.mark.integration
 
-# The running `enlace up` (module-scoped here too: this module gets its own).
-running = kit.running
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    yield from run_demo_with_hn_sink(tmp_path_factory)
 
 
 @dataclass
@@ -47,7 +49,7 @@ def rotated(running: Running, tmp_path_factory: pytest.TempPathFactory) -> Rotat
     old.chmod(0o600)
     result = running.enlace("nats", "rotate", "HN", "--json")
     assert result.returncode == 0, result.stderr
-    kit._wait_for(lambda: _applied(running, "HN"), "the rotation applied")
+    wait_for(lambda: _applied(running, "HN"), "the rotation applied")
     return Rotated(running, old, json.loads(result.stdout))
 
 
@@ -81,7 +83,7 @@ async def test_the_old_seed_is_refused_and_the_new_one_let_in(rotated: Rotated) 
         )
     assert any("authorization violation" in e.lower() for e in errors), errors
 
-    nc = await kit._login(rotated.up, "HN", [])
+    nc = await login(rotated.up, "HN", [])
     try:
         info = await nc.jetstream(timeout=5).stream_info("DEADLETTER_HN")
     finally:
@@ -94,7 +96,7 @@ def test_the_country_adapter_is_restarted_with_the_new_seed(rotated: Rotated) ->
     assert _applied(up, "HN")[-1]["adapters_restarted"] == ["HN/folder"]
     adapter_log = up.dep.state_dir / "logs" / "adapter-HN-folder.log"
     # Its second start: it logged in (with the new seed) and consumes again.
-    kit._wait_for(lambda: adapter_log.read_text().count("consuming") >= 2, "HN's adapter")
+    wait_for(lambda: adapter_log.read_text().count("consuming") >= 2, "HN's adapter")
     assert not [e for e in up.events("adapter_exited") if e["country"] == "HN"]
 
 
@@ -122,10 +124,10 @@ async def test_a_connection_with_a_rotated_key_is_dropped_and_cannot_come_back(
         result = await asyncio.to_thread(up.enlace, "nats", "rotate", "operator")
         assert result.returncode == 0, result.stderr
         assert "accepts the new seed and refuses the old one" in result.stdout
-        await asyncio.wait_for(dropped.wait(), kit.WAIT)
+        await asyncio.wait_for(dropped.wait(), WAIT)
         # nats-py reconnects with the public key it computed at connect: refused for ever,
         # which is why `enlace up` restarts the adapters of a rotated login.
-        await asyncio.wait_for(refused.wait(), kit.WAIT)
+        await asyncio.wait_for(refused.wait(), WAIT)
     finally:
         await held.close()
     # The operator commands read the new seed from the same file.

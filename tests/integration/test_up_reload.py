@@ -14,126 +14,33 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from hub.deployment import Deployment
 from hub.directory_admin import key_record, open_for_change, save_new_version
 from hub.init_deployment import init_demo
 from hub.keystore import KeyKind, KeyStore
-from hub.natsauth import load_user, public_keys_path, seed_path
-from hub.natsserver import NatsServer, free_port, terminate
+from hub.natsauth import public_keys_path, seed_path
+from hub.natsserver import NatsServer, terminate
 from hub.policy.signing import sign_agreement_file
 from schemas.common import new_message_id
 from schemas.govdoc import dump_yaml, load_document, rfc3339
-from tests.integration.demokit import ENLACE, up_command, wait_ready
+from tests.integration.demokit import up_command, wait_ready
+from tests.integration.upkit import WAIT, Running, login, run_demo_with_hn_sink, spawn, wait_for
 
 pytestmark = pytest.mark.integration
 
-WAIT = 60.0  # generous upper bound on a loaded CI machine; never a timing assertion
 NEW = "MX"
-
-
-@dataclass
-class Running:
-    dep: Deployment
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-    err: Path
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
-
-    @property
-    def config(self) -> Path:
-        return self.dep.nats_dir / "nats-server.conf"
-
-    def enlace(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [ENLACE, "--home", str(self.dep.home), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=False,
-        )
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        lines = self.err.read_text(errors="replace").splitlines()
-        return [e for e in map(_json_or_none, lines) if e is not None and e["event"] == name]
-
-    def reload(self) -> None:
-        result = self.enlace("reload")
-        assert result.returncode == 0, result.stderr
-
-
-def _json_or_none(line: str) -> dict[str, object] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) and "event" in value else None
-
-
-def _wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"waited {WAIT} s for {what}")
-
-
-def _only_hn_sink(dep: Deployment) -> None:
-    """The demo's adapters section with HN's sink alone (fewer processes, a faster test)."""
-    lines = dep.config_file.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [ln for ln in lines if not ln.startswith("  ") or "inbox/" not in ln or "HN" in ln]
-    dep.config_file.write_text("".join(kept), encoding="utf-8")
-
-
-def _spawn(
-    command: list[str], env: dict[str, str], out: Path, err: Path
-) -> subprocess.Popen[bytes]:
-    """``enlace up`` in the background, its output and its log in ``out`` and ``err``."""
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    dep = Deployment(tmp_path_factory.mktemp("reload") / "dep")
-    init_demo(dep)
-    _only_hn_sink(dep)
-    env = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
-    env.pop("ENLACE_ADAPTERS", None)
-    out, err = dep.home / "up.out", dep.home / "up.err"
-    process = _spawn([ENLACE, "--home", str(dep.home), "up", "--json-logs"], env, out, err)
-    up = Running(dep, env, process, err)
-    try:
-        _wait_for(
-            lambda: "enlace up: ready" in out.read_text() or process.poll() is not None,
-            "the ready line",
-        )
-        assert process.poll() is None, err.read_text()
-        # HN's adapter reads the directory as it starts: let it, before a test breaks it.
-        adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
-        _wait_for(
-            lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text(),
-            "HN's adapter",
-        )
-        yield up
-    finally:
-        # SIGTERM: a SIGKILLed `enlace up` would orphan its nats-server and adapters.
-        terminate(process, WAIT)
+    yield from run_demo_with_hn_sink(tmp_path_factory)
 
 
 def _join(dep: Deployment, cc: str) -> str:
@@ -205,18 +112,6 @@ def _add_sink(dep: Deployment, cc: str) -> None:
     )
 
 
-async def _login(up: Running, name: str, errors: list[str]) -> NatsClient:
-    async def record(err: Exception) -> None:
-        errors.append(str(err))
-
-    return await nats.connect(
-        up.url,
-        max_reconnect_attempts=0,
-        error_cb=record,
-        **load_user(up.dep, name).connect_options(),
-    )
-
-
 def test_a_refused_reload_changes_neither_the_server_config_nor_the_logins(
     running: Running,
 ) -> None:
@@ -225,7 +120,7 @@ def test_a_refused_reload_changes_neither_the_server_config_nor_the_logins(
     running.dep.directory.write_text("version: [unclosed\n", encoding="utf-8")
     try:
         running.reload()
-        _wait_for(lambda: running.events("governance_refused"), "the refusal")
+        wait_for(lambda: running.events("governance_refused"), "the refusal")
     finally:
         running.dep.directory.write_bytes(good)
     assert running.config.read_bytes() == config
@@ -245,7 +140,7 @@ def joined(running: Running) -> Iterator[Running]:
     _agree(running.dep, NEW, "HN")
     _add_sink(running.dep, NEW)
     running.reload()
-    _wait_for(lambda: _applied(running, NEW), "the reload applied to NATS")
+    wait_for(lambda: _applied(running, NEW), "the reload applied to NATS")
     yield running
 
 
@@ -264,7 +159,7 @@ def test_the_new_party_gets_a_private_login(joined: Running) -> None:
 
 async def test_the_new_login_publishes_on_its_own_subjects_only(joined: Running) -> None:
     errors: list[str] = []
-    nc = await _login(joined, NEW, errors)
+    nc = await login(joined, NEW, errors)
     try:
         ack = await nc.jetstream().publish(f"enlace.in.{NEW}.gangs.gang_movement", b"{}")
         assert ack.stream == "INGRESS"
@@ -281,7 +176,7 @@ async def test_the_new_login_publishes_on_its_own_subjects_only(joined: Running)
 
 async def test_the_new_party_has_its_dead_letter_stream(joined: Running) -> None:
     # Through its own login: it may look at its own dead-letter stream (and no other).
-    nc = await _login(joined, NEW, [])
+    nc = await login(joined, NEW, [])
     try:
         info = await nc.jetstream(timeout=5).stream_info(f"DEADLETTER_{NEW}")
     finally:
@@ -309,7 +204,7 @@ def test_a_signed_report_of_the_new_party_is_routed_by_its_agreement(joined: Run
     assert published["status"] == "accepted", published
     assert [r["country"] for r in published["outcome"]["recipients"]] == ["HN"]
     delivered = joined.dep.home / "inbox" / "HN" / f"{message['id']}.json"
-    _wait_for(delivered.exists, f"{delivered}")
+    wait_for(delivered.exists, f"{delivered}")
 
 
 def test_the_new_sink_runs_with_its_consumer(joined: Running) -> None:
@@ -323,7 +218,7 @@ def test_the_new_sink_runs_with_its_consumer(joined: Running) -> None:
         streams = {s["stream"]: s for s in json.loads(status.stdout)["streams"]}
         return {c["consumer"] for c in streams["DELIVERY"]["consumers"]}
 
-    _wait_for(lambda: f"sink-{NEW}-folder" in consumers(), "MX's sink consumer")
+    wait_for(lambda: f"sink-{NEW}-folder" in consumers(), "MX's sink consumer")
     assert not [e for e in joined.events("adapter_exited") if e["country"] == NEW]
 
 
@@ -334,13 +229,13 @@ async def test_on_a_server_of_its_own_the_operator_is_told_what_to_add(
     init_demo(dep)
     out, err = tmp_path / "up.out", tmp_path / "up.err"
     env = dict(os.environ)
-    process = _spawn(up_command(dep, server.url), env, out, err)
+    process = spawn(up_command(dep, server.url), env, out, err)
     up = Running(dep, env, process, err)
     try:
         await wait_ready(process, out)
         _join(dep, NEW)
         up.reload()
-        _wait_for(lambda: _applied(up, NEW), "the reload applied to NATS")
+        wait_for(lambda: _applied(up, NEW), "the reload applied to NATS")
         needed = up.events("nats_access_needed")[-1]
         nc = await nats.connect(server.url)
         try:

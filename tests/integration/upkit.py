@@ -1,0 +1,132 @@
+"""A running ``enlace up`` of the demo (with HN's folder sink alone), for the tests that
+change things under it: ``enlace reload`` (test_up_reload) and ``enlace nats rotate``
+(test_nats_rotate). Each test module starts its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from hub.deployment import Deployment
+from hub.init_deployment import init_demo
+from hub.natsauth import load_user
+from hub.natsserver import free_port, terminate
+from tests.integration.demokit import ENLACE
+
+__all__ = ["WAIT", "Running", "login", "run_demo_with_hn_sink", "spawn", "wait_for"]
+
+WAIT = 60.0  # generous upper bound on a loaded CI machine; never a timing assertion
+
+
+@dataclass
+class Running:
+    dep: Deployment
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    err: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
+
+    @property
+    def config(self) -> Path:
+        return self.dep.nats_dir / "nats-server.conf"
+
+    def enlace(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ENLACE, "--home", str(self.dep.home), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        lines = self.err.read_text(errors="replace").splitlines()
+        return [e for e in map(_json_or_none, lines) if e is not None and e["event"] == name]
+
+    def reload(self) -> None:
+        result = self.enlace("reload")
+        assert result.returncode == 0, result.stderr
+
+
+def _json_or_none(line: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "event" in value else None
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"waited {WAIT} s for {what}")
+
+
+def _only_hn_sink(dep: Deployment) -> None:
+    """The demo's adapters section with HN's sink alone (fewer processes, a faster test)."""
+    lines = dep.config_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [ln for ln in lines if not ln.startswith("  ") or "inbox/" not in ln or "HN" in ln]
+    dep.config_file.write_text("".join(kept), encoding="utf-8")
+
+
+def spawn(command: list[str], env: dict[str, str], out: Path, err: Path) -> subprocess.Popen[bytes]:
+    """``enlace up`` in the background, its output and its log in ``out`` and ``err``."""
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+
+
+def run_demo_with_hn_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """``enlace up`` on a demo deployment with HN's folder sink alone, until closed."""
+    dep = Deployment(tmp_path_factory.mktemp("reload") / "dep")
+    init_demo(dep)
+    _only_hn_sink(dep)
+    env = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
+    env.pop("ENLACE_ADAPTERS", None)
+    out, err = dep.home / "up.out", dep.home / "up.err"
+    process = spawn([ENLACE, "--home", str(dep.home), "up", "--json-logs"], env, out, err)
+    up = Running(dep, env, process, err)
+    try:
+        wait_for(
+            lambda: "enlace up: ready" in out.read_text() or process.poll() is not None,
+            "the ready line",
+        )
+        assert process.poll() is None, err.read_text()
+        # HN's adapter reads the directory as it starts: let it, before a test breaks it.
+        adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
+        wait_for(
+            lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text(),
+            "HN's adapter",
+        )
+        yield up
+    finally:
+        # SIGTERM: a SIGKILLed `enlace up` would orphan its nats-server and adapters.
+        terminate(process, WAIT)
+
+
+async def login(up: Running, name: str, errors: list[str]) -> NatsClient:
+    async def record(err: Exception) -> None:
+        errors.append(str(err))
+
+    return await nats.connect(
+        up.url,
+        max_reconnect_attempts=0,
+        error_cb=record,
+        **load_user(up.dep, name).connect_options(),
+    )
