@@ -6,6 +6,11 @@ JSON of :class:`Receipt`; ``Enlace-Signature`` carries a detached JWS over those
 one of the recipient party's system keys (``Directory.parties[].keys``). A receipt holds
 digests and metadata only, never payload content.
 
+``delivery_seq`` names the DELIVERY stream message the receipt answers, so the hub can
+check that it really delivered that message to that party, in that view, with those bytes.
+It is optional (receipts of older adapters lack it) and, being left out of the canonical
+bytes when absent, does not change the bytes (or the signature) of such a receipt.
+
 Shared here because both the adapters (who sign) and the hub (who verifies) need it.
 """
 
@@ -43,6 +48,9 @@ class Receipt(StrictModel):
     delivered_at: UtcDatetime
     status: ReceiptStatus = ReceiptStatus.DELIVERED
     reason: str | None = Field(None, max_length=100, description="reason code when refused")
+    delivery_seq: int | None = Field(
+        None, ge=1, description="DELIVERY stream sequence of the delivery this answers"
+    )
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json", exclude_none=True))
