@@ -11,12 +11,24 @@ valid, status ``delivered``                 ``delivered`` (recipient, sink, rece
 valid, status ``dead_lettered``             ``dead_lettered`` (+ the sink's reason code)
 unsigned, forged, altered, wrong party       ``receipt_rejected`` (reason code), never a
                                             delivery; the message is terminated, not retried
+valid, but not what the hub delivered        ``receipt_rejected`` (``receipt_mismatch``)
 ==========================================  ===============================================
 
 Valid means: a readable receipt, signed (``Enlace-Signature``) by a system key of the
 party named by the subject's ``<cc>``, which is also the receipt's ``recipient``, with the
 key valid when JetStream stored the receipt (a backlog read after a key rotation still
 verifies). The directory is the one in force; :meth:`ReceiptRecorder.reload` replaces it.
+
+A valid receipt must also answer a delivery the hub made: its ``delivery_seq`` names a
+DELIVERY stream message (one direct get), whose ``Nats-Msg-Id`` must be
+``<message_id>:<recipient>``, whose subject must be the recipient's (``enlace.out.<cc>.…``),
+whose ``Enlace-View`` must be the receipt's view and whose body's SHA-256 must be the
+receipt's digest. Otherwise it is ``receipt_rejected`` with reason ``receipt_mismatch``
+(:data:`RECEIPT_MISMATCH`): a party cannot put on the record a delivery it never got, or
+bytes the hub did not send. A receipt that cannot be compared is recorded as before, with
+the entry's ``detail`` saying so: :data:`UNCHECKED_NO_SEQUENCE` (a receipt of an adapter
+from before ``delivery_seq``) or :data:`UNCHECKED_GONE` (DELIVERY no longer holds that
+message: its age or size limits removed it).
 
 A receipt is acked only after its entry is persisted in AUDIT. Redelivery does not record
 it twice: the SHA-256 of the receipt bytes (the entry's ``digest``) is kept in the
@@ -31,13 +43,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.audit import AuditEntry, AuditWriter
@@ -49,15 +62,33 @@ from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, MalformedSignature, SubjectMismatch
 from schemas.receipts import Receipt, ReceiptStatus, parse_receipt, verify_receipt
-from schemas.subjects import HDR_SIGNATURE
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, PREFIX
 
-__all__ = ["ReceiptRecorder", "RecordedReceipt", "receipt_entry"]
+__all__ = [
+    "RECEIPT_MISMATCH",
+    "UNCHECKED_GONE",
+    "UNCHECKED_NO_SEQUENCE",
+    "ReceiptRecorder",
+    "RecordedReceipt",
+    "StoredDelivery",
+    "checked_entry",
+    "delivery_mismatch",
+    "receipt_entry",
+]
 
 log = structlog.get_logger("enlace.hub.receipts")
 
 _SUBJECT = re.compile(r"^enlace\.receipt\.([A-Z]{2})$")
 _UNSPECIFIED = "unspecified"  # a dead-letter receipt whose reason is not a reason code
 _NAK_DELAY = 1.0  # seconds before the audit log is tried again for a receipt
+_DELIVERY_STREAM = "DELIVERY"
+
+RECEIPT_MISMATCH = "receipt_mismatch"
+"""Reason code: a signed receipt that does not answer a delivery the hub made."""
+UNCHECKED_NO_SEQUENCE = "unchecked: receipt without delivery sequence"
+"""``detail`` of an entry whose receipt names no DELIVERY message (an older adapter)."""
+UNCHECKED_GONE = "unchecked: delivery no longer stored"
+"""``detail`` of an entry whose DELIVERY message the stream's limits have removed."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +189,87 @@ def receipt_entry(
     return RecordedReceipt(entry, receipt)
 
 
+@dataclass(frozen=True)
+class StoredDelivery:
+    """The DELIVERY stream message a receipt names, as JetStream holds it."""
+
+    seq: int
+    subject: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def delivery_mismatch(receipt: Receipt, stored: StoredDelivery) -> str | None:
+    """What the stored delivery contradicts in ``receipt``, or None when it answers it.
+
+    Args:
+        receipt: a receipt whose signature already verified.
+        stored: the DELIVERY message its ``delivery_seq`` names.
+
+    Returns:
+        One sentence for the log (ids, subjects, views and digests only), or None.
+    """
+    where = f"receipt for {receipt.message_id} to {receipt.recipient} names DELIVERY {stored.seq}"
+    expected_id = f"{receipt.message_id}:{receipt.recipient}"
+    stored_id = stored.headers.get(HDR_MSG_ID)
+    if stored_id != expected_id:
+        return f"{where}, which is delivery {stored_id!r}, not {expected_id!r}"
+    if not stored.subject.startswith(f"{PREFIX}.out.{receipt.recipient}."):
+        return f"{where}, which went out on {stored.subject}, not to {receipt.recipient}"
+    stored_view = stored.headers.get(HDR_VIEW)
+    if stored_view != receipt.view:
+        return f"{where}, sent in view {stored_view!r}, not {receipt.view!r}"
+    # A dead letter's digest is also of the bytes it received (adapters.runner): the same.
+    digest = sha256_digest(stored.body)
+    if digest != receipt.digest:
+        return f"{where}, whose bytes are {digest}, not the receipt's {receipt.digest}"
+    return None
+
+
+def _marked(recorded: RecordedReceipt, detail: str) -> RecordedReceipt:
+    entry = AuditEntry.model_validate(recorded.entry.model_dump() | {"detail": detail})
+    return RecordedReceipt(entry, recorded.receipt)
+
+
+def checked_entry(
+    recorded: RecordedReceipt, subject: str, raw: bytes, stored: StoredDelivery | None
+) -> RecordedReceipt:
+    """A verified receipt's entry once compared with the delivery it names.
+
+    Args:
+        recorded: what :func:`receipt_entry` made of the receipt.
+        subject: the receipt's NATS subject.
+        raw: the receipt bytes.
+        stored: the DELIVERY message named by its ``delivery_seq``; None when the receipt
+            names none or the stream no longer holds it.
+
+    Returns:
+        ``recorded`` unchanged when it answers ``stored`` (or did not verify in the first
+        place); marked unchecked in its ``detail`` when there was nothing to compare;
+        ``receipt_rejected`` with :data:`RECEIPT_MISMATCH` when the two disagree.
+    """
+    receipt = recorded.receipt
+    if receipt is None:
+        return recorded
+    if receipt.delivery_seq is None:
+        return _marked(recorded, UNCHECKED_NO_SEQUENCE)
+    if stored is None:
+        return _marked(recorded, UNCHECKED_GONE)
+    problem = delivery_mismatch(receipt, stored)
+    if problem is None:
+        return recorded
+    log.warning(
+        "receipt_mismatch",
+        message_id=receipt.message_id,
+        recipient=receipt.recipient,
+        delivery_seq=receipt.delivery_seq,
+        problem=problem,
+    )
+    digest = recorded.entry.digest or sha256_digest(raw)
+    entry = _rejected(subject, raw, digest, RECEIPT_MISMATCH, receipt.message_id)
+    return RecordedReceipt(entry, None)
+
+
 def _kv_key(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
@@ -243,6 +355,20 @@ class ReceiptRecorder:
         except ValueError:
             return -1
 
+    async def _stored_delivery(self, seq: int | None) -> StoredDelivery | None:
+        """DELIVERY message ``seq``; None when there is no seq or the stream dropped it.
+
+        Any other failure (NATS unreachable, a timeout) is raised: the batch is then left
+        for redelivery rather than recorded unchecked.
+        """
+        if seq is None:
+            return None
+        try:
+            msg = await self.js.get_msg(_DELIVERY_STREAM, seq, direct=True)
+        except NotFoundError:
+            return None
+        return StoredDelivery(seq, msg.subject or "", dict(msg.headers or {}), msg.data or b"")
+
     async def handle_batch(self, msgs: list[Msg]) -> None:
         """Record a batch of receipts in one audit append, mark them, then ack each."""
         assert self._kv is not None  # started
@@ -262,6 +388,9 @@ class ReceiptRecorder:
                 await msg.ack()
                 continue
             keys.add(key)
+            if recorded.receipt is not None:
+                stored = await self._stored_delivery(recorded.receipt.delivery_seq)
+                recorded = checked_entry(recorded, msg.subject, msg.data, stored)
             todo.append((msg, key, recorded))
         if not todo:
             return
@@ -292,6 +421,7 @@ class ReceiptRecorder:
                     recipient=entry.recipient,
                     sink=entry.sink,
                     index=index,
+                    detail=entry.detail,  # says when it could not be checked against DELIVERY
                 )
                 await msg.ack()
             else:

@@ -7,11 +7,18 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.audit import EntryKind, parse_entry
-from hub.receipts import receipt_entry
+from hub.receipts import (
+    RECEIPT_MISMATCH,
+    UNCHECKED_GONE,
+    UNCHECKED_NO_SEQUENCE,
+    StoredDelivery,
+    checked_entry,
+    receipt_entry,
+)
 from schemas.countersign import sha256_digest
 from schemas.jws import sign_detached
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import receipt_subject
+from schemas.subjects import HDR_MSG_ID, HDR_VIEW, delivery_subject, receipt_subject
 from tests.factories import TestDirectory, make_directory, poc_id
 
 MESSAGE_ID = "01JB6X1Q8Y6Z3N4M5P7R8S9T0W"
@@ -131,4 +138,98 @@ def test_a_signed_receipt_whose_sink_name_the_log_cannot_hold_is_not_a_delivery(
     assert (recorded.entry.kind, recorded.entry.reason) == (
         EntryKind.RECEIPT_REJECTED,
         "invalid_receipt",
+    )
+
+
+# -- compared with the DELIVERY message the receipt names ----------------------------------
+
+WRITTEN = b"written"  # the body the hub delivered (its digest is the receipt's default)
+
+
+def _stored(
+    message_id: str = MESSAGE_ID,
+    recipient: str = "SV",
+    view: str = "full",
+    body: bytes = WRITTEN,
+    subject: str | None = None,
+) -> StoredDelivery:
+    return StoredDelivery(
+        7,
+        subject or delivery_subject(recipient, "gangs", "gang_movement"),
+        {HDR_MSG_ID: f"{message_id}:{recipient}", HDR_VIEW: view},
+        body,
+    )
+
+
+def _checked(
+    td: TestDirectory, receipt: Receipt, stored: StoredDelivery | None
+) -> tuple[EntryKind, str | None, str | None]:
+    raw, jws = _signed(td, receipt, receipt.recipient)
+    subject = receipt_subject(receipt.recipient)
+    recorded = checked_entry(receipt_entry(td.directory, subject, raw, jws), subject, raw, stored)
+    entry = recorded.entry
+    assert parse_entry(entry.canonical()) == entry  # still a valid entry of the log
+    assert recorded.valid == (entry.kind is not EntryKind.RECEIPT_REJECTED)
+    return entry.kind, entry.reason, entry.detail
+
+
+@pytest.mark.parametrize("status", [ReceiptStatus.DELIVERED, ReceiptStatus.DEAD_LETTERED], ids=str)
+def test_a_receipt_that_answers_the_stored_delivery_is_recorded_unmarked(
+    td: TestDirectory, status: ReceiptStatus
+) -> None:
+    receipt = _receipt(
+        delivery_seq=7,
+        status=status,
+        reason="tampered" if status is ReceiptStatus.DEAD_LETTERED else None,
+    )
+    kind, _, detail = _checked(td, receipt, _stored())
+    assert kind.value == status.value
+    assert detail is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        _stored(message_id="01JB6X1Q8Y6Z3N4M5P7R8S9T0X"),  # another message
+        _stored(recipient="US"),  # another party's delivery of the same message
+        _stored(subject=delivery_subject("US", "gangs", "gang_movement")),  # sent elsewhere
+        _stored(view="no_names"),  # the hub sent another view
+        _stored(body=b"what the hub sent"),  # the sink claims other bytes
+    ],
+    ids=["other-message", "other-party", "other-subject", "other-view", "other-digest"],
+)
+def test_a_receipt_the_stored_delivery_contradicts_is_rejected(
+    td: TestDirectory, stored: StoredDelivery
+) -> None:
+    kind, reason, _ = _checked(td, _receipt(delivery_seq=7), stored)
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, RECEIPT_MISMATCH)
+
+
+def test_a_dead_letter_receipt_with_other_bytes_is_rejected_too(td: TestDirectory) -> None:
+    receipt = _receipt(delivery_seq=7, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+    kind, reason, _ = _checked(td, receipt, _stored(body=b"other"))
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, RECEIPT_MISMATCH)
+
+
+def test_a_receipt_without_a_delivery_sequence_is_recorded_marked_unchecked(
+    td: TestDirectory,
+) -> None:
+    kind, _, detail = _checked(td, _receipt(), _stored(body=b"anything"))
+    assert (kind, detail) == (EntryKind.DELIVERED, UNCHECKED_NO_SEQUENCE)
+
+
+def test_a_receipt_whose_delivery_is_gone_is_recorded_marked_unchecked(
+    td: TestDirectory,
+) -> None:
+    kind, _, detail = _checked(td, _receipt(delivery_seq=7), None)
+    assert (kind, detail) == (EntryKind.DELIVERED, UNCHECKED_GONE)
+
+
+def test_a_receipt_that_did_not_verify_keeps_its_own_reason(td: TestDirectory) -> None:
+    raw, jws = _signed(td, _receipt(delivery_seq=7), "US")  # not SV's key
+    subject = receipt_subject("SV")
+    recorded = checked_entry(receipt_entry(td.directory, subject, raw, jws), subject, raw, None)
+    assert (recorded.entry.kind, recorded.entry.reason) == (
+        EntryKind.RECEIPT_REJECTED,
+        "sender_mismatch",
     )
