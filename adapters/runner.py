@@ -60,6 +60,7 @@ from schemas.subjects import (
 )
 
 __all__ = [
+    "HDR_DELIVERY_SEQ",
     "HDR_ORIGINAL_SUBJECT",
     "HDR_PUBLISHED_AT",
     "HDR_REASON_DETAIL",
@@ -79,6 +80,9 @@ HDR_REASON_DETAIL = "Enlace-Reason-Detail"  # one line for people; the code is E
 HDR_SINK = "Enlace-Sink"
 HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
 HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
+# The DELIVERY stream sequence a dead letter was read from: the receipt of its replay names
+# it, so the hub can check that receipt against what it delivered (hub.receipts).
+HDR_DELIVERY_SEQ = "Enlace-Delivery-Seq"
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
 """The shared streams a runner reads from and writes to; the hub creates them (``hub.streams``),
@@ -104,6 +108,16 @@ def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> flo
     """
     cap = min(retry.backoff_max, retry.backoff_base * 2 ** (attempt - 1))
     return rng.uniform(0, cap)
+
+
+def _delivery_seq(header: str | None) -> int | None:
+    """A dead letter's DELIVERY sequence; None for letters from before the header (the
+    hub then records the replay's receipt unchecked)."""
+    try:
+        seq = int(header or "")
+    except ValueError:
+        return None
+    return seq if seq >= 1 else None
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -271,13 +285,14 @@ class SinkRunner:
         outcome = await self.process(
             msg.subject, headers, msg.data, meta.timestamp, msg.in_progress
         )
+        seq = meta.sequence.stream  # the receipt names it: the hub checks it against DELIVERY
         if isinstance(outcome, _Failure):
-            await self._dead_letter(msg.subject, headers, msg.data, meta.timestamp, outcome)
-            await self._refusal_receipt(outcome)
+            await self._dead_letter(msg.subject, headers, msg.data, meta.timestamp, outcome, seq)
+            await self._refusal_receipt(outcome, seq)
             await msg.ack_sync()
             return Processed.DEAD_LETTERED
         delivery, result = outcome
-        await self._receipt(delivery, ReceiptStatus.DELIVERED)
+        await self._receipt(delivery, seq, ReceiptStatus.DELIVERED)
         await msg.ack_sync()
         return Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
 
@@ -356,6 +371,7 @@ class SinkRunner:
         body: bytes,
         published_at: datetime,
         failure: _Failure,
+        delivery_seq: int,
     ) -> None:
         err = failure.error
         # One dead letter per (delivery, sink) even if we crash before acking.
@@ -368,17 +384,25 @@ class SinkRunner:
             HDR_SINK: self.settings.sink_name,
             HDR_ORIGINAL_SUBJECT: subject,
             HDR_PUBLISHED_AT: published_at.astimezone(UTC).isoformat(),
+            HDR_DELIVERY_SEQ: str(delivery_seq),
         }
         await self.js.publish(deadletter_subject(self.settings.country), body, headers=dl_headers)
 
-    async def _refusal_receipt(self, failure: _Failure) -> None:
+    async def _refusal_receipt(self, failure: _Failure, delivery_seq: int) -> None:
         if failure.delivery is not None:
             await self._receipt(
-                failure.delivery, ReceiptStatus.DEAD_LETTERED, reason_of(failure.error)
+                failure.delivery,
+                delivery_seq,
+                ReceiptStatus.DEAD_LETTERED,
+                reason_of(failure.error),
             )
 
     async def _receipt(
-        self, delivery: Delivery, status: ReceiptStatus, reason: str | None = None
+        self,
+        delivery: Delivery,
+        delivery_seq: int | None,
+        status: ReceiptStatus,
+        reason: str | None = None,
     ) -> None:
         receipt = Receipt(
             message_id=delivery.message_id,
@@ -389,6 +413,7 @@ class SinkRunner:
             delivered_at=datetime.now(UTC),
             status=status,
             reason=reason,
+            delivery_seq=delivery_seq,
         )
         raw, jws = sign_receipt(receipt, self.signer.key, self.signer.kid)
         headers = {
@@ -449,13 +474,14 @@ class SinkRunner:
         for name in (HDR_REASON, HDR_REASON_DETAIL, HDR_SINK, HDR_ORIGINAL_SUBJECT):
             headers.pop(name, None)
         headers.pop(HDR_PUBLISHED_AT, None)
+        delivery_seq = _delivery_seq(headers.pop(HDR_DELIVERY_SEQ, None))
         if headers.get(HDR_MSG_ID, "").startswith("dl:"):
             headers[HDR_MSG_ID] = headers[HDR_MSG_ID].split(":", 2)[1]
         outcome = await self.process(original, headers, msg.data, published_at, msg.in_progress)
         if isinstance(outcome, _Failure):
             return seq, reason_of(outcome.error)
         delivery, result = outcome
-        await self._receipt(delivery, ReceiptStatus.DELIVERED)
+        await self._receipt(delivery, delivery_seq, ReceiptStatus.DELIVERED)
         try:
             await self.js.delete_msg(self.deadletter_stream, seq)
         except _DELETE_REFUSED as err:
