@@ -36,13 +36,14 @@ from hub.config import HubSettings
 from hub.natsserver import NatsServer
 from hub.pipeline import Governance, HubSigner
 from hub.pipeline_audit import AuditLogHook
+from hub.receipts import RECEIPT_MISMATCH, UNCHECKED_GONE, UNCHECKED_NO_SEQUENCE
 from hub.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, receipt_subject
 from tests.factories import TestDirectory
 from tests.integration.hubkit import governance, publish_signed, signed_message
-from tests.integration.sinkkit import system_runner
+from tests.integration.sinkkit import read_receipts, system_runner
 
 pytestmark = pytest.mark.integration
 
@@ -164,6 +165,10 @@ async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
     assert set(delivered) == {"SV", "US"}
     assert all(e.message_id == message["id"] for e in delivered.values())
     assert (delivered["SV"].sink, delivered["US"].sink) == ("jsonl", "folder")
+    # Each receipt names the DELIVERY message it answers; the hub checked it (no detail).
+    sent = {m.subject.split(".")[2]: m.seq for m in await _stream(js, "DELIVERY")}
+    assert {r.recipient: r.delivery_seq for r in await read_receipts(js, td)} == sent
+    assert [e.detail for e in delivered.values()] == [None, None]
     # Each entry names the signed receipt by its digest: a country can prove which one.
     receipts = {m.subject: m.data for m in await _stream(js, "RECEIPTS")}
     assert delivered["SV"].digest == sha256_digest(receipts[receipt_subject("SV")])
@@ -272,3 +277,73 @@ async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
     assert delivered.message_id == "01JB6X1Q8Y6Z3N4M5P7R8S9T0Y"
     [rejected] = _of(entries, EntryKind.RECEIPT_REJECTED)
     assert (rejected.message_id, rejected.reason) == ("01JB6X1Q8Y6Z3N4M5P7R8S9T0Z", "bad_signature")
+
+
+async def _deliveries(js: JetStreamContext, count: int) -> dict[str, Any]:
+    """The hub's DELIVERY messages by recipient, once there are ``count`` of them."""
+    for _ in range(200):
+        info = await js.stream_info("DELIVERY")
+        if info.state.messages >= count:
+            return {m.subject.split(".")[2]: m for m in await _stream(js, "DELIVERY")}
+        await asyncio.sleep(0.05)
+    raise AssertionError("the hub never published the deliveries")
+
+
+def _answer(delivery: Any, message_id: str, recipient: str, **fields: Any) -> Receipt:
+    """A receipt that truly answers ``delivery`` (to change one field of, by ``fields``)."""
+    values = {
+        "view": delivery.headers[HDR_VIEW],
+        "digest": sha256_digest(delivery.data),
+        "delivery_seq": delivery.seq,
+    }
+    return _receipt(message_id, recipient, **(values | fields))
+
+
+async def test_signed_receipts_that_do_not_answer_a_hub_delivery_are_rejected(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    async with audited_hub(nats_server.url, js) as (app, _, td, _):
+        message, raw, jws = signed_message(td)
+        await publish_signed(js, message, raw, jws)
+        out = await _deliveries(js, 2)  # GT's message to SV (full) and US (no-persons)
+        mid, sv, us = message["id"], out["SV"], out["US"]
+        # Each signed by SV's own system key: only the comparison with DELIVERY refuses them.
+        forged = {
+            # SV claims US's delivery (another party's sequence, same message).
+            "other party": _answer(us, mid, "SV"),
+            # SV claims a message the hub never sent it, naming its own delivery.
+            "other message": _answer(sv, "01JB6X1Q8Y6Z3N4M5P7R8S9T0V", "SV"),
+            # SV says it wrote bytes that are not what the hub sent.
+            "wrong digest": _answer(sv, mid, "SV", digest=sha256_digest(b"other bytes")),
+            "wrong view": _answer(sv, mid, "SV", view="no-persons"),
+        }
+        raws = {
+            name: await _publish_receipt(js, td, "SV", "SV", receipt, f"x{i}")
+            for i, (name, receipt) in enumerate(forged.items())
+        }
+        genuine = await _publish_receipt(js, td, "SV", "SV", _answer(sv, mid, "SV"), "ok")
+        # An adapter from before delivery_seq: recorded as before, marked unchecked.
+        old = _answer(sv, mid, "SV", delivery_seq=None, sink="folder")
+        older = await _publish_receipt(js, td, "SV", "SV", old, "old")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 2)
+        await _settled(js)  # the rejected ones terminated, not redelivered for ever
+
+        # DELIVERY's limits dropped US's delivery before its receipt was read.
+        await js.delete_msg("DELIVERY", us.seq)
+        gone = await _publish_receipt(js, td, "US", "US", _answer(us, mid, "US"), "gone")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 3)
+        await _settled(js)
+        sample = app.metrics.registry.get_sample_value
+        assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == len(forged)
+
+    rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    for name, raw_receipt in raws.items():
+        entry = rejected[sha256_digest(raw_receipt)]
+        assert (entry.reason, entry.country) == (RECEIPT_MISMATCH, "SV"), name
+    assert rejected[sha256_digest(raws["other party"])].message_id == mid  # in its trail
+    delivered = {e.digest: e for e in _of(entries, EntryKind.DELIVERED)}
+    assert set(delivered) == {sha256_digest(genuine), sha256_digest(older), sha256_digest(gone)}
+    assert delivered[sha256_digest(genuine)].detail is None
+    assert delivered[sha256_digest(older)].detail == UNCHECKED_NO_SEQUENCE
+    assert delivered[sha256_digest(gone)].detail == UNCHECKED_GONE
+    assert delivered[sha256_digest(gone)].recipient == "US"
