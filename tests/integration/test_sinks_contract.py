@@ -24,10 +24,17 @@ from adapters.config import RetrySettings
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError, StreamsMissing, TransientSinkError
 from adapters.registry import build_sink
-from adapters.runner import HDR_SINK, Processed, RunnerSettings, SinkRunner, consumer_name
+from adapters.runner import (
+    HDR_DELIVERY_SEQ,
+    HDR_SINK,
+    Processed,
+    RunnerSettings,
+    SinkRunner,
+    consumer_name,
+)
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
-from schemas.subjects import HDR_REASON, deadletter_stream
+from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream
 from tests.factories import TestDirectory, make_directory
 from tests.integration.sinkkit import (
     HttpReceiver,
@@ -187,6 +194,17 @@ async def dead_letters(js: JetStreamContext) -> list[tuple[dict[str, str], bytes
     return out
 
 
+async def delivery_seqs(js: JetStreamContext) -> dict[str, int]:
+    """Each message id on DELIVERY and its stream sequence (what a receipt must name)."""
+    info = await js.stream_info("DELIVERY")
+    out = {}
+    if info.state.messages:
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("DELIVERY", seq)
+            out[(msg.headers or {})[HDR_MSG_ID].split(":")[0]] = seq
+    return out
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 
@@ -206,6 +224,8 @@ async def test_delivers_verified_message_and_signed_receipt(
     assert all(r.status is ReceiptStatus.DELIVERED and r.sink == backend.name for r in receipts)
     assert receipts[0].digest == sha256_digest(full.body)
     assert receipts[1].view == "no-payload"
+    seqs = await delivery_seqs(js)
+    assert [r.delivery_seq for r in receipts] == [seqs[full.message_id], seqs[view.message_id]]
     assert await dead_letters(js) == []
 
 
@@ -291,6 +311,11 @@ async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
         (refused.message_id, ReceiptStatus.DEAD_LETTERED, "refused_test"),
         (flaky.message_id, ReceiptStatus.DEAD_LETTERED, "retries_exhausted"),
     ]
+    # The refusal receipts and the letters name the DELIVERY message they came from.
+    seqs = await delivery_seqs(js)
+    expected = [seqs[refused.message_id], seqs[flaky.message_id]]
+    assert [r.delivery_seq for r in receipts] == expected
+    assert [int(h[HDR_DELIVERY_SEQ]) for h, _ in letters] == expected
 
     # The far side is fixed: replaying delivers them and empties the dead letters.
     runner = runner_for(js, td, backend.make(), backend.name)
@@ -299,6 +324,11 @@ async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
     assert [outcome for _, outcome in report] == [Processed.DELIVERED, Processed.DELIVERED]
     assert sorted(backend.written()) == sorted([refused.message_id, flaky.message_id])
     assert await dead_letters(js) == []
+    # A replay's receipt names the original delivery too, for the hub to check it.
+    replayed = (await read_receipts(js, td))[2:]
+    assert [(r.status, r.delivery_seq) for r in replayed] == [
+        (ReceiptStatus.DELIVERED, seq) for seq in expected
+    ]
 
 
 @pytest.mark.parametrize("tamper", ["body", "countersignature"])
