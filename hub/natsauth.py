@@ -60,6 +60,7 @@ import structlog
 
 from hub.deployment import Deployment
 from hub.errors import ConfigError
+from hub.private_files import write_private
 from schemas.subjects import deadletter_stream
 
 __all__ = [
@@ -143,18 +144,6 @@ def _public_key_of(seed: bytes, where: Path) -> str:
     ) from None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by the owner only from the start."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-
-
 def _read_public_keys(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
@@ -231,7 +220,7 @@ def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[s
             keys[name] = _public_key_of(path.read_bytes(), path)
         elif name not in keys:
             seed = _new_seed()
-            _write_private(path, seed + b"\n")
+            write_private(path, seed + b"\n")
             keys[name] = _public_key_of(seed, path)
     _write_public_keys(keys_path, keys)
     if legacy.is_file():
@@ -265,7 +254,7 @@ def rotate_login(deployment: Deployment, name: str) -> str:
     path = seed_path(deployment, name)
     seed = _new_seed()
     public_key = _public_key_of(seed, path)
-    _write_private(path, seed + b"\n")
+    write_private(path, seed + b"\n")
     keys[name] = public_key
     _write_public_keys(public_keys_path(deployment), keys)
     return public_key

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.errors import NatsServerError
+from hub.private_files import write_private
 
 __all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port", "terminate"]
 
@@ -111,22 +112,6 @@ _RELOADED = b"Reloaded server configuration"
 _RELOAD_FAILED = b"Failed to reload server configuration: "
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by the owner only from the start.
-
-    Atomic: a server reading the file (its start, a reload) never sees half of it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-
-
 class NatsServer:
     """A ``nats-server`` child process with a generated config file (mode 0600)."""
 
@@ -149,7 +134,7 @@ class NatsServer:
                 "or program holds it; stop it, choose another port, or pass --nats-url"
             )
         self.config.store_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(self.config_path, self.config.render())
+        write_private(self.config_path, self.config.render().encode())
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 (fixed binary and generated config)
             [str(binary), "-c", str(self.config_path)],
@@ -198,12 +183,12 @@ class NatsServer:
         if text == before:
             return False
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        _write_private(self.config_path, text)
+        write_private(self.config_path, text.encode())
         process.send_signal(signal.SIGHUP)
         try:
             self._wait_reloaded(offset, timeout)
         except NatsServerError:
-            _write_private(self.config_path, before)
+            write_private(self.config_path, before.encode())
             raise
         self.config = config
         return True
