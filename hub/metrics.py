@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 __all__ = ["HubMetrics"]
@@ -47,19 +45,13 @@ class HubMetrics:
 
     def delivered(self, recipient: str, full: bool) -> None:
         """Count one persisted delivery to ``recipient`` (a full view or a redacted one)."""
-        _child(self.deliveries, recipient, "full" if full else "view").inc()
+        self.deliveries.labels(recipient, "full" if full else "view").inc()
 
     def handled(self, status: str, reason: str, seconds: float) -> None:
         """Count one message handled to the end, with how long it took."""
-        _child(self.messages, status, reason).inc()
+        self.messages.labels(status, reason).inc()
         self.handle_seconds.observe(seconds)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` on ``host:port`` (a daemon thread)."""
         start_http_server(port, addr=host, registry=self.registry)
-
-
-@cache
-def _child(counter: Counter, *labels: str) -> Counter:
-    """``counter.labels(*labels)``, looked up once per label set (it is on the hot path)."""
-    return counter.labels(*labels)
