@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +84,9 @@ class HubApp:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     name: str = "enlace-hub"
     audit_writer: AuditWriter | None = None
+    sinks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The sinks configured for each country (``enlace.yaml``'s ``adapters:``): the hub
+    makes their DELIVERY consumers and records receipts from these sinks only."""
 
     nc: NatsClient | None = None
     pipeline: Pipeline | None = None
@@ -249,6 +252,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     name: str = "enlace-hub",
     audit_writer: AuditWriter | None = None,
+    sinks: Mapping[str, Iterable[str]] | None = None,
 ) -> HubApp:
     """A hub application, not yet started.
 
@@ -264,6 +268,7 @@ def create_app(
         audit_writer: where sink receipts are recorded; by default the writer of an
             :class:`~hub.pipeline_audit.AuditLogHook` ``audit``. Without either, receipts
             stay on RECEIPTS unread by the hub.
+        sinks: each country's configured sink names (none by default).
     """
     app = HubApp(
         settings=settings,
@@ -274,6 +279,7 @@ def create_app(
         metrics=metrics or HubMetrics(),
         name=name,
         audit_writer=audit_writer,
+        sinks={cc: tuple(names) for cc, names in (sinks or {}).items()},
     )
     if clock is not None:
         app.clock = clock

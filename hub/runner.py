@@ -63,7 +63,14 @@ from hub.policy import set_changes
 from hub.streams import ensure_streams
 from schemas.errors import EnlaceError
 
-__all__ = ["AdapterProcess", "HubRunner", "configured_sinks", "delivery_consumers", "pid_file"]
+__all__ = [
+    "AdapterProcess",
+    "HubRunner",
+    "configured_sinks",
+    "delivery_consumers",
+    "pid_file",
+    "sink_register",
+]
 
 log = structlog.get_logger("enlace.up")
 
@@ -247,7 +254,13 @@ class HubRunner:
         # Every decision goes on the audit record before its INGRESS message is acked.
         hook = AuditLogHook(self.audit) if self.audit is not None else None
         self.app = create_app(
-            self.settings, governance, signer, connect_options=options, audit=hook, metrics=metrics
+            self.settings,
+            governance,
+            signer,
+            connect_options=options,
+            audit=hook,
+            metrics=metrics,
+            sinks=sink_register(self.deployment),
         )
         await self.app.start()
         await self._start_adapters(sinks)
@@ -616,6 +629,19 @@ def configured_sinks(deployment: Deployment, settings: HubSettings) -> list[tupl
     pairs = [(cc, s.sink_name) for cc, s in load_adapters_config(deployment.home).entries()]
     wanted = set(settings.adapters)
     return [(cc, name) for cc, name in pairs if not wanted or cc in wanted]
+
+
+def sink_register(deployment: Deployment) -> dict[str, list[str]]:
+    """Every sink of ``enlace.yaml``'s ``adapters:`` section, by country, whether or not
+    this ``enlace up`` runs it (a country may run its adapters on its own machine).
+
+    Raises:
+        EnlaceError: the ``adapters:`` section is refused (file, field, problem).
+    """
+    register: dict[str, list[str]] = {}
+    for cc, sink in load_adapters_config(deployment.home).entries():
+        register.setdefault(cc, []).append(sink.sink_name)
+    return register
 
 
 def delivery_consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
