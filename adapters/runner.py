@@ -28,7 +28,7 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from adapters.base import DeliveryResult, Sink
@@ -57,6 +57,7 @@ from schemas.subjects import (
     deadletter_stream,
     deadletter_subject,
     receipt_subject,
+    sink_consumer,
 )
 
 __all__ = [
@@ -97,7 +98,7 @@ Keepalive = Callable[[], Awaitable[None]]
 
 def consumer_name(country: str, sink_name: str) -> str:
     """The durable consumer of ``sink_name`` for ``country`` (one per sink, all get all)."""
-    return f"sink-{country}-{sink_name}"
+    return sink_consumer(country, sink_name)
 
 
 def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> float:
@@ -118,6 +119,10 @@ def _delivery_seq(header: str | None) -> int | None:
     except ValueError:
         return None
     return seq if seq >= 1 else None
+
+
+async def _no_ack_deadline() -> None:
+    """A dead letter read by sequence has no ack deadline to extend while retrying."""
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -198,33 +203,29 @@ class SinkRunner:
         return f"enlace.out.{self.settings.country}.>"
 
     async def start(self) -> None:
-        """Open the sink and bind to (or create) the durable consumer.
+        """Open the sink and bind to its durable consumer, which the hub made.
+
+        A country's login may not create consumers (a create of an existing one would
+        update it, so whoever may create may re-point another's): the hub makes every
+        sink's consumer from ``enlace.yaml``'s ``adapters:`` section.
 
         Raises:
-            StreamsMissing: the hub has not created DELIVERY or this country's dead-letter
-                stream on this NATS yet.
+            StreamsMissing: the hub has not made DELIVERY, this sink's consumer or this
+                country's dead-letter stream on this NATS.
         """
         await self.sink.open()
-        config = ConsumerConfig(
-            durable_name=self.consumer,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.settings.ack_wait,
-            max_deliver=-1,
-            # One batch in flight at a time keeps deliveries in stream order.
-            max_ack_pending=self.settings.fetch_batch,
-            filter_subject=self.filter_subject,
-        )
         try:
-            self._sub = await self.js.pull_subscribe(
-                self.filter_subject, durable=self.consumer, stream="DELIVERY", config=config
-            )
+            # The country's login may read the info of its own sinks' consumers only.
+            await self.js.consumer_info("DELIVERY", self.consumer)
         except NotFoundError:
-            # Checked here rather than with STREAM.INFO, which a country's login may not call.
             raise StreamsMissing(
-                "stream DELIVERY does not exist on this NATS server; start the hub "
-                "(`enlace up`) first, or point --nats-url at the hub's server"
+                f"the hub has made no consumer {self.consumer} on stream DELIVERY of this "
+                f"NATS server: add sink {self.settings.sink_name!r} of "
+                f"{self.settings.country} to the `adapters:` section of the hub's enlace.yaml "
+                "and run `enlace reload` (or start the hub: `enlace up`), or point "
+                "--nats-url at the hub's server"
             ) from None
+        self._sub = await self.js.pull_subscribe_bind(durable=self.consumer, stream="DELIVERY")
         try:
             # The country's login may read the info of its own dead-letter stream only.
             await self.js.stream_info(self.deadletter_stream)
@@ -435,49 +436,41 @@ class SinkRunner:
         """
         if self._sub is None:
             await self.sink.open()
-        subject = deadletter_subject(self.settings.country)
-        sub = await self.js.pull_subscribe(
-            subject,
-            stream=self.deadletter_stream,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                inactive_threshold=60.0,
-            ),
-        )
         report: list[tuple[int, Processed | str]] = []
-        try:
-            while True:
-                try:
-                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
-                except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
-                    break
-                for msg in msgs:
-                    entry = await self._replay_one(msg)
-                    if entry is not None:
-                        report.append(entry)
-                    await msg.ack()
-        finally:
-            await sub.unsubscribe()
+        # Read by sequence, not through a consumer: a country may not create consumers
+        # (see start()), and may get messages from its own dead-letter stream only.
+        info = await self.js.stream_info(self.deadletter_stream)
+        for seq in (
+            range(info.state.first_seq, info.state.last_seq + 1) if info.state.messages else ()
+        ):
+            try:
+                letter = await self.js.get_msg(self.deadletter_stream, seq)
+            except NotFoundError:
+                continue  # removed: an earlier replay delivered it
+            entry = await self._replay_one(letter)
+            if entry is not None:
+                report.append(entry)
         return report
 
-    async def _replay_one(self, msg: Msg) -> tuple[int, Processed | str] | None:
+    async def _replay_one(self, msg: RawStreamMsg) -> tuple[int, Processed | str] | None:
         headers = dict(msg.headers or {})
-        if headers.get(HDR_SINK) != self.settings.sink_name:
+        if headers.get(HDR_SINK) != self.settings.sink_name or msg.seq is None:
             return None
-        seq = msg.metadata.sequence.stream
+        seq = msg.seq
         original = headers.get(HDR_ORIGINAL_SUBJECT, "")
         try:
             published_at = datetime.fromisoformat(headers[HDR_PUBLISHED_AT])
         except (KeyError, ValueError):
-            published_at = msg.metadata.timestamp
+            published_at = msg.time or datetime.now(UTC)
         for name in (HDR_REASON, HDR_REASON_DETAIL, HDR_SINK, HDR_ORIGINAL_SUBJECT):
             headers.pop(name, None)
         headers.pop(HDR_PUBLISHED_AT, None)
         delivery_seq = _delivery_seq(headers.pop(HDR_DELIVERY_SEQ, None))
         if headers.get(HDR_MSG_ID, "").startswith("dl:"):
             headers[HDR_MSG_ID] = headers[HDR_MSG_ID].split(":", 2)[1]
-        outcome = await self.process(original, headers, msg.data, published_at, msg.in_progress)
+        outcome = await self.process(
+            original, headers, msg.data or b"", published_at, _no_ack_deadline
+        )
         if isinstance(outcome, _Failure):
             return seq, reason_of(outcome.error)
         delivery, result = outcome

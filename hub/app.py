@@ -25,9 +25,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from hub.audit import AuditWriter
+from hub.audit import AuditEntry, AuditWriter
 from hub.config import HubSettings
+from hub.consumers import ensure_sink_consumers
 from hub.deployment import Deployment
+from hub.errors import ConsumerTampered
 from hub.keystore import KeyKind, KeyStore
 from hub.metrics import HubMetrics
 from hub.persist import JetStreamWriter
@@ -43,6 +45,7 @@ from hub.streams import (
     SEEN_BUCKET,
     ensure_hub_consumer,
     ensure_kv,
+    ensure_receipts_consumer,
     ensure_streams,
 )
 from schemas.trust import accept_directory, load_trust_root
@@ -105,7 +108,7 @@ class HubApp:
         )
         js = self.nc.jetstream(timeout=10)
         await ensure_streams(js, self.settings, self.governance.directory.party_codes)
-        await ensure_hub_consumer(js, self.settings)
+        await self._check_consumers(js)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew
         seen = await ensure_kv(js, SEEN_BUCKET, window.total_seconds(), replicas)
@@ -140,6 +143,48 @@ class HubApp:
             )
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
+
+    async def _check_consumers(self, js: JetStreamContext) -> None:
+        """Make every durable consumer, or mend one that was changed; on the record either way.
+
+        Raises:
+            ConsumerTampered: a consumer was changed beyond what the server can put back
+                (recorded in the audit log first when there is one).
+        """
+        try:
+            repairs = [
+                await ensure_hub_consumer(js, self.settings),
+                await ensure_receipts_consumer(js, self.settings),
+                *await ensure_sink_consumers(js, self.sinks),
+            ]
+        except ConsumerTampered as err:
+            await self._audit_consumer(err.stream, err.consumer, "refused", err.code)
+            raise
+        for repair in repairs:
+            if repair is not None:
+                await self._audit_consumer(
+                    repair.stream, repair.consumer, "repaired", repair.describe()
+                )
+
+    async def _audit_consumer(self, stream: str, consumer: str, outcome: str, detail: str) -> None:
+        writer = self._receipts_writer()
+        if writer is not None:
+            await writer.append([AuditEntry.consumer_event(stream, consumer, outcome, detail)])
+
+    async def apply_sinks(self, sinks: Mapping[str, Iterable[str]]) -> None:
+        """Take a new register of sinks (``enlace reload``): their consumers are made first.
+
+        Raises:
+            ConsumerTampered: see :meth:`start`.
+        """
+        register = {cc: tuple(names) for cc, names in sinks.items()}
+        if self.nc is not None:
+            js = self.nc.jetstream(timeout=10)
+            for repair in await ensure_sink_consumers(js, register):
+                await self._audit_consumer(
+                    repair.stream, repair.consumer, "repaired", repair.describe()
+                )
+        self.sinks = register
 
     def _receipts_writer(self) -> AuditWriter | None:
         """The audit writer receipts go to: given, or the one behind the audit hook."""

@@ -6,6 +6,7 @@ Tree::
     └── HubError (RuntimeError)
         ├── NatsServerError        the embedded nats-server cannot start or stop
         ├── ConfigError            settings are wrong (file, field)
+        ├── ConsumerTampered       consumer_tampered  a consumer was changed beyond repair
         └── MessageRefused         the pipeline refuses a message (reason code)
             ├── MessageTooOld          too_old           issued before the acceptance window
             ├── MessageFromFuture      issued_in_future  issued beyond the allowed clock skew
@@ -18,6 +19,7 @@ from schemas.errors import EnlaceError
 
 __all__ = [
     "ConfigError",
+    "ConsumerTampered",
     "DuplicateMessage",
     "HubError",
     "MessageFromFuture",
@@ -37,6 +39,32 @@ class NatsServerError(HubError):
 
 class ConfigError(HubError):
     code = "config_invalid"
+
+
+class ConsumerTampered(HubError):
+    """A durable consumer of the hub differs in a field the server cannot update in place.
+
+    Attributes:
+        stream: the consumer's stream.
+        consumer: its durable name.
+        changed: field → (what the server has, what the hub wants).
+    """
+
+    code = "consumer_tampered"
+
+    def __init__(self, stream: str, consumer: str, changed: dict[str, tuple[object, object]]):
+        self.stream = stream
+        self.consumer = consumer
+        self.changed = dict(changed)
+        fields = "; ".join(f"{k} is {a!r}, must be {w!r}" for k, (a, w) in changed.items())
+        super().__init__(
+            f"consumer {consumer} on stream {stream} was changed by someone other than the "
+            f"hub ({fields}); the server cannot put it back in place. Find out who (only "
+            "the hub's login may change consumers), then delete it with the hub's login "
+            f"(e.g. `nats consumer rm {stream} {consumer} --nkey nats/seeds/hub.nk`) so "
+            "that the hub makes it again: its messages not yet acked are then delivered "
+            "again (sinks and the hub ignore repeats)"
+        )
 
 
 class MessageRefused(HubError):

@@ -29,20 +29,20 @@ publish                                                why
 =====================================================  ==========================================
 ``enlace.in.CC.>``                                     report (INGRESS)
 ``enlace.receipt.CC``, ``enlace.deadletter.CC``        its sinks' receipts and dead letters
-``$JS.API.CONSUMER.CREATE.DELIVERY.*.enlace.out.CC.>``  create consumers on its own deliveries only
+``$JS.API.INFO``                                       the JetStream account check of nats-py
 ``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
 ``$JS.ACK.DELIVERY.<sink>.>``                          ack them
-``…CREATE.{REJECTED,RECEIPTS,DEADLETTER_CC}.*.<own>``  read its notices, receipts, dead letters
-``$JS.API.STREAM.{INFO,MSG.DELETE}.DEADLETTER_CC``     count / remove its own dead letters only
+``$JS.API.STREAM.{INFO,MSG.GET,MSG.DELETE}.DEADLETTER_CC``  count, read, remove its own dead letters
 =====================================================  ==========================================
 
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
-that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. Only the hub may read
-INGRESS or publish deliveries; the hub may not delete or purge the audit streams
-(:func:`hub_permissions`). The ``operator`` login (``enlace status``, ``enlace audit``)
-may only read stream and consumer state and the audit log (:func:`operator_permissions`).
-Ephemeral consumers (notices, dead letters) have random
-names, so pulling from them is allowed by wildcard: a name is not guessable.
+that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. A country creates,
+updates and deletes no consumer at all: the hub makes every one (:mod:`hub.consumers`),
+because nats-server takes a create of an existing durable as an update of it. Only the
+hub may read INGRESS or publish deliveries; no login, the hub's included, may change the
+audit streams' configuration or remove from them (:func:`hub_permissions`). The
+``operator`` login (``enlace status``, ``enlace audit``) may only read stream and consumer
+state and the audit log (:func:`operator_permissions`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from hub.private_files import write_private
 from schemas.subjects import deadletter_stream
 
 __all__ = [
+    "AUDIT_STREAMS",
     "HUB_USER",
     "OPERATOR_USER",
     "NatsUser",
@@ -331,50 +332,62 @@ def load_user(deployment: Deployment, name: str) -> NatsUser:
 
 
 def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
-    """The publish/subscribe allow lists of country ``cc`` (everything else is denied)."""
-    api = "$JS.API.CONSUMER"
+    """The publish/subscribe allow lists of country ``cc`` (everything else is denied).
+
+    No consumer verb but fetch, info and ack, and only on its own sinks' named consumers:
+    a ``CONSUMER.CREATE`` of an existing durable updates it, so a login that may create
+    consumers may re-point another's (:mod:`hub.consumers` makes them all).
+
+    Args:
+        cc: the country code.
+        consumers: its sinks' DELIVERY consumer names.
+    """
     dead = deadletter_stream(cc)
     publish = [
         f"enlace.in.{cc}.>",
         f"enlace.receipt.{cc}",
         f"enlace.deadletter.{cc}",
         "$JS.API.INFO",
-        f"{api}.CREATE.DELIVERY.*.enlace.out.{cc}.>",
-        f"{api}.CREATE.REJECTED.*.enlace.rejected.{cc}",
-        f"{api}.CREATE.RECEIPTS.*.enlace.receipt.{cc}",
-        f"{api}.CREATE.{dead}.*.enlace.deadletter.{cc}",
-        f"{api}.MSG.NEXT.REJECTED.*",
-        f"{api}.MSG.NEXT.RECEIPTS.*",
-        f"{api}.MSG.NEXT.{dead}.*",
-        "$JS.ACK.REJECTED.>",
-        "$JS.ACK.RECEIPTS.>",
-        f"$JS.ACK.{dead}.>",
-        # Its own dead-letter stream only: the count for `adapter status`, and removing
-        # a dead letter once `replay-dead-letters` has delivered it.
+        # Its own dead-letter stream only: the count for `adapter status`, reading each
+        # letter by sequence for `replay-dead-letters`, removing one once delivered.
         f"$JS.API.STREAM.INFO.{dead}",
+        f"$JS.API.STREAM.MSG.GET.{dead}",
         f"$JS.API.STREAM.MSG.DELETE.{dead}",
     ]
     for name in consumers:
         publish += [
-            f"{api}.INFO.DELIVERY.{name}",
-            f"{api}.MSG.NEXT.DELIVERY.{name}",
+            f"$JS.API.CONSUMER.INFO.DELIVERY.{name}",
+            f"$JS.API.CONSUMER.MSG.NEXT.DELIVERY.{name}",
             f"$JS.ACK.DELIVERY.{name}.>",
         ]
     subscribe = [f"_INBOX.{cc}.>", f"enlace.outcome.{cc}", f"enlace.rejected.{cc}"]
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
-def hub_permissions() -> dict[str, Any]:
-    """The hub may do all it needs on ``enlace.>`` and JetStream, but never remove audit data.
+AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
+# Every JetStream API verb that changes a stream's config or removes what it holds. CREATE
+# stays allowed: on an existing stream the server refuses any other configuration.
+_STREAM_CHANGES = (
+    "STREAM.UPDATE",
+    "STREAM.DELETE",
+    "STREAM.PURGE",
+    "STREAM.MSG.DELETE",
+    "STREAM.RESTORE",
+    "STREAM.PEER.REMOVE",
+)
 
-    The AUDIT streams are created with ``deny_delete``/``deny_purge`` already; denying the
-    API calls too means a stolen hub login cannot delete the streams themselves.
+
+def hub_permissions() -> dict[str, Any]:
+    """The hub may do all it needs on ``enlace.>`` and JetStream, but never shrink the record.
+
+    The audit streams are append-only against this login too: no verb that changes
+    their configuration (limits that would drop entries, ``deny_delete`` off) or removes
+    entries, and no account-wide purge. The hub checks their configuration at every start
+    (:func:`hub.audit.store.ensure_streams`) and stops if someone else weakened it.
     """
-    deny = [
-        f"$JS.API.{action}.{stream}"
-        for stream in ("AUDIT", "AUDIT_CHECKPOINTS")
-        for action in ("STREAM.DELETE", "STREAM.PURGE", "STREAM.MSG.DELETE")
-    ]
+    deny = [f"$JS.API.{verb}.{stream}" for stream in AUDIT_STREAMS for verb in _STREAM_CHANGES]
+    # Account-wide verbs (purge every stream, move streams) are none of the hub's business.
+    deny.append("$JS.API.ACCOUNT.>")
     return {
         "publish": {
             "allow": ["enlace.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>"],
@@ -395,7 +408,7 @@ def operator_permissions() -> dict[str, Any]:
         "$JS.API.CONSUMER.LIST.*",
         "$JS.API.CONSUMER.INFO.*.*",
     ]
-    for stream in ("AUDIT", "AUDIT_CHECKPOINTS"):
+    for stream in AUDIT_STREAMS:
         publish += [
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",

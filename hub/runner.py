@@ -37,7 +37,6 @@ from typing import Any
 import structlog
 
 from adapters.config import load_adapters_config
-from adapters.runner import consumer_name
 from hub.app import HubApp, create_app, load_governance, load_signer
 from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
 from hub.audit.key_events import key_events
@@ -62,6 +61,7 @@ from hub.pipeline_audit import AuditLogHook
 from hub.policy import set_changes
 from hub.streams import ensure_streams
 from schemas.errors import EnlaceError
+from schemas.subjects import sink_consumer
 
 __all__ = [
     "AdapterProcess",
@@ -195,7 +195,10 @@ class HubRunner:
             servers=[self.settings.url], name="enlace-hub-audit", **options
         )
         self.audit = await AuditWriter.open(
-            self._audit_nc.jetstream(timeout=10), CheckpointSigner(signer.key, signer.kid), hub_id
+            self._audit_nc.jetstream(timeout=10),
+            CheckpointSigner(signer.key, signer.kid),
+            hub_id,
+            replicas=self.settings.streams.replicas,
         )
         await self.audit.append(
             [AuditEntry.hub_event("start", hub_id), *_loaded_entries(governance)]
@@ -242,10 +245,12 @@ class HubRunner:
         self.governance = governance
         signer = load_signer(self.deployment, governance)
         sinks = self._sinks() if self.run_adapters else []
+        register = sink_register(self.deployment)
         if self.settings.embedded:
             # Logins for parties or roles added since `enlace init` (existing ones are kept).
             self._logins = ensure_credentials(self.deployment, governance.directory.party_codes)
-            self._start_server(sinks)
+            # Every configured sink's consumer is permitted, also of sinks run elsewhere.
+            self._start_server(_pairs(register))
         else:
             await _probe(self.settings.url)
         hub_user = self._login(HUB_USER)
@@ -260,7 +265,7 @@ class HubRunner:
             connect_options=options,
             audit=hook,
             metrics=metrics,
-            sinks=sink_register(self.deployment),
+            sinks=register,
         )
         await self.app.start()
         await self._start_adapters(sinks)
@@ -369,14 +374,17 @@ class HubRunner:
                 hint="their country is not a party of the directory in force",
             )
             new_sinks = [pair for pair in new_sinks if pair not in strangers]
+        register = self._reloaded_register()
+        permitted = list(dict.fromkeys([*running, *new_sinks, *_pairs(register)]))
         rotated: list[str] = []
         if self.settings.embedded:
-            applied, rotated = await self._reload_server(parties, new_parties, running + new_sinks)
+            applied, rotated = await self._reload_server(parties, new_parties, permitted)
         else:
             applied = True
-            self._warn_external(parties, new_parties, running + new_sinks, new_sinks)
+            self._warn_external(parties, new_parties, permitted, new_sinks)
         restarted = await self._restart_adapters(rotated)
         streams = await self._ensure_party_streams(parties)
+        await self._apply_sinks(register)
         started = await self._start_new_adapters(new_sinks, applied)
         # The last word of a reload: what it changed beyond governance (tests wait for it).
         log.info(
@@ -529,6 +537,28 @@ class HubRunner:
                 "update this user in its authorization block and reload it",
             )
 
+    def _reloaded_register(self) -> dict[str, list[str]]:
+        """Every sink of ``enlace.yaml`` now; the hub's current register if it is refused."""
+        try:
+            return sink_register(self.deployment)
+        except EnlaceError as err:
+            log.error("adapters_config_refused", code=err.code, error=str(err))
+            assert self.app is not None  # started
+            return {cc: list(names) for cc, names in self.app.sinks.items()}
+
+    async def _apply_sinks(self, register: dict[str, list[str]]) -> None:
+        """The hub makes the consumers of sinks new to ``enlace.yaml``, before they start."""
+        assert self.app is not None  # started
+        try:
+            await self.app.apply_sinks(register)
+        except Exception as err:
+            # Any NATS or JetStream error: the reload itself stands, the log says what to do.
+            log.error(
+                "sink_consumers_not_made",
+                error=f"{type(err).__name__}: {err}",
+                hint="restart `enlace up` to make the new sinks' consumers",
+            )
+
     async def _ensure_party_streams(self, parties: tuple[str, ...]) -> bool:
         """Every party's dead-letter stream (idempotent: existing streams are kept).
 
@@ -644,11 +674,15 @@ def sink_register(deployment: Deployment) -> dict[str, list[str]]:
     return register
 
 
+def _pairs(register: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(cc, name) for cc, names in register.items() for name in names]
+
+
 def delivery_consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Each country's DELIVERY consumer names, from its sinks."""
     consumers: dict[str, list[str]] = {}
     for cc, name in sinks:
-        consumers.setdefault(cc, []).append(consumer_name(cc, name))
+        consumers.setdefault(cc, []).append(sink_consumer(cc, name))
     return consumers
 
 

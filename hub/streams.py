@@ -42,6 +42,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.config import HubSettings
+from hub.consumers import ConsumerRepair, ensure_consumer
 from hub.errors import ConfigError
 from schemas.subjects import STREAMS, deadletter_stream, deadletter_subject
 
@@ -194,7 +195,7 @@ async def ensure_kv(
         return await js.key_value(bucket)
 
 
-async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> None:
+async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> ConsumerRepair | None:
     """The durable pull consumer of INGRESS the hub workers share (explicit acks)."""
     config = ConsumerConfig(
         durable_name=HUB_CONSUMER,
@@ -206,10 +207,12 @@ async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> No
         max_ack_pending=max(1024, settings.fetch_batch * settings.workers * 4),
         filter_subject=STREAMS["INGRESS"][0],
     )
-    await js.add_consumer("INGRESS", config)
+    return await ensure_consumer(js, "INGRESS", config)
 
 
-async def ensure_receipts_consumer(js: JetStreamContext, settings: HubSettings) -> None:
+async def ensure_receipts_consumer(
+    js: JetStreamContext, settings: HubSettings
+) -> ConsumerRepair | None:
     """The durable pull consumer of RECEIPTS the hub's receipt recorder reads (explicit acks)."""
     config = ConsumerConfig(
         durable_name=RECEIPTS_CONSUMER,
@@ -220,4 +223,4 @@ async def ensure_receipts_consumer(js: JetStreamContext, settings: HubSettings) 
         max_ack_pending=max(1024, settings.fetch_batch * 4),
         filter_subject=STREAMS["RECEIPTS"][0],
     )
-    await js.add_consumer("RECEIPTS", config)
+    return await ensure_consumer(js, "RECEIPTS", config)

@@ -30,6 +30,7 @@ __all__ = [
     "IngressSubject",
     "deadletter_stream",
     "deadletter_subject",
+    "delivery_filter",
     "delivery_subject",
     "ingress_subject",
     "outcome_subject",
@@ -37,6 +38,7 @@ __all__ = [
     "quarantine_subject",
     "receipt_subject",
     "rejected_subject",
+    "sink_consumer",
 ]
 
 PREFIX = "enlace"
@@ -81,6 +83,24 @@ def ingress_subject(cc: str, theme: str, type_: str) -> str:
 def delivery_subject(recipient: str, theme: str, type_: str) -> str:
     _check(recipient, theme, type_)
     return f"{PREFIX}.out.{recipient}.{theme}.{type_}"
+
+
+def delivery_filter(recipient: str) -> str:
+    """Every delivery to ``recipient``: the filter of each of its sinks' consumers."""
+    _check(recipient)
+    return f"{PREFIX}.out.{recipient}.>"
+
+
+_SINK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def sink_consumer(cc: str, sink_name: str) -> str:
+    """The durable DELIVERY consumer of ``cc``'s sink ``sink_name`` (one per sink: each
+    gets every delivery to ``cc``). The hub creates it; ``cc``'s login may only use it."""
+    _check(cc)
+    if not _SINK_NAME.fullmatch(sink_name):
+        raise ValueError(f"{sink_name!r} is not a sink name (a-z, 0-9, _ and -)")
+    return f"sink-{cc}-{sink_name}"
 
 
 def rejected_subject(cc: str) -> str:

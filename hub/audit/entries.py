@@ -56,6 +56,7 @@ class EntryKind(StrEnum):
     RECEIPT_REJECTED = "receipt_rejected"  # a receipt the hub could not verify; not a delivery
     GOVERNANCE = "governance"
     KEY_EVENT = "key_event"
+    CONSUMER = "consumer"  # the hub found one of its consumers changed: repaired or refused
     HUB_START = "hub_start"
     HUB_STOP = "hub_stop"
 
@@ -246,6 +247,24 @@ class AuditEntry(StrictModel):
     def key_event(cls, event: str, kid: str, owner: str | None = None) -> AuditEntry:
         """A key was created, rotated in, revoked or found expired (kid only, never key bytes)."""
         return cls._build(kind=EntryKind.KEY_EVENT, outcome=event, version=kid, owner=owner)
+
+    @classmethod
+    def consumer_event(cls, stream: str, consumer: str, outcome: str, detail: str) -> AuditEntry:
+        """A durable consumer was found changed at start: ``repaired`` or ``refused``.
+
+        Args:
+            stream: the consumer's stream (``subject``).
+            consumer: its durable name (``version``).
+            outcome: ``repaired`` (put back in place) or ``refused`` (the hub stopped).
+            detail: what differed, or the reason code (no payload, config values only).
+        """
+        return cls._build(
+            kind=EntryKind.CONSUMER,
+            subject=stream.lower(),
+            version=consumer,
+            outcome=outcome,
+            detail=detail[:300],
+        )
 
     @classmethod
     def hub_event(cls, event: str, hub_id: str) -> AuditEntry:

@@ -6,7 +6,8 @@ Tree::
     └── AuditError                    audit_error
         ├── AuditEntryInvalid         audit_entry_invalid     an entry breaks the model
         ├── AuditStoreError           audit_store             the AUDIT stream cannot be used
-        │   └── AuditLogCorrupt       audit_log_corrupt       stored batches are not one linear log
+        │   ├── AuditLogCorrupt       audit_log_corrupt       stored batches are not one linear log
+        │   └── AuditStreamWeakened   audit_stream_weakened   an audit stream could lose entries
         ├── CheckpointError           audit_checkpoint        a checkpoint is malformed or unsigned
         ├── TreeStateError            audit_tree_state        a stored writer state is malformed
         ├── ProofError                audit_proof             an inclusion/consistency proof fails
@@ -22,6 +23,7 @@ __all__ = [
     "AuditError",
     "AuditLogCorrupt",
     "AuditStoreError",
+    "AuditStreamWeakened",
     "CheckpointError",
     "ExportError",
     "ProofError",
@@ -43,6 +45,27 @@ class AuditStoreError(AuditError):
 
 class AuditLogCorrupt(AuditStoreError):
     code = "audit_log_corrupt"
+
+
+class AuditStreamWeakened(AuditStoreError):
+    """An audit stream's configuration lets entries be dropped, deleted or rolled up.
+
+    Attributes:
+        stream: AUDIT or AUDIT_CHECKPOINTS.
+        problems: each weakness, as a phrase.
+    """
+
+    code = "audit_stream_weakened"
+
+    def __init__(self, stream: str, problems: list[str]) -> None:
+        self.stream = stream
+        self.problems = list(problems)
+        super().__init__(
+            f"stream {stream} no longer keeps every audit entry: {'; '.join(problems)}. "
+            "The hub's login may not change it, so someone else did: find out who, put the "
+            "configuration back with an account that may (deny_delete and deny_purge on, no "
+            "limits, no rollup), check the log with `enlace audit verify`, then start the hub"
+        )
 
 
 class CheckpointError(AuditError, ValueError):

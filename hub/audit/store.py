@@ -66,6 +66,7 @@ from hub.audit.errors import (
     AuditError,
     AuditLogCorrupt,
     AuditStoreError,
+    AuditStreamWeakened,
     CheckpointError,
     TreeStateError,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "StoredBatch",
     "StoredCheckpoint",
     "ensure_streams",
+    "weaknesses",
 ]
 
 AUDIT_STREAM = "AUDIT"
@@ -104,37 +106,87 @@ _SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consum
 log = structlog.get_logger("enlace.hub.audit")
 
 
-async def _ensure_stream(js: JetStreamContext, name: str, subject: str) -> None:
-    config = api.StreamConfig(
+def _audit_stream_config(name: str, subject: str, replicas: int) -> api.StreamConfig:
+    return api.StreamConfig(
         name=name,
         subjects=[subject],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
+        num_replicas=replicas,
         deny_delete=True,
         deny_purge=True,
         allow_direct=True,
     )
+
+
+def _unlimited(value: float | None) -> bool:
+    return value is None or value <= 0
+
+
+def weaknesses(config: api.StreamConfig, replicas: int) -> list[str]:
+    """What in an audit stream's configuration could lose or rewrite entries (none: []).
+
+    Args:
+        config: the stream's configuration as the server reports it.
+        replicas: the replicas the deployment asks for (``streams.replicas``).
+    """
+    found = []
+    if not config.deny_delete:
+        found.append("deny_delete is off (entries could be deleted)")
+    if not config.deny_purge:
+        found.append("deny_purge is off (the stream could be purged)")
+    if config.retention not in (None, api.RetentionPolicy.LIMITS):
+        found.append(f"retention is {config.retention} (acks would remove entries)")
+    limits = {
+        "max_msgs": config.max_msgs,
+        "max_bytes": config.max_bytes,
+        "max_age": config.max_age,
+        "max_msgs_per_subject": config.max_msgs_per_subject,
+    }
+    found += [
+        f"{k} is {v} (old entries would be dropped)" for k, v in limits.items() if not _unlimited(v)
+    ]
+    if config.allow_rollup_hdrs:
+        found.append("allow_rollup_hdrs is on (a Nats-Rollup header would purge entries)")
+    if config.allow_msg_ttl:
+        found.append("allow_msg_ttl is on (a Nats-TTL header would expire entries)")
+    if config.sealed:
+        found.append("sealed (no entry can be appended)")
+    if (config.num_replicas or 1) < replicas:
+        found.append(f"num_replicas is {config.num_replicas or 1}, the deployment asks {replicas}")
+    return found
+
+
+async def _ensure_stream(js: JetStreamContext, name: str, subject: str, replicas: int) -> None:
+    """Create an audit stream, or check that the existing one still keeps every entry.
+
+    The hub's login may not update these streams (:mod:`hub.natsauth`), so what another
+    login weakened cannot be put back from here: the hub refuses to write to it.
+    """
     try:
-        await js.add_stream(config)
+        await js.add_stream(_audit_stream_config(name, subject, replicas))
         return
     except BadRequestError as exc:
         if exc.err_code != _STREAM_NAME_IN_USE:
             raise
     info = await js.stream_info(name)
-    if not (info.config.deny_delete and info.config.deny_purge and info.config.allow_direct):
-        # Created by someone else without the protections (or direct gets, which the
-        # writer's catch-up uses): add them.
-        updated = info.config
-        updated.deny_delete = True
-        updated.deny_purge = True
-        updated.allow_direct = True
-        await js.update_stream(updated)
+    found = weaknesses(info.config, replicas)
+    if found:
+        raise AuditStreamWeakened(name, found)
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create AUDIT and AUDIT_CHECKPOINTS (deny_delete, deny_purge) if they do not exist."""
-    await _ensure_stream(js, AUDIT_STREAM, AUDIT_SUBJECT)
-    await _ensure_stream(js, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create AUDIT and AUDIT_CHECKPOINTS, or check that they still keep every entry.
+
+    Args:
+        js: the hub's JetStream context.
+        replicas: the replicas a new stream gets and an existing one must have at least.
+
+    Raises:
+        AuditStreamWeakened: an existing stream may drop, delete or roll up entries.
+    """
+    await _ensure_stream(js, AUDIT_STREAM, AUDIT_SUBJECT, replicas)
+    await _ensure_stream(js, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, replicas)
 
 
 @dataclass(frozen=True)
@@ -368,8 +420,9 @@ class AuditWriter:
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 10.0,
         max_batch: int = 1000,
+        replicas: int = 1,
     ) -> AuditWriter:
-        """Create the streams if needed, learn the log so far and start writing.
+        """Create (or check) the streams, learn the log so far and start writing.
 
         The writer starts from the state stored with the latest checkpoint when it can
         trust it, else it reads the whole log (see the module docstring); ``opened``
@@ -379,7 +432,7 @@ class AuditWriter:
             AuditStoreError: the stored log (the part read) is not a linear sequence of
                 entries.
         """
-        await ensure_streams(js)
+        await ensure_streams(js, replicas)
         writer = cls(js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch)
         await writer._learn_log()
         writer._state.checkpointed = writer._state.tree.size

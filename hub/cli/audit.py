@@ -175,11 +175,15 @@ def _what(entry: AuditEntry) -> str:
         return f"{entry.subject} {entry.version} {entry.outcome} {entry.detail or ''}".strip()
     if kind == "key_event":
         return f"key {entry.version} {entry.outcome}"
+    if kind == "consumer":
+        stream = (entry.subject or "").upper()
+        return f"consumer {entry.version} on {stream} {entry.outcome}: {entry.detail}"
     return entry.hub_id or ""
 
 
 _COLORS = {
     "rejected": "red",
+    "consumer": "red",
     "undeliverable": "yellow",
     "routed": "cyan",
     "delivered": "green",

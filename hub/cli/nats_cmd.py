@@ -36,7 +36,7 @@ from hub.natsauth import (
     seed_path,
 )
 from hub.operator_access import QUIET_CONNECT
-from hub.runner import configured_sinks, delivery_consumers, pid_file
+from hub.runner import delivery_consumers, pid_file, sink_register
 from schemas.errors import EnlaceError
 
 __all__ = ["hub_pid", "nats_group"]
@@ -77,10 +77,12 @@ def _settings(cli: CliContext) -> HubSettings:
         fail(exc.description, ExitCode.USAGE)
 
 
-def _consumers(deployment: Deployment, settings: HubSettings) -> dict[str, list[str]]:
-    """The sinks' DELIVERY consumers ``enlace up`` permits (its ``adapters:`` section)."""
+def _consumers(deployment: Deployment) -> dict[str, list[str]]:
+    """The sinks' DELIVERY consumers ``enlace up`` permits: every sink of its ``adapters:``
+    section, also those a country runs on its own machine."""
     try:
-        return delivery_consumers(configured_sinks(deployment, settings))
+        register = sink_register(deployment)
+        return delivery_consumers([(cc, n) for cc, names in register.items() for n in names])
     except EnlaceError as exc:
         fail(exc.description)
 
@@ -112,7 +114,7 @@ def _short(subjects: list[str]) -> str:
 def logins(cli: CliContext, as_json: bool) -> None:
     deployment = cli.require_deployment()
     keys = _logins(deployment)
-    consumers = _consumers(deployment, _settings(cli))
+    consumers = _consumers(deployment)
     rows: list[dict[str, Any]] = []
     for name in _order(keys):
         permissions = login_permissions(name, consumers)
@@ -151,7 +153,7 @@ def logins(cli: CliContext, as_json: bool) -> None:
 def authorization(cli: CliContext, as_json: bool) -> None:
     deployment = cli.require_deployment()
     keys = _logins(deployment)
-    block = authorization_block(deployment, _consumers(deployment, _settings(cli)))
+    block = authorization_block(deployment, _consumers(deployment))
     if as_json:
         print_json({"authorization": block, "logins": keys})
         return

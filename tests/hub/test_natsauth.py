@@ -53,9 +53,10 @@ def test_a_party_may_publish_only_under_its_own_code() -> None:
         others = set(re.findall(r"\b[A-Z]{2}\b", subject)) - {"GT", "JS", "API", "ACK"}
         assert not others, f"{subject} names another country"
     assert not any(s.startswith(("enlace.in.>", "enlace.out.")) for s in publish)
-    # On streams: its own dead letters' info and removing one of them, nothing else.
+    # On streams: its own dead letters' info, reading and removing one, nothing else.
     assert {s for s in publish if s.startswith("$JS.API.STREAM")} == {
         "$JS.API.STREAM.INFO.DEADLETTER_GT",
+        "$JS.API.STREAM.MSG.GET.DEADLETTER_GT",
         "$JS.API.STREAM.MSG.DELETE.DEADLETTER_GT",
     }
 
@@ -64,10 +65,13 @@ def test_a_party_reads_deliveries_only_through_its_own_sink_consumers() -> None:
     publish = party_permissions("GT", ["sink-GT-folder"])["publish"]["allow"]
     assert "$JS.API.CONSUMER.MSG.NEXT.DELIVERY.sink-GT-folder" in publish
     assert "$JS.ACK.DELIVERY.sink-GT-folder.>" in publish
-    # Creating a consumer on DELIVERY is allowed only with GT's own filter in the subject.
-    creates = [s for s in publish if s.startswith("$JS.API.CONSUMER.CREATE.DELIVERY.")]
-    assert creates and all(s.endswith(".enlace.out.GT.>") for s in creates)
-    assert not any("DURABLE.CREATE" in s for s in publish)
+    # No consumer verb but fetch, info and ack, and only on its own named consumers: a
+    # create of an existing durable updates it (another country's consumer re-pointed).
+    consumer_verbs = {s for s in publish if s.startswith("$JS.API.CONSUMER.")}
+    assert consumer_verbs == {
+        "$JS.API.CONSUMER.INFO.DELIVERY.sink-GT-folder",
+        "$JS.API.CONSUMER.MSG.NEXT.DELIVERY.sink-GT-folder",
+    }
 
 
 def test_a_party_subscribes_only_to_its_inbox_and_notices() -> None:
@@ -84,6 +88,10 @@ def test_the_hub_may_not_remove_audit_data() -> None:
         assert f"$JS.API.STREAM.DELETE.{stream}" in deny
         assert f"$JS.API.STREAM.PURGE.{stream}" in deny
         assert f"$JS.API.STREAM.MSG.DELETE.{stream}" in deny
+        # Nor change their configuration (limits would drop entries) or restore over them.
+        assert f"$JS.API.STREAM.UPDATE.{stream}" in deny
+        assert f"$JS.API.STREAM.RESTORE.{stream}" in deny
+    assert "$JS.API.ACCOUNT.>" in deny
     assert "$JS.API.>" in perms["publish"]["allow"]
 
 

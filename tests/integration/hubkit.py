@@ -104,10 +104,15 @@ class Collector:
 
 @asynccontextmanager
 async def hub_running(
-    url: str, gov: Governance, signer: HubSigner, **settings: Any
+    url: str,
+    gov: Governance,
+    signer: HubSigner,
+    sinks: dict[str, list[str]] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[HubApp]:
+    """A started hub app; ``sinks`` (country → sink names) get their consumers from it."""
     hub_settings = HubSettings(nats_url=url, **settings)
-    app = create_app(hub_settings, gov, signer)
+    app = create_app(hub_settings, gov, signer, sinks=sinks)
     await app.start()
     try:
         yield app

@@ -20,8 +20,9 @@ from nats.js.errors import APIError, NotFoundError
 from adapters.base import SinkContext
 from adapters.config import RetrySettings
 from adapters.keys import Signer
-from adapters.registry import build_sink
+from adapters.registry import build_sink, sink_names
 from adapters.runner import RunnerSettings, SinkRunner
+from hub.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.receipts import Receipt, verify_receipt
@@ -56,7 +57,9 @@ _STORE_NOT_CREATED = 10049  # JSStreamStoreFailedF: "error creating store for st
 
 
 async def fresh_streams(js: JetStreamContext) -> None:
-    """DELIVERY, RECEIPTS and every party's DEADLETTER_<cc>, empty (the hub makes them)."""
+    """DELIVERY, RECEIPTS and every party's DEADLETTER_<cc>, empty, and a DELIVERY consumer
+    for every party's sink of every installed kind (the hub makes them all; a country's
+    login may not)."""
     configs = [StreamConfig(name=name, subjects=list(STREAMS[name])) for name in ADAPTER_STREAMS]
     configs += [
         StreamConfig(name=deadletter_stream(cc), subjects=[deadletter_subject(cc)])
@@ -67,6 +70,7 @@ async def fresh_streams(js: JetStreamContext) -> None:
         with suppress(NotFoundError):
             await js.delete_stream(config.name)
         await _add_again(js, config)
+    await ensure_sink_consumers(js, {cc: sink_names() for cc in PARTIES})
 
 
 async def _add_again(js: JetStreamContext, config: StreamConfig) -> None:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 from structlog.testing import capture_logs
 
@@ -29,6 +30,7 @@ from hub.audit import (
     verify_log,
 )
 from hub.audit.checkpoint import WriterState
+from hub.audit.errors import AuditStreamWeakened
 from hub.audit.merkle import leaf_hash
 from hub.audit.store import (
     AUDIT_STREAM,
@@ -36,6 +38,7 @@ from hub.audit.store import (
     CHECKPOINT_STREAM,
     CHECKPOINT_SUBJECT,
     HDR_STATE,
+    weaknesses,
 )
 from hub.cli import cli
 from hub.keystore import KeyKind, KeyStore
@@ -224,19 +227,51 @@ async def test_checkpoint_signed_by_another_key_on_the_stream_is_detected(
     assert report.problem is not None and report.problem.checkpoint == 1
 
 
-async def test_existing_audit_stream_without_protection_gets_it(
+@pytest.mark.parametrize(
+    ("weakening", "named"),
+    [
+        ({"deny_delete": False}, "deny_delete is off"),
+        ({"deny_purge": False}, "deny_purge is off"),
+        ({"max_msgs": 1}, "max_msgs is 1"),
+        ({"max_bytes": 4096}, "max_bytes is 4096"),
+        ({"max_age": 60.0}, "max_age is 60"),
+        ({"max_msgs_per_subject": 1}, "max_msgs_per_subject is 1"),
+        # (the server allows roll-ups only without deny_purge)
+        ({"deny_purge": False, "allow_rollup_hdrs": True}, "allow_rollup_hdrs is on"),
+    ],
+)
+async def test_an_audit_stream_that_could_lose_entries_stops_the_writer(
+    fresh: NatsClient, signer: CheckpointSigner, weakening: dict[str, object], named: str
+) -> None:
+    js = fresh.jetstream()
+    config = StreamConfig(
+        name=AUDIT_STREAM, subjects=[AUDIT_SUBJECT], deny_delete=True, deny_purge=True
+    )
+    for name, value in weakening.items():
+        setattr(config, name, value)
+    await js.add_stream(config)
+    await js.publish(AUDIT_SUBJECT, b"an entry written before")
+    with pytest.raises(AuditStreamWeakened, match=named) as caught:
+        await AuditWriter.open(js, signer, ORIGIN)
+    assert caught.value.stream == AUDIT_STREAM
+    # Refused, not "repaired": nothing was written and the stream is as it was.
+    info = await js.stream_info(AUDIT_STREAM)
+    assert info.state.messages == 1
+
+
+async def test_a_new_audit_stream_keeps_every_entry(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    await js.add_stream(name=AUDIT_STREAM, subjects=[AUDIT_SUBJECT])
     writer = await AuditWriter.open(js, signer, ORIGIN)
-    stale = await AuditWriter.open(js, signer, ORIGIN)
-    await writer.append([_entry(1)])
-    assert await stale.append([_entry(2)]) == [1]  # its catch-up reads by direct get
     await writer.close()
-    await stale.close()
-    info = await js.stream_info(AUDIT_STREAM)
-    assert info.config.deny_delete and info.config.deny_purge
+    for stream in (AUDIT_STREAM, "AUDIT_CHECKPOINTS"):
+        info = await js.stream_info(stream)
+        assert weaknesses(info.config, replicas=1) == []
+        assert info.config.deny_delete and info.config.deny_purge
+    # Opening again finds them sound (same config: the server's create is idempotent).
+    writer = await AuditWriter.open(js, signer, ORIGIN)
+    await writer.close()
 
 
 # -- the operator CLI against the live log ----------------------------------------------------

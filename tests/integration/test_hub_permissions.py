@@ -13,6 +13,7 @@ from nats.aio.client import Client as NatsClient
 
 from adapters.service import connect
 from hub.config import HubSettings
+from hub.consumers import ensure_sink_consumers
 from hub.deployment import Deployment
 from hub.natsauth import (
     HUB_USER,
@@ -78,6 +79,7 @@ async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[Na
     settings = HubSettings(nats_url=server.url)
     await ensure_streams(js, settings, PARTIES)
     await ensure_hub_consumer(js, settings)
+    await ensure_sink_consumers(js, {"GT": ["folder"]})  # the hub makes every consumer
     yield nc
     await nc.close()
 
@@ -157,9 +159,7 @@ async def test_a_country_reads_its_own_deliveries_through_its_sink_consumer(
     await hub_nc.jetstream().publish("enlace.out.GT.gangs.gang_movement", b"for GT")
     gt = await login(deployment, server, "GT", Errors())
     try:
-        sub = await gt.jetstream().pull_subscribe(
-            "enlace.out.GT.>", durable="sink-GT-folder", stream="DELIVERY"
-        )
+        sub = await gt.jetstream().pull_subscribe_bind(durable="sink-GT-folder", stream="DELIVERY")
         msgs = await sub.fetch(1, timeout=5)
         await msgs[0].ack()
     finally:

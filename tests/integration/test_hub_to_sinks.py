@@ -38,7 +38,7 @@ async def test_hub_deliveries_are_written_with_receipts(
     receipts = Collector()
     await nc.subscribe("enlace.receipt.*", cb=receipts.handler)
     message, raw, jws = signed_message(td)
-    async with hub_running(nats_server.url, gov, signer):
+    async with hub_running(nats_server.url, gov, signer, {"SV": ["jsonl"], "US": ["folder"]}):
         await publish_signed(js, message, raw, jws)
         runners = []
         for cc, sink, options in [

@@ -72,7 +72,13 @@ async def audited_hub(
     td, gov, signer = kit or governance()
     checkpoints = CheckpointSigner(signer.key, signer.kid)
     writer = await AuditWriter.open(js, checkpoints, "enlace.test/receipts")
-    app = create_app(HubSettings(nats_url=url), gov, signer, audit=AuditLogHook(writer))
+    app = create_app(
+        HubSettings(nats_url=url),
+        gov,
+        signer,
+        audit=AuditLogHook(writer),
+        sinks={"SV": ["jsonl"], "US": ["folder"]},
+    )
     await app.start()
     try:
         yield app, writer, td, checkpoints

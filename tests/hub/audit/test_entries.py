@@ -42,6 +42,7 @@ def _every_kind() -> list[AuditEntry]:
         AuditEntry.receipt_rejected(MID, "SV", "bad_signature", DIGEST, 300),
         AuditEntry.governance("directory", "7", "refused", "governance_unsigned"),
         AuditEntry.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
+        AuditEntry.consumer_event("DELIVERY", "sink-HN-folder", "repaired", "filter_subject"),
         AuditEntry.hub_event("start", "hub"),
         AuditEntry.hub_event("stop", "hub"),
     ]
