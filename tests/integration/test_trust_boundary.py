@@ -1,0 +1,250 @@
+"""The attacks of issue 12 on consumers and the audit streams, through each login, on a real server.
+
+A country tried to re-point another country's sink consumer and the hub's receipt consumer
+(nats-server takes a create of an existing durable as an update); the hub's own login
+tried to shrink the audit streams with a stream update. Each must be refused by the
+server, and whatever only the hub's login could still change is mended or refused, on the
+record, when the hub starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from hub.app import HubApp, create_app
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner
+from hub.audit.entries import AuditEntry, EntryKind, parse_entry
+from hub.config import HubSettings
+from hub.consumers import ensure_sink_consumers, sink_consumer_config
+from hub.deployment import Deployment
+from hub.errors import ConsumerTampered
+from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.natsserver import NatsServer
+from hub.streams import (
+    RECEIPTS_CONSUMER,
+    ensure_hub_consumer,
+    ensure_receipts_consumer,
+    ensure_streams,
+)
+from tests.integration.conftest import start_nats_server
+from tests.integration.hubkit import PARTIES, governance
+from tests.integration.test_hub_permissions import Errors, login
+
+pytestmark = pytest.mark.integration
+
+SINKS = {"GT": ["folder"], "HN": ["folder"]}
+
+
+@pytest.fixture
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    dep = Deployment(tmp_path_factory.mktemp("dep"))
+    ensure_credentials(dep, PARTIES)
+    return dep
+
+
+@pytest.fixture
+def server(deployment: Deployment) -> Iterator[NatsServer]:
+    consumers = {cc: [f"sink-{cc}-{n}" for n in names] for cc, names in SINKS.items()}
+    srv = start_nats_server(
+        deployment.home / "nats", authorization=authorization_block(deployment, consumers)
+    )
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[NatsClient]:
+    """The hub's login, with the streams and every consumer made as the hub makes them."""
+    nc = await login(deployment, server, HUB_USER, Errors())
+    js = nc.jetstream()
+    settings = HubSettings(nats_url=server.url)
+    await ensure_streams(js, settings, PARTIES)
+    await ensure_hub_consumer(js, settings)
+    await ensure_receipts_consumer(js, settings)
+    await ensure_sink_consumers(js, SINKS)
+    yield nc
+    await nc.close()
+
+
+def _create_request(stream: str, name: str, filter_subject: str) -> bytes:
+    config = {"durable_name": name, "name": name, "filter_subject": filter_subject}
+    return json.dumps(
+        {"stream_name": stream, "config": {**config, "ack_policy": "explicit"}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("stream", "consumer", "filter_subject"),
+    [
+        ("DELIVERY", "sink-HN-folder", "enlace.out.GT.>"),  # HN's sink made to read GT's
+        ("RECEIPTS", RECEIPTS_CONSUMER, "enlace.receipt.GT"),  # the hub's receipts silenced
+        ("DELIVERY", "sink-GT-folder", "enlace.out.GT.>"),  # even its own: the hub's to make
+    ],
+)
+async def test_a_country_cannot_repoint_a_consumer(
+    deployment: Deployment,
+    server: NatsServer,
+    hub_nc: NatsClient,
+    stream: str,
+    consumer: str,
+    filter_subject: str,
+) -> None:
+    before = await hub_nc.jetstream().consumer_info(stream, consumer)
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        subject = f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}.{filter_subject}"
+        with pytest.raises(nats.errors.Error):  # no answer: the server dropped the request
+            await gt.request(subject, _create_request(stream, consumer, filter_subject), timeout=1)
+        assert await errors.wait_for(f'publish to "{subject.lower()}"')
+    finally:
+        await gt.close()
+    after = await hub_nc.jetstream().consumer_info(stream, consumer)
+    assert after.config.filter_subject == before.config.filter_subject
+
+
+async def test_hns_deliveries_still_reach_hn_after_gts_attempt(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    gt = await login(deployment, server, "GT", Errors())
+    subject = "$JS.API.CONSUMER.CREATE.DELIVERY.sink-HN-folder.enlace.out.GT.>"
+    await gt.publish(subject, _create_request("DELIVERY", "sink-HN-folder", "enlace.out.GT.>"))
+    await gt.flush()
+    await gt.close()
+    hub_js = hub_nc.jetstream()
+    await hub_js.publish("enlace.out.GT.gangs.gang_movement", b"for GT only")
+    await hub_js.publish("enlace.out.HN.gangs.gang_movement", b"for HN")
+    hn = await login(deployment, server, "HN", Errors())
+    try:
+        sub = await hn.jetstream().pull_subscribe_bind(durable="sink-HN-folder", stream="DELIVERY")
+        msgs = await sub.fetch(10, timeout=2)
+        for msg in msgs:
+            await msg.ack()
+    finally:
+        await hn.close()
+    assert [m.data for m in msgs] == [b"for HN"]
+
+
+@pytest.mark.parametrize(
+    ("stream", "weaker"),
+    [("AUDIT", {"max_msgs": 1}), ("AUDIT_CHECKPOINTS", {"max_age": 1_000_000_000})],
+)
+async def test_the_hubs_login_cannot_shrink_the_audit_streams(
+    deployment: Deployment,
+    server: NatsServer,
+    hub_nc: NatsClient,
+    stream: str,
+    weaker: dict[str, int],
+) -> None:
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    writer = await AuditWriter.open(hub_nc.jetstream(), signer, "enlace-test")
+    await writer.append([AuditEntry.hub_event("start", "hub") for _ in range(4)])
+    await writer.checkpoint()
+    await writer.close()
+    js = hub_nc.jetstream()
+    before = (await js.stream_info(stream)).state.messages
+    errors = Errors()
+    attacker = await login(deployment, server, HUB_USER, errors)
+    try:
+        config = (await js.stream_info(stream)).config.as_dict() | weaker
+        subject = f"$JS.API.STREAM.UPDATE.{stream}"
+        with pytest.raises(nats.errors.Error):
+            await attacker.request(subject, json.dumps(config).encode(), timeout=1)
+        assert await errors.wait_for(f'publish to "{subject.lower()}"')
+    finally:
+        await attacker.close()
+    info = await js.stream_info(stream)
+    assert info.state.messages == before >= 1
+    assert info.config.max_msgs == -1 and not info.config.max_age
+
+
+async def _audited_hub(
+    deployment: Deployment, server: NatsServer, js: JetStreamContext
+) -> tuple[HubApp, AuditWriter]:
+    """A hub app (not started) on the hub's login, recording to a fresh audit log."""
+    _, gov, hub_signer = governance()
+    writer = await AuditWriter.open(js, CheckpointSigner(hub_signer.key, hub_signer.kid), "t")
+    app = create_app(
+        HubSettings(nats_url=server.url, workers=1),
+        gov,
+        hub_signer,
+        connect_options=load_user(deployment, HUB_USER).connect_options(),
+        audit_writer=writer,
+        sinks=SINKS,
+    )
+    return app, writer
+
+
+async def _audit_entries(nc: NatsClient) -> list[AuditEntry]:
+    return [parse_entry(raw) for raw in await AuditReader(nc.jetstream()).read_all()]
+
+
+async def test_a_consumer_changed_by_the_hubs_login_is_put_back_and_recorded(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    js = hub_nc.jetstream()
+    tampered = sink_consumer_config("HN", "folder")
+    tampered.filter_subject = "enlace.out.GT.>"
+    tampered.max_ack_pending = 1
+    await js.add_consumer("DELIVERY", tampered)  # only the hub's login still may
+    app, writer = await _audited_hub(deployment, server, js)
+    await app.start()
+    await app.stop()
+    await writer.close()
+    info = await js.consumer_info("DELIVERY", "sink-HN-folder")
+    assert info.config.filter_subject == "enlace.out.HN.>"
+    assert info.config.max_ack_pending == sink_consumer_config("HN", "folder").max_ack_pending
+    [entry] = [e for e in await _audit_entries(hub_nc) if e.kind is EntryKind.CONSUMER]
+    assert (entry.version, entry.outcome) == ("sink-HN-folder", "repaired")
+    assert entry.detail is not None and "enlace.out.GT.>" in entry.detail
+
+
+async def test_a_consumer_changed_beyond_repair_stops_the_hub_on_the_record(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    js = hub_nc.jetstream()
+    await js.delete_consumer("DELIVERY", "sink-HN-folder")
+    skipping = sink_consumer_config("HN", "folder")
+    skipping.deliver_policy = DeliverPolicy.NEW  # what was sent before would be skipped
+    await js.add_consumer("DELIVERY", skipping)
+    app, writer = await _audited_hub(deployment, server, js)
+    with pytest.raises(ConsumerTampered, match="deliver_policy") as caught:
+        await app.start()
+    await app.stop()
+    await writer.close()
+    assert (caught.value.stream, caught.value.consumer) == ("DELIVERY", "sink-HN-folder")
+    # Refused, not recreated: the operator decides.
+    info = await js.consumer_info("DELIVERY", "sink-HN-folder")
+    assert info.config.deliver_policy == DeliverPolicy.NEW
+    [entry] = [e for e in await _audit_entries(hub_nc) if e.kind is EntryKind.CONSUMER]
+    assert (entry.outcome, entry.detail) == ("refused", "consumer_tampered")
+
+
+async def test_a_sink_runner_binds_only_to_a_consumer_the_hub_made(
+    deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    """A sink of a country the hub was not told about cannot make its own consumer."""
+    errors = Errors()
+    sv = await login(deployment, server, "SV", errors)
+    try:
+        with pytest.raises(nats.errors.Error):
+            await sv.jetstream(timeout=1).add_consumer(
+                "DELIVERY",
+                ConsumerConfig(
+                    durable_name="sink-SV-folder",
+                    filter_subject="enlace.out.SV.>",
+                    ack_policy=AckPolicy.EXPLICIT,
+                ),
+            )
+    finally:
+        await sv.close()
+    names = [c.name for c in await hub_nc.jetstream().consumers_info("DELIVERY")]
+    assert "sink-SV-folder" not in names
