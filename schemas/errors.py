@@ -9,6 +9,7 @@ Tree::
     ├── MessageError (ValueError)            a message is refused
     │   ├── MessageTooLarge                  too_large
     │   ├── MalformedJson                    malformed_json
+    │   ├── DuplicateKey                     duplicate_key        (path)
     │   ├── InvalidEnvelope                  invalid_envelope
     │   ├── UnknownMessageType               unknown_type
     │   ├── ThemeNotAllowed                  theme_not_allowed
@@ -37,6 +38,7 @@ from typing import ClassVar
 __all__ = [
     "REASON_CODES",
     "BadSignature",
+    "DuplicateKey",
     "EnlaceError",
     "GovernanceBadSignature",
     "GovernanceError",
@@ -96,6 +98,28 @@ class MessageTooLarge(MessageError):
 
 class MalformedJson(MessageError):
     code = "malformed_json"
+
+
+class DuplicateKey(MessageError):
+    """A JSON object in the message names the same key twice.
+
+    JSON parsers disagree on which of two values wins (most keep the last, some the first,
+    some refuse), and recipients get the exact bytes: the hub refuses rather than route on
+    one reading while a recipient acts on another.
+
+    Attributes:
+        path: dotted path of the repeated key as the sender wrote it
+            (``handling``, ``payload.persons.0.name``).
+    """
+
+    code = "duplicate_key"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"key {path} appears twice in the message; JSON readers disagree on which value "
+            "counts, so give each key once"
+        )
+        self.path = path
 
 
 class InvalidEnvelope(MessageError):

@@ -103,10 +103,11 @@ def _payload_path(payload: Any, loc: tuple[int | str, ...]) -> str:
 def parse_message(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     """Parse and validate raw message bytes.
 
-    Steps: size limit → JSON → envelope → registry lookup → theme → payload model.
+    Steps: size limit → JSON (each key once per object) → envelope → registry lookup →
+    theme → payload model.
 
     Raises:
-        MessageTooLarge, MalformedJson, InvalidEnvelope, UnknownMessageType,
+        MessageTooLarge, MalformedJson, DuplicateKey, InvalidEnvelope, UnknownMessageType,
         ThemeNotAllowed, SchemaInvalid — and nothing else, for any input.
     """
     if not isinstance(raw, bytes | bytearray | memoryview):

@@ -4,9 +4,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.envelope import parse_envelope
-from schemas.errors import InvalidEnvelope, MalformedJson, MessageTooLarge
+from schemas.errors import DuplicateKey, InvalidEnvelope, MalformedJson, MessageTooLarge
+from schemas.registry import REGISTRY
 
 VALID: dict[str, Any] = {
     "id": "01JDQ7Z8Y6R3M4N5P6Q7R8S9T0",
@@ -74,3 +77,82 @@ def test_size_limit() -> None:
     with pytest.raises(MessageTooLarge) as info:
         parse_envelope(raw(), max_bytes=10)
     assert info.value.limit == 10
+
+
+# -- a key given twice ----------------------------------------------------------------------
+
+
+def dumps_repeating(node: Any, path: tuple[str | int, ...], extra: Any, first: bool) -> str:
+    """JSON text of ``node`` where the object key at ``path`` appears twice.
+
+    The copy carries ``extra``; ``first`` puts it before the original, else after.
+    """
+    if isinstance(node, list):
+        items = [
+            dumps_repeating(v, path[1:], extra, first) if path and path[0] == i else json.dumps(v)
+            for i, v in enumerate(node)
+        ]
+        return "[" + ",".join(items) + "]"
+    members = []
+    for key, value in node.items():
+        if path and path[0] == key and len(path) > 1:
+            members.append(f"{json.dumps(key)}:{dumps_repeating(value, path[1:], extra, first)}")
+            continue
+        members.append(f"{json.dumps(key)}:{json.dumps(value)}")
+        if path == (key,):
+            copy = f"{json.dumps(key)}:{json.dumps(extra)}"
+            members.insert(len(members) - 1 if first else len(members), copy)
+    return "{" + ",".join(members) + "}"
+
+
+def key_paths(node: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every object key's path in ``node``, at any depth."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in [(*prefix, k), *key_paths(v, (*prefix, k))]]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in key_paths(v, (*prefix, i))]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"handling": "red", "handling": "green"}', "handling"),
+        ('{"to": ["US"], "to": ["US", "HN", "SV"]}', "to"),
+        ('{"a": {"b": [{"c": 1}, {"c": 1, "c": 2}]}}', "a.b.1.c"),
+        ('{"a": {"x": 1, "x": 1}, "a": 2}', "a"),  # the outer repeat, where it starts
+        ('{"bad\\nkey": 1, "bad\\nkey": 2}', '"bad\\nkey"'),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_its_path(text: str, path: str) -> None:
+    with pytest.raises(DuplicateKey) as info:
+        parse_envelope(text.encode())
+    assert info.value.code == "duplicate_key"
+    assert info.value.path == path
+    assert f"key {path} appears twice" in info.value.description
+
+
+def test_a_long_repeated_key_is_shortened_in_the_sentence() -> None:
+    key = "k" * 5000
+    with pytest.raises(DuplicateKey) as info:
+        parse_envelope(f'{{"payload": {{}}, "{key}": 1, "{key}": 2}}'.encode())
+    assert len(info.value.description) < 200
+    assert info.value.path.startswith("k" * 60)
+
+
+def test_the_same_key_in_different_objects_is_fine() -> None:
+    message = {**VALID, "payload": {"id": 1, "inner": {"id": 2}, "list": [{"id": 3}, {"id": 4}]}}
+    assert parse_envelope(json.dumps(message).encode()).payload["inner"] == {"id": 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), first=st.booleans(), extra=st.sampled_from(["x", 1, None, [], {}]))
+def test_any_key_repeated_at_any_depth_is_refused(
+    data: st.DataObject, first: bool, extra: Any
+) -> None:
+    message = {**VALID, "payload": REGISTRY.template("seizure")}
+    path = data.draw(st.sampled_from(key_paths(message)))
+    text = dumps_repeating(message, path, extra, first)
+    with pytest.raises(DuplicateKey) as info:
+        parse_envelope(text.encode())
+    assert info.value.path == ".".join(str(p) for p in path)

@@ -9,6 +9,7 @@ import pytest
 
 from schemas.envelope import Sender
 from schemas.errors import (
+    DuplicateKey,
     InvalidEnvelope,
     MalformedJson,
     MessageError,
@@ -221,6 +222,21 @@ def test_reason_malformed_json(raw: bytes) -> None:
 def test_a_str_is_not_bytes() -> None:
     with pytest.raises(MalformedJson):
         parse_message(encode(message_of("seizure")).decode())  # type: ignore[arg-type]  # on purpose
+
+
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [("id", "id"), ("handling", "handling"), ("mass_kg", "payload.drugs.0.mass_kg")],
+)
+def test_reason_duplicate_key(key: str, path: str) -> None:
+    raw = encode(message_of("seizure"))
+    text = raw.decode()
+    at = text.index(f'"{key}": ')
+    repeated = text[:at] + f'"{key}": 1, ' + text[at:]  # the original value comes last
+    with pytest.raises(DuplicateKey) as info:
+        parse_message(repeated.encode())
+    assert info.value.code == "duplicate_key"
+    assert info.value.path == path
 
 
 @pytest.mark.parametrize(
