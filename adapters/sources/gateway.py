@@ -14,8 +14,9 @@ validates it against its type's schema, signs it with that POC's key and publish
 INGRESS; 202 means it is on disk there, not yet that the hub accepted it.
 
 Refusals: 401 ``bad_token``; 413 ``too_large``; 400 ``malformed_json``; 422
-``invalid_envelope`` / ``unknown_type`` / ``theme_not_allowed`` / ``schema_invalid``;
-403 ``sender_mismatch`` (the message names another POC); 503 ``hub_unavailable``.
+``duplicate_key`` / ``invalid_envelope`` / ``unknown_type`` / ``theme_not_allowed`` /
+``schema_invalid``; 403 ``sender_mismatch`` (the message names another POC); 503
+``hub_unavailable``.
 
 Tokens are stored as SHA-256 hashes only (``state/gateway-tokens.json``); a token is
 shown once, when it is issued.

@@ -17,8 +17,8 @@ from adapters.client import EnlaceClient
 from adapters.keys import Signer
 from schemas.common import new_message_id
 from schemas.directory import Directory, PointOfContact
-from schemas.envelope import DEFAULT_MAX_BYTES
-from schemas.errors import InvalidEnvelope, MalformedJson, MessageTooLarge, SenderMismatch
+from schemas.envelope import DEFAULT_MAX_BYTES, load_json
+from schemas.errors import InvalidEnvelope, MessageTooLarge, SenderMismatch
 from schemas.govdoc import rfc3339
 from schemas.message import Message, parse_message
 
@@ -71,15 +71,14 @@ def prepare_message(
     """Complete and validate what a national system sent for ``poc``.
 
     Raises:
-        MessageTooLarge, MalformedJson, InvalidEnvelope, UnknownMessageType,
+        MessageTooLarge, MalformedJson, DuplicateKey, InvalidEnvelope, UnknownMessageType,
         ThemeNotAllowed, SchemaInvalid, SenderMismatch (the sender is not ``poc``).
     """
     if len(data) > max_bytes:
         raise MessageTooLarge(len(data), max_bytes)
-    try:
-        obj: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedJson(f"the body is not JSON: {err}") from None
+    # The same reading as the hub's: a key given twice is refused here, not resolved to
+    # one of its values and signed as if the national system had meant that one.
+    obj: Any = load_json(data)
     if not isinstance(obj, dict):
         raise InvalidEnvelope("a message is one JSON object")
     obj.setdefault("id", new_message_id())

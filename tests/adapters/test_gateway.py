@@ -107,6 +107,19 @@ def test_schema_error_is_422(client: TestClient, token: str) -> None:
     assert "movement" in answer["detail"]
 
 
+def test_a_key_given_twice_is_422_and_nothing_is_signed(
+    client: TestClient, token: str, publisher: RecordingPublisher
+) -> None:
+    # A plain json.loads would keep "green", and the gateway would sign what the national
+    # system may have meant as red.
+    text = json.dumps(gang_message(handling="red"))
+    body = text.replace('"handling": "red"', '"handling": "red", "handling": "green"').encode()
+    status, answer = post(client, body, token)
+    assert (status, answer["reason"]) == (422, "duplicate_key")
+    assert "handling appears twice" in answer["detail"]
+    assert publisher.published == []
+
+
 def test_oversize_body_is_413(
     client: TestClient, token: str, publisher: RecordingPublisher
 ) -> None:
