@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 from ulid import ULID
 
 __all__ = [
+    "FULL_DATE_PATTERN",
     "PARTIES",
+    "RFC3339_UTC_PATTERN",
     "THEMES",
     "CountryCode",
     "Currency",
@@ -22,6 +25,8 @@ __all__ = [
     "Theme",
     "Tlp",
     "UtcDatetime",
+    "WireDate",
+    "WireDatetime",
     "new_message_id",
     "tlp_rank",
 ]
@@ -105,6 +110,58 @@ CountryCode = Annotated[str, AfterValidator(_country)]
 Currency = Annotated[str, AfterValidator(_currency)]
 MessageId = Annotated[str, AfterValidator(_message_id)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+# The lexical forms a message may use for a date-time and a date: RFC 3339's date-time in
+# UTC (upper-case T and Z, seconds required) and full-date, ASCII digits only. pydantic alone
+# would also read Unix numbers, numeric strings, a space for T and missing seconds, which
+# the exported JSON Schema refuses; export.py gives these same patterns to the schema.
+RFC3339_UTC_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]00:00)$"
+)
+FULL_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_RFC3339_UTC = re.compile(RFC3339_UTC_PATTERN)
+_FULL_DATE = re.compile(FULL_DATE_PATTERN)
+
+
+# These are type checks, as the JSON Schema's type and pattern are: they raise pydantic's
+# own kind of error, and a ValueError stays the mark of a rule JSON Schema cannot express.
+def _rfc3339_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value  # built in Python, not read from a message
+    if isinstance(value, str) and _RFC3339_UTC.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "rfc3339_datetime",
+        "{value} is not an RFC 3339 date-time string in UTC; write it like 2026-11-25T10:00:00Z",
+        {"value": _shown(value)},
+    )
+
+
+def _full_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # built in Python, not read from a message
+    if isinstance(value, str) and _FULL_DATE.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "rfc3339_date",
+        "{value} is not an RFC 3339 date string; write it like 2026-11-25",
+        {"value": _shown(value)},
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# AfterValidator first: annotations wrap inside out, so the lexical check runs first on the
+# string as sent, and its JSON Schema shape (export.py) is the outer one.
+WireDatetime = Annotated[datetime, AfterValidator(_utc), BeforeValidator(_rfc3339_utc)]
+"""A date-time as a message carries it: an RFC 3339 string in UTC, nothing else."""
+
+WireDate = Annotated[date, BeforeValidator(_full_date)]
+"""A date as a message carries it: an RFC 3339 full-date string (2026-11-25), nothing else."""
 
 
 def new_message_id() -> str:

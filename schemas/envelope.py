@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from schemas.common import CountryCode, MessageId, StrictModel, Theme, Tlp, UtcDatetime
+from schemas.common import CountryCode, MessageId, StrictModel, Theme, Tlp, WireDatetime
 from schemas.errors import DuplicateKey, InvalidEnvelope, MalformedJson, MessageTooLarge
 
 __all__ = [
@@ -33,18 +33,22 @@ class Evaluation(StrictModel):
     """Admiralty code: source reliability A–F and information credibility 1–6."""
 
     reliability: Literal["A", "B", "C", "D", "E", "F"]
-    credibility: int = Field(ge=1, le=6)
+    credibility: int = Field(strict=True, ge=1, le=6)
 
 
 class Envelope(StrictModel):
-    """The envelope of DESIGN.md; ``payload`` is validated by the model of ``type``/``version``."""
+    """The envelope of DESIGN.md; ``payload`` is validated by the model of ``type``/``version``.
+
+    Exactly as strict as the exported JSON Schema: numbers are numbers (``"1"``, ``true`` or
+    ``1.0`` is no version), date-times are RFC 3339 strings (no Unix time).
+    """
 
     id: MessageId
     type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
-    version: int = Field(ge=1, le=1000)
+    version: int = Field(strict=True, ge=1, le=1000)
     theme: Theme
     sender: Sender
-    issued_at: UtcDatetime
+    issued_at: WireDatetime
     handling: Tlp
     evaluation: Evaluation | None = None
     to: list[CountryCode] | None = Field(default=None, min_length=1, max_length=50)

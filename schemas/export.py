@@ -4,9 +4,12 @@
 the *whole* message (the envelope with ``type``, ``version`` and ``theme`` pinned and the
 typed payload) as ``DIR/<type>.v<version>.schema.json``, and ``DIR/asyncapi.yaml``.
 
-JSON Schema checks shapes, ranges, enums and patterns. Some rules are beyond it and are
-enforced only by the models the hub runs: ISO 3166 / ISO 4217 code lists, CAS and IMO
-check digits, closed CAP polygons, and cross-field rules (a seizure seizes something).
+JSON Schema checks shapes, ranges, enums and patterns, and the models are exactly as strict
+about types (no ``"1"`` for 1, no Unix time for a date-time). Some rules are beyond JSON
+Schema and are enforced only by the models the hub runs: ISO 3166 / ISO 4217 code lists,
+CAS and IMO check digits, closed CAP polygons, real calendar dates, and cross-field rules
+(a seizure seizes something). One difference of reading remains: JSON Schema counts ``1.0``
+as an integer, the models do not (a recipient decoding into an integer type refuses it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from ruamel.yaml import YAML
 
-from schemas.common import PARTIES, MessageId
+from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
 from schemas.errors import REASON_CODES
 from schemas.messages.spec import MessageSpec
@@ -84,19 +87,35 @@ _VALIDATOR_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
         "pattern": "(Z|[+-]00:00)$",
         "description": "RFC 3339 date-time in UTC",
     },
+    # The lexical checks of WireDatetime / WireDate: the same patterns the models run.
+    ("schemas.common", "_rfc3339_utc"): {
+        "pattern": RFC3339_UTC_PATTERN,
+        "description": "RFC 3339 date-time in UTC, e.g. 2026-11-25T10:00:00Z",
+    },
+    ("schemas.common", "_full_date"): {
+        "pattern": FULL_DATE_PATTERN,
+        "description": "RFC 3339 full-date, e.g. 2026-11-25",
+    },
 }
+
+
+def _with_shape(result: JsonSchemaValue, function: Any) -> JsonSchemaValue:
+    shape = _VALIDATOR_SHAPES.get(
+        (getattr(function, "__module__", ""), getattr(function, "__qualname__", ""))
+    )
+    return {**result, **shape} if shape else result
 
 
 class _SchemaGenerator(GenerateJsonSchema):
     def function_after_schema(
         self, schema: core_schema.AfterValidatorFunctionSchema
     ) -> JsonSchemaValue:
-        result = super().function_after_schema(schema)
-        function = schema["function"]["function"]
-        shape = _VALIDATOR_SHAPES.get(
-            (getattr(function, "__module__", ""), getattr(function, "__qualname__", ""))
-        )
-        return {**result, **shape} if shape else result
+        return _with_shape(super().function_after_schema(schema), schema["function"]["function"])
+
+    def function_before_schema(
+        self, schema: core_schema.BeforeValidatorFunctionSchema
+    ) -> JsonSchemaValue:
+        return _with_shape(super().function_before_schema(schema), schema["function"]["function"])
 
 
 def message_model(spec: MessageSpec) -> type[BaseModel]:

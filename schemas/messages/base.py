@@ -20,14 +20,13 @@ models accept what the exported JSON Schemas accept.
 from __future__ import annotations
 
 import re
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from schemas.common import CountryCode, Currency, StrictModel
+from schemas.common import CountryCode, Currency, StrictModel, WireDate
 
 __all__ = [
     "Aircraft",
@@ -91,7 +90,7 @@ Locode = Annotated[
     AfterValidator(_locode),
 ]
 
-_CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
+_CAS = re.compile(r"^([0-9]{2,7})-([0-9]{2})-([0-9])$")
 
 
 def cas_check_digit(digits: str) -> int:
@@ -123,7 +122,7 @@ CasNumber = Annotated[
 def _imo(value: str) -> str:
     # IMO ship identification number: 7 digits, the last a check digit of the first six
     # weighted 7..2 (IMO Resolution A.1117(30)).
-    if not re.fullmatch(r"\d{7}", value):
+    if not re.fullmatch(r"[0-9]{7}", value):
         raise ValueError(f"{value!r} is not an IMO number (7 digits)")
     total = sum(int(d) * w for d, w in zip(value[:6], range(7, 1, -1), strict=True))
     if total % 10 != int(value[6]):
@@ -131,7 +130,9 @@ def _imo(value: str) -> str:
     return value
 
 
-ImoNumber = Annotated[str, Field(json_schema_extra={"pattern": r"^\d{7}$"}), AfterValidator(_imo)]
+ImoNumber = Annotated[
+    str, Field(json_schema_extra={"pattern": r"^[0-9]{7}$"}), AfterValidator(_imo)
+]
 
 DecimalAmount = Annotated[
     str,
@@ -212,7 +213,7 @@ class Person(StrictModel):
 
     name: ShortText
     role: PersonRole
-    date_of_birth: date | None = None
+    date_of_birth: WireDate | None = None
     nationality: CountryCode | None = None
     sex: Literal["female", "male", "unknown"] | None = None
     aliases: list[ShortText] = Field(default_factory=list, max_length=20)
@@ -318,7 +319,7 @@ class Vessel(StrictModel):
     kind: Literal["vessel"]
     name: ShortText | None = None
     imo: ImoNumber | None = None
-    mmsi: str | None = Field(default=None, pattern=r"^\d{9}$")
+    mmsi: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
     flag: CountryCode | None = None
     vessel_type: Literal[
         "go_fast", "fishing", "cargo", "container", "tanker", "yacht", "semi_submersible", "other"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import StrictModel, Theme, UtcDatetime
+from schemas.common import StrictModel, Theme, WireDatetime
 from schemas.messages.base import Conveyance, Location, Person, Place, ShortText, Text
 from schemas.messages.spec import MessageSpec
 
@@ -26,7 +26,7 @@ class BorderAlertV1(StrictModel):
         "other",
     ]
     action_requested: Literal["monitor", "inspect", "report", "detain", "deny_entry"]
-    valid_until: UtcDatetime | None = None
+    valid_until: WireDatetime | None = None
     crossing_points: list[Place] = Field(default_factory=list, max_length=50)
     location: Location | None = None
     persons: list[Person] = Field(default_factory=list, max_length=100)

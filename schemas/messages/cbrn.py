@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import CountryCode, StrictModel, Theme, UtcDatetime
+from schemas.common import CountryCode, StrictModel, Theme, WireDatetime
 from schemas.messages.base import (
     CasNumber,
     Conveyance,
@@ -56,7 +56,7 @@ class CbrnInterdictionV1(StrictModel):
     """CBRN interdiction: controlled materials stopped at a border, port or in transit."""
 
     case_reference: ShortText
-    interdicted_at: UtcDatetime
+    interdicted_at: WireDatetime
     location: Location
     materials: list[CbrnMaterial] = Field(min_length=1, max_length=100)
     shipment: Shipment | None = None

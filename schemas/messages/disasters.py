@@ -13,13 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from schemas.common import StrictModel, Theme, UtcDatetime
+from schemas.common import StrictModel, Theme, WireDatetime
 from schemas.messages.base import ShortText, Text
 from schemas.messages.spec import MessageSpec
 
 __all__ = ["DISASTER_ALERT_V1", "CapArea", "CapGeocode", "DisasterAlertV1"]
 
-_NUM = r"-?\d{1,3}(?:\.\d+)?"
+_NUM = r"-?[0-9]{1,3}(?:\.[0-9]+)?"
 _POINT = re.compile(rf"^({_NUM}),({_NUM})$")
 
 
@@ -45,7 +45,7 @@ def _polygon(text: str) -> str:
 def _circle(text: str) -> str:
     center, _, radius = text.partition(" ")
     _point(center)
-    if not re.fullmatch(r"\d{1,5}(?:\.\d+)?", radius):
+    if not re.fullmatch(r"[0-9]{1,5}(?:\.[0-9]+)?", radius):
         raise ValueError(f"{text!r} is not a CAP circle 'lat,lon radius_km'")
     return text
 
@@ -105,8 +105,8 @@ class DisasterAlertV1(StrictModel):
     urgency: Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
     severity: Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
     certainty: Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
-    onset: UtcDatetime | None = None
-    expires: UtcDatetime | None = None
+    onset: WireDatetime | None = None
+    expires: WireDatetime | None = None
     sender_name: ShortText | None = Field(default=None, alias="senderName")
     headline: ShortText | None = None
     description: Text | None = None

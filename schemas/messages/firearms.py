@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import CountryCode, StrictModel, Theme, UtcDatetime
+from schemas.common import CountryCode, StrictModel, Theme, WireDate, WireDatetime
 from schemas.messages.base import Firearm, Location, Person, Place, ShortText, Text
 from schemas.messages.spec import MessageSpec
 
@@ -27,7 +26,7 @@ class FirearmTraceRequestV1(StrictModel):
 
     case_reference: ShortText
     firearm: Firearm
-    recovered_at: UtcDatetime
+    recovered_at: WireDatetime
     recovery: Literal["seizure", "crime_scene", "found", "surrendered", "other"]
     location: Location
     trace_country: CountryCode = Field(
@@ -43,7 +42,7 @@ class RetailSale(StrictModel):
     dealer: ShortText
     dealer_licence: ShortText | None = None
     place: Place
-    sold_on: date
+    sold_on: WireDate
 
 
 class FirearmTraceResultV1(StrictModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.common import StrictModel, Theme, UtcDatetime
+from schemas.common import StrictModel, Theme, WireDatetime
 from schemas.messages.base import Conveyance, Location, Person, Place, ShortText, Text
 from schemas.messages.spec import MessageSpec
 
@@ -23,7 +23,7 @@ class GangMovementV1(StrictModel):
     """Gang movement: members of a gang seen moving, with where from, where to and who."""
 
     gang: Gang
-    observed_at: UtcDatetime
+    observed_at: WireDatetime
     movement: Literal["entering", "leaving", "transit", "internal"]
     location: Location
     origin: Place | None = None

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import MessageId, StrictModel, UtcDatetime
+from schemas.common import MessageId, StrictModel, WireDatetime
 from schemas.messages.base import Location, Person, ShortText, Text
 from schemas.messages.spec import ALL_THEMES, MessageSpec
 
@@ -24,7 +24,7 @@ class InformationRequestV1(StrictModel):
     subject: ShortText
     questions: list[Text] = Field(min_length=1, max_length=50)
     priority: Literal["routine", "priority", "immediate"] = "routine"
-    respond_by: UtcDatetime | None = None
+    respond_by: WireDatetime | None = None
     legal_basis: ShortText | None = None
     related_messages: list[MessageId] = Field(default_factory=list, max_length=50)
     persons: list[Person] = Field(default_factory=list, max_length=100)

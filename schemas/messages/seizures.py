@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import StrictModel, Theme, UtcDatetime
+from schemas.common import StrictModel, Theme, WireDatetime
 from schemas.messages.base import (
     Ammunition,
     CashAmount,
@@ -54,7 +54,7 @@ class SeizureV1(StrictModel):
     """Seizure: drugs, precursors, firearms, ammunition, cash and conveyances taken in one act."""
 
     case_reference: ShortText
-    seized_at: UtcDatetime
+    seized_at: WireDatetime
     location: Location
     agency_unit: ShortText | None = None
     drugs: list[DrugSeizure] = Field(default_factory=list, max_length=100)

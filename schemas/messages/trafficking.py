@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import StrictModel, Theme
+from schemas.common import StrictModel, Theme, WireDate
 from schemas.messages.base import Location, Person, Place, ShortText, Text
 from schemas.messages.spec import MessageSpec
 
@@ -30,7 +29,7 @@ class TraffickingCaseV1(StrictModel):
     """Trafficking case: victims, suspects and the route of a trafficking in persons case."""
 
     case_reference: ShortText
-    opened_on: date
+    opened_on: WireDate
     status: Literal["open", "under_investigation", "prosecuted", "closed"]
     exploitation: list[Exploitation] = Field(min_length=1, max_length=9)
     victims_count: int = Field(strict=True, ge=0, le=100_000)

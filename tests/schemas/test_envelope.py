@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -35,6 +36,19 @@ def test_valid_envelope() -> None:
     assert env.handling == "amber+strict"
 
 
+@pytest.mark.parametrize(
+    "issued_at",
+    ["2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123456Z", "2026-11-25T10:00:00+00:00"],
+)
+def test_rfc3339_utc_forms_are_accepted(issued_at: str) -> None:
+    assert parse_envelope(raw(issued_at=issued_at)).issued_at.tzinfo is UTC
+
+
+def test_a_number_in_a_date_time_field_says_how_to_write_it() -> None:
+    with pytest.raises(InvalidEnvelope, match="write it like 2026-11-25T10:00:00Z"):
+        parse_envelope(raw(issued_at=1764064800))
+
+
 def test_uuid7_is_an_accepted_id() -> None:
     assert parse_envelope(raw(id="01936f2e-5b7c-7abc-8def-0123456789ab")).id.startswith("0193")
 
@@ -53,6 +67,25 @@ def test_uuid7_is_an_accepted_id() -> None:
         ({"evaluation": {"reliability": "A", "credibility": 7}}, "evaluation.credibility"),
         ({"to": []}, "to"),
         ({"extra": 1}, "extra"),
+        # No coercion: what the exported JSON Schema refuses, the envelope refuses.
+        ({"version": "1"}, "version"),
+        ({"version": True}, "version"),
+        ({"version": 1.0}, "version"),
+        ({"issued_at": 1764064800}, "issued_at"),
+        ({"issued_at": 1764064800.5}, "issued_at"),
+        ({"issued_at": "1764064800"}, "issued_at"),
+        ({"issued_at": "2026-11-25 10:00:00Z"}, "issued_at"),
+        ({"issued_at": "2026-11-25T10:00Z"}, "issued_at"),
+        ({"issued_at": "2026-11-25t10:00:00z"}, "issued_at"),
+        ({"issued_at": "2026-11-25"}, "issued_at"),
+        ({"issued_at": "2026-11-25T10:00:00+0000"}, "issued_at"),
+        ({"issued_at": "٢٠٢٦-11-25T10:00:00Z"}, "issued_at"),
+        ({"evaluation": {"reliability": "A", "credibility": "3"}}, "evaluation.credibility"),
+        ({"evaluation": {"reliability": "A", "credibility": True}}, "evaluation.credibility"),
+        ({"evaluation": {"reliability": "A", "credibility": 3.0}}, "evaluation.credibility"),
+        ({"handling": 1}, "handling"),
+        ({"to": "US"}, "to"),
+        ({"sender": {"country": "GT", "agency": 7, "poc": "p"}}, "sender.agency"),
     ],
 )
 def test_bad_envelopes_name_the_field(changes: dict[str, Any], field: str) -> None:

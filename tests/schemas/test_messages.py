@@ -153,6 +153,34 @@ BAD_PAYLOADS: list[tuple[str, str, Any, str]] = [
     ("cbrn_interdiction", "materials", [], "payload.materials"),
     ("information_request", "questions", [], "payload.questions"),
     ("information_response", "status", "declined", "payload"),
+    # No coercion and ASCII digits only: what the exported JSON Schema refuses.
+    ("seizure", "seized_at", 1764052200, "payload.seized_at"),
+    ("seizure", "seized_at", "1764052200", "payload.seized_at"),
+    ("seizure", "seized_at", "2026-11-24 06:30:00Z", "payload.seized_at"),
+    ("seizure", "persons.0.date_of_birth", 491529600, "payload.persons.0.date_of_birth"),
+    (
+        "seizure",
+        "persons.0.date_of_birth",
+        "1985-07-30T00:00:00Z",
+        "payload.persons.0.date_of_birth",
+    ),
+    ("seizure", "ammunition.0.rounds", "240", "payload.ammunition.0.rounds"),
+    ("seizure", "drugs.0.packages", True, "payload.drugs.0.packages"),
+    ("seizure", "precursors.0.cas", "٧٦٦٤-٩٣-٩", "payload.precursors.0.cas"),
+    ("seizure", "conveyances.1.imo", "٩١٥٥٨٠٨", "payload.conveyances.1.imo"),
+    ("seizure", "conveyances.1.mmsi", "١٢٣٤٥٦٧٨٩", "payload.conveyances.1.mmsi"),
+    ("seizure", "cash.0.amount", "١٨٤٣٥٠", "payload.cash.0.amount"),
+    ("trafficking_case", "opened_on", "2026-10-02T00:00:00Z", "payload.opened_on"),
+    ("trafficking_case", "victims_count", "6", "payload.victims_count"),
+    ("firearm_trace_request", "urgent", "true", "payload.urgent"),
+    (
+        "firearm_trace_result",
+        "first_retail_sale.sold_on",
+        1717286400,
+        "payload.first_retail_sale.sold_on",
+    ),
+    ("disaster_alert", "area.1.circle.0", "16.33,-86.53 ٦٠", "payload.area.1.circle.0"),
+    ("information_request", "respond_by", 1764892800, "payload.respond_by"),
 ]
 
 
