@@ -129,24 +129,24 @@ _FULL_DATE = re.compile(FULL_DATE_PATTERN)
 def _rfc3339_utc(value: Any) -> Any:
     if isinstance(value, datetime):
         return value  # built in Python, not read from a message
-    if isinstance(value, str) and _RFC3339_UTC.fullmatch(value):
-        return value
-    raise PydanticCustomError(
-        "rfc3339_datetime",
-        "{value} is not an RFC 3339 date-time string in UTC; write it like 2026-11-25T10:00:00Z",
-        {"value": _shown(value)},
+    return _lexical(
+        value, _RFC3339_UTC, "rfc3339_datetime", "date-time string in UTC", "2026-11-25T10:00:00Z"
     )
 
 
 def _full_date(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value  # built in Python, not read from a message
-    if isinstance(value, str) and _FULL_DATE.fullmatch(value):
+    return _lexical(value, _FULL_DATE, "rfc3339_date", "date string", "2026-11-25")
+
+
+def _lexical(value: Any, form: re.Pattern[str], kind: str, what: str, example: str) -> str:
+    if isinstance(value, str) and form.fullmatch(value):
         return value
     raise PydanticCustomError(
-        "rfc3339_date",
-        "{value} is not an RFC 3339 date string; write it like 2026-11-25",
-        {"value": _shown(value)},
+        kind,
+        "{value} is not an RFC 3339 {what}; write it like {example}",
+        {"value": _shown(value), "what": what, "example": example},
     )
 
 
