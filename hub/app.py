@@ -139,6 +139,7 @@ class HubApp:
                 writer,
                 self.governance.directory,
                 self.settings,
+                sinks=self.sinks,
                 metrics=self.metrics,
             )
             await self.receipts.start()

@@ -7,15 +7,21 @@ Tree::
         ├── NatsServerError        the embedded nats-server cannot start or stop
         ├── ConfigError            settings are wrong (file, field)
         ├── ConsumerTampered       consumer_tampered  a consumer was changed beyond repair
-        └── MessageRefused         the pipeline refuses a message (reason code)
-            ├── MessageTooOld          too_old           issued before the acceptance window
-            ├── MessageFromFuture      issued_in_future  issued beyond the allowed clock skew
-            └── DuplicateMessage       duplicate         id already accepted (a replay)
+        ├── MessageRefused         the pipeline refuses a message (reason code)
+        │   ├── MessageTooOld          too_old           issued before the acceptance window
+        │   ├── MessageFromFuture      issued_in_future  issued beyond the allowed clock skew
+        │   └── DuplicateMessage       duplicate         id already accepted (a replay)
+        └── ReceiptRefused         receipt_refused   a signed sink receipt is not put on the record
+            ├── ReceiptMismatch        receipt_mismatch      the DELIVERY message it names disagrees
+            ├── ReceiptUnchecked       receipt_unchecked     names no DELIVERY message, or one gone
+            ├── ReceiptUnknownSink     receipt_unknown_sink  a sink not configured for its country
+            └── ReceiptConflict        receipt_conflict      dead_lettered after delivered
 """
 
 from __future__ import annotations
 
 from schemas.errors import EnlaceError
+from schemas.receipts import Receipt
 
 __all__ = [
     "ConfigError",
@@ -26,6 +32,11 @@ __all__ = [
     "MessageRefused",
     "MessageTooOld",
     "NatsServerError",
+    "ReceiptConflict",
+    "ReceiptMismatch",
+    "ReceiptRefused",
+    "ReceiptUnchecked",
+    "ReceiptUnknownSink",
 ]
 
 
@@ -83,3 +94,50 @@ class MessageFromFuture(MessageRefused):
 
 class DuplicateMessage(MessageRefused):
     code = "duplicate"
+
+
+class ReceiptRefused(HubError):
+    """A receipt signed by its recipient party that the hub still does not record.
+
+    The audit log gets a ``receipt_rejected`` entry with :attr:`code` instead of a
+    ``delivered`` / ``dead_lettered`` one.
+
+    Attributes:
+        message_id: the message the receipt claims.
+        recipient: the party whose system key signed it.
+        sink: the sink it names.
+        delivery_seq: the DELIVERY sequence it names (None: it names none).
+        status: ``delivered`` or ``dead_lettered``.
+    """
+
+    code = "receipt_refused"
+
+    def __init__(self, receipt: Receipt, problem: str) -> None:
+        seq = receipt.delivery_seq
+        super().__init__(
+            f"{receipt.status.value} receipt from {receipt.recipient}'s sink {receipt.sink!r} "
+            f"for message {receipt.message_id}"
+            + (f" (DELIVERY {seq})" if seq is not None else "")
+            + f": {problem}"
+        )
+        self.message_id = receipt.message_id
+        self.recipient = receipt.recipient
+        self.sink = receipt.sink
+        self.delivery_seq = seq
+        self.status = receipt.status.value
+
+
+class ReceiptMismatch(ReceiptRefused):
+    code = "receipt_mismatch"
+
+
+class ReceiptUnchecked(ReceiptRefused):
+    code = "receipt_unchecked"
+
+
+class ReceiptUnknownSink(ReceiptRefused):
+    code = "receipt_unknown_sink"
+
+
+class ReceiptConflict(ReceiptRefused):
+    code = "receipt_conflict"

@@ -9,33 +9,49 @@ receipt                                     audit entry
 ==========================================  ===============================================
 valid, status ``delivered``                 ``delivered`` (recipient, sink, receipt digest)
 valid, status ``dead_lettered``             ``dead_lettered`` (+ the sink's reason code)
-unsigned, forged, altered, wrong party       ``receipt_rejected`` (reason code), never a
+unsigned, forged, altered, wrong party      ``receipt_rejected`` (reason code), never a
                                             delivery; the message is terminated, not retried
-valid, but not what the hub delivered        ``receipt_rejected`` (``receipt_mismatch``)
+signed, but refused (below)                 ``receipt_rejected`` (``receipt_*`` code)
+the same delivery, sink and status again    nothing: acked, recorded once already
 ==========================================  ===============================================
 
-Valid means: a readable receipt, signed (``Enlace-Signature``) by a system key of the
+Signed means: a readable receipt, signed (``Enlace-Signature``) by a system key of the
 party named by the subject's ``<cc>``, which is also the receipt's ``recipient``, with the
 key valid when JetStream stored the receipt (a backlog read after a key rotation still
 verifies). The directory is the one in force; :meth:`ReceiptRecorder.reload` replaces it.
 
-A valid receipt must also answer a delivery the hub made: its ``delivery_seq`` names a
-DELIVERY stream message (one direct get), whose ``Nats-Msg-Id`` must be
-``<message_id>:<recipient>``, whose subject must be the recipient's (``enlace.out.<cc>.…``),
-whose ``Enlace-View`` must be the receipt's view and whose body's SHA-256 must be the
-receipt's digest. Otherwise it is ``receipt_rejected`` with reason ``receipt_mismatch``
-(:data:`RECEIPT_MISMATCH`): a party cannot put on the record a delivery it never got, or
-bytes the hub did not send. A receipt that cannot be compared is recorded as before, with
-the entry's ``detail`` saying so: :data:`UNCHECKED_NO_SEQUENCE` (a receipt of an adapter
-from before ``delivery_seq``) or :data:`UNCHECKED_GONE` (DELIVERY no longer holds that
-message: its age or size limits removed it).
+A signed receipt is then refused (:class:`~hub.errors.ReceiptRefused`, whose code the
+``receipt_rejected`` entry carries) unless all of these hold, checked in this order:
 
-A receipt is acked only after its entry is persisted in AUDIT. Redelivery does not record
-it twice: the SHA-256 of the receipt bytes (the entry's ``digest``) is kept in the
-key-value bucket ``enlace_receipts`` (value: the entry's log index) after the append, and a
-receipt found there is acked without a new entry. If the hub dies between the append and
-that mark, the redelivered receipt is recorded a second time (an exact duplicate entry,
-same digest): a duplicate is preferred to a receipt lost from the record.
+``receipt_unknown_sink``
+    its ``sink`` is one configured for its recipient (``enlace.yaml``'s ``adapters:``,
+    the register :class:`ReceiptRecorder` is given and :meth:`~ReceiptRecorder.reload`
+    replaces);
+``receipt_unchecked``
+    it names a DELIVERY sequence (``delivery_seq``) and the stream still holds that message
+    (its age or size limits may have removed it): what cannot be checked is not recorded;
+``receipt_mismatch``
+    that message (one direct get) is its delivery: ``Nats-Msg-Id`` is
+    ``<message_id>:<recipient>``, the subject the recipient's (``enlace.out.<cc>.…``),
+    ``Enlace-View`` the receipt's view and the body's SHA-256 the receipt's digest;
+``receipt_conflict``
+    a ``dead_lettered`` receipt is not for a (delivery, sink) already recorded
+    ``delivered``: what a sink wrote it cannot later have refused. The other way round
+    (``dead_lettered``, then ``delivered`` when the dead letter is replayed) is recorded.
+
+So a party cannot put on the record a delivery it never got, bytes the hub did not send,
+a sink nobody configured, or an outcome that contradicts its own.
+
+A receipt is acked only after its entry is persisted in AUDIT. It is recorded once per
+delivery, sink and status: the key-value bucket ``enlace_receipts`` holds
+:func:`delivery_key` (``<cc>.<delivery seq>.<sink>.<status>``, value: the entry's log
+index) after the append, and a receipt whose key is there is acked without a new entry,
+whatever its bytes: a sink that signs its receipt again after RECEIPTS' duplicate window
+(new ``delivered_at``, new ``Nats-Msg-Id``) does not record the delivery twice. A refused
+receipt is kept by the SHA-256 of its bytes instead, so the same forgery read again is one
+entry while each different one is on the record. If the hub dies between the append and
+that mark, the redelivered receipt is recorded a second time: a duplicate is preferred to
+a receipt lost from the record.
 """
 
 from __future__ import annotations
@@ -43,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,6 +72,13 @@ from nats.js.kv import KeyValue
 from hub.audit import AuditEntry, AuditWriter
 from hub.audit.errors import AuditEntryInvalid, AuditError
 from hub.config import HubSettings
+from hub.errors import (
+    ReceiptConflict,
+    ReceiptMismatch,
+    ReceiptRefused,
+    ReceiptUnchecked,
+    ReceiptUnknownSink,
+)
 from hub.metrics import HubMetrics
 from hub.streams import RECEIPTS_BUCKET, RECEIPTS_CONSUMER, ensure_kv, ensure_receipts_consumer
 from schemas.countersign import sha256_digest
@@ -65,15 +88,17 @@ from schemas.receipts import Receipt, ReceiptStatus, parse_receipt, verify_recei
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, PREFIX
 
 __all__ = [
-    "RECEIPT_MISMATCH",
-    "UNCHECKED_GONE",
-    "UNCHECKED_NO_SEQUENCE",
     "ReceiptRecorder",
     "RecordedReceipt",
+    "SinkRegister",
     "StoredDelivery",
+    "check_receipt",
     "checked_entry",
+    "conflict",
+    "delivery_key",
     "delivery_mismatch",
     "receipt_entry",
+    "sink_register",
 ]
 
 log = structlog.get_logger("enlace.hub.receipts")
@@ -83,12 +108,13 @@ _UNSPECIFIED = "unspecified"  # a dead-letter receipt whose reason is not a reas
 _NAK_DELAY = 1.0  # seconds before the audit log is tried again for a receipt
 _DELIVERY_STREAM = "DELIVERY"
 
-RECEIPT_MISMATCH = "receipt_mismatch"
-"""Reason code: a signed receipt that does not answer a delivery the hub made."""
-UNCHECKED_NO_SEQUENCE = "unchecked: receipt without delivery sequence"
-"""``detail`` of an entry whose receipt names no DELIVERY message (an older adapter)."""
-UNCHECKED_GONE = "unchecked: delivery no longer stored"
-"""``detail`` of an entry whose DELIVERY message the stream's limits have removed."""
+SinkRegister = Mapping[str, frozenset[str]]
+"""The sinks configured for each country (country code -> sink names)."""
+
+
+def sink_register(sinks: Mapping[str, Iterable[str]]) -> SinkRegister:
+    """A register of each country's sink names, as the recorder keeps it (a copy)."""
+    return {cc: frozenset(names) for cc, names in sinks.items()}
 
 
 @dataclass(frozen=True)
@@ -159,7 +185,8 @@ def receipt_entry(
 
     Returns:
         ``delivered`` or ``dead_lettered`` for a receipt that verifies, otherwise
-        ``receipt_rejected`` with the reason code of the first failed check.
+        ``receipt_rejected`` with the reason code of the first failed check. A verified
+        receipt still has to pass :func:`checked_entry` before it is recorded.
     """
     digest = sha256_digest(raw)
     try:
@@ -209,32 +236,88 @@ def delivery_mismatch(receipt: Receipt, stored: StoredDelivery) -> str | None:
     Returns:
         One sentence for the log (ids, subjects, views and digests only), or None.
     """
-    where = f"receipt for {receipt.message_id} to {receipt.recipient} names DELIVERY {stored.seq}"
+    where = f"DELIVERY {stored.seq}"
     expected_id = f"{receipt.message_id}:{receipt.recipient}"
     stored_id = stored.headers.get(HDR_MSG_ID)
     if stored_id != expected_id:
-        return f"{where}, which is delivery {stored_id!r}, not {expected_id!r}"
+        return f"{where} is delivery {stored_id!r}, not {expected_id!r}"
     if not stored.subject.startswith(f"{PREFIX}.out.{receipt.recipient}."):
-        return f"{where}, which went out on {stored.subject}, not to {receipt.recipient}"
+        return f"{where} went out on {stored.subject}, not to {receipt.recipient}"
     stored_view = stored.headers.get(HDR_VIEW)
     if stored_view != receipt.view:
-        return f"{where}, sent in view {stored_view!r}, not {receipt.view!r}"
+        return f"{where} was sent in view {stored_view!r}, not {receipt.view!r}"
     # A dead letter's digest is also of the bytes it received (adapters.runner): the same.
     digest = sha256_digest(stored.body)
     if digest != receipt.digest:
-        return f"{where}, whose bytes are {digest}, not the receipt's {receipt.digest}"
+        return f"{where} has bytes {digest}, not the receipt's {receipt.digest}"
     return None
 
 
-def _marked(recorded: RecordedReceipt, detail: str) -> RecordedReceipt:
-    entry = AuditEntry.model_validate(recorded.entry.model_dump() | {"detail": detail})
-    return RecordedReceipt(entry, recorded.receipt)
+def check_receipt(receipt: Receipt, stored: StoredDelivery | None, sinks: SinkRegister) -> None:
+    """Check a verified receipt against the sink register and the delivery it names.
+
+    Args:
+        receipt: a receipt whose signature already verified.
+        stored: the DELIVERY message named by its ``delivery_seq``; None when it names
+            none or the stream no longer holds it.
+        sinks: each country's configured sink names.
+
+    Raises:
+        ReceiptUnknownSink: its sink is not configured for its recipient.
+        ReceiptUnchecked: it names no DELIVERY message, or one the stream no longer holds.
+        ReceiptMismatch: the DELIVERY message it names is not its delivery.
+    """
+    configured = sinks.get(receipt.recipient, frozenset())
+    if receipt.sink not in configured:
+        names = ", ".join(sorted(configured)) or "none"
+        raise ReceiptUnknownSink(
+            receipt,
+            f"no sink of that name is configured for {receipt.recipient} (configured: "
+            f"{names}); add it to enlace.yaml's adapters: section and reload the hub",
+        )
+    if receipt.delivery_seq is None:
+        raise ReceiptUnchecked(
+            receipt,
+            "it names no DELIVERY sequence, so the hub cannot check it; update the sink "
+            "adapter (every current one names it)",
+        )
+    if stored is None:
+        raise ReceiptUnchecked(
+            receipt,
+            "the DELIVERY stream no longer holds that message (its age or size limits "
+            "removed it), so the hub cannot check it; run the adapter within those limits",
+        )
+    problem = delivery_mismatch(receipt, stored)
+    if problem is not None:
+        raise ReceiptMismatch(receipt, problem)
+
+
+def _refused(
+    recorded: RecordedReceipt, subject: str, raw: bytes, err: ReceiptRefused
+) -> RecordedReceipt:
+    """The ``receipt_rejected`` entry that replaces a verified receipt's entry."""
+    log.warning(
+        "receipt_refused",
+        reason=err.code,
+        message_id=err.message_id,
+        recipient=err.recipient,
+        sink=err.sink,
+        delivery_seq=err.delivery_seq,
+        status=err.status,
+        problem=err.description,
+    )
+    digest = recorded.entry.digest or sha256_digest(raw)
+    return RecordedReceipt(_rejected(subject, raw, digest, err.code, err.message_id), None)
 
 
 def checked_entry(
-    recorded: RecordedReceipt, subject: str, raw: bytes, stored: StoredDelivery | None
+    recorded: RecordedReceipt,
+    subject: str,
+    raw: bytes,
+    stored: StoredDelivery | None,
+    sinks: SinkRegister,
 ) -> RecordedReceipt:
-    """A verified receipt's entry once compared with the delivery it names.
+    """A verified receipt's entry once checked by :func:`check_receipt`.
 
     Args:
         recorded: what :func:`receipt_entry` made of the receipt.
@@ -242,36 +325,67 @@ def checked_entry(
         raw: the receipt bytes.
         stored: the DELIVERY message named by its ``delivery_seq``; None when the receipt
             names none or the stream no longer holds it.
+        sinks: each country's configured sink names.
 
     Returns:
-        ``recorded`` unchanged when it answers ``stored`` (or did not verify in the first
-        place); marked unchecked in its ``detail`` when there was nothing to compare;
-        ``receipt_rejected`` with :data:`RECEIPT_MISMATCH` when the two disagree.
+        ``recorded`` unchanged when it passes (or did not verify in the first place);
+        otherwise ``receipt_rejected`` with the refusal's reason code.
     """
     receipt = recorded.receipt
     if receipt is None:
         return recorded
-    if receipt.delivery_seq is None:
-        return _marked(recorded, UNCHECKED_NO_SEQUENCE)
-    if stored is None:
-        return _marked(recorded, UNCHECKED_GONE)
-    problem = delivery_mismatch(receipt, stored)
-    if problem is None:
-        return recorded
-    log.warning(
-        "receipt_mismatch",
-        message_id=receipt.message_id,
-        recipient=receipt.recipient,
-        delivery_seq=receipt.delivery_seq,
-        problem=problem,
+    try:
+        check_receipt(receipt, stored, sinks)
+    except ReceiptRefused as err:
+        return _refused(recorded, subject, raw, err)
+    return recorded
+
+
+def conflict(
+    recorded: RecordedReceipt, subject: str, raw: bytes, delivered_at: int | None
+) -> RecordedReceipt:
+    """A checked ``dead_lettered`` receipt for a delivery its sink receipted ``delivered``.
+
+    Args:
+        recorded: the checked receipt (status ``dead_lettered``).
+        subject: the receipt's NATS subject.
+        raw: the receipt bytes.
+        delivered_at: the log index of the ``delivered`` entry (None: in this same batch).
+
+    Returns:
+        ``receipt_rejected`` with reason ``receipt_conflict``.
+    """
+    assert recorded.receipt is not None  # only a checked receipt can conflict
+    where = "in this batch" if delivered_at is None else f"at audit index {delivered_at}"
+    err = ReceiptConflict(
+        recorded.receipt,
+        f"the same sink's delivered receipt for this delivery is on the record ({where}); "
+        "a delivery its sink wrote cannot be dead-lettered after",
     )
-    digest = recorded.entry.digest or sha256_digest(raw)
-    entry = _rejected(subject, raw, digest, RECEIPT_MISMATCH, receipt.message_id)
-    return RecordedReceipt(entry, None)
+    return _refused(recorded, subject, raw, err)
 
 
-def _kv_key(digest: str) -> str:
-    return digest.removeprefix("sha256:")
+def delivery_key(receipt: Receipt, status: ReceiptStatus | None = None) -> str:
+    """The ``enlace_receipts`` key that records ``receipt`` once: delivery, sink, status.
+
+    Args:
+        receipt: a checked receipt (it names its DELIVERY sequence).
+        status: another status to look up for the same delivery and sink (default: its own).
+
+    Returns:
+        ``<recipient>.<delivery seq>.<sink>.<status>``; a ``:`` of the sink name (which the
+        log admits, a key does not) is written ``=`` (which neither admits: no clash).
+    """
+    status = status or receipt.status
+    sink = receipt.sink.replace(":", "=")
+    return f"{receipt.recipient}.{receipt.delivery_seq}.{sink}.{status.value}"
+
+
+def _record_key(recorded: RecordedReceipt, raw: bytes) -> str:
+    """A recorded receipt by its delivery; a refused one by its bytes (each forgery once)."""
+    if recorded.receipt is not None:
+        return delivery_key(recorded.receipt)
+    return (recorded.entry.digest or sha256_digest(raw)).removeprefix("sha256:")
 
 
 class ReceiptRecorder:
@@ -279,6 +393,15 @@ class ReceiptRecorder:
 
     ``await start()`` creates the consumer and the bucket (idempotent) and starts one
     pull loop; ``await stop()`` stops fetching and finishes the batch in hand.
+
+    Args:
+        js: the hub's JetStream context.
+        writer: the audit log.
+        directory: the directory in force (system keys of the parties).
+        settings: the hub settings (fetch batch, stream limits).
+        sinks: each country's configured sink names (``enlace.yaml``'s ``adapters:``); a
+            receipt from any other sink is refused (``receipt_unknown_sink``).
+        metrics: counts receipts by what they became.
     """
 
     def __init__(
@@ -287,20 +410,31 @@ class ReceiptRecorder:
         writer: AuditWriter,
         directory: Directory,
         settings: HubSettings,
+        *,
+        sinks: Mapping[str, Iterable[str]],
         metrics: HubMetrics | None = None,
     ) -> None:
         self.js = js
         self.writer = writer
         self.directory = directory
+        self.sinks = sink_register(sinks)
         self.settings = settings
         self.metrics = metrics
         self._kv: KeyValue | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def reload(self, directory: Directory) -> None:
-        """Verify the next receipts against ``directory`` (the batch in hand keeps its own)."""
+    def reload(
+        self, directory: Directory, sinks: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        """Check the next receipts against ``directory`` and, when given, ``sinks``.
+
+        The batch in hand keeps the ones it started with. ``sinks`` None keeps the
+        register as it is.
+        """
         self.directory = directory
+        if sinks is not None:
+            self.sinks = sink_register(sinks)
 
     async def start(self) -> None:
         """Create the ``hub-receipts`` consumer and the ``enlace_receipts`` bucket; start."""
@@ -308,12 +442,19 @@ class ReceiptRecorder:
         self._kv = await ensure_kv(
             self.js,
             RECEIPTS_BUCKET,
-            # A receipt cannot come back after RECEIPTS dropped it: keep marks as long.
+            # A receipt cannot come back after RECEIPTS dropped it, nor be checked after
+            # DELIVERY dropped its delivery: keep marks as long as both.
             self.settings.streams.max_age.total_seconds(),
             self.settings.streams.replicas,
         )
         sub = await self.js.pull_subscribe_bind(durable=RECEIPTS_CONSUMER, stream="RECEIPTS")
         self._task = asyncio.create_task(self._run(sub), name="hub-receipts")
+        if not any(self.sinks.values()):
+            log.warning(
+                "receipts_without_sinks",
+                detail="no sink is configured (enlace.yaml adapters:): every receipt will be "
+                "refused as receipt_unknown_sink",
+            )
         log.info("receipts_recorder_started", consumer=RECEIPTS_CONSUMER)
 
     async def stop(self) -> None:
@@ -359,7 +500,7 @@ class ReceiptRecorder:
         """DELIVERY message ``seq``; None when there is no seq or the stream dropped it.
 
         Any other failure (NATS unreachable, a timeout) is raised: the batch is then left
-        for redelivery rather than recorded unchecked.
+        for redelivery rather than refused as unchecked.
         """
         if seq is None:
             return None
@@ -369,28 +510,56 @@ class ReceiptRecorder:
             return None
         return StoredDelivery(seq, msg.subject or "", dict(msg.headers or {}), msg.data or b"")
 
+    async def _judged(
+        self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
+    ) -> RecordedReceipt:
+        """What ``msg`` becomes: verified, checked, and refused if it contradicts the record.
+
+        ``batch``: the keys of the receipts of this batch recorded before it.
+        """
+        at = msg.metadata.timestamp  # when JetStream stored it, not when we read it
+        jws = (msg.headers or {}).get(HDR_SIGNATURE)
+        recorded = receipt_entry(directory, msg.subject, msg.data, jws, at)
+        receipt = recorded.receipt
+        if receipt is None:
+            return recorded
+        stored = None
+        if receipt.sink in sinks.get(receipt.recipient, frozenset()):  # else no read needed
+            stored = await self._stored_delivery(receipt.delivery_seq)
+        recorded = checked_entry(recorded, msg.subject, msg.data, stored, sinks)
+        if recorded.valid and receipt.status is ReceiptStatus.DEAD_LETTERED:
+            delivered = delivery_key(receipt, ReceiptStatus.DELIVERED)
+            if delivered in batch:
+                return conflict(recorded, msg.subject, msg.data, None)
+            index = await self._recorded_at(delivered)
+            if index is not None:
+                return conflict(recorded, msg.subject, msg.data, index)
+        return recorded
+
     async def handle_batch(self, msgs: list[Msg]) -> None:
         """Record a batch of receipts in one audit append, mark them, then ack each."""
         assert self._kv is not None  # started
-        directory = self.directory
+        directory, sinks = self.directory, self.sinks
         todo: list[tuple[Msg, str, RecordedReceipt]] = []
         keys: set[str] = set()
         for msg in msgs:
-            at = msg.metadata.timestamp  # when JetStream stored it, not when we read it
-            recorded = receipt_entry(
-                directory, msg.subject, msg.data, (msg.headers or {}).get(HDR_SIGNATURE), at
-            )
-            key = _kv_key(recorded.entry.digest or sha256_digest(msg.data))
-            if key in keys or await self._recorded_at(key) is not None:
-                # A redelivery (or the same bytes published again): already on the record.
+            recorded = await self._judged(msg, directory, sinks, keys)
+            key = _record_key(recorded, msg.data)
+            in_batch = key in keys
+            index = None if in_batch else await self._recorded_at(key)
+            if in_batch or index is not None:
+                # A redelivery, the same bytes published again, or the same delivery
+                # receipted again by its sink with new bytes: already on the record.
                 self._count("duplicate")
-                log.info("receipt_duplicate", digest=recorded.entry.digest)
+                log.info(
+                    "receipt_duplicate",
+                    key=key,
+                    digest=recorded.entry.digest,
+                    recorded_at=index,
+                )
                 await msg.ack()
                 continue
             keys.add(key)
-            if recorded.receipt is not None:
-                stored = await self._stored_delivery(recorded.receipt.delivery_seq)
-                recorded = checked_entry(recorded, msg.subject, msg.data, stored)
             todo.append((msg, key, recorded))
         if not todo:
             return
@@ -421,7 +590,6 @@ class ReceiptRecorder:
                     recipient=entry.recipient,
                     sink=entry.sink,
                     index=index,
-                    detail=entry.detail,  # says when it could not be checked against DELIVERY
                 )
                 await msg.ack()
             else:

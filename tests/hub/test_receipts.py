@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from hub.audit import EntryKind, parse_entry
+from hub.errors import (
+    ReceiptConflict,
+    ReceiptMismatch,
+    ReceiptRefused,
+    ReceiptUnchecked,
+    ReceiptUnknownSink,
+)
 from hub.receipts import (
-    RECEIPT_MISMATCH,
-    UNCHECKED_GONE,
-    UNCHECKED_NO_SEQUENCE,
     StoredDelivery,
+    check_receipt,
     checked_entry,
+    conflict,
+    delivery_key,
     receipt_entry,
+    sink_register,
 )
 from schemas.countersign import sha256_digest
 from schemas.jws import sign_detached
@@ -161,12 +173,20 @@ def _stored(
     )
 
 
+SINKS = sink_register({"SV": ["jsonl", "folder"], "US": ["webhook"]})
+
+
 def _checked(
-    td: TestDirectory, receipt: Receipt, stored: StoredDelivery | None
+    td: TestDirectory,
+    receipt: Receipt,
+    stored: StoredDelivery | None,
+    sinks: Mapping[str, frozenset[str]] = SINKS,
 ) -> tuple[EntryKind, str | None, str | None]:
     raw, jws = _signed(td, receipt, receipt.recipient)
     subject = receipt_subject(receipt.recipient)
-    recorded = checked_entry(receipt_entry(td.directory, subject, raw, jws), subject, raw, stored)
+    recorded = checked_entry(
+        receipt_entry(td.directory, subject, raw, jws), subject, raw, stored, sinks
+    )
     entry = recorded.entry
     assert parse_entry(entry.canonical()) == entry  # still a valid entry of the log
     assert recorded.valid == (entry.kind is not EntryKind.RECEIPT_REJECTED)
@@ -202,33 +222,162 @@ def test_a_receipt_the_stored_delivery_contradicts_is_rejected(
     td: TestDirectory, stored: StoredDelivery
 ) -> None:
     kind, reason, _ = _checked(td, _receipt(delivery_seq=7), stored)
-    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, RECEIPT_MISMATCH)
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptMismatch.code)
 
 
 def test_a_dead_letter_receipt_with_other_bytes_is_rejected_too(td: TestDirectory) -> None:
     receipt = _receipt(delivery_seq=7, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
     kind, reason, _ = _checked(td, receipt, _stored(body=b"other"))
-    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, RECEIPT_MISMATCH)
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptMismatch.code)
 
 
-def test_a_receipt_without_a_delivery_sequence_is_recorded_marked_unchecked(
+def test_a_receipt_without_a_delivery_sequence_is_refused_unchecked(
     td: TestDirectory,
 ) -> None:
-    kind, _, detail = _checked(td, _receipt(), _stored(body=b"anything"))
-    assert (kind, detail) == (EntryKind.DELIVERED, UNCHECKED_NO_SEQUENCE)
+    # What a forger sends for a message that does not exist: nothing to check it against.
+    kind, reason, _ = _checked(td, _receipt(), _stored(body=b"anything"))
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptUnchecked.code)
 
 
-def test_a_receipt_whose_delivery_is_gone_is_recorded_marked_unchecked(
+def test_a_receipt_whose_delivery_is_gone_is_refused_unchecked(td: TestDirectory) -> None:
+    kind, reason, _ = _checked(td, _receipt(delivery_seq=7), None)
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptUnchecked.code)
+
+
+@pytest.mark.parametrize("status", [ReceiptStatus.DELIVERED, ReceiptStatus.DEAD_LETTERED], ids=str)
+@pytest.mark.parametrize(
+    ("recipient", "sink"),
+    [("SV", "webhook"), ("SV", "nowhere"), ("US", "jsonl"), ("GT", "jsonl")],
+    ids=["another-countrys-sink", "no-such-sink", "us-without-jsonl", "gt-has-none"],
+)
+def test_a_receipt_from_a_sink_not_configured_for_its_country_is_refused(
+    td: TestDirectory, recipient: str, sink: str, status: ReceiptStatus
+) -> None:
+    # Everything else holds: the delivery it names is really the recipient's.
+    receipt = _receipt(recipient, sink=sink, delivery_seq=7, status=status, reason="tampered")
+    kind, reason, _ = _checked(td, receipt, _stored(recipient=recipient))
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptUnknownSink.code)
+
+
+def test_with_no_register_every_receipt_is_refused_as_from_an_unknown_sink(
     td: TestDirectory,
 ) -> None:
-    kind, _, detail = _checked(td, _receipt(delivery_seq=7), None)
-    assert (kind, detail) == (EntryKind.DELIVERED, UNCHECKED_GONE)
+    kind, reason, _ = _checked(td, _receipt(delivery_seq=7), _stored(), sink_register({}))
+    assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptUnknownSink.code)
+
+
+def test_the_refusal_names_what_was_wrong_where_and_what_to_do() -> None:
+    receipt = _receipt(sink="nowhere", delivery_seq=7)
+    with pytest.raises(ReceiptUnknownSink) as info:
+        check_receipt(receipt, _stored(), SINKS)
+    err = info.value
+    assert (err.message_id, err.recipient, err.sink, err.delivery_seq, err.status) == (
+        MESSAGE_ID,
+        "SV",
+        "nowhere",
+        7,
+        "delivered",
+    )
+    assert "configured: folder, jsonl" in err.description
+    assert "adapters:" in err.description  # what to do
+    with pytest.raises(ReceiptUnchecked, match="names no DELIVERY sequence"):
+        check_receipt(_receipt(), None, SINKS)
+    with pytest.raises(ReceiptMismatch, match="DELIVERY 7 was sent in view"):
+        check_receipt(_receipt(delivery_seq=7), _stored(view="no_names"), SINKS)
+
+
+def test_a_receipt_that_answers_its_delivery_from_a_configured_sink_passes() -> None:
+    check_receipt(_receipt(delivery_seq=7, sink="folder"), _stored(), SINKS)  # no raise
+
+
+def test_a_conflicting_dead_letter_is_rejected_with_its_own_code(td: TestDirectory) -> None:
+    receipt = _receipt(delivery_seq=7, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+    raw, jws = _signed(td, receipt, "SV")
+    subject = receipt_subject("SV")
+    recorded = checked_entry(
+        receipt_entry(td.directory, subject, raw, jws), subject, raw, _stored(), SINKS
+    )
+    assert recorded.entry.kind is EntryKind.DEAD_LETTERED  # alone, it would be recorded
+    refused = conflict(recorded, subject, raw, 12)
+    assert not refused.valid
+    entry = refused.entry
+    assert (entry.kind, entry.reason, entry.message_id, entry.country) == (
+        EntryKind.RECEIPT_REJECTED,
+        ReceiptConflict.code,
+        MESSAGE_ID,
+        "SV",
+    )
+    assert entry.digest == sha256_digest(raw)
+
+
+def test_every_refusal_code_is_distinct_and_a_receipt_refusal() -> None:
+    kinds = (ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink, ReceiptConflict)
+    assert all(issubclass(k, ReceiptRefused) for k in kinds)
+    assert [k.code for k in kinds] == [
+        "receipt_mismatch",
+        "receipt_unchecked",
+        "receipt_unknown_sink",
+        "receipt_conflict",
+    ]
+
+
+# -- recorded once per delivery, sink and status ---------------------------------------------
+
+
+def test_the_key_is_the_delivery_not_the_receipt_bytes() -> None:
+    first = _receipt(delivery_seq=7, delivered_at=datetime(2026, 1, 1, tzinfo=UTC))
+    again = _receipt(delivery_seq=7, delivered_at=datetime(2026, 1, 2, tzinfo=UTC))
+    assert first.to_bytes() != again.to_bytes()  # re-signed later: new bytes
+    assert delivery_key(first) == delivery_key(again) == "SV.7.jsonl.delivered"
+
+
+def test_a_replayed_dead_letter_is_a_key_of_its_own() -> None:
+    dead = _receipt(delivery_seq=7, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+    replayed = _receipt(delivery_seq=7)
+    assert delivery_key(dead) != delivery_key(replayed)
+    assert delivery_key(dead, ReceiptStatus.DELIVERED) == delivery_key(replayed)
+
+
+_KV_KEY = r"^[-/_=.a-zA-Z0-9]+$"  # what a NATS key-value key admits
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**63),
+    sink=st.from_regex(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", fullmatch=True),
+    other_seq=st.integers(min_value=1, max_value=2**63),
+    other_sink=st.from_regex(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", fullmatch=True),
+    status=st.sampled_from(ReceiptStatus),
+)
+@example(seq=7, sink="a:b", other_seq=7, other_sink="a.b", status=ReceiptStatus.DELIVERED)
+@example(seq=7, sink="1.x", other_seq=71, other_sink="x", status=ReceiptStatus.DELIVERED)
+@example(seq=7, sink="x", other_seq=7, other_sink="x", status=ReceiptStatus.DEAD_LETTERED)
+def test_keys_are_valid_and_never_shared_by_two_deliveries_or_sinks(
+    seq: int, sink: str, other_seq: int, other_sink: str, status: ReceiptStatus
+) -> None:
+    # Any sink name the log admits: a forger's chosen name must neither break the bucket
+    # nor land on the key of another (delivery, sink).
+    key = delivery_key(_receipt(delivery_seq=seq, sink=sink, status=status))
+    assert re.fullmatch(_KV_KEY, key)
+    other = delivery_key(_receipt(delivery_seq=other_seq, sink=other_sink, status=status))
+    assert (key == other) == ((seq, sink) == (other_seq, other_sink))
+
+
+@given(sink=st.text(min_size=1, max_size=100))
+def test_any_sink_name_not_in_the_register_is_refused(sink: str) -> None:
+    receipt = _receipt(sink=sink, delivery_seq=7)
+    if sink in SINKS["SV"]:
+        check_receipt(receipt, _stored(), SINKS)
+    else:
+        with pytest.raises(ReceiptUnknownSink):
+            check_receipt(receipt, _stored(), SINKS)
 
 
 def test_a_receipt_that_did_not_verify_keeps_its_own_reason(td: TestDirectory) -> None:
     raw, jws = _signed(td, _receipt(delivery_seq=7), "US")  # not SV's key
     subject = receipt_subject("SV")
-    recorded = checked_entry(receipt_entry(td.directory, subject, raw, jws), subject, raw, None)
+    recorded = checked_entry(
+        receipt_entry(td.directory, subject, raw, jws), subject, raw, None, SINKS
+    )
     assert (recorded.entry.kind, recorded.entry.reason) == (
         EntryKind.RECEIPT_REJECTED,
         "sender_mismatch",

@@ -2,8 +2,11 @@
 
 GT publishes a gang movement; the hub (with its audit log) routes it to SV and US; their
 real sink runners write it and publish signed receipts; the hub's receipt recorder turns
-them into ``delivered`` entries. Forged receipts never count as deliveries, and the same
-receipt read twice is recorded once. The log still verifies against its checkpoints.
+them into ``delivered`` entries. Forged receipts never count as deliveries, receipts that
+cannot be checked against a DELIVERY message or come from a sink not configured for their
+country are refused, and the same receipt read twice is recorded once. The log still
+verifies against its checkpoints. (Forgeries through a country's own NATS login:
+``test_receipt_forgery.py``.)
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ from hub.audit import (
 )
 from hub.cli import cli
 from hub.config import HubSettings
+from hub.errors import ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink
 from hub.natsserver import NatsServer
 from hub.pipeline import Governance, HubSigner
 from hub.pipeline_audit import AuditLogHook
-from hub.receipts import RECEIPT_MISMATCH, UNCHECKED_GONE, UNCHECKED_NO_SEQUENCE
 from hub.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
@@ -62,6 +65,7 @@ async def js(nc: NatsClient) -> JetStreamContext:
 
 
 Kit = tuple[TestDirectory, Governance, HubSigner]
+SINKS = {"SV": ["jsonl"], "US": ["folder"]}  # the sinks configured (enlace.yaml adapters:)
 
 
 @contextlib.asynccontextmanager
@@ -72,13 +76,8 @@ async def audited_hub(
     td, gov, signer = kit or governance()
     checkpoints = CheckpointSigner(signer.key, signer.kid)
     writer = await AuditWriter.open(js, checkpoints, "enlace.test/receipts")
-    app = create_app(
-        HubSettings(nats_url=url),
-        gov,
-        signer,
-        audit=AuditLogHook(writer),
-        sinks={"SV": ["jsonl"], "US": ["folder"]},
-    )
+    audit = AuditLogHook(writer)
+    app = create_app(HubSettings(nats_url=url), gov, signer, audit=audit, sinks=SINKS)
     await app.start()
     try:
         yield app, writer, td, checkpoints
@@ -210,22 +209,19 @@ async def _stream(js: JetStreamContext, stream: str) -> list[Any]:
 async def test_forged_receipts_are_rejected_on_the_record_and_never_count_as_delivered(
     js: JetStreamContext, nats_server: NatsServer
 ) -> None:
-    message_id = "01JB6X1Q8Y6Z3N4M5P7R8S9T0W"
     async with audited_hub(nats_server.url, js) as (app, _, td, _):
+        message, raw, jws = signed_message(td)
+        await publish_signed(js, message, raw, jws)
+        message_id, sv = message["id"], (await _deliveries(js, 2))["SV"]
         # US signs a receipt claiming SV wrote the message.
-        forged = await _publish_receipt(js, td, "SV", "US", _receipt(message_id), "f1")
+        claim = _answer(sv, message_id, "SV")
+        forged = await _publish_receipt(js, td, "SV", "US", claim, "f1")
         # SV's own receipt, changed after signing (another sink name).
         altered = await _publish_receipt(
-            js,
-            td,
-            "SV",
-            "SV",
-            _receipt(message_id),
-            "f2",
-            alter=lambda b: b.replace(b'"jsonl"', b'"folder"'),
+            js, td, "SV", "SV", claim, "f2", alter=lambda b: b.replace(b'"jsonl"', b'"folder"')
         )
         # A genuine dead-letter receipt from SV: on the record, as refused.
-        dead = _receipt(message_id, status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+        dead = _answer(sv, message_id, "SV", status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
         await _publish_receipt(js, td, "SV", "SV", dead, "d1")
         entries = await _wait_for(
             js,
@@ -250,11 +246,12 @@ async def test_forged_receipts_are_rejected_on_the_record_and_never_count_as_del
 async def test_the_same_receipt_read_again_is_recorded_once(
     js: JetStreamContext, nats_server: NatsServer
 ) -> None:
-    message_id = "01JB6X1Q8Y6Z3N4M5P7R8S9T0X"
-    receipt = _receipt(message_id)
     kit = governance()
     td = kit[0]
     async with audited_hub(nats_server.url, js, kit):
+        message, raw, jws = signed_message(td)
+        await publish_signed(js, message, raw, jws)
+        receipt = _answer((await _deliveries(js, 2))["SV"], message["id"], "SV")
         await _publish_receipt(js, td, "SV", "SV", receipt, "r1")
         await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
         await _settled(js)
@@ -272,17 +269,32 @@ async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
     js: JetStreamContext, nats_server: NatsServer
 ) -> None:
     async with audited_hub(nats_server.url, js) as (app, _, old, _):
+        message, raw, jws = signed_message(old)
+        await publish_signed(js, message, raw, jws)
+        out = await _deliveries(js, 2)
         # New governance: every party key is new (same kids, other key material).
         new, gov, _ = governance()
         app.reload(gov)
-        await _publish_receipt(js, new, "SV", "SV", _receipt("01JB6X1Q8Y6Z3N4M5P7R8S9T0Y"), "n1")
-        await _publish_receipt(js, old, "SV", "SV", _receipt("01JB6X1Q8Y6Z3N4M5P7R8S9T0Z"), "o1")
-        entries = await _wait_for(js, lambda es: len(es) >= 2)
+        sv = _answer(out["SV"], message["id"], "SV")
+        by_new = await _publish_receipt(js, new, "SV", "SV", sv, "n1")
+        by_old = await _publish_receipt(js, old, "SV", "SV", sv, "o1")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
+        await _settled(js)
+        # A new register (as `enlace reload` after an adapters: change): US's folder sink
+        # is gone, so its receipt is no longer one of a configured sink.
+        assert app.receipts is not None
+        app.receipts.reload(gov.directory, {"SV": ["jsonl"], "US": ["webhook"]})
+        us = _answer(out["US"], message["id"], "US", sink="folder")
+        removed = await _publish_receipt(js, new, "US", "US", us, "u1")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 2)
         await _settled(js)
     [delivered] = _of(entries, EntryKind.DELIVERED)
-    assert delivered.message_id == "01JB6X1Q8Y6Z3N4M5P7R8S9T0Y"
-    [rejected] = _of(entries, EntryKind.RECEIPT_REJECTED)
-    assert (rejected.message_id, rejected.reason) == ("01JB6X1Q8Y6Z3N4M5P7R8S9T0Z", "bad_signature")
+    assert delivered.digest == sha256_digest(by_new)
+    rejected = {e.digest: e.reason for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    assert rejected == {
+        sha256_digest(by_old): "bad_signature",
+        sha256_digest(removed): ReceiptUnknownSink.code,
+    }
 
 
 async def _deliveries(js: JetStreamContext, count: int) -> dict[str, Any]:
@@ -305,7 +317,7 @@ def _answer(delivery: Any, message_id: str, recipient: str, **fields: Any) -> Re
     return _receipt(message_id, recipient, **(values | fields))
 
 
-async def test_signed_receipts_that_do_not_answer_a_hub_delivery_are_rejected(
+async def test_signed_receipts_that_cannot_be_checked_or_do_not_answer_a_delivery_are_refused(
     js: JetStreamContext, nats_server: NatsServer
 ) -> None:
     async with audited_hub(nats_server.url, js) as (app, _, td, _):
@@ -328,28 +340,39 @@ async def test_signed_receipts_that_do_not_answer_a_hub_delivery_are_rejected(
             for i, (name, receipt) in enumerate(forged.items())
         }
         genuine = await _publish_receipt(js, td, "SV", "SV", _answer(sv, mid, "SV"), "ok")
-        # An adapter from before delivery_seq: recorded as before, marked unchecked.
-        old = _answer(sv, mid, "SV", delivery_seq=None, sink="folder")
+        # An adapter from before delivery_seq: nothing to check it against, so refused.
+        old = _answer(sv, mid, "SV", delivery_seq=None)
         older = await _publish_receipt(js, td, "SV", "SV", old, "old")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 2)
+        # SV's delivery, truly answered, but by a sink nobody configured for SV.
+        stranger = _answer(sv, mid, "SV", sink="folder")
+        unknown = await _publish_receipt(js, td, "SV", "SV", stranger, "stranger")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 6)
         await _settled(js)  # the rejected ones terminated, not redelivered for ever
 
         # DELIVERY's limits dropped US's delivery before its receipt was read.
         await js.delete_msg("DELIVERY", us.seq)
-        gone = await _publish_receipt(js, td, "US", "US", _answer(us, mid, "US"), "gone")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 3)
+        answer = _answer(us, mid, "US", sink="folder")
+        gone = await _publish_receipt(js, td, "US", "US", answer, "gone")
+        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 7)
         await _settled(js)
         sample = app.metrics.registry.get_sample_value
-        assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == len(forged)
+        assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == len(forged) + 3
 
     rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
     for name, raw_receipt in raws.items():
         entry = rejected[sha256_digest(raw_receipt)]
-        assert (entry.reason, entry.country) == (RECEIPT_MISMATCH, "SV"), name
+        assert (entry.reason, entry.country) == (ReceiptMismatch.code, "SV"), name
     assert rejected[sha256_digest(raws["other party"])].message_id == mid  # in its trail
-    delivered = {e.digest: e for e in _of(entries, EntryKind.DELIVERED)}
-    assert set(delivered) == {sha256_digest(genuine), sha256_digest(older), sha256_digest(gone)}
-    assert delivered[sha256_digest(genuine)].detail is None
-    assert delivered[sha256_digest(older)].detail == UNCHECKED_NO_SEQUENCE
-    assert delivered[sha256_digest(gone)].detail == UNCHECKED_GONE
-    assert delivered[sha256_digest(gone)].recipient == "US"
+    assert rejected[sha256_digest(older)].reason == ReceiptUnchecked.code
+    assert rejected[sha256_digest(unknown)].reason == ReceiptUnknownSink.code
+    assert (rejected[sha256_digest(gone)].reason, rejected[sha256_digest(gone)].country) == (
+        ReceiptUnchecked.code,
+        "US",
+    )
+    # Only the receipt that answers SV's delivery from SV's configured sink is a delivery.
+    [delivered] = _of(entries, EntryKind.DELIVERED)
+    assert (delivered.digest, delivered.sink, delivered.detail) == (
+        sha256_digest(genuine),
+        "jsonl",
+        None,
+    )
