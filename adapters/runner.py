@@ -112,8 +112,8 @@ def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> flo
 
 
 def _delivery_seq(header: str | None) -> int | None:
-    """A dead letter's DELIVERY sequence; None for letters from before the header (the
-    hub then records the replay's receipt unchecked)."""
+    """A dead letter's DELIVERY sequence; None for letters from before the header (their
+    replay is delivered without a receipt: the hub would refuse it, receipt_unchecked)."""
     try:
         seq = int(header or "")
     except ValueError:
@@ -401,7 +401,7 @@ class SinkRunner:
     async def _receipt(
         self,
         delivery: Delivery,
-        delivery_seq: int | None,
+        delivery_seq: int,
         status: ReceiptStatus,
         reason: str | None = None,
     ) -> None:
@@ -474,7 +474,19 @@ class SinkRunner:
         if isinstance(outcome, _Failure):
             return seq, reason_of(outcome.error)
         delivery, result = outcome
-        await self._receipt(delivery, delivery_seq, ReceiptStatus.DELIVERED)
+        if delivery_seq is not None:
+            await self._receipt(delivery, delivery_seq, ReceiptStatus.DELIVERED)
+        else:
+            # Written all the same (the national system gets what it was sent), but a
+            # receipt naming no DELIVERY message is refused by the hub (receipt_unchecked)
+            # and would read on the record like a forgery: the trail keeps its dead_lettered.
+            self._log.warning(
+                "replayed_without_receipt",
+                message_id=delivery.message_id,
+                dead_letter_seq=seq,
+                detail=f"dead letter from before {HDR_DELIVERY_SEQ}: the hub cannot check a "
+                "receipt for it, so none is sent",
+            )
         try:
             await self.js.delete_msg(self.deadletter_stream, seq)
         except _DELETE_REFUSED as err:

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from structlog.testing import capture_logs
 
 from adapters.base import DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
@@ -34,7 +35,7 @@ from adapters.runner import (
 )
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
-from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream
+from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream, deadletter_subject
 from tests.factories import TestDirectory, make_directory
 from tests.integration.sinkkit import (
     HttpReceiver,
@@ -329,6 +330,36 @@ async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
     assert [(r.status, r.delivery_seq) for r in replayed] == [
         (ReceiptStatus.DELIVERED, seq) for seq in expected
     ]
+
+
+async def test_an_older_dead_letter_without_its_delivery_seq_is_replayed_without_a_receipt(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    sent = await publish_delivery(js, td)
+    runner = runner_for(js, td, Faulty(backend.make(), permanent=True), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+    [(headers, body)] = await dead_letters(js)
+    # The same letter as an adapter from before Enlace-Delivery-Seq wrote it.
+    stream = deadletter_stream(COUNTRY)
+    await js.delete_msg(stream, (await js.stream_info(stream)).state.last_seq)
+    older = {k: v for k, v in headers.items() if k != HDR_DELIVERY_SEQ}
+    older[HDR_MSG_ID] = f"dl:{sent.message_id}:older"
+    await js.publish(deadletter_subject(COUNTRY), body, headers=older)
+    receipts = len(await read_receipts(js, td))  # the dead_lettered receipt
+
+    runner = runner_for(js, td, backend.make(), backend.name)
+    with capture_logs() as logs:
+        report = await runner.replay_dead_letters()
+    await runner.stop()
+    assert [outcome for _, outcome in report] == [Processed.DELIVERED]
+    assert backend.written() == [sent.message_id]
+    assert await dead_letters(js) == []
+    # No receipt the hub would refuse as receipt_unchecked; the runner says why.
+    assert len(await read_receipts(js, td)) == receipts
+    [warning] = [e for e in logs if e["event"] == "replayed_without_receipt"]
+    assert warning["message_id"] == sent.message_id
 
 
 @pytest.mark.parametrize("tamper", ["body", "countersignature"])
