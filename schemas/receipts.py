@@ -8,8 +8,9 @@ digests and metadata only, never payload content.
 
 ``delivery_seq`` names the DELIVERY stream message the receipt answers, so the hub can
 check that it really delivered that message to that party, in that view, with those bytes.
-It is optional (receipts of older adapters lack it) and, being left out of the canonical
-bytes when absent, does not change the bytes (or the signature) of such a receipt.
+It is optional here (receipts of older adapters lack it and still parse) and, being left
+out of the canonical bytes when absent, does not change the bytes (or the signature) of
+such a receipt; the hub refuses a receipt without it (``receipt_unchecked``).
 
 Shared here because both the adapters (who sign) and the hub (who verifies) need it.
 """
