@@ -11,11 +11,10 @@ NATS outright), and the one delivery stays recorded once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -25,8 +24,7 @@ from nats.js import JetStreamContext
 
 from adapters.runner import consumer_name
 from hub.app import HubApp, create_app
-from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, EntryKind
-from hub.audit import parse_entry as parse_audit_entry
+from hub.audit import AuditWriter, CheckpointSigner, EntryKind
 from hub.cli import cli
 from hub.config import HubSettings
 from hub.deployment import Deployment
@@ -34,13 +32,20 @@ from hub.errors import ReceiptConflict, ReceiptMismatch, ReceiptUnchecked, Recei
 from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
 from hub.natsserver import NatsServer
 from hub.pipeline_audit import AuditLogHook
-from hub.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, receipt_subject
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
 from tests.factories import TestDirectory
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance, publish_signed, signed_message
+from tests.integration.receiptkit import (
+    answer,
+    deliveries,
+    holds,
+    of_kind,
+    receipts_settled,
+    wait_for_entries,
+)
 from tests.integration.sinkkit import system_runner
 from tests.integration.test_hub_permissions import Errors
 
@@ -118,60 +123,6 @@ async def exchange(deployment: Deployment, secured: NatsServer) -> AsyncIterator
             await nc.close()
 
 
-async def _entries(js: JetStreamContext) -> list[AuditEntry]:
-    return [parse_audit_entry(raw) for raw in await AuditReader(js).read_all()]
-
-
-def _of(entries: list[AuditEntry], kind: EntryKind) -> list[AuditEntry]:
-    return [e for e in entries if e.kind is kind]
-
-
-async def _wait_for(
-    js: JetStreamContext, done: Callable[[list[AuditEntry]], bool]
-) -> list[AuditEntry]:
-    for _ in range(200):
-        entries = await _entries(js)
-        if done(entries):
-            return entries
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"audit log never got there: {[(e.kind, e.reason) for e in entries]}")
-
-
-async def _settled(js: JetStreamContext) -> None:
-    """Every receipt read, and acked or terminated (none left to loop)."""
-    for _ in range(200):
-        info = await js.consumer_info("RECEIPTS", RECEIPTS_CONSUMER)
-        if info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"receipts left unsettled: {info}")
-
-
-async def _deliveries(js: JetStreamContext) -> dict[str, Any]:
-    """GT's message as the hub delivered it to SV and US (DELIVERY messages by recipient)."""
-    for _ in range(200):
-        info = await js.stream_info("DELIVERY")
-        if info.state.messages >= 2:
-            msgs = [await js.get_msg("DELIVERY", seq) for seq in (1, 2)]
-            return {str(m.subject).split(".")[2]: m for m in msgs}
-        await asyncio.sleep(0.05)
-    raise AssertionError("the hub never delivered GT's message")
-
-
-def _answer(delivery: Any, message_id: str, recipient: str, sink: str, **fields: Any) -> Receipt:
-    """A receipt that answers ``delivery`` truly (but for what ``fields`` change)."""
-    values: dict[str, Any] = {
-        "message_id": message_id,
-        "recipient": recipient,
-        "sink": sink,
-        "view": delivery.headers[HDR_VIEW],
-        "digest": sha256_digest(delivery.data),
-        "delivered_at": datetime.now(UTC),
-        "delivery_seq": delivery.seq,
-    }
-    return Receipt.model_validate(values | fields)
-
-
 def _shown(deployment: Deployment, url: str, message_id: str) -> list[str]:
     """``enlace audit show ID`` as an operator reads it (through the operator login)."""
     args = ["--home", str(deployment.home), "audit", "show", message_id, "--nats-url", url]
@@ -186,7 +137,7 @@ async def test_forged_receipts_through_a_countrys_own_login_are_refused_on_the_r
     td, hub = exchange.td, exchange.js(HUB_USER)
     message, raw, jws = signed_message(td)
     await publish_signed(exchange.js("GT"), message, raw, jws)  # GT's own login
-    mid, out = message["id"], await _deliveries(hub)
+    mid, out = message["id"], await deliveries(hub)
     sv, us = out["SV"], out["US"]
 
     # SV's real sink, logged in as SV, writes the delivery and sends its receipt.
@@ -195,20 +146,20 @@ async def test_forged_receipts_through_a_countrys_own_login_are_refused_on_the_r
     while await runner.run_once() == 0:
         pass  # until the hub's delivery has arrived (pytest-timeout bounds it)
     await runner.stop()
-    await _wait_for(hub, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
+    await wait_for_entries(hub, holds(EntryKind.DELIVERED, 1))
 
     dead = {"status": ReceiptStatus.DEAD_LETTERED, "reason": "tampered"}
     forged = {
         # Delivered, for a message that never existed, naming no DELIVERY message.
-        ReceiptUnchecked.code: _answer(
+        ReceiptUnchecked.code: answer(
             sv, NO_SUCH_MESSAGE, "SV", "jsonl", delivery_seq=None, digest=sha256_digest(b"x")
         ),
         # Dead-lettered by a sink nobody configured, after SV's sink wrote it.
-        ReceiptUnknownSink.code: _answer(sv, mid, "SV", "ghost", **dead),
+        ReceiptUnknownSink.code: answer(sv, mid, "SV", "ghost", **dead),
         # Dead-lettered by the very sink whose delivered receipt is on the record.
-        ReceiptConflict.code: _answer(sv, mid, "SV", "jsonl", **dead),
+        ReceiptConflict.code: answer(sv, mid, "SV", "jsonl", **dead),
         # US's delivery of the same message, claimed as SV's.
-        ReceiptMismatch.code: _answer(us, mid, "SV", "jsonl"),
+        ReceiptMismatch.code: answer(us, mid, "SV", "jsonl"),
     }
     raws = {
         code: await exchange.receipt("SV", receipt, f"forged-{i}")
@@ -216,14 +167,14 @@ async def test_forged_receipts_through_a_countrys_own_login_are_refused_on_the_r
     }
     # SV's genuine receipt signed again later: new bytes, new Nats-Msg-Id, same delivery.
     later = datetime.now(UTC) + timedelta(minutes=5)
-    again = await exchange.receipt("SV", _answer(sv, mid, "SV", "jsonl", delivered_at=later), "x")
-    entries = await _wait_for(hub, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 4)
-    await _settled(hub)
+    again = await exchange.receipt("SV", answer(sv, mid, "SV", "jsonl", delivered_at=later), "x")
+    entries = await wait_for_entries(hub, holds(EntryKind.RECEIPT_REJECTED, 4))
+    await receipts_settled(hub)
 
     # A receipt naming US as recipient, on US's subject: SV's login may not publish there.
     before = (await hub.stream_info("RECEIPTS")).state.messages
     kid = "sv-system-k1"
-    us_raw, us_jws = sign_receipt(_answer(us, mid, "US", "folder"), td.keys[kid], kid)
+    us_raw, us_jws = sign_receipt(answer(us, mid, "US", "folder"), td.keys[kid], kid)
     await exchange.logins["SV"].publish(
         receipt_subject("US"), us_raw, headers={HDR_SIGNATURE: us_jws}
     )
@@ -233,16 +184,16 @@ async def test_forged_receipts_through_a_countrys_own_login_are_refused_on_the_r
     assert sample("enlace_receipts_total", {"outcome": "duplicate"}) == 1
     assert sample("enlace_receipts_total", {"outcome": "delivered"}) == 1
 
-    rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    rejected = {e.digest: e for e in of_kind(entries, EntryKind.RECEIPT_REJECTED)}
     for code, forged_raw in raws.items():
         entry = rejected[sha256_digest(forged_raw)]
         assert (entry.reason, entry.country) == (code, "SV"), code
     assert rejected[sha256_digest(raws[ReceiptUnchecked.code])].message_id == NO_SUCH_MESSAGE
     # On the record: SV's one delivery by jsonl, once, and nothing dead-lettered.
-    [delivered] = _of(entries, EntryKind.DELIVERED)
+    [delivered] = of_kind(entries, EntryKind.DELIVERED)
     assert (delivered.message_id, delivered.recipient, delivered.sink) == (mid, "SV", "jsonl")
     assert delivered.digest != sha256_digest(again)  # the first receipt, not the re-signed one
-    assert _of(entries, EntryKind.DEAD_LETTERED) == []
+    assert of_kind(entries, EntryKind.DEAD_LETTERED) == []
 
     # What an operator sees in the message's trail.
     trail = await asyncio.to_thread(_shown, deployment, secured.url, mid)
@@ -261,21 +212,21 @@ async def test_a_replayed_dead_letter_is_recorded_dead_lettered_then_delivered_e
     td, hub = exchange.td, exchange.js(HUB_USER)
     message, raw, jws = signed_message(td)
     await publish_signed(exchange.js("GT"), message, raw, jws)
-    mid, us = message["id"], (await _deliveries(hub))["US"]
-    dead = _answer(us, mid, "US", "folder", status=ReceiptStatus.DEAD_LETTERED, reason="x_y")
-    replayed = _answer(us, mid, "US", "folder")
+    mid, us = message["id"], (await deliveries(hub))["US"]
+    dead = answer(us, mid, "US", "folder", status=ReceiptStatus.DEAD_LETTERED, reason="x_y")
+    replayed = answer(us, mid, "US", "folder")
     # Through US's own login, in the order a sink sends them; each twice, as new bytes.
     for i, receipt in enumerate([dead, dead, replayed, replayed]):
         await exchange.receipt("US", receipt.model_copy(update={"delivered_at": _now(i)}), f"u{i}")
-    entries = await _wait_for(hub, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
-    await _settled(hub)
+    entries = await wait_for_entries(hub, holds(EntryKind.DELIVERED, 1))
+    await receipts_settled(hub)
     trail = [(e.kind, e.sink, e.reason) for e in entries if e.recipient == "US"]
     assert trail == [
         (EntryKind.ROUTED, None, None),
         (EntryKind.DEAD_LETTERED, "folder", "x_y"),
         (EntryKind.DELIVERED, "folder", None),
     ]
-    assert _of(entries, EntryKind.RECEIPT_REJECTED) == []
+    assert of_kind(entries, EntryKind.RECEIPT_REJECTED) == []
     sample = exchange.app.metrics.registry.get_sample_value
     assert sample("enlace_receipts_total", {"outcome": "duplicate"}) == 2
 

@@ -26,12 +26,10 @@ from nats.js import JetStreamContext
 
 from hub.app import HubApp, create_app
 from hub.audit import (
-    AuditEntry,
     AuditReader,
     AuditWriter,
     CheckpointSigner,
     EntryKind,
-    parse_entry,
     verify_log,
 )
 from hub.cli import cli
@@ -40,12 +38,21 @@ from hub.errors import ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink
 from hub.natsserver import NatsServer
 from hub.pipeline import Governance, HubSigner
 from hub.pipeline_audit import AuditLogHook
-from hub.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, receipt_subject
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
 from tests.factories import TestDirectory
 from tests.integration.hubkit import governance, publish_signed, signed_message
+from tests.integration.receiptkit import (
+    answer,
+    audit_entries,
+    deliveries,
+    holds,
+    of_kind,
+    receipts_settled,
+    stream_msgs,
+    wait_for_entries,
+)
 from tests.integration.sinkkit import read_receipts, system_runner
 
 pytestmark = pytest.mark.integration
@@ -84,38 +91,6 @@ async def audited_hub(
     finally:
         await app.stop()
         await writer.close()
-
-
-async def _entries(js: JetStreamContext) -> list[AuditEntry]:
-    return [parse_entry(raw) for raw in await AuditReader(js).read_all()]
-
-
-async def _wait_for(
-    js: JetStreamContext, done: Callable[[list[AuditEntry]], bool], seconds: float = 10.0
-) -> list[AuditEntry]:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        entries = await _entries(js)
-        if done(entries):
-            return entries
-        if asyncio.get_running_loop().time() > deadline:
-            kinds = [(e.kind.value, e.recipient, e.reason) for e in entries]
-            raise AssertionError(f"audit log never got there; it holds {kinds}")
-        await asyncio.sleep(0.05)
-
-
-def _of(entries: list[AuditEntry], kind: EntryKind) -> list[AuditEntry]:
-    return [e for e in entries if e.kind is kind]
-
-
-async def _settled(js: JetStreamContext) -> None:
-    """Every receipt on RECEIPTS was acked or terminated by the hub (nothing loops)."""
-    for _ in range(200):
-        info = await js.consumer_info("RECEIPTS", RECEIPTS_CONSUMER)
-        if info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"receipts left unsettled: {info}")
 
 
 async def _publish_receipt(
@@ -163,19 +138,19 @@ async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
             while await runner.run_once() == 0:
                 pass  # until the hub's delivery has arrived (pytest-timeout bounds it)
             await runner.stop()
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 2)
-        await _settled(js)
+        entries = await wait_for_entries(js, holds(EntryKind.DELIVERED, 2))
+        await receipts_settled(js)
 
-    delivered = {e.recipient: e for e in _of(entries, EntryKind.DELIVERED)}
+    delivered = {e.recipient: e for e in of_kind(entries, EntryKind.DELIVERED)}
     assert set(delivered) == {"SV", "US"}
     assert all(e.message_id == message["id"] for e in delivered.values())
     assert (delivered["SV"].sink, delivered["US"].sink) == ("jsonl", "folder")
     # Each receipt names the DELIVERY message it answers; the hub checked it (no detail).
-    sent = {m.subject.split(".")[2]: m.seq for m in await _stream(js, "DELIVERY")}
+    sent = {m.subject.split(".")[2]: m.seq for m in await stream_msgs(js, "DELIVERY")}
     assert {r.recipient: r.delivery_seq for r in await read_receipts(js, td)} == sent
     assert [e.detail for e in delivered.values()] == [None, None]
     # Each entry names the signed receipt by its digest: a country can prove which one.
-    receipts = {m.subject: m.data for m in await _stream(js, "RECEIPTS")}
+    receipts = {m.subject: m.data for m in await stream_msgs(js, "RECEIPTS")}
     assert delivered["SV"].digest == sha256_digest(receipts[receipt_subject("SV")])
     assert delivered["US"].digest == sha256_digest(receipts[receipt_subject("US")])
     # Routed before delivered, for each recipient, in the log's order.
@@ -197,49 +172,40 @@ async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
     assert sorted(e["recipient"] for e in shown if e["kind"] == "delivered") == ["SV", "US"]
 
 
-async def _stream(js: JetStreamContext, stream: str) -> list[Any]:
-    info = await js.stream_info(stream)
-    return [
-        await js.get_msg(stream, seq)
-        for seq in range(info.state.first_seq, info.state.last_seq + 1)
-        if info.state.messages
-    ]
-
-
 async def test_forged_receipts_are_rejected_on_the_record_and_never_count_as_delivered(
     js: JetStreamContext, nats_server: NatsServer
 ) -> None:
     async with audited_hub(nats_server.url, js) as (app, _, td, _):
         message, raw, jws = signed_message(td)
         await publish_signed(js, message, raw, jws)
-        message_id, sv = message["id"], (await _deliveries(js, 2))["SV"]
+        message_id, sv = message["id"], (await deliveries(js, 2))["SV"]
         # US signs a receipt claiming SV wrote the message.
-        claim = _answer(sv, message_id, "SV")
+        claim = answer(sv, message_id, "SV")
         forged = await _publish_receipt(js, td, "SV", "US", claim, "f1")
         # SV's own receipt, changed after signing (another sink name).
         altered = await _publish_receipt(
             js, td, "SV", "SV", claim, "f2", alter=lambda b: b.replace(b'"jsonl"', b'"folder"')
         )
         # A genuine dead-letter receipt from SV: on the record, as refused.
-        dead = _answer(sv, message_id, "SV", status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
+        dead = answer(sv, message_id, "SV", status=ReceiptStatus.DEAD_LETTERED, reason="tampered")
         await _publish_receipt(js, td, "SV", "SV", dead, "d1")
-        entries = await _wait_for(
+        entries = await wait_for_entries(
             js,
             lambda es: (
-                len(_of(es, EntryKind.RECEIPT_REJECTED)) == 2
-                and len(_of(es, EntryKind.DEAD_LETTERED)) == 1
+                len(of_kind(es, EntryKind.RECEIPT_REJECTED)) == 2
+                and len(of_kind(es, EntryKind.DEAD_LETTERED)) == 1
             ),
         )
-        await _settled(js)  # terminated, not redelivered for ever
+        await receipts_settled(js)  # terminated, not redelivered for ever
         sample = app.metrics.registry.get_sample_value
         assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == 2
 
-    assert _of(entries, EntryKind.DELIVERED) == []
-    rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    assert of_kind(entries, EntryKind.DELIVERED) == []
+    rejected = {e.digest: e for e in of_kind(entries, EntryKind.RECEIPT_REJECTED)}
     assert rejected[sha256_digest(forged)].reason == "sender_mismatch"
     assert rejected[sha256_digest(altered)].reason == "bad_signature"
     assert all(e.country == "SV" and e.message_id == message_id for e in rejected.values())
-    [refused] = _of(entries, EntryKind.DEAD_LETTERED)
+    [refused] = of_kind(entries, EntryKind.DEAD_LETTERED)
     assert (refused.recipient, refused.sink, refused.reason) == ("SV", "jsonl", "tampered")
 
 
@@ -251,18 +217,18 @@ async def test_the_same_receipt_read_again_is_recorded_once(
     async with audited_hub(nats_server.url, js, kit):
         message, raw, jws = signed_message(td)
         await publish_signed(js, message, raw, jws)
-        receipt = _answer((await _deliveries(js, 2))["SV"], message["id"], "SV")
+        receipt = answer((await deliveries(js, 2))["SV"], message["id"], "SV")
         await _publish_receipt(js, td, "SV", "SV", receipt, "r1")
-        await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
-        await _settled(js)
+        await wait_for_entries(js, holds(EntryKind.DELIVERED, 1))
+        await receipts_settled(js)
     # The hub restarted; the same bytes come again (a redelivery, past JetStream's dedup).
     async with audited_hub(nats_server.url, js, kit):
         kid = "sv-system-k1"
         raw, jws = sign_receipt(receipt, td.keys[kid], kid)
         await js.publish(receipt_subject("SV"), raw, headers={HDR_SIGNATURE: jws})
-        await _settled(js)
-        entries = await _entries(js)
-    assert len(_of(entries, EntryKind.DELIVERED)) == 1
+        await receipts_settled(js)
+        entries = await audit_entries(js)
+    assert len(of_kind(entries, EntryKind.DELIVERED)) == 1
 
 
 async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
@@ -271,50 +237,30 @@ async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
     async with audited_hub(nats_server.url, js) as (app, _, old, _):
         message, raw, jws = signed_message(old)
         await publish_signed(js, message, raw, jws)
-        out = await _deliveries(js, 2)
+        out = await deliveries(js, 2)
         # New governance: every party key is new (same kids, other key material).
         new, gov, _ = governance()
         app.reload(gov)
-        sv = _answer(out["SV"], message["id"], "SV")
+        sv = answer(out["SV"], message["id"], "SV")
         by_new = await _publish_receipt(js, new, "SV", "SV", sv, "n1")
         by_old = await _publish_receipt(js, old, "SV", "SV", sv, "o1")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.DELIVERED)) == 1)
-        await _settled(js)
+        entries = await wait_for_entries(js, holds(EntryKind.DELIVERED, 1))
+        await receipts_settled(js)
         # A new register (as `enlace reload` after an adapters: change): US's folder sink
         # is gone, so its receipt is no longer one of a configured sink.
         assert app.receipts is not None
         app.receipts.reload(gov.directory, {"SV": ["jsonl"], "US": ["webhook"]})
-        us = _answer(out["US"], message["id"], "US", sink="folder")
+        us = answer(out["US"], message["id"], "US", sink="folder")
         removed = await _publish_receipt(js, new, "US", "US", us, "u1")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 2)
-        await _settled(js)
-    [delivered] = _of(entries, EntryKind.DELIVERED)
+        entries = await wait_for_entries(js, holds(EntryKind.RECEIPT_REJECTED, 2))
+        await receipts_settled(js)
+    [delivered] = of_kind(entries, EntryKind.DELIVERED)
     assert delivered.digest == sha256_digest(by_new)
-    rejected = {e.digest: e.reason for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    rejected = {e.digest: e.reason for e in of_kind(entries, EntryKind.RECEIPT_REJECTED)}
     assert rejected == {
         sha256_digest(by_old): "bad_signature",
         sha256_digest(removed): ReceiptUnknownSink.code,
     }
-
-
-async def _deliveries(js: JetStreamContext, count: int) -> dict[str, Any]:
-    """The hub's DELIVERY messages by recipient, once there are ``count`` of them."""
-    for _ in range(200):
-        info = await js.stream_info("DELIVERY")
-        if info.state.messages >= count:
-            return {m.subject.split(".")[2]: m for m in await _stream(js, "DELIVERY")}
-        await asyncio.sleep(0.05)
-    raise AssertionError("the hub never published the deliveries")
-
-
-def _answer(delivery: Any, message_id: str, recipient: str, **fields: Any) -> Receipt:
-    """A receipt that truly answers ``delivery`` (to change one field of, by ``fields``)."""
-    values = {
-        "view": delivery.headers[HDR_VIEW],
-        "digest": sha256_digest(delivery.data),
-        "delivery_seq": delivery.seq,
-    }
-    return _receipt(message_id, recipient, **(values | fields))
 
 
 async def test_signed_receipts_that_cannot_be_checked_or_do_not_answer_a_delivery_are_refused(
@@ -323,42 +269,42 @@ async def test_signed_receipts_that_cannot_be_checked_or_do_not_answer_a_deliver
     async with audited_hub(nats_server.url, js) as (app, _, td, _):
         message, raw, jws = signed_message(td)
         await publish_signed(js, message, raw, jws)
-        out = await _deliveries(js, 2)  # GT's message to SV (full) and US (no-persons)
+        out = await deliveries(js, 2)  # GT's message to SV (full) and US (no-persons)
         mid, sv, us = message["id"], out["SV"], out["US"]
         # Each signed by SV's own system key: only the comparison with DELIVERY refuses them.
         forged = {
             # SV claims US's delivery (another party's sequence, same message).
-            "other party": _answer(us, mid, "SV"),
+            "other party": answer(us, mid, "SV"),
             # SV claims a message the hub never sent it, naming its own delivery.
-            "other message": _answer(sv, "01JB6X1Q8Y6Z3N4M5P7R8S9T0V", "SV"),
+            "other message": answer(sv, "01JB6X1Q8Y6Z3N4M5P7R8S9T0V", "SV"),
             # SV says it wrote bytes that are not what the hub sent.
-            "wrong digest": _answer(sv, mid, "SV", digest=sha256_digest(b"other bytes")),
-            "wrong view": _answer(sv, mid, "SV", view="no-persons"),
+            "wrong digest": answer(sv, mid, "SV", digest=sha256_digest(b"other bytes")),
+            "wrong view": answer(sv, mid, "SV", view="no-persons"),
         }
         raws = {
             name: await _publish_receipt(js, td, "SV", "SV", receipt, f"x{i}")
             for i, (name, receipt) in enumerate(forged.items())
         }
-        genuine = await _publish_receipt(js, td, "SV", "SV", _answer(sv, mid, "SV"), "ok")
+        genuine = await _publish_receipt(js, td, "SV", "SV", answer(sv, mid, "SV"), "ok")
         # An adapter from before delivery_seq: nothing to check it against, so refused.
-        old = _answer(sv, mid, "SV", delivery_seq=None)
+        old = answer(sv, mid, "SV", delivery_seq=None)
         older = await _publish_receipt(js, td, "SV", "SV", old, "old")
         # SV's delivery, truly answered, but by a sink nobody configured for SV.
-        stranger = _answer(sv, mid, "SV", sink="folder")
+        stranger = answer(sv, mid, "SV", sink="folder")
         unknown = await _publish_receipt(js, td, "SV", "SV", stranger, "stranger")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 6)
-        await _settled(js)  # the rejected ones terminated, not redelivered for ever
+        entries = await wait_for_entries(js, holds(EntryKind.RECEIPT_REJECTED, 6))
+        await receipts_settled(js)  # the rejected ones terminated, not redelivered for ever
 
         # DELIVERY's limits dropped US's delivery before its receipt was read.
         await js.delete_msg("DELIVERY", us.seq)
-        answer = _answer(us, mid, "US", sink="folder")
-        gone = await _publish_receipt(js, td, "US", "US", answer, "gone")
-        entries = await _wait_for(js, lambda es: len(_of(es, EntryKind.RECEIPT_REJECTED)) == 7)
-        await _settled(js)
+        theirs = answer(us, mid, "US", sink="folder")
+        gone = await _publish_receipt(js, td, "US", "US", theirs, "gone")
+        entries = await wait_for_entries(js, holds(EntryKind.RECEIPT_REJECTED, 7))
+        await receipts_settled(js)
         sample = app.metrics.registry.get_sample_value
         assert sample("enlace_receipts_total", {"outcome": "receipt_rejected"}) == len(forged) + 3
 
-    rejected = {e.digest: e for e in _of(entries, EntryKind.RECEIPT_REJECTED)}
+    rejected = {e.digest: e for e in of_kind(entries, EntryKind.RECEIPT_REJECTED)}
     for name, raw_receipt in raws.items():
         entry = rejected[sha256_digest(raw_receipt)]
         assert (entry.reason, entry.country) == (ReceiptMismatch.code, "SV"), name
@@ -370,7 +316,7 @@ async def test_signed_receipts_that_cannot_be_checked_or_do_not_answer_a_deliver
         "US",
     )
     # Only the receipt that answers SV's delivery from SV's configured sink is a delivery.
-    [delivered] = _of(entries, EntryKind.DELIVERED)
+    [delivered] = of_kind(entries, EntryKind.DELIVERED)
     assert (delivered.digest, delivered.sink, delivered.detail) == (
         sha256_digest(genuine),
         "jsonl",

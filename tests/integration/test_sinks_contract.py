@@ -39,6 +39,7 @@ from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream, deadlett
 from tests.factories import TestDirectory, make_directory
 from tests.integration.sinkkit import (
     HttpReceiver,
+    SentDelivery,
     fresh_streams,
     http_receiver,
     publish_delivery,
@@ -206,6 +207,18 @@ async def delivery_seqs(js: JetStreamContext) -> dict[str, int]:
     return out
 
 
+async def refused_by_the_far_side(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> SentDelivery:
+    """One delivery the national system refuses for good: dead-lettered, with its receipt."""
+    sent = await publish_delivery(js, td)
+    runner = runner_for(js, td, Faulty(backend.make(), permanent=True), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+    return sent
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 
@@ -288,11 +301,7 @@ async def test_transient_failures_are_retried(
 async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
     js: JetStreamContext, td: TestDirectory, backend: Backend
 ) -> None:
-    refused = await publish_delivery(js, td)
-    runner = runner_for(js, td, Faulty(backend.make(), permanent=True), backend.name)
-    await runner.start()
-    await runner.drain()
-    await runner.stop()
+    refused = await refused_by_the_far_side(js, td, backend)
 
     flaky = await publish_delivery(js, td)
     runner = runner_for(js, td, Faulty(backend.make(), transient=10), backend.name, attempts=2)
@@ -335,11 +344,7 @@ async def test_permanent_failure_and_exhausted_retries_go_to_dead_letter(
 async def test_an_older_dead_letter_without_its_delivery_seq_is_replayed_without_a_receipt(
     js: JetStreamContext, td: TestDirectory, backend: Backend
 ) -> None:
-    sent = await publish_delivery(js, td)
-    runner = runner_for(js, td, Faulty(backend.make(), permanent=True), backend.name)
-    await runner.start()
-    await runner.drain()
-    await runner.stop()
+    sent = await refused_by_the_far_side(js, td, backend)
     [(headers, body)] = await dead_letters(js)
     # The same letter as an adapter from before Enlace-Delivery-Seq wrote it.
     stream = deadletter_stream(COUNTRY)
