@@ -244,7 +244,7 @@ class HubApp:
         if self.pipeline is not None:
             self.pipeline.governance = governance
         if self.receipts is not None:
-            self.receipts.reload(governance.directory)
+            self.receipts.reload(governance.directory, self.sinks)
 
     async def stop(self) -> None:
         """Stop fetching, finish the batches in hand, flush and close the connection."""

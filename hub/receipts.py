@@ -97,8 +97,8 @@ __all__ = [
     "conflict",
     "delivery_key",
     "delivery_mismatch",
+    "frozen_sinks",
     "receipt_entry",
-    "sink_register",
 ]
 
 log = structlog.get_logger("enlace.hub.receipts")
@@ -112,7 +112,7 @@ SinkRegister = Mapping[str, frozenset[str]]
 """The sinks configured for each country (country code -> sink names)."""
 
 
-def sink_register(sinks: Mapping[str, Iterable[str]]) -> SinkRegister:
+def frozen_sinks(sinks: Mapping[str, Iterable[str]]) -> SinkRegister:
     """A register of each country's sink names, as the recorder keeps it (a copy)."""
     return {cc: frozenset(names) for cc, names in sinks.items()}
 
@@ -342,7 +342,7 @@ def checked_entry(
 
 
 def conflict(
-    recorded: RecordedReceipt, subject: str, raw: bytes, delivered_at: int | None
+    recorded: RecordedReceipt, subject: str, raw: bytes, recorded_index: int | None
 ) -> RecordedReceipt:
     """A checked ``dead_lettered`` receipt for a delivery its sink receipted ``delivered``.
 
@@ -350,13 +350,19 @@ def conflict(
         recorded: the checked receipt (status ``dead_lettered``).
         subject: the receipt's NATS subject.
         raw: the receipt bytes.
-        delivered_at: the log index of the ``delivered`` entry (None: in this same batch).
+        recorded_index: the log index of the ``delivered`` entry (None: in this same batch;
+            negative: the mark does not say).
 
     Returns:
         ``receipt_rejected`` with reason ``receipt_conflict``.
     """
     assert recorded.receipt is not None  # only a checked receipt can conflict
-    where = "in this batch" if delivered_at is None else f"at audit index {delivered_at}"
+    if recorded_index is None:
+        where = "in this same batch"
+    elif recorded_index < 0:
+        where = "its index unreadable"
+    else:
+        where = f"at audit index {recorded_index}"
     err = ReceiptConflict(
         recorded.receipt,
         f"the same sink's delivered receipt for this delivery is on the record ({where}); "
@@ -417,7 +423,7 @@ class ReceiptRecorder:
         self.js = js
         self.writer = writer
         self.directory = directory
-        self.sinks = sink_register(sinks)
+        self.sinks = frozen_sinks(sinks)
         self.settings = settings
         self.metrics = metrics
         self._kv: KeyValue | None = None
@@ -434,7 +440,7 @@ class ReceiptRecorder:
         """
         self.directory = directory
         if sinks is not None:
-            self.sinks = sink_register(sinks)
+            self.sinks = frozen_sinks(sinks)
 
     async def start(self) -> None:
         """Create the ``hub-receipts`` consumer and the ``enlace_receipts`` bucket; start."""

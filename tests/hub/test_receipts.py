@@ -24,8 +24,8 @@ from hub.receipts import (
     checked_entry,
     conflict,
     delivery_key,
+    frozen_sinks,
     receipt_entry,
-    sink_register,
 )
 from schemas.countersign import sha256_digest
 from schemas.jws import sign_detached
@@ -173,7 +173,7 @@ def _stored(
     )
 
 
-SINKS = sink_register({"SV": ["jsonl", "folder"], "US": ["webhook"]})
+SINKS = frozen_sinks({"SV": ["jsonl", "folder"], "US": ["webhook"]})
 
 
 def _checked(
@@ -262,7 +262,7 @@ def test_a_receipt_from_a_sink_not_configured_for_its_country_is_refused(
 def test_with_no_register_every_receipt_is_refused_as_from_an_unknown_sink(
     td: TestDirectory,
 ) -> None:
-    kind, reason, _ = _checked(td, _receipt(delivery_seq=7), _stored(), sink_register({}))
+    kind, reason, _ = _checked(td, _receipt(delivery_seq=7), _stored(), frozen_sinks({}))
     assert (kind, reason) == (EntryKind.RECEIPT_REJECTED, ReceiptUnknownSink.code)
 
 

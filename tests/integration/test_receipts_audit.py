@@ -248,8 +248,8 @@ async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
         await receipts_settled(js)
         # A new register (as `enlace reload` after an adapters: change): US's folder sink
         # is gone, so its receipt is no longer one of a configured sink.
-        assert app.receipts is not None
-        app.receipts.reload(gov.directory, {"SV": ["jsonl"], "US": ["webhook"]})
+        app.sinks = {"SV": ("jsonl",), "US": ("webhook",)}
+        app.reload(gov)
         us = answer(out["US"], message["id"], "US", sink="folder")
         removed = await _publish_receipt(js, new, "US", "US", us, "u1")
         entries = await wait_for_entries(js, holds(EntryKind.RECEIPT_REJECTED, 2))
