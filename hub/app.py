@@ -186,6 +186,9 @@ class HubApp:
                     repair.stream, repair.consumer, "repaired", repair.describe()
                 )
         self.sinks = register
+        if self.receipts is not None:
+            # Receipts of the new sinks are recorded, those of removed ones refused.
+            self.receipts.reload(self.governance.directory, register)
 
     def _receipts_writer(self) -> AuditWriter | None:
         """The audit writer receipts go to: given, or the one behind the audit hook."""
