@@ -1,9 +1,12 @@
 """The hub application: connection, streams, buckets and workers, built by :func:`create_app`.
 
 No module-global broker: each call builds its own app, so tests and several hub processes
-in one test run do not share state. Workers are nats-py pull subscriptions bound to one
-durable consumer (``hub`` on INGRESS); every worker of every hub process shares it, and
-JetStream hands each message to one of them.
+in one test run do not share state. Each country publishes into its own ingress stream
+(``INGRESS_<cc>``, its quota: :mod:`hub.streams`), so the hub runs one pull loop per
+stream, bound to that stream's durable consumer ``hub``; every hub process shares it, and
+JetStream hands each message to one of them. The loops share one bound on the messages in
+hand (``workers × fetch_batch``), taken in turn: a country that floods its stream gets no
+more than its turn, and a quiet country's message is fetched as soon as it comes.
 
 With an audit log (an :class:`~hub.pipeline_audit.AuditLogHook`, or ``audit_writer``), the
 app also runs a :class:`~hub.receipts.ReceiptRecorder`: the sinks' signed receipts become
@@ -22,12 +25,12 @@ from typing import Any
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from hub.audit import AuditEntry, AuditWriter
 from hub.config import HubSettings
-from hub.consumers import ensure_sink_consumers
+from hub.consumers import ConsumerRepair, ensure_sink_consumers
 from hub.deployment import Deployment
 from hub.errors import ConsumerTampered
 from hub.keystore import KeyKind, KeyStore
@@ -41,6 +44,7 @@ from hub.replay import SeenIds
 from hub.requests_kv import KvRequestMemory
 from hub.streams import (
     HUB_CONSUMER,
+    LEGACY_INGRESS,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
     ensure_hub_consumer,
@@ -48,6 +52,7 @@ from hub.streams import (
     ensure_receipts_consumer,
     ensure_streams,
 )
+from schemas.subjects import ingress_stream
 from schemas.trust import accept_directory, load_trust_root
 
 __all__ = ["HubApp", "create_app", "load_governance", "load_signer"]
@@ -96,6 +101,10 @@ class HubApp:
     receipts: ReceiptRecorder | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: list[asyncio.Task[None]] = field(default_factory=list)
+    _js: JetStreamContext | None = None
+    _room: _Room | None = None
+    _pulled: set[str] = field(default_factory=set)
+    """The ingress streams a pull loop of this process reads."""
 
     async def start(self) -> None:
         """Connect, create or update streams, buckets and the consumer, start the workers."""
@@ -106,9 +115,13 @@ class HubApp:
             reconnect_time_wait=0.25,
             **self.connect_options,
         )
-        js = self.nc.jetstream(timeout=10)
-        await ensure_streams(js, self.settings, self.governance.directory.party_codes)
-        await self._check_consumers(js)
+        js = self._js = self.nc.jetstream(timeout=10)
+        parties = self.governance.directory.party_codes
+        streams = await ensure_streams(js, self.settings, parties)
+        # An upgrade: what the old hub left in the one INGRESS comes first.
+        ingress = [s for s in streams if s == LEGACY_INGRESS]
+        ingress += [ingress_stream(cc) for cc in parties]
+        await self._check_consumers(js, ingress)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew
         seen = await ensure_kv(js, SEEN_BUCKET, window.total_seconds(), replicas)
@@ -129,9 +142,9 @@ class HubApp:
             metrics=self.metrics,
             clock=self.clock,
         )
-        for i in range(self.settings.workers):
-            sub = await js.pull_subscribe_bind(durable=HUB_CONSUMER, stream="INGRESS")
-            self._workers.append(asyncio.create_task(self._work(i, sub), name=f"hub-worker-{i}"))
+        self._room = _Room(self.settings.workers * self.settings.fetch_batch)
+        for stream in ingress:
+            await self._pull_from(stream)
         writer = self._receipts_writer()
         if writer is not None:
             self.receipts = ReceiptRecorder(
@@ -145,8 +158,12 @@ class HubApp:
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
-    async def _check_consumers(self, js: JetStreamContext) -> None:
+    async def _check_consumers(self, js: JetStreamContext, ingress: Iterable[str]) -> None:
         """Make every durable consumer, or mend one that was changed; on the record either way.
+
+        Args:
+            js: the hub's JetStream context.
+            ingress: the ingress streams whose consumer ``hub`` to make or mend.
 
         Raises:
             ConsumerTampered: a consumer was changed beyond what the server can put back
@@ -154,7 +171,7 @@ class HubApp:
         """
         try:
             repairs = [
-                await ensure_hub_consumer(js, self.settings),
+                *[await ensure_hub_consumer(js, self.settings, stream) for stream in ingress],
                 await ensure_receipts_consumer(js, self.settings),
                 *await ensure_sink_consumers(js, self.sinks),
             ]
@@ -162,10 +179,13 @@ class HubApp:
             await self._audit_consumer(err.stream, err.consumer, "refused", err.code)
             raise
         for repair in repairs:
-            if repair is not None:
-                await self._audit_consumer(
-                    repair.stream, repair.consumer, "repaired", repair.describe()
-                )
+            await self._audit_repair(repair)
+
+    async def _audit_repair(self, repair: ConsumerRepair | None) -> None:
+        if repair is not None:
+            await self._audit_consumer(
+                repair.stream, repair.consumer, "repaired", repair.describe()
+            )
 
     async def _audit_consumer(self, stream: str, consumer: str, outcome: str, detail: str) -> None:
         writer = self._receipts_writer()
@@ -182,9 +202,7 @@ class HubApp:
         if self.nc is not None:
             js = self.nc.jetstream(timeout=10)
             for repair in await ensure_sink_consumers(js, register):
-                await self._audit_consumer(
-                    repair.stream, repair.consumer, "repaired", repair.describe()
-                )
+                await self._audit_repair(repair)
         self.sinks = register
         if self.receipts is not None:
             # Receipts of the new sinks are recorded, those of removed ones refused.
@@ -198,48 +216,90 @@ class HubApp:
             return self.audit.writer
         return None
 
-    async def _work(self, index: int, sub: JetStreamContext.PullSubscription) -> None:
-        """Fetch and hand batches to the pipeline without waiting for the previous batch.
+    async def consume(self, parties: Iterable[str]) -> None:
+        """Pull from the ingress streams of ``parties`` too (those added by a reload).
 
-        Up to ``fetch_batch`` messages per worker are in hand at once, and each one that is
-        finished frees its place: a slow message does not hold up the fetch of the next
-        ones (no convoy behind the slowest of a batch).
+        Their streams must exist (:func:`~hub.streams.ensure_streams`); their consumer is
+        made (or mended, on the record) here. A stream already pulled from is left as it is.
+
+        Raises:
+            ConsumerTampered: see :meth:`start`.
         """
-        assert self.pipeline is not None  # started
-        pipeline = self.pipeline
-        capacity = self.settings.fetch_batch
-        in_hand = 0
-        room = asyncio.Event()
+        if self._js is None:
+            return
+        for stream in [ingress_stream(cc) for cc in parties]:
+            if stream not in self._pulled:
+                await self._audit_repair(await ensure_hub_consumer(self._js, self.settings, stream))
+                await self._pull_from(stream)
+
+    async def _pull_from(self, stream: str) -> None:
+        """Start the pull loop of ``stream``, whose consumer ``hub`` exists."""
+        if stream in self._pulled or self._js is None:
+            return
+        sub = await self._js.pull_subscribe_bind(durable=HUB_CONSUMER, stream=stream)
+        self._pulled.add(stream)
+        self._workers.append(asyncio.create_task(self._pull(stream, sub), name=f"hub-{stream}"))
+
+    async def _pull(self, stream: str, sub: JetStreamContext.PullSubscription) -> None:
+        """Fetch from one ingress stream and hand batches to the pipeline without waiting.
+
+        A place in the shared bound is taken before each long poll, so a message that comes
+        to a quiet stream is fetched at once; the rest of a batch takes only the places
+        free with nobody waiting for them (a flooding country does not jump the queue). A
+        slow message does not hold up the fetch of the next ones: each one finished frees
+        its place.
+        """
+        assert self.pipeline is not None and self._room is not None  # started
+        pipeline, room = self.pipeline, self._room
         tasks: set[asyncio.Task[None]] = set()
-
-        def one_done() -> None:
-            nonlocal in_hand
-            in_hand -= 1
-            room.set()
-
         while not self._stopping.is_set():
-            while in_hand >= capacity:
-                room.clear()
-                await room.wait()
+            await room.take()
             try:
-                msgs = await _fetch(sub, capacity - in_hand)
+                # One message first: nats-py's fetch(n) waits out the whole poll for the
+                # other n - 1 once it has a first one.
+                msgs = await sub.fetch(1, timeout=0.5)
             except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
+                room.give()
+                if stream == LEGACY_INGRESS and await self._drained(stream):
+                    break
                 continue
             except Exception as exc:
+                room.give()
                 # Server restarting or connection lost: the client reconnects by itself.
                 if self._stopping.is_set():
                     break
-                log.warning("fetch_failed", worker=index, error=type(exc).__name__)
+                log.warning("fetch_failed", stream=stream, error=type(exc).__name__)
                 await asyncio.sleep(0.25)
                 continue
-            in_hand += len(msgs)
-            task = asyncio.create_task(pipeline.handle_batch(msgs, one_done))
+            more = await room.take_free(self.settings.fetch_batch - 1)
+            if more:
+                with contextlib.suppress(TimeoutError):
+                    msgs += await sub.fetch(more, timeout=0.005)
+                room.give(more + 1 - len(msgs))
+            task = asyncio.create_task(pipeline.handle_batch(msgs, room.give))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             task.add_done_callback(_log_failure)
         # Messages in hand are always finished, even when stopping: nothing half-handled.
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drained(self, stream: str) -> bool:
+        """Whether the old INGRESS is done with (nothing pending, nothing in hand anywhere);
+        then it is deleted. A hub process that finds it gone stops pulling from it too."""
+        assert self._js is not None  # started
+        try:
+            info = await self._js.consumer_info(stream, HUB_CONSUMER)
+            if info.num_pending or info.num_ack_pending:
+                return False
+            await self._js.delete_stream(stream)
+        except NotFoundError:
+            return True
+        except Exception as exc:  # NATS away: try again at the next idle poll
+            log.warning("legacy_ingress_check_failed", error=type(exc).__name__)
+            return False
+        log.info("legacy_ingress_drained", stream=stream)
+        return True
 
     def reload(self, governance: Governance) -> None:
         """Use new governance for the next messages (the one being handled keeps its own)."""
@@ -276,18 +336,33 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         log.error("batch_failed", error=type(exc).__name__, detail=str(exc)[:300])
 
 
-async def _fetch(sub: JetStreamContext.PullSubscription, want: int) -> list[Msg]:
-    """Wait for one message, then take whatever else is there (up to ``want``).
+class _Room:
+    """The places for messages in hand, shared by every ingress stream's pull loop.
 
-    nats-py's ``fetch(n)``, once it has a first message from a long poll, waits out the
-    poll for the other ``n - 1``: a lone message would sit there for the whole poll. One
-    message first returns at once; the rest is a short, mostly no-wait, second fetch.
+    An :class:`asyncio.Semaphore` hands places out first come, first served, so a loop
+    waiting for a place (a quiet country's) gets the next one freed before a loop that
+    wants more for its batch (a busy country's).
     """
-    msgs = await sub.fetch(1, timeout=0.5)
-    if want > 1:
-        with contextlib.suppress(TimeoutError):
-            msgs += await sub.fetch(want - 1, timeout=0.005)
-    return msgs
+
+    def __init__(self, size: int) -> None:
+        self._places = asyncio.Semaphore(size)
+
+    async def take(self) -> None:
+        """One place, waiting for it in turn."""
+        await self._places.acquire()
+
+    async def take_free(self, most: int) -> int:
+        """Up to ``most`` places that are free and that nobody waits for; how many."""
+        taken = 0
+        while taken < most and not self._places.locked():
+            await self._places.acquire()  # returns at once: not locked
+            taken += 1
+        return taken
+
+    def give(self, count: int = 1) -> None:
+        """Free ``count`` places (a message finished, or fewer fetched than taken)."""
+        for _ in range(count):
+            self._places.release()
 
 
 def create_app(

@@ -1,4 +1,4 @@
-"""The checks of an INGRESS message that need no I/O, for a whole fetched batch at once.
+"""The checks of an ingress message that need no I/O, for a whole fetched batch at once.
 
 size limit → envelope → signature (directory) → subject tokens = body → schema
 → acceptance window. What is left (seen ids, routing, writes) needs JetStream and is the
@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from hub.config import HubSettings
 from hub.errors import MessageRefused
 from hub.replay import check_window
+from hub.streams import LEGACY_INGRESS
 from schemas.directory import Directory
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError
@@ -27,18 +28,18 @@ from schemas.errors import SubjectMismatch as SubjectMismatchError
 from schemas.message import validate_envelope
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, parse_ingress_subject
 
-__all__ = ["Checked", "check", "check_batch", "ingress_seq", "sender_token"]
+__all__ = ["Checked", "check", "check_batch", "ingress_ref", "ingress_seq", "sender_token"]
 
 Refusal = EnlaceError  # every refusal is a typed error with a reason code
 
 
 @dataclass(frozen=True)
 class Checked:
-    """One INGRESS message after the checks: passed (``envelope``), refused or failed."""
+    """One ingress message after the checks: passed (``envelope``), refused or failed."""
 
     msg: Msg
     seq: int
-    """Its INGRESS stream sequence (0 outside JetStream)."""
+    """Its ingress stream sequence (0 outside JetStream)."""
     sender: str
     """The country token of its subject (who published it), ``XX`` if not a country."""
     headers: dict[str, str] = field(default_factory=dict)
@@ -48,13 +49,20 @@ class Checked:
     """Why the hub refuses it (a reason code and a sentence for the sender)."""
     failure: Exception | None = None
     """An internal error while checking it (a bug): the message is retried, not refused."""
+    stream: str = ""
+    """Its ingress stream (``INGRESS_<cc>``; empty outside JetStream)."""
+
+    @property
+    def ref(self) -> str:
+        """Its name among all ingress messages of every stream (:func:`ingress_ref`)."""
+        return ingress_ref(self.stream, self.seq)
 
     @property
     def message_id(self) -> str:
-        """The id to report: the envelope's, else a safe ``Nats-Msg-Id``, else ``in<seq>``."""
+        """The id to report: the envelope's, else a safe ``Nats-Msg-Id``, else :attr:`ref`."""
         if self.envelope is not None:
             return self.envelope.id
-        return _safe_id(self.headers.get(HDR_MSG_ID)) or f"in{self.seq}"
+        return _safe_id(self.headers.get(HDR_MSG_ID)) or self.ref
 
     @property
     def thread_key(self) -> str:
@@ -77,16 +85,42 @@ def sender_token(subject: str) -> str:
 
 
 def ingress_seq(msg: Msg) -> int:
-    """The INGRESS stream sequence of ``msg`` (0 for a message not from JetStream)."""
+    """The ingress stream sequence of ``msg`` (0 for a message not from JetStream)."""
     try:
         return int(msg.metadata.sequence.stream)
     except Exception:  # not a JetStream message (tests): no sequence
         return 0
 
 
+def _ingress_stream(msg: Msg) -> str:
+    try:
+        return str(msg.metadata.stream)
+    except Exception:  # not a JetStream message (tests): no stream
+        return ""
+
+
+def ingress_ref(stream: str, seq: int) -> str:
+    """The name of one ingress message, unique across every country's ingress stream.
+
+    ``INGRESS_GT-42``: sequences restart in each stream, so the seen-id claim, the
+    quarantine copy's and the notice's ``Nats-Msg-Id`` name the stream too (with the
+    sequence alone, HN's message 42 would pass for a redelivery of GT's 42, and its notice
+    would be dropped by JetStream as a duplicate of GT's). The one INGRESS stream of
+    earlier versions (and a message outside JetStream) keeps its old ``in42``, so that a
+    redelivery of an old message after an upgrade repeats the same ids.
+
+    Args:
+        stream: the message's stream name.
+        seq: its sequence in that stream.
+    """
+    if stream in ("", LEGACY_INGRESS):
+        return f"in{seq}"
+    return f"{stream}-{seq}"
+
+
 def check(msg: Msg, directory: Directory, settings: HubSettings, now: datetime) -> Checked:
     """Run every I/O-free check on ``msg``; never raises (errors are in the result)."""
-    seq = ingress_seq(msg)
+    seq, stream = ingress_seq(msg), _ingress_stream(msg)
     headers = dict(msg.headers or {})
     sender = sender_token(msg.subject)
     envelope: Envelope | None = None
@@ -98,10 +132,10 @@ def check(msg: Msg, directory: Directory, settings: HubSettings, now: datetime) 
             envelope.id, envelope.issued_at, now, settings.acceptance_window, settings.clock_skew
         )
     except (MessageError, SignatureError, MessageRefused) as err:
-        return Checked(msg, seq, sender, headers, envelope, refusal=err)
+        return Checked(msg, seq, sender, headers, envelope, refusal=err, stream=stream)
     except Exception as exc:
-        return Checked(msg, seq, sender, headers, envelope, failure=exc)
-    return Checked(msg, seq, sender, headers, envelope, jws)
+        return Checked(msg, seq, sender, headers, envelope, failure=exc, stream=stream)
+    return Checked(msg, seq, sender, headers, envelope, jws, stream=stream)
 
 
 def check_batch(

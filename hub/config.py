@@ -17,6 +17,8 @@ Example ``enlace.yaml``::
       streams:
         replicas: 1
         max_age: 30d
+        ingress_max_bytes_per_party: 1073741824   # each country's unprocessed backlog
+        ingress_max_msgs_per_party: 100000
 """
 
 from __future__ import annotations
@@ -65,7 +67,21 @@ class StreamSettings(_Strict):
 
     replicas: int = Field(1, ge=1, le=5, description="1 on one server; 3 on a cluster")
     max_age: timedelta = Field(timedelta(days=30), description="how long messages are kept")
-    max_bytes: int = Field(-1, description="per stream; -1 = no limit beyond the disk")
+    max_bytes: int = Field(
+        -1, description="per shared stream (not the ingress streams); -1 = no limit beyond the disk"
+    )
+    ingress_max_bytes_per_party: int = Field(
+        1024 * 1024 * 1024,
+        ge=1,
+        description="each country's ingress quota: bytes it may have published that the hub "
+        "has not finished; beyond it the country's publishes are refused (the others' not)",
+    )
+    ingress_max_msgs_per_party: int = Field(
+        100_000,
+        ge=1,
+        description="each country's ingress quota: messages it may have published that the "
+        "hub has not finished",
+    )
     ingress_duplicate_window: timedelta = Field(
         timedelta(minutes=2), description="JetStream de-duplication of publishes (Nats-Msg-Id)"
     )

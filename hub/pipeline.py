@@ -11,8 +11,9 @@ For each message::
 Nothing is lost: INGRESS is acked only after every delivery (or the quarantine copy and
 the notice) and the audit entries are persisted; an internal failure leaves the message
 unacked and JetStream redelivers it. Nothing is doubled: deliveries carry ``Nats-Msg-Id:
-<id>:<cc>`` and notices/quarantine copies ``in<seq>:…``, so when a redelivery repeats
-them (its id is claimed by the same INGRESS sequence) JetStream keeps each once.
+<id>:<cc>`` and notices/quarantine copies ``<stream>-<seq>:…`` (:func:`hub.checks.ingress_ref`:
+unique across the countries' ingress streams), so when a redelivery repeats them (its id is
+claimed by the same ingress message) JetStream keeps each once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from hub.requests_kv import KvRequestMemory
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.directory import Directory
 from schemas.envelope import Envelope
+from schemas.limits import wire_limit
 from schemas.subjects import (
     HDR_AGREEMENT,
     HDR_COUNTERSIGNATURE,
@@ -90,6 +92,7 @@ class MessageContext:
     outcome: Outcome
     ingress_subject: str
     ingress_seq: int
+    """Its sequence in its ingress stream (``INGRESS_<sender>``)."""
     sender_country: str
     digest: str
     envelope: Envelope | None
@@ -98,7 +101,7 @@ class MessageContext:
     view_digests: dict[str, str] = field(default_factory=dict)
     """Recipient → ``sha256:`` digest of the bytes it was sent (its view)."""
     again: bool = False
-    """Handled before under the same INGRESS sequence without an ack (a redelivery)."""
+    """Handled before under the same ingress message without an ack (a redelivery)."""
 
 
 class AuditHook(Protocol):
@@ -193,7 +196,7 @@ class Pipeline:
             log.error(
                 "pipeline_error",
                 subject=msg.subject,
-                seq=item.seq,
+                ingress=item.ref,
                 error=type(exc).__name__,
                 detail=str(exc)[:300],
             )
@@ -217,11 +220,11 @@ class Pipeline:
         try:
             outcome = await self._refuse(item, err, self.clock())
         except Exception as again:
-            log.error("quarantine_failed", seq=item.seq, error=type(again).__name__)
+            log.error("quarantine_failed", ingress=item.ref, error=type(again).__name__)
             return None
         if item.envelope is not None:  # the same id may be sent again once fixed
             with contextlib.suppress(Exception):
-                await self.seen.release(item.envelope.id, item.seq)
+                await self.seen.release(item.envelope.id, item.ref)
         return outcome
 
     # -- one message ---------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class Pipeline:
         if item.refusal is not None or item.envelope is None:
             return await self._refuse(item, item.refusal or HubError("unchecked"), now)
         try:
-            redelivered = await self.seen.claim(item.envelope.id, item.seq)
+            redelivered = await self.seen.claim(item.envelope.id, item.ref)
         except MessageRefused as err:
             return await self._refuse(item, err, now)
         return await self._route(item, item.envelope, gov, now, redelivered)
@@ -248,16 +251,26 @@ class Pipeline:
             reason=err.code,
             description=err.description,
         )
-        subject, q_headers = quarantine_record(
-            cc, msg.subject, seq, item.headers, err.code, err.description
-        )
-        writes = [Write(subject, msg.data, q_headers)]
+        writes = [
+            Write(
+                *quarantine_record(
+                    cc,
+                    (msg.subject, item.stream, seq),
+                    item.headers,
+                    msg.data,
+                    (err.code, err.description),
+                    wire_limit(self.settings.max_message_bytes),
+                )
+            )
+        ]
         if cc != "XX":
-            writes.append(_notice(cc, seq, outcome))
+            writes.append(_notice(cc, item.ref, outcome))
         digest = sha256_digest(msg.data)
         context = MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
         await self.writer.write(writes, *self._audit(context))
-        log.info("rejected", message_id=outcome.message_id, sender=cc, reason=err.code, seq=seq)
+        log.info(
+            "rejected", message_id=outcome.message_id, sender=cc, reason=err.code, ingress=item.ref
+        )
         await self._finish(msg, cc, outcome)
         return outcome
 
@@ -282,7 +295,7 @@ class Pipeline:
         context = MessageContext(
             outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views, again
         )
-        notice = [_notice(cc, seq, outcome)] if outcome.is_notice else []
+        notice = [_notice(cc, item.ref, outcome)] if outcome.is_notice else []
         # Deliveries, notice and audit entries in parallel: one round trip. A redelivery
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times, the second
@@ -339,9 +352,10 @@ class Pipeline:
         await msg.ack()
 
 
-def _notice(cc: str, seq: int, outcome: Outcome) -> Write:
-    """The notice of ``outcome`` to its sender (de-duplicated per INGRESS message)."""
-    return Write(rejected_subject(cc), outcome.to_json(), {HDR_MSG_ID: f"in{seq}:notice"})
+def _notice(cc: str, ingress: str, outcome: Outcome) -> Write:
+    """The notice of ``outcome`` to its sender, de-duplicated per ingress message
+    (``ingress``: :func:`hub.checks.ingress_ref`)."""
+    return Write(rejected_subject(cc), outcome.to_json(), {HDR_MSG_ID: f"{ingress}:notice"})
 
 
 def _attempts(msg: Msg) -> int:

@@ -5,26 +5,40 @@ Published on ``enlace.quarantine.<cc>`` (stream QUARANTINE) with the original he
 
 - ``Enlace-Reason``: the reason code;
 - ``Enlace-Reason-Description``: the sentence the sender's notice carries;
-- ``Enlace-Ingress-Subject`` / ``Enlace-Ingress-Seq``: where the message came in;
+- ``Enlace-Ingress-Subject`` / ``Enlace-Ingress-Stream`` / ``Enlace-Ingress-Seq``: where
+  the message came in (the stream is the sender's ``INGRESS_<cc>``);
 - ``Enlace-Original-Msg-Id``: the ``Nats-Msg-Id`` it came with, if any.
+
+A copy must fit in one NATS message (:func:`schemas.limits.wire_limit`), and the refused
+message may have used all of it: then its original headers are left out
+(``Enlace-Headers-Dropped``: how many bytes they were) and, if the body alone is too large
+still (a message far over the size limit), only its first bytes are kept
+(``Enlace-Truncated``: its full size; the audit entry holds the digest of all of it).
 """
 
 from __future__ import annotations
 
+from hub.checks import ingress_ref
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, quarantine_subject
 
 __all__ = [
+    "HDR_HEADERS_DROPPED",
     "HDR_INGRESS_SEQ",
+    "HDR_INGRESS_STREAM",
     "HDR_INGRESS_SUBJECT",
     "HDR_ORIGINAL_MSG_ID",
     "HDR_REASON_DESCRIPTION",
+    "HDR_TRUNCATED",
     "quarantine_record",
 ]
 
 HDR_REASON_DESCRIPTION = "Enlace-Reason-Description"
 HDR_INGRESS_SUBJECT = "Enlace-Ingress-Subject"
+HDR_INGRESS_STREAM = "Enlace-Ingress-Stream"
 HDR_INGRESS_SEQ = "Enlace-Ingress-Seq"
 HDR_ORIGINAL_MSG_ID = "Enlace-Original-Msg-Id"
+HDR_HEADERS_DROPPED = "Enlace-Headers-Dropped"
+HDR_TRUNCATED = "Enlace-Truncated"
 
 
 def _header_safe(text: str, limit: int = 1000) -> str:
@@ -32,25 +46,46 @@ def _header_safe(text: str, limit: int = 1000) -> str:
     return " ".join(text.split())[:limit]
 
 
+def _headers_size(headers: dict[str, str]) -> int:
+    """Bytes of ``headers`` on the wire (``NATS/1.0``, ``Key: value`` lines, blank line)."""
+    return 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+
+
 def quarantine_record(
     cc: str,
-    ingress_subject: str,
-    ingress_seq: int,
+    ingress: tuple[str, str, int],
     headers: dict[str, str],
-    reason: str,
-    description: str,
-) -> tuple[str, dict[str, str]]:
-    """The subject and headers of the quarantine copy (its body is the raw bytes)."""
-    out = {k: v for k, v in headers.items() if k != HDR_MSG_ID}
+    body: bytes,
+    refusal: tuple[str, str],
+    limit: int,
+) -> tuple[str, bytes, dict[str, str]]:
+    """The subject, body and headers of the quarantine copy of a refused message.
+
+    Args:
+        cc: the sender's country token (``XX`` when unreadable).
+        ingress: where it came in: subject, stream and sequence.
+        headers: the headers it came with.
+        body: its bytes.
+        refusal: the reason code and the sentence for the sender.
+        limit: the largest NATS message (:func:`schemas.limits.wire_limit`).
+    """
+    subject, stream, seq = ingress
+    reason, description = refusal
+    ours = {
+        HDR_MSG_ID: f"{ingress_ref(stream, seq)}:quarantine",
+        HDR_REASON: reason,
+        HDR_REASON_DESCRIPTION: _header_safe(description),
+        HDR_INGRESS_SUBJECT: _header_safe(subject, 300),
+        HDR_INGRESS_STREAM: _header_safe(stream, 100),
+        HDR_INGRESS_SEQ: str(seq),
+    }
+    kept = {k: v for k, v in headers.items() if k != HDR_MSG_ID}
     if HDR_MSG_ID in headers:
-        out[HDR_ORIGINAL_MSG_ID] = _header_safe(headers[HDR_MSG_ID], 200)
-    out.update(
-        {
-            HDR_MSG_ID: f"in{ingress_seq}:quarantine",
-            HDR_REASON: reason,
-            HDR_REASON_DESCRIPTION: _header_safe(description),
-            HDR_INGRESS_SUBJECT: _header_safe(ingress_subject, 300),
-            HDR_INGRESS_SEQ: str(ingress_seq),
-        }
-    )
-    return quarantine_subject(cc), out
+        kept[HDR_ORIGINAL_MSG_ID] = _header_safe(headers[HDR_MSG_ID], 200)
+    out = {**kept, **ours}
+    if _headers_size(out) + len(body) > limit:
+        out = {**ours, HDR_HEADERS_DROPPED: str(_headers_size(headers))}
+    if _headers_size(out) + len(body) > limit:
+        out[HDR_TRUNCATED] = str(len(body))
+        body = body[: max(0, limit - _headers_size(out))]
+    return quarantine_subject(cc), body, out

@@ -9,10 +9,14 @@ message could be published again hours later. So the hub
   that id could still be accepted (window + skew, the bucket's TTL), and refuses an id it
   has seen.
 
-The value stored is the INGRESS stream sequence of the message that was accepted: when
-JetStream redelivers that same message (the hub crashed before acking), the hub knows it is
-its own redelivery, not a replay, and finishes it; the writes it repeats carry the same
-``Nats-Msg-Id`` and JetStream keeps each once.
+The value stored names the ingress message that was accepted, its stream and sequence
+(:func:`hub.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
+same message (the hub crashed before acking), the hub knows it is its own redelivery, not a
+replay, and finishes it; the writes it repeats carry the same ``Nats-Msg-Id`` and JetStream
+keeps each once. The stream matters: each country has its own ingress stream, so GT's
+message 42 and HN's message 42 are two messages, and a replay of GT's id by HN must not
+pass for a redelivery. A bare sequence (the one INGRESS stream of earlier versions) reads
+as ``in<seq>``, that stream's name for its messages.
 """
 
 from __future__ import annotations
@@ -57,41 +61,43 @@ class SeenIds:
     """The ids the hub has accepted, backed by a key-value bucket with a TTL.
 
     One write per message: :meth:`claim` creates the key (the server refuses to create it
-    twice), before any delivery is written. The value is the INGRESS sequence that
-    claimed it, so a redelivery of that same INGRESS message (the hub failed before
-    acking) is told apart from a replay under another sequence.
+    twice), before any delivery is written. The value names the ingress message (stream
+    and sequence) that claimed it, so a redelivery of that same message (the hub failed
+    before acking) is told apart from a replay, in any stream.
     """
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
 
-    async def accepted_at_seq(self, message_id: str) -> int | None:
-        """The INGRESS sequence under which ``message_id`` was accepted, or None."""
+    async def accepted_as(self, message_id: str) -> str | None:
+        """The ingress message (:func:`hub.checks.ingress_ref`) that claimed ``message_id``."""
         try:
             entry = await self._kv.get(kv_key(message_id))
         except KeyNotFoundError:
             return None
         if entry.value is None:
             return None
-        try:
-            return int(entry.value)
-        except ValueError:
-            return -1
+        value = entry.value.decode(errors="replace")
+        # Earlier versions stored the bare sequence in their one INGRESS stream.
+        return f"in{value}" if value.isdigit() else value
 
-    async def claim(self, message_id: str, ingress_seq: int) -> bool:
-        """Claim ``message_id`` for INGRESS message ``ingress_seq``; True if it already was.
+    async def claim(self, message_id: str, ingress: str) -> bool:
+        """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
 
-        True means a redelivery of the same INGRESS message: its writes may have been made
+        True means a redelivery of the same ingress message: its writes may have been made
         already, and are made again (JetStream de-duplicates them by ``Nats-Msg-Id``).
 
+        Args:
+            message_id: the envelope's id.
+            ingress: the message's stream and sequence (:func:`hub.checks.ingress_ref`).
+
         Raises:
-            DuplicateMessage: the id was accepted before under another INGRESS message.
+            DuplicateMessage: the id was accepted before under another ingress message.
         """
         try:
-            await self._kv.create(kv_key(message_id), str(ingress_seq).encode())
+            await self._kv.create(kv_key(message_id), ingress.encode())
         except KeyWrongLastSequenceError:
-            seq = await self.accepted_at_seq(message_id)
-            if seq != ingress_seq:
+            if await self.accepted_as(message_id) != ingress:
                 raise DuplicateMessage(
                     f"message id {message_id} was already accepted; a message is accepted "
                     "once (a new report needs a new id)"
@@ -99,10 +105,10 @@ class SeenIds:
             return True
         return False
 
-    async def release(self, message_id: str, ingress_seq: int) -> bool:
-        """Forget ``message_id`` if INGRESS message ``ingress_seq`` claimed it (a message
-        the hub gave up on may be sent again); another message's claim is kept."""
-        if await self.accepted_at_seq(message_id) != ingress_seq:
+    async def release(self, message_id: str, ingress: str) -> bool:
+        """Forget ``message_id`` if ingress message ``ingress`` claimed it (a message the
+        hub gave up on may be sent again); another message's claim is kept."""
+        if await self.accepted_as(message_id) != ingress:
             return False
         await self._kv.delete(kv_key(message_id))
         return True

@@ -12,7 +12,8 @@ SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters,
 the server). SIGHUP reloads governance; a refused change is logged with its file and line
 and the running version stays, with nothing else changed. An accepted one is applied to
 NATS as well (:meth:`HubRunner.reload`): logins for new parties, the server config
-rewritten and reloaded by the embedded server, the new parties' dead-letter streams,
+rewritten and reloaded by the embedded server, the new parties' ingress (pulled from by
+the hub at once) and dead-letter streams,
 adapters for sinks newly in the ``adapters:`` section, and a restart of the adapters of a
 country whose login ``enlace nats rotate`` replaced. ``state/hub.pid`` lets
 ``enlace reload`` find the process.
@@ -61,6 +62,7 @@ from hub.pipeline_audit import AuditLogHook
 from hub.policy import set_changes
 from hub.streams import ensure_streams
 from schemas.errors import EnlaceError
+from schemas.limits import wire_limit
 from schemas.subjects import sink_consumer
 
 __all__ = [
@@ -174,7 +176,8 @@ class HubRunner:
             host=self.settings.nats_host,
             port=self.settings.nats_port,
             http_port=self.settings.nats_http_port,
-            max_payload=max(2 * 1024 * 1024, self.settings.max_message_bytes * 2),
+            # What the server lets through reaches the hub, which refuses it with a notice.
+            max_payload=wire_limit(self.settings.max_message_bytes),
             authorization=authorization_block(self.deployment, delivery_consumers(sinks)),
         )
 
@@ -560,7 +563,8 @@ class HubRunner:
             )
 
     async def _ensure_party_streams(self, parties: tuple[str, ...]) -> bool:
-        """Every party's dead-letter stream (idempotent: existing streams are kept).
+        """Every party's ingress and dead-letter stream (idempotent: existing streams are
+        kept), and the hub pulling from the new ingress streams.
 
         Returns:
             Whether the streams are all there.
@@ -569,12 +573,15 @@ class HubRunner:
             return False
         try:
             await ensure_streams(self._audit_nc.jetstream(timeout=10), self.settings, parties)
+            if self.app is not None:
+                await self.app.consume(parties)
         except Exception as err:
             # Any NATS or JetStream error: the reload itself stands, the log says what to do.
             log.error(
                 "streams_not_updated",
                 error=f"{type(err).__name__}: {err}",
-                hint="restart `enlace up` to create the new parties' dead-letter streams",
+                hint="restart `enlace up` to create the new parties' ingress and dead-letter "
+                "streams",
             )
             return False
         return True

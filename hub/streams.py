@@ -3,18 +3,30 @@
 ``enlace up`` (and every hub process) calls :func:`ensure_streams` at start; running it
 again with the same settings changes nothing, with new limits it updates the streams.
 
-=============  ========================  ==============================================
-stream         subjects                  what it holds
-=============  ========================  ==============================================
-INGRESS        ``enlace.in.>``           what POCs publish; dedup by ``Nats-Msg-Id`` = id
-DELIVERY       ``enlace.out.>``          one message per recipient; dedup ``id:cc``
-REJECTED       ``enlace.rejected.>``     notices to senders (JSON)
-QUARANTINE     ``enlace.quarantine.>``   raw refused bytes + headers + reason
-RECEIPTS       ``enlace.receipt.>``      signed receipts from sink adapters
-DEADLETTER_CC  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
-                                         stream per party, so CC's login may read and
-                                         delete its own dead letters and no others)
-=============  ========================  ==============================================
+===========  ========================  ================================================
+stream       subjects                  what it holds
+===========  ========================  ================================================
+INGRESS_CC   ``enlace.in.CC.>``        what CC's POCs publish and the hub has not yet
+                                       finished (work queue: acked = removed); dedup by
+                                       ``Nats-Msg-Id`` = id; CC's quota: at most
+                                       ``ingress_max_bytes_per_party`` /
+                                       ``ingress_max_msgs_per_party``, then new
+                                       publishes are refused (discard new), so one
+                                       country cannot fill the disk the others need
+DELIVERY     ``enlace.out.>``          one message per recipient; dedup ``id:cc``
+REJECTED     ``enlace.rejected.>``     notices to senders (JSON)
+QUARANTINE   ``enlace.quarantine.>``   raw refused bytes + headers + reason
+RECEIPTS     ``enlace.receipt.>``      signed receipts from sink adapters
+DEADLETTER_  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
+CC                                     stream per party, so CC's login may read and
+                                       delete its own dead letters and no others)
+===========  ========================  ================================================
+
+Every ingress stream (and the server's ``max_payload``) takes messages up to
+:func:`schemas.limits.wire_limit`, so that a message over the hub's size limit still
+reaches the hub and is refused with a notice (``too_large``). Earlier versions had one
+INGRESS stream for all (``enlace.in.>``): :func:`ensure_streams` moves it out of the way
+of the per-country streams (:func:`retire_legacy_ingress`) and the hub drains it.
 
 AUDIT belongs to the audit writer (:mod:`hub.audit`), which creates it with its own
 guarantees (deny delete and purge). Key-value buckets: ``enlace_seen`` (message ids
@@ -26,6 +38,8 @@ audit record, against recording a redelivery twice; TTL = the streams' max age).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -44,11 +58,19 @@ from nats.js.kv import KeyValue
 from hub.config import HubSettings
 from hub.consumers import ConsumerRepair, ensure_consumer
 from hub.errors import ConfigError
-from schemas.subjects import STREAMS, deadletter_stream, deadletter_subject
+from schemas.limits import wire_limit
+from schemas.subjects import (
+    STREAMS,
+    deadletter_stream,
+    deadletter_subject,
+    ingress_filter,
+    ingress_stream,
+)
 
 __all__ = [
     "HUB_CONSUMER",
     "HUB_STREAMS",
+    "LEGACY_INGRESS",
     "RECEIPTS_BUCKET",
     "RECEIPTS_CONSUMER",
     "REQUESTS_BUCKET",
@@ -57,14 +79,20 @@ __all__ = [
     "ensure_kv",
     "ensure_receipts_consumer",
     "ensure_streams",
+    "retire_legacy_ingress",
     "stream_configs",
 ]
 
-HUB_STREAMS = ("INGRESS", "DELIVERY", "REJECTED", "QUARANTINE", "RECEIPTS")
-"""The shared hub streams; each party also has its dead-letter stream (deadletter_stream)."""
+HUB_STREAMS = ("DELIVERY", "REJECTED", "QUARANTINE", "RECEIPTS")
+"""The shared hub streams; each party also has its ingress stream (ingress_stream) and its
+dead-letter stream (deadletter_stream)."""
 _LEGACY_DEADLETTER = "DEADLETTER"  # one shared stream before per-country dead letters
+LEGACY_INGRESS = "INGRESS"
+"""The one ingress stream of earlier versions, drained by the hub after an upgrade."""
+_RETIRED_SUBJECT = "enlace.retired.ingress"  # nobody may publish here: nothing new comes in
 HUB_CONSUMER = "hub"
-"""The durable pull consumer on INGRESS that every hub worker and process shares."""
+"""The durable pull consumer on each ingress stream that every hub worker and process
+shares."""
 SEEN_BUCKET = "enlace_seen"
 REQUESTS_BUCKET = "enlace_requests"
 RECEIPTS_CONSUMER = "hub-receipts"
@@ -77,49 +105,73 @@ def stream_configs(settings: HubSettings, parties: Iterable[str] = ()) -> list[S
 
     Args:
         settings: the hub's limits.
-        parties: the directory's party codes; each gets its dead-letter stream.
+        parties: the directory's party codes; each gets its ingress and dead-letter stream.
     """
     limits = settings.streams
     subjects = {name: list(STREAMS[name]) for name in HUB_STREAMS}
     for cc in sorted(set(parties)):
         subjects[deadletter_stream(cc)] = [deadletter_subject(cc)]
-    configs = []
+    configs = [_ingress_config(settings, cc) for cc in sorted(set(parties))]
     for name, stream_subjects in subjects.items():
-        window = {
-            "INGRESS": limits.ingress_duplicate_window,
-            "DELIVERY": limits.delivery_duplicate_window,
-        }.get(name, limits.ingress_duplicate_window)
+        window = limits.delivery_duplicate_window if name == "DELIVERY" else None
         configs.append(
             StreamConfig(
                 name=name,
                 subjects=stream_subjects,
                 retention=RetentionPolicy.LIMITS,
-                storage=StorageType.FILE,
-                num_replicas=limits.replicas,
                 max_age=limits.max_age.total_seconds(),
                 max_bytes=limits.max_bytes,
-                # Refuse new writes when full rather than silently dropping old messages
-                # that may not have been delivered yet.
-                discard=DiscardPolicy.NEW,
-                duplicate_window=window.total_seconds(),
-                max_msg_size=settings.max_message_bytes + 64 * 1024,
-                allow_direct=True,
+                **_common(settings, window),
             )
         )
     return configs
 
 
+def _ingress_config(settings: HubSettings, cc: str) -> StreamConfig:
+    """``cc``'s ingress stream: a work queue (what the hub acked is gone), so its limits
+    count what the hub has not finished: that is ``cc``'s quota."""
+    limits = settings.streams
+    return StreamConfig(
+        name=ingress_stream(cc),
+        subjects=[ingress_filter(cc)],
+        retention=RetentionPolicy.WORK_QUEUE,
+        max_age=limits.max_age.total_seconds(),
+        max_bytes=limits.ingress_max_bytes_per_party,
+        max_msgs=limits.ingress_max_msgs_per_party,
+        **_common(settings, None),
+    )
+
+
+def _common(settings: HubSettings, window: timedelta | None) -> dict[str, Any]:
+    """What every hub stream has in common."""
+    limits = settings.streams
+    return {
+        "storage": StorageType.FILE,
+        "num_replicas": limits.replicas,
+        # Refuse new writes when full rather than silently dropping old messages that may
+        # not have been handled or delivered yet.
+        "discard": DiscardPolicy.NEW,
+        "duplicate_window": (window or limits.ingress_duplicate_window).total_seconds(),
+        # The server's max_payload too: what the server lets through, a stream stores.
+        "max_msg_size": wire_limit(settings.max_message_bytes),
+        "allow_direct": True,
+    }
+
+
 async def ensure_streams(
     js: JetStreamContext, settings: HubSettings, parties: Iterable[str] = ()
 ) -> list[str]:
-    """Create the hub's streams, or update them to ``settings``; returns their names.
+    """Create the hub's streams, or update them to ``settings``; returns their names
+    (with :data:`LEGACY_INGRESS` when the old stream is still to drain).
 
     Args:
         js: the hub's JetStream context.
         settings: the hub's limits.
-        parties: the directory's party codes, whose dead-letter streams to create.
+        parties: the directory's party codes, whose ingress and dead-letter streams to
+            create.
     """
     parties = tuple(parties)
+    retired = await retire_legacy_ingress(js)
     legacy = await _take_legacy_dead_letters(js, {deadletter_subject(cc) for cc in parties})
     names = []
     for config in stream_configs(settings, parties):
@@ -133,7 +185,28 @@ async def ensure_streams(
         names.append(config.name)
     for subject, data, headers in legacy:
         await js.publish(subject, data, headers=headers)
-    return names
+    return [*names, LEGACY_INGRESS] if retired else names
+
+
+async def retire_legacy_ingress(js: JetStreamContext) -> bool:
+    """Move the INGRESS stream of earlier versions out of the per-country streams' way.
+
+    Its subjects (``enlace.in.>``) overlap theirs, which could not be created beside it.
+    Its messages keep their subjects and its consumer ``hub`` keeps its place, so the hub
+    drains what was left unhandled exactly once (:meth:`hub.app.HubApp.start`), then
+    deletes it. Nothing new comes in: nobody may publish on its new subject.
+
+    Returns:
+        Whether the old stream is there (still to drain).
+    """
+    try:
+        info = await js.stream_info(LEGACY_INGRESS)
+    except NotFoundError:
+        return False
+    if info.config.subjects != [_RETIRED_SUBJECT]:
+        info.config.subjects = [_RETIRED_SUBJECT]
+        await js.update_stream(info.config)
+    return True
 
 
 async def _take_legacy_dead_letters(
@@ -195,8 +268,24 @@ async def ensure_kv(
         return await js.key_value(bucket)
 
 
-async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> ConsumerRepair | None:
-    """The durable pull consumer of INGRESS the hub workers share (explicit acks)."""
+async def ensure_hub_consumer(
+    js: JetStreamContext, settings: HubSettings, stream: str
+) -> ConsumerRepair | None:
+    """The durable pull consumer of an ingress stream the hub workers share (explicit acks).
+
+    Args:
+        js: the hub's JetStream context.
+        settings: the hub's ack wait, redeliveries and batch sizes.
+        stream: a party's :func:`~schemas.subjects.ingress_stream`, or
+            :data:`LEGACY_INGRESS` (whose existing consumer is kept as it is).
+    """
+    if stream == LEGACY_INGRESS:
+        try:
+            await js.consumer_info(stream, HUB_CONSUMER)
+        except NotFoundError:
+            pass  # the old hub never ran: read it all from the start, as it would have
+        else:
+            return None  # its place in the old stream is what makes the drain exactly once
     config = ConsumerConfig(
         durable_name=HUB_CONSUMER,
         name=HUB_CONSUMER,
@@ -205,9 +294,8 @@ async def ensure_hub_consumer(js: JetStreamContext, settings: HubSettings) -> Co
         ack_wait=settings.ack_wait.total_seconds(),
         max_deliver=settings.max_deliver,
         max_ack_pending=max(1024, settings.fetch_batch * settings.workers * 4),
-        filter_subject=STREAMS["INGRESS"][0],
     )
-    return await ensure_consumer(js, "INGRESS", config)
+    return await ensure_consumer(js, stream, config)
 
 
 async def ensure_receipts_consumer(

@@ -2,7 +2,7 @@
 
 Subjects are country-first so that NATS permissions can be per country::
 
-    enlace.in.<cc>.<theme>.<type>     a POC publishes (stream INGRESS)
+    enlace.in.<cc>.<theme>.<type>     a POC publishes (stream INGRESS_<cc>)
     enlace.out.<cc>.<theme>.<type>    the hub delivers to recipient <cc> (stream DELIVERY)
     enlace.rejected.<cc>              notices to sender <cc> (stream REJECTED)
     enlace.receipt.<cc>               signed receipts from <cc>'s sinks (stream RECEIPTS)
@@ -32,6 +32,8 @@ __all__ = [
     "deadletter_subject",
     "delivery_filter",
     "delivery_subject",
+    "ingress_filter",
+    "ingress_stream",
     "ingress_subject",
     "outcome_subject",
     "parse_ingress_subject",
@@ -52,10 +54,10 @@ HDR_RECIPIENT = "Enlace-Recipient"
 HDR_REASON = "Enlace-Reason"  # reason code on quarantine and dead-letter copies
 HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
 
-# Dead letters are not here: each country has its own stream (deadletter_stream), so that
-# its login can read and delete its dead letters and nobody else's.
+# Ingress and dead letters are not here: each country has its own ingress stream
+# (ingress_stream), so that its quota is its own, and its own dead-letter stream
+# (deadletter_stream), so that its login can read and delete its dead letters only.
 STREAMS: dict[str, list[str]] = {
-    "INGRESS": [f"{PREFIX}.in.>"],
     "DELIVERY": [f"{PREFIX}.out.>"],
     "REJECTED": [f"{PREFIX}.rejected.>"],
     "QUARANTINE": [f"{PREFIX}.quarantine.>"],
@@ -78,6 +80,22 @@ def _check(cc: str, *tokens: str) -> None:
 def ingress_subject(cc: str, theme: str, type_: str) -> str:
     _check(cc, theme, type_)
     return f"{PREFIX}.in.{cc}.{theme}.{type_}"
+
+
+def ingress_filter(cc: str) -> str:
+    """Every subject ``cc`` publishes on: the subjects of its stream :func:`ingress_stream`."""
+    _check(cc)
+    return f"{PREFIX}.in.{cc}.>"
+
+
+def ingress_stream(cc: str) -> str:
+    """The stream of what ``cc`` publishes (subjects :func:`ingress_filter`).
+
+    One per country rather than one shared: its byte and message limits are then ``cc``'s
+    quota, and a country that fills its own cannot refuse the others' messages.
+    """
+    _check(cc)
+    return f"INGRESS_{cc}"
 
 
 def delivery_subject(recipient: str, theme: str, type_: str) -> str:

@@ -17,13 +17,14 @@ from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
 from hub.operator_access import QUIET_CONNECT, operator_login
-from hub.streams import HUB_CONSUMER
+from hub.streams import HUB_CONSUMER, LEGACY_INGRESS
 from schemas.subjects import STREAMS
 
 __all__ = ["collect_status", "status"]
 
 _AUDIT_STREAMS = ("AUDIT_CHECKPOINTS",)
 _DEADLETTER_PREFIX = "DEADLETTER_"  # schemas.subjects.deadletter_stream
+_INGRESS_PREFIX = "INGRESS_"  # schemas.subjects.ingress_stream
 _HUB_CONNECTION = "enlace-hub"
 
 
@@ -56,13 +57,13 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         js = nc.jetstream(timeout=5)
         streams: list[dict[str, Any]] = []
         hub_waiting: int | None = None
-        # One dead-letter stream per party: list those that exist rather than load the directory.
-        dead = sorted(
-            i.config.name
-            for i in await js.streams_info()
-            if i.config.name and i.config.name.startswith(_DEADLETTER_PREFIX)
-        )
-        for name in [*STREAMS, *dead, *_AUDIT_STREAMS]:
+        # One ingress and one dead-letter stream per party (and the INGRESS of earlier
+        # versions while the hub drains it): list those that exist rather than load the
+        # directory.
+        names = sorted(i.config.name or "" for i in await js.streams_info())
+        ingress = [n for n in names if n.startswith(_INGRESS_PREFIX) or n == LEGACY_INGRESS]
+        dead = [n for n in names if n.startswith(_DEADLETTER_PREFIX)]
+        for name in [*ingress, *STREAMS, *dead, *_AUDIT_STREAMS]:
             try:
                 info = await js.stream_info(name)
             except NotFoundError:
@@ -79,8 +80,8 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
                         "waiting": c.num_waiting or 0,
                     }
                 )
-                if name == "INGRESS" and c.name == HUB_CONSUMER:
-                    hub_waiting = c.num_waiting or 0
+                if name in ingress and c.name == HUB_CONSUMER:
+                    hub_waiting = (hub_waiting or 0) + (c.num_waiting or 0)
             streams.append(
                 {
                     "stream": name,
@@ -97,7 +98,7 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         "streams": streams,
         "hub": {
             "connections": await _hub_connections(settings),
-            # Each idle hub worker keeps one pull request waiting on INGRESS.
+            # Each hub process keeps one pull request waiting on each idle ingress stream.
             "waiting_pulls": hub_waiting,
         },
     }

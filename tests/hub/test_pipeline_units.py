@@ -12,14 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
-from hub.checks import Checked, check, sender_token
+from hub.checks import Checked, check, ingress_ref, sender_token
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
 from hub.natsauth import HUB_USER, ensure_credentials, load_user, party_permissions
 from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
-from hub.quarantine import HDR_ORIGINAL_MSG_ID, quarantine_record
+from hub.quarantine import (
+    HDR_INGRESS_SEQ,
+    HDR_INGRESS_STREAM,
+    HDR_ORIGINAL_MSG_ID,
+    HDR_TRUNCATED,
+    quarantine_record,
+)
 from hub.replay import check_window, kv_key
+from schemas.limits import wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE
 from tests.integration.hubkit import governance, signed_message
 
@@ -106,20 +113,59 @@ def test_kv_key_keeps_ids_and_neutralises_other_characters() -> None:
 
 
 def test_quarantine_keeps_headers_and_replaces_the_dedup_id() -> None:
-    subject, headers = quarantine_record(
+    subject, body, headers = quarantine_record(
         "GT",
-        "enlace.in.GT.gangs.x",
-        42,
+        ("enlace.in.GT.gangs.x", "INGRESS_GT", 42),
         {HDR_MSG_ID: "01ABC", "Enlace-Signature": "jws"},
-        "bad_signature",
-        "the signature\ndoes not hold",
+        b"{}",
+        ("bad_signature", "the signature\ndoes not hold"),
+        wire_limit(1024 * 1024),
     )
     assert subject == "enlace.quarantine.GT"
-    assert headers[HDR_MSG_ID] == "in42:quarantine"
+    assert body == b"{}"
+    assert headers[HDR_MSG_ID] == "INGRESS_GT-42:quarantine"
+    assert (headers[HDR_INGRESS_STREAM], headers[HDR_INGRESS_SEQ]) == ("INGRESS_GT", "42")
     assert headers[HDR_ORIGINAL_MSG_ID] == "01ABC"
     assert headers[HDR_REASON] == "bad_signature"
     assert headers["Enlace-Signature"] == "jws"
     assert "\n" not in headers["Enlace-Reason-Description"]
+
+
+def test_ingress_messages_are_named_by_stream_and_sequence() -> None:
+    # Sequences restart in each country's stream: GT's 42 is not HN's 42.
+    assert ingress_ref("INGRESS_GT", 42) != ingress_ref("INGRESS_HN", 42)
+    # The one INGRESS of earlier versions keeps its names: redeliveries after an upgrade
+    # repeat the same Nats-Msg-Ids (and its claims stored the bare sequence).
+    assert ingress_ref("INGRESS", 42) == "in42"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_size"),
+    [
+        # The original used all of the wire limit with its headers: they are dropped.
+        ({"Big": "h" * 63_000}, 1024 * 1024 + 64 * 1024 - 63_100),
+        ({}, 1024 * 1024 + 64 * 1024 - 20),  # a body as large as the server lets through
+    ],
+)
+def test_a_quarantine_copy_fits_in_one_nats_message(
+    headers: dict[str, str], body_size: int
+) -> None:
+    limit = wire_limit(1024 * 1024)
+    body = b"x" * body_size
+    _, kept, out = quarantine_record(
+        "GT",
+        ("enlace.in.GT.gangs.x", "INGRESS_GT", 1),
+        headers,
+        body,
+        ("too_large", "message is too large " * 40),
+        limit,
+    )
+    wire = len(kept) + 12 + sum(len(k) + len(v) + 4 for k, v in out.items())
+    assert wire <= limit
+    assert "Big" not in out
+    assert kept == body[: len(kept)]  # a prefix of the exact bytes, never other bytes
+    if len(kept) < len(body):
+        assert out[HDR_TRUNCATED] == str(len(body))
 
 
 def test_a_country_may_publish_only_under_its_own_code() -> None:

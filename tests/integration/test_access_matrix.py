@@ -39,6 +39,7 @@ from hub.streams import (
     ensure_streams,
 )
 from schemas.common import PARTIES
+from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server
 
 pytestmark = pytest.mark.integration
@@ -311,7 +312,8 @@ async def _set_up(deployment: Deployment, server: NatsServer) -> dict[str, list[
     await ensure_audit_streams(js)
     for bucket in BUCKETS:
         await ensure_kv(js, bucket, 3600, 1)
-    await ensure_hub_consumer(js, settings)
+    for cc in PARTIES:  # each country's ingress stream has the hub's consumer
+        await ensure_hub_consumer(js, settings, ingress_stream(cc))
     await ensure_receipts_consumer(js, settings)
     await ensure_sink_consumers(js, SINKS)
     consumers: dict[str, list[str]] = {}

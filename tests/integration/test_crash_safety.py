@@ -107,8 +107,12 @@ async def wait_for(
 
 async def assert_exactly_once(nc: NatsClient, ids: set[str]) -> None:
     js = nc.jetstream()
-    info = await js.consumer_info("INGRESS", "hub")
-    assert info.num_pending == 0 and info.num_ack_pending == 0
+    names = [i.config.name or "" for i in await js.streams_info()]
+    ingress = [name for name in names if name.startswith("INGRESS_")]
+    assert ingress  # one per country
+    for name in ingress:
+        info = await js.consumer_info(name, "hub")
+        assert info.num_pending == 0 and info.num_ack_pending == 0
     sub = await js.pull_subscribe(
         "enlace.out.>", stream="DELIVERY", config=ConsumerConfig(ack_policy=AckPolicy.NONE)
     )

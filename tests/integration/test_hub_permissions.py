@@ -26,6 +26,7 @@ from hub.natsauth import (
 )
 from hub.natsserver import NatsServer
 from hub.streams import ensure_hub_consumer, ensure_streams
+from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,8 @@ async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[Na
     js = nc.jetstream()
     settings = HubSettings(nats_url=server.url)
     await ensure_streams(js, settings, PARTIES)
-    await ensure_hub_consumer(js, settings)
+    for cc in PARTIES:
+        await ensure_hub_consumer(js, settings, ingress_stream(cc))
     await ensure_sink_consumers(js, {"GT": ["folder"]})  # the hub makes every consumer
     yield nc
     await nc.close()
@@ -97,13 +99,13 @@ async def test_a_country_publishes_on_its_own_subjects_and_gets_the_ack(
         ack = await gt.jetstream().publish("enlace.in.GT.gangs.gang_movement", b"{}")
     finally:
         await gt.close()
-    assert ack.stream == "INGRESS"
+    assert ack.stream == "INGRESS_GT"
 
 
 async def test_gt_credentials_on_another_countrys_subject_are_refused(
     deployment: Deployment, server: NatsServer, hub_nc: NatsClient
 ) -> None:
-    before = (await hub_nc.jetstream().stream_info("INGRESS")).state.messages
+    before = (await hub_nc.jetstream().stream_info("INGRESS_SV")).state.messages
     errors = Errors()
     gt = await login(deployment, server, "GT", errors)
     try:
@@ -113,7 +115,7 @@ async def test_gt_credentials_on_another_countrys_subject_are_refused(
     finally:
         await gt.close()
     assert refused
-    assert (await hub_nc.jetstream().stream_info("INGRESS")).state.messages == before
+    assert (await hub_nc.jetstream().stream_info("INGRESS_SV")).state.messages == before
 
 
 @pytest.mark.parametrize(
@@ -146,7 +148,8 @@ async def test_only_the_hub_reads_ingress(
     gt = await login(deployment, server, "GT", errors)
     try:
         with pytest.raises(Exception):  # noqa: B017 (a timeout or a permission error)
-            sub = await gt.jetstream().pull_subscribe_bind("hub", stream="INGRESS")
+            # Not even its own ingress stream: the hub's consumer is the hub's.
+            sub = await gt.jetstream().pull_subscribe_bind("hub", stream="INGRESS_GT")
             await sub.fetch(1, timeout=1)
     finally:
         await gt.close()
@@ -238,7 +241,7 @@ async def test_an_adapter_process_logs_in_with_the_seed_file_it_is_given(
         ack = await nc.jetstream().publish("enlace.in.GT.gangs.gang_movement", b"{}")
     finally:
         await nc.close()
-    assert ack.stream == "INGRESS"
+    assert ack.stream == "INGRESS_GT"
 
 
 async def test_a_migrated_deployment_logs_in_with_nkeys(tmp_path: Path) -> None:

@@ -336,7 +336,7 @@ async def test_a_message_the_hub_keeps_failing_on_is_quarantined_not_lost(
             for m in await stream_msgs(js, "QUARANTINE", "enlace.quarantine.GT")
             if (m.headers or {}).get("Enlace-Original-Msg-Id") == message["id"]
         ]
-        claimed = await SeenIds(await js.key_value(SEEN_BUCKET)).accepted_at_seq(message["id"])
+        claimed = await SeenIds(await js.key_value(SEEN_BUCKET)).accepted_as(message["id"])
     finally:
         await app.stop()
         await nc.close()

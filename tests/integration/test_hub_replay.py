@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats
 import pytest
@@ -42,14 +43,45 @@ async def test_a_claim_is_released_only_by_the_message_that_made_it(server: Nats
     nc = await nats.connect(server.url)
     try:
         seen = SeenIds(await ensure_kv(nc.jetstream(), "claims", 60, 1))
-        assert await seen.claim("m-1", 5) is False  # new
-        assert await seen.claim("m-1", 5) is True  # the same INGRESS message again
+        assert await seen.claim("m-1", "INGRESS_GT-5") is False  # new
+        assert await seen.claim("m-1", "INGRESS_GT-5") is True  # the same message again
         with pytest.raises(DuplicateMessage):
-            await seen.claim("m-1", 6)  # another message with that id: a replay
-        assert await seen.release("m-1", 6) is False  # not its claim: kept
-        assert await seen.accepted_at_seq("m-1") == 5
-        assert await seen.release("m-1", 5) is True
-        assert await seen.accepted_at_seq("m-1") is None
-        assert await seen.claim("m-1", 7) is False  # may be sent again after a release
+            await seen.claim("m-1", "INGRESS_GT-6")  # another message with that id: a replay
+        assert await seen.release("m-1", "INGRESS_GT-6") is False  # not its claim: kept
+        assert await seen.accepted_as("m-1") == "INGRESS_GT-5"
+        assert await seen.release("m-1", "INGRESS_GT-5") is True
+        assert await seen.accepted_as("m-1") is None
+        assert await seen.claim("m-1", "INGRESS_GT-7") is False  # may be sent again
     finally:
         await nc.close()
+
+
+async def test_another_countrys_message_at_the_same_sequence_is_no_redelivery(
+    server: NatsServer,
+) -> None:
+    """GT's message is the first of INGRESS_GT, HN's the first of INGRESS_HN: both seq 1.
+
+    HN reuses the id GT's message was accepted under. Were the claim keyed on the sequence
+    alone, HN's message would pass for a redelivery of GT's and skip the duplicate check
+    (and its notice would share GT's notice id and be dropped by JetStream).
+    """
+    gt_message, gt_raw, gt_jws = signed_message(TD, "GT")
+    _, hn_raw, hn_jws = signed_message(TD, "HN", id=gt_message["id"])
+    async with hub_running(server.url, GOV, SIGNER):
+        nc = await nats.connect(server.url)
+        try:
+            client = EnlaceClient(nc)
+            first = await client.publish(gt_raw, gt_jws)
+            sub = await nc.subscribe("enlace.rejected.HN")
+            replay = await client.publish(hn_raw, hn_jws)
+            notice = json.loads((await sub.next_msg(timeout=5)).data)
+        finally:
+            await nc.close()
+
+    assert (first.subject, first.stream_seq) == ("enlace.in.GT.gangs.gang_movement", 1)
+    assert first.status == "accepted"
+    assert not replay.duplicate  # dedup is per stream: only the hub can refuse it
+    assert replay.stream_seq == 1  # the same sequence, in HN's own stream
+    assert replay.outcome is not None
+    assert (replay.status, replay.outcome["reason"]) == ("rejected", "duplicate")
+    assert (notice["message_id"], notice["reason"]) == (gt_message["id"], "duplicate")

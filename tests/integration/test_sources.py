@@ -1,4 +1,4 @@
-"""Sources against a real nats-server: what reaches INGRESS is signed by the POC's key."""
+"""Sources against a real nats-server: what reaches INGRESS_GT is signed by the POC's key."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from adapters.client import EnlaceClient
@@ -23,31 +22,30 @@ from hub.natsserver import NatsServer
 from hub.pipeline import Governance, HubSigner
 from schemas.envelope import parse_envelope
 from schemas.govdoc import rfc3339
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, STREAMS
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_stream
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
 from tests.hub.policy.helpers import statuses
 from tests.integration.hubkit import ensure, hub_running
 
 pytestmark = pytest.mark.integration
+INGRESS_GT = ingress_stream("GT")  # no hub runs: what GT's sources publish stays there
 
 
 @pytest.fixture
 async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
-    js = nc.jetstream()
     with suppress(NotFoundError):
-        await js.delete_stream("INGRESS")
-    await js.add_stream(StreamConfig(name="INGRESS", subjects=list(STREAMS["INGRESS"])))
-    yield js
+        await nc.jetstream().delete_stream(INGRESS_GT)
+    yield await ensure(nc)  # the hub's streams: GT's own, empty
 
 
 async def ingress(js: JetStreamContext, setup: SourceSetup) -> list[tuple[str, dict[str, object]]]:
-    """(subject, message) of everything on INGRESS, each signature checked."""
-    info = await js.stream_info("INGRESS")
+    """(subject, message) of everything on GT's ingress stream, each signature checked."""
+    info = await js.stream_info(INGRESS_GT)
     out = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         if not info.state.messages:
             break
-        msg = await js.get_msg("INGRESS", seq)
+        msg = await js.get_msg(INGRESS_GT, seq)
         assert msg.data is not None and msg.headers is not None and msg.subject is not None
         envelope = parse_envelope(msg.data)
         setup.td.directory.verify_message(msg.data, msg.headers[HDR_SIGNATURE], envelope)

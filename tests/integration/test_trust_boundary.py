@@ -34,6 +34,7 @@ from hub.streams import (
     ensure_receipts_consumer,
     ensure_streams,
 )
+from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance
 from tests.integration.test_hub_permissions import Errors, login
@@ -67,7 +68,8 @@ async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[Na
     js = nc.jetstream()
     settings = HubSettings(nats_url=server.url)
     await ensure_streams(js, settings, PARTIES)
-    await ensure_hub_consumer(js, settings)
+    for cc in PARTIES:  # each country's ingress stream has the hub's consumer
+        await ensure_hub_consumer(js, settings, ingress_stream(cc))
     await ensure_receipts_consumer(js, settings)
     await ensure_sink_consumers(js, SINKS)
     yield nc

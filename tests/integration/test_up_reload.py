@@ -162,7 +162,7 @@ async def test_the_new_login_publishes_on_its_own_subjects_only(joined: Running)
     nc = await login(joined, NEW, errors)
     try:
         ack = await nc.jetstream().publish(f"enlace.in.{NEW}.gangs.gang_movement", b"{}")
-        assert ack.stream == "INGRESS"
+        assert ack.stream == f"INGRESS_{NEW}"  # its own ingress stream, made on reload
         await nc.publish("enlace.in.GT.gangs.gang_movement", b"{}")
         await nc.flush()
         for _ in range(100):
