@@ -259,7 +259,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
         poc,
         directory,
         paths.keys_dir,
-        ClientPublisher(EnlaceClient(nc), wait=wait),
+        ClientPublisher(EnlaceClient.of_deployment(nc, home), wait=wait),
         max_bytes=max_message_bytes_from(home),
         interval=interval,
     )

@@ -10,6 +10,12 @@ What ``enlace publish`` uses, and what a national system can embed::
 
 The outcome comes on ``enlace.outcome.<cc>`` (core NATS), subscribed *before* publishing
 so that it cannot be missed. A refusal is also kept as a notice on ``enlace.rejected.<cc>``.
+
+Two refusals happen before the hub sees the message, so the client raises them itself:
+a message larger than the server takes (headers and body: ``MessageTooLarge``,
+``too_large``, checked before sending, since the server would only drop the connection),
+and a country whose ingress quota is full (:class:`~adapters.errors.IngressFull`,
+``ingress_full``: JetStream refused to store it; try again later).
 """
 
 from __future__ import annotations
@@ -17,16 +23,27 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js.errors import APIError
 
+from adapters.config import ingress_quota_from, max_message_bytes_from
+from adapters.errors import IngressFull
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
-from schemas.errors import EnlaceError
+from schemas.errors import EnlaceError, MessageTooLarge
 from schemas.jws import sign_detached
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject, outcome_subject
+from schemas.limits import IngressQuota, headers_size
+from schemas.subjects import (
+    HDR_MSG_ID,
+    HDR_SIGNATURE,
+    ingress_stream,
+    ingress_subject,
+    outcome_subject,
+)
 
 __all__ = ["EnlaceClient", "OutcomeTimeout", "PublishResult"]
 
@@ -88,13 +105,38 @@ class PublishResult:
         }
 
 
-class EnlaceClient:
-    """Publishes signed messages for one country's connection (injected, not owned)."""
+_QUOTA_FULL = ("maximum bytes exceeded", "maximum messages exceeded")
+"""What JetStream says when a stream with ``discard: new`` is full (err_code 10077)."""
 
-    def __init__(self, nc: NatsClient, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+
+class EnlaceClient:
+    """Publishes signed messages for one country's connection (injected, not owned).
+
+    Args:
+        nc: the country's NATS connection.
+        max_bytes: the hub's message size limit (``hub.max_message_bytes``).
+        quota: the hub's ingress quota per country, to say what is full when it is.
+    """
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        quota: IngressQuota | None = None,
+    ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.max_bytes = max_bytes
+        self.quota = quota or IngressQuota()
+
+    @classmethod
+    def of_deployment(cls, nc: NatsClient, home: Path | None) -> EnlaceClient:
+        """A client with the limits of the deployment at ``home`` (its ``enlace.yaml``).
+
+        Raises:
+            AdapterConfigError: a limit in ``enlace.yaml`` is not a number.
+        """
+        return cls(nc, max_message_bytes_from(home), ingress_quota_from(home))
 
     @staticmethod
     def sign(raw: bytes, key: Ed25519PrivateKey, kid: str) -> str:
@@ -112,7 +154,9 @@ class EnlaceClient:
         """Publish ``raw`` with its signature; with ``wait``, return the hub's outcome.
 
         Raises:
-            MessageError: the bytes are not a message envelope (nothing is published).
+            MessageError: the bytes are not a message envelope, or larger than the hub's
+                limit or than the server takes (``too_large``; nothing is published).
+            IngressFull: the country's ingress quota is full (nothing is published).
             OutcomeTimeout: no outcome within ``wait_seconds`` (the message is in INGRESS
                 and will be handled; see ``enlace status``).
             nats errors: NATS unreachable, or this login may not publish there.
@@ -130,11 +174,18 @@ class EnlaceClient:
             if doc.get("message_id") == envelope.id and not outcome.done():
                 outcome.set_result(doc)
 
+        headers = {HDR_SIGNATURE: jws, HDR_MSG_ID: envelope.id}
+        self._check_wire_size(raw, headers)
         sub = await self.nc.subscribe(outcome_subject(cc), cb=on_outcome) if wait else None
         try:
-            ack = await self.js.publish(
-                subject, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: envelope.id}
-            )
+            try:
+                ack = await self.js.publish(subject, raw, headers=headers)
+            except APIError as err:
+                if err.description in _QUOTA_FULL:
+                    raise IngressFull(
+                        cc, ingress_stream(cc), self.quota, err.description, envelope.id
+                    ) from None
+                raise
             result = PublishResult(envelope.id, subject, ack.seq, bool(ack.duplicate))
             if not wait or result.duplicate:
                 return result
@@ -150,3 +201,11 @@ class EnlaceClient:
         finally:
             if sub is not None:
                 await sub.unsubscribe()
+
+    def _check_wire_size(self, raw: bytes, headers: dict[str, str]) -> None:
+        """Refuse what the server would not take: it counts headers and body together,
+        and drops the connection instead of answering (nobody would learn why)."""
+        size = len(raw) + headers_size(headers)
+        limit = self.nc.max_payload
+        if limit and size > limit:
+            raise MessageTooLarge(size, limit)

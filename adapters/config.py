@@ -36,11 +36,13 @@ from schemas.common import CountryCode
 from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.errors import GovernanceFileError
 from schemas.govdoc import GovDoc, load_document
+from schemas.limits import IngressQuota
 
 __all__ = [
     "AdaptersConfig",
     "RetrySettings",
     "SinkSettings",
+    "ingress_quota_from",
     "load_adapters_config",
     "max_message_bytes_from",
     "nats_url_from",
@@ -191,9 +193,29 @@ def max_message_bytes_from(home: Path | None) -> int:
     value = os.environ.get("ENLACE_MAX_MESSAGE_BYTES") or _hub_settings(home).get(
         "max_message_bytes"
     )
+    return _count(value, "max_message_bytes", "bytes", DEFAULT_MAX_BYTES)
+
+
+def ingress_quota_from(home: Path | None) -> IngressQuota:
+    """Each country's ingress quota (``hub.streams.ingress_max_*_per_party``), for the
+    sources' refusal when it is full."""
+    section = _hub_settings(home).get("streams")
+    streams = section if isinstance(section, dict) else {}
+    default = IngressQuota()
+    found = []
+    for name, unit, fallback in (
+        ("ingress_max_bytes_per_party", "bytes", default.max_bytes),
+        ("ingress_max_msgs_per_party", "messages", default.max_msgs),
+    ):
+        value = os.environ.get(f"ENLACE_STREAMS__{name.upper()}") or streams.get(name)
+        found.append(_count(value, f"streams.{name}", unit, fallback))
+    return IngressQuota(*found)
+
+
+def _count(value: Any, name: str, unit: str, default: int) -> int:
     try:
-        return int(value) if value is not None else DEFAULT_MAX_BYTES
+        return int(value) if value is not None else default
     except (TypeError, ValueError):
         raise AdapterConfigError(
-            f"max_message_bytes {value!r} is not a number of bytes; fix enlace.yaml"
+            f"{name} {value!r} is not a number of {unit}; fix enlace.yaml"
         ) from None

@@ -21,6 +21,8 @@ Tree::
         ├── SigningKeyMissing                signing_key_missing
         ├── StreamsMissing                   streams_missing    (the hub never ran here)
         ├── HubRefused                       (the hub's reason code) a source's message
+        ├── IngressFull                      ingress_full       the country's quota is
+        │                                                       full: try again later
         └── GatewayRefusal                   a gateway request is refused (HTTP status)
             ├── BadToken                     bad_token          401
             └── RequestTooLarge              too_large          413
@@ -31,6 +33,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from schemas.errors import EnlaceError
+from schemas.limits import IngressQuota
 
 __all__ = [
     "AdapterConfigError",
@@ -39,6 +42,7 @@ __all__ = [
     "DeliveryError",
     "GatewayRefusal",
     "HubRefused",
+    "IngressFull",
     "MalformedDelivery",
     "PermanentSinkError",
     "RequestTooLarge",
@@ -145,6 +149,39 @@ class HubRefused(AdapterError):
     def __init__(self, reason: str, description: str) -> None:
         super().__init__(description)
         self.reason = reason
+
+
+class IngressFull(AdapterError):
+    """JetStream refused a publish: the country's ingress stream holds its whole quota.
+
+    Nothing was published; the hub has not yet finished what the country sent before.
+    Retrying later helps (the quota frees as the hub works through the backlog).
+
+    Attributes:
+        country: whose quota is full.
+        stream: its ingress stream (``INGRESS_<cc>``).
+        quota: the limits, as this side knows them (the hub's settings).
+        detail: what JetStream said (``maximum bytes exceeded`` / ``maximum messages
+            exceeded``).
+        message_id: the message that was not published.
+    """
+
+    code = "ingress_full"
+
+    def __init__(
+        self, country: str, stream: str, quota: IngressQuota, detail: str, message_id: str
+    ) -> None:
+        super().__init__(
+            f"{country}'s ingress quota is full ({quota.max_bytes} bytes / {quota.max_msgs} "
+            f"messages in flight; JetStream: {detail}): the hub has not yet processed what "
+            f"{country} sent before (stream {stream}; `enlace status` shows it). Message "
+            f"{message_id} was not published: try again later"
+        )
+        self.country = country
+        self.stream = stream
+        self.quota = quota
+        self.detail = detail
+        self.message_id = message_id
 
 
 class GatewayRefusal(AdapterError):

@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from hub.errors import ConfigError
 from schemas.errors import GovernanceFileError
 from schemas.govdoc import load_document
+from schemas.limits import IngressQuota
 
 __all__ = ["HubSettings", "StreamSettings", "load_settings", "parse_duration"]
 
@@ -71,13 +72,13 @@ class StreamSettings(_Strict):
         -1, description="per shared stream (not the ingress streams); -1 = no limit beyond the disk"
     )
     ingress_max_bytes_per_party: int = Field(
-        1024 * 1024 * 1024,
+        IngressQuota().max_bytes,
         ge=1,
         description="each country's ingress quota: bytes it may have published that the hub "
         "has not finished; beyond it the country's publishes are refused (the others' not)",
     )
     ingress_max_msgs_per_party: int = Field(
-        100_000,
+        IngressQuota().max_msgs,
         ge=1,
         description="each country's ingress quota: messages it may have published that the "
         "hub has not finished",
@@ -89,6 +90,11 @@ class StreamSettings(_Strict):
         timedelta(hours=2),
         description="must exceed the longest hub outage with messages in flight",
     )
+
+    @property
+    def ingress_quota(self) -> IngressQuota:
+        """Each country's ingress quota, as the publishing clients describe it."""
+        return IngressQuota(self.ingress_max_bytes_per_party, self.ingress_max_msgs_per_party)
 
     @field_validator(
         "max_age", "ingress_duplicate_window", "delivery_duplicate_window", mode="before"

@@ -19,6 +19,7 @@ still (a message far over the size limit), only its first bytes are kept
 from __future__ import annotations
 
 from hub.checks import ingress_ref
+from schemas.limits import headers_size
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, quarantine_subject
 
 __all__ = [
@@ -44,11 +45,6 @@ HDR_TRUNCATED = "Enlace-Truncated"
 def _header_safe(text: str, limit: int = 1000) -> str:
     # Header values are one line; a reason sentence may quote hostile input.
     return " ".join(text.split())[:limit]
-
-
-def _headers_size(headers: dict[str, str]) -> int:
-    """Bytes of ``headers`` on the wire (``NATS/1.0``, ``Key: value`` lines, blank line)."""
-    return 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
 
 
 def quarantine_record(
@@ -83,9 +79,9 @@ def quarantine_record(
     if HDR_MSG_ID in headers:
         kept[HDR_ORIGINAL_MSG_ID] = _header_safe(headers[HDR_MSG_ID], 200)
     out = {**kept, **ours}
-    if _headers_size(out) + len(body) > limit:
-        out = {**ours, HDR_HEADERS_DROPPED: str(_headers_size(headers))}
-    if _headers_size(out) + len(body) > limit:
+    if headers_size(out) + len(body) > limit:
+        out = {**ours, HDR_HEADERS_DROPPED: str(headers_size(headers))}
+    if headers_size(out) + len(body) > limit:
         out[HDR_TRUNCATED] = str(len(body))
-        body = body[: max(0, limit - _headers_size(out))]
+        body = body[: max(0, limit - headers_size(out))]
     return quarantine_subject(cc), body, out

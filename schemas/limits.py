@@ -8,11 +8,17 @@ server's ``max_payload`` and every ingress stream's ``max_msg_size`` are both
 :func:`wire_limit`: the body limit plus a fixed allowance for headers. Every message the
 server lets through then reaches the hub, which refuses the too large ones itself; the
 publishing clients refuse beyond :func:`wire_limit` before sending.
+
+Each country's ingress stream holds at most :class:`IngressQuota` of what the country
+published and the hub has not finished; beyond it JetStream refuses the country's
+publishes (and only its own).
 """
 
 from __future__ import annotations
 
-__all__ = ["HEADER_ALLOWANCE", "wire_limit"]
+from dataclasses import dataclass
+
+__all__ = ["HEADER_ALLOWANCE", "IngressQuota", "headers_size", "wire_limit"]
 
 HEADER_ALLOWANCE = 64 * 1024
 """Bytes of NATS headers allowed on top of the body limit (a JWS is ~250 bytes)."""
@@ -28,3 +34,21 @@ def wire_limit(max_message_bytes: int) -> int:
         The server's ``max_payload`` and the ingress streams' ``max_msg_size``.
     """
     return max_message_bytes + HEADER_ALLOWANCE
+
+
+def headers_size(headers: dict[str, str]) -> int:
+    """Bytes of ``headers`` on the wire (``NATS/1.0``, ``Key: value`` lines, a blank
+    line), which the server counts against ``max_payload`` with the body."""
+    return 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+
+
+@dataclass(frozen=True)
+class IngressQuota:
+    """How much of one country's publishing the hub may have in hand, not yet finished.
+
+    The hub's ``streams.ingress_max_bytes_per_party`` / ``ingress_max_msgs_per_party``;
+    the defaults are these.
+    """
+
+    max_bytes: int = 1024 * 1024 * 1024
+    max_msgs: int = 100_000

@@ -9,8 +9,9 @@
 
 Every file is completed (``id``, ``issued_at``, ``sender``) and validated exactly as the
 HTTP gateway does, for the one point of contact this folder belongs to. Files are taken
-in name order. A file whose publish fails because NATS is away stays where it is and is
-tried again on the next scan. With ``wait`` (``enlace adapter watch --wait``) the hub's
+in name order. A file whose publish fails because NATS is away, or because the country's
+ingress quota is full (the hub has not finished what it sent before), stays where it is
+and is tried again on the next scan. With ``wait`` (``enlace adapter watch --wait``) the hub's
 verdict is awaited too, and a message the hub refuses goes to ``failed/`` with the hub's
 reason code.
 """
@@ -27,7 +28,7 @@ import structlog
 from nats.errors import Error as NatsError
 
 from adapters.client import OutcomeTimeout
-from adapters.errors import HubRefused, reason_of
+from adapters.errors import HubRefused, IngressFull, reason_of
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write, fsync_dir
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
@@ -96,7 +97,7 @@ class FolderWatcher:
         for path in self.pending():
             try:
                 await self._send(path)
-            except (NatsError, OSError) as err:
+            except (NatsError, OSError, IngressFull) as err:
                 log.warning("publish_deferred", file=path.name, error=type(err).__name__)
                 break  # keep the order: try this one again first next time
             except EnlaceError as err:  # incl. SigningKeyMissing: a refusal with a reason

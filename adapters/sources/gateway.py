@@ -15,8 +15,9 @@ INGRESS; 202 means it is on disk there, not yet that the hub accepted it.
 
 Refusals: 401 ``bad_token``; 413 ``too_large``; 400 ``malformed_json``; 422
 ``duplicate_key`` / ``invalid_envelope`` / ``unknown_type`` / ``theme_not_allowed`` /
-``schema_invalid``; 403 ``sender_mismatch`` (the message names another POC); 503
-``hub_unavailable``.
+``schema_invalid``; 403 ``sender_mismatch`` (the message names another POC); 429
+``ingress_full`` (the country's ingress quota is full: the hub has not finished what it
+sent before; retry after ``Retry-After`` seconds); 503 ``hub_unavailable``.
 
 Tokens are stored as SHA-256 hashes only (``state/gateway-tokens.json``); a token is
 shown once, when it is issued.
@@ -39,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from adapters.errors import AdapterError, BadToken, GatewayRefusal, RequestTooLarge
+from adapters.errors import AdapterError, BadToken, GatewayRefusal, IngressFull, RequestTooLarge
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
@@ -52,6 +53,7 @@ __all__ = ["TokenStore", "create_gateway_app", "serve"]
 log = structlog.get_logger("enlace.adapters.gateway")
 
 _STATUS = {MalformedJson.code: 400, SenderMismatch.code: 403, "too_large": 413}
+_RETRY_AFTER = 30  # seconds; the hub works through a backlog at hundreds of messages/s
 
 
 def _hash(token: str) -> str:
@@ -146,6 +148,11 @@ def create_gateway_app(
             return _refusal(err.code, _STATUS.get(err.code, 422), err.description)
         try:
             receipt = await publisher().publish(prepared, signer)
+        except IngressFull as err:
+            log.warning("gateway_ingress_full", message_id=prepared.id, poc=poc.id)
+            response = _refusal(err.code, 429, err.description)
+            response.headers["Retry-After"] = str(_RETRY_AFTER)
+            return response
         except (NatsError, OSError) as err:
             log.error("gateway_publish_failed", message_id=prepared.id, error=type(err).__name__)
             return _refusal(
@@ -184,7 +191,7 @@ def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nc = await connect(nats_url)
-        state["publisher"] = ClientPublisher(EnlaceClient(nc))
+        state["publisher"] = ClientPublisher(EnlaceClient.of_deployment(nc, home))
         try:
             yield
         finally:

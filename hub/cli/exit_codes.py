@@ -16,10 +16,12 @@ class ExitCode(IntEnum):
     GOVERNANCE = 5  # a governance file (trust root, directory, agreement) is refused
     UNAVAILABLE = 6  # NATS or another service could not be reached
     TIMEOUT = 7  # waited for an outcome that did not come
+    BUSY = 8  # the country's ingress quota is full: nothing was published, try again later
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 check failed (e.g. invalid signature, reason code printed); "
     "2 usage error; 3 message rejected by the hub; 4 no deployment found; "
-    "5 governance file refused; 6 NATS unreachable; 7 timed out waiting."
+    "5 governance file refused; 6 NATS unreachable; 7 timed out waiting; "
+    "8 the country's ingress quota is full (try again later)."
 )

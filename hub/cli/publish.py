@@ -2,7 +2,8 @@
 
 Exit codes: 0 accepted (also partly refused or undeliverable: the hub took it),
 3 rejected by the hub (reason printed), 6 NATS unreachable, 7 no outcome in time,
-1 the message or key cannot be used as given.
+8 the country's ingress quota is full (nothing published: try again later),
+1 the message or key cannot be used as given (e.g. too_large).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import nats
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.client import EnlaceClient, OutcomeTimeout, PublishResult
+from adapters.errors import IngressFull
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
@@ -81,7 +83,7 @@ async def _publish(
     except Exception as exc:
         fail(f"cannot reach NATS at {settings.url}: {exc}", ExitCode.UNAVAILABLE)
     try:
-        client = EnlaceClient(nc, settings.max_message_bytes)
+        client = EnlaceClient(nc, settings.max_message_bytes, settings.streams.ingress_quota)
         return await client.publish(raw, jws, wait=wait, wait_seconds=seconds)
     finally:
         await nc.close()
@@ -137,7 +139,8 @@ def publish(
     FILE is signed with the POC's key unless FILE.jws is beside it; the POC is the
     message's sender.poc unless --poc names it (and must then match). Exit 0 when the hub
     accepts it (or JetStream already holds this id: published before), 3 when it rejects
-    it (the reason code is printed).
+    it (the reason code is printed), 8 when the country's ingress quota is full (the hub
+    has not finished what it sent before: nothing was published, try again later).
     """
     dep = cli.require_deployment()
     try:
@@ -166,6 +169,8 @@ def publish(
         result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
     except OutcomeTimeout as exc:
         fail(exc.description, ExitCode.TIMEOUT)
+    except IngressFull as exc:
+        fail(str(exc), ExitCode.BUSY)
     except EnlaceError as exc:
         fail(str(exc))
     if as_json:

@@ -26,7 +26,7 @@ from hub.quarantine import (
     quarantine_record,
 )
 from hub.replay import check_window, kv_key
-from schemas.limits import wire_limit
+from schemas.limits import headers_size, wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE
 from tests.integration.hubkit import governance, signed_message
 
@@ -160,7 +160,7 @@ def test_a_quarantine_copy_fits_in_one_nats_message(
         ("too_large", "message is too large " * 40),
         limit,
     )
-    wire = len(kept) + 12 + sum(len(k) + len(v) + 4 for k, v in out.items())
+    wire = len(kept) + headers_size(out)
     assert wire <= limit
     assert "Big" not in out
     assert kept == body[: len(kept)]  # a prefix of the exact bytes, never other bytes
