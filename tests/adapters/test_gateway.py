@@ -11,11 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from adapters.errors import IngressFull
 from adapters.keys import Signer
 from adapters.sources.gateway import TokenStore, create_gateway_app
 from adapters.sources.prepare import Prepared, PublishReceipt, prepare_message
 from schemas.errors import REASON_CODES, EnlaceError
 from schemas.jws import sign_detached
+from schemas.limits import IngressQuota
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
 from tests.factories import make_directory
 
@@ -166,3 +168,36 @@ def test_hostile_bodies_get_a_reason_code_never_a_crash(body: bytes) -> None:
         prepare_message(body, poc, MAX)
     except EnlaceError as err:
         assert err.code in REASON_CODES or err.code == "sender_mismatch"
+
+
+class FullPublisher:
+    """The country's ingress quota is full: JetStream refuses every publish."""
+
+    async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
+        raise IngressFull(
+            "GT", "INGRESS_GT", IngressQuota(1000, 3), "maximum messages exceeded", prepared.id
+        )
+
+
+def test_a_full_ingress_quota_is_429_with_retry_after(
+    tmp_path: Path, setup: SourceSetup, token: str
+) -> None:
+    app = create_gateway_app(
+        lambda: setup.td.directory,
+        TokenStore(tmp_path / "tokens.json"),
+        setup.keys_dir,
+        FullPublisher,
+        max_bytes=MAX,
+    )
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/messages",
+            content=json.dumps(gang_message()).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    answer = response.json()
+    assert answer["reason"] == "ingress_full"
+    assert "GT's ingress quota is full (1000 bytes / 3 messages in flight" in answer["detail"]
+    assert "try again later" in answer["detail"]

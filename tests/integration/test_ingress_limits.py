@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -20,6 +21,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from adapters.client import EnlaceClient
 from adapters.errors import IngressFull
+from adapters.sources.folder_watch import FolderWatcher
+from adapters.sources.prepare import ClientPublisher
 from hub.app import create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner, EntryKind, parse_entry
 from hub.config import HubSettings
@@ -31,6 +34,7 @@ from hub.streams import ensure_streams
 from schemas.errors import MessageTooLarge
 from schemas.limits import wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
+from tests.adapters.gatewaykit import gang_message, source_setup
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import (
     PARTIES,
@@ -269,3 +273,29 @@ async def test_what_the_old_single_ingress_left_unprocessed_is_processed_once_af
     assert sorted(delivered) == sorted(f"{m['id']}:SV" for m, _, _ in [*old[1:], (new, raw, jws)])
     assert "INGRESS" not in streams
     assert "INGRESS_GT" in streams
+
+
+async def test_the_watched_folder_keeps_a_file_while_the_quota_is_full(
+    tmp_path: Path, deployment: Deployment, server: NatsServer, hub_nc: NatsClient
+) -> None:
+    setup = source_setup(tmp_path)
+    limits = settings(server, ingress_max_msgs_per_party=1)
+    await ensure_streams(hub_nc.jetstream(), limits, PARTIES)
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    gt = await login(deployment, server, "GT")
+    try:
+        client = EnlaceClient(gt, MAX_BYTES, limits.streams.ingress_quota)
+        _, raw, jws = signed_message(setup.td, "GT")
+        await client.publish(raw, jws, wait=False)  # the hub is behind: GT's quota is used
+        (folder / "a.json").write_text(json.dumps(gang_message()))
+        watcher = FolderWatcher(
+            folder, setup.poc, lambda: setup.td.directory, setup.keys_dir, ClientPublisher(client)
+        )
+        result = await watcher.scan()
+    finally:
+        await gt.close()
+
+    assert (result.sent, result.failed) == ([], [])  # not refused: tried again later
+    assert (folder / "a.json").is_file()
+    assert not (folder / "failed" / "a.json").exists()
