@@ -44,6 +44,7 @@ from tests.integration.demokit import (
 pytestmark = pytest.mark.integration
 
 COUNT = 5000
+CRASH_PARTIES = ("GT", "US")  # GT publishes (TRACE_SUBJECT) into its own INGRESS_GT
 
 
 def start_hub(
@@ -138,7 +139,7 @@ async def test_kill_9_of_the_hub_mid_stream_loses_and_doubles_nothing(
     batch = signed_batch(demo)
     nc = await nats.connect(server.url)
     js = nc.jetstream()
-    await ensure_streams(js, HubSettings(nats_url=server.url))
+    await ensure_streams(js, HubSettings(nats_url=server.url), CRASH_PARTIES)
     hub = start_hub(demo, server.url, tmp_path / "hub1.log")
     try:
         publishing = asyncio.create_task(publish_all(js, batch))
@@ -164,7 +165,7 @@ async def test_nats_server_restart_mid_stream_loses_and_doubles_nothing(
     batch = signed_batch(demo)
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
-    await ensure_streams(js, HubSettings(nats_url=server.url))
+    await ensure_streams(js, HubSettings(nats_url=server.url), CRASH_PARTIES)
     hub = start_hub(demo, server.url, tmp_path / "hub.log")
     try:
         await publish_all(js, batch)
@@ -225,7 +226,7 @@ async def test_two_hub_processes_one_killed_deliver_and_audit_every_message_once
     ids = {mid for mid, _, _ in batch}
     nc = await nats.connect(server.url)
     js = nc.jetstream()
-    await ensure_streams(js, HubSettings(nats_url=server.url))
+    await ensure_streams(js, HubSettings(nats_url=server.url), CRASH_PARTIES)
     logs = {name: tmp_path / f"hub-{name}.log" for name in ("a", "b", "a-again")}
     hub_a = start_hub(demo, server.url, logs["a"], up=True)
     hub_b = start_hub(demo, server.url, logs["b"], up=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from adapters.client import EnlaceClient
 from adapters.sources.folder_watch import FolderWatcher
@@ -33,9 +31,9 @@ INGRESS_GT = ingress_stream("GT")  # no hub runs: what GT's sources publish stay
 
 @pytest.fixture
 async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
-    with suppress(NotFoundError):
-        await nc.jetstream().delete_stream(INGRESS_GT)
-    yield await ensure(nc)  # the hub's streams: GT's own, empty
+    js = await ensure(nc)  # the hub's streams
+    await js.purge_stream(INGRESS_GT)  # GT's own, empty (deleting and re-creating can fail)
+    yield js
 
 
 async def ingress(js: JetStreamContext, setup: SourceSetup) -> list[tuple[str, dict[str, object]]]:
