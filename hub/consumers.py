@@ -9,7 +9,7 @@ consumer of the exchange:
 =============  ==========================  ============================================
 stream         consumer                    who reads it
 =============  ==========================  ============================================
-INGRESS        ``hub``                     every hub worker of every hub process
+INGRESS_CC     ``hub``                     every hub process (one per country's stream)
 RECEIPTS       ``hub-receipts``            the hub's receipt recorder
 DELIVERY       ``sink-<CC>-<sink>``        country CC's sink of that name (one per sink
                                            of ``enlace.yaml``'s ``adapters:``); CC's login
