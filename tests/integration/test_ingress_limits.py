@@ -81,6 +81,16 @@ async def hub_nc(deployment: Deployment, server: NatsServer) -> AsyncIterator[Na
     await nc.close()
 
 
+async def drained(nc: NatsClient, stream: str, seconds: float = 20.0) -> None:
+    """Wait until the hub has finished every message of ``stream`` (a work queue)."""
+    js = nc.jetstream()
+    for _ in range(int(seconds / 0.05)):
+        if (await js.stream_info(stream)).state.messages == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{stream} still holds messages after {seconds} s")
+
+
 def settings(server: NatsServer, **streams: Any) -> HubSettings:
     return HubSettings(nats_url=server.url, max_message_bytes=MAX_BYTES, streams=streams)
 
@@ -112,6 +122,7 @@ async def test_a_flooding_country_is_refused_while_the_others_get_through(
         try:
             # …and delivered (SV → GT) once the hub runs; GT's backlog is worked through,
             # and GT may publish again: the same message it was refused.
+            await drained(hub_nc, "INGRESS_GT")
             again = await gt_client.publish(raw, jws, wait=True, wait_seconds=20)
         finally:
             await app.stop()
