@@ -27,7 +27,7 @@ A country ``CC`` may (and may do nothing else):
 =====================================================  ==========================================
 publish                                                why
 =====================================================  ==========================================
-``enlace.in.CC.>``                                     report (INGRESS)
+``enlace.in.CC.>``                                     report (its stream INGRESS_CC)
 ``enlace.receipt.CC``, ``enlace.deadletter.CC``        its sinks' receipts and dead letters
 ``$JS.API.INFO``                                       the JetStream account check of nats-py
 ``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
@@ -39,7 +39,7 @@ and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC m
 that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. A country creates,
 updates and deletes no consumer at all: the hub makes every one (:mod:`hub.consumers`),
 because nats-server takes a create of an existing durable as an update of it. Only the
-hub may read INGRESS or publish deliveries; no login, the hub's included, may change the
+hub may read the ingress streams or publish deliveries; no login, the hub's included, may change the
 audit streams' configuration or remove from them (:func:`hub_permissions`). The
 ``operator`` login (``enlace status``, ``enlace audit``) may only read stream and consumer
 state and the audit log (:func:`operator_permissions`).

@@ -207,12 +207,14 @@ def _filters(stream: str) -> list[str]:
         "DELIVERY": "enlace.out.{}.>",
         "RECEIPTS": "enlace.receipt.{}",
         "REJECTED": "enlace.rejected.{}",
-        "INGRESS": "enlace.in.{}.>",
     }
     if stream in per_party:
         return [per_party[stream].format(cc) for cc in PARTIES]
-    if stream.startswith("DEADLETTER_"):
-        return [f"enlace.deadletter.{stream.removeprefix('DEADLETTER_')}"]
+    own = {"DEADLETTER_": "enlace.deadletter.{}", "INGRESS_": "enlace.in.{}.>"}
+    for prefix, pattern in own.items():
+        if stream.startswith(prefix):
+            # Its own filter, and another party's (a consumer re-pointed across streams).
+            return [pattern.format(stream.removeprefix(prefix)), pattern.format("HN")]
     return []
 
 
