@@ -197,7 +197,7 @@ def max_message_bytes_from(home: Path | None) -> int:
 
 
 def ingress_quota_from(home: Path | None) -> IngressQuota:
-    """Each country's ingress quota (``hub.streams.ingress_max_*_per_party``), for the
+    """Each country's ingress quota (``hub.jetstream.streams.ingress_max_*_per_party``), for the
     sources' refusal when it is full."""
     section = _hub_settings(home).get("streams")
     streams = section if isinstance(section, dict) else {}

@@ -1,6 +1,6 @@
 """Private keys an adapter signs with, found by the deployment's path conventions.
 
-Mirrors ``hub.keystore`` (which adapters may not import)::
+Mirrors ``hub.governance.keystore`` (which adapters may not import)::
 
     keys/party/<cc>/<kid>.pem    a country's systems key: sinks sign receipts with it
     keys/poc/<poc_id>/<kid>.pem  a point of contact's key: sources sign messages with it

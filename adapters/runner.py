@@ -82,12 +82,13 @@ HDR_SINK = "Enlace-Sink"
 HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
 HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
 # The DELIVERY stream sequence a dead letter was read from: the receipt of its replay names
-# it, so the hub can check that receipt against what it delivered (hub.receipts).
+# it, so the hub can check that receipt against what it delivered (hub.pipeline.receipts).
 HDR_DELIVERY_SEQ = "Enlace-Delivery-Seq"
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
-"""The shared streams a runner reads from and writes to; the hub creates them (``hub.streams``),
-with the country's own dead-letter stream (``schemas.subjects.deadletter_stream``)."""
+"""The shared streams a runner reads from and writes to; the hub creates them
+(``hub.jetstream.streams``), with the country's own dead-letter stream
+(``schemas.subjects.deadletter_stream``)."""
 
 # A login without delete rights on DEADLETTER_<cc> (an older deployment's) makes a replay
 # leave the copy rather than fail.

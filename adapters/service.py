@@ -43,7 +43,7 @@ async def connect(url: str) -> NatsClient:
     ``ENLACE_NATS_NKEY_SEED_FILE`` names the file of the nkey seed to log in with (the
     path, never the seed, is in the environment); ``ENLACE_NATS_INBOX_PREFIX`` is the only
     reply inbox that login may subscribe to. ``enlace up`` sets both for the adapters it
-    starts (see ``hub.natsauth``). For a server of your own with password logins,
+    starts (see ``hub.server.logins``). For a server of your own with password logins,
     ``ENLACE_NATS_USER`` / ``ENLACE_NATS_PASSWORD`` log in instead (kept out of the URL,
     which is printed).
 

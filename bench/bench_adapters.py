@@ -18,7 +18,7 @@ import nats
 from adapters.base import SinkContext
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner
-from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.server.process import NatsServer, NatsServerConfig, free_port
 from tests.factories import make_directory
 from tests.integration.sinkkit import fresh_streams, publish_delivery, receipt_signer
 

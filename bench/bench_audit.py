@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, verify_log
 from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
-from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.server.process import NatsServer, NatsServerConfig, free_port
 from schemas.countersign import sha256_digest
 
 ENTRIES = 3000

@@ -25,7 +25,7 @@ import nats
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from nats.js.api import AckPolicy, StreamConfig
 
-from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.server.process import NatsServer, NatsServerConfig, free_port
 
 __all__ = ["main"]
 

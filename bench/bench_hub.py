@@ -49,10 +49,10 @@ from bench.publisher import Item, Published, start_publisher
 from hub.app import HubApp, create_app
 from hub.audit import AuditWriter, CheckpointSigner
 from hub.config import HubSettings
+from hub.governance import Governance, HubSigner
 from hub.logging import configure_logging
-from hub.natsserver import NatsServer, NatsServerConfig, free_port
-from hub.pipeline import Governance, HubSigner
-from hub.pipeline_audit import AuditLogHook
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.server.process import NatsServer, NatsServerConfig, free_port
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from tests.factories import TestDirectory
 from tests.integration.hubkit import governance, signed_message

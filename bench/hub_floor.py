@@ -3,8 +3,9 @@
 For every message the hub makes, whatever its Python code costs, the same persisted
 writes: claim the id in a KV bucket, one delivery per recipient (2 here), and the ack of
 INGRESS (plus ~1/40 of an audit batch, left out). This consumer makes exactly those
-writes through the hub's own write path (:class:`hub.persist.JetStreamWriter`), with the hub's
-concurrency, and nothing else: no parsing, no signatures, no policy. Its rate is the
+writes through the hub's own write path
+(:class:`hub.jetstream.writer.JetStreamWriter`), with the hub's concurrency, and nothing
+else: no parsing, no signatures, no policy. Its rate is the
 ceiling for the hub on this machine and disk; the gap between it and the hub is the
 hub's own cost.
 """
@@ -20,7 +21,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from bench.publisher import start_publisher
-from hub.persist import JetStreamWriter, Write
+from hub.jetstream.writer import JetStreamWriter, Write
 
 __all__ = ["hub_floor"]
 

@@ -1,1 +1,52 @@
-"""The Enlace hub: verifies, routes by sharing agreements, audits."""
+"""The Enlace hub: verifies each message, routes it by sharing agreements, audits every decision.
+
+This module is the facade: build a hub with :func:`create_app` from :class:`HubSettings`
+(:func:`load_settings` reads ``enlace.yaml``, ``ENLACE_*`` and flags) and a
+:class:`Governance` (:func:`load_governance`). The rooms behind it, one job each:
+
+- ``governance/`` the directory and agreements in force, the hub's key, loading them;
+- ``pipeline/`` one message's way: checks, replay refusal, routing, quarantine, notices,
+  the audit hook, and the sinks' receipts;
+- ``jetstream/`` every stream, bucket and consumer definition, and the batch writer;
+- ``policy/`` sharing agreements: loading, deciding, redacted views (``views/``);
+- ``audit/`` the tamper-evident log: entries, Merkle tree, checkpoints, verification;
+- ``server/`` the embedded nats-server, its logins and permissions;
+- ``admin/`` offline work on a deployment: ``enlace init``, directory edits, the demo;
+- ``up/`` the composition root of ``enlace up``: server, hub, audit writer, adapters;
+- ``cli/`` the ``enlace`` commands: the only place that prints for people or exits.
+"""
+
+from hub.app import HubApp, create_app
+from hub.config import HubSettings, load_settings
+from hub.errors import (
+    ConfigError,
+    ConsumerTampered,
+    DuplicateMessage,
+    HubError,
+    MessageFromFuture,
+    MessageRefused,
+    MessageTooOld,
+    NatsServerError,
+    ReceiptRefused,
+)
+from hub.governance import Governance, HubSigner, load_governance, load_signer
+
+__all__ = [
+    "ConfigError",
+    "ConsumerTampered",
+    "DuplicateMessage",
+    "Governance",
+    "HubApp",
+    "HubError",
+    "HubSettings",
+    "HubSigner",
+    "MessageFromFuture",
+    "MessageRefused",
+    "MessageTooOld",
+    "NatsServerError",
+    "ReceiptRefused",
+    "create_app",
+    "load_governance",
+    "load_settings",
+    "load_signer",
+]

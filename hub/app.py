@@ -2,14 +2,14 @@
 
 No module-global broker: each call builds its own app, so tests and several hub processes
 in one test run do not share state. Each country publishes into its own ingress stream
-(``INGRESS_<cc>``, its quota: :mod:`hub.streams`), so the hub runs one pull loop per
+(``INGRESS_<cc>``, its quota: :mod:`hub.jetstream.streams`), so the hub runs one pull loop per
 stream, bound to that stream's durable consumer ``hub``; every hub process shares it, and
 JetStream hands each message to one of them. The loops share one bound on the messages in
 hand (``workers × fetch_batch``), taken in turn: a country that floods its stream gets no
 more than its turn, and a quiet country's message is fetched as soon as it comes.
 
-With an audit log (an :class:`~hub.pipeline_audit.AuditLogHook`, or ``audit_writer``), the
-app also runs a :class:`~hub.receipts.ReceiptRecorder`: the sinks' signed receipts become
+With an audit log (an :class:`~hub.pipeline.audit_hook.AuditLogHook`, or ``audit_writer``), the
+app also runs a :class:`~hub.pipeline.receipts.ReceiptRecorder`: the sinks' signed receipts become
 ``delivered`` / ``dead_lettered`` entries, verified against the directory in force.
 """
 
@@ -30,19 +30,10 @@ from nats.js.errors import NotFoundError
 
 from hub.audit import AuditEntry, AuditWriter
 from hub.config import HubSettings
-from hub.consumers import ConsumerRepair, ensure_sink_consumers
-from hub.deployment import Deployment
 from hub.errors import ConsumerTampered
-from hub.keystore import KeyKind, KeyStore
-from hub.metrics import HubMetrics
-from hub.persist import JetStreamWriter
-from hub.pipeline import AuditHook, Governance, HubSigner, Pipeline
-from hub.pipeline_audit import AuditLogHook
-from hub.policy import load_agreements
-from hub.receipts import ReceiptRecorder
-from hub.replay import SeenIds
-from hub.requests_kv import KvRequestMemory
-from hub.streams import (
+from hub.governance import Governance, HubSigner
+from hub.jetstream.consumers import ConsumerRepair, ensure_sink_consumers
+from hub.jetstream.streams import (
     HUB_CONSUMER,
     LEGACY_INGRESS,
     REQUESTS_BUCKET,
@@ -52,31 +43,18 @@ from hub.streams import (
     ensure_receipts_consumer,
     ensure_streams,
 )
+from hub.jetstream.writer import JetStreamWriter
+from hub.metrics import HubMetrics
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.pipeline.ingress import AuditHook, Pipeline
+from hub.pipeline.receipts import ReceiptRecorder
+from hub.pipeline.replay import SeenIds
+from hub.pipeline.requests import KvRequestMemory
 from schemas.subjects import ingress_stream
-from schemas.trust import accept_directory, load_trust_root
 
-__all__ = ["HubApp", "create_app", "load_governance", "load_signer"]
+__all__ = ["HubApp", "create_app"]
 
 log = structlog.get_logger("enlace.hub.app")
-
-
-def load_governance(deployment: Deployment, at: datetime | None = None) -> Governance:
-    """The directory and agreements of a deployment, verified against its trust root.
-
-    Raises:
-        GovernanceError: a file is malformed or not signed by the parties (see the message).
-    """
-    trust_root = load_trust_root(deployment.trust_root)
-    directory = accept_directory(deployment, at)
-    agreements = load_agreements(deployment.agreements_dir, directory, trust_root.lookup(at), at)
-    return Governance(directory=directory, agreements=agreements)
-
-
-def load_signer(deployment: Deployment, governance: Governance) -> HubSigner:
-    """The hub's newest valid key that is held in the deployment's ``keys/hub/``."""
-    store = KeyStore(deployment.keys_dir)
-    kid, key = store.current_key(KeyKind.HUB, None, governance.directory.hub.keys, None)
-    return HubSigner(key=key, kid=kid)
 
 
 @dataclass
@@ -219,7 +197,7 @@ class HubApp:
     async def consume(self, parties: Iterable[str]) -> None:
         """Pull from the ingress streams of ``parties`` too (those added by a reload).
 
-        Their streams must exist (:func:`~hub.streams.ensure_streams`); their consumer is
+        Their streams must exist (:func:`~hub.jetstream.streams.ensure_streams`); their consumer is
         made (or mended, on the record) here. A stream already pulled from is left as it is.
 
         Raises:
@@ -390,7 +368,7 @@ def create_app(
         clock: the time source (tests).
         name: the NATS connection name (shows in ``enlace status``).
         audit_writer: where sink receipts are recorded; by default the writer of an
-            :class:`~hub.pipeline_audit.AuditLogHook` ``audit``. Without either, receipts
+            :class:`~hub.pipeline.audit_hook.AuditLogHook` ``audit``. Without either, receipts
             stay on RECEIPTS unread by the hub.
         sinks: each country's configured sink names (none by default).
     """

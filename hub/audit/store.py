@@ -160,7 +160,7 @@ def weaknesses(config: api.StreamConfig, replicas: int) -> list[str]:
 async def _ensure_stream(js: JetStreamContext, name: str, subject: str, replicas: int) -> None:
     """Create an audit stream, or check that the existing one still keeps every entry.
 
-    The hub's login may not update these streams (:mod:`hub.natsauth`), so what another
+    The hub's login may not update these streams (:mod:`hub.server.logins`), so what another
     login weakened cannot be put back from here: the hub refuses to write to it.
     """
     try:

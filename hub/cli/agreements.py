@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 
+from hub.admin.directory import local_commission_key
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.directory import TIME, fail_governance
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.directory_admin import local_commission_key
-from hub.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
 from hub.policy.explain import explain as explain_message
 from hub.policy.loader import (
     AgreementStatus,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from hub.admin.init import InitError, InitSummary, init_demo, init_deployment
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.init_deployment import InitError, InitSummary, init_demo, init_deployment
 from schemas.errors import EnlaceError
 
 __all__ = ["init"]

@@ -12,11 +12,7 @@ from typing import Any
 
 import click
 
-from hub.cli.context import CliContext, fail, pass_cli, print_json
-from hub.cli.directory import DURATION, TIME, fail_governance, print_sign_outcome
-from hub.cli.exit_codes import ExitCode
-from hub.deployment import Deployment
-from hub.directory_admin import (
+from hub.admin.directory import (
     DirectoryDraft,
     SignOutcome,
     directory_lock,
@@ -25,7 +21,11 @@ from hub.directory_admin import (
     open_for_change,
     save_new_version,
 )
-from hub.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.cli.context import CliContext, fail, pass_cli, print_json
+from hub.cli.directory import DURATION, TIME, fail_governance, print_sign_outcome
+from hub.cli.exit_codes import ExitCode
+from hub.deployment import Deployment
+from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
 from schemas.common import THEMES
 from schemas.errors import GovernanceError
 from schemas.govdoc import rfc3339

@@ -25,7 +25,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import (
+from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
     authorization_block,
@@ -35,8 +35,8 @@ from hub.natsauth import (
     rotate_login,
     seed_path,
 )
-from hub.operator_access import QUIET_CONNECT
-from hub.runner import delivery_consumers, pid_file, sink_register
+from hub.server.operator_access import QUIET_CONNECT
+from hub.up.runner import delivery_consumers, pid_file, sink_register
 from schemas.errors import EnlaceError
 
 __all__ = ["hub_pid", "nats_group"]

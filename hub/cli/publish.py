@@ -24,8 +24,8 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.keystore import KeyStore, load_key_file
-from hub.natsauth import load_user, read_logins
+from hub.governance.keystore import KeyStore, load_key_file
+from hub.server.logins import load_user, read_logins
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, GovernanceError, MessageError
 from schemas.jws import jwk_from_public_key

@@ -9,7 +9,7 @@ import click
 
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
-from hub.runner import pid_file
+from hub.up.runner import pid_file
 
 __all__ = ["reload"]
 

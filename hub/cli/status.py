@@ -16,8 +16,8 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.operator_access import QUIET_CONNECT, operator_login
-from hub.streams import HUB_CONSUMER, LEGACY_INGRESS
+from hub.jetstream.streams import HUB_CONSUMER, LEGACY_INGRESS
+from hub.server.operator_access import QUIET_CONNECT, operator_login
 from schemas.subjects import STREAMS
 
 __all__ = ["collect_status", "status"]

@@ -13,7 +13,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.errors import ConfigError, NatsServerError
 from hub.logging import configure_logging
-from hub.runner import HubRunner
+from hub.up.runner import HubRunner
 from schemas.errors import GovernanceError
 
 __all__ = ["up"]

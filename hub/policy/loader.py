@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.policy.model import Agreement, agreement_problems
-from hub.policy.viewcheck import view_problems
+from hub.policy.views.check import view_problems
 from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import BadSignature, MalformedSignature
@@ -169,7 +169,7 @@ def validate_agreement(doc: GovDoc) -> Agreement:
     Raises:
         GovernanceFileError: naming the file, line and field of the first problem; for a
             view, the entry that reaches no field, drops a required one, or would make a
-            valid message invalid (:func:`hub.policy.viewcheck.view_problems`).
+            valid message invalid (:func:`hub.policy.views.check.view_problems`).
     """
     agreement = doc.validate(Agreement)
     for problem, loc in agreement_problems(agreement):

@@ -11,8 +11,8 @@ from structlog.testing import capture_logs
 from adapters.deployment import AdapterHome, DirectoryFile
 from adapters.errors import SigningKeyMissing
 from adapters.keys import party_signer
+from hub.admin.init import init_deployment
 from hub.deployment import Deployment
-from hub.init_deployment import init_deployment
 from schemas.errors import GovernanceError
 
 

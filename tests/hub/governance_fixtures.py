@@ -12,9 +12,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from hub.admin.init import DemoSummary, init_demo
 from hub.cli import cli
 from hub.deployment import Deployment
-from hub.init_deployment import DemoSummary, init_demo
 
 __all__ = ["DemoHome", "copy_demo", "run"]
 

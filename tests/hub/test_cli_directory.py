@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli.exit_codes import ExitCode
-from hub.keystore import KeyKind, KeyStore
+from hub.governance.keystore import KeyKind, KeyStore
 from schemas.govdoc import dump_yaml, load_document
 from schemas.trust import read_accepted_version
 from tests.hub.governance_fixtures import DemoHome, copy_demo, run

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from hub.admin.init import InitError, init_demo
 from hub.deployment import Deployment
-from hub.init_deployment import InitError, init_demo
 from schemas.common import PARTIES, THEMES
 from schemas.registry import REGISTRY
 from schemas.trust import accept_directory, read_accepted_version

@@ -16,7 +16,7 @@ import pytest
 from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.deployment import Deployment
-from hub.natsauth import (
+from hub.server.logins import (
     authorization_block,
     legacy_credentials_path,
     load_user,
@@ -24,7 +24,7 @@ from hub.natsauth import (
     seed_path,
     seeds_dir,
 )
-from hub.runner import configured_sinks, delivery_consumers, pid_file
+from hub.up.runner import configured_sinks, delivery_consumers, pid_file
 from tests.hub.governance_fixtures import DemoHome, copy_demo, run
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.keystore import KeyKind, KeyStore, KeyStoreError, load_key_file
+from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError, load_key_file
 from schemas.jws import private_key_pem, sign_detached, verify_detached
 from tests.factories import EPOCH, make_directory
 

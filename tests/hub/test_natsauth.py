@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import (
+from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
     authorization_block,

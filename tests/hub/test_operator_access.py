@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from hub.cli import cli
 from hub.cli.context import CliContext
 from hub.cli.exit_codes import ExitCode
-from hub.operator_access import resolve_nats_url
+from hub.server.operator_access import resolve_nats_url
 
 
 def _deployment(tmp_path: Path, port: int) -> Path:

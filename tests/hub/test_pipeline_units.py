@@ -12,20 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
-from hub.checks import Checked, check, ingress_ref, sender_token
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
-from hub.natsauth import HUB_USER, ensure_credentials, load_user, party_permissions
-from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
-from hub.quarantine import (
+from hub.pipeline.checks import Checked, check, ingress_ref, sender_token
+from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
+from hub.pipeline.quarantine import (
     HDR_INGRESS_SEQ,
     HDR_INGRESS_STREAM,
     HDR_ORIGINAL_MSG_ID,
     HDR_TRUNCATED,
     quarantine_record,
 )
-from hub.replay import check_window, kv_key
+from hub.pipeline.replay import check_window, kv_key
+from hub.server.logins import HUB_USER, ensure_credentials, load_user, party_permissions
 from schemas.limits import headers_size, wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE
 from tests.integration.hubkit import governance, signed_message

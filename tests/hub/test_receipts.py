@@ -18,7 +18,7 @@ from hub.errors import (
     ReceiptUnchecked,
     ReceiptUnknownSink,
 )
-from hub.receipts import (
+from hub.pipeline.receipts import (
     StoredDelivery,
     check_receipt,
     checked_entry,

@@ -9,9 +9,9 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
-from hub.natsserver import NatsServer, NatsServerConfig, free_port
+from hub.server.process import NatsServer, NatsServerConfig, free_port
 
 
 def start_nats_server(root: Path, authorization: str = "") -> NatsServer:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.deployment import Deployment
-from hub.keystore import KeyStore
+from hub.governance.keystore import KeyStore
 from schemas.common import new_message_id
 from schemas.govdoc import rfc3339
 from schemas.jws import sign_detached

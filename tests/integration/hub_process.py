@@ -11,9 +11,10 @@ import signal
 import sys
 from pathlib import Path
 
-from hub.app import create_app, load_governance, load_signer
+from hub.app import create_app
 from hub.config import load_settings
 from hub.deployment import Deployment
+from hub.governance import load_governance, load_signer
 
 
 async def main(home: str, url: str) -> None:

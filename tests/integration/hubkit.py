@@ -21,8 +21,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from hub.app import HubApp, create_app
 from hub.config import HubSettings
-from hub.pipeline import Governance, HubSigner
-from hub.streams import ensure_streams
+from hub.governance import Governance, HubSigner
+from hub.jetstream.streams import ensure_streams
 from schemas.envelope import Sender
 from schemas.message import new_message
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject

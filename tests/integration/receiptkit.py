@@ -11,7 +11,7 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from hub.audit import AuditEntry, AuditReader, EntryKind, parse_entry
-from hub.streams import RECEIPTS_CONSUMER
+from hub.jetstream.streams import RECEIPTS_CONSUMER
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt
 from schemas.subjects import HDR_VIEW

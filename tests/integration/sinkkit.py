@@ -22,7 +22,7 @@ from adapters.config import RetrySettings
 from adapters.keys import Signer
 from adapters.registry import build_sink, sink_names
 from adapters.runner import RunnerSettings, SinkRunner
-from hub.consumers import ensure_sink_consumers
+from hub.jetstream.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.receipts import Receipt, verify_receipt

@@ -2,7 +2,7 @@
 
 The policy is written down here a second time, as rules a reviewer can read
 (:func:`allowed_publish`, :func:`allowed_subscribe`), independently of
-:mod:`hub.natsauth`: the server's answers (a permissions violation or not) must equal
+:mod:`hub.server.logins`: the server's answers (a permissions violation or not) must equal
 these rules exactly. A permission added by mistake to any login fails this test as
 surely as one taken away. The subjects are generated from what the running deployment
 has: its streams and consumers as the server lists them, every party's subjects, the
@@ -25,11 +25,9 @@ from nats.aio.client import Client as NatsClient
 
 from hub.audit import ensure_streams as ensure_audit_streams
 from hub.config import HubSettings
-from hub.consumers import ensure_sink_consumers
 from hub.deployment import Deployment
-from hub.natsauth import HUB_USER, OPERATOR_USER, authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
-from hub.streams import (
+from hub.jetstream.consumers import ensure_sink_consumers
+from hub.jetstream.streams import (
     RECEIPTS_BUCKET,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
@@ -38,6 +36,14 @@ from hub.streams import (
     ensure_receipts_consumer,
     ensure_streams,
 )
+from hub.server.logins import (
+    HUB_USER,
+    OPERATOR_USER,
+    authorization_block,
+    ensure_credentials,
+    load_user,
+)
+from hub.server.process import NatsServer
 from schemas.common import PARTIES
 from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server

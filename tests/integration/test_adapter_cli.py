@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from hub.admin.init import init_deployment
 from hub.cli import cli
 from hub.deployment import Deployment
-from hub.init_deployment import init_deployment
-from hub.natsserver import NatsServer
+from hub.server.process import NatsServer
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.jws import load_private_key
 from schemas.receipts import ReceiptStatus, verify_receipt

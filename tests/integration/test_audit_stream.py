@@ -41,8 +41,8 @@ from hub.audit.store import (
     weaknesses,
 )
 from hub.cli import cli
-from hub.keystore import KeyKind, KeyStore
-from hub.natsserver import NatsServer, free_port
+from hub.governance.keystore import KeyKind, KeyStore
+from hub.server.process import NatsServer, free_port
 from schemas.countersign import sha256_digest
 
 pytestmark = pytest.mark.integration

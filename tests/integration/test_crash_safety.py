@@ -30,8 +30,8 @@ from hub.audit import AuditReader, EntryKind, parse_entry
 from hub.audit.entries import REDELIVERED
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.natsserver import NatsServer, NatsServerConfig
-from hub.streams import ensure_streams
+from hub.jetstream.streams import ensure_streams
+from hub.server.process import NatsServer, NatsServerConfig
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from tests.integration.demokit import (
     ENLACE,

@@ -8,8 +8,8 @@ from nats.js.errors import NotFoundError
 
 from hub.config import HubSettings
 from hub.errors import ConfigError
-from hub.natsserver import NatsServer
-from hub.streams import ensure_streams
+from hub.jetstream.streams import ensure_streams
+from hub.server.process import NatsServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,10 @@ from nats.aio.client import Client as NatsClient
 
 from adapters.service import connect
 from hub.config import HubSettings
-from hub.consumers import ensure_sink_consumers
 from hub.deployment import Deployment
-from hub.natsauth import (
+from hub.jetstream.consumers import ensure_sink_consumers
+from hub.jetstream.streams import ensure_hub_consumer, ensure_streams
+from hub.server.logins import (
     HUB_USER,
     authorization_block,
     ensure_credentials,
@@ -24,8 +25,7 @@ from hub.natsauth import (
     seed_path,
     seeds_dir,
 )
-from hub.natsserver import NatsServer
-from hub.streams import ensure_hub_consumer, ensure_streams
+from hub.server.process import NatsServer
 from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server
 

@@ -16,11 +16,12 @@ from nats.js import JetStreamContext
 from hub.app import HubApp, create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner, parse_entry
 from hub.config import HubSettings
-from hub.pipeline import Governance, HubSigner, MessageContext
-from hub.pipeline_audit import AuditLogHook
-from hub.quarantine import HDR_REASON_DESCRIPTION
-from hub.replay import SeenIds
-from hub.streams import SEEN_BUCKET
+from hub.governance import Governance, HubSigner
+from hub.jetstream.streams import SEEN_BUCKET
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.pipeline.ingress import MessageContext
+from hub.pipeline.quarantine import HDR_REASON_DESCRIPTION
+from hub.pipeline.replay import SeenIds
 from schemas.countersign import sha256_digest, verify_countersignature
 from schemas.govdoc import rfc3339
 from schemas.jws import sign_detached

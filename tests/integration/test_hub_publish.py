@@ -14,10 +14,11 @@ import nats
 import pytest
 
 from adapters.client import EnlaceClient
-from hub.app import HubApp, create_app, load_governance, load_signer
+from hub.app import HubApp, create_app
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.natsserver import NatsServer
+from hub.governance import load_governance, load_signer
+from hub.server.process import NatsServer
 from schemas.common import PARTIES
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import stream_msgs

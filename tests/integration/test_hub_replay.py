@@ -10,9 +10,9 @@ import pytest
 
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
-from hub.natsserver import NatsServer
-from hub.replay import SeenIds
-from hub.streams import ensure_kv
+from hub.jetstream.streams import ensure_kv
+from hub.pipeline.replay import SeenIds
+from hub.server.process import NatsServer
 from tests.integration.hubkit import governance, hub_running, signed_message
 
 pytestmark = pytest.mark.integration

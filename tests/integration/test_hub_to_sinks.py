@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from hub.natsserver import NatsServer
+from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus, verify_receipt
 from schemas.subjects import HDR_SIGNATURE

@@ -27,10 +27,10 @@ from hub.app import create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
-from hub.pipeline_audit import AuditLogHook
-from hub.streams import ensure_streams
+from hub.jetstream.streams import ensure_streams
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.server.process import NatsServer
 from schemas.errors import MessageTooLarge
 from schemas.limits import wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject

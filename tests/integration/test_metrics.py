@@ -24,7 +24,7 @@ from hub.app import create_app
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.metrics import HubMetrics
-from hub.natsserver import NatsServer, free_port, terminate
+from hub.server.process import NatsServer, free_port, terminate
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from tests.integration.demokit import TRACE_SUBJECT, signed_trace_requests, up_command, wait_ready
 from tests.integration.hubkit import ensure, governance, publish_signed, signed_message

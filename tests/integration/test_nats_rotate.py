@@ -19,7 +19,7 @@ import nats
 import nats.errors
 import pytest
 
-from hub.natsauth import load_user, public_keys_path, seed_path
+from hub.server.logins import load_user, public_keys_path, seed_path
 from tests.integration.upkit import WAIT, Running, login, run_demo_with_hn_sink, wait_for
 
 pytestmark = pytest.mark.integration

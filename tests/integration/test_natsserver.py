@@ -6,7 +6,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from hub.errors import NatsServerError
-from hub.natsserver import NatsServer, NatsServerConfig
+from hub.server.process import NatsServer, NatsServerConfig
 
 pytestmark = pytest.mark.integration
 

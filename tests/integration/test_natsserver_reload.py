@@ -11,8 +11,8 @@ import pytest
 
 from hub.deployment import Deployment
 from hub.errors import NatsServerError
-from hub.natsauth import authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
+from hub.server.logins import authorization_block, ensure_credentials, load_user
+from hub.server.process import NatsServer
 from tests.integration.conftest import start_nats_server
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from hub.audit import AuditReader, parse_entry
-from hub.keystore import KeyStore
-from hub.natsauth import HUB_USER
+from hub.governance.keystore import KeyStore
+from hub.server.logins import HUB_USER
 from schemas.common import new_message_id
 from schemas.countersign import sha256_digest
 from schemas.govdoc import rfc3339

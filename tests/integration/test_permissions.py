@@ -14,8 +14,14 @@ from nats.aio.client import Client as NatsClient
 
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner
 from hub.deployment import Deployment
-from hub.natsauth import HUB_USER, OPERATOR_USER, authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
+from hub.server.logins import (
+    HUB_USER,
+    OPERATOR_USER,
+    authorization_block,
+    ensure_credentials,
+    load_user,
+)
+from hub.server.process import NatsServer
 from tests.integration.conftest import start_nats_server
 from tests.integration.test_hub_permissions import Errors
 

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, BadRequestError, NoStreamResponseError
 
-from hub.persist import ACK_TIMEOUT, JetStreamWriter, Write
+from hub.jetstream.writer import ACK_TIMEOUT, JetStreamWriter, Write
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Receipts that cannot lie: what SV can put on the record with its own NATS login and key.
 
-A real nats-server with the deployment's nkey logins (:mod:`hub.natsauth`): the hub runs as
+A real nats-server with the deployment's nkey logins (:mod:`hub.server.logins`): the hub runs as
 ``hub`` with its audit log and the register of configured sinks (SV: ``jsonl``, US:
 ``folder``); GT publishes a gang movement as GT; SV's real sink runner, logged in as SV,
 writes it and sends its receipt. Then SV, holding its own login and system key, forges:
@@ -29,9 +29,9 @@ from hub.cli import cli
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ReceiptConflict, ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink
-from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
-from hub.pipeline_audit import AuditLogHook
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject

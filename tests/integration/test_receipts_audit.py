@@ -35,9 +35,9 @@ from hub.audit import (
 from hub.cli import cli
 from hub.config import HubSettings
 from hub.errors import ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink
-from hub.natsserver import NatsServer
-from hub.pipeline import Governance, HubSigner
-from hub.pipeline_audit import AuditLogHook
+from hub.governance import Governance, HubSigner
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject

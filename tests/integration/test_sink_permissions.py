@@ -1,6 +1,6 @@
 """A sink runner works with only its country's NATS permissions (as `enlace up` runs it).
 
-The server gets the deployment's real authorization block (``hub.natsauth``); the hub's
+The server gets the deployment's real authorization block (``hub.server.logins``); the hub's
 login creates the streams and publishes a countersigned view for GT; GT's runner, logged
 in as GT, delivers it, publishes its receipt and dead-letters a tampered one and one its
 folder refuses; replaying them as GT delivers the latter and removes its dead letter, and
@@ -24,10 +24,10 @@ from adapters.keys import party_signer
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
 from adapters.service import adapter_status
+from hub.admin.init import init_deployment
 from hub.deployment import Deployment
-from hub.init_deployment import init_deployment
-from hub.natsauth import authorization_block, load_user
-from hub.natsserver import NatsServer
+from hub.server.logins import authorization_block, load_user
+from hub.server.process import NatsServer
 from schemas.trust import accept_directory
 from tests.integration.conftest import start_nats_server
 from tests.integration.sinkkit import fresh_streams

@@ -16,8 +16,8 @@ from adapters.client import EnlaceClient
 from adapters.sources.folder_watch import FolderWatcher
 from adapters.sources.gateway import TokenStore, create_gateway_app
 from adapters.sources.prepare import ClientPublisher
-from hub.natsserver import NatsServer
-from hub.pipeline import Governance, HubSigner
+from hub.governance import Governance, HubSigner
+from hub.server.process import NatsServer
 from schemas.envelope import parse_envelope
 from schemas.govdoc import rfc3339
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_stream

@@ -23,17 +23,17 @@ from hub.app import HubApp, create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.config import HubSettings
-from hub.consumers import ensure_sink_consumers, sink_consumer_config
 from hub.deployment import Deployment
 from hub.errors import ConsumerTampered
-from hub.natsauth import HUB_USER, authorization_block, ensure_credentials, load_user
-from hub.natsserver import NatsServer
-from hub.streams import (
+from hub.jetstream.consumers import ensure_sink_consumers, sink_consumer_config
+from hub.jetstream.streams import (
     RECEIPTS_CONSUMER,
     ensure_hub_consumer,
     ensure_receipts_consumer,
     ensure_streams,
 )
+from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
+from hub.server.process import NatsServer
 from schemas.subjects import ingress_stream
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
-from hub.natsserver import free_port, terminate
+from hub.server.process import free_port, terminate
 
 pytestmark = pytest.mark.integration
 

@@ -21,13 +21,13 @@ from pathlib import Path
 import nats
 import pytest
 
+from hub.admin.directory import key_record, open_for_change, save_new_version
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.directory_admin import key_record, open_for_change, save_new_version
-from hub.init_deployment import init_demo
-from hub.keystore import KeyKind, KeyStore
-from hub.natsauth import public_keys_path, seed_path
-from hub.natsserver import NatsServer, terminate
+from hub.governance.keystore import KeyKind, KeyStore
 from hub.policy.signing import sign_agreement_file
+from hub.server.logins import public_keys_path, seed_path
+from hub.server.process import NatsServer, terminate
 from schemas.common import new_message_id
 from schemas.govdoc import dump_yaml, load_document, rfc3339
 from tests.integration.demokit import up_command, wait_ready

@@ -17,10 +17,10 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
-from hub.natsauth import load_user
-from hub.natsserver import free_port, terminate
+from hub.server.logins import load_user
+from hub.server.process import free_port, terminate
 from tests.integration.demokit import ENLACE
 
 __all__ = ["WAIT", "Running", "login", "run_demo_with_hn_sink", "spawn", "wait_for"]

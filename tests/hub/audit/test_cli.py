@@ -14,7 +14,7 @@ from hub.audit.export import write_export
 from hub.audit.merkle import inclusion_proof, leaf_hash
 from hub.audit.verify import make_proof_bundle
 from hub.cli import cli
-from hub.keystore import KeyKind, KeyStore
+from hub.governance.keystore import KeyKind, KeyStore
 from tests.hub.audit.test_verify import ORIGIN, build_log
 
 

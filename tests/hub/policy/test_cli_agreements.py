@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hub.admin.init import init_demo
 from hub.cli import cli
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
 from schemas.common import PARTIES
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
 from hub.policy.decide import decide
 from hub.policy.loader import AgreementSet, load_agreements
 from hub.policy.redaction import render_view

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from hub.app import load_governance
+from hub.admin.demo import demo_agreements
+from hub.admin.init import init_demo
 from hub.cli import cli
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.init_deployment import init_demo
-from hub.policy.demo import demo_agreements
+from hub.governance import load_governance
 from hub.policy.loader import load_agreements
 from hub.policy.model import Agreement
-from hub.policy.viewcheck import view_problems
+from hub.policy.views.check import view_problems
 from schemas.errors import GovernanceFileError
 from tests.factories import TestDirectory, make_directory
 from tests.hub.policy.helpers import agreement
@@ -149,7 +149,7 @@ def test_a_rounding_that_can_cross_a_bound_is_named(
     bound: dict[str, object], decimals: int, breaks: str | None
 ) -> None:
     # No registered type has such a bound today; the rule guards the types to come.
-    from hub.policy.viewcheck import _rounding_breaks  # the rule itself, not reachable yet
+    from hub.policy.views.check import _rounding_breaks  # the rule itself, not reachable yet
 
     assert _rounding_breaks({"type": "number", **bound}, decimals) == breaks
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from hub.policy.model import Agreement, RoundRule, ViewSpec
 from hub.policy.redaction import render_view
-from hub.policy.viewcheck import view_problems
-from hub.policy.viewschema import TypeSchema, type_schema
+from hub.policy.views.check import view_problems
+from hub.policy.views.schema import TypeSchema, type_schema
 from schemas.export import example_message
 from schemas.message import parse_message
 from schemas.registry import REGISTRY

@@ -13,7 +13,7 @@ entry of the view (``views.<name>.drop.<i>`` or ``views.<name>.round.<i>.field``
   rounded value can cross (``> 0`` rounds to ``0``);
 - breaks a rule the type's model checks across fields, which JSON Schema cannot show
   ("a seizure lists at least one of drugs, …, conveyances"): found by rendering the view
-  of valid sample messages (:mod:`hub.policy.viewsamples`) and validating the result as a
+  of valid sample messages (:mod:`hub.policy.views.samples`) and validating the result as a
   recipient would.
 
 The first three are exact, read off the exported JSON Schema; the last one is as good as
@@ -29,8 +29,8 @@ from collections.abc import Iterator
 
 from hub.policy.model import FULL, Agreement, Loc, RoundRule, ViewSpec
 from hub.policy.redaction import render_view
-from hub.policy.viewsamples import samples, witnesses
-from hub.policy.viewschema import Target, TypeSchema, type_schema
+from hub.policy.views.samples import samples, witnesses
+from hub.policy.views.schema import Target, TypeSchema, type_schema
 from schemas.canonical import canonical_json
 from schemas.errors import EnlaceError
 from schemas.message import parse_message

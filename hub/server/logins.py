@@ -37,7 +37,7 @@ publish                                                why
 
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
 that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. A country creates,
-updates and deletes no consumer at all: the hub makes every one (:mod:`hub.consumers`),
+updates and deletes no consumer at all: the hub makes every one (:mod:`hub.jetstream.consumers`),
 because nats-server takes a create of an existing durable as an update of it. Only the
 hub may read the ingress streams or publish deliveries; no login, the hub's included, may change the
 audit streams' configuration or remove from them (:func:`hub_permissions`). The
@@ -60,7 +60,7 @@ import structlog
 
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.private_files import write_private
+from hub.server.private_files import write_private
 from schemas.subjects import deadletter_stream
 
 __all__ = [
@@ -336,7 +336,7 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
 
     No consumer verb but fetch, info and ack, and only on its own sinks' named consumers:
     a ``CONSUMER.CREATE`` of an existing durable updates it, so a login that may create
-    consumers may re-point another's (:mod:`hub.consumers` makes them all).
+    consumers may re-point another's (:mod:`hub.jetstream.consumers` makes them all).
 
     Args:
         cc: the country code.

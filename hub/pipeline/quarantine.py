@@ -18,7 +18,7 @@ still (a message far over the size limit), only its first bytes are kept
 
 from __future__ import annotations
 
-from hub.checks import ingress_ref
+from hub.pipeline.checks import ingress_ref
 from schemas.limits import headers_size
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, quarantine_subject
 

@@ -10,7 +10,7 @@ message could be published again hours later. So the hub
   has seen.
 
 The value stored names the ingress message that was accepted, its stream and sequence
-(:func:`hub.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
+(:func:`hub.pipeline.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
 same message (the hub crashed before acking), the hub knows it is its own redelivery, not a
 replay, and finishes it; the writes it repeats carry the same ``Nats-Msg-Id`` and JetStream
 keeps each once. The stream matters: each country has its own ingress stream, so GT's
@@ -70,7 +70,8 @@ class SeenIds:
         self._kv = kv
 
     async def accepted_as(self, message_id: str) -> str | None:
-        """The ingress message (:func:`hub.checks.ingress_ref`) that claimed ``message_id``."""
+        """The ingress message that claimed ``message_id``
+        (:func:`hub.pipeline.checks.ingress_ref`)."""
         try:
             entry = await self._kv.get(kv_key(message_id))
         except KeyNotFoundError:
@@ -89,7 +90,7 @@ class SeenIds:
 
         Args:
             message_id: the envelope's id.
-            ingress: the message's stream and sequence (:func:`hub.checks.ingress_ref`).
+            ingress: the message's stream and sequence (:func:`hub.pipeline.checks.ingress_ref`).
 
         Raises:
             DuplicateMessage: the id was accepted before under another ingress message.

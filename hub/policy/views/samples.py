@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.policy.viewschema import Schema, type_schema
+from hub.policy.views.schema import Schema, type_schema
 from schemas.export import example_message
 from schemas.registry import REGISTRY
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from hub.pipeline.replay import kv_key
 from hub.policy.requests import InMemoryRequestMemory, is_request
-from hub.replay import kv_key
 from schemas.envelope import Envelope
 
 __all__ = ["KvRequestMemory"]

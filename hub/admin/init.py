@@ -24,12 +24,12 @@ from typing import Any
 import pycountry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.admin.demo import write_demo_agreements
+from hub.admin.directory import key_record, local_commission_key, sign_directory
 from hub.deployment import Deployment
-from hub.directory_admin import key_record, local_commission_key, sign_directory
 from hub.errors import HubError
-from hub.keystore import KeyKind, KeyStore
-from hub.natsauth import ensure_credentials
-from hub.policy.demo import write_demo_agreements
+from hub.governance.keystore import KeyKind, KeyStore
+from hub.server.logins import ensure_credentials
 from schemas.common import PARTIES, THEMES
 from schemas.directory import Directory
 from schemas.envelope import Sender
@@ -420,7 +420,7 @@ def _write_demo_governance(ctx: DemoContext) -> None:
 
 
 def _write_demo_agreements(ctx: DemoContext) -> None:
-    """The demo's sharing agreements (see :mod:`hub.policy.demo`), signed by every party."""
+    """The demo's sharing agreements (see :mod:`hub.admin.demo`), signed by every party."""
     trust_root = load_trust_root(ctx.deployment.trust_root)
 
     def commission_key(party: str) -> tuple[str, Ed25519PrivateKey]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from hub.audit import AuditEntry, AuditWriter
-from hub.notices import OutcomeStatus
-from hub.pipeline import MessageContext
+from hub.pipeline.ingress import MessageContext
+from hub.pipeline.notices import OutcomeStatus
 
 __all__ = ["AuditLogHook", "entries_for"]
 
@@ -70,7 +70,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
 
 
 class AuditLogHook:
-    """An :class:`~hub.pipeline.AuditHook` that appends to the audit log (H4's writer).
+    """An :class:`~hub.pipeline.ingress.AuditHook` that appends to the audit log (H4's writer).
 
     ``append`` returns once the entries are persisted in stream AUDIT, so the pipeline
     acks INGRESS only after its decision is on the record.

@@ -2,7 +2,7 @@
 
 size limit → envelope → signature (directory) → subject tokens = body → schema
 → acceptance window. What is left (seen ids, routing, writes) needs JetStream and is the
-pipeline's (:mod:`hub.pipeline`).
+pipeline's (:mod:`hub.pipeline.ingress`).
 
 The checks are pure CPU work. Running them in a worker thread looks tempting (Ed25519
 verification in ``cryptography`` releases the GIL) but measured slower: the rest holds the
@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 
 from hub.config import HubSettings
 from hub.errors import MessageRefused
-from hub.replay import check_window
-from hub.streams import LEGACY_INGRESS
+from hub.jetstream.streams import LEGACY_INGRESS
+from hub.pipeline.replay import check_window
 from schemas.directory import Directory
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError

@@ -79,8 +79,13 @@ from hub.errors import (
     ReceiptUnchecked,
     ReceiptUnknownSink,
 )
+from hub.jetstream.streams import (
+    RECEIPTS_BUCKET,
+    RECEIPTS_CONSUMER,
+    ensure_kv,
+    ensure_receipts_consumer,
+)
 from hub.metrics import HubMetrics
-from hub.streams import RECEIPTS_BUCKET, RECEIPTS_CONSUMER, ensure_kv, ensure_receipts_consumer
 from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, MalformedSignature, SubjectMismatch

@@ -1,7 +1,7 @@
 """``enlace up``: everything on one machine, started in order and stopped in reverse.
 
 1. the embedded ``nats-server`` (unless settings name a server: ``nats_url``), with the
-   deployment's NATS users and their permissions (:mod:`hub.natsauth`);
+   deployment's NATS users and their permissions (:mod:`hub.server.logins`);
 2. the audit writer (the hub key signs checkpoints), which records the start, the
    governance loaded, every reload and the stop;
 3. the hub app (:func:`hub.app.create_app`) as user ``hub``;
@@ -38,14 +38,18 @@ from typing import Any
 import structlog
 
 from adapters.config import load_adapters_config
-from hub.app import HubApp, create_app, load_governance, load_signer
+from hub.app import HubApp, create_app
 from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
 from hub.audit.key_events import key_events
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, NatsServerError
+from hub.governance import Governance, load_governance, load_signer
+from hub.jetstream.streams import ensure_streams
 from hub.metrics import HubMetrics
-from hub.natsauth import (
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.policy import set_changes
+from hub.server.logins import (
     HUB_USER,
     NatsUser,
     authorization_block,
@@ -55,12 +59,8 @@ from hub.natsauth import (
     read_logins,
     seeds_dir,
 )
-from hub.natsserver import NatsServer, NatsServerConfig, terminate
-from hub.operator_access import QUIET_CONNECT
-from hub.pipeline import Governance
-from hub.pipeline_audit import AuditLogHook
-from hub.policy import set_changes
-from hub.streams import ensure_streams
+from hub.server.operator_access import QUIET_CONNECT
+from hub.server.process import NatsServer, NatsServerConfig, terminate
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 from schemas.subjects import sink_consumer

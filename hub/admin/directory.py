@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.deployment import Deployment
-from hub.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
 from schemas.directory import Directory
 from schemas.errors import (
     GovernanceBadSignature,

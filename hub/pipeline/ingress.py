@@ -3,7 +3,7 @@
 For each message::
 
     size limit → envelope → signature (directory) → subject tokens = body → schema
-      → acceptance window                               (hub.checks, for a whole batch)
+      → acceptance window                               (hub.pipeline.checks, for a whole batch)
       → claim the id (replay/duplicate) → agreements decide
       → one delivery per recipient (hub countersignature for redacted views) ∥ notice
         ∥ audit entries → outcome to the sender → ack INGRESS
@@ -11,8 +11,9 @@ For each message::
 Nothing is lost: INGRESS is acked only after every delivery (or the quarantine copy and
 the notice) and the audit entries are persisted; an internal failure leaves the message
 unacked and JetStream redelivers it. Nothing is doubled: deliveries carry ``Nats-Msg-Id:
-<id>:<cc>`` and notices/quarantine copies ``<stream>-<seq>:…`` (:func:`hub.checks.ingress_ref`:
-unique across the countries' ingress streams), so when a redelivery repeats them (its id is
+<id>:<cc>`` and notices/quarantine copies ``<stream>-<seq>:…``
+(:func:`hub.pipeline.checks.ingress_ref`: unique across the countries' ingress streams), so
+when a redelivery repeats them (its id is
 claimed by the same ingress message) JetStream keeps each once.
 """
 
@@ -27,22 +28,21 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from hub.checks import Checked, Refusal, check_batch
 from hub.config import HubSettings
 from hub.errors import HubError, MessageRefused
+from hub.governance.model import Governance, HubSigner
+from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
-from hub.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
-from hub.persist import JetStreamWriter, Write
-from hub.policy import AgreementSet, Decision, Route, decide, render_view
-from hub.quarantine import quarantine_record
-from hub.replay import SeenIds
-from hub.requests_kv import KvRequestMemory
+from hub.pipeline.checks import Checked, Refusal, check_batch
+from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
+from hub.pipeline.quarantine import quarantine_record
+from hub.pipeline.replay import SeenIds
+from hub.pipeline.requests import KvRequestMemory
+from hub.policy import Decision, Route, decide, render_view
 from schemas.countersign import countersign_view, sha256_digest
-from schemas.directory import Directory
 from schemas.envelope import Envelope
 from schemas.limits import wire_limit
 from schemas.subjects import (
@@ -60,29 +60,11 @@ from schemas.subjects import (
 
 __all__ = [
     "AuditHook",
-    "Governance",
-    "HubSigner",
     "MessageContext",
     "Pipeline",
 ]
 
 log = structlog.get_logger("enlace.hub.pipeline")
-
-
-@dataclass(frozen=True)
-class Governance:
-    """The directory and agreements in force; replaced as a whole on reload."""
-
-    directory: Directory
-    agreements: AgreementSet
-
-
-@dataclass(frozen=True)
-class HubSigner:
-    """The hub's private key and its directory key id, for countersigning redacted views."""
-
-    key: Ed25519PrivateKey
-    kid: str
 
 
 @dataclass(frozen=True)
@@ -151,7 +133,7 @@ class Pipeline:
         ``each_done`` is called as each message is finished (acked or left for
         redelivery), so a worker can fetch more without waiting for the slowest one.
 
-        The I/O-free checks of the whole batch run first (:mod:`hub.checks`): the
+        The I/O-free checks of the whole batch run first (:mod:`hub.pipeline.checks`): the
         ordering key comes from the parsed envelope. Then messages that share a
         ``correlation_id`` (a request and its follow-ups) are handled one after the other,
         in INGRESS order; all others in parallel. The order that routing depends on, a
@@ -354,7 +336,7 @@ class Pipeline:
 
 def _notice(cc: str, ingress: str, outcome: Outcome) -> Write:
     """The notice of ``outcome`` to its sender, de-duplicated per ingress message
-    (``ingress``: :func:`hub.checks.ingress_ref`)."""
+    (``ingress``: :func:`hub.pipeline.checks.ingress_ref`)."""
     return Write(rejected_subject(cc), outcome.to_json(), {HDR_MSG_ID: f"{ingress}:notice"})
 
 

@@ -56,8 +56,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.config import HubSettings
-from hub.consumers import ConsumerRepair, ensure_consumer
 from hub.errors import ConfigError
+from hub.jetstream.consumers import ConsumerRepair, ensure_consumer
 from schemas.limits import wire_limit
 from schemas.subjects import (
     STREAMS,
@@ -96,7 +96,8 @@ shares."""
 SEEN_BUCKET = "enlace_seen"
 REQUESTS_BUCKET = "enlace_requests"
 RECEIPTS_CONSUMER = "hub-receipts"
-"""The durable pull consumer on RECEIPTS from which the hub records receipts (hub.receipts)."""
+"""The durable pull consumer on RECEIPTS from which the hub records receipts
+(:mod:`hub.pipeline.receipts`)."""
 RECEIPTS_BUCKET = "enlace_receipts"
 
 

@@ -18,7 +18,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.natsauth import HUB_USER, OPERATOR_USER, load_user, read_logins
+from hub.server.logins import HUB_USER, OPERATOR_USER, load_user, read_logins
 
 __all__ = ["QUIET_CONNECT", "connect_operator", "operator_login", "resolve_nats_url"]
 

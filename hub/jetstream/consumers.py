@@ -3,7 +3,7 @@
 nats-server treats a ``CONSUMER.CREATE`` of an existing durable as an update of it, so
 whoever may create consumers on a stream may re-point anyone's consumer there (change its
 filter so that it skips, or reads, other subjects). Countries may therefore not create,
-update or delete consumers at all (:mod:`hub.natsauth`). The hub makes every durable
+update or delete consumers at all (:mod:`hub.server.logins`). The hub makes every durable
 consumer of the exchange:
 
 =============  ==========================  ============================================

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.errors import NatsServerError
-from hub.private_files import write_private
+from hub.server.private_files import write_private
 
 __all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port", "terminate"]
 

@@ -1,0 +1,1 @@
+"""Offline work on a deployment: ``enlace init``, directory edits, the demo agreements."""

@@ -1,0 +1,1 @@
+"""JetStream plumbing: every stream, key-value bucket and durable consumer, and the batch writer."""

@@ -1,0 +1,1 @@
+"""Redacted views checked against the message schemas: the check, its samples, the schemas."""

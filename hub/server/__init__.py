@@ -1,0 +1,1 @@
+"""The NATS server side: the embedded nats-server process, its logins and their permissions."""
