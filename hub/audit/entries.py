@@ -51,6 +51,7 @@ class EntryKind(StrEnum):
     REJECTED = "rejected"
     ROUTED = "routed"
     UNDELIVERABLE = "undeliverable"
+    NOT_ROUTED = "not_routed"  # the parties an accepted, routed message did not reach, and why
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"  # a recipient's sink refused a delivery (signed receipt)
     RECEIPT_REJECTED = "receipt_rejected"  # a receipt the hub could not verify; not a delivery
@@ -176,6 +177,19 @@ class AuditEntry(StrictModel):
         """No party (or not these parties) may receive the message, and why for each."""
         return cls._build(
             kind=EntryKind.UNDELIVERABLE,
+            message_id=message_id,
+            refused=tuple(Refusal(country=cc, reason=reason) for cc, reason in refused),
+        )
+
+    @classmethod
+    def not_routed(cls, message_id: str, refused: list[tuple[str, str]]) -> AuditEntry:
+        """The parties a message routed to others does not reach, each with its reason code.
+
+        With the ``routed`` entries of the same message, every party's decision is on the
+        record (``undeliverable`` says the same of a message that reached nobody).
+        """
+        return cls._build(
+            kind=EntryKind.NOT_ROUTED,
             message_id=message_id,
             refused=tuple(Refusal(country=cc, reason=reason) for cc, reason in refused),
         )

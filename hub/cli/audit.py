@@ -163,7 +163,7 @@ def _what(entry: AuditEntry) -> str:
         return f"from {entry.country or '?'}: {entry.reason}"
     if kind == "routed":
         return f"→ {entry.recipient} view={entry.view} agreement={entry.agreement}"
-    if kind == "undeliverable":
+    if kind in ("undeliverable", "not_routed"):
         return ", ".join(f"{r.country}: {r.reason}" for r in entry.refused or ())
     if kind == "delivered":
         return f"{entry.recipient} via {entry.sink}"

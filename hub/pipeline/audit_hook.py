@@ -5,6 +5,7 @@ outcome                   entries
 ========================  =====================================================
 rejected                  ``rejected`` (reason code, digest, size)
 accepted / partial        ``received`` + one ``routed`` per recipient (its view's digest)
+                          + ``not_routed`` (each party not reached and why)
 undeliverable             ``received`` + ``undeliverable`` (every party and why not)
 ========================  =====================================================
 
@@ -63,9 +64,11 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
                 context.view_digests.get(route.recipient, context.digest),
             )
         )
+    refused = [(r.recipient, r.reason) for r in (*decision.refused, *decision.excluded)]
     if decision.undeliverable:
-        refused = [(r.recipient, r.reason) for r in (*decision.refused, *decision.excluded)]
         entries.append(AuditEntry.undeliverable(envelope.id, refused))
+    elif refused:
+        entries.append(AuditEntry.not_routed(envelope.id, refused))
     return entries
 
 

@@ -307,7 +307,12 @@ async def test_every_decision_is_in_the_audit_log_before_the_ack(nats_server: An
         await nc.close()
 
     mine = [(e.kind.value, e.recipient) for e in entries if e.message_id == accepted["id"]]
-    assert mine == [("received", None), ("routed", "SV"), ("routed", "US")]
+    assert mine == [("received", None), ("routed", "SV"), ("routed", "US"), ("not_routed", None)]
+    # Every other party's decision is on the record too, each with its reason code.
+    not_routed = next(e for e in entries if e.message_id == accepted["id"] and e.refused)
+    refused_to = {r.country: r.reason for r in not_routed.refused or ()}
+    assert set(refused_to) | {"SV", "US"} == {p.code for p in TD.directory.parties}
+    assert refused_to[accepted["sender"]["country"]] == "sender_self"
     assert [(e.kind.value, e.reason) for e in entries if e.message_id == refused["id"]] == [
         ("rejected", "malformed_signature")
     ]
