@@ -3,7 +3,8 @@
 # CI and new machines start bare; nothing here downloads a binary outside the registries.
 set -euo pipefail
 need=()
-# (the console's browser tests will add: command -v chromium || need+=(chromium))
+# The console's browser tests drive Debian's chromium (Playwright cannot download its own here).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "system-deps: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2

@@ -28,6 +28,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
     ("hub.cli.nats_cmd", "nats_group"),
+    ("hub.cli.operators", "operators"),
+    ("hub.cli.console", "console"),
 ]
 
 

@@ -9,6 +9,7 @@ import click
 from hub.admin.init import InitError, InitSummary, init_demo, init_deployment
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
+from hub.console.operators import DEMO_OPERATOR, add_demo_operator
 from hub.deployment import Deployment
 from schemas.errors import EnlaceError
 
@@ -60,10 +61,19 @@ def init(
         fail(exc.description, ExitCode.FAILED)
     except EnlaceError as exc:
         fail(str(exc), ExitCode.FAILED)
+    # Printed here once and never again: the deployment keeps only its argon2id hash.
+    password = add_demo_operator(deployment) if demo else None
     if as_json:
-        print_json(summary.as_dict())
+        extra = {"operator": {"name": DEMO_OPERATOR, "password": password}} if password else {}
+        print_json({**summary.as_dict(), **extra})
     else:
         _print_summary(summary)
+        if password:
+            click.echo(
+                f"  console:    operator {DEMO_OPERATOR!r} (auditor), password {password}\n"
+                "              (shown only now; stored as a hash; add others with "
+                "`enlace operators add`)"
+            )
 
 
 def _print_summary(summary: InitSummary) -> None:

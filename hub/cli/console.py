@@ -1,0 +1,45 @@
+"""``enlace console``: serve the operator console against a running deployment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from hub.cli.context import CliContext, fail, pass_cli
+from hub.cli.exit_codes import ExitCode
+from hub.config import load_settings
+from hub.console import ConsoleError, console_server, create_console, load_console_settings
+from hub.errors import ConfigError
+from hub.logging import configure_logging
+
+__all__ = ["console"]
+
+
+@click.command(
+    "console",
+    help="Serve the operator console (default http://127.0.0.1:8400) against the running "
+    "hub, reading NATS through the deployment's read-only operator login. Settings: "
+    "console.host / console.port in enlace.yaml, ENLACE_CONSOLE_HOST / _PORT, or the flags. "
+    "Only loopback addresses are allowed until the console serves TLS.",
+)
+@click.option("--host", default=None, help="Listen address (loopback only).")
+@click.option("--port", type=int, default=None, help="Listen port.")
+@click.option("--nats-url", envvar="ENLACE_NATS_URL", default=None, help="The hub's NATS server.")
+@pass_cli
+def console(cli: CliContext, host: str | None, port: int | None, nats_url: str | None) -> None:
+    deployment = cli.require_deployment()
+    try:
+        settings = load_console_settings(deployment.home, host=host, port=port)
+        url = nats_url or load_settings(deployment.home).url
+        server = console_server(create_console(settings, deployment, url), settings)
+    except (ConfigError, ConsoleError) as exc:
+        fail(str(exc), ExitCode.USAGE)
+    configure_logging(None, "INFO")
+    click.echo(f"enlace console: {settings.url} (NATS {url}); stop with Ctrl-C")
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None
+    except OSError as exc:
+        fail(f"cannot serve the console or reach NATS at {url}: {exc}", ExitCode.UNAVAILABLE)

@@ -1,0 +1,99 @@
+"""The console's app factory: routes, middleware and its one read-only NATS connection."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import nats
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from hub.console import routes_session, routes_tail, routes_trail
+from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
+from hub.console.operators import OperatorStore
+from hub.console.render import Renderer
+from hub.console.security import SecurityHeaders
+from hub.console.settings import ConsoleSettings
+from hub.console.state import ConsoleState
+from hub.deployment import Deployment
+from hub.server.logins import OPERATOR_USER, load_user, read_logins
+
+__all__ = ["create_console", "operator_connect_options"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def operator_connect_options(deployment: Deployment, url: str) -> dict[str, Any]:
+    """The read-only ``operator`` login of the deployment (none if the server needs none).
+
+    The console never uses another login: whatever that login may not read (payloads,
+    INGRESS, DELIVERY's bodies), the console cannot show.
+    """
+    if "@" in url or not read_logins(deployment):
+        return {}
+    return dict(load_user(deployment, OPERATOR_USER).connect_options())
+
+
+def create_console(
+    settings: ConsoleSettings,
+    deployment: Deployment,
+    nats_url: str,
+    nats_options: Mapping[str, Any] | None = None,
+) -> Starlette:
+    """A console app for the deployment, reading the audit log of the server at ``nats_url``.
+
+    Args:
+        settings: listen address, session length, login limits.
+        deployment: where operators, the session secret and the directory live.
+        nats_url: the hub's NATS server.
+        nats_options: connect options (default: the deployment's ``operator`` login).
+    """
+    state = ConsoleState(
+        settings=settings,
+        deployment=deployment,
+        store=OperatorStore(deployment),
+        renderer=Renderer(),
+        limiter=LoginLimiter(settings.login_attempts, settings.login_window_seconds),
+    )
+    options = dict(
+        nats_options if nats_options is not None else operator_connect_options(deployment, nats_url)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.nc = await nats.connect(servers=[nats_url], name="enlace-console", **options)
+        try:
+            yield
+        finally:
+            await state.nc.drain()
+
+    routes: list[BaseRoute] = [
+        *routes_session.routes(),
+        *routes_tail.routes(),
+        *routes_trail.routes(),
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=session_secret(deployment),
+                session_cookie=SESSION_COOKIE,
+                max_age=int(settings.session_hours * 3600),
+                same_site="strict",
+                https_only=False,  # loopback only until TLS; the cookie is HttpOnly anyway
+            ),
+            Middleware(AuthGate, store=state.store),
+        ],
+    )
+    app.state.console = state
+    return app
