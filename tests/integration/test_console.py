@@ -119,3 +119,20 @@ async def test_a_filter_narrows_the_stream_and_the_page(console: str, writer: Au
 def _message_of(row: str) -> str:
     start = row.index('href="/trail/') + len('href="/trail/')
     return row[start : row.index('"', start)]
+
+
+async def test_spanish_switch_changes_labels_and_reason_texts_and_is_remembered(
+    console: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=console, timeout=TIMEOUT) as client:
+        await log_in(client)
+        english = await client.get("/tail")
+        assert "Live audit tail" in english.text and "the signature does not match" in english.text
+        switched = await client.get("/lang/es", params={"next": "/tail?kind=rejected"})
+        assert switched.status_code == 303 and switched.headers["location"] == "/tail?kind=rejected"
+        spanish = await client.get("/tail")
+        assert "Auditoría en vivo" in spanish.text
+        assert "la firma no corresponde al mensaje" in spanish.text
+        assert (await client.get("/lang/es", params={"next": "//evil.example"})).headers[
+            "location"
+        ] == "/"
