@@ -9,7 +9,7 @@ import click
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
-from hub.console import ConsoleError, console_server, create_console, load_console_settings
+from hub.console import ConsoleError, bind_console, create_console, load_console_settings
 from hub.errors import ConfigError
 from hub.logging import configure_logging
 
@@ -32,13 +32,15 @@ def console(cli: CliContext, host: str | None, port: int | None, nats_url: str |
     try:
         settings = load_console_settings(deployment.home, host=host, port=port)
         url = nats_url or load_settings(deployment.home).url
-        server = console_server(create_console(settings, deployment, url), settings)
+        bound = bind_console(create_console(settings, deployment, url), settings)
     except (ConfigError, ConsoleError) as exc:
         fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.url}: {exc}", ExitCode.UNAVAILABLE)
     configure_logging(None, "INFO")
-    click.echo(f"enlace console: {settings.url} (NATS {url}); stop with Ctrl-C")
+    click.echo(f"enlace console: {bound.url} (NATS {url}); stop with Ctrl-C")
     try:
-        asyncio.run(server.serve())
+        asyncio.run(bound.serve())
     except KeyboardInterrupt:
         raise SystemExit(0) from None
     except OSError as exc:

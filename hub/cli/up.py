@@ -10,6 +10,7 @@ import nats.errors
 
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
+from hub.cli.up_console import ConsoleBeside
 from hub.config import load_settings
 from hub.errors import ConfigError, NatsServerError
 from hub.logging import configure_logging
@@ -27,14 +28,22 @@ def _print_where(info: dict[str, Any]) -> None:
         f"  credentials: {info['credentials']} (NATS nkey seeds: each party, hub, operator)",
         f"  metrics:     {info['metrics_url'] or 'off (set hub.metrics_port)'}",
         f"  adapters:    {', '.join(info['adapters']) or 'none'}",
+        f"  console:     {_console_line(info)}",
         "  stop with Ctrl-C; reload governance with `enlace reload`",
     ]
     click.echo("\n".join(lines), err=False)
 
 
+def _console_line(info: dict[str, Any]) -> str:
+    if info.get("console_url"):
+        return f"{info['console_url']} (log in as an operator: `enlace operators list`)"
+    return f"off ({info.get('console_problem') or '--no-console'})"
+
+
 @click.command("up", help="Run NATS, the hub and the sink adapters until Ctrl-C.")
 @click.option("--nats-url", default=None, help="Use this NATS server instead of the embedded one.")
 @click.option("--no-adapters", is_flag=True, help="Do not start the sink adapters.")
+@click.option("--no-console", is_flag=True, help="Do not serve the operator console.")
 @click.option("--workers", type=int, default=None, help="Hub workers (default from settings).")
 @click.option("--json-logs", is_flag=True, default=None, help="JSON log lines (default off a TTY).")
 @pass_cli
@@ -42,6 +51,7 @@ def up(
     cli: CliContext,
     nats_url: str | None,
     no_adapters: bool,
+    no_console: bool,
     workers: int | None,
     json_logs: bool | None,
 ) -> None:
@@ -54,9 +64,21 @@ def up(
         json_logs if json_logs else (True if settings.log_format == "json" else None),
         settings.log_level,
     )
-    runner = HubRunner(deployment, settings, run_adapters=not no_adapters, on_ready=_print_where)
+    console = None if no_console else ConsoleBeside(deployment, settings)
+
+    def ready(info: dict[str, Any]) -> None:
+        _print_where(console.ready(info) if console is not None else info)
+
+    runner = HubRunner(deployment, settings, run_adapters=not no_adapters, on_ready=ready)
+
+    async def run() -> None:
+        if console is None:
+            await runner.run()
+        else:
+            await console.around(runner.run)
+
     try:
-        asyncio.run(runner.run())
+        asyncio.run(run())
     except GovernanceError as err:
         fail(f"{err}; fix the file, then run `enlace up` again", ExitCode.GOVERNANCE)
     except NatsServerError as err:

@@ -10,16 +10,17 @@ from __future__ import annotations
 from hub.console.app import create_console
 from hub.console.errors import ConsoleBindRefused, ConsoleError
 from hub.console.operators import OperatorStore, Role
-from hub.console.serve import console_server
+from hub.console.serve import BoundConsole, bind_console
 from hub.console.settings import ConsoleSettings, load_console_settings
 
 __all__ = [
+    "BoundConsole",
     "ConsoleBindRefused",
     "ConsoleError",
     "ConsoleSettings",
     "OperatorStore",
     "Role",
-    "console_server",
+    "bind_console",
     "create_console",
     "load_console_settings",
 ]

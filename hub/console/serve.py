@@ -1,30 +1,62 @@
-"""Serving the console with uvicorn, in the caller's event loop (``enlace console``, ``up``)."""
+"""Serving the console with uvicorn, in the caller's event loop (``enlace console``, ``up``).
+
+The listening socket is bound before serving, by the caller: a refused address or a busy
+port is then an error the caller reports (uvicorn itself would exit the process).
+"""
 
 from __future__ import annotations
+
+import socket
 
 import uvicorn
 from starlette.applications import Starlette
 
 from hub.console.settings import ConsoleSettings, check_loopback
 
-__all__ = ["console_server"]
+__all__ = ["BoundConsole", "bind_console"]
 
 
-def console_server(app: Starlette, settings: ConsoleSettings) -> uvicorn.Server:
-    """A uvicorn server for ``app`` on the settings' address (call ``await server.serve()``).
+class BoundConsole:
+    """A console app with its bound socket; ``await serve()`` until ``stop()``."""
+
+    def __init__(self, app: Starlette, sock: socket.socket) -> None:
+        self.sock = sock
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                # SSE streams stay open: do not wait for them on shutdown longer than this.
+                timeout_graceful_shutdown=2,
+            )
+        )
+
+    async def serve(self) -> None:
+        await self.server.serve(sockets=[self.sock])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def bind_console(app: Starlette, settings: ConsoleSettings) -> BoundConsole:
+    """Bind the settings' address for ``app``.
 
     Raises:
         ConsoleBindRefused: the address is not loopback (the console has no TLS yet).
+        OSError: the address cannot be bound (e.g. the port is in use).
     """
     check_loopback(settings.host)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        # SSE streams stay open: do not wait for them on shutdown longer than this.
-        timeout_graceful_shutdown=2,
-    )
-    return uvicorn.Server(config)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host, settings.port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return BoundConsole(app, sock)

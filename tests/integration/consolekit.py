@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from hub.console import console_server, create_console
+from hub.console import bind_console, create_console
 from hub.console.operators import OperatorStore, Role
 from hub.console.settings import ConsoleSettings
 from hub.deployment import Deployment
@@ -37,16 +37,16 @@ async def serve_console(home: Path, nats_url: str) -> AsyncIterator[str]:
         store.add("ana", Role.AUDITOR, PASSWORD)
         store.add("vic", Role.VIEWER, PASSWORD)
     settings = ConsoleSettings(port=free_port())
-    server = console_server(create_console(settings, deployment, nats_url, {}), settings)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
+    bound = bind_console(create_console(settings, deployment, nats_url, {}), settings)
+    task = asyncio.create_task(bound.serve())
+    while not bound.server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
     try:
-        yield settings.url
+        yield bound.url
     finally:
-        server.should_exit = True
+        bound.stop()
         await task
 
 

@@ -1,0 +1,72 @@
+"""The console beside ``enlace up``: bound before the hub starts, served once it is ready.
+
+Kept out of :mod:`hub.up` on purpose: the console is a reader of the running exchange,
+started last and stopped first, and ``enlace up --no-console`` leaves it out entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from hub.config import HubSettings
+from hub.console import (
+    BoundConsole,
+    ConsoleError,
+    bind_console,
+    create_console,
+    load_console_settings,
+)
+from hub.deployment import Deployment
+
+__all__ = ["ConsoleBeside"]
+
+log = structlog.get_logger("enlace.up")
+
+
+class ConsoleBeside:
+    """The console of an ``enlace up`` run: ``url`` is None when it could not be started."""
+
+    def __init__(self, deployment: Deployment, settings: HubSettings) -> None:
+        self.bound: BoundConsole | None = None
+        self.problem: str | None = None
+        try:
+            console_settings = load_console_settings(deployment.home)
+            app = create_console(console_settings, deployment, settings.url)
+            self.bound = bind_console(app, console_settings)
+        except (ConsoleError, OSError) as exc:
+            # The exchange runs without its console rather than not at all; said at ready.
+            self.problem = str(exc)
+            log.warning("console_not_started", reason=self.problem)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str | None:
+        return self.bound.url if self.bound is not None else None
+
+    def start(self) -> None:
+        """Serve (call once the hub is ready: the console connects to its NATS server)."""
+        if self.bound is not None:
+            self._task = asyncio.get_running_loop().create_task(self.bound.serve())
+
+    async def stop(self) -> None:
+        if self.bound is not None and self._task is not None:
+            self.bound.stop()
+            with contextlib.suppress(Exception):
+                await self._task
+
+    async def around(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` (the hub), with the console served from ready to stop."""
+        try:
+            await run()
+        finally:
+            await self.stop()
+
+    def ready(self, info: dict[str, Any]) -> dict[str, Any]:
+        """``info`` with the console's address (or why it is off), after starting it."""
+        self.start()
+        return {**info, "console_url": self.url, "console_problem": self.problem}

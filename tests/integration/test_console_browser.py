@@ -1,0 +1,173 @@
+"""The console in a real browser (Debian's chromium, driven by Playwright) on a real ``enlace up``.
+
+The demo deployment runs with HN's folder sink; the console is the one ``enlace up``
+serves. Every request the page makes is checked to go to the console's own origin: any
+other is aborted and recorded, and the module fails if one was attempted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+
+from hub.console.operators import OperatorStore, Role
+from hub.server.process import free_port
+from schemas.common import new_message_id
+from tests.integration.consolekit import PASSWORD
+from tests.integration.upkit import Running, run_demo_with_hn_sink
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, str]]:
+    os.environ["ENLACE_CONSOLE_PORT"] = str(free_port())
+    try:
+        running = run_demo_with_hn_sink(tmp_path_factory)
+        started = next(running)
+    finally:
+        del os.environ["ENLACE_CONSOLE_PORT"]
+    printed = (started.dep.home / "up.out").read_text()
+    url = re.search(r"console:\s+(http://\S+)", printed)
+    assert url, printed
+    store = OperatorStore(started.dep)
+    store.add("ana", Role.AUDITOR, PASSWORD)
+    yield started, url.group(1)
+    next(running, None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, up: tuple[Running, str]) -> Iterator[BrowserContext]:
+    """A fresh browser profile whose requests may go only to the console's origin."""
+    origin = up[1]
+    elsewhere: list[str] = []
+
+    def guard(route: Route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=origin)
+    ctx.route("**/*", guard)
+    yield ctx
+    ctx.close()
+    assert elsewhere == [], f"the page tried to reach another origin: {elsewhere}"
+
+
+def _log_in(page: Page, password: str = PASSWORD) -> None:
+    page.goto("/tail")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.fill("#name", "ana")
+    page.fill("#password", password)
+    page.click("#login")
+
+
+def _publish(up: Running, sample: str, poc: str) -> str:
+    """A fresh copy of a demo sample, signed by ``poc`` and published; returns its id."""
+    message = json.loads((up.dep.samples_dir / f"{sample}.json").read_text())
+    message["id"] = new_message_id()
+    path = up.dep.home / f"{message['id']}.json"
+    message["issued_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text(json.dumps(message))
+    result = up.enlace("publish", str(path), "--poc", poc)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(message["id"])
+
+
+def test_wrong_password_refused_then_right_one_allowed_with_csp(context: BrowserContext) -> None:
+    page = context.new_page()
+    _log_in(page, "not the password")
+    expect(page.locator("#login-error")).to_be_visible()
+    page.fill("#name", "ana")
+    page.fill("#password", PASSWORD)
+    with page.expect_response(re.compile(r"/tail$")) as response:
+        page.click("#login")
+    csp = response.value.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    expect(page.locator("h1")).to_have_text("Live audit tail")
+
+
+def test_unauthenticated_pages_and_stream_are_refused(context: BrowserContext) -> None:
+    page = context.new_page()
+    page.goto("/trail/ANY")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Ftrail%2FANY"))
+    assert context.request.get("/tail/stream").status == 401
+    assert (
+        context.request.get("/tail", headers={"Accept": "text/html"}, max_redirects=0).status == 303
+    )
+
+
+def test_tail_shows_a_new_message_without_reload_and_a_filter_narrows_it(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    page = context.new_page()
+    _log_in(page)
+    expect(page.locator("h1")).to_have_text("Live audit tail")
+    page.wait_for_function("document.querySelector('[sse-connect]') !== null")
+    page.wait_for_timeout(500)  # the EventSource connects after htmx processes the page
+    message_id = _publish(up[0], "gang_movement", "gt-gangs")
+    row = page.locator(f'tr.kind-received a[href="/trail/{message_id}"]')
+    expect(row).to_be_visible(timeout=5000)
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "console-tail.png"))
+    page.fill("#f-country", "US")
+    page.select_option("#f-kind", "routed")
+    page.click("#apply-filters")
+    expect(page).to_have_url(re.compile(r"country=US.*kind=routed"))
+    kinds = page.locator("#tail-rows tr td.kind").all_inner_texts()
+    assert kinds and set(kinds) <= {"routed", "not_routed", "undeliverable"}
+    assert page.locator("#tail-rows tr.kind-received").count() == 0
+
+
+def test_trail_lists_nine_parties_with_a_reason_for_each_not_routed_and_in_spanish(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    message_id = _publish(up[0], "firearm_trace_request", "gt-small-arms")
+    page = context.new_page()
+    _log_in(page)
+    page.goto(f"/trail/{message_id}")
+    rows = page.locator("#trail-parties tr.party")
+    expect(rows).to_have_count(9)
+    assert page.locator("tr.party.status-unknown").count() == 0
+    not_routed = page.locator("tr.party.status-not_routed")
+    assert not_routed.count() >= 1
+    for i in range(not_routed.count()):
+        assert not_routed.nth(i).locator("td.reason code").inner_text().strip()
+    expect(page.locator('tr.party[data-party="US"]')).to_have_class(re.compile("status-routed"))
+    page.screenshot(path=str(DOCS / "console-trail.png"), full_page=True)
+    english = not_routed.first.locator("td.reason").inner_text()
+    page.click("#lang-es")
+    expect(page.locator("h1")).to_contain_text("Recorrido del mensaje")
+    spanish = page.locator("tr.party.status-not_routed").first.locator("td.reason").inner_text()
+    assert spanish != english
+    expect(page.locator("th").first).to_have_text("Parte")
+    page.goto("/tail")  # remembered: the next page is in Spanish too
+    expect(page.locator("h1")).to_have_text("Auditoría en vivo")
