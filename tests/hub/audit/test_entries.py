@@ -37,6 +37,7 @@ def _every_kind() -> list[AuditEntry]:
         AuditEntry.rejected(None, "HN", "malformed_json", DIGEST, 40),
         AuditEntry.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
         AuditEntry.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
+        AuditEntry.not_routed(MID, [("GT", "sender_self"), ("HN", "not_in_to")]),
         AuditEntry.delivered(MID, "SV", DIGEST, "folder"),
         AuditEntry.dead_lettered(MID, "SV", DIGEST, "folder", "tampered"),
         AuditEntry.receipt_rejected(MID, "SV", "bad_signature", DIGEST, 300),
