@@ -56,6 +56,8 @@ from schemas.subjects import (
     HDR_VIEW,
     deadletter_stream,
     deadletter_subject,
+    delivery_filter,
+    header_line,
     receipt_subject,
     sink_consumer,
 )
@@ -124,11 +126,6 @@ def _delivery_seq(header: str | None) -> int | None:
 
 async def _no_ack_deadline() -> None:
     """A dead letter read by sequence has no ack deadline to extend while retrying."""
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    # Header values are single lines; the description may quote a sink's message.
-    return " ".join(text.split())[:limit]
 
 
 class Processed(StrEnum):
@@ -201,7 +198,7 @@ class SinkRunner:
 
     @property
     def filter_subject(self) -> str:
-        return f"enlace.out.{self.settings.country}.>"
+        return delivery_filter(self.settings.country)
 
     async def start(self) -> None:
         """Open the sink and bind to its durable consumer, which the hub made.
@@ -382,7 +379,7 @@ class SinkRunner:
             **headers,
             HDR_MSG_ID: dedup,
             HDR_REASON: reason_of(err),
-            HDR_REASON_DETAIL: _one_line(err.description),
+            HDR_REASON_DETAIL: header_line(err.description, 500),
             HDR_SINK: self.settings.sink_name,
             HDR_ORIGINAL_SUBJECT: subject,
             HDR_PUBLISHED_AT: published_at.astimezone(UTC).isoformat(),

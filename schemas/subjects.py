@@ -27,19 +27,25 @@ __all__ = [
     "HDR_SIGNATURE",
     "HDR_VIEW",
     "STREAMS",
+    "UNKNOWN_COUNTRY",
     "IngressSubject",
     "deadletter_stream",
     "deadletter_subject",
     "delivery_filter",
+    "delivery_msg_id",
     "delivery_subject",
+    "header_line",
     "ingress_filter",
     "ingress_stream",
     "ingress_subject",
+    "is_delivery_to",
     "outcome_subject",
     "parse_ingress_subject",
     "quarantine_subject",
+    "receipt_country",
     "receipt_subject",
     "rejected_subject",
+    "sender_token",
     "sink_consumer",
 ]
 
@@ -178,3 +184,45 @@ def parse_ingress_subject(subject: str) -> IngressSubject | None:
     if not _CC.fullmatch(cc) or not _TOKEN.fullmatch(theme) or not _TOKEN.fullmatch(type_):
         return None
     return IngressSubject(cc, theme, type_)
+
+
+# -- reading subjects and header values (the hub's and the adapters' one grammar) ---------------
+
+UNKNOWN_COUNTRY = "XX"
+"""The country token of a subject that names no country code (``enlace.in.gt…``): its
+quarantine copy goes to ``enlace.quarantine.XX`` and nobody gets a notice or outcome."""
+
+
+def sender_token(subject: str) -> str:
+    """The country token of an ingress subject, :data:`UNKNOWN_COUNTRY` when it is none.
+
+    NATS permissions let a country publish only under its own code, so this token names
+    who published, whatever the body claims.
+    """
+    parts = subject.split(".")
+    cc = parts[2] if len(parts) > 2 else ""
+    return cc if _CC.fullmatch(cc) else UNKNOWN_COUNTRY
+
+
+def receipt_country(subject: str) -> str | None:
+    """The ``<cc>`` of ``enlace.receipt.<cc>``, or None when ``subject`` is not of that form."""
+    parts = subject.split(".")
+    if len(parts) != 3 or parts[0] != PREFIX or parts[1] != "receipt":
+        return None
+    return parts[2] if _CC.fullmatch(parts[2]) else None
+
+
+def is_delivery_to(subject: str, recipient: str) -> bool:
+    """Whether ``subject`` is a delivery to ``recipient`` (under :func:`delivery_filter`)."""
+    return subject.startswith(f"{PREFIX}.out.{recipient}.")
+
+
+def delivery_msg_id(message_id: str, recipient: str) -> str:
+    """The ``Nats-Msg-Id`` of the delivery of ``message_id`` to ``recipient``: one per pair."""
+    return f"{message_id}:{recipient}"
+
+
+def header_line(text: str, limit: int) -> str:
+    """``text`` as a header value: one line (runs of whitespace made one space), at most
+    ``limit`` characters. A reason sentence may quote hostile input or a sink's message."""
+    return " ".join(text.split())[:limit]

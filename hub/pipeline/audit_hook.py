@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 from hub.audit import AuditEntry, AuditWriter
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.notices import OutcomeStatus
+from schemas.subjects import UNKNOWN_COUNTRY
 
 __all__ = ["AuditLogHook", "entries_for"]
 
@@ -30,7 +31,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
         return [
             AuditEntry.rejected(
                 outcome.message_id,
-                context.sender_country if context.sender_country != "XX" else None,
+                context.sender_country if context.sender_country != UNKNOWN_COUNTRY else None,
                 outcome.reason,
                 context.digest,
                 context.size,

@@ -26,11 +26,15 @@ from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError
 from schemas.errors import SubjectMismatch as SubjectMismatchError
 from schemas.message import validate_envelope
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, parse_ingress_subject
+from schemas.subjects import (
+    HDR_MSG_ID,
+    HDR_SIGNATURE,
+    ingress_subject,
+    parse_ingress_subject,
+    sender_token,
+)
 
-__all__ = ["Checked", "check", "check_batch", "ingress_ref", "ingress_seq", "sender_token"]
-
-Refusal = EnlaceError  # every refusal is a typed error with a reason code
+__all__ = ["Checked", "check", "check_batch", "ingress_ref", "ingress_seq"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,14 @@ class Checked:
     seq: int
     """Its ingress stream sequence (0 outside JetStream)."""
     sender: str
-    """The country token of its subject (who published it), ``XX`` if not a country."""
+    """The country token of its subject (who published it), ``XX`` if not a country
+    (:func:`schemas.subjects.sender_token`)."""
     headers: dict[str, str] = field(default_factory=dict)
     envelope: Envelope | None = None
     jws: str = ""
-    refusal: Refusal | None = None
-    """Why the hub refuses it (a reason code and a sentence for the sender)."""
+    refusal: EnlaceError | None = None
+    """Why the hub refuses it: a typed error, with a reason code and a sentence for the
+    sender (not a :class:`hub.policy.Refusal`, which refuses one recipient a message)."""
     failure: Exception | None = None
     """An internal error while checking it (a bug): the message is retried, not refused."""
     stream: str = ""
@@ -71,17 +77,6 @@ class Checked:
         if correlation:
             return f"{self.sender}:{correlation}"
         return f"seq:{self.seq}:{id(self.msg)}"
-
-
-def sender_token(subject: str) -> str:
-    """The country token of an INGRESS subject, ``XX`` when it is not a country code.
-
-    NATS permissions let a country publish only under its own code, so this token names
-    who published, whatever the body claims.
-    """
-    parts = subject.split(".")
-    cc = parts[2] if len(parts) > 2 else ""
-    return cc if len(cc) == 2 and cc.isascii() and cc.isupper() and cc.isalpha() else "XX"
 
 
 def ingress_seq(msg: Msg) -> int:
@@ -160,7 +155,7 @@ def _verify(
     if tokens is None or (tokens.country, tokens.theme, tokens.type) != body:
         raise SubjectMismatchError(
             f"message {envelope.id} came on {msg.subject!r} but its body says "
-            f"enlace.in.{'.'.join(body)}; publish it on the subject of its sender "
+            f"{ingress_subject(*body)}; publish it on the subject of its sender "
             "country, theme and type"
         )
     return jws

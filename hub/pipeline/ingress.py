@@ -36,7 +36,7 @@ from hub.errors import HubError, MessageRefused
 from hub.governance.model import Governance, HubSigner
 from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
-from hub.pipeline.checks import Checked, Refusal, check_batch
+from hub.pipeline.checks import Checked, check_batch
 from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from hub.pipeline.quarantine import quarantine_record
 from hub.pipeline.replay import SeenIds
@@ -44,6 +44,7 @@ from hub.pipeline.requests import KvRequestMemory
 from hub.policy import Decision, Route, decide, render_view
 from schemas.countersign import countersign_view, sha256_digest
 from schemas.envelope import Envelope
+from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 from schemas.subjects import (
     HDR_AGREEMENT,
@@ -53,6 +54,8 @@ from schemas.subjects import (
     HDR_RECIPIENT,
     HDR_SIGNATURE,
     HDR_VIEW,
+    UNKNOWN_COUNTRY,
+    delivery_msg_id,
     delivery_subject,
     outcome_subject,
     rejected_subject,
@@ -224,7 +227,7 @@ class Pipeline:
             return await self._refuse(item, err, now)
         return await self._route(item, item.envelope, gov, now, redelivered)
 
-    async def _refuse(self, item: Checked, err: Refusal, now: datetime) -> Outcome:
+    async def _refuse(self, item: Checked, err: EnlaceError, now: datetime) -> Outcome:
         msg, cc, seq = item.msg, item.sender, item.seq
         outcome = Outcome(
             message_id=item.message_id,
@@ -245,7 +248,7 @@ class Pipeline:
                 )
             )
         ]
-        if cc != "XX":
+        if cc != UNKNOWN_COUNTRY:
             writes.append(_notice(cc, item.ref, outcome))
         digest = sha256_digest(msg.data)
         context = MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
@@ -302,7 +305,7 @@ class Pipeline:
         """The subject, body and headers of one recipient's delivery."""
         view = route.view
         headers = {
-            HDR_MSG_ID: f"{envelope.id}:{route.recipient}",
+            HDR_MSG_ID: delivery_msg_id(envelope.id, route.recipient),
             HDR_VIEW: view.name,
             HDR_AGREEMENT: route.agreement,
             HDR_RECIPIENT: route.recipient,
@@ -329,7 +332,7 @@ class Pipeline:
 
     async def _finish(self, msg: Msg, cc: str, outcome: Outcome) -> None:
         # The outcome is a courtesy to a waiting `enlace publish`; the notice is the record.
-        if cc != "XX":
+        if cc != UNKNOWN_COUNTRY:
             await self.nc.publish(outcome_subject(cc), outcome.to_json())
         await msg.ack()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from hub.pipeline.checks import ingress_ref
 from schemas.limits import headers_size
-from schemas.subjects import HDR_MSG_ID, HDR_REASON, quarantine_subject
+from schemas.subjects import HDR_MSG_ID, HDR_REASON, header_line, quarantine_subject
 
 __all__ = [
     "HDR_HEADERS_DROPPED",
@@ -40,11 +40,6 @@ HDR_INGRESS_SEQ = "Enlace-Ingress-Seq"
 HDR_ORIGINAL_MSG_ID = "Enlace-Original-Msg-Id"
 HDR_HEADERS_DROPPED = "Enlace-Headers-Dropped"
 HDR_TRUNCATED = "Enlace-Truncated"
-
-
-def _header_safe(text: str, limit: int = 1000) -> str:
-    # Header values are one line; a reason sentence may quote hostile input.
-    return " ".join(text.split())[:limit]
 
 
 def quarantine_record(
@@ -70,14 +65,14 @@ def quarantine_record(
     ours = {
         HDR_MSG_ID: f"{ingress_ref(stream, seq)}:quarantine",
         HDR_REASON: reason,
-        HDR_REASON_DESCRIPTION: _header_safe(description),
-        HDR_INGRESS_SUBJECT: _header_safe(subject, 300),
-        HDR_INGRESS_STREAM: _header_safe(stream, 100),
+        HDR_REASON_DESCRIPTION: header_line(description, 1000),
+        HDR_INGRESS_SUBJECT: header_line(subject, 300),
+        HDR_INGRESS_STREAM: header_line(stream, 100),
         HDR_INGRESS_SEQ: str(seq),
     }
     kept = {k: v for k, v in headers.items() if k != HDR_MSG_ID}
     if HDR_MSG_ID in headers:
-        kept[HDR_ORIGINAL_MSG_ID] = _header_safe(headers[HDR_MSG_ID], 200)
+        kept[HDR_ORIGINAL_MSG_ID] = header_line(headers[HDR_MSG_ID], 200)
     out = {**kept, **ours}
     if headers_size(out) + len(body) > limit:
         out = {**ours, HDR_HEADERS_DROPPED: str(headers_size(headers))}

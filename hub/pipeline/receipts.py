@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,7 +89,15 @@ from schemas.countersign import sha256_digest
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, MalformedSignature, SubjectMismatch
 from schemas.receipts import Receipt, ReceiptStatus, parse_receipt, verify_receipt
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, HDR_VIEW, PREFIX
+from schemas.subjects import (
+    HDR_MSG_ID,
+    HDR_SIGNATURE,
+    HDR_VIEW,
+    PREFIX,
+    delivery_msg_id,
+    is_delivery_to,
+    receipt_country,
+)
 
 __all__ = [
     "ReceiptRecorder",
@@ -108,7 +115,6 @@ __all__ = [
 
 log = structlog.get_logger("enlace.hub.receipts")
 
-_SUBJECT = re.compile(r"^enlace\.receipt\.([A-Z]{2})$")
 _UNSPECIFIED = "unspecified"  # a dead-letter receipt whose reason is not a reason code
 _NAK_DELAY = 1.0  # seconds before the audit log is tried again for a receipt
 _DELIVERY_STREAM = "DELIVERY"
@@ -137,15 +143,15 @@ class RecordedReceipt:
 def _verified(
     directory: Directory, subject: str, raw: bytes, jws: str | None, at: datetime | None
 ) -> Receipt:
-    match = _SUBJECT.fullmatch(subject)
-    if match is None:
-        raise SubjectMismatch(f"receipt on {subject!r}, not on enlace.receipt.<country code>")
+    country = receipt_country(subject)
+    if country is None:
+        raise SubjectMismatch(f"receipt on {subject!r}, not on {PREFIX}.receipt.<country code>")
     if not jws:
         raise MalformedSignature(
             f"receipt on {subject} has no {HDR_SIGNATURE} header; a sink signs every receipt"
         )
     receipt = verify_receipt(directory, raw, jws, at)
-    if receipt.recipient != match.group(1):
+    if receipt.recipient != country:
         raise SubjectMismatch(
             f"receipt for {receipt.message_id} names recipient {receipt.recipient} but was "
             f"published on {subject}; a party sends receipts for its own deliveries only"
@@ -156,8 +162,7 @@ def _verified(
 def _rejected(
     subject: str, raw: bytes, digest: str, reason: str, claimed_id: str | None
 ) -> AuditEntry:
-    match = _SUBJECT.fullmatch(subject)
-    country = match.group(1) if match else None
+    country = receipt_country(subject)
     try:
         return AuditEntry.receipt_rejected(claimed_id, country, reason, digest, len(raw))
     except AuditEntryInvalid:
@@ -242,11 +247,11 @@ def delivery_mismatch(receipt: Receipt, stored: StoredDelivery) -> str | None:
         One sentence for the log (ids, subjects, views and digests only), or None.
     """
     where = f"DELIVERY {stored.seq}"
-    expected_id = f"{receipt.message_id}:{receipt.recipient}"
+    expected_id = delivery_msg_id(receipt.message_id, receipt.recipient)
     stored_id = stored.headers.get(HDR_MSG_ID)
     if stored_id != expected_id:
         return f"{where} is delivery {stored_id!r}, not {expected_id!r}"
-    if not stored.subject.startswith(f"{PREFIX}.out.{receipt.recipient}."):
+    if not is_delivery_to(stored.subject, receipt.recipient):
         return f"{where} went out on {stored.subject}, not to {receipt.recipient}"
     stored_view = stored.headers.get(HDR_VIEW)
     if stored_view != receipt.view:

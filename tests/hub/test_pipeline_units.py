@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
-from hub.pipeline.checks import Checked, check, ingress_ref, sender_token
+from hub.pipeline.checks import Checked, check, ingress_ref
 from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from hub.pipeline.quarantine import (
     HDR_INGRESS_SEQ,
@@ -27,7 +27,7 @@ from hub.pipeline.quarantine import (
 from hub.pipeline.replay import check_window, kv_key
 from hub.server.logins import HUB_USER, ensure_credentials, load_user, party_permissions
 from schemas.limits import headers_size, wire_limit
-from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE
+from schemas.subjects import HDR_MSG_ID, HDR_REASON, HDR_SIGNATURE, sender_token
 from tests.integration.hubkit import governance, signed_message
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
