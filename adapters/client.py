@@ -21,7 +21,6 @@ and a country whose ingress quota is full (:class:`~adapters.errors.IngressFull`
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
 from schemas.errors import EnlaceError, MessageTooLarge
 from schemas.jws import sign_detached
 from schemas.limits import IngressQuota, headers_size
+from schemas.outcomes import Outcome, RecipientView
 from schemas.subjects import (
     HDR_MSG_ID,
     HDR_SIGNATURE,
@@ -64,7 +64,7 @@ class PublishResult:
         stream_seq: its sequence in INGRESS.
         duplicate: JetStream had this id already (published before, within its window);
             the hub's outcome then came at the first publish, not now.
-        outcome: the hub's outcome JSON (``status``: accepted, partial, undeliverable,
+        outcome: the hub's outcome (``status``: accepted, partial, undeliverable,
             rejected; ``reason``, ``description``, ``recipients``, ``refused``), or None when
             not waited for.
     """
@@ -73,13 +73,14 @@ class PublishResult:
     subject: str
     stream_seq: int
     duplicate: bool
-    outcome: dict[str, Any] | None = None
+    outcome: Outcome | None = None
 
     @property
     def status(self) -> str:
+        """The outcome's status, else ``duplicate`` or ``published`` (not waited for)."""
         if self.outcome is None:
             return "duplicate" if self.duplicate else "published"
-        return str(self.outcome["status"])
+        return self.outcome.status.value
 
     @property
     def accepted(self) -> bool:
@@ -91,17 +92,19 @@ class PublishResult:
         return self.status == "rejected"
 
     @property
-    def recipients(self) -> list[dict[str, str]]:
-        return list((self.outcome or {}).get("recipients", []))
+    def recipients(self) -> tuple[RecipientView, ...]:
+        """The countries it was delivered to, with their views (none when not waited for)."""
+        return () if self.outcome is None else self.outcome.recipients
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON types only; ``outcome`` as it came on the wire."""
         return {
             "message_id": self.message_id,
             "subject": self.subject,
             "stream_seq": self.stream_seq,
             "duplicate": self.duplicate,
             "status": self.status,
-            "outcome": self.outcome,
+            "outcome": None if self.outcome is None else self.outcome.to_dict(),
         }
 
 
@@ -164,15 +167,15 @@ class EnlaceClient:
         envelope = self.envelope_of(raw, self.max_bytes)
         cc = envelope.sender.country
         subject = ingress_subject(cc, envelope.theme.value, envelope.type)
-        outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 
         async def on_outcome(msg: Msg) -> None:
             try:
-                doc = json.loads(msg.data)
+                said = Outcome.from_json(msg.data)
             except ValueError:
-                return
-            if doc.get("message_id") == envelope.id and not outcome.done():
-                outcome.set_result(doc)
+                return  # not an outcome: nothing this publish waits for
+            if said.message_id == envelope.id and not outcome.done():
+                outcome.set_result(said)
 
         headers = {HDR_SIGNATURE: jws, HDR_MSG_ID: envelope.id}
         self._check_wire_size(raw, headers)
@@ -190,14 +193,14 @@ class EnlaceClient:
             if not wait or result.duplicate:
                 return result
             try:
-                doc = await asyncio.wait_for(outcome, wait_seconds)
+                said = await asyncio.wait_for(outcome, wait_seconds)
             except TimeoutError:
                 raise OutcomeTimeout(
                     f"message {envelope.id} is in INGRESS (seq {ack.seq}) but the hub gave no "
                     f"outcome within {wait_seconds:g} s; is `enlace up` running? "
                     "(`enlace status` shows pending messages)"
                 ) from None
-            return PublishResult(envelope.id, subject, ack.seq, False, doc)
+            return PublishResult(envelope.id, subject, ack.seq, False, said)
         finally:
             if sub is not None:
                 await sub.unsubscribe()

@@ -26,8 +26,8 @@ from ruamel.yaml import YAML
 
 from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
-from schemas.errors import REASON_CODES
 from schemas.messages.spec import MessageSpec
+from schemas.outcomes import Outcome
 from schemas.registry import REGISTRY, MessageRegistry
 from schemas.subjects import (
     HDR_AGREEMENT,
@@ -223,47 +223,15 @@ _REASON_HEADERS: dict[str, Any] = {
 }
 
 
-_REASON_CODES_TEXT = ", ".join(
-    sorted(c for c in REASON_CODES if c not in ("error", "governance_error"))
-)
+_COMPONENT_SCHEMAS = "#/components/schemas/{model}"
 
-_OUTCOME: dict[str, Any] = {
-    "type": "object",
-    "required": ["message_id", "status", "at"],
-    "properties": {
-        "message_id": {"type": "string", "description": "the message's id, when readable"},
-        "status": {"enum": ["accepted", "partial", "undeliverable", "rejected"]},
-        "reason": {
-            "type": "string",
-            "description": "reason code of a refusal: a message or signature code "
-            f"({_REASON_CODES_TEXT}) or a routing code of the hub",
-        },
-        "description": {"type": "string", "description": "a sentence for people"},
-        "recipients": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "country": {"type": "string"},
-                    "view": {"type": "string"},
-                    "agreement": {"type": "string"},
-                },
-            },
-        },
-        "refused": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "country": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "detail": {"type": "string"},
-                },
-            },
-        },
-        "at": {"type": "string", "format": "date-time"},
-    },
-}
+
+def _outcome_schemas() -> dict[str, Any]:
+    """The JSON Schema of the outcome (:class:`schemas.outcomes.Outcome`), generated from
+    its model, with the parts it refers to beside it as components of their own."""
+    schema = Outcome.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
+    parts: dict[str, Any] = schema.pop("$defs", {})
+    return {"outcome": schema, **parts}
 
 
 def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
@@ -426,7 +394,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "senderHeaders": _SENDER_HEADERS,
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
-                "outcome": _OUTCOME,
+                **_outcome_schemas(),
             },
         },
     }

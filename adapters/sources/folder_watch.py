@@ -120,10 +120,10 @@ class FolderWatcher:
             # It is in INGRESS and will be handled; only the verdict is late.
             log.warning("outcome_late", file=path.name, message_id=prepared.id)
             receipt = None
-        if receipt is not None and receipt.rejected:
-            outcome = receipt.outcome or {}
-            reason = str(outcome.get("reason") or "rejected")
-            raise HubRefused(reason, str(outcome.get("description") or "refused by the hub"))
+        outcome = receipt.outcome if receipt is not None else None
+        if outcome is not None and not outcome.accepted:
+            said = outcome.description or "refused by the hub"
+            raise HubRefused(outcome.reason or "rejected", said)
         jws = sign_detached(prepared.raw, signer.key, signer.kid)  # Ed25519: the same JWS
         await asyncio.to_thread(self._archive, path, prepared.raw, jws)
         log.info("file_published", file=path.name, message_id=prepared.id)

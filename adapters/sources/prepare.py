@@ -21,6 +21,7 @@ from schemas.envelope import DEFAULT_MAX_BYTES, load_json
 from schemas.errors import InvalidEnvelope, MessageTooLarge, SenderMismatch
 from schemas.govdoc import rfc3339
 from schemas.message import Message, parse_message
+from schemas.outcomes import Outcome
 
 __all__ = [
     "ClientPublisher",
@@ -52,11 +53,11 @@ class PublishReceipt:
     subject: str
     seq: int
     duplicate: bool
-    outcome: dict[str, Any] | None = None  # the hub's verdict, when waited for
+    outcome: Outcome | None = None  # the hub's verdict, when waited for
 
     @property
     def rejected(self) -> bool:
-        return self.outcome is not None and self.outcome.get("status") == "rejected"
+        return self.outcome is not None and not self.outcome.accepted
 
 
 class Publisher(Protocol):

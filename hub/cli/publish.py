@@ -90,18 +90,17 @@ async def _publish(
 
 
 def _human(result: PublishResult) -> str:
-    outcome = result.outcome or {}
-    status = result.status
-    if status == "rejected":
-        return f"rejected {result.message_id}: {outcome['reason']}: {outcome['description']}"
-    if status in ("published", "duplicate"):
+    outcome, status = result.outcome, result.status
+    if outcome is None:
         note = " (JetStream already had this id: published before)" if result.duplicate else ""
         return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}{note}"
-    to = ", ".join(f"{r['country']} ({r['view']})" for r in outcome.get("recipients", []))
+    if status == "rejected":
+        return f"rejected {result.message_id}: {outcome.reason}: {outcome.description}"
+    to = ", ".join(f"{r.country} ({r.view})" for r in outcome.recipients)
     lines = [f"{status} {result.message_id}" + (f" → {to}" if to else "")]
-    lines += [f"  not to {r['country']}: {r['reason']}" for r in outcome.get("refused", [])]
+    lines += [f"  not to {r.country}: {r.reason}" for r in outcome.refused]
     if status == "undeliverable":
-        lines.append(f"  {outcome['description']}")
+        lines.append(f"  {outcome.description}")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 
 from hub.audit import AuditEntry, AuditWriter
 from hub.pipeline.ingress import MessageContext
-from hub.pipeline.notices import OutcomeStatus
+from schemas.outcomes import OutcomeStatus
 from schemas.subjects import UNKNOWN_COUNTRY
 
 __all__ = ["AuditLogHook", "entries_for"]

@@ -37,7 +37,6 @@ from hub.governance.model import Governance, HubSigner
 from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
 from hub.pipeline.checks import Checked, check_batch
-from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from hub.pipeline.quarantine import quarantine_record
 from hub.pipeline.replay import SeenIds
 from hub.pipeline.requests import KvRequestMemory
@@ -46,6 +45,7 @@ from schemas.countersign import countersign_view, sha256_digest
 from schemas.envelope import Envelope
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
+from schemas.outcomes import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from schemas.subjects import (
     HDR_AGREEMENT,
     HDR_COUNTERSIGNATURE,
@@ -352,9 +352,13 @@ def _attempts(msg: Msg) -> int:
 
 def _outcome_of(decision: Decision, now: datetime) -> Outcome:
     recipients = tuple(
-        RecipientView(r.recipient, r.view_name, r.agreement) for r in decision.recipients
+        RecipientView(country=r.recipient, view=r.view_name, agreement=r.agreement)
+        for r in decision.recipients
     )
-    refused = tuple(RefusedRecipient(r.recipient, r.reason, r.detail) for r in decision.refused)
+    refused = tuple(
+        RefusedRecipient(country=r.recipient, reason=r.reason, detail=r.detail)
+        for r in decision.refused
+    )
     if not recipients:
         return Outcome(
             message_id=decision.message_id,

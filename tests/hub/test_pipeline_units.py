@@ -16,7 +16,6 @@ from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, MessageFromFuture, MessageTooOld
 from hub.pipeline.checks import Checked, check, ingress_ref
-from hub.pipeline.notices import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from hub.pipeline.quarantine import (
     HDR_INGRESS_SEQ,
     HDR_INGRESS_STREAM,
@@ -77,23 +76,6 @@ def test_checks_never_raise_on_hostile_bytes_and_headers(
     result = checked("enlace.in.GT.gangs.x", data, headers)
     assert result.refusal is not None and result.failure is None
     assert result.thread_key and result.message_id
-
-
-def test_outcome_json_round_trip() -> None:
-    outcome = Outcome(
-        message_id="01ABC",
-        status=OutcomeStatus.PARTIAL,
-        at=NOW,
-        reason="partly_refused",
-        description="delivered to SV, not to HN",
-        recipients=(RecipientView("SV", "full", "gangs-ca"),),
-        refused=(RefusedRecipient("HN", "no_agreement", "no flow"),),
-    )
-    doc = json.loads(outcome.to_json())
-    assert doc["refused"] == [{"country": "HN", "reason": "no_agreement", "detail": "no flow"}]
-    assert doc["at"] == "2026-11-25T12:00:00Z"
-    assert Outcome.from_json(outcome.to_json()) == outcome
-    assert outcome.is_notice and outcome.accepted
 
 
 def test_acceptance_window_and_clock_skew() -> None:

@@ -36,7 +36,7 @@ async def test_replay_after_the_dedup_window_is_refused_as_duplicate(server: Nat
     assert first.status == "accepted"
     assert not replay.duplicate  # JetStream let it in again…
     assert replay.outcome is not None
-    assert (replay.status, replay.outcome["reason"]) == ("rejected", "duplicate")  # …the hub not
+    assert (replay.status, replay.outcome.reason) == ("rejected", "duplicate")  # …the hub not
 
 
 async def test_a_claim_is_released_only_by_the_message_that_made_it(server: NatsServer) -> None:
@@ -83,5 +83,5 @@ async def test_another_countrys_message_at_the_same_sequence_is_no_redelivery(
     assert not replay.duplicate  # dedup is per stream: only the hub can refuse it
     assert replay.stream_seq == 1  # the same sequence, in HN's own stream
     assert replay.outcome is not None
-    assert (replay.status, replay.outcome["reason"]) == ("rejected", "duplicate")
+    assert (replay.status, replay.outcome.reason) == ("rejected", "duplicate")
     assert (notice["message_id"], notice["reason"]) == (gt_message["id"], "duplicate")
