@@ -22,6 +22,8 @@ from nats.js import JetStreamContext
 
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, verify_log
 from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
+from hub.config import HubSettings
+from hub.jetstream.streams import ensure_audit_streams
 from hub.server.process import NatsServer, NatsServerConfig, free_port
 from schemas.countersign import sha256_digest
 
@@ -39,12 +41,13 @@ def _entry(i: int) -> AuditEntry:
 
 
 async def _empty_log(url: str) -> tuple[NatsClient, JetStreamContext]:
-    """A connection to the server with the audit streams deleted (a log starting empty)."""
+    """A connection to the server with the audit streams made anew (a log starting empty)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
+    await ensure_audit_streams(js, HubSettings(nats_url=url))
     return nc, js
 
 

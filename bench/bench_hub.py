@@ -50,6 +50,7 @@ from hub.app import HubApp, create_app
 from hub.audit import AuditWriter, CheckpointSigner
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
+from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
@@ -103,11 +104,13 @@ class _Hub:
     @classmethod
     async def start(cls, url: str, gov: Governance, signer: HubSigner, workers: int) -> _Hub:
         nc = await nats.connect(url)
+        settings = HubSettings(nats_url=url, workers=workers, fetch_batch=BATCH)
+        await ensure_audit_streams(nc.jetstream(), settings)
         writer = await AuditWriter.open(
             nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
         )
         app = create_app(
-            HubSettings(nats_url=url, workers=workers, fetch_batch=BATCH),
+            settings,
             gov,
             signer,
             audit=AuditLogHook(writer),

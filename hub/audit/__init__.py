@@ -2,6 +2,7 @@
 
 The hub pipeline uses it like this (see DESIGN.md "Audit log" and the modules)::
 
+    await ensure_audit_streams(js, settings)    # hub.jetstream.streams: AUDIT, AUDIT_CHECKPOINTS
     signer = CheckpointSigner(hub_private_key, name=hub_kid)   # kid as in Directory.hub.keys
     writer = await AuditWriter.open(js, signer, origin="enlace/<hub id>/audit")
     await writer.append([AuditEntry.received(...), AuditEntry.routed(...)])  # persisted now
@@ -17,7 +18,7 @@ from __future__ import annotations
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier, open_checkpoint
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditError, AuditStoreError
-from hub.audit.store import AuditReader, AuditWriter, OpenReport, ensure_streams
+from hub.audit.store import AuditReader, AuditWriter, OpenReport
 from hub.audit.verify import VerifyReport, verify_log
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "EntryKind",
     "OpenReport",
     "VerifyReport",
-    "ensure_streams",
     "open_checkpoint",
     "parse_entry",
     "verify_log",

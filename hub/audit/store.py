@@ -14,10 +14,13 @@ tree, renumbers its batch after it and retries. Two writers therefore interleave
 batches in one linear log; neither can fork it. ``Nats-Msg-Id`` (one per batch) makes a
 retry after a lost acknowledgement idempotent.
 
-Both streams are created with ``deny_delete`` and ``deny_purge``: the server refuses to
-remove entries, whoever asks. Restrict publishing on ``enlace.audit`` to the hub's
-credentials: the log proves order and integrity against its checkpoints, not who
-published an entry.
+Both streams are made by the hub's stream registry
+(:func:`hub.jetstream.streams.ensure_audit_streams`) with ``deny_delete`` and
+``deny_purge``: the server refuses to remove entries, whoever asks. A writer checks them
+before it appends (:func:`check_stream`): it refuses a stream that is missing or whose
+configuration could lose entries (:func:`weaknesses`). Restrict publishing on
+``enlace.audit`` to the hub's credentials: the log proves order and integrity against its
+checkpoints, not who published an entry.
 
 Start-up cost: a writer needs the log's Merkle tree (its size and peaks) and the stream
 sequence of its last message before it may append. Each checkpoint message therefore
@@ -52,7 +55,7 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from hub.audit.checkpoint import (
     Checkpoint,
@@ -85,7 +88,7 @@ __all__ = [
     "OpenReport",
     "StoredBatch",
     "StoredCheckpoint",
-    "ensure_streams",
+    "check_stream",
     "weaknesses",
 ]
 
@@ -99,24 +102,10 @@ HDR_STATE = "Enlace-Audit-State"  # base64 of the signed WriterState note, on ch
 _HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
 _HDR_MSG_ID = "Nats-Msg-Id"
 _WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
-_STREAM_NAME_IN_USE = 10058  # JSStreamNameExistErr: exists with another configuration
 _READ_TIMEOUT = 5.0
 _SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consumer
 
 log = structlog.get_logger("enlace.hub.audit")
-
-
-def _audit_stream_config(name: str, subject: str, replicas: int) -> api.StreamConfig:
-    return api.StreamConfig(
-        name=name,
-        subjects=[subject],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS,
-        num_replicas=replicas,
-        deny_delete=True,
-        deny_purge=True,
-        allow_direct=True,
-    )
 
 
 def _unlimited(value: float | None) -> bool:
@@ -157,36 +146,31 @@ def weaknesses(config: api.StreamConfig, replicas: int) -> list[str]:
     return found
 
 
-async def _ensure_stream(js: JetStreamContext, name: str, subject: str, replicas: int) -> None:
-    """Create an audit stream, or check that the existing one still keeps every entry.
+async def check_stream(js: JetStreamContext, name: str, replicas: int) -> None:
+    """Refuse to write to audit stream ``name`` unless it is there and keeps every entry.
 
     The hub's login may not update these streams (:mod:`hub.server.logins`), so what another
     login weakened cannot be put back from here: the hub refuses to write to it.
-    """
-    try:
-        await js.add_stream(_audit_stream_config(name, subject, replicas))
-        return
-    except BadRequestError as exc:
-        if exc.err_code != _STREAM_NAME_IN_USE:
-            raise
-    info = await js.stream_info(name)
-    found = weaknesses(info.config, replicas)
-    if found:
-        raise AuditStreamWeakened(name, found)
-
-
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create AUDIT and AUDIT_CHECKPOINTS, or check that they still keep every entry.
 
     Args:
         js: the hub's JetStream context.
-        replicas: the replicas a new stream gets and an existing one must have at least.
+        name: :data:`AUDIT_STREAM` or :data:`CHECKPOINT_STREAM`.
+        replicas: the replicas the deployment asks for (``streams.replicas``).
 
     Raises:
-        AuditStreamWeakened: an existing stream may drop, delete or roll up entries.
+        AuditStoreError: the stream does not exist.
+        AuditStreamWeakened: it may drop, delete or roll up entries.
     """
-    await _ensure_stream(js, AUDIT_STREAM, AUDIT_SUBJECT, replicas)
-    await _ensure_stream(js, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, replicas)
+    try:
+        info = await js.stream_info(name)
+    except NotFoundError:
+        raise AuditStoreError(
+            f"stream {name} does not exist on this NATS server; the hub makes it at start "
+            "(hub.jetstream.streams.ensure_audit_streams, which `enlace up` runs)"
+        ) from None
+    found = weaknesses(info.config, replicas)
+    if found:
+        raise AuditStreamWeakened(name, found)
 
 
 @dataclass(frozen=True)
@@ -422,17 +406,29 @@ class AuditWriter:
         max_batch: int = 1000,
         replicas: int = 1,
     ) -> AuditWriter:
-        """Create (or check) the streams, learn the log so far and start writing.
+        """Check the streams, learn the log so far and start writing.
 
-        The writer starts from the state stored with the latest checkpoint when it can
-        trust it, else it reads the whole log (see the module docstring); ``opened``
-        says which.
+        The streams are made by :func:`hub.jetstream.streams.ensure_audit_streams`; the
+        writer refuses them when they could lose entries (:func:`check_stream`). It starts
+        from the state stored with the latest checkpoint when it can trust it, else it
+        reads the whole log (see the module docstring); ``opened`` says which.
+
+        Args:
+            js: the hub's JetStream context.
+            signer: the hub key that signs checkpoints (and checks the stored state).
+            origin: the log's name in its checkpoints (``enlace/<hub id>/audit``).
+            checkpoint_every: sign a checkpoint after this many new entries…
+            checkpoint_seconds: …or after this many seconds with new entries.
+            max_batch: the most entries in one AUDIT message.
+            replicas: the replicas the deployment asks of the streams (at least).
 
         Raises:
-            AuditStoreError: the stored log (the part read) is not a linear sequence of
-                entries.
+            AuditStoreError: a stream is missing, or the stored log (the part read) is not
+                a linear sequence of entries.
+            AuditStreamWeakened: a stream could lose entries.
         """
-        await ensure_streams(js, replicas)
+        for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+            await check_stream(js, stream, replicas)
         writer = cls(js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch)
         await writer._learn_log()
         writer._state.checkpointed = writer._state.tree.size

@@ -20,6 +20,9 @@ RECEIPTS     ``enlace.receipt.>``      signed receipts from sink adapters
 DEADLETTER_  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
 CC                                     stream per party, so CC's login may read and
                                        delete its own dead letters and no others)
+AUDIT        ``enlace.audit``          the audit log's entries (:mod:`hub.audit.store`)
+AUDIT_CHECK  ``enlace.audit.           its signed checkpoints
+POINTS       checkpoint``
 ===========  ========================  ================================================
 
 Every ingress stream (and the server's ``max_payload``) takes messages up to
@@ -28,8 +31,10 @@ reaches the hub and is refused with a notice (``too_large``). Earlier versions h
 INGRESS stream for all (``enlace.in.>``): :func:`ensure_streams` moves it out of the way
 of the per-country streams (:func:`retire_legacy_ingress`) and the hub drains it.
 
-AUDIT belongs to the audit writer (:mod:`hub.audit`), which creates it with its own
-guarantees (deny delete and purge). Key-value buckets: ``enlace_seen`` (message ids
+The audit streams are append-only (:func:`audit_stream_configs`: deny delete and purge,
+no limits) and never updated: :func:`ensure_audit_streams` creates them, or refuses to go
+on when someone weakened them (:func:`hub.audit.store.weaknesses`; the hub's login may not
+change them). Key-value buckets: ``enlace_seen`` (message ids
 accepted, for replay refusal; TTL = acceptance window + skew), ``enlace_requests``
 (who sent each request, for replies) and ``enlace_receipts`` (receipts already on the
 audit record, against recording a redelivery twice; TTL = the streams' max age).
@@ -55,6 +60,13 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
+from hub.audit.store import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT,
+    CHECKPOINT_STREAM,
+    CHECKPOINT_SUBJECT,
+    check_stream,
+)
 from hub.config import HubSettings
 from hub.errors import ConfigError
 from hub.jetstream.consumers import ConsumerRepair, ensure_consumer
@@ -75,6 +87,8 @@ __all__ = [
     "RECEIPTS_CONSUMER",
     "REQUESTS_BUCKET",
     "SEEN_BUCKET",
+    "audit_stream_configs",
+    "ensure_audit_streams",
     "ensure_hub_consumer",
     "ensure_kv",
     "ensure_receipts_consumer",
@@ -99,6 +113,7 @@ RECEIPTS_CONSUMER = "hub-receipts"
 """The durable pull consumer on RECEIPTS from which the hub records receipts
 (:mod:`hub.pipeline.receipts`)."""
 RECEIPTS_BUCKET = "enlace_receipts"
+_STREAM_NAME_IN_USE = 10058  # JSStreamNameExistErr: exists with another configuration
 
 
 def stream_configs(settings: HubSettings, parties: Iterable[str] = ()) -> list[StreamConfig]:
@@ -187,6 +202,56 @@ async def ensure_streams(
     for subject, data, headers in legacy:
         await js.publish(subject, data, headers=headers)
     return [*names, LEGACY_INGRESS] if retired else names
+
+
+def audit_stream_configs(settings: HubSettings) -> list[StreamConfig]:
+    """AUDIT and AUDIT_CHECKPOINTS: nothing ever leaves them.
+
+    ``deny_delete`` and ``deny_purge`` (the server refuses to remove an entry, whoever
+    asks), limits retention without limits (no entry ages out) and no roll-up or TTL
+    headers; what :func:`hub.audit.store.weaknesses` finds none of.
+    """
+    return [
+        StreamConfig(
+            name=name,
+            subjects=[subject],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            num_replicas=settings.streams.replicas,
+            deny_delete=True,
+            deny_purge=True,
+            allow_direct=True,
+        )
+        for name, subject in (
+            (AUDIT_STREAM, AUDIT_SUBJECT),
+            (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT),
+        )
+    ]
+
+
+async def ensure_audit_streams(js: JetStreamContext, settings: HubSettings) -> None:
+    """Create AUDIT and AUDIT_CHECKPOINTS, or check that they still keep every entry.
+
+    Never an update: the hub's login may not change them (:mod:`hub.server.logins`), and
+    what could lose entries is refused, not repaired.
+
+    Args:
+        js: the hub's JetStream context.
+        settings: ``streams.replicas``: the replicas a new stream gets and an existing
+            one must have at least.
+
+    Raises:
+        AuditStreamWeakened: an existing stream may drop, delete or roll up entries.
+    """
+    for config in audit_stream_configs(settings):
+        assert config.name is not None  # set above; for the type checker
+        try:
+            await js.add_stream(config)  # the same configuration again: nothing changes
+            continue
+        except BadRequestError as exc:
+            if exc.err_code != _STREAM_NAME_IN_USE:
+                raise
+        await check_stream(js, config.name, settings.streams.replicas)
 
 
 async def retire_legacy_ingress(js: JetStreamContext) -> bool:

@@ -383,7 +383,7 @@ def hub_permissions() -> dict[str, Any]:
     The audit streams are append-only against this login too: no verb that changes
     their configuration (limits that would drop entries, ``deny_delete`` off) or removes
     entries, and no account-wide purge. The hub checks their configuration at every start
-    (:func:`hub.audit.store.ensure_streams`) and stops if someone else weakened it.
+    (:func:`hub.jetstream.streams.ensure_audit_streams`) and stops if someone else weakened it.
     """
     deny = [f"$JS.API.{verb}.{stream}" for stream in AUDIT_STREAMS for verb in _STREAM_CHANGES]
     # Account-wide verbs (purge every stream, move streams) are none of the hub's business.

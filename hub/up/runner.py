@@ -45,7 +45,7 @@ from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, NatsServerError
 from hub.governance import Governance, load_governance, load_signer
-from hub.jetstream.streams import ensure_streams
+from hub.jetstream.streams import ensure_audit_streams, ensure_streams
 from hub.metrics import HubMetrics
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.policy import set_changes
@@ -197,8 +197,10 @@ class HubRunner:
         self._audit_nc = await nats.connect(
             servers=[self.settings.url], name="enlace-hub-audit", **options
         )
+        js = self._audit_nc.jetstream(timeout=10)
+        await ensure_audit_streams(js, self.settings)
         self.audit = await AuditWriter.open(
-            self._audit_nc.jetstream(timeout=10),
+            js,
             CheckpointSigner(signer.key, signer.kid),
             hub_id,
             replicas=self.settings.streams.replicas,

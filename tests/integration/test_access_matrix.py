@@ -23,7 +23,6 @@ import nkeys  # type: ignore[import-untyped]  # reason: nkeys 0.2.1 ships no typ
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from hub.audit import ensure_streams as ensure_audit_streams
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.jetstream.consumers import ensure_sink_consumers
@@ -31,6 +30,7 @@ from hub.jetstream.streams import (
     RECEIPTS_BUCKET,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
+    ensure_audit_streams,
     ensure_hub_consumer,
     ensure_kv,
     ensure_receipts_consumer,
@@ -317,7 +317,7 @@ async def _set_up(deployment: Deployment, server: NatsServer) -> dict[str, list[
     js = nc.jetstream()
     settings = HubSettings(nats_url=server.url)
     streams = await ensure_streams(js, settings, PARTIES)
-    await ensure_audit_streams(js)
+    await ensure_audit_streams(js, settings)
     for bucket in BUCKETS:
         await ensure_kv(js, bucket, 3600, 1)
     for cc in PARTIES:  # each country's ingress stream has the hub's consumer

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 from structlog.testing import capture_logs
 
 from hub.audit import (
@@ -41,9 +41,12 @@ from hub.audit.store import (
     weaknesses,
 )
 from hub.cli import cli
+from hub.config import HubSettings
 from hub.governance.keystore import KeyKind, KeyStore
+from hub.jetstream.streams import ensure_audit_streams
 from hub.server.process import NatsServer, free_port
 from schemas.countersign import sha256_digest
+from tests.integration.auditkit import open_audit_writer
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +78,7 @@ async def test_appended_entries_are_persisted_in_order_and_verify(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=7)
+    writer = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=7)
     results = await asyncio.gather(*(writer.append([_entry(i), _entry(i)]) for i in range(20)))
     await writer.close()
 
@@ -96,10 +99,10 @@ async def test_writer_reopened_continues_the_same_log(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await first.append([_entry(1), _entry(2)])
     await first.close()
-    second = await AuditWriter.open(js, signer, ORIGIN)
+    second = await open_audit_writer(js, signer, ORIGIN)
     assert await second.append([_entry(3)]) == [2]
     await second.close()
     reader = AuditReader(js)
@@ -112,8 +115,8 @@ async def test_two_writers_at_once_never_fork_the_log(
 ) -> None:
     other = await nats.connect(server.url)
     try:
-        a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN, checkpoint_every=25)
-        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=25)
+        a = await open_audit_writer(fresh.jetstream(), signer, ORIGIN, checkpoint_every=25)
+        b = await open_audit_writer(other.jetstream(), signer, ORIGIN, checkpoint_every=25)
 
         async def write(w: AuditWriter, base: int) -> list[int]:
             out: list[int] = []
@@ -141,8 +144,8 @@ async def test_a_writer_behind_another_appends_after_it(
 ) -> None:
     other = await nats.connect(server.url)
     try:
-        a = await AuditWriter.open(fresh.jetstream(), signer, ORIGIN)
-        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN)
+        a = await open_audit_writer(fresh.jetstream(), signer, ORIGIN)
+        b = await open_audit_writer(other.jetstream(), signer, ORIGIN)
         assert await a.append([_entry(1), _entry(2)]) == [0, 1]
         # b still believes the log is empty: the server refuses its first try, b reads the
         # tail and appends after it instead of writing a second entry 0.
@@ -161,7 +164,7 @@ async def test_stale_writer_is_refused_by_the_server(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(1)])
     # A publish that claims the stream is still empty (a stale writer) is refused.
     with pytest.raises(APIError) as info:
@@ -178,7 +181,7 @@ async def test_audit_streams_refuse_delete_and_purge(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(1), _entry(2)])
     await writer.close()
     for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
@@ -195,7 +198,7 @@ async def test_forged_message_on_the_stream_is_named_by_verify(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(i) for i in range(5)])
     await writer.close()
     # Someone with publish rights appends an entry claiming an index already taken.
@@ -206,14 +209,14 @@ async def test_forged_message_on_the_stream_is_named_by_verify(
     assert report.first_bad_index == 5
     # And a writer refuses to go on after a log it cannot read as one linear sequence.
     with pytest.raises(Exception, match="corrupt"):
-        await AuditWriter.open(js, signer, ORIGIN)
+        await open_audit_writer(js, signer, ORIGIN)
 
 
 async def test_checkpoint_signed_by_another_key_on_the_stream_is_detected(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(i) for i in range(3)])
     await writer.close()
     intruder = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
@@ -254,23 +257,39 @@ async def test_an_audit_stream_that_could_lose_entries_stops_the_writer(
     with pytest.raises(AuditStreamWeakened, match=named) as caught:
         await AuditWriter.open(js, signer, ORIGIN)
     assert caught.value.stream == AUDIT_STREAM
+    # The hub's start refuses it the same way, before it makes any other stream.
+    with pytest.raises(AuditStreamWeakened, match=named):
+        await ensure_audit_streams(js, HubSettings(nats_url="nats://unused"))
     # Refused, not "repaired": nothing was written and the stream is as it was.
     info = await js.stream_info(AUDIT_STREAM)
     assert info.state.messages == 1
+    with pytest.raises(NotFoundError):
+        await js.stream_info(CHECKPOINT_STREAM)
+
+
+async def test_a_writer_refuses_audit_streams_the_hub_has_not_made(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    with pytest.raises(AuditStoreError, match="does not exist") as caught:
+        await AuditWriter.open(js, signer, ORIGIN)
+    assert not isinstance(caught.value, AuditStreamWeakened)
+    with pytest.raises(NotFoundError):  # checked, not made
+        await js.stream_info(AUDIT_STREAM)
 
 
 async def test_a_new_audit_stream_keeps_every_entry(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.close()
     for stream in (AUDIT_STREAM, "AUDIT_CHECKPOINTS"):
         info = await js.stream_info(stream)
         assert weaknesses(info.config, replicas=1) == []
         assert info.config.deny_delete and info.config.deny_purge
     # Opening again finds them sound (same config: the server's create is idempotent).
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.close()
 
 
@@ -280,7 +299,7 @@ async def test_a_new_audit_stream_keeps_every_entry(
 async def _populate(url: str, key: Ed25519PrivateKey) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    writer = await AuditWriter.open(js, CheckpointSigner(key, "hub-k1"), ORIGIN)
+    writer = await open_audit_writer(js, CheckpointSigner(key, "hub-k1"), ORIGIN)
     mid = "01JB6X1Q8Y6Z3N4M5P7R8S9T0V"
     digest = sha256_digest(b"m")
     await writer.append(
@@ -367,7 +386,7 @@ async def test_checkpoints_are_signed_every_t_seconds(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN, checkpoint_seconds=0.05)
+    writer = await open_audit_writer(js, signer, ORIGIN, checkpoint_seconds=0.05)
     await writer.append([_entry(1), _entry(2)])
     reader = AuditReader(js)
     for _ in range(200):  # no timing assertion: wait (up to ~10 s) for the timer's checkpoint
@@ -386,7 +405,7 @@ async def test_a_kept_checkpoint_catches_a_log_recreated_shorter(
     fresh: NatsClient, signer: CheckpointSigner, tmp_path: Path
 ) -> None:
     js = fresh.jetstream()
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(i) for i in range(6)])
     await writer.close()
     kept = await AuditReader(js).latest_checkpoint()
@@ -394,7 +413,7 @@ async def test_a_kept_checkpoint_catches_a_log_recreated_shorter(
     # Someone with admin rights deletes the whole stream and writes a shorter history.
     for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
         await js.delete_stream(stream)
-    writer = await AuditWriter.open(js, signer, ORIGIN)
+    writer = await open_audit_writer(js, signer, ORIGIN)
     await writer.append([_entry(i) for i in range(3)])
     await writer.close()
     reader = AuditReader(js)
@@ -420,7 +439,7 @@ async def _full_rebuild(js: JetStreamContext) -> tuple[int, bytes, int, Checkpoi
     checkpoint is signed by that key (hence the verifier).
     """
     stranger = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
-    writer = await AuditWriter.open(js, stranger, ORIGIN)
+    writer = await open_audit_writer(js, stranger, ORIGIN)
     assert writer.opened is not None and writer.opened.resumed_from is None
     await writer.close()
     return writer.size, writer.root(), writer.opened.batches_read, stranger.verifier()
@@ -437,17 +456,17 @@ async def test_a_writer_opened_after_a_checkpoint_reads_only_what_follows_it(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=10_000)
+    first = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=10_000)
     await _write_batches(first, 80)
     await first.close()  # the final checkpoint stores its state: 160 entries, sequence 80
     # A writer that never checkpoints (it crashed, say) adds 5 batches after it.
-    crashed = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=10_000)
+    crashed = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=10_000)
     assert crashed.opened is not None
     assert (crashed.opened.resumed_from, crashed.opened.batches_read) == (160, 0)
     await _write_batches(crashed, 5, base=1000)
 
     with capture_logs() as logs:
-        writer = await AuditWriter.open(js, signer, ORIGIN)
+        writer = await open_audit_writer(js, signer, ORIGIN)
     opened = writer.opened
     assert opened is not None
     assert opened.resumed_from == 160 and opened.reason is None
@@ -480,7 +499,7 @@ async def _state_of_latest(js: JetStreamContext) -> WriterState:
 
 async def _open_falls_back(js: JetStreamContext, signer: CheckpointSigner, why: str) -> AuditWriter:
     with capture_logs() as logs:
-        writer = await AuditWriter.open(js, signer, ORIGIN)
+        writer = await open_audit_writer(js, signer, ORIGIN)
     assert writer.opened is not None
     assert writer.opened.resumed_from is None and writer.opened.start_seq == 1
     assert writer.opened.reason is not None and why in writer.opened.reason
@@ -495,7 +514,7 @@ async def test_a_checkpoint_with_tampered_peaks_makes_the_writer_read_everything
     fresh: NatsClient, signer: CheckpointSigner, forgery: str
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await _write_batches(first, 6)
     await first.close()
     state = await _state_of_latest(js)
@@ -522,7 +541,7 @@ async def test_a_log_whose_checkpoints_carry_no_state_opens_by_reading_everythin
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await _write_batches(first, 4)
     await first.close()
     await _republish_latest(js, None)  # a checkpoint as the code before states wrote it
@@ -532,7 +551,7 @@ async def test_a_log_whose_checkpoints_carry_no_state_opens_by_reading_everythin
     await writer.close()
     assert await _verify(js, signer.verifier()) == 9
     # Its own final checkpoint has a state: the next writer starts from it.
-    following = await AuditWriter.open(js, signer, ORIGIN)
+    following = await open_audit_writer(js, signer, ORIGIN)
     assert following.opened is not None and following.opened.resumed_from == 9
     await following.close()
 
@@ -541,7 +560,7 @@ async def test_after_a_key_rotation_the_writer_reads_everything_once(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await _write_batches(first, 3)
     await first.close()
     rotated = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k2")
@@ -555,7 +574,7 @@ async def test_a_recreated_audit_stream_is_not_taken_for_the_checkpointed_one(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await _write_batches(first, 3)
     await first.close()
     await js.delete_stream(AUDIT_STREAM)  # an administrator; the checkpoints stay
@@ -568,13 +587,13 @@ async def test_two_writers_resumed_from_a_checkpoint_keep_one_linear_log(
     server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
 ) -> None:
     js = fresh.jetstream()
-    first = await AuditWriter.open(js, signer, ORIGIN)
+    first = await open_audit_writer(js, signer, ORIGIN)
     await _write_batches(first, 10)
     await first.close()
     other = await nats.connect(server.url)
     try:
-        a = await AuditWriter.open(js, signer, ORIGIN, checkpoint_every=7)
-        b = await AuditWriter.open(other.jetstream(), signer, ORIGIN, checkpoint_every=7)
+        a = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=7)
+        b = await open_audit_writer(other.jetstream(), signer, ORIGIN, checkpoint_every=7)
         for w in (a, b):
             assert w.opened is not None and w.opened.resumed_from == 20
 
@@ -585,7 +604,7 @@ async def test_two_writers_resumed_from_a_checkpoint_keep_one_linear_log(
         await a.close()
         await b.close()
         # A third writer resumes from whichever checkpoint came last and agrees with both.
-        c = await AuditWriter.open(js, signer, ORIGIN)
+        c = await open_audit_writer(js, signer, ORIGIN)
         assert c.opened is not None and c.opened.resumed_from is not None
         assert await c.append([_entry(9999)]) == [80]
         await c.close()

@@ -14,7 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hub.app import HubApp, create_app
-from hub.audit import AuditReader, AuditWriter, CheckpointSigner, parse_entry
+from hub.audit import AuditReader, CheckpointSigner, parse_entry
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
 from hub.jetstream.streams import SEEN_BUCKET
@@ -34,6 +34,7 @@ from schemas.subjects import (
     HDR_VIEW,
 )
 from tests.factories import TestDirectory
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import (
     Collector,
     ensure,
@@ -292,7 +293,7 @@ def test_signer_is_the_directory_hub_key() -> None:
 async def test_every_decision_is_in_the_audit_log_before_the_ack(nats_server: Any) -> None:
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    writer = await AuditWriter.open(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "hub")
+    writer = await open_audit_writer(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "hub")
     app = create_app(HubSettings(nats_url=nats_server.url), GOV, SIGNER, audit=AuditLogHook(writer))
     await app.start()
     try:

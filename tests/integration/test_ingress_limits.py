@@ -24,7 +24,7 @@ from adapters.errors import IngressFull
 from adapters.sources.folder_watch import FolderWatcher
 from adapters.sources.prepare import ClientPublisher
 from hub.app import create_app
-from hub.audit import AuditReader, AuditWriter, CheckpointSigner, EntryKind, parse_entry
+from hub.audit import AuditReader, CheckpointSigner, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.jetstream.streams import ensure_streams
@@ -35,6 +35,7 @@ from schemas.errors import MessageTooLarge
 from schemas.limits import wire_limit
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
 from tests.adapters.gatewaykit import gang_message, source_setup
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import (
     PARTIES,
@@ -183,7 +184,7 @@ async def test_an_oversized_message_gets_a_notice_a_quarantine_copy_and_an_audit
     assert MAX_BYTES < len(raw) < wire_limit(MAX_BYTES) - 1024
     subject = ingress_subject("GT", "gangs", "gang_movement")
     js = hub_nc.jetstream()
-    writer = await AuditWriter.open(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "enlace-test")
+    writer = await open_audit_writer(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "enlace-test")
     app = create_app(
         limits,
         GOV,

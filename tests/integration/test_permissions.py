@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 
-from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner
+from hub.audit import AuditEntry, AuditReader, CheckpointSigner
 from hub.deployment import Deployment
 from hub.server.logins import (
     HUB_USER,
@@ -22,6 +22,7 @@ from hub.server.logins import (
     load_user,
 )
 from hub.server.process import NatsServer
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
 from tests.integration.test_hub_permissions import Errors
 
@@ -54,7 +55,7 @@ async def hub(
         **load_user(deployment, HUB_USER).connect_options(),
     )
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
-    writer = await AuditWriter.open(nc.jetstream(), signer, "enlace-test")
+    writer = await open_audit_writer(nc.jetstream(), signer, "enlace-test")
     await writer.append([AuditEntry.hub_event("start", "enlace-test")])
     await writer.close()
     yield nc, errors

@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 
 from adapters.runner import consumer_name
 from hub.app import HubApp, create_app
-from hub.audit import AuditWriter, CheckpointSigner, EntryKind
+from hub.audit import CheckpointSigner, EntryKind
 from hub.cli import cli
 from hub.config import HubSettings
 from hub.deployment import Deployment
@@ -36,6 +36,7 @@ from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
 from tests.factories import TestDirectory
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance, publish_signed, signed_message
 from tests.integration.receiptkit import (
@@ -106,7 +107,7 @@ async def exchange(deployment: Deployment, secured: NatsServer) -> AsyncIterator
         for who in errors
     }
     hub_login = load_user(deployment, HUB_USER).connect_options()
-    writer = await AuditWriter.open(
+    writer = await open_audit_writer(
         logins[HUB_USER].jetstream(), CheckpointSigner(signer.key, signer.kid), "enlace.test"
     )
     settings = HubSettings(nats_url=secured.url)

@@ -42,6 +42,7 @@ from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
 from tests.factories import TestDirectory
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import governance, publish_signed, signed_message
 from tests.integration.receiptkit import (
     answer,
@@ -82,7 +83,7 @@ async def audited_hub(
     """A hub app whose audit hook writes to a fresh (or continued) audit log."""
     td, gov, signer = kit or governance()
     checkpoints = CheckpointSigner(signer.key, signer.kid)
-    writer = await AuditWriter.open(js, checkpoints, "enlace.test/receipts")
+    writer = await open_audit_writer(js, checkpoints, "enlace.test/receipts")
     audit = AuditLogHook(writer)
     app = create_app(HubSettings(nats_url=url), gov, signer, audit=audit, sinks=SINKS)
     await app.start()

@@ -35,6 +35,7 @@ from hub.jetstream.streams import (
 from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
 from hub.server.process import NatsServer
 from schemas.subjects import ingress_stream
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance
 from tests.integration.test_hub_permissions import Errors, login
@@ -147,7 +148,7 @@ async def test_the_hubs_login_cannot_shrink_the_audit_streams(
     weaker: dict[str, int],
 ) -> None:
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
-    writer = await AuditWriter.open(hub_nc.jetstream(), signer, "enlace-test")
+    writer = await open_audit_writer(hub_nc.jetstream(), signer, "enlace-test")
     await writer.append([AuditEntry.hub_event("start", "hub") for _ in range(4)])
     await writer.checkpoint()
     await writer.close()
@@ -173,7 +174,7 @@ async def _audited_hub(
 ) -> tuple[HubApp, AuditWriter]:
     """A hub app (not started) on the hub's login, recording to a fresh audit log."""
     _, gov, hub_signer = governance()
-    writer = await AuditWriter.open(js, CheckpointSigner(hub_signer.key, hub_signer.kid), "t")
+    writer = await open_audit_writer(js, CheckpointSigner(hub_signer.key, hub_signer.kid), "t")
     app = create_app(
         HubSettings(nats_url=server.url, workers=1),
         gov,

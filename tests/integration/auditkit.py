@@ -1,0 +1,41 @@
+"""An audit log for the integration tests, made as the hub makes it: streams, then writer."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+
+from hub.audit import AuditWriter, CheckpointSigner
+from hub.config import HubSettings
+from hub.jetstream.streams import ensure_audit_streams
+
+__all__ = ["open_audit_writer"]
+
+_SETTINGS = HubSettings(nats_url="nats://unused")  # one replica, as every test server has
+
+
+async def open_audit_writer(
+    js: JetStreamContext,
+    signer: CheckpointSigner,
+    origin: str,
+    *,
+    checkpoint_every: int = 1000,
+    checkpoint_seconds: float = 10.0,
+) -> AuditWriter:
+    """Make the audit streams (:func:`~hub.jetstream.streams.ensure_audit_streams`, as the
+    hub does at start), then open a writer on them (:meth:`AuditWriter.open`).
+
+    Args:
+        js: a JetStream context (the hub's login, or none).
+        signer: the checkpoint key.
+        origin: the log's origin line.
+        checkpoint_every: entries between checkpoints.
+        checkpoint_seconds: seconds between checkpoints.
+    """
+    await ensure_audit_streams(js, _SETTINGS)
+    return await AuditWriter.open(
+        js,
+        signer,
+        origin,
+        checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds,
+    )
