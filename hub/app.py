@@ -1,21 +1,19 @@
 """The hub application: connection, streams, buckets and workers, built by :func:`create_app`.
 
-No module-global broker: each call builds its own app, so tests and several hub processes
-in one test run do not share state. Each country publishes into its own ingress stream
-(``INGRESS_<cc>``, its quota: :mod:`hub.jetstream.streams`), so the hub runs one pull loop per
-stream, bound to that stream's durable consumer ``hub``; every hub process shares it, and
-JetStream hands each message to one of them. The loops share one bound on the messages in
-hand (``workers × fetch_batch``), taken in turn: a country that floods its stream gets no
-more than its turn, and a quiet country's message is fetched as soon as it comes.
+Wiring only. No module-global broker: each call builds its own app, so tests and several
+hub processes in one test run do not share state. The app makes the streams
+(:mod:`hub.jetstream.streams`) and the durable consumers, then reads each country's
+ingress stream through the :class:`~hub.pipeline.intake.Intake` (one pull loop per stream,
+one shared bound on the messages in hand) into the :class:`~hub.pipeline.ingress.Pipeline`.
 
-With an audit log (an :class:`~hub.pipeline.audit_hook.AuditLogHook`, or ``audit_writer``), the
-app also runs a :class:`~hub.pipeline.receipts.ReceiptRecorder`: the sinks' signed receipts become
+With an audit log (an audit hook whose ``writer`` is one, such as
+:class:`~hub.pipeline.audit_hook.AuditLogHook`, or ``audit_writer``), the app also runs a
+:class:`~hub.pipeline.receipts.ReceiptRecorder`: the sinks' signed receipts become
 ``delivered`` / ``dead_lettered`` entries, verified against the directory in force.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,15 +24,14 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from hub.audit import AuditEntry, AuditWriter
 from hub.config import HubSettings
 from hub.errors import ConsumerTampered
 from hub.governance import Governance, HubSigner
 from hub.jetstream.consumers import ConsumerRepair, ensure_sink_consumers
+from hub.jetstream.pull import CountPulls, LogPulls
 from hub.jetstream.streams import (
-    HUB_CONSUMER,
     LEGACY_INGRESS,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
@@ -45,8 +42,8 @@ from hub.jetstream.streams import (
 )
 from hub.jetstream.writer import JetStreamWriter
 from hub.metrics import HubMetrics
-from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.ingress import AuditHook, Pipeline
+from hub.pipeline.intake import Intake
 from hub.pipeline.receipts import ReceiptRecorder
 from hub.pipeline.replay import SeenIds
 from hub.pipeline.requests import KvRequestMemory
@@ -77,12 +74,8 @@ class HubApp:
     nc: NatsClient | None = None
     pipeline: Pipeline | None = None
     receipts: ReceiptRecorder | None = None
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _workers: list[asyncio.Task[None]] = field(default_factory=list)
+    intake: Intake | None = None
     _js: JetStreamContext | None = None
-    _room: _Room | None = None
-    _pulled: set[str] = field(default_factory=set)
-    """The ingress streams a pull loop of this process reads."""
 
     async def start(self) -> None:
         """Connect, create or update streams, buckets and the consumer, start the workers."""
@@ -120,10 +113,11 @@ class HubApp:
             metrics=self.metrics,
             clock=self.clock,
         )
-        self._room = _Room(self.settings.workers * self.settings.fetch_batch)
+        hooks = (LogPulls(), CountPulls(self.metrics))
+        self.intake = Intake(js, self.pipeline, self.settings, hooks)
         for stream in ingress:
-            await self._pull_from(stream)
-        writer = self._receipts_writer()
+            await self.intake.add(stream)
+        writer = self._audit_log()
         if writer is not None:
             self.receipts = ReceiptRecorder(
                 js,
@@ -132,6 +126,7 @@ class HubApp:
                 self.settings,
                 sinks=self.sinks,
                 metrics=self.metrics,
+                hooks=hooks,
             )
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
@@ -166,7 +161,7 @@ class HubApp:
             )
 
     async def _audit_consumer(self, stream: str, consumer: str, outcome: str, detail: str) -> None:
-        writer = self._receipts_writer()
+        writer = self._audit_log()
         if writer is not None:
             await writer.append([AuditEntry.consumer_event(stream, consumer, outcome, detail)])
 
@@ -186,13 +181,11 @@ class HubApp:
             # Receipts of the new sinks are recorded, those of removed ones refused.
             self.receipts.reload(self.governance.directory, register)
 
-    def _receipts_writer(self) -> AuditWriter | None:
-        """The audit writer receipts go to: given, or the one behind the audit hook."""
+    def _audit_log(self) -> AuditWriter | None:
+        """Where receipts and consumer repairs go: given, or the audit hook's log."""
         if self.audit_writer is not None:
             return self.audit_writer
-        if isinstance(self.audit, AuditLogHook):
-            return self.audit.writer
-        return None
+        return None if self.audit is None else self.audit.writer
 
     async def consume(self, parties: Iterable[str]) -> None:
         """Pull from the ingress streams of ``parties`` too (those added by a reload).
@@ -203,81 +196,12 @@ class HubApp:
         Raises:
             ConsumerTampered: see :meth:`start`.
         """
-        if self._js is None:
+        if self._js is None or self.intake is None:
             return
         for stream in [ingress_stream(cc) for cc in parties]:
-            if stream not in self._pulled:
+            if stream not in self.intake:
                 await self._audit_repair(await ensure_hub_consumer(self._js, self.settings, stream))
-                await self._pull_from(stream)
-
-    async def _pull_from(self, stream: str) -> None:
-        """Start the pull loop of ``stream``, whose consumer ``hub`` exists."""
-        if stream in self._pulled or self._js is None:
-            return
-        sub = await self._js.pull_subscribe_bind(durable=HUB_CONSUMER, stream=stream)
-        self._pulled.add(stream)
-        self._workers.append(asyncio.create_task(self._pull(stream, sub), name=f"hub-{stream}"))
-
-    async def _pull(self, stream: str, sub: JetStreamContext.PullSubscription) -> None:
-        """Fetch from one ingress stream and hand batches to the pipeline without waiting.
-
-        A place in the shared bound is taken before each long poll, so a message that comes
-        to a quiet stream is fetched at once; the rest of a batch takes only the places
-        free with nobody waiting for them (a flooding country does not jump the queue). A
-        slow message does not hold up the fetch of the next ones: each one finished frees
-        its place.
-        """
-        assert self.pipeline is not None and self._room is not None  # started
-        pipeline, room = self.pipeline, self._room
-        tasks: set[asyncio.Task[None]] = set()
-        while not self._stopping.is_set():
-            await room.take()
-            try:
-                # One message first: nats-py's fetch(n) waits out the whole poll for the
-                # other n - 1 once it has a first one.
-                msgs = await sub.fetch(1, timeout=0.5)
-            except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
-                room.give()
-                if stream == LEGACY_INGRESS and await self._drained(stream):
-                    break
-                continue
-            except Exception as exc:
-                room.give()
-                # Server restarting or connection lost: the client reconnects by itself.
-                if self._stopping.is_set():
-                    break
-                log.warning("fetch_failed", stream=stream, error=type(exc).__name__)
-                await asyncio.sleep(0.25)
-                continue
-            more = await room.take_free(self.settings.fetch_batch - 1)
-            if more:
-                with contextlib.suppress(TimeoutError):
-                    msgs += await sub.fetch(more, timeout=0.005)
-                room.give(more + 1 - len(msgs))
-            task = asyncio.create_task(pipeline.handle_batch(msgs, room.give))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            task.add_done_callback(_log_failure)
-        # Messages in hand are always finished, even when stopping: nothing half-handled.
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _drained(self, stream: str) -> bool:
-        """Whether the old INGRESS is done with (nothing pending, nothing in hand anywhere);
-        then it is deleted. A hub process that finds it gone stops pulling from it too."""
-        assert self._js is not None  # started
-        try:
-            info = await self._js.consumer_info(stream, HUB_CONSUMER)
-            if info.num_pending or info.num_ack_pending:
-                return False
-            await self._js.delete_stream(stream)
-        except NotFoundError:
-            return True
-        except Exception as exc:  # NATS away: try again at the next idle poll
-            log.warning("legacy_ingress_check_failed", error=type(exc).__name__)
-            return False
-        log.info("legacy_ingress_drained", stream=stream)
-        return True
+                await self.intake.add(stream)
 
     def reload(self, governance: Governance) -> None:
         """Use new governance for the next messages (the one being handled keeps its own)."""
@@ -289,10 +213,8 @@ class HubApp:
 
     async def stop(self) -> None:
         """Stop fetching, finish the batches in hand, flush and close the connection."""
-        self._stopping.set()
-        if self._workers:
-            await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers.clear()
+        if self.intake is not None:
+            await self.intake.stop()
         if self.receipts is not None:
             # Before the connection closes: the receipts in hand are recorded and acked.
             await self.receipts.stop()
@@ -304,43 +226,6 @@ class HubApp:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         log.info("hub_stopped")
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    """Log a batch that failed outside the per-message handling (a bug): its messages are
-    redelivered after ``ack_wait``."""
-    if not task.cancelled() and task.exception() is not None:
-        exc = task.exception()
-        log.error("batch_failed", error=type(exc).__name__, detail=str(exc)[:300])
-
-
-class _Room:
-    """The places for messages in hand, shared by every ingress stream's pull loop.
-
-    An :class:`asyncio.Semaphore` hands places out first come, first served, so a loop
-    waiting for a place (a quiet country's) gets the next one freed before a loop that
-    wants more for its batch (a busy country's).
-    """
-
-    def __init__(self, size: int) -> None:
-        self._places = asyncio.Semaphore(size)
-
-    async def take(self) -> None:
-        """One place, waiting for it in turn."""
-        await self._places.acquire()
-
-    async def take_free(self, most: int) -> int:
-        """Up to ``most`` places that are free and that nobody waits for; how many."""
-        taken = 0
-        while taken < most and not self._places.locked():
-            await self._places.acquire()  # returns at once: not locked
-            taken += 1
-        return taken
-
-    def give(self, count: int = 1) -> None:
-        """Free ``count`` places (a message finished, or fewer fetched than taken)."""
-        for _ in range(count):
-            self._places.release()
 
 
 def create_app(
@@ -367,9 +252,9 @@ def create_app(
         metrics: Prometheus metrics (a fresh registry by default).
         clock: the time source (tests).
         name: the NATS connection name (shows in ``enlace status``).
-        audit_writer: where sink receipts are recorded; by default the writer of an
-            :class:`~hub.pipeline.audit_hook.AuditLogHook` ``audit``. Without either, receipts
-            stay on RECEIPTS unread by the hub.
+        audit_writer: where sink receipts and consumer repairs are recorded; by default
+            ``audit.writer`` (an :class:`~hub.pipeline.audit_hook.AuditLogHook`'s log).
+            Without either, receipts stay on RECEIPTS unread by the hub.
         sinks: each country's configured sink names (none by default).
     """
     app = HubApp(

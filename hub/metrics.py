@@ -36,6 +36,18 @@ class HubMetrics:
             ["error"],
             registry=self.registry,
         )
+        self.pulled = Counter(
+            "enlace_pulled",
+            "Messages fetched by the hub's pull loops, by loop (its stream)",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.pull_failures = Counter(
+            "enlace_pull_failures",
+            "Failed fetches and batches of the hub's pull loops, by loop and stage",
+            ["loop", "stage"],
+            registry=self.registry,
+        )
         self.receipts = Counter(
             "enlace_receipts",
             "Sink receipts read by the hub, by what they became on the audit record",

@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -93,9 +94,12 @@ __all__ = [
     "ensure_kv",
     "ensure_receipts_consumer",
     "ensure_streams",
+    "legacy_ingress_drained",
     "retire_legacy_ingress",
     "stream_configs",
 ]
+
+log = structlog.get_logger("enlace.hub.streams")
 
 HUB_STREAMS = ("DELIVERY", "REJECTED", "QUARANTINE", "RECEIPTS")
 """The shared hub streams; each party also has its ingress stream (ingress_stream) and its
@@ -272,6 +276,26 @@ async def retire_legacy_ingress(js: JetStreamContext) -> bool:
     if info.config.subjects != [_RETIRED_SUBJECT]:
         info.config.subjects = [_RETIRED_SUBJECT]
         await js.update_stream(info.config)
+    return True
+
+
+async def legacy_ingress_drained(js: JetStreamContext) -> bool:
+    """Whether the old INGRESS is done with (nothing pending, nothing in hand anywhere);
+    then it is deleted. A hub process that finds it gone is done with it too.
+
+    A failure to ask (NATS away) answers False: the next idle poll asks again.
+    """
+    try:
+        info = await js.consumer_info(LEGACY_INGRESS, HUB_CONSUMER)
+        if info.num_pending or info.num_ack_pending:
+            return False
+        await js.delete_stream(LEGACY_INGRESS)
+    except NotFoundError:
+        return True
+    except Exception as exc:  # NATS away: try again at the next idle poll
+        log.warning("legacy_ingress_check_failed", error=type(exc).__name__)
+        return False
+    log.info("legacy_ingress_drained", stream=LEGACY_INGRESS)
     return True
 
 

@@ -81,7 +81,13 @@ class AuditLogHook:
     """
 
     def __init__(self, writer: AuditWriter) -> None:
-        self.writer = writer
+        self._writer = writer
+
+    @property
+    def writer(self) -> AuditWriter:
+        """The audit log: the hub app records receipts and consumer repairs there too."""
+        return self._writer
 
     def record(self, context: MessageContext) -> Awaitable[object]:
-        return self.writer.submit(entries_for(context))
+        """Queue the entries of ``context``; the future is done once they are persisted."""
+        return self._writer.submit(entries_for(context))

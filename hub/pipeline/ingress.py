@@ -31,6 +31,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from hub.audit import AuditWriter
 from hub.config import HubSettings
 from hub.errors import HubError, MessageRefused
 from hub.governance.model import Governance, HubSigner
@@ -96,7 +97,13 @@ class AuditHook(Protocol):
     coroutine); the pipeline awaits it together with the message's other writes.
     """
 
-    def record(self, context: MessageContext) -> Awaitable[object]: ...
+    @property
+    def writer(self) -> AuditWriter | None:
+        """The audit log the hook appends to, where the hub app also records the sinks'
+        receipts and consumer repairs; None when it keeps no such log."""
+
+    def record(self, context: MessageContext) -> Awaitable[object]:
+        """What to await for ``context``'s entries to be persisted."""
 
 
 class Pipeline:

@@ -18,7 +18,7 @@ from hub.errors import (
     ReceiptUnchecked,
     ReceiptUnknownSink,
 )
-from hub.pipeline.receipts import (
+from hub.pipeline.receipt_checks import (
     StoredDelivery,
     check_receipt,
     checked_entry,

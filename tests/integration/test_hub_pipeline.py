@@ -322,6 +322,8 @@ async def test_every_decision_is_in_the_audit_log_before_the_ack(nats_server: An
 class BrokenForAccepted:
     """An audit hook that fails on every accepted message (a bug, a broken store)."""
 
+    writer = None  # no audit log: nowhere to record receipts
+
     async def record(self, context: MessageContext) -> None:
         if context.envelope is not None:
             raise RuntimeError("audit store broken")
