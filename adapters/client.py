@@ -89,6 +89,7 @@ class PublishResult:
 
     @property
     def rejected(self) -> bool:
+        """Refused by the hub (quarantined, delivered to nobody)."""
         return self.status == "rejected"
 
     @property
@@ -143,7 +144,13 @@ class EnlaceClient:
 
     @staticmethod
     def sign(raw: bytes, key: Ed25519PrivateKey, kid: str) -> str:
-        """The detached JWS of the exact message bytes (``Enlace-Signature``)."""
+        """The detached JWS of the exact message bytes (``Enlace-Signature``).
+
+        Args:
+            raw: the message bytes, exactly as they will be published.
+            key: the point of contact's private key.
+            kid: that key's id in the directory.
+        """
         return sign_detached(raw, key, kid)
 
     @staticmethod
@@ -155,6 +162,12 @@ class EnlaceClient:
         self, raw: bytes, jws: str, *, wait: bool = True, wait_seconds: float = 30.0
     ) -> PublishResult:
         """Publish ``raw`` with its signature; with ``wait``, return the hub's outcome.
+
+        Args:
+            raw: the message bytes (an envelope; its sender, theme and type give the subject).
+            jws: their detached signature (:meth:`sign`).
+            wait: wait for the hub's outcome (else return once JetStream stored it).
+            wait_seconds: how long to wait for it.
 
         Raises:
             MessageError: the bytes are not a message envelope, or larger than the hub's

@@ -109,6 +109,11 @@ def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> flo
 
     Full jitter (uniform in [0, min(max, base·2^(attempt-1))]) spreads out the retries of
     many runners hitting one recovering system.
+
+    Args:
+        attempt: the attempt that failed, from 1.
+        retry: the base and the cap of the back-off.
+        rng: the jitter source (seeded in tests).
     """
     cap = min(retry.backoff_max, retry.backoff_base * 2 ** (attempt - 1))
     return rng.uniform(0, cap)
@@ -189,6 +194,7 @@ class SinkRunner:
 
     @property
     def consumer(self) -> str:
+        """This sink's durable consumer on DELIVERY (the hub makes it)."""
         return consumer_name(self.settings.country, self.settings.sink_name)
 
     @property
@@ -198,6 +204,7 @@ class SinkRunner:
 
     @property
     def filter_subject(self) -> str:
+        """Every delivery to this country (its consumer's filter)."""
         return delivery_filter(self.settings.country)
 
     async def start(self) -> None:
@@ -235,6 +242,7 @@ class SinkRunner:
             ) from None
 
     async def stop(self) -> None:
+        """Unbind from the consumer and close the sink."""
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -303,7 +311,18 @@ class SinkRunner:
         published_at: datetime,
         keepalive: Keepalive,
     ) -> tuple[Delivery, DeliveryResult] | _Failure:
-        """Parse, verify and write one delivery; a failure comes back, not raised."""
+        """Parse, verify and write one delivery; a failure comes back, not raised.
+
+        Args:
+            subject: the delivery's subject (``enlace.out.<cc>.<theme>.<type>``).
+            headers: its headers (signatures, view, agreement).
+            body: its bytes.
+            published_at: when the hub published it (keys are checked at that time).
+            keepalive: pushes the ack deadline out while retrying.
+
+        Returns:
+            The delivery and what the sink said, or the failure to dead-letter.
+        """
         delivery: Delivery | None = None
         try:
             delivery = parse_delivery(subject, headers, body, self.settings.country)

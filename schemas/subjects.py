@@ -84,6 +84,16 @@ def _check(cc: str, *tokens: str) -> None:
 
 
 def ingress_subject(cc: str, theme: str, type_: str) -> str:
+    """Where ``cc``'s points of contact publish a message.
+
+    Args:
+        cc: the sender's country code.
+        theme: the message's theme.
+        type_: the message's type.
+
+    Raises:
+        ValueError: a token is not a country code or subject token (no wildcards).
+    """
     _check(cc, theme, type_)
     return f"{PREFIX}.in.{cc}.{theme}.{type_}"
 
@@ -105,6 +115,16 @@ def ingress_stream(cc: str) -> str:
 
 
 def delivery_subject(recipient: str, theme: str, type_: str) -> str:
+    """Where the hub delivers a message to ``recipient``.
+
+    Args:
+        recipient: the receiving country's code.
+        theme: the message's theme.
+        type_: the message's type.
+
+    Raises:
+        ValueError: a token is not a country code or subject token (no wildcards).
+    """
     _check(recipient, theme, type_)
     return f"{PREFIX}.out.{recipient}.{theme}.{type_}"
 
@@ -128,11 +148,13 @@ def sink_consumer(cc: str, sink_name: str) -> str:
 
 
 def rejected_subject(cc: str) -> str:
+    """Where ``cc`` gets the kept notices of its refused or partly delivered messages."""
     _check(cc)
     return f"{PREFIX}.rejected.{cc}"
 
 
 def receipt_subject(cc: str) -> str:
+    """Where ``cc``'s sinks publish their signed receipts."""
     _check(cc)
     return f"{PREFIX}.receipt.{cc}"
 
@@ -154,6 +176,7 @@ def outcome_subject(cc: str) -> str:
 
 
 def deadletter_subject(cc: str) -> str:
+    """Where ``cc``'s sinks put what they could not write (:func:`deadletter_stream`)."""
     _check(cc)
     return f"{PREFIX}.deadletter.{cc}"
 

@@ -93,22 +93,48 @@ class PullHooks:
     """What a pull loop reports; a hook overrides what it watches (each does nothing here)."""
 
     def fetched(self, loop: str, count: int) -> None:
-        """``count`` messages were fetched (one batch)."""
+        """``count`` messages were fetched (one batch) by ``loop``."""
 
     def fetch_failed(self, loop: str, error: Exception, retry_in: float) -> None:
-        """A fetch failed other than by finding nothing; the next is in ``retry_in`` s."""
+        """A fetch failed other than by finding nothing.
+
+        Args:
+            loop: the loop's name (its stream).
+            error: what the fetch raised.
+            retry_in: seconds until the next fetch (the back-off).
+        """
 
     def batch_failed(self, loop: str, count: int, error: Exception) -> None:
-        """The handler raised on a batch of ``count`` (a bug: it should settle each one)."""
+        """The handler raised on a batch (a bug: it should settle each message itself).
+
+        Args:
+            loop: the loop's name (its stream).
+            count: how many messages the batch had.
+            error: what the handler raised.
+        """
 
 
 class LogPulls(PullHooks):
     """Logs what goes wrong in a pull loop (nothing when all is well: that is per message)."""
 
     def fetch_failed(self, loop: str, error: Exception, retry_in: float) -> None:
+        """Log ``fetch_failed`` (a warning: the client reconnects by itself).
+
+        Args:
+            loop: the loop's name (its stream).
+            error: what the fetch raised.
+            retry_in: seconds until the next fetch.
+        """
         log.warning("fetch_failed", loop=loop, error=type(error).__name__, retry_in=retry_in)
 
     def batch_failed(self, loop: str, count: int, error: Exception) -> None:
+        """Log ``batch_failed`` (an error: a bug in the handler).
+
+        Args:
+            loop: the loop's name (its stream).
+            count: how many messages the batch had.
+            error: what the handler raised.
+        """
         log.error(
             "batch_failed",
             loop=loop,
@@ -125,12 +151,27 @@ class CountPulls(PullHooks):
         self._metrics = metrics
 
     def fetched(self, loop: str, count: int) -> None:
+        """Count the messages fetched (``enlace_pulled_total``)."""
         self._metrics.pulled.labels(loop).inc(count)
 
     def fetch_failed(self, loop: str, error: Exception, retry_in: float) -> None:
+        """Count a failed fetch (``enlace_pull_failures_total``, stage ``fetch``).
+
+        Args:
+            loop: the loop's name (its stream).
+            error: what the fetch raised.
+            retry_in: seconds until the next fetch.
+        """
         self._metrics.pull_failures.labels(loop, "fetch").inc()
 
     def batch_failed(self, loop: str, count: int, error: Exception) -> None:
+        """Count a failed batch (``enlace_pull_failures_total``, stage ``batch``).
+
+        Args:
+            loop: the loop's name (its stream).
+            count: how many messages the batch had.
+            error: what the handler raised.
+        """
         self._metrics.pull_failures.labels(loop, "batch").inc()
 
 

@@ -263,7 +263,7 @@ async def retire_legacy_ingress(js: JetStreamContext) -> bool:
 
     Its subjects (``enlace.in.>``) overlap theirs, which could not be created beside it.
     Its messages keep their subjects and its consumer ``hub`` keeps its place, so the hub
-    drains what was left unhandled exactly once (:meth:`hub.app.HubApp.start`), then
+    drains what was left unhandled exactly once (:mod:`hub.pipeline.intake`), then
     deletes it. Nothing new comes in: nobody may publish on its new subject.
 
     Returns:
@@ -338,7 +338,17 @@ async def _take_legacy_dead_letters(
 async def ensure_kv(
     js: JetStreamContext, bucket: str, ttl_seconds: float, replicas: int
 ) -> KeyValue:
-    """Create (or open and update) a key-value bucket whose entries expire after ``ttl``."""
+    """Create (or open and update) a key-value bucket whose entries expire after a while.
+
+    Args:
+        js: the hub's JetStream context.
+        bucket: its name.
+        ttl_seconds: how long an entry lives.
+        replicas: the bucket's replicas (``streams.replicas``).
+
+    Returns:
+        The bucket; an existing one keeps its data and takes the new TTL.
+    """
     config = KeyValueConfig(
         bucket=bucket,
         history=1,

@@ -76,6 +76,7 @@ class JetStreamWriter:
         self._sub = await self._nc.subscribe(f"{self._base}.*", cb=self._on_reply)
 
     async def stop(self) -> None:
+        """Stop listening for acknowledgements (the writes awaited are answered first)."""
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None

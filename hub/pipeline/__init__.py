@@ -1,7 +1,11 @@
-"""One message's way through the hub: checks, replay refusal, routing, writes, notices, receipts.
+"""One message's way through the hub, from its ingress stream to its deliveries or its refusal.
 
-``ingress`` runs a fetched batch (``checks`` → ``replay`` → policy → writes → audit hook →
-ack); ``quarantine`` is what a refused message leaves behind (with its notice, a
-:class:`schemas.outcomes.Outcome`); ``requests``
-remembers who asked what, for replies; ``receipts`` records the sinks' signed receipts.
+- ``intake``: the pull loops of the countries' ingress streams (one shared bound);
+- ``ingress``: a fetched batch, message by message: ``checks`` (no I/O) → ``replay``
+  (seen ids) → policy → deliveries, notice, quarantine copy, audit entries → ack;
+- ``checks``, ``replay``, ``requests`` (who asked what, for replies), ``quarantine`` (the
+  copy a refused message leaves), ``audit_hook`` (each outcome as audit entries);
+- ``receipt_checks`` and ``receipts``: the sinks' signed receipts, judged, then recorded.
+
+What the sender is told is a :class:`schemas.outcomes.Outcome`.
 """

@@ -114,7 +114,17 @@ def ingress_ref(stream: str, seq: int) -> str:
 
 
 def check(msg: Msg, directory: Directory, settings: HubSettings, now: datetime) -> Checked:
-    """Run every I/O-free check on ``msg``; never raises (errors are in the result)."""
+    """Run every I/O-free check on ``msg``; never raises (errors are in the result).
+
+    Args:
+        msg: the ingress message.
+        directory: the directory in force (keys of the points of contact).
+        settings: the hub settings (size limit, acceptance window, clock skew).
+        now: the hub's time.
+
+    Returns:
+        The message checked: passed (with its envelope), refused, or failed (a bug).
+    """
     seq, stream = ingress_seq(msg), _ingress_stream(msg)
     headers = dict(msg.headers or {})
     sender = sender_token(msg.subject)
@@ -136,7 +146,14 @@ def check(msg: Msg, directory: Directory, settings: HubSettings, now: datetime) 
 def check_batch(
     msgs: Sequence[Msg], directory: Directory, settings: HubSettings, now: datetime
 ) -> list[Checked]:
-    """:func:`check` each message of a batch."""
+    """:func:`check` each message of a batch.
+
+    Args:
+        msgs: the fetched batch.
+        directory: the directory in force.
+        settings: the hub settings.
+        now: the hub's time, one for the whole batch.
+    """
     return [check(msg, directory, settings, now) for msg in msgs]
 
 

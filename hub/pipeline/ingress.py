@@ -107,7 +107,21 @@ class AuditHook(Protocol):
 
 
 class Pipeline:
-    """Handles INGRESS messages; one instance per hub process, shared by its workers."""
+    """Handles INGRESS messages; one instance per hub process, shared by its pull loops.
+
+    Args:
+        nc: the hub's connection (outcomes to senders, core NATS).
+        writer: the batch writer of deliveries, notices and quarantine copies.
+        settings: the hub settings (limits, window, poison threshold).
+        governance: the directory and agreements in force (:attr:`governance` is
+            replaced on reload; a batch keeps the one it started with).
+        signer: the hub key that countersigns redacted views.
+        seen: the accepted ids (replay and duplicate refusal).
+        requests: who sent each request (replies go to the requester only).
+        audit: records each outcome before the ack (None: no audit log).
+        metrics: counts outcomes, deliveries and errors.
+        clock: the time source (tests).
+    """
 
     def __init__(
         self,

@@ -112,6 +112,7 @@ class RecordedReceipt:
 
     @property
     def valid(self) -> bool:
+        """Whether the receipt verified and passed the checks (not ``receipt_rejected``)."""
         return self.receipt is not None
 
 

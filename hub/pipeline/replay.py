@@ -37,8 +37,16 @@ def check_window(
 ) -> None:
     """Refuse a message issued before ``now - window`` or after ``now + skew``.
 
+    Args:
+        message_id: its id, for the refusal's sentence.
+        issued_at: its ``issued_at``.
+        now: the hub's time.
+        window: the acceptance window (``acceptance_window``).
+        skew: the clock skew allowed into the future (``clock_skew``).
+
     Raises:
-        MessageTooOld, MessageFromFuture.
+        MessageTooOld: issued before the window.
+        MessageFromFuture: issued after now plus the skew.
     """
     if issued_at < now - window:
         raise MessageTooOld(
