@@ -15,6 +15,7 @@ from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
 from hub.console.security import CONTENT_SECURITY_POLICY
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.consolekit import PASSWORD, log_in, read_events, serve_console
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def _rejected(message_id: str, country: str = "GT") -> AuditEntry:
 async def writer(server: NatsServer) -> AsyncIterator[AuditWriter]:
     nc = await nats.connect(server.url)
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
-    audit = await AuditWriter.open(nc.jetstream(), signer, "enlace.test/audit")
+    audit = await open_audit_writer(nc.jetstream(), signer, "enlace.test/audit")
     await audit.append([_rejected("BEFORE")])
     yield audit
     await audit.close()
