@@ -28,6 +28,7 @@ from hub.errors import ConfigError
 from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
+    SYSTEM_USER,
     authorization_block,
     load_user,
     login_permissions,
@@ -48,7 +49,8 @@ _API_PREFIXES = ("$JS.", "$KV.")
 
 @click.group(
     "nats",
-    help="NATS logins of the deployment (one nkey per party, the hub and the operator): "
+    help="NATS logins of the deployment (one nkey per party, the hub, the operator and the "
+    "server's system account): "
     "list them, print the server's authorization block, replace a login. Seeds are never "
     "printed.",
 )
@@ -87,13 +89,16 @@ def _consumers(deployment: Deployment) -> dict[str, list[str]]:
         fail(exc.description)
 
 
+_ROLES = (HUB_USER, OPERATOR_USER, SYSTEM_USER)
+
+
 def _role(name: str) -> str:
-    return name if name in (HUB_USER, OPERATOR_USER) else "party"
+    return name if name in _ROLES else "party"
 
 
 def _order(logins: dict[str, str]) -> list[str]:
-    """The hub, the operator, then the parties by code."""
-    return sorted(logins, key=lambda n: (n != HUB_USER, n != OPERATOR_USER, n))
+    """The hub, the operator, the system account's login, then the parties by code."""
+    return sorted(logins, key=lambda n: (_ROLES.index(n) if n in _ROLES else len(_ROLES), n))
 
 
 def _short(subjects: list[str]) -> str:
@@ -136,7 +141,7 @@ def logins(cli: CliContext, as_json: bool) -> None:
     for row in rows:
         here = "seed here" if row["seed_here"] else "seed NOT here (handed over?)"
         click.echo(f"{row['name']:<9} {row['role']:<9} {row['public_key']}  {here}")
-        click.echo(f"    publish:   {_short(row['publish']['allow'])}")
+        click.echo(f"    publish:   {_short(row['publish'].get('allow', []))}")
         if row["publish"].get("deny"):
             click.echo(f"    denied:    {', '.join(row['publish']['deny'])}")
         click.echo(f"    subscribe: {_short(row['subscribe']['allow'])}")
@@ -145,8 +150,9 @@ def logins(cli: CliContext, as_json: bool) -> None:
 @nats_group.command(
     "authorization",
     help="Print the nats-server `authorization { users = [...] }` block the embedded "
-    "server uses (public keys and permissions, the sinks of enlace.yaml included), for a "
-    "NATS server or cluster of your own. Reload that server after each change of logins.",
+    "server uses (public keys and permissions, the sinks of enlace.yaml included) and its "
+    "system account SYS (the `system` login, which hears size refusals), for a NATS server "
+    "or cluster of your own. Reload that server after each change of logins.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
@@ -210,6 +216,8 @@ def _handover(name: str, seed: Path) -> str:
         return f"the hub logs in with {where} from its next `enlace up`"
     if name == OPERATOR_USER:
         return f"`enlace status` and `enlace audit` on this machine use {where} already"
+    if name == SYSTEM_USER:
+        return f"`enlace up` hears the server's size refusals with {where}"
     return (
         f"give {where} to {name}'s operators over a secure channel (then delete it here "
         f"unless `enlace up` runs {name}'s sinks on this machine)"
@@ -218,7 +226,7 @@ def _handover(name: str, seed: Path) -> str:
 
 @nats_group.command(
     "rotate",
-    help="Replace login NAME (a party code, `operator`, or `hub` while `enlace up` is "
+    help="Replace login NAME (a party code, `operator`, `system`, or `hub` while `enlace up` is "
     "stopped) with a new nkey: a new seed file (0600), its public key in nkeys.json. If "
     "`enlace up` runs here with its embedded server, it reloads its config at once and "
     "restarts NAME's adapters; from then the old seed is refused.",
@@ -301,7 +309,12 @@ def _effect(name: str, pid: int | None, settings: HubSettings) -> str:
             "it the new block (`enlace nats authorization`) and reload it; until then it "
             "accepts the old seed and refuses the new one"
         )
+    restarted = (
+        "the watcher of size refusals logged in again"
+        if name == SYSTEM_USER
+        else f"{name}'s adapters here were restarted"
+    )
     return (
         "the running server accepts the new seed and refuses the old one; connections "
-        f"made with the old seed were closed ({name}'s adapters here were restarted)"
+        f"made with the old seed were closed ({restarted})"
     )

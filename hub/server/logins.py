@@ -43,6 +43,14 @@ hub may read the ingress streams or publish deliveries; no login, the hub's incl
 audit streams' configuration or remove from them (:func:`hub_permissions`). The
 ``operator`` login (``enlace status``, ``enlace audit``) may only read stream and consumer
 state and the audit log (:func:`operator_permissions`).
+
+The ``system`` login is the only one outside the global account: it is the sole user of
+the account ``SYS``, which the rendered config makes the server's system account, so that
+the hub can hear the server say why it closed a client's connection (a message over
+``max_payload``, which never reaches JetStream: :mod:`hub.server_events`). It may
+subscribe to those events and to its own inbox and publish nothing
+(:func:`system_permissions`); being in another account, it sees none of ``enlace.>`` nor
+JetStream.
 """
 
 from __future__ import annotations
@@ -65,8 +73,11 @@ from schemas.subjects import deadletter_stream
 
 __all__ = [
     "AUDIT_STREAMS",
+    "DISCONNECT_EVENTS",
     "HUB_USER",
     "OPERATOR_USER",
+    "SYSTEM_ACCOUNT",
+    "SYSTEM_USER",
     "NatsUser",
     "authorization_block",
     "ensure_credentials",
@@ -81,16 +92,23 @@ __all__ = [
     "rotate_login",
     "seed_path",
     "seeds_dir",
+    "system_permissions",
 ]
 
 HUB_USER = "hub"
 OPERATOR_USER = "operator"
 """Read-only login of the operator commands (``enlace status``, ``enlace audit``)."""
+SYSTEM_USER = "system"
+"""The login of the server's system account: it reads the server's disconnect events."""
+SYSTEM_ACCOUNT = "SYS"
+"""The account of :data:`SYSTEM_USER`, made the server's ``system_account``."""
+DISCONNECT_EVENTS = "$SYS.ACCOUNT.*.DISCONNECT"
+"""Where the server tells its system account why it closed a client's connection."""
 
 log = structlog.get_logger("enlace.natsauth")
 
 # A login's name becomes a file name: letters, digits, '-' and '_' only (country codes,
-# "hub", "operator"), so that no name can point outside the seeds folder.
+# "hub", "operator", "system"), so that no name can point outside the seeds folder.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # An nkey user public key: 'U' and 55 more base32 characters (1 + 32 + 2 bytes).
 _PUBLIC_KEY = re.compile(r"^U[A-Z2-7]{55}$")
@@ -198,7 +216,8 @@ def _retire_legacy(deployment: Deployment, names: list[str]) -> None:
 
 
 def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[str, str]:
-    """Make an nkey login for the hub, the operator and each party lacking one.
+    """Make an nkey login for the hub, the operator, the system account and each party
+    lacking one.
 
     Existing logins are kept, so running it again (a new party) changes no one else's. A
     login whose seed is present is listed under that seed's public key; one whose seed was
@@ -215,7 +234,7 @@ def ensure_credentials(deployment: Deployment, parties: Iterable[str]) -> dict[s
     folder = seeds_dir(deployment)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)  # also when an older or hand-made folder was more open
-    for name in dict.fromkeys((HUB_USER, OPERATOR_USER, *parties, *legacy_names)):
+    for name in dict.fromkeys((HUB_USER, OPERATOR_USER, SYSTEM_USER, *parties, *legacy_names)):
         path = seed_path(deployment, name)
         if path.is_file():
             keys[name] = _public_key_of(path.read_bytes(), path)
@@ -424,26 +443,46 @@ def operator_permissions() -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
+def system_permissions() -> dict[str, Any]:
+    """Hear why the server closed connections; publish nothing at all.
+
+    A system-account user may by default send the server's own requests (``$SYS.REQ.>``:
+    kick a client, reload, read every account); this one may not, nor anything else.
+    """
+    return {
+        "publish": {"deny": [">"]},
+        "subscribe": {"allow": [DISCONNECT_EVENTS, f"_INBOX.{SYSTEM_USER}.>"]},
+    }
+
+
 def login_permissions(
     name: str, consumers: Mapping[str, list[str]] | None = None
 ) -> dict[str, Any]:
-    """The permissions of login ``name``: the hub's, the operator's or a country's.
+    """The permissions of login ``name``: the hub's, the operator's, the system account's
+    or a country's.
 
     Args:
-        name: ``hub``, ``operator`` or a country code.
+        name: ``hub``, ``operator``, ``system`` or a country code.
         consumers: each country's DELIVERY durable consumer names (its sinks).
     """
     if name == HUB_USER:
         return hub_permissions()
     if name == OPERATOR_USER:
         return operator_permissions()
+    if name == SYSTEM_USER:
+        return system_permissions()
     return party_permissions(name, (consumers or {}).get(name, []))
 
 
 def authorization_block(
     deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
 ) -> str:
-    """The nats-server ``authorization { users = [...] }`` block: public nkeys only.
+    """The nats-server access config: public nkeys and permissions only.
+
+    An ``authorization { users = [...] }`` block of every login but ``system`` (they share
+    the global account, where the streams are) and, once the deployment has the
+    ``system`` login, an ``accounts { SYS { users = [...] } }`` block holding it alone
+    with ``system_account: SYS``.
 
     Args:
         deployment: whose ``nats/nkeys.json`` to use.
@@ -459,11 +498,26 @@ def authorization_block(
             "be open to anyone; run `enlace init` again to create them"
         )
     consumers = consumers or {}
+    system = keys.pop(SYSTEM_USER, None)
+    users = _user_lines(keys, consumers, "    ")
+    block = "authorization {\n  users = [\n" + users + "\n  ]\n}"
+    if system is None:
+        return block
+    system_user = _user_lines({SYSTEM_USER: system}, consumers, "      ")
+    return (
+        f"{block}\n"
+        "# The system account: its one login hears why the server closed a connection.\n"
+        f"accounts {{\n  {SYSTEM_ACCOUNT} {{\n    users = [\n{system_user}\n    ]\n  }}\n}}\n"
+        f"system_account: {SYSTEM_ACCOUNT}"
+    )
+
+
+def _user_lines(keys: Mapping[str, str], consumers: Mapping[str, list[str]], indent: str) -> str:
     lines = []
     for name, public_key in sorted(keys.items()):
         entry = {"nkey": public_key, "permissions": login_permissions(name, consumers)}
         # An nkey says nothing to a reader: the comment names its login.
-        lines.append(f"    # {name}")
+        lines.append(f"{indent}# {name}")
         # JSON is valid nats-server config syntax.
-        lines.append("    " + json.dumps(entry))
-    return "authorization {\n  users = [\n" + "\n".join(lines) + "\n  ]\n}"
+        lines.append(indent + json.dumps(entry))
+    return "\n".join(lines)

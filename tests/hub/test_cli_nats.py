@@ -62,7 +62,7 @@ def test_logins_lists_every_login_with_its_key_seed_and_permissions(demo: DemoHo
     rows = {row["name"]: row for row in json.loads(listed.stdout)["logins"]}
     keys = _keys(dep)
     assert set(rows) == set(keys)
-    assert list(rows)[:2] == ["hub", "operator"]
+    assert list(rows)[:3] == ["hub", "operator", "system"]
     assert {name: row["public_key"] for name, row in rows.items()} == keys
     assert rows["SV"]["seed_here"] is False and rows["GT"]["seed_here"] is True
     assert rows["GT"]["role"] == "party" and rows["operator"]["role"] == "operator"
@@ -75,6 +75,16 @@ def test_logins_lists_every_login_with_its_key_seed_and_permissions(demo: DemoHo
     # The demo runs a folder sink for HN: its consumer is HN's to read.
     assert "$JS.API.CONSUMER.MSG.NEXT.DELIVERY.sink-HN-folder" in rows["HN"]["publish"]["allow"]
     assert "$JS.API.STREAM.DELETE.AUDIT" in rows["hub"]["publish"]["deny"]
+    # The system account's login hears the server's disconnect events and publishes nothing.
+    assert rows["system"]["role"] == "system"
+    assert rows["system"]["publish"] == {"deny": [">"]}
+    assert rows["system"]["subscribe"]["allow"] == ["$SYS.ACCOUNT.*.DISCONNECT", "_INBOX.system.>"]
+    system = text.stdout.split("\nsystem ", 1)[1].split("\n")[:4]
+    assert system[1:] == [
+        "    publish:   -",
+        "    denied:    >",
+        "    subscribe: $SYS.ACCOUNT.*.DISCONNECT, _INBOX.system.>",
+    ]
     assert keys["GT"] in text.stdout
     assert "seed NOT here" in next(ln for ln in text.stdout.splitlines() if ln.startswith("SV"))
     _no_seed_in(text.stdout + listed.stdout, dep)
@@ -94,6 +104,9 @@ def test_authorization_prints_the_block_of_the_embedded_server(demo: DemoHome) -
         "logins": _keys(dep),
     }
     assert all(key in text.stdout for key in _keys(dep).values())
+    # The system login sits in the server's system account, not among the users above it.
+    assert text.stdout.index(_keys(dep)["system"]) > text.stdout.index("accounts {\n  SYS {")
+    assert text.stdout.strip().endswith("system_account: SYS")
     _no_seed_in(text.stdout + listed.stdout, dep)
 
 
@@ -133,7 +146,7 @@ def test_rotate_of_an_unknown_login_lists_the_known_ones(demo: DemoHome) -> None
     result = run(demo.home, "nats", "rotate", "MX")
     assert result.exit_code == ExitCode.USAGE
     assert "no NATS login 'MX'" in result.stderr
-    assert "hub, operator, BZ, CR, DO, GT, HN, NI, PA, SV, US" in result.stderr
+    assert "hub, operator, system, BZ, CR, DO, GT, HN, NI, PA, SV, US" in result.stderr
     assert public_keys_path(demo.deployment).read_bytes() == before
 
 

@@ -15,6 +15,7 @@ from hub.errors import ConfigError
 from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
+    SYSTEM_USER,
     authorization_block,
     ensure_credentials,
     hub_permissions,
@@ -26,17 +27,19 @@ from hub.server.logins import (
     read_logins,
     seed_path,
     seeds_dir,
+    system_permissions,
 )
 from schemas.common import PARTIES
 
 
 def _users(block: str) -> dict[str, dict[str, object]]:
-    """The user entries of a rendered block: a ``# name`` comment, then one JSON object."""
+    """The user entries of a rendered block: a ``# name`` comment, then one JSON object
+    (other comments explain the block)."""
     lines = [line.strip() for line in block.splitlines()]
     return {
         name.removeprefix("# "): json.loads(entry)
         for name, entry in itertools.pairwise(lines)
-        if name.startswith("# ")
+        if name.startswith("# ") and entry.startswith("{")
     }
 
 
@@ -99,7 +102,7 @@ def test_every_login_gets_permissions_in_the_block(tmp_path: Path) -> None:
     dep = Deployment(tmp_path)
     keys = ensure_credentials(dep, PARTIES)
     users = _users(authorization_block(dep, {"GT": ["sink-GT-folder"]}))
-    assert set(users) == {*PARTIES, HUB_USER, OPERATOR_USER}
+    assert set(users) == {*PARTIES, HUB_USER, OPERATOR_USER, SYSTEM_USER}
     assert all("permissions" in entry for entry in users.values())
     assert all(users[name]["nkey"] == keys[name] for name in users)
     gt = users["GT"]["permissions"]
@@ -114,7 +117,7 @@ def test_the_server_block_holds_public_keys_only(tmp_path: Path) -> None:
     keys = ensure_credentials(dep, PARTIES)
     block = authorization_block(dep)
     seeds = _seeds(dep)
-    assert len(seeds) == len(PARTIES) + 2
+    assert len(seeds) == len(PARTIES) + 3
     assert all(seed.startswith("SU") and seed not in block for seed in seeds)
     assert "password" not in block and "user" not in json.dumps(_users(block))
     assert all(key.startswith("U") and key in block for key in keys.values())
@@ -127,7 +130,7 @@ def test_seeds_are_private_files_one_per_login(tmp_path: Path) -> None:
     ensure_credentials(dep, ["GT", "SV"])
     assert seeds_dir(dep).stat().st_mode & 0o777 == 0o700
     files = sorted(p.name for p in seeds_dir(dep).iterdir())
-    assert files == ["GT.nk", "SV.nk", "hub.nk", "operator.nk"]
+    assert files == ["GT.nk", "SV.nk", "hub.nk", "operator.nk", "system.nk"]
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in seeds_dir(dep).iterdir())
 
 
@@ -221,7 +224,7 @@ def test_old_password_logins_are_replaced_by_nkeys_and_said_so(tmp_path: Path) -
     dep = _legacy_deployment(tmp_path)
     with capture_logs() as logs:
         keys = ensure_credentials(dep, ["SV"])
-    assert set(keys) == {"GT", "SV", HUB_USER, OPERATOR_USER}
+    assert set(keys) == {"GT", "SV", HUB_USER, OPERATOR_USER, SYSTEM_USER}
     # Both files that held the passwords are gone; `enlace up` writes a new config.
     assert not legacy_credentials_path(dep).exists()
     assert not (dep.nats_dir / "nats-server.conf").exists()
@@ -238,3 +241,31 @@ def test_the_operator_login_only_reads() -> None:
     writes = ("CREATE.INGRESS", "CREATE.DELIVERY", "STREAM.CREATE", "STREAM.DELETE", "PURGE")
     assert not any(w in s for s in publish for w in writes)
     assert perms["subscribe"]["allow"] == [f"_INBOX.{OPERATOR_USER}.>"]
+
+
+def test_the_system_login_is_alone_in_the_servers_system_account(tmp_path: Path) -> None:
+    dep = Deployment(tmp_path)
+    keys = ensure_credentials(dep, ["GT"])
+    block = authorization_block(dep)
+    users, system = block.split("accounts {", 1)
+    # In the global account, where the streams are: everyone but the system login.
+    assert keys[SYSTEM_USER] not in users and keys["GT"] in users
+    assert set(_users(system)) == {SYSTEM_USER}
+    assert "SYS {" in system and block.endswith("system_account: SYS")
+
+
+def test_the_system_login_hears_disconnects_and_publishes_nothing() -> None:
+    perms = system_permissions()
+    assert perms["publish"] == {"deny": [">"]}
+    assert perms["subscribe"]["allow"] == ["$SYS.ACCOUNT.*.DISCONNECT", "_INBOX.system.>"]
+
+
+def test_a_deployment_without_the_system_login_gets_no_system_account(tmp_path: Path) -> None:
+    """Made before the system login (and not yet `enlace up` again): the block it had."""
+    dep = Deployment(tmp_path)
+    keys = ensure_credentials(dep, ["GT"])
+    del keys[SYSTEM_USER]
+    public_keys_path(dep).write_text(json.dumps(keys))
+    block = authorization_block(dep)
+    assert "accounts" not in block and "system_account" not in block
+    assert set(_users(block)) == {"GT", HUB_USER, OPERATOR_USER}
