@@ -141,7 +141,11 @@ class AuditEntry(StrictModel):
         digest: str,
         size: int,
     ) -> AuditEntry:
-        """A message was refused with a reason code (the id may be unknown: malformed JSON)."""
+        """A message was refused with a reason code (the id may be unknown: malformed JSON).
+
+        The hub had the message's bytes: their digest and size are required. For what the
+        NATS server refused before it reached the hub, see :meth:`refused_by_server`.
+        """
         return cls._build(
             kind=EntryKind.REJECTED,
             message_id=message_id,
@@ -149,6 +153,19 @@ class AuditEntry(StrictModel):
             reason=reason,
             digest=digest,
             size=size,
+        )
+
+    @classmethod
+    def refused_by_server(cls, sender_country: str, reason: str, detail: str) -> AuditEntry:
+        """The NATS server refused a message before it reached JetStream (a ``rejected``).
+
+        Only what the server reported is recorded: the sender's country (from its login),
+        the reason code and ``detail`` (what the server did, e.g. its ``max_payload``). The
+        entry has **no** message id, digest or size: no byte of the message arrived, and
+        the server's event says neither which message it was nor how large.
+        """
+        return cls._build(
+            kind=EntryKind.REJECTED, country=sender_country, reason=reason, detail=detail
         )
 
     @classmethod

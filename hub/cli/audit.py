@@ -160,7 +160,9 @@ def _what(entry: AuditEntry) -> str:
         again = " (again: redelivered)" if entry.detail == REDELIVERED else ""
         return f"{entry.country} {entry.poc or ''} {entry.theme}/{entry.type} {entry.size} B{again}"
     if kind == "rejected":
-        return f"from {entry.country or '?'}: {entry.reason}"
+        # A refusal by the NATS server has no message id: its detail says what happened.
+        detail = f" ({entry.detail})" if entry.detail else ""
+        return f"from {entry.country or '?'}: {entry.reason}{detail}"
     if kind == "routed":
         return f"→ {entry.recipient} view={entry.view} agreement={entry.agreement}"
     if kind in ("undeliverable", "not_routed"):

@@ -94,3 +94,16 @@ def test_a_decision_made_again_after_a_redelivery_says_so() -> None:
     assert first.detail is None and "detail" not in json.loads(first.canonical())
     assert again.detail == REDELIVERED
     assert parse_entry(again.canonical()) == again
+
+
+def test_a_refusal_by_the_server_records_what_the_server_said_and_no_digest() -> None:
+    detail = "refused by nats-server: over max_payload 1114112 bytes; connection closed"
+    entry = AuditEntry.refused_by_server("GT", "too_large", detail).with_index(3)
+    stored = json.loads(entry.canonical())
+    assert stored["kind"] == "rejected" and stored["reason"] == "too_large"
+    assert (stored["country"], stored["detail"]) == ("GT", detail)
+    # The hub never had a byte of it: no id, digest or size to claim.
+    assert not {"message_id", "digest", "size"} & set(stored)
+    assert parse_entry(entry.canonical()) == entry
+    with pytest.raises(AuditEntryInvalid, match="reason"):
+        AuditEntry.refused_by_server("GT", "Maximum Message Payload Exceeded", detail)
