@@ -256,10 +256,10 @@ class HubRunner:
             self._logins = ensure_credentials(self.deployment, governance.directory.party_codes)
             # Every configured sink's consumer is permitted, also of sinks run elsewhere.
             self._start_server(_pairs(register))
-        else:
-            await _probe(self.settings.url)
         hub_user = self._login(HUB_USER)
         options = hub_user.connect_options() if hub_user else {}
+        if not self.settings.embedded:
+            await _probe(self.settings.url, options)
         await self._open_audit(governance, options)
         # Every decision goes on the audit record before its INGRESS message is acked.
         hook = AuditLogHook(self.audit) if self.audit is not None else None
@@ -695,11 +695,12 @@ def delivery_consumers(sinks: list[tuple[str, str]]) -> dict[str, list[str]]:
     return consumers
 
 
-async def _probe(url: str) -> None:
-    """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable."""
+async def _probe(url: str, options: dict[str, Any]) -> None:
+    """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable
+    or refuses the hub's login (``options``)."""
     import nats
 
-    nc = await nats.connect(servers=[url], **QUIET_CONNECT)
+    nc = await nats.connect(servers=url.split(","), **QUIET_CONNECT, **options)
     await nc.close()
 
 
