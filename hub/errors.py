@@ -7,6 +7,7 @@ Tree::
         ├── NatsServerError        the embedded nats-server cannot start or stop
         ├── ConfigError            settings are wrong (file, field)
         ├── ConsumerTampered       consumer_tampered  a consumer was changed beyond repair
+        ├── ServerEventsUnheard    server_events_unheard  the system login hears no server events
         ├── MessageRefused         the pipeline refuses a message (reason code)
         │   ├── MessageTooOld          too_old           issued before the acceptance window
         │   ├── MessageFromFuture      issued_in_future  issued beyond the allowed clock skew
@@ -37,6 +38,7 @@ __all__ = [
     "ReceiptRefused",
     "ReceiptUnchecked",
     "ReceiptUnknownSink",
+    "ServerEventsUnheard",
 ]
 
 
@@ -76,6 +78,24 @@ class ConsumerTampered(HubError):
             "that the hub makes it again: its messages not yet acked are then delivered "
             "again (sinks and the hub ignore repeats)"
         )
+
+
+class ServerEventsUnheard(HubError):
+    """The ``system`` login is let in but hears none of the server's events: the server
+    does not have it as the user of its system account (:mod:`hub.server_events`).
+
+    Attributes:
+        url: the server.
+    """
+
+    code = "server_events_unheard"
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(
+            f"the NATS server at {url} lets the system login in but sends it no events "
+            f"({why}): give the server the system account of `enlace nats authorization`"
+        )
+        self.url = url
 
 
 class MessageRefused(HubError):

@@ -4,7 +4,8 @@
    deployment's NATS users and their permissions (:mod:`hub.server.logins`);
 2. the audit writer (the hub key signs checkpoints), which records the start, the
    governance loaded, every reload and the stop;
-3. the hub app (:func:`hub.app.create_app`) as user ``hub``;
+3. the hub app (:func:`hub.app.create_app`) as user ``hub``, and beside it the watcher of
+   the server's size refusals as user ``system`` (:mod:`hub.server_events`);
 4. one ``enlace adapter run --country CC --sink NAME`` child per sink of the ``adapters:``
    section, as user ``CC`` (restarted if it dies).
 
@@ -51,6 +52,7 @@ from hub.pipeline.audit_hook import AuditLogHook
 from hub.policy import set_changes
 from hub.server.logins import (
     HUB_USER,
+    SYSTEM_USER,
     NatsUser,
     authorization_block,
     ensure_credentials,
@@ -61,6 +63,7 @@ from hub.server.logins import (
 )
 from hub.server.operator_access import QUIET_CONNECT
 from hub.server.process import NatsServer, NatsServerConfig, terminate
+from hub.server_events import OversizeWatcher, watch_oversize
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 from schemas.subjects import sink_consumer
@@ -141,6 +144,7 @@ class HubRunner:
     server: NatsServer | None = None
     app: HubApp | None = None
     audit: AuditWriter | None = None
+    oversize: OversizeWatcher | None = None
     governance: Governance | None = None
     adapters: list[AdapterProcess] = field(default_factory=list)
     _audit_nc: Any = None
@@ -273,10 +277,24 @@ class HubRunner:
             sinks=register,
         )
         await self.app.start()
+        await self._watch_oversize()
         await self._start_adapters(sinks)
         pid_file(self.deployment).parent.mkdir(parents=True, exist_ok=True)
         pid_file(self.deployment).write_text(f"{os.getpid()}\n", encoding="ascii")
         return self.where()
+
+    async def _watch_oversize(self) -> None:
+        """Audit and notice what the server refuses for its size (hub as publisher)."""
+        assert self.audit is not None and self._audit_nc is not None  # opened
+        self.oversize = await watch_oversize(
+            self.settings.url,
+            lambda: self._login(SYSTEM_USER),
+            required=self.settings.embedded,
+            audit=self.audit,
+            publish=self._audit_nc.jetstream(timeout=10).publish,
+            logins=lambda: read_logins(self.deployment),
+            max_message_bytes=self.settings.max_message_bytes,
+        )
 
     def _serve_metrics(self) -> HubMetrics:
         """The hub's metrics, served on ``hub.metrics_port`` when one is set.
@@ -388,6 +406,8 @@ class HubRunner:
             applied = True
             self._warn_external(parties, new_parties, permitted, new_sinks)
         restarted = await self._restart_adapters(rotated)
+        if SYSTEM_USER in rotated and self.oversize is not None:
+            await self.oversize.restart()
         streams = await self._ensure_party_streams(parties)
         await self._apply_sinks(register)
         started = await self._start_new_adapters(new_sinks, applied)
@@ -638,6 +658,8 @@ class HubRunner:
         """Hub first (drains its batches), then the audit writer, adapters and the server."""
         if self.app is not None:
             await self.app.stop()
+        if self.oversize is not None:
+            await self.oversize.stop()
         if self.audit is not None and self.governance is not None:
             with contextlib.suppress(Exception):
                 await self.audit.append(

@@ -97,7 +97,7 @@ def test_a_decision_made_again_after_a_redelivery_says_so() -> None:
 
 
 def test_a_refusal_by_the_server_records_what_the_server_said_and_no_digest() -> None:
-    detail = "refused by nats-server: over max_payload 1114112 bytes; connection closed"
+    detail = "refused by the NATS server (n1): over max_payload 1114112 bytes; connection closed"
     entry = AuditEntry.refused_by_server("GT", "too_large", detail).with_index(3)
     stored = json.loads(entry.canonical())
     assert stored["kind"] == "rejected" and stored["reason"] == "too_large"
