@@ -6,8 +6,9 @@ The policy is written down here a second time, as rules a reviewer can read
 these rules exactly. A permission added by mistake to any login fails this test as
 surely as one taken away. The subjects are generated from what the running deployment
 has: its streams and consumers as the server lists them, every party's subjects, the
-key-value buckets, the inboxes, and the verbs of the JetStream API (including creates
-on existing consumer names, which nats-server takes as updates).
+key-value buckets, the inboxes, the verbs of the JetStream API (including creates
+on existing consumer names, which nats-server takes as updates) and the server's own
+``$SYS`` subjects (only the ``system`` login, in the system account, hears its events).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from hub.jetstream.streams import (
 from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
+    SYSTEM_USER,
     authorization_block,
     ensure_credentials,
     load_user,
@@ -136,6 +138,8 @@ def _operator_publish() -> list[str]:
 
 
 def allowed_publish(login: str, subject: str) -> bool:
+    if login == SYSTEM_USER:
+        return False  # it only listens: not even the server's own requests ($SYS.REQ)
     if login == HUB_USER:
         hub = ("enlace.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>")
         return any(_covers(p, subject) for p in hub) and not _hub_refused(subject)
@@ -146,6 +150,8 @@ def allowed_publish(login: str, subject: str) -> bool:
 def allowed_subscribe(login: str, subject: str) -> bool:
     if login == HUB_USER:
         rules = ["enlace.>", "_INBOX.>"]
+    elif login == SYSTEM_USER:  # why the server closed a connection, and its replies
+        rules = ["$SYS.ACCOUNT.*.DISCONNECT", f"_INBOX.{SYSTEM_USER}.>"]
     elif login == OPERATOR_USER:
         rules = [f"_INBOX.{OPERATOR_USER}.>"]
     else:
@@ -191,6 +197,20 @@ _ACCOUNT = (
     "$JS.API.META.LEADER.STEPDOWN",
     "$JS.API.SERVER.REMOVE",
     "$SYS.REQ.SERVER.PING",
+    "$SYS.REQ.SERVER.PING.CONNZ",
+    "$SYS.REQ.ACCOUNT.$G.CONNZ",
+    "$SYS.REQ.USER.INFO",
+    "$SYS.ACCOUNT.$G.DISCONNECT",
+    "$SYS.ACCOUNT.$G.CONNECT",
+)
+_LOGINS = (HUB_USER, OPERATOR_USER, SYSTEM_USER)
+_SYSTEM_EVENTS = (
+    "$SYS.ACCOUNT.*.DISCONNECT",
+    "$SYS.ACCOUNT.$G.DISCONNECT",
+    "$SYS.ACCOUNT.*.CONNECT",
+    "$SYS.ACCOUNT.>",
+    "$SYS.SERVER.>",
+    "$SYS.REQ.>",
 )
 
 
@@ -229,7 +249,7 @@ def publish_universe(consumers: dict[str, list[str]]) -> list[str]:
     subjects = [*_ACCOUNT, "enlace.audit", "enlace.audit.checkpoint", "_INBOX.x", "enlace.x"]
     for cc in PARTIES:
         subjects += _party_subjects(cc)
-    subjects += [f"_INBOX.{name}.x" for name in (HUB_USER, OPERATOR_USER)]
+    subjects += [f"_INBOX.{name}.x" for name in _LOGINS]
     subjects += [f"$KV.{bucket}.key" for bucket in BUCKETS]
     for stream, names in consumers.items():
         subjects += [f"$JS.API.{verb}.{stream}" for verb in _STREAM_VERBS]
@@ -247,7 +267,9 @@ def subscribe_universe() -> list[str]:
     for cc in PARTIES:
         subjects += _party_subjects(cc)
         subjects += [f"enlace.in.{cc}.>", f"enlace.out.{cc}.>", f"_INBOX.{cc}.>"]
-    subjects += [f"_INBOX.{name}.>" for name in (HUB_USER, OPERATOR_USER)]
+    subjects += [f"_INBOX.{name}.>" for name in _LOGINS]
+    subjects += [f"_INBOX.{name}.x" for name in _LOGINS]
+    subjects += _SYSTEM_EVENTS
     return sorted(set(subjects))
 
 
@@ -370,7 +392,7 @@ async def _refusals(nc: NatsClient, refusals: Refusals, pub: list[str], sub: lis
     return refusals
 
 
-LOGINS = (*PARTIES, OPERATOR_USER, HUB_USER)  # the hub last: its allowed verbs act
+LOGINS = (*PARTIES, OPERATOR_USER, SYSTEM_USER, HUB_USER)  # the hub last: its verbs act
 
 
 @pytest.mark.parametrize("login", LOGINS)
