@@ -1,4 +1,5 @@
-"""NATS access per party, deny by default: one nkey login per country, the hub and the operator.
+"""NATS access per party, deny by default: one nkey login per country, the hub, the operator
+and the server's system account.
 
 ``enlace init`` calls :func:`ensure_credentials`; ``enlace up`` (embedded server) calls it
 again, then renders the server's ``authorization`` block with :func:`authorization_block`
