@@ -90,18 +90,10 @@ async def _notices(up: Running, cc: str) -> AsyncIterator[list[Msg]]:
 
 
 @asynccontextmanager
-async def _operator(up: Running) -> AsyncIterator[NatsClient]:
-    nc = await login(up, OPERATOR_USER, [])
-    try:
-        yield nc
-    finally:
-        await nc.close()
-
-
-@asynccontextmanager
-async def _hub(up: Running) -> AsyncIterator[NatsClient]:
-    """The hub's login: the one that may read the REJECTED stream."""
-    nc = await login(up, HUB_USER, [])
+async def _as(up: Running, name: str) -> AsyncIterator[NatsClient]:
+    """A connection with login ``name``: the operator reads the audit log, the hub the
+    REJECTED stream."""
+    nc = await login(up, name, [])
     try:
         yield nc
     finally:
@@ -131,7 +123,7 @@ async def test_gt_is_told_and_the_refusal_is_audited_and_nobody_else_hears(
     running: Running,
 ) -> None:
     async with (
-        _operator(running) as op,
+        _as(running, OPERATOR_USER) as op,
         _notices(running, "GT") as to_gt,
         _notices(running, "HN") as to_hn,
     ):
@@ -140,7 +132,7 @@ async def test_gt_is_told_and_the_refusal_is_audited_and_nobody_else_hears(
         await _wait(lambda: to_gt, "GT's notice")
         entries = _server_refusals(await _one_more(op, before))
         await asyncio.sleep(0.5)  # a notice to HN, were there one, would be in by now
-    async with _hub(running) as hub:
+    async with _as(running, HUB_USER) as hub:
         kept = await stream_msgs(hub.jetstream(), "REJECTED", "enlace.rejected.GT")
 
     notice = json.loads(to_gt[0].data)
@@ -163,7 +155,7 @@ async def test_gt_is_told_and_the_refusal_is_audited_and_nobody_else_hears(
 
 
 async def test_audit_tail_shows_the_servers_refusal_for_the_country(running: Running) -> None:
-    async with _operator(running) as op:
+    async with _as(running, OPERATOR_USER) as op:
         before = len(_server_refusals(await audit_entries(op.jetstream())))
         limit = await _too_large(running, "GT")
         await _one_more(op, before)
@@ -182,7 +174,7 @@ async def test_audit_tail_shows_the_servers_refusal_for_the_country(running: Run
 
 
 async def test_a_login_that_is_no_country_s_is_only_logged(running: Running) -> None:
-    async with _operator(running) as op, _notices(running, "GT") as to_gt:
+    async with _as(running, OPERATOR_USER) as op, _notices(running, "GT") as to_gt:
         before = await audit_entries(op.jetstream())
         await _too_large(running, OPERATOR_USER)
         await _wait(
