@@ -6,7 +6,7 @@ This module is the facade: build a hub with :func:`create_app` from :class:`HubS
 
 - ``governance/`` the directory and agreements in force, the hub's key, loading them;
 - ``pipeline/`` one message's way: checks, replay refusal, routing, quarantine, notices,
-  the audit hook, and the sinks' receipts;
+  the audit hook, the sinks' receipts, and what the server refused for its size;
 - ``jetstream/`` every stream, bucket and consumer definition, the batch writer, the pull loop;
 - ``policy/`` sharing agreements: loading, deciding, redacted views (``views/``);
 - ``audit/`` the tamper-evident log: entries, Merkle tree, checkpoints, verification;

@@ -82,7 +82,7 @@ class ConsumerTampered(HubError):
 
 class ServerEventsUnheard(HubError):
     """The ``system`` login is let in but hears none of the server's events: the server
-    does not have it as the user of its system account (:mod:`hub.server_events`).
+    does not have it as the user of its system account (:mod:`hub.pipeline.oversize`).
 
     Attributes:
         url: the server.

@@ -5,7 +5,7 @@ larger one as ``too_large`` with a notice, a quarantine copy and an audit entry)
 counts headers and body together against the server's ``max_payload``, and what the
 server refuses there never reaches JetStream: the server closes the connection and the
 hub sees no byte of it (``enlace up`` still notices and audits it from the server's
-disconnect event, without a quarantine copy: ``hub.server_events``). So the server's
+disconnect event, without a quarantine copy: ``hub.pipeline.oversize``). So the server's
 ``max_payload`` and every ingress stream's ``max_msg_size`` are both
 :func:`wire_limit`: the body limit plus a fixed allowance for headers. Every message the
 server lets through then reaches the hub, which refuses the too large ones itself; the

@@ -5,7 +5,9 @@
   (seen ids) → policy → deliveries, notice, quarantine copy, audit entries → ack;
 - ``checks``, ``replay``, ``requests`` (who asked what, for replies), ``quarantine`` (the
   copy a refused message leaves), ``audit_hook`` (each outcome as audit entries);
-- ``receipt_checks`` and ``receipts``: the sinks' signed receipts, judged, then recorded.
+- ``receipt_checks`` and ``receipts``: the sinks' signed receipts, judged, then recorded;
+- ``oversize``: what the NATS server refused for its size before the hub could see it,
+  noticed to its sender and audited.
 
 What the sender is told is a :class:`schemas.outcomes.Outcome`.
 """

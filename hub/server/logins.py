@@ -48,7 +48,7 @@ state and the audit log (:func:`operator_permissions`).
 The ``system`` login is the only one outside the global account: it is the sole user of
 the account ``SYS``, which the rendered config makes the server's system account, so that
 the hub can hear the server say why it closed a client's connection (a message over
-``max_payload``, which never reaches JetStream: :mod:`hub.server_events`). It may
+``max_payload``, which never reaches JetStream: :mod:`hub.pipeline.oversize`). It may
 subscribe to those events and to its own inbox and publish nothing
 (:func:`system_permissions`); being in another account, it sees none of ``enlace.>`` nor
 JetStream.

@@ -5,7 +5,7 @@
 2. the audit writer (the hub key signs checkpoints), which records the start, the
    governance loaded, every reload and the stop;
 3. the hub app (:func:`hub.app.create_app`) as user ``hub``, and beside it the watcher of
-   the server's size refusals as user ``system`` (:mod:`hub.server_events`);
+   the server's size refusals as user ``system`` (:mod:`hub.pipeline.oversize`);
 4. one ``enlace adapter run --country CC --sink NAME`` child per sink of the ``adapters:``
    section, as user ``CC`` (restarted if it dies).
 
@@ -49,6 +49,7 @@ from hub.governance import Governance, load_governance, load_signer
 from hub.jetstream.streams import ensure_audit_streams, ensure_streams
 from hub.metrics import HubMetrics
 from hub.pipeline.audit_hook import AuditLogHook
+from hub.pipeline.oversize import OversizeWatcher, watch_oversize
 from hub.policy import set_changes
 from hub.server.logins import (
     HUB_USER,
@@ -63,7 +64,6 @@ from hub.server.logins import (
 )
 from hub.server.operator_access import QUIET_CONNECT
 from hub.server.process import NatsServer, NatsServerConfig, terminate
-from hub.server_events import OversizeWatcher, watch_oversize
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 from schemas.subjects import sink_consumer

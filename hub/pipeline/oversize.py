@@ -16,7 +16,7 @@ own as the ``system`` login (the one user of the server's system account:
   server did; no message id, digest or size: no byte arrived
   (:meth:`~hub.audit.entries.AuditEntry.refused_by_server`);
 - publishes a notice to that country on ``enlace.rejected.<CC>`` (stream REJECTED), in
-  the shape of the hub's other notices (:class:`~hub.pipeline.notices.Outcome`, status
+  the shape of the hub's other notices (:class:`~schemas.outcomes.Outcome`, status
   ``rejected``, reason ``too_large``, an empty ``message_id``);
 - logs ``oversize_refused_by_server`` with the country.
 
@@ -50,9 +50,9 @@ from nats.aio.msg import Msg
 
 from hub.audit import AuditEntry
 from hub.errors import ConfigError, HubError, NatsServerError, ServerEventsUnheard
-from hub.pipeline.notices import Outcome, OutcomeStatus
 from hub.server.logins import DISCONNECT_EVENTS, SYSTEM_USER, NatsUser
 from schemas.errors import MessageTooLarge
+from schemas.outcomes import Outcome, OutcomeStatus
 from schemas.subjects import HDR_MSG_ID, rejected_subject
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
     "watch_oversize",
 ]
 
-log = structlog.get_logger("enlace.server_events")
+log = structlog.get_logger("enlace.oversize")
 
 _NAME = "enlace-server-events"
 OVERSIZE_QUEUE = "enlace-oversize"

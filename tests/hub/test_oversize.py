@@ -1,6 +1,6 @@
 """The watcher of the server's size refusals, on its pure logic: which events it records,
 for whom, and what it writes (in-memory audit log and notice stream; the real server is
-tests/integration/test_server_events.py)."""
+tests/integration/test_oversize.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from structlog.testing import capture_logs
 
 from hub.audit import AuditEntry, EntryKind
 from hub.errors import ConfigError
-from hub.pipeline.notices import Outcome
+from hub.pipeline.oversize import OversizeWatcher, oversize_notice, parse_disconnect
 from hub.server.logins import NatsUser
-from hub.server_events import OversizeWatcher, oversize_notice, parse_disconnect
+from schemas.outcomes import Outcome
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEYS = {

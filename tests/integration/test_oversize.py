@@ -28,9 +28,9 @@ from nats.aio.msg import Msg
 from hub.audit import AuditEntry, EntryKind
 from hub.deployment import Deployment
 from hub.errors import ServerEventsUnheard
+from hub.pipeline.oversize import OversizeWatcher
 from hub.server.logins import HUB_USER, OPERATOR_USER, SYSTEM_USER, authorization_block, load_user
 from hub.server.process import terminate
-from hub.server_events import OversizeWatcher
 from tests.integration.conftest import start_nats_server
 from tests.integration.demokit import ENLACE, TRACE_SUBJECT, up_command, wait_ready
 from tests.integration.hubkit import stream_msgs
