@@ -71,6 +71,7 @@ EXPLANATIONS: dict[str, str] = {
     "retries_exhausted": "the sink kept failing; the delivery went to dead letters",
     "schema_invalid": "the payload does not match the schema of its type",
     "sender_mismatch": "the signing key does not belong to the named sender",
+    "server_events_unheard": "the NATS server sends the hub no events: size refusals go unrecorded",
     "signature_error": "the signature does not hold",
     "signing_key_missing": "the adapter has no key to sign receipts",
     "sink_refused": "the national system refused the delivery for good",
