@@ -37,7 +37,8 @@ from hub.server.logins import (
     seed_path,
 )
 from hub.server.operator_access import QUIET_CONNECT
-from hub.up.runner import delivery_consumers, pid_file, sink_register
+from hub.up.runner import pid_file
+from hub.up.sinks import delivery_consumers, sink_pairs, sink_register
 from schemas.errors import EnlaceError
 
 __all__ = ["hub_pid", "nats_group"]
@@ -84,7 +85,7 @@ def _consumers(deployment: Deployment) -> dict[str, list[str]]:
     section, also those a country runs on its own machine."""
     try:
         register = sink_register(deployment)
-        return delivery_consumers([(cc, n) for cc, names in register.items() for n in names])
+        return delivery_consumers(sink_pairs(register))
     except EnlaceError as exc:
         fail(exc.description)
 

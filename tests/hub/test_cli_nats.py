@@ -24,7 +24,8 @@ from hub.server.logins import (
     seed_path,
     seeds_dir,
 )
-from hub.up.runner import configured_sinks, delivery_consumers, pid_file
+from hub.up.runner import pid_file
+from hub.up.sinks import configured_sinks, delivery_consumers
 from tests.hub.governance_fixtures import DemoHome, copy_demo, run
 
 

@@ -1,0 +1,206 @@
+"""The sink adapter children of ``enlace up``: starting, supervising and restarting them.
+
+Each child is ``enlace adapter run --country CC --sink NAME`` in its own session, logged in
+as ``CC`` (the path of its seed file, never the seed), its output in
+``state/logs/adapter-CC-NAME.log``. One that dies is started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from hub.deployment import Deployment
+from hub.errors import ConfigError
+from hub.server.logins import NatsUser
+from hub.server.process import terminate
+
+__all__ = ["AdapterChildren", "AdapterProcess"]
+
+log = structlog.get_logger("enlace.up")
+
+_RESTART_DELAY = 2.0
+_ADAPTER_GAP = 0.3
+_CHILD_STOP_TIMEOUT = 10.0
+
+
+def _enlace_command() -> list[str]:
+    beside = Path(sys.executable).parent / "enlace"
+    if beside.is_file():
+        return [str(beside)]
+    # A command line for a child process, not an import of the CLI by this package.
+    return [sys.executable, "-c", "from hub.cli import main; main()"]
+
+
+@dataclass
+class AdapterProcess:
+    """One sink adapter child: ``enlace adapter run --country CC --sink NAME``."""
+
+    country: str
+    sink: str
+    home: Path
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
+        command += ["--country", self.country, "--sink", self.sink]
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                # Own session: a Ctrl-C in the terminal reaches `enlace up` only, which
+                # stops the hub first and the adapters after it.
+                start_new_session=True,
+            )
+        log.info("adapter_started", country=self.country, sink=self.sink, pid=self.process.pid)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout: float = _CHILD_STOP_TIMEOUT) -> None:
+        terminate(self.process, timeout)
+
+
+@dataclass
+class AdapterChildren:
+    """The adapter children of one ``enlace up``.
+
+    Attributes:
+        deployment: whose home the children run on, and where their logs go.
+        nats_url: the server they connect to.
+        login: the deployment's login of a country; None when the URL carries its own.
+        processes: the children, running or being restarted.
+    """
+
+    deployment: Deployment
+    nats_url: str
+    login: Callable[[str], NatsUser | None]
+    processes: list[AdapterProcess] = field(default_factory=list)
+
+    @property
+    def running(self) -> list[tuple[str, str]]:
+        """(country, sink) of every child."""
+        return [(a.country, a.sink) for a in self.processes]
+
+    async def start(self, sinks: list[tuple[str, str]]) -> None:
+        """Start one child per (country, sink).
+
+        Raises:
+            ConfigError: a country's login is missing or wrong.
+            OSError: a child cannot be started.
+        """
+        for i, (cc, name) in enumerate(sinks):
+            if i:
+                # Nine Python start-ups at once starve a 2-core machine for seconds, long
+                # enough for the first JetStream calls to time out; a short gap avoids it.
+                await asyncio.sleep(_ADAPTER_GAP)
+            proc = AdapterProcess(
+                country=cc,
+                sink=name,
+                home=self.deployment.home,
+                env=self._env(cc),
+                log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{name}.log",
+            )
+            proc.start()
+            self.processes.append(proc)
+
+    def _env(self, cc: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ENLACE_NATS_URL"] = self.nats_url
+        user = self.login(cc)
+        if user is not None:
+            # The seed file's path, never the seed: a child's environment is readable
+            # by more tools (ps e, /proc) than a 0600 file.
+            env["ENLACE_NATS_NKEY_SEED_FILE"] = str(user.seed_file)
+            env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
+            env.pop("ENLACE_NATS_USER", None)
+            env.pop("ENLACE_NATS_PASSWORD", None)
+        return env
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Start again every child that exits, until ``stop`` is set."""
+        while not stop.is_set():
+            for proc in self.processes:
+                code = proc.exited()
+                if code is not None and not stop.is_set():
+                    proc.restarts += 1
+                    log.warning(
+                        "adapter_exited",
+                        country=proc.country,
+                        sink=proc.sink,
+                        code=code,
+                        log=str(proc.log_path),
+                        restarts=proc.restarts,
+                    )
+                    proc.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
+
+    async def restart(self, rotated: list[str]) -> list[str]:
+        """Restart the children of the countries whose login the server now knows anew.
+
+        The server closed their connections when it dropped the old public key, and
+        nats-py would reconnect for ever with that key (it computes the public key once,
+        at connect); a new process logs in with the new seed from the same file.
+
+        Returns:
+            ``CC/sink`` of each child restarted.
+        """
+        loop = asyncio.get_running_loop()
+        restarted = []
+        for proc in [a for a in self.processes if a.country in rotated]:
+            # Out of the list while it restarts, so that the supervisor does not start it too.
+            self.processes.remove(proc)
+            try:
+                await loop.run_in_executor(None, proc.stop)
+                proc.start()
+                restarted.append(f"{proc.country}/{proc.sink}")
+            except OSError as err:
+                log.error("adapter_not_restarted", country=proc.country, error=str(err))
+            finally:
+                self.processes.append(proc)
+        return restarted
+
+    async def start_new(
+        self, sinks: list[tuple[str, str]], permitted: bool
+    ) -> list[tuple[str, str]]:
+        """Start the children of ``sinks`` if the server took their permissions.
+
+        Returns:
+            The sinks started; none when the server lacks their permissions or a start
+            failed (logged, with what to do).
+        """
+        if not sinks:
+            return []
+        if not permitted:
+            log.error(
+                "adapters_not_started",
+                sinks=[f"{cc}/{name}" for cc, name in sinks],
+                reason="the server did not take their permissions; restart `enlace up`",
+            )
+            return []
+        try:
+            await self.start(sinks)
+        except (ConfigError, OSError) as err:
+            log.error("adapters_not_started", error=str(err), reason="restart `enlace up`")
+            return []
+        return sinks
+
+    async def stop(self) -> None:
+        """Stop every child (each gets its time to finish what it writes)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, a.stop) for a in self.processes))

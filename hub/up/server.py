@@ -1,0 +1,191 @@
+"""The NATS server of ``enlace up``: which login each connection uses, the embedded server
+started with the deployment's logins and permissions and reloaded when they change, and
+for a server given by URL (not ours to change) what its operator must add.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from hub.config import HubSettings
+from hub.deployment import Deployment
+from hub.errors import ConfigError, NatsServerError
+from hub.server.logins import (
+    NatsUser,
+    authorization_block,
+    ensure_credentials,
+    load_user,
+    party_permissions,
+    read_logins,
+)
+from hub.server.operator_access import QUIET_CONNECT
+from hub.server.process import NatsServer, NatsServerConfig
+from hub.up.sinks import delivery_consumers
+from schemas.limits import wire_limit
+
+__all__ = ["UpServer", "probe"]
+
+log = structlog.get_logger("enlace.up")
+
+_NATS_RELOAD_TIMEOUT = 10.0
+
+
+@dataclass
+class UpServer:
+    """The NATS side of one ``enlace up``.
+
+    Attributes:
+        deployment: whose logins (``nats/``) to use.
+        settings: the embedded server's host and ports, or the URL of another server.
+        server: the embedded server, once started.
+    """
+
+    deployment: Deployment
+    settings: HubSettings
+    server: NatsServer | None = None
+    # The public nkeys the embedded server was last given: a reload that changes one
+    # (`enlace nats rotate`) restarts that country's adapters.
+    _logins: dict[str, str] = field(default_factory=dict)
+
+    def login(self, name: str) -> NatsUser | None:
+        """The deployment's login ``name``; none when the URL carries its own credentials.
+
+        The embedded server always requires the logins; a server given by ``nats_url``
+        gets them too when the deployment has them (a cluster with the same block).
+
+        Raises:
+            ConfigError: the login is missing, or its seed is missing or wrong.
+        """
+        if self.settings.embedded:
+            return load_user(self.deployment, name)
+        if "@" in self.settings.url or name not in read_logins(self.deployment):
+            return None
+        return load_user(self.deployment, name)
+
+    def _config(self, sinks: list[tuple[str, str]]) -> NatsServerConfig:
+        """The embedded server's config: the deployment's logins, ``sinks``' consumers."""
+        nats_dir = self.deployment.nats_dir.resolve()
+        return NatsServerConfig(
+            store_dir=nats_dir / "jetstream",
+            host=self.settings.nats_host,
+            port=self.settings.nats_port,
+            http_port=self.settings.nats_http_port,
+            # What the server lets through reaches the hub, which refuses it with a notice.
+            max_payload=wire_limit(self.settings.max_message_bytes),
+            authorization=authorization_block(self.deployment, delivery_consumers(sinks)),
+        )
+
+    def start(self, parties: tuple[str, ...], sinks: list[tuple[str, str]]) -> None:
+        """Logins for ``parties`` that lack one, then the embedded server permitting ``sinks``.
+
+        Raises:
+            ConfigError: a login cannot be made or read.
+            NatsServerError: the server cannot start (busy port, no binary).
+        """
+        # Logins for parties or roles added since `enlace init` (existing ones are kept).
+        self._logins = ensure_credentials(self.deployment, parties)
+        # Public nkeys only, but who may do what is nobody else's business: the server
+        # writes its config with mode 0600.
+        config_path = self.deployment.nats_dir.resolve() / "nats-server.conf"
+        self.server = NatsServer(self._config(sinks), config_path)
+        self.server.start()
+        log.info("nats_started", url=self.server.url, config=str(config_path))
+
+    async def reload(
+        self, parties: tuple[str, ...], new_parties: list[str], sinks: list[tuple[str, str]]
+    ) -> tuple[bool, list[str]]:
+        """Logins for new parties, the config rewritten, the embedded server reloaded.
+
+        Args:
+            parties: every party in force.
+            new_parties: those new to this reload (for the log).
+            sinks: every (country, sink) whose consumer the server must permit.
+
+        Returns:
+            Whether the running server now has every login and sink permission, and the
+            logins whose public key it now knows anew (``enlace nats rotate``).
+        """
+        assert self.server is not None  # embedded, started
+        server = self.server
+        try:
+            # Existing logins are kept: no one else's seed or public key changes.
+            logins = ensure_credentials(self.deployment, parties)
+            config = self._config(sinks)
+            loop = asyncio.get_running_loop()
+            changed = await loop.run_in_executor(None, server.reload, config, _NATS_RELOAD_TIMEOUT)
+        except (ConfigError, NatsServerError, OSError) as err:
+            log.error(
+                "nats_config_not_reloaded",
+                error=str(err),
+                new_logins=new_parties,
+                hint="the new logins and sinks wait for a restart of `enlace up`",
+            )
+            return False, []
+        rotated = sorted(n for n, key in self._logins.items() if logins.get(n, key) != key)
+        self._logins = logins
+        if changed:
+            log.info(
+                "nats_config_reloaded",
+                config=str(server.config_path),
+                new_logins=new_parties,
+                sinks=[f"{cc}/{name}" for cc, name in sinks],
+                logins_rotated=rotated,
+            )
+        return True, rotated
+
+    def warn_external(
+        self,
+        parties: tuple[str, ...],
+        new_parties: list[str],
+        sinks: list[tuple[str, str]],
+        new_sinks: list[tuple[str, str]],
+    ) -> None:
+        """A server given by URL is not ours to change: say what its operator must add.
+
+        Public keys and permissions only; a new login's seed stays in its 0600 file.
+
+        Args:
+            parties: every party in force.
+            new_parties: those new to this reload.
+            sinks: every (country, sink) whose consumer the server must permit.
+            new_sinks: those new to this reload.
+        """
+        countries = dict.fromkeys([*new_parties, *(cc for cc, _ in new_sinks)])
+        if not countries:
+            return
+        consumers = delivery_consumers(sinks)
+        logins: dict[str, str] = {}
+        try:
+            if read_logins(self.deployment):
+                # The deployment logs in with its own nkeys: make the new parties theirs.
+                logins = ensure_credentials(self.deployment, parties)
+        except ConfigError as err:
+            log.error("nats_logins_not_made", error=str(err))
+        for cc in countries:
+            log.warning(
+                "nats_access_needed",
+                login=cc,
+                new_login=cc in new_parties,
+                public_key=logins.get(cc),
+                permissions=party_permissions(cc, consumers.get(cc, [])),
+                hint=f"the server at {self.settings.url} is not run by `enlace up`: add or "
+                "update this user in its authorization block and reload it",
+            )
+
+    async def stop(self) -> None:
+        """Stop the embedded server, if one was started."""
+        if self.server is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.server.stop)
+
+
+async def probe(url: str, options: dict[str, Any]) -> None:
+    """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable
+    or refuses the hub's login (``options``)."""
+    import nats
+
+    nc = await nats.connect(servers=url.split(","), **QUIET_CONNECT, **options)
+    await nc.close()
