@@ -5,6 +5,7 @@ Tree::
     EnlaceError (schemas.errors)
     └── HubError (RuntimeError)
         ├── NatsServerError        the embedded nats-server cannot start or stop
+        ├── NatsUnreachable        nats_unreachable   a command cannot reach the NATS server
         ├── ConfigError            settings are wrong (file, field)
         ├── ConsumerTampered       consumer_tampered  a consumer was changed beyond repair
         ├── ServerEventsUnheard    server_events_unheard  the system login hears no server events
@@ -33,6 +34,7 @@ __all__ = [
     "MessageRefused",
     "MessageTooOld",
     "NatsServerError",
+    "NatsUnreachable",
     "ReceiptConflict",
     "ReceiptMismatch",
     "ReceiptRefused",
@@ -48,6 +50,25 @@ class HubError(EnlaceError, RuntimeError):
 
 class NatsServerError(HubError):
     code = "nats_server"
+
+
+class NatsUnreachable(HubError):
+    """A short command (``enlace status``, ``enlace audit …``) cannot reach NATS.
+
+    Attributes:
+        url: the server it tried.
+        cause: the kind of failure (the exception's class name: ``TimeoutError``, …).
+    """
+
+    code = "nats_unreachable"
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(
+            f"cannot reach NATS at {url} ({cause}); is the hub running (`enlace up`)? pass "
+            "--nats-url or set ENLACE_NATS_URL"
+        )
+        self.url = url
+        self.cause = cause
 
 
 class ConfigError(HubError):

@@ -55,6 +55,7 @@ EXPLANATIONS: dict[str, str] = {
     "malformed_json": "the message is not valid JSON",
     "malformed_signature": "the signature header is missing or malformed",
     "nats_server": "the NATS server could not start or stop",
+    "nats_unreachable": "the NATS server could not be reached",
     "operator_exists": "an operator of this name exists",
     "operator_invalid": "an operator account was refused",
     "operator_unknown": "no operator of this name",

@@ -2,7 +2,8 @@
 
 One place for: which server (``--nats-url`` / ``ENLACE_NATS_URL``, else the deployment's
 settings), which login (the deployment's read-only ``operator`` login; deployments made
-before it existed use the hub's), and quiet, single-try connection options.
+before it existed use the hub's), and quiet, single-try connection options. Failures are
+typed errors; the command turns them into its message and exit code.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
 
-from hub.cli.context import CliContext, fail
-from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.deployment import Deployment
-from hub.errors import ConfigError
+from hub.errors import NatsUnreachable
 from hub.server.logins import HUB_USER, OPERATOR_USER, load_user, read_logins
 
 __all__ = ["QUIET_CONNECT", "connect_operator", "operator_login", "resolve_nats_url"]
@@ -36,18 +35,24 @@ QUIET_CONNECT: dict[str, Any] = {
 """``nats.connect`` options of short commands: one try, no tracebacks, the caller says why."""
 
 
-def resolve_nats_url(cli: CliContext, flag: str | None) -> str:
-    """``--nats-url`` (or ``ENLACE_NATS_URL``), else the deployment's settings."""
+def resolve_nats_url(deployment: Deployment, flag: str | None) -> str:
+    """``--nats-url`` (or ``ENLACE_NATS_URL``), else the deployment's settings.
+
+    Raises:
+        ConfigError: the deployment's settings are wrong (file, field).
+    """
     if flag:
         return flag
-    try:
-        return load_settings(cli.home if cli.deployment.exists() else None).url
-    except ConfigError as err:
-        fail(str(err), ExitCode.USAGE)
+    return load_settings(deployment.home if deployment.exists() else None).url
 
 
 def operator_login(deployment: Deployment, url: str) -> dict[str, Any]:
-    """Connect options of the deployment's read-only login (none if the URL has its own)."""
+    """Connect options of the deployment's read-only login (none if the URL has its own).
+
+    Raises:
+        ConfigError: the login cannot be used (an old password login, a missing seed):
+            the message says what to do.
+    """
     logins = read_logins(deployment)
     if "@" in url or not logins:
         return {}  # the URL carries its own credentials, or the server needs none
@@ -56,16 +61,19 @@ def operator_login(deployment: Deployment, url: str) -> dict[str, Any]:
 
 
 async def connect_operator(deployment: Deployment, url: str, name: str) -> NatsClient:
-    """Connect as the operator, or exit 6 saying which server could not be reached."""
-    try:
-        login = operator_login(deployment, url)
-    except ConfigError as exc:
-        fail(exc.description)  # e.g. an old password login, a missing seed: says what to do
+    """Connect to ``url`` as the deployment's operator, one try.
+
+    Args:
+        deployment: whose login to use.
+        url: the server.
+        name: the connection's name, as the server lists it.
+
+    Raises:
+        ConfigError: the login cannot be used (see :func:`operator_login`).
+        NatsUnreachable: the server cannot be reached or refused the connection.
+    """
+    login = operator_login(deployment, url)
     try:
         return await nats.connect(servers=[url], name=name, **QUIET_CONNECT, **login)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
-        fail(
-            f"cannot reach NATS at {url} ({type(exc).__name__}); is the hub running "
-            "(`enlace up`)? pass --nats-url or set ENLACE_NATS_URL",
-            ExitCode.UNAVAILABLE,
-        )
+        raise NatsUnreachable(url, type(exc).__name__) from None

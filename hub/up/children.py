@@ -36,8 +36,8 @@ def _enlace_command() -> list[str]:
     beside = Path(sys.executable).parent / "enlace"
     if beside.is_file():
         return [str(beside)]
-    # A command line for a child process, not an import of the CLI by this package.
-    return [sys.executable, "-c", "from hub.cli import main; main()"]
+    # The CLI runs as a child's module: this package itself never imports it.
+    return [sys.executable, "-m", "hub.cli"]
 
 
 @dataclass
