@@ -26,6 +26,7 @@ __all__ = [
     "HDR_RECIPIENT",
     "HDR_SIGNATURE",
     "HDR_VIEW",
+    "INBOX",
     "STREAMS",
     "UNKNOWN_COUNTRY",
     "IngressSubject",
@@ -34,7 +35,10 @@ __all__ = [
     "delivery_filter",
     "delivery_msg_id",
     "delivery_subject",
+    "every_subject",
     "header_line",
+    "inbox_filter",
+    "inbox_prefix",
     "ingress_filter",
     "ingress_stream",
     "ingress_subject",
@@ -133,6 +137,35 @@ def delivery_filter(recipient: str) -> str:
     """Every delivery to ``recipient``: the filter of each of its sinks' consumers."""
     _check(recipient)
     return f"{PREFIX}.out.{recipient}.>"
+
+
+def every_subject() -> str:
+    """Every Enlace subject: what the hub publishes and subscribes to."""
+    return f"{PREFIX}.>"
+
+
+INBOX = "_INBOX"
+"""nats-py's reply inbox prefix: each NATS login but the hub's replies under its own."""
+
+_LOGIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def inbox_prefix(login: str | None = None) -> str:
+    """The reply inbox prefix of NATS login ``login`` (a country code, ``operator``, …).
+
+    A login may subscribe to its own inbox only, so that no one hears another's replies:
+    its clients connect with this prefix. None: the prefix of every inbox (the hub's).
+    """
+    if login is None:
+        return INBOX
+    if not _LOGIN.fullmatch(login):
+        raise ValueError(f"{login!r} is not a NATS login name")
+    return f"{INBOX}.{login}"
+
+
+def inbox_filter(login: str | None = None) -> str:
+    """Every reply inbox of ``login`` (of every login when None): a subscribe permission."""
+    return f"{inbox_prefix(login)}.>"
 
 
 _SINK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

@@ -1,10 +1,11 @@
-"""NATS access per party, deny by default: one nkey login per country, the hub, the operator
-and the server's system account.
+"""NATS logins, one nkey each (one per country, the hub, the operator and the server's
+system account): seeds and public keys.
 
 ``enlace init`` calls :func:`ensure_credentials`; ``enlace up`` (embedded server) calls it
-again, then renders the server's ``authorization`` block with :func:`authorization_block`
-on every start and every accepted ``enlace reload`` (so that new parties get their login
-and new sinks their consumer's permissions without a restart).
+again, then renders the server's ``authorization`` block
+(:func:`hub.server.logins.permissions.authorization_block`) on every start and every accepted
+``enlace reload`` (so that new parties get their login and new sinks their consumer's
+permissions without a restart). What each login may do is :mod:`hub.server.logins.permissions`'.
 
 Logins are NATS **nkeys** (Ed25519): the server config holds only public keys (``U…``);
 each login's seed is a file ``nats/seeds/<name>.nk`` (mode 0600, folder 0700) that only
@@ -22,36 +23,6 @@ Deployments made before nkeys kept user/password logins in ``nats/users.json``. 
 logins of the same names and deletes the file and the old server config (both held
 passwords), logging ``nats_logins_migrated``; until then :func:`read_logins` refuses such
 a deployment with a message saying so (e.g. for a server given by ``--nats-url``).
-
-A country ``CC`` may (and may do nothing else):
-
-=====================================================  ==========================================
-publish                                                why
-=====================================================  ==========================================
-``enlace.in.CC.>``                                     report (its stream INGRESS_CC)
-``enlace.receipt.CC``, ``enlace.deadletter.CC``        its sinks' receipts and dead letters
-``$JS.API.INFO``                                       the JetStream account check of nats-py
-``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
-``$JS.ACK.DELIVERY.<sink>.>``                          ack them
-``$JS.API.STREAM.{INFO,MSG.GET,MSG.DELETE}.DEADLETTER_CC``  count, read, remove its own dead letters
-=====================================================  ==========================================
-
-and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
-that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. A country creates,
-updates and deletes no consumer at all: the hub makes every one (:mod:`hub.jetstream.consumers`),
-because nats-server takes a create of an existing durable as an update of it. Only the
-hub may read the ingress streams or publish deliveries; no login, the hub's included, may change the
-audit streams' configuration or remove from them (:func:`hub_permissions`). The
-``operator`` login (``enlace status``, ``enlace audit``) may only read stream and consumer
-state and the audit log (:func:`operator_permissions`).
-
-The ``system`` login is the only one outside the global account: it is the sole user of
-the account ``SYS``, which the rendered config makes the server's system account, so that
-the hub can hear the server say why it closed a client's connection (a message over
-``max_payload``, which never reaches JetStream: :mod:`hub.pipeline.oversize`). It may
-subscribe to those events and to its own inbox and publish nothing
-(:func:`system_permissions`); being in another account, it sees none of ``enlace.>`` nor
-JetStream.
 """
 
 from __future__ import annotations
@@ -62,7 +33,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nkeys  # type: ignore[import-untyped]  # reason: nkeys 0.2.1 ships no type hints
 import structlog
@@ -70,30 +40,22 @@ import structlog
 from hub.deployment import Deployment
 from hub.errors import ConfigError
 from hub.server.private_files import write_private
-from schemas.subjects import deadletter_stream
+from schemas.subjects import inbox_prefix
 
 __all__ = [
-    "AUDIT_STREAMS",
-    "DISCONNECT_EVENTS",
     "HUB_USER",
     "OPERATOR_USER",
     "SYSTEM_ACCOUNT",
     "SYSTEM_USER",
     "NatsUser",
-    "authorization_block",
     "ensure_credentials",
-    "hub_permissions",
     "legacy_credentials_path",
     "load_user",
-    "login_permissions",
-    "operator_permissions",
-    "party_permissions",
     "public_keys_path",
     "read_logins",
     "rotate_login",
     "seed_path",
     "seeds_dir",
-    "system_permissions",
 ]
 
 HUB_USER = "hub"
@@ -103,8 +65,6 @@ SYSTEM_USER = "system"
 """The login of the server's system account: it reads the server's disconnect events."""
 SYSTEM_ACCOUNT = "SYS"
 """The account of :data:`SYSTEM_USER`, made the server's ``system_account``."""
-DISCONNECT_EVENTS = "$SYS.ACCOUNT.*.DISCONNECT"
-"""Where the server tells its system account why it closed a client's connection."""
 
 log = structlog.get_logger("enlace.natsauth")
 
@@ -295,7 +255,7 @@ class NatsUser:
     @property
     def inbox_prefix(self) -> str:
         """The only reply inbox this user may subscribe to (the hub may use any)."""
-        return "_INBOX" if self.name == HUB_USER else f"_INBOX.{self.name}"
+        return inbox_prefix(None if self.name == HUB_USER else self.name)
 
     def connect_options(self) -> dict[str, str]:
         """``nats.connect`` keyword arguments for this login (the seed file's path)."""
@@ -349,176 +309,3 @@ def load_user(deployment: Deployment, name: str) -> NatsUser:
             "or restore the matching seed"
         )
     return NatsUser(name, keys[name], path)
-
-
-def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
-    """The publish/subscribe allow lists of country ``cc`` (everything else is denied).
-
-    No consumer verb but fetch, info and ack, and only on its own sinks' named consumers:
-    a ``CONSUMER.CREATE`` of an existing durable updates it, so a login that may create
-    consumers may re-point another's (:mod:`hub.jetstream.consumers` makes them all).
-
-    Args:
-        cc: the country code.
-        consumers: its sinks' DELIVERY consumer names.
-    """
-    dead = deadletter_stream(cc)
-    publish = [
-        f"enlace.in.{cc}.>",
-        f"enlace.receipt.{cc}",
-        f"enlace.deadletter.{cc}",
-        "$JS.API.INFO",
-        # Its own dead-letter stream only: the count for `adapter status`, reading each
-        # letter by sequence for `replay-dead-letters`, removing one once delivered.
-        f"$JS.API.STREAM.INFO.{dead}",
-        f"$JS.API.STREAM.MSG.GET.{dead}",
-        f"$JS.API.STREAM.MSG.DELETE.{dead}",
-    ]
-    for name in consumers:
-        publish += [
-            f"$JS.API.CONSUMER.INFO.DELIVERY.{name}",
-            f"$JS.API.CONSUMER.MSG.NEXT.DELIVERY.{name}",
-            f"$JS.ACK.DELIVERY.{name}.>",
-        ]
-    subscribe = [f"_INBOX.{cc}.>", f"enlace.outcome.{cc}", f"enlace.rejected.{cc}"]
-    return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
-
-
-AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
-# Every JetStream API verb that changes a stream's config or removes what it holds. CREATE
-# stays allowed: on an existing stream the server refuses any other configuration.
-_STREAM_CHANGES = (
-    "STREAM.UPDATE",
-    "STREAM.DELETE",
-    "STREAM.PURGE",
-    "STREAM.MSG.DELETE",
-    "STREAM.RESTORE",
-    "STREAM.PEER.REMOVE",
-)
-
-
-def hub_permissions() -> dict[str, Any]:
-    """The hub may do all it needs on ``enlace.>`` and JetStream, but never shrink the record.
-
-    The audit streams are append-only against this login too: no verb that changes
-    their configuration (limits that would drop entries, ``deny_delete`` off) or removes
-    entries, and no account-wide purge. The hub checks their configuration at every start
-    (:func:`hub.jetstream.streams.ensure_audit_streams`) and stops if someone else weakened it.
-    """
-    deny = [f"$JS.API.{verb}.{stream}" for stream in AUDIT_STREAMS for verb in _STREAM_CHANGES]
-    # Account-wide verbs (purge every stream, move streams) are none of the hub's business.
-    deny.append("$JS.API.ACCOUNT.>")
-    return {
-        "publish": {
-            "allow": ["enlace.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>"],
-            "deny": deny,
-        },
-        "subscribe": {"allow": ["enlace.>", "_INBOX.>"]},
-    }
-
-
-def operator_permissions() -> dict[str, Any]:
-    """Read-only: stream and consumer state, and reading the audit log and its checkpoints."""
-    publish = [
-        "$JS.API.INFO",
-        "$JS.API.STREAM.NAMES",
-        "$JS.API.STREAM.LIST",
-        "$JS.API.STREAM.INFO.*",
-        "$JS.API.CONSUMER.NAMES.*",
-        "$JS.API.CONSUMER.LIST.*",
-        "$JS.API.CONSUMER.INFO.*.*",
-    ]
-    for stream in AUDIT_STREAMS:
-        publish += [
-            f"$JS.API.DIRECT.GET.{stream}",
-            f"$JS.API.DIRECT.GET.{stream}.>",
-            f"$JS.API.STREAM.MSG.GET.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.>",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
-            f"$JS.API.CONSUMER.DELETE.{stream}.*",
-            f"$JS.ACK.{stream}.>",
-            f"$JS.FC.{stream}.>",
-        ]
-    subscribe = [f"_INBOX.{OPERATOR_USER}.>"]
-    return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
-
-
-def system_permissions() -> dict[str, Any]:
-    """Hear why the server closed connections; publish nothing at all.
-
-    A system-account user may by default send the server's own requests (``$SYS.REQ.>``:
-    kick a client, reload, read every account); this one may not, nor anything else.
-    """
-    return {
-        "publish": {"deny": [">"]},
-        "subscribe": {"allow": [DISCONNECT_EVENTS, f"_INBOX.{SYSTEM_USER}.>"]},
-    }
-
-
-def login_permissions(
-    name: str, consumers: Mapping[str, list[str]] | None = None
-) -> dict[str, Any]:
-    """The permissions of login ``name``: the hub's, the operator's, the system account's
-    or a country's.
-
-    Args:
-        name: ``hub``, ``operator``, ``system`` or a country code.
-        consumers: each country's DELIVERY durable consumer names (its sinks).
-    """
-    if name == HUB_USER:
-        return hub_permissions()
-    if name == OPERATOR_USER:
-        return operator_permissions()
-    if name == SYSTEM_USER:
-        return system_permissions()
-    return party_permissions(name, (consumers or {}).get(name, []))
-
-
-def authorization_block(
-    deployment: Deployment, consumers: Mapping[str, list[str]] | None = None
-) -> str:
-    """The nats-server access config: public nkeys and permissions only.
-
-    An ``authorization { users = [...] }`` block of every login but ``system`` (they share
-    the global account, where the streams are) and, once the deployment has the
-    ``system`` login, an ``accounts { SYS { users = [...] } }`` block holding it alone
-    with ``system_account: SYS``.
-
-    Args:
-        deployment: whose ``nats/nkeys.json`` to use.
-        consumers: each country's DELIVERY durable consumer names (its sinks).
-
-    Raises:
-        ConfigError: the deployment has no logins (run ``enlace init``).
-    """
-    keys = read_logins(deployment)
-    if not keys:
-        raise ConfigError(
-            f"no NATS logins in {public_keys_path(deployment)}: the embedded server would "
-            "be open to anyone; run `enlace init` again to create them"
-        )
-    consumers = consumers or {}
-    system = keys.pop(SYSTEM_USER, None)
-    users = _user_lines(keys, consumers, "    ")
-    block = "authorization {\n  users = [\n" + users + "\n  ]\n}"
-    if system is None:
-        return block
-    system_user = _user_lines({SYSTEM_USER: system}, consumers, "      ")
-    return (
-        f"{block}\n"
-        "# The system account: its one login hears why the server closed a connection.\n"
-        f"accounts {{\n  {SYSTEM_ACCOUNT} {{\n    users = [\n{system_user}\n    ]\n  }}\n}}\n"
-        f"system_account: {SYSTEM_ACCOUNT}"
-    )
-
-
-def _user_lines(keys: Mapping[str, str], consumers: Mapping[str, list[str]], indent: str) -> str:
-    lines = []
-    for name, public_key in sorted(keys.items()):
-        entry = {"nkey": public_key, "permissions": login_permissions(name, consumers)}
-        # An nkey says nothing to a reader: the comment names its login.
-        lines.append(f"{indent}# {name}")
-        # JSON is valid nats-server config syntax.
-        lines.append(indent + json.dumps(entry))
-    return "\n".join(lines)
