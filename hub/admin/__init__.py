@@ -1,1 +1,3 @@
-"""Offline work on a deployment: ``enlace init``, directory edits, the demo agreements."""
+"""Offline work on a deployment: ``enlace init``, directory edits, the demo's content."""
+
+__all__: list[str] = []

@@ -60,11 +60,18 @@ class DemoContext:
 
     @property
     def not_before(self) -> datetime:
+        """When the keys made by this build become valid."""
         # A day of margin so that a clock a little behind still sees the demo keys as valid.
         return self.now - timedelta(days=1)
 
     def new_key(self, kind: KeyKind, owner: str | None, kid: str) -> dict[str, Any]:
-        """Create a private key and return its public record."""
+        """Create a private key and return its public record.
+
+        Args:
+            kind: what the key is for.
+            owner: its owner (a country or a POC id); None for the hub.
+            kid: its id.
+        """
         key = self.keystore.create(kind, owner, kid)
         self.keys_made += 1
         return key_record(kid, key, self.not_before)

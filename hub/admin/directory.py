@@ -87,7 +87,14 @@ def key_record(
     not_before: datetime,
     not_after: datetime | None = None,
 ) -> dict[str, Any]:
-    """The public record of ``key`` as the directory and the trust root hold it."""
+    """The public record of ``key`` as the directory and the trust root hold it.
+
+    Args:
+        kid: the key's id.
+        key: the private key (only its public half is recorded).
+        not_before: when the key becomes valid.
+        not_after: when it stops being valid; None for no end.
+    """
     record: dict[str, Any] = {
         "kid": kid,
         "jwk": jwk_from_public_key(key.public_key()),
@@ -101,7 +108,17 @@ def key_record(
 def local_commission_key(
     keystore: KeyStore, trust_root: TrustRoot, party: str, at: datetime
 ) -> tuple[str, Ed25519PrivateKey] | None:
-    """The newest commission key of ``party`` valid at ``at`` that is held here, or None."""
+    """The newest commission key of ``party`` valid at ``at`` that is held here, or None.
+
+    Args:
+        keystore: the private keys held here.
+        trust_root: the parties' commission public keys (which kids exist, and when valid).
+        party: the country code.
+        at: the moment the key must be valid at.
+
+    Returns:
+        ``(kid, private key)``, or None when no such key is held here.
+    """
     candidates = []
     for record in trust_root.commission_keys:
         if record.party != party or not keystore.has(KeyKind.COMMISSION, party, record.kid):
@@ -182,9 +199,11 @@ class SignOutcome:
 
     @property
     def accepted(self) -> bool:
+        """Whether every party has signed: the version is then in force."""
         return not self.missing
 
     def as_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data (``--json``)."""
         return {
             "version": self.version,
             "signed": list(self.signed),
@@ -219,6 +238,11 @@ def sign_directory(
 
     Signatures that no longer hold (the document changed since) are dropped first. When
     every party has then signed, the version is recorded as accepted.
+
+    Args:
+        deployment: whose ``directory.yaml`` to sign.
+        parties: the parties to sign for; None for every party whose key is held here.
+        at: the moment of signing (keys must be valid then); None for now.
 
     Raises:
         GovernanceFileError: the directory or the trust root is malformed.

@@ -83,6 +83,7 @@ class InitSummary:
     samples: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (``--json``)."""
         return {
             "home": str(self.home),
             "demo": self.demo,
@@ -196,6 +197,11 @@ def init_deployment(
     deployment: Deployment, parties: Iterable[str], now: datetime | None = None
 ) -> InitSummary:
     """A plain deployment of ``parties`` whose commission keys are held on this machine.
+
+    Args:
+        deployment: the folder to build (it must not hold a deployment yet).
+        parties: the country codes of the parties.
+        now: the time of the build; None for now.
 
     Raises:
         InitError: a deployment is already there, or a party code is wrong.

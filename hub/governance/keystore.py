@@ -51,7 +51,16 @@ class KeyStore:
         self.root = root
 
     def path(self, kind: KeyKind, owner: str | None, kid: str) -> Path:
-        """Where the key ``kid`` of ``owner`` lives (``owner`` is None for the hub)."""
+        """Where the key ``kid`` of ``owner`` lives.
+
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            kid: the key's id.
+
+        Raises:
+            KeyStoreError: ``owner`` is not a plain name.
+        """
         return self._folder(kind, owner) / f"{kid}.pem"
 
     def _folder(self, kind: KeyKind, owner: str | None) -> Path:
@@ -74,6 +83,11 @@ class KeyStore:
     def create(self, kind: KeyKind, owner: str | None, kid: str) -> Ed25519PrivateKey:
         """Generate a new Ed25519 key and write it (0600); never overwrites an existing file.
 
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            kid: the key's id.
+
         Raises:
             KeyStoreError: a key file of that kid already exists.
         """
@@ -82,7 +96,20 @@ class KeyStore:
         return key
 
     def write(self, kind: KeyKind, owner: str | None, kid: str, key: Ed25519PrivateKey) -> Path:
-        """Write ``key`` as ``kid`` of ``owner`` with mode 0600 from the first byte."""
+        """Write ``key`` as ``kid`` of ``owner`` with mode 0600 from the first byte.
+
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            kid: the key's id.
+            key: the private key.
+
+        Returns:
+            The file written.
+
+        Raises:
+            KeyStoreError: a key file of that kid already exists.
+        """
         folder = self._folder(kind, owner)
         self._make_dirs(folder)
         path = folder / f"{kid}.pem"
@@ -101,12 +128,24 @@ class KeyStore:
     def load(self, kind: KeyKind, owner: str | None, kid: str) -> Ed25519PrivateKey:
         """Read the key ``kid`` of ``owner``.
 
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            kid: the key's id.
+
         Raises:
             KeyStoreError: missing, readable by group or others, or not an Ed25519 key.
         """
         return load_key_file(self.path(kind, owner, kid))
 
     def has(self, kind: KeyKind, owner: str | None, kid: str) -> bool:
+        """Whether the key ``kid`` of ``owner`` is held here.
+
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            kid: the key's id.
+        """
         return self.path(kind, owner, kid).is_file()
 
     def kids(self, kind: KeyKind, owner: str | None) -> list[str]:
@@ -127,6 +166,14 @@ class KeyStore:
         self, directory: Directory, poc_id: str, at: datetime | None = None
     ) -> tuple[str, Ed25519PrivateKey]:
         """The POC's newest directory key valid at ``at`` whose private key is here.
+
+        Args:
+            directory: the directory in force (the POC's public keys).
+            poc_id: the point of contact.
+            at: the moment the key must be valid at; None for now.
+
+        Returns:
+            ``(kid, private key)``.
 
         Raises:
             KeyStoreError: the POC is not in the directory, or no such key is held here.
@@ -166,7 +213,20 @@ class KeyStore:
     def current_key(
         self, kind: KeyKind, owner: str | None, records: list[PublicKeyRecord], at: datetime | None
     ) -> tuple[str, Ed25519PrivateKey]:
-        """Like :meth:`current_poc_key`, for any kind of key given its directory records."""
+        """Like :meth:`current_poc_key`, for any kind of key given its directory records.
+
+        Args:
+            kind: what the key is for.
+            owner: a country code or a POC id; None for the hub.
+            records: the owner's public key records in the directory.
+            at: the moment the key must be valid at; None for now.
+
+        Returns:
+            ``(kid, private key)``.
+
+        Raises:
+            KeyStoreError: no key is both valid then and held here.
+        """
         record = self._newest_local(kind, owner, records, at)
         return record.kid, self.load(kind, owner, record.kid)
 

@@ -54,6 +54,7 @@ def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (the system's pick)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -86,6 +87,7 @@ class NatsServerConfig:
     extra: list[str] = field(default_factory=list)
 
     def render(self) -> str:
+        """The config file's text."""
         lines = [
             f"server_name: {self.server_name}",
             f'listen: "{self.host}:{self.port}"',
@@ -104,6 +106,7 @@ class NatsServerConfig:
 
     @property
     def url(self) -> str:
+        """Where clients connect."""
         return f"nats://{self.host}:{self.port}"
 
 
@@ -123,6 +126,7 @@ class NatsServer:
 
     @property
     def url(self) -> str:
+        """Where clients connect."""
         return self.config.url
 
     def start(self, timeout: float = 10.0) -> None:

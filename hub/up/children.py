@@ -53,6 +53,11 @@ class AdapterProcess:
     restarts: int = 0
 
     def start(self) -> None:
+        """Start the child, its output appended to :attr:`log_path`.
+
+        Raises:
+            OSError: the command cannot be started.
+        """
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
         command += ["--country", self.country, "--sink", self.sink]
@@ -69,9 +74,11 @@ class AdapterProcess:
         log.info("adapter_started", country=self.country, sink=self.sink, pid=self.process.pid)
 
     def exited(self) -> int | None:
+        """The child's exit code, or None while it runs (or before it started)."""
         return None if self.process is None else self.process.poll()
 
     def stop(self, timeout: float = _CHILD_STOP_TIMEOUT) -> None:
+        """Ask the child to stop (SIGTERM), killing it after ``timeout`` seconds."""
         terminate(self.process, timeout)
 
 

@@ -213,6 +213,7 @@ class HubRunner:
     # -- run ------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
+        """Stop at the next turn of :meth:`run` (SIGINT, SIGTERM)."""
         self._stop.set()
 
     async def reload(self) -> bool:
