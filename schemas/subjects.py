@@ -155,6 +155,9 @@ def inbox_prefix(login: str | None = None) -> str:
 
     A login may subscribe to its own inbox only, so that no one hears another's replies:
     its clients connect with this prefix. None: the prefix of every inbox (the hub's).
+
+    Raises:
+        ValueError: ``login`` is not a login name (letters, digits, ``-`` and ``_``).
     """
     if login is None:
         return INBOX
