@@ -249,6 +249,8 @@ def dump_yaml(data: dict[str, Any], path: Path | str) -> None:
     path = Path(path)
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    # ruamel.yaml sets this attribute to None in YAML.__init__ without an annotation, so
+    # mypy takes its type to be None; False (keep the keys in the order given) is valid.
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:

@@ -169,8 +169,12 @@ def _filler(schema: Schema) -> tuple[bool, Any]:
     return False, None
 
 
-# The standard library's own regular expression parser (public since forever as sre_parse,
-# deprecated under that name in 3.11): the way to read a pattern without a new dependency.
+# The standard library's own regular expression parser. Python has no public API that reads
+# a pattern: re._parser is private, its old public name sre_parse warns as deprecated since
+# 3.11, and the public ways to make a string from a pattern are third-party generators
+# (exrex, hypothesis' from_regex), not worth a runtime dependency for sample values. Used
+# defensively: anything unexpected in the parse makes pattern_sample return None (no sample),
+# and a sample is kept only if re.search accepts it.
 _PARSER: Any = importlib.import_module("re._parser")
 _CATEGORY = {"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}
 
