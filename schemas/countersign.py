@@ -76,4 +76,8 @@ def verify_countersignature(
     statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
     header, owner = directory.verify_signature(statement, jws, at)
     if owner.kind != "hub":
-        raise SenderMismatch(f"key {header.kid!r} is not the hub's; it cannot countersign")
+        raise SenderMismatch(
+            f"key {header.kid!r} is not the hub's; it cannot countersign",
+            kid=header.kid,
+            message_id=message_id,
+        )

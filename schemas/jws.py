@@ -110,7 +110,9 @@ def verify_detached(payload: bytes, jws: str, key: Ed25519PublicKey) -> JwsHeade
     try:
         key.verify(signature, header.encoded.encode("ascii") + b"." + payload)
     except InvalidSignature:
-        raise BadSignature(f"signature by {header.kid!r} does not match the message") from None
+        raise BadSignature(
+            f"signature by {header.kid!r} does not match the message", kid=header.kid
+        ) from None
     return header
 
 

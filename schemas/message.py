@@ -57,11 +57,17 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
     """
     spec = REGISTRY.spec(envelope.type, envelope.version)
     if envelope.theme not in spec.themes:
-        raise ThemeNotAllowed(spec.type, str(envelope.theme), [str(t) for t in spec.themes])
+        raise ThemeNotAllowed(
+            spec.type,
+            str(envelope.theme),
+            [str(t) for t in spec.themes],
+            message_id=envelope.id,
+        )
     if spec.reply and envelope.in_reply_to is None:
         raise SchemaInvalid(
             f"{spec.type} is a reply: give in_reply_to, the id of the message it answers",
             field="in_reply_to",
+            message_id=envelope.id,
         )
     try:
         return spec.model.model_validate(envelope.payload)
@@ -71,11 +77,14 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
         raise SchemaInvalid(
             f"message {envelope.id}: {spec.type} v{spec.version} field {field}: {msg}",
             field=field,
+            message_id=envelope.id,
         ) from None
     except RecursionError:
         # A pathologically nested payload; refuse it as invalid rather than crash.
         raise SchemaInvalid(
-            f"message {envelope.id}: payload is nested too deeply", field="payload"
+            f"message {envelope.id}: payload is nested too deeply",
+            field="payload",
+            message_id=envelope.id,
         ) from None
 
 

@@ -88,6 +88,8 @@ def verify_receipt(
     if owner.kind != "party" or owner.country != receipt.recipient:
         raise SenderMismatch(
             f"receipt for {receipt.message_id} names recipient {receipt.recipient}, but key "
-            f"{header.kid!r} is not one of that party's system keys"
+            f"{header.kid!r} is not one of that party's system keys",
+            kid=header.kid,
+            message_id=receipt.message_id,
         )
     return receipt

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.admin.demo import write_demo_agreements
 from hub.admin.directory import key_record, local_commission_key, sign_directory
 from hub.deployment import Deployment
-from hub.errors import HubError
+from hub.errors import InitError
 from hub.governance.keystore import KeyKind, KeyStore
 from hub.server.logins import ensure_credentials
 from schemas.common import PARTIES, THEMES
@@ -43,7 +43,6 @@ __all__ = [
     "DEMO_AGENCIES",
     "DemoContext",
     "DemoSummary",
-    "InitError",
     "InitSummary",
     "check_can_init",
     "init_demo",
@@ -175,12 +174,6 @@ _REQUEST_OF = {
 """The request type each reply type answers (the sample reply carries its id)."""
 
 
-class InitError(HubError):
-    """``enlace init`` cannot make a deployment here."""
-
-    code = "init_refused"
-
-
 def poc_id(country: str, theme: str) -> str:
     """The demo's id of ``country``'s point of contact for ``theme`` (``gt-small-arms``)."""
     return f"{country.lower()}-{theme.replace('_', '-')}"
@@ -281,12 +274,13 @@ def check_can_init(deployment: Deployment) -> None:
         InitError: naming what is already there.
     """
     if deployment.home.exists() and not deployment.home.is_dir():
-        raise InitError(f"{deployment.home} exists and is not a folder")
+        raise InitError(f"{deployment.home} exists and is not a folder", deployment.home)
     present = [p.name for p in _layout_entries(deployment) if p.exists()]
     if present:
         raise InitError(
             f"{deployment.home} already holds a deployment ({', '.join(present)}); "
-            "nothing was changed — choose another folder or remove this one first"
+            "nothing was changed — choose another folder or remove this one first",
+            deployment.home,
         )
 
 
