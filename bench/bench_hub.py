@@ -54,9 +54,9 @@ from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
+from hub.testing import governance
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
-from tests.factories import TestDirectory
-from tests.integration.hubkit import governance, signed_message
+from schemas.testing import TestDirectory, signed_message
 
 RAW_N = 4000
 HUB_N = 3000
@@ -262,7 +262,7 @@ _PARTS = (
     ("asyncio machinery", ("/asyncio/", "_contextvars")),
     ("JSON encode/decode", ("/json/",)),
     ("pydantic validation", ("pydantic",)),
-    ("audit log (entries, batches)", ("/hub/audit/", "pipeline_audit")),
+    ("audit log (entries, batches)", ("/hub/audit/", "/hub/pipeline/audit_hook")),
     ("hub pipeline + policy", ("/hub/",)),
     ("schemas (envelope, JWS, directory, pycountry)", ("/schemas/", "pycountry")),
 )

@@ -21,7 +21,7 @@ from hub.policy.redaction import render_view
 from hub.policy.requests import InMemoryRequestMemory
 from schemas.common import PARTIES, THEMES
 from schemas.envelope import Envelope
-from tests.factories import EPOCH, later, make_directory
+from schemas.testing import EPOCH, later, make_directory
 
 __all__ = ["main"]
 
