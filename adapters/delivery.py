@@ -103,7 +103,21 @@ class Delivery:
 def parse_delivery(
     subject: str, headers: dict[str, str] | None, body: bytes, country: str
 ) -> Delivery:
-    """Read a DELIVERY message for ``country``; raises MalformedDelivery naming what is off."""
+    """Read a DELIVERY message for ``country``.
+
+    Args:
+        subject: the subject it came on (``enlace.out.<cc>.<theme>.<type>``).
+        headers: its NATS headers.
+        body: its bytes.
+        country: the country this sink delivers for.
+
+    Returns:
+        The delivery, not yet verified (see :func:`verify_delivery`).
+
+    Raises:
+        MalformedDelivery: naming what is off, with ``subject`` and (once read)
+            ``message_id``.
+    """
     headers = dict(headers or {})
     parts = subject.split(".")
     if len(parts) != 5 or parts[:2] != ["enlace", "out"]:

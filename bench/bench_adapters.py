@@ -56,6 +56,7 @@ async def _run(url: str, root: Path, sink_name: str) -> None:
 
 
 async def main() -> None:
+    """Print deliveries/s of the sink runner into the jsonl and folder sinks."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = NatsServerConfig(store_dir=root / "js", port=free_port())

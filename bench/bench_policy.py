@@ -96,6 +96,7 @@ def _measure(label: str, fn: Callable[[], object], n: int) -> None:
 
 
 def main() -> None:
+    """Print decisions/s of ``decide`` alone, and with every recipient's view rendered."""
     rnd = random.Random(4)
     td = make_directory(themes=THEMES)
     agreements = _agreements(rnd)

@@ -202,6 +202,14 @@ class Directory(StrictModel):
     ) -> tuple[JwsHeader, KeyOwner]:
         """Check a detached JWS over ``raw`` against the directory's keys at time ``at``.
 
+        Args:
+            raw: the exact signed bytes.
+            jws: the detached JWS.
+            at: when the key must be valid (now by default).
+
+        Returns:
+            The JWS header and the key's owner.
+
         Raises:
             MalformedSignature, UnknownKey, KeyNotYetValid, KeyExpired, KeyRevoked, BadSignature.
         """
@@ -217,12 +225,21 @@ class Directory(StrictModel):
         """Verify a POC's signature and that the key's holder is the message's sender.
 
         The key must belong to the POC named in ``sender.poc``, of ``sender.country``, and
-        that POC must serve the message's ``theme``. The key is checked for validity at
-        ``at`` (the time the hub received the message; now by default).
+        that POC must serve the message's ``theme``.
+
+        Args:
+            raw: the message's exact bytes.
+            jws: the detached JWS that came with them.
+            envelope: the parsed envelope of ``raw``.
+            at: when the key must be valid: the time the hub received the message (now by
+                default).
+
+        Returns:
+            Who signed: kid, point of contact, country and algorithm.
 
         Raises:
             MalformedSignature, UnknownKey, KeyNotYetValid, KeyExpired, KeyRevoked,
-            BadSignature, SenderMismatch.
+            BadSignature, SenderMismatch: each with ``kid`` and ``message_id`` where known.
         """
         try:
             header, owner = self.verify_signature(raw, jws, at)

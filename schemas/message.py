@@ -135,10 +135,19 @@ def new_message(
 ) -> dict[str, Any]:
     """A complete, valid, unsigned message dict of ``type_`` with its template payload.
 
-    The id is a fresh ULID and ``issued_at`` is now. ``theme`` defaults to the first theme
-    the type may travel under. ``fields`` set or override envelope fields (``to``,
-    ``evaluation``, ``correlation_id``, ``in_reply_to``, ``version``, ``payload`` …). A reply
-    type without ``in_reply_to`` gets a placeholder id: replace it with the request's id.
+    The id is a fresh ULID and ``issued_at`` is now. A reply type without ``in_reply_to``
+    gets a placeholder id: replace it with the request's id.
+
+    Args:
+        type_: the message type.
+        sender: who sends it.
+        theme: its theme (the first theme the type may travel under if None).
+        handling: its TLP.
+        **fields: envelope fields to set or override (``to``, ``evaluation``,
+            ``correlation_id``, ``in_reply_to``, ``version``, ``payload`` …).
+
+    Returns:
+        The message as a dict, ready to serialize and sign.
 
     Raises:
         UnknownMessageType, ThemeNotAllowed, InvalidEnvelope, SchemaInvalid: when the result

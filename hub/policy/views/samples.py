@@ -43,7 +43,16 @@ _DEEP = "**"
 
 
 def payload_valid(type_: str, version: int, payload: Any) -> bool:
-    """Whether ``payload`` is valid for the model of ``type_`` at ``version``."""
+    """Whether ``payload`` is valid for the model of ``type_`` at ``version``.
+
+    Args:
+        type_: the message type.
+        version: its schema version.
+        payload: the candidate payload (any JSON value).
+
+    Returns:
+        True when the type's model accepts it.
+    """
     try:
         REGISTRY.model(type_, version).model_validate(payload)
     except (ValidationError, ValueError, TypeError, RecursionError):
@@ -300,6 +309,14 @@ def witnesses(type_: str, version: int, path: str) -> tuple[dict[str, Any], ...]
     """Each sample of ``type_`` stripped down to what stays valid around ``path``.
 
     Samples that ``path`` reaches nothing in are left out.
+
+    Args:
+        type_: the message type.
+        version: its schema version.
+        path: a view's drop path (``payload.persons``, ``payload.*.name``, ``**`` …).
+
+    Returns:
+        Whole messages, each as small as validity allows while keeping what ``path`` reaches.
     """
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
