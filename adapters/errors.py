@@ -16,7 +16,7 @@ Tree::
         ├── DeliveryError (ValueError)     delivery_error       a delivery cannot be trusted
         │   │                                                   or read (subject, message_id)
         │   ├── MalformedDelivery          malformed_delivery
-        │   └── TamperedDelivery           tampered_delivery    reason: the signature error's
+        │   └── TamperedDelivery           tampered_delivery    reason: what did not hold
         ├── RetriesExhausted               retries_exhausted
         ├── AdapterConfigError             adapter_config       (file, field, what to do)
         │   └── UnknownSink                unknown_sink         no such sink is installed
