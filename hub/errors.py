@@ -1,8 +1,9 @@
 """Every error of the ``hub`` package, each with a stable reason code.
 
-Two rooms keep their own trees, drawn in their own ``errors.py`` and hung from
-:class:`HubError` here (``→`` names the module): the audit log (:mod:`hub.audit.errors`)
-and the sharing agreements (:mod:`hub.policy.errors`). ``tests/test_error_trees.py``
+Three rooms keep their own trees, drawn in their own ``errors.py`` and hung from
+:class:`HubError` here (``→`` names the module): the audit log (:mod:`hub.audit.errors`),
+the operator console (:mod:`hub.console.errors`) and the sharing agreements
+(:mod:`hub.policy.errors`). ``tests/test_error_trees.py``
 derives this drawing from the classes, so it cannot drift from them.
 
 Tree::
@@ -28,6 +29,7 @@ Tree::
         │   ├── ReceiptUnknownSink     receipt_unknown_sink  a sink its country lacks
         │   └── ReceiptConflict        receipt_conflict      dead_lettered after delivered
         ├── AuditError                 → hub.audit.errors
+        ├── ConsoleError               → hub.console.errors
         └── PolicyError                → hub.policy.errors
 """
 
