@@ -30,12 +30,10 @@ PULL_LOOP = "hub/jetstream/pull.py"
 LONG_MODULES = {
     "hub/up/runner.py": "enlace up split into rooms of one job (branch up-server)",
     "hub/server/logins.py": "logins split (branch up-server)",
-    "hub/pipeline/receipts.py": "receipts split (branch pipeline-room)",
     "hub/audit/store.py": "no split under way: the audit store (writer, reader) in one module",
     "hub/cli/audit.py": "no split under way: `enlace audit` commands in one module",
     "adapters/runner.py": "no split under way: the sink runner in one module",
     "hub/admin/init.py": "no split under way: `enlace init` and the demo in one module",
-    "schemas/export.py": "no split under way: JSON Schema and AsyncAPI export in one module",
 }
 LONG_CLASSES = {
     "hub/up/runner.py::HubRunner": "enlace up split into rooms of one job (branch up-server)",
@@ -210,11 +208,6 @@ def test_size_exceptions_name_real_modules_and_classes() -> None:
 # -- one pull loop --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub/app.py and hub/pipeline/receipts.py each fetch from JetStream themselves; "
-    "the one pull loop in hub/jetstream/pull.py is under way (branch pipeline-room)",
-)
 def test_the_hub_has_one_pull_loop() -> None:
     fetching = [_rel(p) for p in _sources("hub") if ".fetch(" in p.read_text(encoding="utf-8")]
     assert fetching == [PULL_LOOP]
