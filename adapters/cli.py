@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,7 +42,9 @@ def _home(ctx: click.Context) -> Path:
 
 def _fail(message: str, code: int = _FAILED) -> NoReturn:
     click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    # Not SystemExit: only the root command (hub.cli) ends the process; click's main turns
+    # Exit into the exit status, as for `enlace`'s own commands.
+    raise click.exceptions.Exit(code)
 
 
 def _require(home: Path) -> None:
@@ -200,7 +201,7 @@ def replay_dead_letters(
         click.echo(f"dead letter #{seq}: {outcome}")
     click.echo(f"{done} of {len(report)} dead letter(s) delivered")
     if done < len(report):
-        sys.exit(_FAILED)
+        raise click.exceptions.Exit(_FAILED)
 
 
 @click.command("gateway", help="HTTP gateway: national systems POST unsigned messages.")

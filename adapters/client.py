@@ -31,9 +31,9 @@ from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
 from adapters.config import ingress_quota_from, max_message_bytes_from
-from adapters.errors import IngressFull
+from adapters.errors import IngressFull, OutcomeTimeout
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
-from schemas.errors import EnlaceError, MessageTooLarge
+from schemas.errors import MessageTooLarge
 from schemas.jws import sign_detached
 from schemas.limits import IngressQuota, headers_size
 from schemas.outcomes import Outcome, RecipientView
@@ -45,13 +45,7 @@ from schemas.subjects import (
     outcome_subject,
 )
 
-__all__ = ["EnlaceClient", "OutcomeTimeout", "PublishResult"]
-
-
-class OutcomeTimeout(EnlaceError, TimeoutError):
-    """The message is in INGRESS (JetStream acked it) but the hub has not answered in time."""
-
-    code = "outcome_timeout"
+__all__ = ["EnlaceClient", "PublishResult"]
 
 
 @dataclass(frozen=True)
@@ -208,11 +202,7 @@ class EnlaceClient:
             try:
                 said = await asyncio.wait_for(outcome, wait_seconds)
             except TimeoutError:
-                raise OutcomeTimeout(
-                    f"message {envelope.id} is in INGRESS (seq {ack.seq}) but the hub gave no "
-                    f"outcome within {wait_seconds:g} s; is `enlace up` running? "
-                    "(`enlace status` shows pending messages)"
-                ) from None
+                raise OutcomeTimeout(envelope.id, subject, ack.seq, wait_seconds) from None
             return PublishResult(envelope.id, subject, ack.seq, False, said)
         finally:
             if sub is not None:

@@ -103,41 +103,70 @@ class Delivery:
 def parse_delivery(
     subject: str, headers: dict[str, str] | None, body: bytes, country: str
 ) -> Delivery:
-    """Read a DELIVERY message for ``country``; raises MalformedDelivery naming what is off."""
+    """Read a DELIVERY message for ``country``.
+
+    Args:
+        subject: the subject it came on (``enlace.out.<cc>.<theme>.<type>``).
+        headers: its NATS headers.
+        body: its bytes.
+        country: the country this sink delivers for.
+
+    Returns:
+        The delivery, not yet verified (see :func:`verify_delivery`).
+
+    Raises:
+        MalformedDelivery: naming what is off, with ``subject`` and (once read)
+            ``message_id``.
+    """
     headers = dict(headers or {})
     parts = subject.split(".")
     if len(parts) != 5 or parts[:2] != ["enlace", "out"]:
-        raise MalformedDelivery(f"subject {subject!r} is not enlace.out.<cc>.<theme>.<type>")
+        raise MalformedDelivery(
+            f"subject {subject!r} is not enlace.out.<cc>.<theme>.<type>", subject=subject
+        )
     if parts[2] != country:
-        raise MalformedDelivery(f"delivery on {subject} is for {parts[2]}, not {country}")
+        raise MalformedDelivery(
+            f"delivery on {subject} is for {parts[2]}, not {country}", subject=subject
+        )
     recipient = headers.get(HDR_RECIPIENT, country)
     if recipient != country:
         raise MalformedDelivery(
-            f"delivery on {subject} names recipient {recipient} in {HDR_RECIPIENT}"
+            f"delivery on {subject} names recipient {recipient} in {HDR_RECIPIENT}",
+            subject=subject,
         )
     try:
         message = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedDelivery(f"delivery on {subject}: the body is not JSON") from None
+        raise MalformedDelivery(
+            f"delivery on {subject}: the body is not JSON", subject=subject
+        ) from None
     if not isinstance(message, dict) or not isinstance(message.get("id"), str):
-        raise MalformedDelivery(f"delivery on {subject}: the body has no message id")
+        raise MalformedDelivery(
+            f"delivery on {subject}: the body has no message id", subject=subject
+        )
     message_id: str = message["id"]
     msg_id_header = headers.get(HDR_MSG_ID)
     if msg_id_header is not None and msg_id_header.split(":", 1)[0] != message_id:
         raise MalformedDelivery(
             f"delivery on {subject}: {HDR_MSG_ID} {msg_id_header!r} does not match "
-            f"message id {message_id}"
+            f"message id {message_id}",
+            subject=subject,
+            message_id=message_id,
         )
     missing = [h for h in (HDR_SIGNATURE, HDR_VIEW, HDR_ORIGINAL_DIGEST) if not headers.get(h)]
     if missing:
         raise MalformedDelivery(
-            f"delivery {message_id} on {subject} lacks header(s) {', '.join(missing)}"
+            f"delivery {message_id} on {subject} lacks header(s) {', '.join(missing)}",
+            subject=subject,
+            message_id=message_id,
         )
     view = headers[HDR_VIEW]
     countersignature = headers.get(HDR_COUNTERSIGNATURE) or None
     if view != FULL_VIEW and countersignature is None:
         raise MalformedDelivery(
-            f"delivery {message_id}: view {view!r} has no {HDR_COUNTERSIGNATURE}"
+            f"delivery {message_id}: view {view!r} has no {HDR_COUNTERSIGNATURE}",
+            subject=subject,
+            message_id=message_id,
         )
     return Delivery(
         message_id=message_id,
@@ -179,6 +208,8 @@ def verify_delivery(
                     f"delivery {delivery.message_id}: the body's digest is not "
                     f"{HDR_ORIGINAL_DIGEST}; it is not what the sender signed",
                     reason="digest_mismatch",
+                    subject=delivery.subject,
+                    message_id=delivery.message_id,
                 )
             envelope = parse_envelope(delivery.body, max_bytes)
             directory.verify_message(delivery.body, delivery.signature, envelope, at)
@@ -202,4 +233,6 @@ def verify_delivery(
             f"delivery {delivery.message_id} (view {delivery.view}): the {what} does not "
             f"hold: {err.description}; it was not written",
             reason=err.code,
+            subject=delivery.subject,
+            message_id=delivery.message_id,
         ) from None

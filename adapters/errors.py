@@ -3,29 +3,31 @@
 The code is what a dead-letter copy carries in ``Enlace-Reason``, what a refused gateway
 request answers, and what a negative receipt names. Errors of ``schemas`` (signatures,
 envelopes) keep their own codes when they reach a sink: a tampered delivery is
-dead-lettered as ``bad_signature``, not as something vaguer.
+dead-lettered with ``reason`` ``bad_signature`` (:func:`reason_of`), not something vaguer.
+``tests/test_error_trees.py`` derives this drawing from the classes.
 
 Tree::
 
     EnlaceError (schemas.errors)
-    └── AdapterError                         adapter_error
-        ├── SinkError                        a sink could not write a delivery
-        │   ├── TransientSinkError           sink_unavailable   retried with backoff
-        │   └── PermanentSinkError           sink_refused       dead-lettered at once
-        ├── DeliveryError (ValueError)       a delivery cannot be trusted or read
-        │   ├── MalformedDelivery            malformed_delivery
-        │   └── TamperedDelivery             (the signature error's own code)
-        ├── RetriesExhausted                 retries_exhausted
-        ├── AdapterConfigError               adapter_config     (file, field, what to do)
-        ├── UnknownSink                      unknown_sink
-        ├── SigningKeyMissing                signing_key_missing
-        ├── StreamsMissing                   streams_missing    (the hub never ran here)
-        ├── HubRefused                       (the hub's reason code) a source's message
-        ├── IngressFull                      ingress_full       the country's quota is
-        │                                                       full: try again later
-        └── GatewayRefusal                   a gateway request is refused (HTTP status)
-            ├── BadToken                     bad_token          401
-            └── RequestTooLarge              too_large          413
+    └── AdapterError                       adapter_error        an adapter error (base)
+        ├── SinkError                      sink_error           a sink could not write
+        │   ├── TransientSinkError         sink_unavailable     retried with backoff
+        │   └── PermanentSinkError         sink_refused         dead-lettered at once (reason)
+        ├── DeliveryError (ValueError)     delivery_error       a delivery cannot be trusted
+        │   │                                                   or read (subject, message_id)
+        │   ├── MalformedDelivery          malformed_delivery
+        │   └── TamperedDelivery           tampered_delivery    reason: what did not hold
+        ├── RetriesExhausted               retries_exhausted
+        ├── AdapterConfigError             adapter_config       (file, field, what to do)
+        │   └── UnknownSink                unknown_sink         no such sink is installed
+        ├── SigningKeyMissing              signing_key_missing
+        ├── StreamsMissing                 streams_missing      the hub never ran here
+        ├── HubRefused                     hub_refused          reason: the hub's code
+        ├── IngressFull                    ingress_full         the country's quota is full
+        ├── OutcomeTimeout (TimeoutError)  outcome_timeout      published, no outcome in time
+        └── GatewayRefusal                 gateway_refused      a gateway request is refused
+            ├── BadToken                   bad_token            401
+            └── RequestTooLarge            too_large            413
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "HubRefused",
     "IngressFull",
     "MalformedDelivery",
+    "OutcomeTimeout",
     "PermanentSinkError",
     "RequestTooLarge",
     "RetriesExhausted",
@@ -65,6 +68,8 @@ class AdapterError(EnlaceError):
 
 class SinkError(AdapterError):
     """A sink could not write a delivery into the national system."""
+
+    code = "sink_error"
 
 
 class TransientSinkError(SinkError):
@@ -88,7 +93,21 @@ class PermanentSinkError(SinkError):
 
 
 class DeliveryError(AdapterError, ValueError):
-    """A delivery from the hub cannot be read or trusted; it is never written."""
+    """A delivery from the hub cannot be read or trusted; it is never written.
+
+    Attributes:
+        subject: the DELIVERY subject it came on, when known.
+        message_id: the message it carries, when it could be read.
+    """
+
+    code = "delivery_error"
+
+    def __init__(
+        self, description: str, *, subject: str | None = None, message_id: str | None = None
+    ) -> None:
+        super().__init__(description)
+        self.subject = subject
+        self.message_id = message_id
 
 
 class MalformedDelivery(DeliveryError):
@@ -106,8 +125,15 @@ class TamperedDelivery(DeliveryError):
 
     code = "tampered_delivery"
 
-    def __init__(self, description: str, reason: str) -> None:
-        super().__init__(description)
+    def __init__(
+        self,
+        description: str,
+        reason: str,
+        *,
+        subject: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(description, subject=subject, message_id=message_id)
         self.reason = reason
 
 
@@ -142,13 +168,19 @@ class StreamsMissing(AdapterError):
 
 
 class HubRefused(AdapterError):
-    """The hub refused a message a source published; ``reason`` is the hub's code."""
+    """The hub refused a message a source published.
+
+    Attributes:
+        reason: the hub's reason code.
+        message_id: the refused message, when the source knows it.
+    """
 
     code = "hub_refused"
 
-    def __init__(self, reason: str, description: str) -> None:
+    def __init__(self, reason: str, description: str, message_id: str | None = None) -> None:
         super().__init__(description)
         self.reason = reason
+        self.message_id = message_id
 
 
 class IngressFull(AdapterError):
@@ -184,9 +216,34 @@ class IngressFull(AdapterError):
         self.message_id = message_id
 
 
+class OutcomeTimeout(AdapterError, TimeoutError):
+    """The message is in INGRESS (JetStream acked it) but the hub has not answered in time.
+
+    Attributes:
+        message_id: the published message.
+        subject: the ingress subject it was published on.
+        stream_seq: its sequence in its ingress stream.
+        wait_seconds: how long the client waited for the hub's outcome.
+    """
+
+    code = "outcome_timeout"
+
+    def __init__(self, message_id: str, subject: str, stream_seq: int, wait_seconds: float) -> None:
+        super().__init__(
+            f"message {message_id} is in INGRESS (seq {stream_seq}) but the hub gave no "
+            f"outcome within {wait_seconds:g} s; is `enlace up` running? "
+            "(`enlace status` shows pending messages)"
+        )
+        self.message_id = message_id
+        self.subject = subject
+        self.stream_seq = stream_seq
+        self.wait_seconds = wait_seconds
+
+
 class GatewayRefusal(AdapterError):
     """A gateway request is refused; ``status`` is the HTTP status it answers."""
 
+    code = "gateway_refused"
     status: ClassVar[int] = 400
 
 

@@ -55,7 +55,20 @@ def _pick(records: list[PublicKeyRecord], folder: Path, who: str, at: datetime) 
 def party_signer(
     directory: Directory, keys_dir: Path, country: str, at: datetime | None = None
 ) -> Signer:
-    """The signer of ``country``'s systems (receipts); raises SigningKeyMissing."""
+    """The signer of ``country``'s systems (receipts): its newest valid key held here.
+
+    Args:
+        directory: the directory in force.
+        keys_dir: the deployment's ``keys/`` folder.
+        country: the party.
+        at: when the key must be valid (now by default).
+
+    Returns:
+        The key and its kid.
+
+    Raises:
+        SigningKeyMissing: no such party, or no valid key of it on disk.
+    """
     party = directory.party(country)
     if party is None:
         raise SigningKeyMissing(f"{country} is not a party in the directory")
@@ -65,7 +78,20 @@ def party_signer(
 def poc_signer(
     directory: Directory, keys_dir: Path, poc_id: str, at: datetime | None = None
 ) -> Signer:
-    """The signer of point of contact ``poc_id`` (sources); raises SigningKeyMissing."""
+    """The signer of point of contact ``poc_id`` (sources): its newest valid key held here.
+
+    Args:
+        directory: the directory in force.
+        keys_dir: the deployment's ``keys/`` folder.
+        poc_id: the point of contact.
+        at: when the key must be valid (now by default).
+
+    Returns:
+        The key and its kid.
+
+    Raises:
+        SigningKeyMissing: no such point of contact, or no valid key of it on disk.
+    """
     poc = directory.poc(poc_id)
     if poc is None:
         raise SigningKeyMissing(f"point of contact {poc_id!r} is not in the directory")

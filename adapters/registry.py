@@ -38,5 +38,18 @@ def sink_factory(name: str) -> SinkFactory:
 
 
 def build_sink(name: str, options: Mapping[str, Any], context: SinkContext) -> Sink:
-    """Build the sink ``name`` from its options in ``enlace.yaml``."""
+    """Build the sink ``name`` from its options in ``enlace.yaml``.
+
+    Args:
+        name: the sink's entry point name (``folder``, ``webhook`` …).
+        options: its options, as ``enlace.yaml`` gives them.
+        context: the country it delivers for and its folders.
+
+    Returns:
+        The sink, not yet opened.
+
+    Raises:
+        UnknownSink: no sink of that name is installed.
+        AdapterConfigError: an option is wrong.
+    """
     return sink_factory(name).from_options(options, context)

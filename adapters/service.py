@@ -75,6 +75,16 @@ async def open_runner(
 ) -> RunningAdapter:
     """Build the runner of ``country``'s sink ``sink_name`` as ``enlace.yaml`` configures it.
 
+    Args:
+        home: the deployment's folder.
+        country: the recipient country.
+        sink_name: which of its sinks (None: its only one).
+        nats_url: the NATS server to consume from.
+        start: start the runner (else only open its sink, e.g. to replay dead letters).
+
+    Returns:
+        The runner and its NATS connection, to close together.
+
     Raises:
         AdapterConfigError, UnknownSink, SigningKeyMissing, GovernanceError, and NATS
         connection errors.
@@ -110,7 +120,17 @@ async def open_runner(
 
 
 async def adapter_status(js: JetStreamContext, country: str, sink_name: str) -> dict[str, Any]:
-    """Lag, pending acks, redeliveries and dead letters of one country's sink."""
+    """Lag, pending acks, redeliveries and dead letters of one country's sink.
+
+    Args:
+        js: JetStream, with a login that may read the consumer's info.
+        country: the recipient country.
+        sink_name: the sink's name in ``enlace.yaml``.
+
+    Returns:
+        One row: ``state`` (``ok`` or ``never started``), ``lag``, ``ack_pending``,
+        ``redelivered``, ``delivered_seq``, ``dead_letters`` (None: not readable).
+    """
     row: dict[str, Any] = {"country": country, "sink": sink_name}
     try:
         info = await js.consumer_info("DELIVERY", consumer_name(country, sink_name))

@@ -12,6 +12,7 @@ import bench
 
 
 def main(argv: list[str]) -> None:
+    """Run the benchmark modules whose names contain one of ``argv`` (all if empty)."""
     modules = pkgutil.iter_modules(bench.__path__)
     names = sorted(m.name for m in modules if m.name.startswith("bench_"))
     chosen = [n for n in names if not argv or any(a in n for a in argv)]

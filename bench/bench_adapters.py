@@ -16,11 +16,13 @@ from pathlib import Path
 import nats
 
 from adapters.base import SinkContext
-from adapters.registry import build_sink
+from adapters.registry import build_sink, sink_names
 from adapters.runner import RunnerSettings, SinkRunner
+from adapters.testing import fresh_adapter_streams, publish_delivery, receipt_signer
+from hub.jetstream.consumers import ensure_sink_consumers
 from hub.server.process import NatsServer, NatsServerConfig, free_port
-from tests.factories import make_directory
-from tests.integration.sinkkit import fresh_streams, publish_delivery, receipt_signer
+from schemas.common import PARTIES
+from schemas.testing import make_directory
 
 DELIVERIES = 500
 
@@ -29,7 +31,9 @@ async def _run(url: str, root: Path, sink_name: str) -> None:
     td = make_directory(parties=("GT", "SV"), themes=("gangs",))
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await fresh_streams(js)
+    await fresh_adapter_streams(js)
+    # The hub makes every party's consumer of every installed sink, as in production.
+    await ensure_sink_consumers(js, {cc: sink_names() for cc in PARTIES})
     for _ in range(DELIVERIES):
         await publish_delivery(js, td)
     context = SinkContext(country="GT", state_dir=root / "state", base_dir=root)
@@ -52,6 +56,7 @@ async def _run(url: str, root: Path, sink_name: str) -> None:
 
 
 async def main() -> None:
+    """Print deliveries/s of the sink runner into the jsonl and folder sinks."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = NatsServerConfig(store_dir=root / "js", port=free_port())

@@ -121,6 +121,7 @@ async def _open_cost(url: str) -> None:
 
 
 async def main() -> None:
+    """Print audit entries/s appended, with and without batching."""
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
         server = NatsServer(config, Path(tmp) / "nats.conf")

@@ -54,9 +54,9 @@ from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
+from hub.testing import governance
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
-from tests.factories import TestDirectory
-from tests.integration.hubkit import governance, signed_message
+from schemas.testing import TestDirectory, signed_message
 
 RAW_N = 4000
 HUB_N = 3000
@@ -188,9 +188,18 @@ async def hub_end_to_end(
 ) -> HubRun:
     """The hub handling ``n`` signed messages from a publisher process.
 
-    The hub runs in this process with ``WORKERS`` workers, or with ``processes`` > 0 in
-    that many forked processes of one worker each. ``rate`` > 0 paces the publisher (for
-    latency); with ``profile``, the in-process hub runs under it.
+    Args:
+        url: the nats-server.
+        n: how many messages the publisher sends.
+        rate: messages per second the publisher offers (0: as fast as acks come; > 0 to
+            measure latency).
+        processes: run the hub in that many forked processes of one worker each (0: in
+            this process with ``WORKERS`` workers).
+        profile: run the in-process hub under this profiler.
+        server_pid: the nats-server's process, whose CPU per message is reported too.
+
+    Returns:
+        What the publisher saw, and each process's CPU per message.
     """
     td, gov, signer = _governance()
     children = [_fork_hub(url, gov, signer, 1) for _ in range(processes)]
@@ -262,7 +271,7 @@ _PARTS = (
     ("asyncio machinery", ("/asyncio/", "_contextvars")),
     ("JSON encode/decode", ("/json/",)),
     ("pydantic validation", ("pydantic",)),
-    ("audit log (entries, batches)", ("/hub/audit/", "pipeline_audit")),
+    ("audit log (entries, batches)", ("/hub/audit/", "/hub/pipeline/audit_hook")),
     ("hub pipeline + policy", ("/hub/",)),
     ("schemas (envelope, JWS, directory, pycountry)", ("/schemas/", "pycountry")),
 )
@@ -316,6 +325,7 @@ def _cpu_line(run: HubRun) -> str:
 async def main() -> None:
     # Production logging: JSON lines; per-message "accepted" lines at info cost CPU too,
     # so the bench runs at warning like a busy deployment would (see the README).
+    """Print raw JetStream, the floor, the hub, its latency, its profile and the summary."""
     configure_logging(json_logs=True, level="warning")
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())

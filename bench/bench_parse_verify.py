@@ -16,7 +16,7 @@ from typing import Any
 from schemas.envelope import parse_envelope
 from schemas.message import parse_message, validate_envelope
 from schemas.registry import REGISTRY
-from tests.factories import make_directory
+from schemas.testing import make_directory
 
 __all__ = ["main"]
 

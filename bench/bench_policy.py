@@ -21,7 +21,7 @@ from hub.policy.redaction import render_view
 from hub.policy.requests import InMemoryRequestMemory
 from schemas.common import PARTIES, THEMES
 from schemas.envelope import Envelope
-from tests.factories import EPOCH, later, make_directory
+from schemas.testing import EPOCH, later, make_directory
 
 __all__ = ["main"]
 
@@ -96,6 +96,7 @@ def _measure(label: str, fn: Callable[[], object], n: int) -> None:
 
 
 def main() -> None:
+    """Print decisions/s of ``decide`` alone, and with every recipient's view rendered."""
     rnd = random.Random(4)
     td = make_directory(themes=THEMES)
     agreements = _agreements(rnd)

@@ -27,7 +27,17 @@ __all__ = ["hub_floor"]
 
 
 async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
-    """Msgs/s of the hub's writes alone for ``n`` messages of ``body``, ``in_hand`` at once."""
+    """Msgs/s of the hub's writes alone for ``n`` messages of ``body``, ``in_hand`` at once.
+
+    Args:
+        url: the nats-server.
+        n: how many messages.
+        body: each message's bytes.
+        in_hand: how many messages are worked on at once (the hub's workers × batch).
+
+    Returns:
+        Messages per second, from the first publish until the last ack.
+    """
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))

@@ -1,26 +1,42 @@
-"""Every error of the ``hub`` package.
+"""Every error of the ``hub`` package, each with a stable reason code.
+
+Three rooms keep their own trees, drawn in their own ``errors.py`` and hung from
+:class:`HubError` here (``→`` names the module): the audit log (:mod:`hub.audit.errors`),
+the operator console (:mod:`hub.console.errors`) and the sharing agreements
+(:mod:`hub.policy.errors`). ``tests/test_error_trees.py``
+derives this drawing from the classes, so it cannot drift from them.
 
 Tree::
 
     EnlaceError (schemas.errors)
-    └── HubError (RuntimeError)
-        ├── NatsServerError        the embedded nats-server cannot start or stop
-        ├── NatsUnreachable        nats_unreachable   a command cannot reach the NATS server
-        ├── ConfigError            settings are wrong (file, field)
-        ├── ConsumerTampered       consumer_tampered  a consumer was changed beyond repair
-        ├── ServerEventsUnheard    server_events_unheard  the system login hears no server events
-        ├── MessageRefused         the pipeline refuses a message (reason code)
-        │   ├── MessageTooOld          too_old           issued before the acceptance window
-        │   ├── MessageFromFuture      issued_in_future  issued beyond the allowed clock skew
-        │   └── DuplicateMessage       duplicate         id already accepted (a replay)
-        └── ReceiptRefused         receipt_refused   a signed sink receipt is not put on the record
-            ├── ReceiptMismatch        receipt_mismatch      the DELIVERY message it names disagrees
-            ├── ReceiptUnchecked       receipt_unchecked     names no DELIVERY message, or one gone
-            ├── ReceiptUnknownSink     receipt_unknown_sink  a sink not configured for its country
-            └── ReceiptConflict        receipt_conflict      dead_lettered after delivered
+    └── HubError (RuntimeError)        hub_error             a hub error (base)
+        ├── NatsServerError            nats_server           nats-server cannot start or stop
+        ├── NatsUnreachable            nats_unreachable      a command cannot reach NATS (url)
+        ├── ConfigError                config_invalid        settings are wrong (file, field)
+        ├── KeyStoreError              keystore              a private key file is missing,
+        │                                                    too open or not Ed25519 (path)
+        ├── InitError                  init_refused          ``enlace init`` cannot make a
+        │                                                    deployment here (home)
+        ├── ConsumerTampered           consumer_tampered     a consumer changed beyond repair
+        ├── ServerEventsUnheard        server_events_unheard the system login hears no events
+        ├── MessageRefused             refused               the hub refuses a message
+        │   │                                                (message_id)
+        │   ├── MessageTooOld          too_old               issued before the window
+        │   ├── MessageFromFuture      issued_in_future      issued beyond the clock skew
+        │   └── DuplicateMessage       duplicate             id already accepted (a replay)
+        ├── ReceiptRefused             receipt_refused       a sink receipt is not recorded
+        │   ├── ReceiptMismatch        receipt_mismatch      its DELIVERY message disagrees
+        │   ├── ReceiptUnchecked       receipt_unchecked     names no DELIVERY message
+        │   ├── ReceiptUnknownSink     receipt_unknown_sink  a sink its country lacks
+        │   └── ReceiptConflict        receipt_conflict      dead_lettered after delivered
+        ├── AuditError                 → hub.audit.errors
+        ├── ConsoleError               → hub.console.errors
+        └── PolicyError                → hub.policy.errors
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from schemas.errors import EnlaceError
 from schemas.receipts import Receipt
@@ -30,6 +46,8 @@ __all__ = [
     "ConsumerTampered",
     "DuplicateMessage",
     "HubError",
+    "InitError",
+    "KeyStoreError",
     "MessageFromFuture",
     "MessageRefused",
     "MessageTooOld",
@@ -45,6 +63,8 @@ __all__ = [
 
 
 class HubError(EnlaceError, RuntimeError):
+    """Base of every error of the hub."""
+
     code = "hub_error"
 
 
@@ -73,6 +93,34 @@ class NatsUnreachable(HubError):
 
 class ConfigError(HubError):
     code = "config_invalid"
+
+
+class KeyStoreError(HubError):
+    """A private key is missing, unreadable, or readable by others than its owner.
+
+    Attributes:
+        path: the key file (or key folder) concerned, when one is named.
+    """
+
+    code = "keystore"
+
+    def __init__(self, description: str, path: Path | None = None) -> None:
+        super().__init__(description)
+        self.path = path
+
+
+class InitError(HubError):
+    """``enlace init`` cannot make a deployment here.
+
+    Attributes:
+        home: the deployment's folder, when the refusal is about it.
+    """
+
+    code = "init_refused"
+
+    def __init__(self, description: str, home: Path | None = None) -> None:
+        super().__init__(description)
+        self.home = home
 
 
 class ConsumerTampered(HubError):
@@ -120,9 +168,17 @@ class ServerEventsUnheard(HubError):
 
 
 class MessageRefused(HubError):
-    """The hub refuses a message for a reason of its own (not of its form or signature)."""
+    """The hub refuses a message for a reason of its own (not of its form or signature).
+
+    Attributes:
+        message_id: the refused message's id, when the refusing check knows it.
+    """
 
     code = "refused"
+
+    def __init__(self, description: str, message_id: str | None = None) -> None:
+        super().__init__(description)
+        self.message_id = message_id
 
 
 class MessageTooOld(MessageRefused):

@@ -34,6 +34,18 @@ def sha256_digest(data: bytes) -> str:
 def view_statement(
     message_id: str, original_digest: str, recipient: str, view: str, view_bytes: bytes
 ) -> bytes:
+    """The exact bytes the hub countersigns for a view: what the recipient gets, bound to it.
+
+    Args:
+        message_id: the original message's id.
+        original_digest: ``sha256:<hex>`` of the bytes the sender signed.
+        recipient: the country the view is for.
+        view: the view's name (``full`` or a redaction).
+        view_bytes: the bytes the recipient gets.
+
+    Returns:
+        Canonical JSON of the statement (ids, digests, recipient, view).
+    """
     return canonical_json(
         {
             "id": message_id,
@@ -54,7 +66,20 @@ def countersign_view(
     hub_key: Ed25519PrivateKey,
     kid: str,
 ) -> str:
-    """The hub's detached JWS over the statement of a view."""
+    """The hub's detached JWS over the statement of a view.
+
+    Args:
+        message_id: the original message's id.
+        original_digest: ``sha256:<hex>`` of the bytes the sender signed.
+        recipient: the country the view is for.
+        view: the view's name.
+        view_bytes: the bytes the recipient gets.
+        hub_key: the hub's private key.
+        kid: the hub key's id in the directory.
+
+    Returns:
+        The detached JWS (``header..signature``).
+    """
     statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
     return sign_detached(statement, hub_key, kid)
 
@@ -69,11 +94,28 @@ def verify_countersignature(
     view_bytes: bytes,
     at: datetime | None = None,
 ) -> None:
-    """Check the hub's countersignature; raises a SignatureError subclass when it fails.
+    """Check the hub's countersignature over a view.
 
     The key must be the hub's (a POC's valid key does not countersign).
+
+    Args:
+        directory: the directory holding the hub's keys.
+        jws: the countersignature (``Enlace-Countersignature``).
+        message_id: the original message's id.
+        original_digest: ``sha256:<hex>`` of the bytes the sender signed.
+        recipient: the country the view is for.
+        view: the view's name.
+        view_bytes: the bytes the recipient got.
+        at: when the key must be valid (now by default).
+
+    Raises:
+        SignatureError: a subclass naming what fails (SenderMismatch for a key not the hub's).
     """
     statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
     header, owner = directory.verify_signature(statement, jws, at)
     if owner.kind != "hub":
-        raise SenderMismatch(f"key {header.kid!r} is not the hub's; it cannot countersign")
+        raise SenderMismatch(
+            f"key {header.kid!r} is not the hub's; it cannot countersign",
+            kid=header.kid,
+            message_id=message_id,
+        )

@@ -17,7 +17,14 @@ from pydantic import Field, field_validator, model_validator
 
 from schemas.common import CountryCode, StrictModel, Theme, UtcDatetime
 from schemas.envelope import Envelope
-from schemas.errors import KeyExpired, KeyNotYetValid, KeyRevoked, SenderMismatch, UnknownKey
+from schemas.errors import (
+    KeyExpired,
+    KeyNotYetValid,
+    KeyRevoked,
+    SenderMismatch,
+    SignatureError,
+    UnknownKey,
+)
 from schemas.jws import JwsHeader, parse_detached, public_key_from_jwk, verify_detached
 
 __all__ = [
@@ -60,11 +67,17 @@ class PublicKeyRecord(StrictModel):
     def check_valid_at(self, at: datetime) -> None:
         """Raise KeyNotYetValid / KeyExpired / KeyRevoked when the key may not sign at ``at``."""
         if self.revoked_at is not None and at >= self.revoked_at:
-            raise KeyRevoked(f"key {self.kid!r} was revoked at {self.revoked_at.isoformat()}")
+            raise KeyRevoked(
+                f"key {self.kid!r} was revoked at {self.revoked_at.isoformat()}", kid=self.kid
+            )
         if at < self.not_before:
-            raise KeyNotYetValid(f"key {self.kid!r} is valid from {self.not_before.isoformat()}")
+            raise KeyNotYetValid(
+                f"key {self.kid!r} is valid from {self.not_before.isoformat()}", kid=self.kid
+            )
         if self.not_after is not None and at >= self.not_after:
-            raise KeyExpired(f"key {self.kid!r} expired at {self.not_after.isoformat()}")
+            raise KeyExpired(
+                f"key {self.kid!r} expired at {self.not_after.isoformat()}", kid=self.kid
+            )
 
 
 class Party(StrictModel):
@@ -189,6 +202,14 @@ class Directory(StrictModel):
     ) -> tuple[JwsHeader, KeyOwner]:
         """Check a detached JWS over ``raw`` against the directory's keys at time ``at``.
 
+        Args:
+            raw: the exact signed bytes.
+            jws: the detached JWS.
+            at: when the key must be valid (now by default).
+
+        Returns:
+            The JWS header and the key's owner.
+
         Raises:
             MalformedSignature, UnknownKey, KeyNotYetValid, KeyExpired, KeyRevoked, BadSignature.
         """
@@ -204,30 +225,49 @@ class Directory(StrictModel):
         """Verify a POC's signature and that the key's holder is the message's sender.
 
         The key must belong to the POC named in ``sender.poc``, of ``sender.country``, and
-        that POC must serve the message's ``theme``. The key is checked for validity at
-        ``at`` (the time the hub received the message; now by default).
+        that POC must serve the message's ``theme``.
+
+        Args:
+            raw: the message's exact bytes.
+            jws: the detached JWS that came with them.
+            envelope: the parsed envelope of ``raw``.
+            at: when the key must be valid: the time the hub received the message (now by
+                default).
+
+        Returns:
+            Who signed: kid, point of contact, country and algorithm.
 
         Raises:
             MalformedSignature, UnknownKey, KeyNotYetValid, KeyExpired, KeyRevoked,
-            BadSignature, SenderMismatch.
+            BadSignature, SenderMismatch: each with ``kid`` and ``message_id`` where known.
         """
-        header, owner = self.verify_signature(raw, jws, at)
+        try:
+            header, owner = self.verify_signature(raw, jws, at)
+        except SignatureError as err:
+            err.message_id = envelope.id  # the caller's context, not the key lookup's
+            raise
+        context = {"kid": header.kid, "message_id": envelope.id}
         if owner.kind != "poc":
-            raise SenderMismatch(f"key {header.kid!r} is the hub's, not a point of contact's")
+            raise SenderMismatch(
+                f"key {header.kid!r} is the hub's, not a point of contact's", **context
+            )
         sender = envelope.sender
         if owner.id != sender.poc:
             raise SenderMismatch(
-                f"key {header.kid!r} belongs to {owner.id!r}, but sender.poc is {sender.poc!r}"
+                f"key {header.kid!r} belongs to {owner.id!r}, but sender.poc is {sender.poc!r}",
+                **context,
             )
         if owner.country != sender.country:
             raise SenderMismatch(
                 f"point of contact {owner.id!r} is of {owner.country}, "
-                f"but sender.country is {sender.country}"
+                f"but sender.country is {sender.country}",
+                **context,
             )
         if envelope.theme not in owner.themes:
             raise SenderMismatch(
                 f"point of contact {owner.id!r} serves {', '.join(owner.themes)}, "
-                f"not {envelope.theme}"
+                f"not {envelope.theme}",
+                **context,
             )
         return VerifiedSender(kid=header.kid, poc=owner.id, country=sender.country, alg=header.alg)
 

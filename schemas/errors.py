@@ -2,32 +2,41 @@
 
 The reason code (``err.code``) is what a refused message's notice carries, what the
 audit log records and what ``enlace verify`` prints: it never changes once published.
+What a caller needs beyond the sentence is an attribute: ``message_id`` on every message
+and signature error (None where the check does not know it), ``kid`` on signature errors,
+``field``, ``path``, ``subject`` where the error has them.
+
+The errors of ``hub`` (:mod:`hub.errors`) and ``adapters`` (:mod:`adapters.errors`) hang
+from :class:`EnlaceError`; their trees are drawn there (``→`` names the module).
+``tests/test_error_trees.py`` derives each drawing from the classes.
 
 Tree::
 
-    EnlaceError (Exception)
-    ├── MessageError (ValueError)            a message is refused
-    │   ├── MessageTooLarge                  too_large
-    │   ├── MalformedJson                    malformed_json
-    │   ├── DuplicateKey                     duplicate_key        (path)
-    │   ├── InvalidEnvelope                  invalid_envelope
-    │   ├── UnknownMessageType               unknown_type
-    │   ├── ThemeNotAllowed                  theme_not_allowed
-    │   ├── SchemaInvalid                    schema_invalid
-    │   └── SubjectMismatch                  subject_mismatch
-    ├── SignatureError (ValueError)          a signature does not hold
-    │   ├── MalformedSignature               malformed_signature
-    │   ├── UnknownKey                       unknown_key
-    │   ├── KeyNotYetValid                   key_not_yet_valid
-    │   ├── KeyExpired                       key_expired
-    │   ├── KeyRevoked                       key_revoked
-    │   ├── BadSignature                     bad_signature
-    │   └── SenderMismatch                   sender_mismatch
-    └── GovernanceError (ValueError)         a governance file is refused
-        ├── GovernanceFileError              governance_invalid   (file, line, field)
-        ├── GovernanceUnsigned               governance_unsigned
-        ├── GovernanceBadSignature           governance_bad_signature
-        └── GovernanceStaleVersion           governance_stale_version
+    EnlaceError (Exception)                 error                 an Enlace error (base)
+    ├── MessageError (ValueError)           invalid_message       a message is refused
+    │   ├── MessageTooLarge                 too_large             (size, limit)
+    │   ├── MalformedJson                   malformed_json
+    │   ├── DuplicateKey                    duplicate_key         (path)
+    │   ├── InvalidEnvelope                 invalid_envelope      (field)
+    │   ├── UnknownMessageType              unknown_type          (type, version, known)
+    │   ├── ThemeNotAllowed                 theme_not_allowed     (type, theme, allowed)
+    │   ├── SchemaInvalid                   schema_invalid        (field)
+    │   └── SubjectMismatch                 subject_mismatch      (subject)
+    ├── SignatureError (ValueError)         signature_error       a signature does not hold
+    │   ├── MalformedSignature              malformed_signature
+    │   ├── UnknownKey                      unknown_key
+    │   ├── KeyNotYetValid                  key_not_yet_valid
+    │   ├── KeyExpired                      key_expired
+    │   ├── KeyRevoked                      key_revoked
+    │   ├── BadSignature                    bad_signature
+    │   └── SenderMismatch                  sender_mismatch
+    ├── GovernanceError (ValueError)        governance_error      a governance file is refused
+    │   ├── GovernanceFileError             governance_invalid    (path, line, field, problem)
+    │   ├── GovernanceUnsigned              governance_unsigned
+    │   ├── GovernanceBadSignature          governance_bad_signature
+    │   └── GovernanceStaleVersion          governance_stale_version
+    ├── HubError                            → hub.errors
+    └── AdapterError                        → adapters.errors
 """
 
 from __future__ import annotations
@@ -82,9 +91,17 @@ class EnlaceError(Exception):
 
 
 class MessageError(EnlaceError, ValueError):
-    """A message was refused before its signature was even considered, or after it."""
+    """A message was refused before its signature was even considered, or after it.
+
+    Attributes:
+        message_id: the message's id, when the check that refused it had read it.
+    """
 
     code = "invalid_message"
+
+    def __init__(self, description: str, *, message_id: str | None = None) -> None:
+        super().__init__(description)
+        self.message_id = message_id
 
 
 class MessageTooLarge(MessageError):
@@ -145,9 +162,12 @@ class UnknownMessageType(MessageError):
 class ThemeNotAllowed(MessageError):
     code = "theme_not_allowed"
 
-    def __init__(self, type_: str, theme: str, allowed: list[str]) -> None:
+    def __init__(
+        self, type_: str, theme: str, allowed: list[str], *, message_id: str | None = None
+    ) -> None:
         super().__init__(
-            f"type {type_!r} may not travel under theme {theme!r}; allowed: {', '.join(allowed)}"
+            f"type {type_!r} may not travel under theme {theme!r}; allowed: {', '.join(allowed)}",
+            message_id=message_id,
         )
         self.type = type_
         self.theme = theme
@@ -157,19 +177,45 @@ class ThemeNotAllowed(MessageError):
 class SchemaInvalid(MessageError):
     code = "schema_invalid"
 
-    def __init__(self, description: str, field: str | None = None) -> None:
-        super().__init__(description)
+    def __init__(
+        self, description: str, field: str | None = None, *, message_id: str | None = None
+    ) -> None:
+        super().__init__(description, message_id=message_id)
         self.field = field
 
 
 class SubjectMismatch(MessageError):
+    """The subject a message came on disagrees with its body.
+
+    Attributes:
+        subject: the subject it came on.
+    """
+
     code = "subject_mismatch"
+
+    def __init__(
+        self, description: str, *, subject: str | None = None, message_id: str | None = None
+    ) -> None:
+        super().__init__(description, message_id=message_id)
+        self.subject = subject
 
 
 class SignatureError(EnlaceError, ValueError):
-    """A detached signature does not hold for the message it came with."""
+    """A detached signature does not hold for the message it came with.
+
+    Attributes:
+        kid: the key the signature names, when it could be read.
+        message_id: the signed message's id, when the check knows it.
+    """
 
     code = "signature_error"
+
+    def __init__(
+        self, description: str, *, kid: str | None = None, message_id: str | None = None
+    ) -> None:
+        super().__init__(description)
+        self.kid = kid
+        self.message_id = message_id
 
 
 class MalformedSignature(SignatureError):
@@ -180,8 +226,7 @@ class UnknownKey(SignatureError):
     code = "unknown_key"
 
     def __init__(self, kid: str) -> None:
-        super().__init__(f"no key {kid!r} in the directory")
-        self.kid = kid
+        super().__init__(f"no key {kid!r} in the directory", kid=kid)
 
 
 class KeyNotYetValid(SignatureError):

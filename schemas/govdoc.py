@@ -190,7 +190,16 @@ class GovDoc:
         return valid
 
     def with_signature(self, signer: str, kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-        """The document data with a (new or replaced) signature by ``signer``."""
+        """The document data with a (new or replaced) signature by ``signer``.
+
+        Args:
+            signer: the party signing (its former signature, if any, is replaced).
+            kid: the id of the commission key signing.
+            key: that key.
+
+        Returns:
+            The document's data, its signatures sorted by signer.
+        """
         jws = sign_detached(self.signing_bytes(), key, kid)
         kept = [s for s in self.signatures() if s.signer != signer]
         sigs = [{"signer": s.signer, "kid": s.kid, "jws": s.jws} for s in kept]
@@ -249,6 +258,8 @@ def dump_yaml(data: dict[str, Any], path: Path | str) -> None:
     path = Path(path)
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    # ruamel.yaml sets this attribute to None in YAML.__init__ without an annotation, so
+    # mypy takes its type to be None; False (keep the keys in the order given) is valid.
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:

@@ -47,10 +47,16 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
+    """Decode base64url, padded or not.
+
+    Raises:
+        ValueError: ``text`` is not base64url.
+    """
     if not _B64URL.fullmatch(text):
         raise ValueError("not base64url")
     try:
@@ -70,7 +76,16 @@ class JwsHeader:
 
 
 def sign_detached(payload: bytes, key: Ed25519PrivateKey, kid: str) -> str:
-    """Sign the exact bytes ``payload``; returns ``header..signature``."""
+    """Sign the exact bytes ``payload`` (RFC 7797 unencoded payload, Ed25519).
+
+    Args:
+        payload: the bytes to sign, as they travel.
+        key: the signing key.
+        kid: the key's id in the directory, put in the protected header.
+
+    Returns:
+        The detached JWS, ``header..signature``.
+    """
     header = {"alg": ALG, "b64": False, "crit": ["b64"], "kid": kid}
     encoded = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
     signature = key.sign(encoded.encode("ascii") + b"." + payload)
@@ -105,12 +120,27 @@ def parse_detached(jws: str) -> tuple[JwsHeader, bytes]:
 
 
 def verify_detached(payload: bytes, jws: str, key: Ed25519PublicKey) -> JwsHeader:
-    """Check ``jws`` over ``payload`` with ``key``; raises BadSignature or MalformedSignature."""
+    """Check ``jws`` over ``payload`` with ``key``.
+
+    Args:
+        payload: the exact signed bytes.
+        jws: the detached JWS.
+        key: the public key the signature must be by.
+
+    Returns:
+        The JWS's protected header.
+
+    Raises:
+        MalformedSignature: the JWS is not a detached Ed25519 JWS of ours.
+        BadSignature: it does not match ``payload`` under ``key`` (``kid`` as named).
+    """
     header, signature = parse_detached(jws)
     try:
         key.verify(signature, header.encoded.encode("ascii") + b"." + payload)
     except InvalidSignature:
-        raise BadSignature(f"signature by {header.kid!r} does not match the message") from None
+        raise BadSignature(
+            f"signature by {header.kid!r} does not match the message", kid=header.kid
+        ) from None
     return header
 
 
@@ -136,6 +166,7 @@ def public_key_from_jwk(jwk: dict[str, Any]) -> Ed25519PublicKey:
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM (files 0600 keep it private)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -144,6 +175,11 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """Read an unencrypted PKCS#8 PEM Ed25519 private key.
+
+    Raises:
+        ValueError: the bytes are not PEM, or not an Ed25519 key.
+    """
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("not an Ed25519 private key")

@@ -57,11 +57,17 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
     """
     spec = REGISTRY.spec(envelope.type, envelope.version)
     if envelope.theme not in spec.themes:
-        raise ThemeNotAllowed(spec.type, str(envelope.theme), [str(t) for t in spec.themes])
+        raise ThemeNotAllowed(
+            spec.type,
+            str(envelope.theme),
+            [str(t) for t in spec.themes],
+            message_id=envelope.id,
+        )
     if spec.reply and envelope.in_reply_to is None:
         raise SchemaInvalid(
             f"{spec.type} is a reply: give in_reply_to, the id of the message it answers",
             field="in_reply_to",
+            message_id=envelope.id,
         )
     try:
         return spec.model.model_validate(envelope.payload)
@@ -71,11 +77,14 @@ def validate_envelope(envelope: Envelope) -> BaseModel:
         raise SchemaInvalid(
             f"message {envelope.id}: {spec.type} v{spec.version} field {field}: {msg}",
             field=field,
+            message_id=envelope.id,
         ) from None
     except RecursionError:
         # A pathologically nested payload; refuse it as invalid rather than crash.
         raise SchemaInvalid(
-            f"message {envelope.id}: payload is nested too deeply", field="payload"
+            f"message {envelope.id}: payload is nested too deeply",
+            field="payload",
+            message_id=envelope.id,
         ) from None
 
 
@@ -126,10 +135,19 @@ def new_message(
 ) -> dict[str, Any]:
     """A complete, valid, unsigned message dict of ``type_`` with its template payload.
 
-    The id is a fresh ULID and ``issued_at`` is now. ``theme`` defaults to the first theme
-    the type may travel under. ``fields`` set or override envelope fields (``to``,
-    ``evaluation``, ``correlation_id``, ``in_reply_to``, ``version``, ``payload`` …). A reply
-    type without ``in_reply_to`` gets a placeholder id: replace it with the request's id.
+    The id is a fresh ULID and ``issued_at`` is now. A reply type without ``in_reply_to``
+    gets a placeholder id: replace it with the request's id.
+
+    Args:
+        type_: the message type.
+        sender: who sends it.
+        theme: its theme (the first theme the type may travel under if None).
+        handling: its TLP.
+        **fields: envelope fields to set or override (``to``, ``evaluation``,
+            ``correlation_id``, ``in_reply_to``, ``version``, ``payload`` …).
+
+    Returns:
+        The message as a dict, ready to serialize and sign.
 
     Raises:
         UnknownMessageType, ThemeNotAllowed, InvalidEnvelope, SchemaInvalid: when the result

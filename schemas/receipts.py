@@ -58,7 +58,16 @@ class Receipt(StrictModel):
 
 
 def sign_receipt(receipt: Receipt, key: Ed25519PrivateKey, kid: str) -> tuple[bytes, str]:
-    """The receipt's canonical bytes and a detached JWS over them by a party system key."""
+    """The receipt's canonical bytes and a detached JWS over them by a party system key.
+
+    Args:
+        receipt: the receipt.
+        key: the recipient party's system key.
+        kid: that key's id in the directory.
+
+    Returns:
+        The receipt's bytes and their detached JWS.
+    """
     raw = receipt.to_bytes()
     return raw, sign_detached(raw, key, kid)
 
@@ -79,6 +88,15 @@ def verify_receipt(
 ) -> Receipt:
     """Parse a receipt and check it is signed by a system key of its recipient party.
 
+    Args:
+        directory: the directory holding the parties' system keys.
+        raw: the receipt's exact bytes.
+        jws: the detached JWS that came with them.
+        at: when the key must be valid (now by default).
+
+    Returns:
+        The receipt.
+
     Raises:
         MalformedJson, InvalidEnvelope, and the SignatureError subclasses (SenderMismatch
         when the key is not the recipient party's).
@@ -88,6 +106,8 @@ def verify_receipt(
     if owner.kind != "party" or owner.country != receipt.recipient:
         raise SenderMismatch(
             f"receipt for {receipt.message_id} names recipient {receipt.recipient}, but key "
-            f"{header.kid!r} is not one of that party's system keys"
+            f"{header.kid!r} is not one of that party's system keys",
+            kid=header.kid,
+            message_id=receipt.message_id,
         )
     return receipt

@@ -163,6 +163,14 @@ def signature_status(
 ) -> SignatureStatus:
     """Check every signature of ``doc`` against ``trust_root`` at ``at``, without raising.
 
+    Args:
+        doc: the parsed governance document.
+        trust_root: the parties and their commission keys.
+        at: when the keys must be valid (now by default).
+
+    Returns:
+        Who signed, who is missing, and each refused signature with its line and reason.
+
     Raises:
         GovernanceFileError: only when the ``signatures`` list itself is malformed.
     """
@@ -212,6 +220,15 @@ def check_directory(
     at: datetime | None = None,
 ) -> Directory:
     """Validate a parsed directory document and check consensus and version.
+
+    Args:
+        doc: the parsed directory document.
+        trust_root: the parties whose signatures it needs, and their keys.
+        min_version: the lowest version accepted (the one in force; None: any).
+        at: when the signing keys must be valid (now by default).
+
+    Returns:
+        The directory.
 
     Raises:
         GovernanceFileError: a value is wrong (file, line, field).

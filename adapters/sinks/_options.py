@@ -16,7 +16,20 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_options(model: type[M], options: Mapping[str, Any], sink: str, country: str) -> M:
-    """``model`` from ``options``; raises AdapterConfigError naming ``adapters.<cc>.<option>``."""
+    """``model`` from ``options``, with errors that name ``adapters.<cc>.<option>``.
+
+    Args:
+        model: the sink's options model.
+        options: the options as ``enlace.yaml`` gives them.
+        sink: the sink's name (for the error).
+        country: the country it delivers for (for the error).
+
+    Returns:
+        The validated options.
+
+    Raises:
+        AdapterConfigError: the first option that is wrong, and why.
+    """
     try:
         return model.model_validate(dict(options))
     except ValidationError as exc:

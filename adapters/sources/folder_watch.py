@@ -27,8 +27,7 @@ from pathlib import Path
 import structlog
 from nats.errors import Error as NatsError
 
-from adapters.client import OutcomeTimeout
-from adapters.errors import HubRefused, IngressFull, reason_of
+from adapters.errors import HubRefused, IngressFull, OutcomeTimeout, reason_of
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write, fsync_dir
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
@@ -123,7 +122,7 @@ class FolderWatcher:
         outcome = receipt.outcome if receipt is not None else None
         if outcome is not None and not outcome.accepted:
             said = outcome.description or "refused by the hub"
-            raise HubRefused(outcome.reason or "rejected", said)
+            raise HubRefused(outcome.reason or "rejected", said, prepared.id)
         jws = sign_detached(prepared.raw, signer.key, signer.kid)  # Ed25519: the same JWS
         await asyncio.to_thread(self._archive, path, prepared.raw, jws)
         log.info("file_published", file=path.name, message_id=prepared.id)

@@ -175,7 +175,15 @@ def create_gateway_app(
 
 
 def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: str) -> None:
-    """Run the gateway of the deployment at ``home`` until interrupted."""
+    """Run the gateway of the deployment at ``home`` until interrupted.
+
+    Args:
+        home: the deployment's folder.
+        host: the address to listen on.
+        port: the port to listen on.
+        tokens_file: the issued tokens (the deployment's default file if None).
+        nats_url: the NATS server to publish to.
+    """
     import uvicorn
 
     from adapters.client import EnlaceClient

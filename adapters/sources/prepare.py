@@ -71,6 +71,14 @@ def prepare_message(
 ) -> Prepared:
     """Complete and validate what a national system sent for ``poc``.
 
+    Args:
+        data: the bytes the national system sent.
+        poc: the point of contact it sends as.
+        max_bytes: the largest message accepted.
+
+    Returns:
+        The completed message (id, ``issued_at``, sender filled in), validated.
+
     Raises:
         MessageTooLarge, MalformedJson, DuplicateKey, InvalidEnvelope, UnknownMessageType,
         ThemeNotAllowed, SchemaInvalid, SenderMismatch (the sender is not ``poc``).

@@ -10,17 +10,11 @@ import pycountry
 
 from hub.admin.directory import key_record
 from hub.deployment import Deployment
-from hub.errors import HubError
+from hub.errors import InitError
 from hub.governance.keystore import KeyKind, KeyStore
 from schemas.directory import Directory
 
 __all__ = ["DemoContext", "InitError", "party_name"]
-
-
-class InitError(HubError):
-    """``enlace init`` cannot make a deployment here."""
-
-    code = "init_refused"
 
 
 def party_name(code: str) -> str:

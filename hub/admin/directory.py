@@ -22,7 +22,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.deployment import Deployment
-from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.errors import KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore
 from schemas.directory import Directory
 from schemas.errors import (
     GovernanceBadSignature,
@@ -280,7 +281,8 @@ def sign_directory(
             raise KeyStoreError(
                 f"no commission key of {party} valid now is held in "
                 f"{store.root / KeyKind.COMMISSION.value / party}; {party} signs on its own "
-                "machine"
+                "machine",
+                store.root / KeyKind.COMMISSION.value / party,
             )
         kid, key = found
         data = GovDoc(deployment.directory, data).with_signature(party, kid, key)

@@ -117,8 +117,16 @@ class AuditEntry(StrictModel):
     ) -> AuditEntry:
         """A message was taken from INGRESS (parsed and verified far enough to name it).
 
-        ``again``: the hub had handled this same INGRESS message before and stopped
-        before acking it; this decision repeats (or, after a reload, revises) that one.
+        Args:
+            message_id: its id.
+            sender_country: the country it came from.
+            poc: the point of contact that signed it, when verified.
+            type_: its message type.
+            theme: its theme.
+            digest: ``sha256:<hex>`` of its bytes.
+            size: its size in bytes.
+            again: the hub had handled this same INGRESS message before and stopped before
+                acking it; this decision repeats (or, after a reload, revises) that one.
         """
         return cls._build(
             kind=EntryKind.RECEIVED,
@@ -141,10 +149,17 @@ class AuditEntry(StrictModel):
         digest: str,
         size: int,
     ) -> AuditEntry:
-        """A message was refused with a reason code (the id may be unknown: malformed JSON).
+        """A message was refused with a reason code.
 
         The hub had the message's bytes: their digest and size are required. For what the
         NATS server refused before it reached the hub, see :meth:`refused_by_server`.
+
+        Args:
+            message_id: its id (None when unknown: malformed JSON).
+            sender_country: the country it came from (None when its subject names none).
+            reason: the reason code.
+            digest: ``sha256:<hex>`` of its bytes.
+            size: its size in bytes.
         """
         return cls._build(
             kind=EntryKind.REJECTED,
@@ -159,10 +174,14 @@ class AuditEntry(StrictModel):
     def refused_by_server(cls, sender_country: str, reason: str, detail: str) -> AuditEntry:
         """The NATS server refused a message before it reached JetStream (a ``rejected``).
 
-        Only what the server reported is recorded: the sender's country (from its login),
-        the reason code and ``detail`` (what the server did, e.g. its ``max_payload``). The
-        entry has **no** message id, digest or size: no byte of the message arrived, and
-        the server's event says neither which message it was nor how large.
+        Only what the server reported is recorded. The entry has **no** message id, digest
+        or size: no byte of the message arrived, and the server's event says neither which
+        message it was nor how large.
+
+        Args:
+            sender_country: the sender's country, from its login.
+            reason: the reason code.
+            detail: what the server did (e.g. its ``max_payload``).
         """
         return cls._build(
             kind=EntryKind.REJECTED, country=sender_country, reason=reason, detail=detail
@@ -178,7 +197,16 @@ class AuditEntry(StrictModel):
         view: str,
         digest: str,
     ) -> AuditEntry:
-        """A delivery to ``recipient`` was persisted; ``digest`` is of the delivered view."""
+        """A delivery to ``recipient`` was persisted.
+
+        Args:
+            message_id: the message delivered.
+            recipient: the country it was delivered to.
+            agreement: the agreement that allows it.
+            flow: the flow of that agreement, when named.
+            view: the view delivered.
+            digest: ``sha256:<hex>`` of the delivered view.
+        """
         return cls._build(
             kind=EntryKind.ROUTED,
             message_id=message_id,
@@ -215,7 +243,14 @@ class AuditEntry(StrictModel):
     def delivered(
         cls, message_id: str, recipient: str, receipt_digest: str, sink: str
     ) -> AuditEntry:
-        """A recipient's sink wrote the delivery and sent a signed receipt."""
+        """A recipient's sink wrote the delivery and sent a signed receipt.
+
+        Args:
+            message_id: the message delivered.
+            recipient: the country whose sink wrote it.
+            receipt_digest: ``sha256:<hex>`` of the receipt.
+            sink: the sink that wrote it.
+        """
         return cls._build(
             kind=EntryKind.DELIVERED,
             message_id=message_id,
@@ -228,7 +263,15 @@ class AuditEntry(StrictModel):
     def dead_lettered(
         cls, message_id: str, recipient: str, receipt_digest: str, sink: str, reason: str
     ) -> AuditEntry:
-        """A recipient's sink refused the delivery (reason code) and sent a signed receipt."""
+        """A recipient's sink refused the delivery (reason code) and sent a signed receipt.
+
+        Args:
+            message_id: the message refused.
+            recipient: the country whose sink refused it.
+            receipt_digest: ``sha256:<hex>`` of the receipt.
+            sink: the sink that refused it.
+            reason: the sink's reason code.
+        """
         return cls._build(
             kind=EntryKind.DEAD_LETTERED,
             message_id=message_id,
@@ -249,8 +292,13 @@ class AuditEntry(StrictModel):
     ) -> AuditEntry:
         """A receipt from ``country`` (its subject) failed verification; nothing was recorded.
 
-        ``message_id`` is the id the receipt claims, when readable: a forged receipt stays
-        visible in that message's trail without counting as a delivery.
+        Args:
+            message_id: the id the receipt claims, when readable: a forged receipt stays
+                visible in that message's trail without counting as a delivery.
+            country: the country whose subject it came on.
+            reason: the reason code.
+            receipt_digest: ``sha256:<hex>`` of the receipt's bytes.
+            size: its size in bytes.
         """
         return cls._build(
             kind=EntryKind.RECEIPT_REJECTED,
@@ -265,7 +313,14 @@ class AuditEntry(StrictModel):
     def governance(
         cls, kind: str, version_or_id: str, outcome: str, detail: str | None = None
     ) -> AuditEntry:
-        """A directory or agreement version was loaded or refused (``detail``: reason code)."""
+        """A directory or agreement version was loaded or refused.
+
+        Args:
+            kind: ``directory`` or ``agreement``.
+            version_or_id: the directory's version or the agreement's id.
+            outcome: ``loaded`` or ``refused``.
+            detail: the reason code of a refusal.
+        """
         return cls._build(
             kind=EntryKind.GOVERNANCE,
             subject=kind,
@@ -276,7 +331,13 @@ class AuditEntry(StrictModel):
 
     @classmethod
     def key_event(cls, event: str, kid: str, owner: str | None = None) -> AuditEntry:
-        """A key was created, rotated in, revoked or found expired (kid only, never key bytes)."""
+        """A key was created, rotated in, revoked or found expired (kid only, never key bytes).
+
+        Args:
+            event: what happened (``created``, ``revoked`` …).
+            kid: the key's id.
+            owner: who holds it (a POC id, a country, the hub).
+        """
         return cls._build(kind=EntryKind.KEY_EVENT, outcome=event, version=kid, owner=owner)
 
     @classmethod

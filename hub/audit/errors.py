@@ -1,17 +1,19 @@
-"""Every error of the audit log (:mod:`hub.audit`).
+"""Every error of the audit log (:mod:`hub.audit`), hung from :class:`hub.errors.HubError`.
+
+``tests/test_error_trees.py`` derives this drawing from the classes.
 
 Tree::
 
     HubError (hub.errors)
-    └── AuditError                    audit_error
-        ├── AuditEntryInvalid         audit_entry_invalid     an entry breaks the model
-        ├── AuditStoreError           audit_store             the AUDIT stream cannot be used
-        │   ├── AuditLogCorrupt       audit_log_corrupt       stored batches are not one linear log
-        │   └── AuditStreamWeakened   audit_stream_weakened   an audit stream could lose entries
-        ├── CheckpointError           audit_checkpoint        a checkpoint is malformed or unsigned
-        ├── TreeStateError            audit_tree_state        a stored writer state is malformed
-        ├── ProofError                audit_proof             an inclusion/consistency proof fails
-        └── ExportError               audit_export            an export file cannot be read
+    └── AuditError                        audit_error             an audit error (base)
+        ├── AuditEntryInvalid (ValueError)  audit_entry_invalid   an entry breaks the model
+        ├── AuditStoreError               audit_store             AUDIT cannot be used
+        │   ├── AuditLogCorrupt           audit_log_corrupt       batches are not one log
+        │   └── AuditStreamWeakened       audit_stream_weakened   a stream could lose entries
+        ├── CheckpointError (ValueError)  audit_checkpoint        malformed or unsigned
+        ├── TreeStateError (ValueError)   audit_tree_state        a stored state is malformed
+        ├── ProofError (ValueError)       audit_proof             a proof does not hold
+        └── ExportError (ValueError)      audit_export            an export cannot be read
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = [
 
 
 class AuditError(HubError):
+    """Base of every error of the audit log."""
+
     code = "audit_error"
 
 

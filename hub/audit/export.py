@@ -54,7 +54,14 @@ def latest_size(notes: Sequence[str]) -> int:
 def write_export(
     path: Path, origin: str | None, entries: Sequence[bytes], checkpoints: Sequence[str]
 ) -> None:
-    """Write an export file atomically (temp file, fsync, rename)."""
+    """Write an export file atomically (temp file, fsync, rename).
+
+    Args:
+        path: the file to write.
+        origin: the log's origin (as its checkpoints name it), when known.
+        entries: the leaves, in order, as stored.
+        checkpoints: the signed checkpoints, as stored.
+    """
     header = {
         "format": EXPORT_FORMAT,
         "version": 1,

@@ -32,10 +32,12 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 def leaf_hash(entry: bytes) -> bytes:
+    """The RFC 6962 hash of a leaf: SHA-256 of 0x00 and the entry."""
     return hashlib.sha256(b"\x00" + entry).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
+    """The RFC 6962 hash of an inner node: SHA-256 of 0x01, left and right."""
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
@@ -62,6 +64,14 @@ def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
 def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of the first ``size`` leaves.
 
+    Args:
+        leaves: the leaf hashes.
+        index: the leaf to prove.
+        size: the size of the tree it is proved in (every leaf if None).
+
+    Returns:
+        The sibling hashes, leaf up.
+
     Raises:
         ProofError: ``index`` is not below ``size``, or ``size`` exceeds the leaves.
     """
@@ -85,6 +95,14 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None
 
 def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
     """The proof that the tree of ``old_size`` leaves is a prefix of that of ``new_size``.
+
+    Args:
+        leaves: the leaf hashes.
+        old_size: the older tree's size.
+        new_size: the newer tree's size.
+
+    Returns:
+        The proof's hashes (none when a size is 0 or both are equal).
 
     Raises:
         ProofError: the sizes are not ``0 ≤ old ≤ new ≤ len(leaves)``.
@@ -110,6 +128,13 @@ def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
     """Check an inclusion proof (RFC 9162 §2.1.3.2).
+
+    Args:
+        leaf: the leaf hash.
+        index: its position.
+        size: the tree's size.
+        proof: the audit path (:func:`inclusion_proof`).
+        root: the tree's root hash (from a signed checkpoint).
 
     Raises:
         ProofError: the proof does not lead from ``leaf`` at ``index`` to ``root``.
@@ -139,6 +164,13 @@ def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
     """Check a consistency proof (RFC 9162 §2.1.4.2).
+
+    Args:
+        old_size: the older tree's size.
+        new_size: the newer tree's size.
+        old_root: the older tree's root hash.
+        new_root: the newer tree's root hash.
+        proof: the consistency proof (:func:`consistency_proof`).
 
     Raises:
         ProofError: the tree of ``new_root`` does not extend that of ``old_root``.

@@ -198,7 +198,17 @@ def _walk(
 
 
 def make_proof_bundle(entry: bytes, index: int, proof: list[bytes], note: str) -> dict[str, Any]:
-    """The JSON a party keeps to show that ``entry`` is in the log signed by ``note``."""
+    """The JSON a party keeps to show that ``entry`` is in the log signed by ``note``.
+
+    Args:
+        entry: the audit entry proved.
+        index: its leaf index.
+        proof: its audit path in the checkpoint's tree.
+        note: the signed checkpoint the proof is against.
+
+    Returns:
+        The bundle as JSON-ready data (``enlace audit verify-proof`` reads it back).
+    """
     return {
         "format": PROOF_FORMAT,
         "version": 1,

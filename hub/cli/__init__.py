@@ -62,4 +62,5 @@ _register()
 
 
 def main() -> None:
+    """Run the ``enlace`` command line (the console script)."""
     cli()

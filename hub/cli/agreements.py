@@ -18,7 +18,8 @@ from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.directory import TIME, fail_governance
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.errors import KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore
 from hub.policy.explain import explain as explain_message
 from hub.policy.loader import (
     AgreementStatus,

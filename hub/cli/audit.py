@@ -38,7 +38,8 @@ from hub.audit.verify import (
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.cli.operator import connect_operator, resolve_nats_url
-from hub.governance.keystore import KeyStoreError, load_key_file
+from hub.errors import KeyStoreError
+from hub.governance.keystore import load_key_file
 from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 

@@ -43,6 +43,7 @@ pass_cli = click.make_pass_decorator(CliContext)
 
 
 def print_json(data: Any) -> None:
+    """Print ``data`` as one line of JSON, keys sorted (``--json`` output)."""
     click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str))
 
 

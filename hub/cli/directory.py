@@ -15,7 +15,7 @@ import click
 from hub.admin.directory import SignOutcome, directory_lock, sign_directory
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
-from hub.governance.keystore import KeyStoreError
+from hub.errors import KeyStoreError
 from schemas.directory import Directory, PublicKeyRecord
 from schemas.errors import GovernanceError, KeyExpired, KeyNotYetValid, KeyRevoked
 from schemas.govdoc import load_document, rfc3339

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from hub.admin.init import InitError, InitSummary, init_demo, init_deployment
+from hub.admin.init import InitSummary, init_demo, init_deployment
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.console.operators import DEMO_OPERATOR, add_demo_operator
 from hub.deployment import Deployment
+from hub.errors import InitError
 from schemas.errors import EnlaceError
 
 __all__ = ["init"]

@@ -25,7 +25,8 @@ from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.directory import DURATION, TIME, fail_governance, print_sign_outcome
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError
+from hub.errors import KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore
 from schemas.common import THEMES
 from schemas.errors import GovernanceError
 from schemas.govdoc import rfc3339

@@ -17,8 +17,8 @@ import click
 import nats
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.client import EnlaceClient, OutcomeTimeout, PublishResult
-from adapters.errors import IngressFull
+from adapters.client import EnlaceClient, PublishResult
+from adapters.errors import IngressFull, OutcomeTimeout
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings

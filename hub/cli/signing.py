@@ -18,7 +18,8 @@ from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.directory import TIME, fail_governance
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.governance.keystore import KeyStore, KeyStoreError, load_key_file
+from hub.errors import KeyStoreError
+from hub.governance.keystore import KeyStore, load_key_file
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES, parse_envelope
 from schemas.errors import EnlaceError, GovernanceError, MalformedSignature

@@ -1,9 +1,12 @@
 """Every error of the operator console, each with a stable reason code.
 
+Hung from :class:`hub.errors.HubError`; ``tests/test_error_trees.py`` derives this
+drawing from the classes.
+
 Tree::
 
-    EnlaceError (schemas.errors)
-    └── ConsoleError (RuntimeError)        console_error
+    HubError (hub.errors)
+    └── ConsoleError                       console_error
         ├── ConsoleBindRefused             console_bind_refused   a non-loopback address without TLS
         ├── OperatorError (ValueError)     operator_invalid       an account cannot be made
         │   ├── OperatorExists             operator_exists        the name is taken
@@ -13,7 +16,7 @@ Tree::
 
 from __future__ import annotations
 
-from schemas.errors import EnlaceError
+from hub.errors import HubError
 
 __all__ = [
     "ConsoleBindRefused",
@@ -25,7 +28,9 @@ __all__ = [
 ]
 
 
-class ConsoleError(EnlaceError, RuntimeError):
+class ConsoleError(HubError):
+    """Base of every error of the operator console."""
+
     code = "console_error"
 
 

@@ -20,21 +20,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import HubError
+from hub.errors import KeyStoreError
 from schemas.directory import Directory, PublicKeyRecord
 from schemas.errors import KeyExpired, KeyNotYetValid, KeyRevoked
 from schemas.jws import load_private_key, private_key_pem
 
-__all__ = ["KeyKind", "KeyStore", "KeyStoreError"]
+__all__ = ["KeyKind", "KeyStore", "load_key_file"]
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
-
-
-class KeyStoreError(HubError):
-    """A private key is missing, unreadable, or readable by others than its owner."""
-
-    code = "keystore"
 
 
 class KeyKind(StrEnum):
@@ -117,7 +111,9 @@ class KeyStore:
             # O_EXCL: two commands racing for one kid must not silently swap keys.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileExistsError:
-            raise KeyStoreError(f"key file {path} already exists; choose another kid") from None
+            raise KeyStoreError(
+                f"key file {path} already exists; choose another kid", path
+            ) from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(private_key_pem(key))
             fh.flush()
@@ -206,7 +202,8 @@ class KeyStore:
             raise KeyStoreError(
                 f"no {kind.value} key of {owner or 'the hub'} is both valid now in the "
                 f"directory and held in {self._folder(kind, owner)}; "
-                f"create one with `enlace keys new`"
+                f"create one with `enlace keys new`",
+                self._folder(kind, owner),
             )
         return max(usable, key=lambda r: r.not_before)
 
@@ -240,17 +237,18 @@ def load_key_file(path: Path) -> Ed25519PrivateKey:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        raise KeyStoreError(f"key file {path} not found") from None
+        raise KeyStoreError(f"key file {path} not found", path) from None
     if mode & 0o077:
         raise KeyStoreError(
             f"key file {path} has mode {mode:04o}: group or others may read it; "
             f"a private key must be readable by its owner only — run `chmod 600 {path}` "
-            "(and consider the key exposed)"
+            "(and consider the key exposed)",
+            path,
         )
     try:
         return load_private_key(path.read_bytes())
     except (ValueError, TypeError) as exc:
         # The parser's message never quotes the key bytes, but stay terse anyway.
         raise KeyStoreError(
-            f"key file {path} is not an Ed25519 PKCS#8 PEM key ({type(exc).__name__})"
+            f"key file {path} is not an Ed25519 PKCS#8 PEM key ({type(exc).__name__})", path
         ) from None

@@ -164,7 +164,8 @@ def _verify(
     if not jws:
         raise MalformedSignature(
             f"message {envelope.id} has no {HDR_SIGNATURE} header; sign it with the "
-            "POC's key (`enlace publish` does)"
+            "POC's key (`enlace publish` does)",
+            message_id=envelope.id,
         )
     directory.verify_message(msg.data, jws, envelope, at)
     tokens = parse_ingress_subject(msg.subject)
@@ -173,7 +174,9 @@ def _verify(
         raise SubjectMismatchError(
             f"message {envelope.id} came on {msg.subject!r} but its body says "
             f"{ingress_subject(*body)}; publish it on the subject of its sender "
-            "country, theme and type"
+            "country, theme and type",
+            subject=msg.subject,
+            message_id=envelope.id,
         )
     return jws
 

@@ -51,12 +51,14 @@ def check_window(
     if issued_at < now - window:
         raise MessageTooOld(
             f"message {message_id} was issued at {rfc3339(issued_at)}, more than "
-            f"{window} before the hub received it; send a new message with a new id"
+            f"{window} before the hub received it; send a new message with a new id",
+            message_id,
         )
     if issued_at > now + skew:
         raise MessageFromFuture(
             f"message {message_id} is issued at {rfc3339(issued_at)}, more than {skew} "
-            f"after the hub's clock ({rfc3339(now)}); check the sending system's clock"
+            f"after the hub's clock ({rfc3339(now)}); check the sending system's clock",
+            message_id,
         )
 
 
@@ -109,7 +111,8 @@ class SeenIds:
             if await self.accepted_as(message_id) != ingress:
                 raise DuplicateMessage(
                     f"message id {message_id} was already accepted; a message is accepted "
-                    "once (a new report needs a new id)"
+                    "once (a new report needs a new id)",
+                    message_id,
                 ) from None
             return True
         return False

@@ -143,6 +143,15 @@ def resolve_ends(
     ``members`` and ``all`` are the directory's member parties (observers must be named),
     ``sica`` the members other than US, ``requester`` the country whose request a reply
     answers (nobody when the message is not such a reply).
+
+    Args:
+        ends: the flow's ``from`` or ``to`` entries (country codes or group names).
+        agreement: the agreement the flow belongs to.
+        directory: the parties; groups resolve against it.
+        requester: the country whose request the message answers, if it is a reply.
+
+    Returns:
+        The countries named, each a party of ``agreement``.
     """
     parties = frozenset(agreement.parties)
     members = _members(directory)

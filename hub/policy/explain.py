@@ -107,7 +107,18 @@ def explain(
     at: datetime,
     requests: RequestMemory,
 ) -> Explanation:
-    """Decide as the hub would, and say why for every party (and every ``to`` entry)."""
+    """Decide as the hub would, and say why for every party (and every ``to`` entry).
+
+    Args:
+        envelope: the message (signature and schema already checked).
+        agreements: the loaded agreement set.
+        directory: the parties.
+        at: the time of the decision.
+        requests: who sent each request, for replies.
+
+    Returns:
+        Each party's outcome (receives, in which view, or why not) and the decision itself.
+    """
     decision = decide(envelope, agreements, directory, at, requests)
     to = set(envelope.to or ())
     outcomes: list[PartyOutcome] = []

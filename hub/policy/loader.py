@@ -181,7 +181,16 @@ def validate_agreement(doc: GovDoc) -> Agreement:
 
 
 def check_signatures(doc: GovDoc, agreement: Agreement, key_for: KeyLookup) -> AgreementStatus:
-    """Verify each signature of ``doc`` against the parties' commission keys."""
+    """Verify each signature of ``doc`` against the parties' commission keys.
+
+    Args:
+        doc: the parsed agreement file.
+        agreement: the agreement it holds (already validated).
+        key_for: the commission key of a party by kid (None: not in the trust root).
+
+    Returns:
+        Who signed, who is missing, bad signatures with why, and signers not parties.
+    """
     payload = doc.signing_bytes()
     parties = set(agreement.parties)
     valid: set[str] = set()

@@ -155,9 +155,13 @@ def render_view(message: bytes | Mapping[str, Any], view: ViewSpec) -> bytes:
     try:
         data = json.loads(message)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RedactionError(f"cannot render view {view.name!r}: not JSON ({exc})") from None
+        raise RedactionError(
+            f"cannot render view {view.name!r}: not JSON ({exc})", view.name
+        ) from None
     if not isinstance(data, dict):
-        raise RedactionError(f"cannot render view {view.name!r}: a message is a JSON object")
+        raise RedactionError(
+            f"cannot render view {view.name!r}: a message is a JSON object", view.name
+        )
     # Freshly parsed, so nobody else holds it: redact in place, no deep copy (it was
     # a tenth of the hub's CPU per redacted delivery).
     return canonical_json(_redact_in_place(data, view))

@@ -19,6 +19,15 @@ def sign_agreement_file(path: Path, party: str, kid: str, key: Ed25519PrivateKey
     The file is validated first: nobody signs a text that would not load. Other parties'
     signatures are kept; they stay valid only if the text did not change since they signed.
 
+    Args:
+        path: the agreement's YAML file.
+        party: the party signing.
+        kid: the id of its commission key.
+        key: that key.
+
+    Returns:
+        The agreement signed.
+
     Raises:
         GovernanceFileError: the file is malformed, or ``party`` is not one of its parties.
     """

@@ -115,6 +115,17 @@ def test_malformed_deliveries_are_named(
         parse_delivery(subject, headers | change, body, "GT")
 
 
+def test_delivery_errors_carry_the_subject_and_the_message_id(td: TestDirectory) -> None:
+    body, headers = full(td)
+    message_id = json.loads(body)["id"]
+    with pytest.raises(MalformedDelivery) as info:
+        parse_delivery(SUBJECT, headers | {HDR_SIGNATURE: ""}, body, "GT")
+    assert (info.value.subject, info.value.message_id) == (SUBJECT, message_id)
+    with pytest.raises(MalformedDelivery) as unread:
+        parse_delivery(SUBJECT, headers, b"not json", "GT")
+    assert (unread.value.subject, unread.value.message_id) == (SUBJECT, None)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     body=st.binary(max_size=300) | st.text(max_size=200).map(str.encode),

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from hub.admin.init import InitError, init_demo
+from hub.admin.init import init_demo
 from hub.deployment import Deployment
+from hub.errors import InitError
 from schemas.common import PARTIES, THEMES
 from schemas.registry import REGISTRY
 from schemas.trust import accept_directory, read_accepted_version

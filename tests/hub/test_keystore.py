@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.governance.keystore import KeyKind, KeyStore, KeyStoreError, load_key_file
+from hub.errors import KeyStoreError
+from hub.governance.keystore import KeyKind, KeyStore, load_key_file
 from schemas.jws import private_key_pem, sign_detached, verify_detached
 from tests.factories import EPOCH, make_directory
 
@@ -62,8 +63,9 @@ def test_a_key_readable_by_others_is_refused_without_showing_it(tmp_path: Path) 
 
 
 def test_missing_and_foreign_key_files(tmp_path: Path) -> None:
-    with pytest.raises(KeyStoreError, match="not found"):
+    with pytest.raises(KeyStoreError, match="not found") as missing:
         load_key_file(tmp_path / "none.pem")
+    assert missing.value.path == tmp_path / "none.pem"
     junk = tmp_path / "junk.pem"
     junk.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     junk.chmod(0o600)

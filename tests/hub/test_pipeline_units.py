@@ -88,6 +88,15 @@ def test_acceptance_window_and_clock_skew() -> None:
         check_window("m", NOW + timedelta(minutes=6), NOW, window, skew)
 
 
+def test_window_refusals_carry_the_message_id() -> None:
+    window, skew = timedelta(hours=24), timedelta(minutes=5)
+    with pytest.raises(MessageTooOld) as old:
+        check_window("m-1", NOW - timedelta(hours=25), NOW, window, skew)
+    with pytest.raises(MessageFromFuture) as future:
+        check_window("m-2", NOW + timedelta(minutes=6), NOW, window, skew)
+    assert (old.value.message_id, future.value.message_id) == ("m-1", "m-2")
+
+
 def test_kv_key_keeps_ids_and_neutralises_other_characters() -> None:
     assert kv_key("01J8ZABC") == "01J8ZABC"
     assert kv_key("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b") == "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"

@@ -1,8 +1,7 @@
-"""Shared pieces of the hub integration tests: a governance, a running hub, a listener.
+"""Shared pieces of the hub integration tests: a running hub, a listener, a reader.
 
-The governance: parties GT, SV, HN, US (+ observer MX unused), one agreement ``gangs-ca``
-signed by all (as statuses: signature checking is the loader's own test) with flows
-GT → SV full view and GT → US a redacted ``no-persons`` view. HN receives nothing from GT.
+The governance (:func:`hub.testing.governance`) and signed messages
+(:func:`schemas.testing.signed_message`) are shared with ``bench/``.
 """
 
 from __future__ import annotations
@@ -23,54 +22,19 @@ from hub.app import HubApp, create_app
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
 from hub.jetstream.streams import ensure_streams
-from schemas.envelope import Sender
-from schemas.message import new_message
+from hub.testing import GOVERNANCE_PARTIES as PARTIES
+from hub.testing import governance
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
-from tests.factories import TestDirectory, make_directory, poc_id
-from tests.hub.policy.helpers import agreement, status, statuses
+from schemas.testing import signed_message
 
 __all__ = [
+    "PARTIES",
     "Collector",
     "governance",
     "hub_running",
     "publish_signed",
     "signed_message",
 ]
-
-PARTIES = ("GT", "HN", "SV", "US")
-NO_PERSONS = {"drop": ["payload.persons"]}
-
-
-def governance() -> tuple[TestDirectory, Governance, HubSigner]:
-    td = make_directory(parties=PARTIES, themes=("gangs", "narcotics"))
-    gangs = agreement(
-        "gangs-ca",
-        ["gangs"],
-        ["gang_movement"],
-        [
-            {"from": "GT", "to": "SV"},
-            {"from": "GT", "to": "US", "view": "no-persons"},
-            {"from": "SV", "to": "GT"},
-        ],
-        parties=PARTIES,
-        views={"no-persons": NO_PERSONS},
-    )
-    gov = Governance(directory=td.directory, agreements=statuses(status(gangs)))
-    return td, gov, HubSigner(td.keys[td.hub_kid], td.hub_kid)
-
-
-def signed_message(
-    td: TestDirectory,
-    cc: str = "GT",
-    type_: str = "gang_movement",
-    theme: str = "gangs",
-    **fields: Any,
-) -> tuple[dict[str, Any], bytes, str]:
-    message = new_message(
-        type_, Sender(country=cc, agency=f"Agency of {cc}", poc=poc_id(cc, theme)), theme, **fields
-    )
-    raw, jws = td.sign(message)
-    return message, raw, jws
 
 
 async def publish_signed(

@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
-from nats.js.errors import APIError, NotFoundError
 
 from adapters.base import SinkContext
 from adapters.config import RetrySettings
-from adapters.keys import Signer
 from adapters.registry import build_sink, sink_names
 from adapters.runner import RunnerSettings, SinkRunner
+from adapters.testing import SentDelivery, fresh_adapter_streams, publish_delivery, receipt_signer
 from hub.jetstream.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
-from schemas.countersign import countersign_view, sha256_digest
 from schemas.receipts import Receipt, verify_receipt
 from schemas.subjects import (
-    HDR_AGREEMENT,
-    HDR_COUNTERSIGNATURE,
-    HDR_MSG_ID,
-    HDR_ORIGINAL_DIGEST,
-    HDR_RECIPIENT,
     HDR_SIGNATURE,
-    HDR_VIEW,
-    STREAMS,
-    deadletter_stream,
-    deadletter_subject,
-    delivery_subject,
 )
-from tests.factories import TestDirectory
+from schemas.testing import TestDirectory
 
 __all__ = [
     "HttpReceiver",
@@ -52,42 +38,13 @@ __all__ = [
     "system_runner",
 ]
 
-ADAPTER_STREAMS = ("DELIVERY", "RECEIPTS")
-_STORE_NOT_CREATED = 10049  # JSStreamStoreFailedF: "error creating store for stream"
-
 
 async def fresh_streams(js: JetStreamContext) -> None:
     """DELIVERY, RECEIPTS and every party's DEADLETTER_<cc>, empty, and a DELIVERY consumer
     for every party's sink of every installed kind (the hub makes them all; a country's
     login may not)."""
-    configs = [StreamConfig(name=name, subjects=list(STREAMS[name])) for name in ADAPTER_STREAMS]
-    configs += [
-        StreamConfig(name=deadletter_stream(cc), subjects=[deadletter_subject(cc)])
-        for cc in PARTIES
-    ]
-    for config in configs:
-        assert config.name is not None  # set above; for the type checker
-        with suppress(NotFoundError):
-            await js.delete_stream(config.name)
-        await _add_again(js, config)
+    await fresh_adapter_streams(js)
     await ensure_sink_consumers(js, {cc: sink_names() for cc in PARTIES})
-
-
-async def _add_again(js: JetStreamContext, config: StreamConfig) -> None:
-    """Add a stream just deleted: nats-server may still be removing the old store."""
-    for attempt in range(20):
-        try:
-            await js.add_stream(config)
-            return
-        except APIError as err:
-            if err.err_code != _STORE_NOT_CREATED or attempt == 19:
-                raise
-            await asyncio.sleep(0.05)
-
-
-def receipt_signer(td: TestDirectory, country: str) -> Signer:
-    kid = f"{country.lower()}-system-k1"
-    return Signer(kid, td.keys[kid])
 
 
 def system_runner(
@@ -108,52 +65,6 @@ def system_runner(
         RunnerSettings(country, sink, RetrySettings(), fetch_timeout=2.0),
         rng=random.Random(1),
     )
-
-
-@dataclass(frozen=True)
-class SentDelivery:
-    message_id: str
-    body: bytes
-    view: str
-
-
-async def publish_delivery(
-    js: JetStreamContext,
-    td: TestDirectory,
-    recipient: str = "GT",
-    sender: str = "SV",
-    view: str = "full",
-    tamper: str | None = None,
-) -> SentDelivery:
-    """Publish a delivery as the hub would; ``tamper`` = "body" or "countersignature"."""
-    message = td.envelope(sender, "gangs", "gang_movement", {"note": "test"})
-    raw, jws = td.sign(message)
-    digest = sha256_digest(raw)
-    headers = {
-        HDR_MSG_ID: f"{message['id']}:{recipient}",
-        HDR_VIEW: view,
-        HDR_AGREEMENT: "test-agreement",
-        HDR_RECIPIENT: recipient,
-        HDR_ORIGINAL_DIGEST: digest,
-        HDR_SIGNATURE: jws,
-    }
-    body = raw
-    if view != "full":
-        redacted = {k: v for k, v in message.items() if k != "payload"} | {"payload": {}}
-        body = json.dumps(redacted).encode()
-        headers[HDR_COUNTERSIGNATURE] = countersign_view(
-            message["id"], digest, recipient, view, body, td.keys[td.hub_kid], td.hub_kid
-        )
-        if tamper == "countersignature":
-            body = body.replace(b'"payload": {}', b'"payload": {"x": 1}')
-    if tamper == "body":
-        body = body.replace(b'"note": "test"', b'"note": "TEST"')
-        assert body != raw
-        if view == "full":  # a careful forger fixes the digest too: the signature still fails
-            headers[HDR_ORIGINAL_DIGEST] = sha256_digest(body)
-    subject = delivery_subject(recipient, "gangs", "gang_movement")
-    await js.publish(subject, body, headers=headers)
-    return SentDelivery(message["id"], body, view)
 
 
 async def read_receipts(js: JetStreamContext, td: TestDirectory) -> list[Receipt]:

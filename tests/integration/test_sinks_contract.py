@@ -1,5 +1,7 @@
-"""One contract, every sink: the same tests run against folder, jsonl, webhook, postgres.
+"""One contract, every sink: the same tests run against each installed sink.
 
+The sinks are those installed (entry point group ``enlace.sinks``), each with the far side
+its setup in ``sink_backends`` makes; an installed sink the suite has no setup for fails.
 Real nats-server, real crypto, a real HTTP server and a real PostgreSQL. The runner is the
 production one; the only stand-in is :class:`Faulty`, a wrapper that makes a real sink
 fail or crash on cue (the far side's behaviour is what is simulated, not NATS or the DB).
@@ -7,14 +9,12 @@ fail or crash on cue (the far side's behaviour is what is simulated, not NATS or
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -24,7 +24,7 @@ from adapters.base import DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError, StreamsMissing, TransientSinkError
-from adapters.registry import build_sink
+from adapters.registry import build_sink, sink_names
 from adapters.runner import (
     HDR_DELIVERY_SEQ,
     HDR_SINK,
@@ -36,7 +36,8 @@ from adapters.runner import (
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream, deadletter_subject
-from tests.factories import TestDirectory, make_directory
+from schemas.testing import TestDirectory, make_directory
+from tests.integration.sink_backends import SETUPS, Backend, backend_setup
 from tests.integration.sinkkit import (
     HttpReceiver,
     SentDelivery,
@@ -49,7 +50,6 @@ from tests.integration.sinkkit import (
 
 pytestmark = pytest.mark.integration
 
-SINKS = ["folder", "jsonl", "webhook", "postgres"]
 COUNTRY = "GT"
 
 
@@ -67,54 +67,21 @@ def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
-@dataclass
-class Backend:
-    """A real national-system store and how to read back what a sink wrote there."""
-
-    name: str
-    options: dict[str, Any]
-    written: Callable[[], list[str]]
-    context: SinkContext
-    receiver: HttpReceiver | None = None
-
-    def make(self) -> Sink:
-        return build_sink(self.name, self.options, self.context)
-
-
-@pytest.fixture(params=SINKS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path, pg_uri: str) -> Iterator[Backend]:
-    name: str = request.param
+@pytest.fixture(params=sink_names())
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every installed sink (entry points), each with the far side its setup makes."""
     context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
-    if name == "folder":
-        folder = tmp_path / "inbox"
+    with backend_setup(request.param)(request, context) as backend:
+        yield backend
 
-        def folder_ids() -> list[str]:
-            return sorted(p.name.removesuffix(".json") for p in folder.glob("*.json"))
 
-        yield Backend(name, {"path": "inbox"}, folder_ids, context)
-    elif name == "jsonl":
-        path = tmp_path / "out" / "deliveries.jsonl"
+def test_every_installed_sink_has_a_setup_and_every_setup_a_sink() -> None:
+    assert sorted(SETUPS) == sink_names()
 
-        def jsonl_ids() -> list[str]:
-            if not path.exists():
-                return []
-            return [json.loads(line)["id"] for line in path.read_bytes().splitlines()]
 
-        yield Backend(name, {"path": "out/deliveries.jsonl"}, jsonl_ids, context)
-    elif name == "webhook":
-        with http_receiver() as receiver:
-            yield Backend(
-                name, {"url": receiver.url}, lambda: list(receiver.received), context, receiver
-            )
-    else:
-        table = f"t_{random.randrange(10**9)}"
-
-        def pg_ids() -> list[str]:
-            with psycopg.connect(pg_uri) as conn:
-                rows = conn.execute(f"SELECT id FROM {table} ORDER BY delivered_at, id")
-                return [r[0] for r in rows.fetchall()]
-
-        yield Backend(name, {"dsn": pg_uri, "table": table}, pg_ids, context)
+def test_a_sink_without_a_setup_fails_the_suite() -> None:
+    with pytest.raises(pytest.fail.Exception, match="'carrier-pigeon' is installed"):
+        backend_setup("carrier-pigeon")
 
 
 @pytest.fixture

@@ -73,3 +73,25 @@ def test_unknown_key_and_tampered_bytes() -> None:
     del other  # a directory without the key
     with pytest.raises(UnknownKey):
         td.directory.key("nobody-k9")
+
+
+def test_signature_errors_carry_the_kid_and_the_message_id() -> None:
+    td = make_directory(parties=("GT", "HN"), themes=("gangs",), key_validity={})
+    message = td.envelope("GT", "gangs", "gang_movement", {})
+    raw, jws = td.sign(message, kid="hn-gangs-k1")
+    with pytest.raises(SenderMismatch) as mismatch:
+        td.directory.verify_message(raw, jws, parse_envelope(raw), at=NOW)
+    assert (mismatch.value.kid, mismatch.value.message_id) == ("hn-gangs-k1", message["id"])
+    raw, jws = td.sign(message)
+    with pytest.raises(BadSignature) as bad:
+        td.directory.verify_message(raw + b" ", jws, parse_envelope(raw), at=NOW)
+    assert (bad.value.kid, bad.value.message_id) == ("gt-gangs-k1", message["id"])
+
+
+def test_key_validity_errors_name_the_key() -> None:
+    td = make_directory(
+        parties=("GT",), themes=("gangs",), key_validity={"gt-gangs-k1": {"not_after": later(10)}}
+    )
+    with pytest.raises(KeyExpired) as info:
+        td.directory.key("gt-gangs-k1")[0].check_valid_at(NOW)
+    assert info.value.kid == "gt-gangs-k1"

@@ -43,7 +43,16 @@ _DEEP = "**"
 
 
 def payload_valid(type_: str, version: int, payload: Any) -> bool:
-    """Whether ``payload`` is valid for the model of ``type_`` at ``version``."""
+    """Whether ``payload`` is valid for the model of ``type_`` at ``version``.
+
+    Args:
+        type_: the message type.
+        version: its schema version.
+        payload: the candidate payload (any JSON value).
+
+    Returns:
+        True when the type's model accepts it.
+    """
     try:
         REGISTRY.model(type_, version).model_validate(payload)
     except (ValidationError, ValueError, TypeError, RecursionError):
@@ -169,8 +178,12 @@ def _filler(schema: Schema) -> tuple[bool, Any]:
     return False, None
 
 
-# The standard library's own regular expression parser (public since forever as sre_parse,
-# deprecated under that name in 3.11): the way to read a pattern without a new dependency.
+# The standard library's own regular expression parser. Python has no public API that reads
+# a pattern: re._parser is private, its old public name sre_parse warns as deprecated since
+# 3.11, and the public ways to make a string from a pattern are third-party generators
+# (exrex, hypothesis' from_regex), not worth a runtime dependency for sample values. Used
+# defensively: anything unexpected in the parse makes pattern_sample return None (no sample),
+# and a sample is kept only if re.search accepts it.
 _PARSER: Any = importlib.import_module("re._parser")
 _CATEGORY = {"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}
 
@@ -296,6 +309,14 @@ def witnesses(type_: str, version: int, path: str) -> tuple[dict[str, Any], ...]
     """Each sample of ``type_`` stripped down to what stays valid around ``path``.
 
     Samples that ``path`` reaches nothing in are left out.
+
+    Args:
+        type_: the message type.
+        version: its schema version.
+        path: a view's drop path (``payload.persons``, ``payload.*.name``, ``**`` …).
+
+    Returns:
+        Whole messages, each as small as validity allows while keeping what ``path`` reaches.
     """
     out: list[dict[str, Any]] = []
     seen: set[str] = set()

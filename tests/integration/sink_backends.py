@@ -1,0 +1,110 @@
+"""The national-system stores behind each installed sink, for the sink contract suite.
+
+The suite runs once per sink installed in the entry point group ``enlace.sinks``
+(:func:`adapters.registry.sink_names`), so a sink another package adds runs it too. What
+the suite cannot know from the entry point is the far side: where the sink writes and how
+to read back what it wrote. :data:`SETUPS` holds that for each sink it knows; an installed
+sink without one fails the suite loudly (add its setup here) instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from adapters.base import Sink, SinkContext
+from adapters.registry import SINK_GROUP, build_sink
+from tests.integration.sinkkit import HttpReceiver, http_receiver
+
+__all__ = ["SETUPS", "Backend", "BackendSetup", "backend_setup"]
+
+
+@dataclass
+class Backend:
+    """A real national-system store and how to read back what a sink wrote there."""
+
+    name: str
+    options: dict[str, Any]
+    written: Callable[[], list[str]]
+    context: SinkContext
+    receiver: HttpReceiver | None = None
+
+    def make(self) -> Sink:
+        return build_sink(self.name, self.options, self.context)
+
+
+BackendSetup = Callable[[pytest.FixtureRequest, SinkContext], AbstractContextManager[Backend]]
+"""Makes a sink's far side for one test: (the test's request, the sink's context)."""
+
+
+@contextmanager
+def _folder(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    folder = context.base_dir / "inbox"
+
+    def folder_ids() -> list[str]:
+        return sorted(p.name.removesuffix(".json") for p in folder.glob("*.json"))
+
+    yield Backend("folder", {"path": "inbox"}, folder_ids, context)
+
+
+@contextmanager
+def _jsonl(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    path = context.base_dir / "out" / "deliveries.jsonl"
+
+    def jsonl_ids() -> list[str]:
+        if not path.exists():
+            return []
+        return [json.loads(line)["id"] for line in path.read_bytes().splitlines()]
+
+    yield Backend("jsonl", {"path": "out/deliveries.jsonl"}, jsonl_ids, context)
+
+
+@contextmanager
+def _webhook(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    with http_receiver() as receiver:
+        yield Backend(
+            "webhook", {"url": receiver.url}, lambda: list(receiver.received), context, receiver
+        )
+
+
+@contextmanager
+def _postgres(request: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    # Asked for here, not by the fixture: PostgreSQL starts only when a test needs it.
+    pg_uri: str = request.getfixturevalue("pg_uri")
+    table = f"t_{random.randrange(10**9)}"
+
+    def pg_ids() -> list[str]:
+        with psycopg.connect(pg_uri) as conn:
+            rows = conn.execute(f"SELECT id FROM {table} ORDER BY delivered_at, id")
+            return [r[0] for r in rows.fetchall()]
+
+    yield Backend("postgres", {"dsn": pg_uri, "table": table}, pg_ids, context)
+
+
+SETUPS: dict[str, BackendSetup] = {
+    "folder": _folder,
+    "jsonl": _jsonl,
+    "webhook": _webhook,
+    "postgres": _postgres,
+}
+"""The far side of each sink the suite knows, by entry point name."""
+
+
+def backend_setup(name: str) -> BackendSetup:
+    """The setup of installed sink ``name``; fails the test when the suite knows none."""
+    setup = SETUPS.get(name)
+    if setup is None:
+        pytest.fail(
+            f"sink {name!r} is installed (entry point group {SINK_GROUP}) but the sink "
+            "contract suite has no setup for it: add one to SETUPS in "
+            "tests/integration/sink_backends.py (where it writes, how to read that back)",
+            pytrace=False,
+        )
+    return setup
