@@ -35,6 +35,7 @@ __all__ = [
     "PointOfContact",
     "PublicKeyRecord",
     "VerifiedSender",
+    "check_sender",
 ]
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
@@ -99,6 +100,10 @@ class PointOfContact(StrictModel):
     contact: dict[str, str] = Field(default_factory=dict)
     keys: list[PublicKeyRecord] = Field(default_factory=list)
 
+    def owner(self) -> KeyOwner:
+        """This point of contact as the holder of its keys."""
+        return KeyOwner(kind="poc", id=self.id, country=self.country, themes=tuple(self.themes))
+
 
 class HubIdentity(StrictModel):
     """The hub's own keys: it countersigns redacted views and signs audit checkpoints."""
@@ -162,7 +167,7 @@ class Directory(StrictModel):
             for key in party.keys:
                 table[key.kid] = (key, KeyOwner(kind="party", id=party.code, country=party.code))
         for poc in self.pocs:
-            owner = KeyOwner(kind="poc", id=poc.id, country=poc.country, themes=tuple(poc.themes))
+            owner = poc.owner()
             for key in poc.keys:
                 table[key.kid] = (key, owner)
         return table
@@ -246,31 +251,43 @@ class Directory(StrictModel):
         except SignatureError as err:
             err.message_id = envelope.id  # the caller's context, not the key lookup's
             raise
-        context = {"kid": header.kid, "message_id": envelope.id}
-        if owner.kind != "poc":
-            raise SenderMismatch(
-                f"key {header.kid!r} is the hub's, not a point of contact's", **context
-            )
-        sender = envelope.sender
-        if owner.id != sender.poc:
-            raise SenderMismatch(
-                f"key {header.kid!r} belongs to {owner.id!r}, but sender.poc is {sender.poc!r}",
-                **context,
-            )
-        if owner.country != sender.country:
-            raise SenderMismatch(
-                f"point of contact {owner.id!r} is of {owner.country}, "
-                f"but sender.country is {sender.country}",
-                **context,
-            )
-        if envelope.theme not in owner.themes:
-            raise SenderMismatch(
-                f"point of contact {owner.id!r} serves {', '.join(owner.themes)}, "
-                f"not {envelope.theme}",
-                **context,
-            )
-        return VerifiedSender(kid=header.kid, poc=owner.id, country=sender.country, alg=header.alg)
+        check_sender(owner, envelope, header.kid)
+        return VerifiedSender(
+            kid=header.kid, poc=owner.id, country=envelope.sender.country, alg=header.alg
+        )
 
     def public_summary(self) -> dict[str, Any]:
         """A summary for ``enlace directory show``: no key material beyond public JWKs."""
         return self.model_dump(mode="json")
+
+
+def check_sender(owner: KeyOwner, envelope: Envelope, kid: str) -> None:
+    """Whether the holder ``owner`` of key ``kid`` may send ``envelope``: it must be the
+    point of contact ``sender.poc`` names, of ``sender.country``, serving the theme.
+
+    The hub checks this on every signature; ``enlace sign`` checks it before signing.
+
+    Raises:
+        SenderMismatch: naming the key, its holder and the field that does not match.
+    """
+    context = {"kid": kid, "message_id": envelope.id}
+    if owner.kind != "poc":
+        raise SenderMismatch(
+            f"key {kid!r} is the {owner.kind}'s, not a point of contact's", **context
+        )
+    sender = envelope.sender
+    if owner.id != sender.poc:
+        raise SenderMismatch(
+            f"key {kid!r} belongs to {owner.id!r}, but sender.poc is {sender.poc!r}", **context
+        )
+    if owner.country != sender.country:
+        raise SenderMismatch(
+            f"point of contact {owner.id!r} is of {owner.country}, "
+            f"but sender.country is {sender.country}",
+            **context,
+        )
+    if envelope.theme not in owner.themes:
+        raise SenderMismatch(
+            f"point of contact {owner.id!r} serves {', '.join(owner.themes)}, not {envelope.theme}",
+            **context,
+        )

@@ -29,6 +29,17 @@ def _default_poc(country: str, theme: str) -> str:
     return f"{country.lower()}-{theme.replace('_', '-')}"
 
 
+def _countries(values: tuple[str, ...]) -> list[str]:
+    """``--to SV --to us,HN`` as ``["SV", "US", "HN"]`` (in order, each once)."""
+    out: list[str] = []
+    for value in values:
+        for cc in value.split(","):
+            code = cc.strip().upper()
+            if code and code not in out:
+                out.append(code)
+    return out
+
+
 def _theme_from_poc(poc: str, themes: tuple[str, ...]) -> str | None:
     return next((t for t in themes if poc.endswith("-" + t.replace("_", "-"))), None)
 
@@ -59,6 +70,14 @@ def _theme_from_poc(poc: str, themes: tuple[str, ...]) -> str | None:
     show_default=True,
     help="TLP 2.0 label.",
 )
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="CC[,CC…]",
+    help="The countries the message is meant for (repeat or comma-separate); narrows the "
+    "agreements' recipients, never widens them. TLP:RED reaches only these.",
+)
 @click.option("--in-reply-to", default=None, help="Id of the message a reply answers.")
 @click.option(
     "-o",
@@ -75,6 +94,7 @@ def new(
     theme: str | None,
     version: int | None,
     handling: str,
+    to: tuple[str, ...],
     in_reply_to: str | None,
     output: Path | None,
 ) -> None:
@@ -98,12 +118,21 @@ def new(
         fields: dict[str, object] = {"version": version}
         if in_reply_to is not None:
             fields["in_reply_to"] = in_reply_to
+        countries = _countries(to)
+        if countries:
+            fields["to"] = countries
         data = new_message(type_, sender, theme=theme, handling=handling, **fields)
     except MessageError as exc:
         fail(f"{exc.description} [{exc.code}]", ExitCode.USAGE)
     except ValidationError as exc:  # the sender flags
         field, problem = first_error(exc)
         fail(f"--{field}: {problem}", ExitCode.USAGE)
+    if handling == Tlp.RED.value and "to" not in data:
+        click.echo(
+            "warning: TLP:RED goes only to the countries named in `to`; without --to "
+            "nobody will receive this message (undeliverable)",
+            err=True,
+        )
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -1,7 +1,9 @@
 """``enlace sign FILE`` and ``enlace verify FILE``: detached signatures beside message files.
 
 ``sign`` writes ``FILE.jws``: a detached JWS (Ed25519) over the exact bytes of FILE, by
-the point of contact's current key. ``verify`` checks it offline against the deployment's
+the point of contact's current key. It refuses what the hub would refuse for who signed
+it: a file that is not a message envelope, or a message whose sender is another point
+of contact (or country, or theme). ``verify`` checks it offline against the deployment's
 directory the way the hub does: envelope, signature and sender, then the payload schema.
 """
 
@@ -20,9 +22,9 @@ from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
 from hub.errors import KeyStoreError
 from hub.governance.keystore import KeyStore, load_key_file
-from schemas.directory import Directory
+from schemas.directory import Directory, check_sender
 from schemas.envelope import DEFAULT_MAX_BYTES, parse_envelope
-from schemas.errors import EnlaceError, GovernanceError, MalformedSignature
+from schemas.errors import EnlaceError, GovernanceError, MalformedSignature, UnknownKey
 from schemas.govdoc import load_document
 from schemas.jws import jwk_from_public_key, sign_detached
 from schemas.message import parse_message
@@ -52,7 +54,10 @@ def _max_bytes(deployment: Deployment) -> int:
     "sign",
     help="Sign FILE as point of contact --poc: writes FILE.jws, a detached JWS over the "
     "exact bytes of FILE, with the POC's current key (or the key file --key). The file is "
-    "not changed: any later change of a byte makes the signature fail.",
+    "not changed: any later change of a byte makes the signature fail. Refused (exit 1, "
+    "nothing written) when FILE is not a message envelope (malformed_json, "
+    "invalid_envelope …) or its sender is not --poc (sender_mismatch): the hub would refuse "
+    "the signature.",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--poc", "poc_id", required=True, metavar="ID", help="The signing POC.")
@@ -81,14 +86,43 @@ def sign(cli: CliContext, file: Path, poc_id: str, key_file: Path | None, as_jso
             kid = _kid_of(current, key_file, jwk_from_public_key(key.public_key()))
     except KeyStoreError as exc:
         fail(exc.description, ExitCode.FAILED)
+    raw = file.read_bytes()
+    try:
+        _check_signable(raw, _max_bytes(deployment), current, poc_id, kid)
+    except EnlaceError as exc:
+        if as_json:
+            print_json(
+                {"signed": False, "file": str(file), "code": exc.code, "error": exc.description}
+            )
+        fail(f"not signing {file}: {exc.code}: {exc.description}", ExitCode.FAILED)
     target = signature_path(file)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(sign_detached(file.read_bytes(), key, kid), encoding="ascii")
+    tmp.write_text(sign_detached(raw, key, kid), encoding="ascii")
     os.replace(tmp, target)
     if as_json:
         print_json({"file": str(file), "signature": str(target), "poc": poc_id, "kid": kid})
     else:
         click.echo(f"signed {file} as {poc_id} with {kid}: {target}")
+
+
+def _check_signable(raw: bytes, max_bytes: int, current: Directory, poc_id: str, kid: str) -> None:
+    """Refuse to sign what the hub would refuse for its signer.
+
+    Raises:
+        MessageError: ``raw`` is not a message envelope (not JSON, a field missing …).
+        SenderMismatch: the key's holder is not the message's sender point of contact.
+    """
+    envelope = parse_envelope(raw, max_bytes)
+    try:
+        owner = current.key(kid)[1]
+    except UnknownKey:
+        # A key file the directory does not know (already warned about): judge the sender
+        # by the point of contact it is meant for.
+        poc = current.poc(poc_id)
+        if poc is None:
+            raise
+        owner = poc.owner()
+    check_sender(owner, envelope, kid)
 
 
 def _kid_of(current: Directory, key_file: Path, jwk: dict[str, str]) -> str:

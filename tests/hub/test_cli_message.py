@@ -118,3 +118,31 @@ def test_schemas_list() -> None:
     code, out, _ = run("schemas", "list")
     assert code == ExitCode.OK
     assert "seizure v1: Seizure" in out
+
+
+def test_to_and_handling_set_the_recipients_and_the_tlp() -> None:
+    code, out, err = run(
+        "message", "new", "seizure", "--to", "sv,US", "--to", "HN", "--to", "US",
+        "--handling", "amber+strict",
+    )  # fmt: skip
+    assert code == ExitCode.OK, err
+    envelope = parse_message(out.encode()).envelope
+    assert envelope.to == ["SV", "US", "HN"]
+    assert envelope.handling == "amber+strict"
+    assert err == ""
+
+
+def test_red_without_to_warns_that_nobody_receives_it() -> None:
+    code, out, err = run("message", "new", "seizure", "--handling", "red")
+    assert code == ExitCode.OK
+    assert parse_message(out.encode()).envelope.to is None
+    assert "TLP:RED goes only to the countries named in `to`" in err
+    code, _, err = run("message", "new", "seizure", "--handling", "red", "--to", "SV")
+    assert (code, err) == (ExitCode.OK, "")
+
+
+def test_to_refuses_a_code_that_is_not_a_country() -> None:
+    code, out, err = run("message", "new", "seizure", "--to", "SV,XX")
+    assert code == ExitCode.USAGE
+    assert out == ""
+    assert "'XX' is not an ISO 3166-1 alpha-2 country code" in err

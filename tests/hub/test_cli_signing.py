@@ -9,8 +9,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.cli.exit_codes import ExitCode
+from hub.governance.keystore import KeyStore
 from schemas.govdoc import rfc3339
-from schemas.jws import private_key_pem
+from schemas.jws import private_key_pem, sign_detached
+from schemas.trust import load_directory, load_trust_root
 from tests.hub.governance_fixtures import DemoHome, copy_demo, run
 
 
@@ -99,12 +101,63 @@ def test_a_changed_byte_is_a_bad_signature(demo: DemoHome, message: Path) -> Non
     assert _refused(demo, message) == "bad_signature"
 
 
+def _sign_as(demo: DemoHome, message: Path, poc: str) -> None:
+    """Write ``message``.jws with ``poc``'s key, as a tool other than `enlace sign` could."""
+    dep = demo.deployment
+    directory = load_directory(dep.directory, load_trust_root(dep.trust_root))
+    kid, key = KeyStore(dep.keys_dir).current_poc_key(directory, poc)
+    message.with_name(message.name + ".jws").write_text(
+        sign_detached(message.read_bytes(), key, kid)
+    )
+
+
 def test_another_pocs_key_is_a_sender_mismatch(demo: DemoHome, message: Path) -> None:
-    run(demo.home, "sign", str(message), "--poc", "hn-gangs")
+    _sign_as(demo, message, "hn-gangs")
     result = run(demo.home, "verify", str(message))
     assert result.exit_code == 1
     assert "sender_mismatch" in result.output
     assert "belongs to 'hn-gangs'" in result.output
+
+
+def test_sign_refuses_a_message_of_another_point_of_contact(demo: DemoHome, message: Path) -> None:
+    result = run(demo.home, "sign", str(message), "--poc", "hn-gangs")
+    assert result.exit_code == ExitCode.FAILED
+    assert "sender_mismatch" in result.stderr
+    assert "belongs to 'hn-gangs', but sender.poc is 'gt-gangs'" in result.stderr
+    assert not message.with_name("gang.json.jws").exists()  # nothing the hub would refuse
+
+
+def test_sign_refuses_a_theme_the_point_of_contact_does_not_serve(
+    demo: DemoHome, message: Path
+) -> None:
+    data = json.loads(message.read_text())
+    data["sender"]["poc"] = "gt-narcotics"
+    message.write_text(json.dumps(data))
+    result = run(demo.home, "sign", str(message), "--poc", "gt-narcotics", "--json")
+    assert result.exit_code == ExitCode.FAILED
+    refused = json.loads(result.stdout)
+    assert (refused["signed"], refused["code"]) == (False, "sender_mismatch")
+    assert "serves narcotics, not gangs" in refused["error"]
+    assert not message.with_name("gang.json.jws").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"%PDF-1.7 not a message", "malformed_json"),
+        (b'["a", "list"]', "invalid_envelope"),
+        (b'{"id": "01JDQ7Z8Y6R3M4N5P6Q7R8S9T0"}', "invalid_envelope"),
+    ],
+)
+def test_sign_refuses_a_file_that_is_not_a_message(
+    demo: DemoHome, tmp_path: Path, content: bytes, code: str
+) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(content)
+    result = run(demo.home, "sign", str(path), "--poc", "gt-gangs")
+    assert result.exit_code == ExitCode.FAILED
+    assert f"not signing {path}: {code}: " in result.stderr
+    assert not path.with_name("report.pdf.jws").exists()
 
 
 def test_a_valid_signature_on_an_invalid_payload_is_refused(demo: DemoHome, message: Path) -> None:
