@@ -87,6 +87,20 @@ class PublishResult:
         return self.status == "rejected"
 
     @property
+    def undeliverable(self) -> bool:
+        """Accepted by the hub, but nobody receives it (``outcome.refused`` says why)."""
+        return self.status == "undeliverable"
+
+    @property
+    def already_published(self) -> bool:
+        """This id was published before: caught by JetStream's de-duplication window
+        (``duplicate``) or, later, by the hub's record of seen ids (rejected ``duplicate``).
+        Either way nothing was delivered again."""
+        return self.duplicate or (
+            self.outcome is not None and self.rejected and self.outcome.reason == "duplicate"
+        )
+
+    @property
     def recipients(self) -> tuple[RecipientView, ...]:
         """The countries it was delivered to, with their views (none when not waited for)."""
         return () if self.outcome is None else self.outcome.recipients

@@ -40,7 +40,7 @@ class OutcomeStatus(StrEnum):
 
     ACCEPTED = "accepted"  # delivered to every country the agreements allow
     PARTIAL = "partial"  # accepted, but some countries named in `to` are refused
-    UNDELIVERABLE = "undeliverable"  # accepted, but no agreement lets it reach anyone
+    UNDELIVERABLE = "undeliverable"  # accepted, but nobody receives it (`refused`: why not)
     REJECTED = "rejected"  # refused: quarantined, delivered to nobody
 
 
@@ -79,7 +79,11 @@ class Outcome(BaseModel):
     )
     description: str = Field(default="", description="a sentence for people")
     recipients: tuple[RecipientView, ...] = ()
-    refused: tuple[RefusedRecipient, ...] = ()
+    refused: tuple[RefusedRecipient, ...] = Field(
+        default=(),
+        description="countries that do not receive it and why: those named in `to` "
+        "(partial), or every other party (undeliverable)",
+    )
 
     @field_serializer("at")
     def _at_on_the_wire(self, at: datetime) -> str:

@@ -17,11 +17,14 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 6  # NATS or another service could not be reached
     TIMEOUT = 7  # waited for an outcome that did not come
     BUSY = 8  # the country's ingress quota is full: nothing was published, try again later
+    UNDELIVERABLE = 9  # the hub accepted the message but nobody receives it (reasons printed)
+    DUPLICATE = 10  # this id was published before (the hub's record or JetStream's window)
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 check failed (e.g. invalid signature, reason code printed); "
     "2 usage error; 3 message rejected by the hub; 4 no deployment found; "
     "5 governance file refused; 6 NATS unreachable; 7 timed out waiting; "
-    "8 the country's ingress quota is full (try again later)."
+    "8 the country's ingress quota is full (try again later); 9 accepted but delivered to "
+    "nobody (each party's reason printed); 10 duplicate: this id was published before."
 )

@@ -1,9 +1,12 @@
 """``enlace publish``: sign (unless signed), publish, wait for the hub's outcome.
 
-Exit codes: 0 accepted (also partly refused or undeliverable: the hub took it),
-3 rejected by the hub (reason printed), 6 NATS unreachable, 7 no outcome in time,
-8 the country's ingress quota is full (nothing published: try again later),
-1 the message or key cannot be used as given (e.g. too_large).
+Exit codes: 0 accepted and delivered (also when some countries named in ``to`` are
+refused: they are printed), 3 rejected by the hub (reason printed), 9 accepted but
+delivered to nobody (each party's reason printed), 10 duplicate (this id was published
+before, whether JetStream's de-duplication window or the hub's record of seen ids caught
+it: nothing was delivered again), 6 NATS unreachable, 7 no outcome in time, 8 the
+country's ingress quota is full (nothing published: try again later), 1 the message or
+key cannot be used as given (e.g. too_large).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from schemas.errors import EnlaceError, GovernanceError, MessageError
 from schemas.jws import jwk_from_public_key
 from schemas.trust import load_directory, load_trust_root
 
-__all__ = ["publish"]
+__all__ = ["exit_code_of", "publish"]
 
 
 def _read_message(file: str) -> tuple[bytes, str | None]:
@@ -91,17 +94,38 @@ async def _publish(
 
 def _human(result: PublishResult) -> str:
     outcome, status = result.outcome, result.status
+    if result.already_published:
+        why = (
+            f"the hub: {outcome.description}"
+            if outcome is not None
+            else f"JetStream already holds this id (seq {result.stream_seq})"
+        )
+        return (
+            f"duplicate {result.message_id}: published before, nothing was delivered again ({why})"
+        )
     if outcome is None:
-        note = " (JetStream already had this id: published before)" if result.duplicate else ""
-        return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}{note}"
+        return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}"
     if status == "rejected":
         return f"rejected {result.message_id}: {outcome.reason}: {outcome.description}"
+    if status == "undeliverable":
+        lines = [f"undeliverable {result.message_id}: accepted, but delivered to nobody"]
+        lines += [f"  not to {r.country}: {r.reason}: {r.detail}" for r in outcome.refused]
+        return "\n".join(lines)
     to = ", ".join(f"{r.country} ({r.view})" for r in outcome.recipients)
     lines = [f"{status} {result.message_id}" + (f" → {to}" if to else "")]
     lines += [f"  not to {r.country}: {r.reason}" for r in outcome.refused]
-    if status == "undeliverable":
-        lines.append(f"  {outcome.description}")
     return "\n".join(lines)
+
+
+def exit_code_of(result: PublishResult) -> ExitCode:
+    """The exit code that says what became of a published message (see the module doc)."""
+    if result.already_published:
+        return ExitCode.DUPLICATE
+    if result.rejected:
+        return ExitCode.REJECTED
+    if result.undeliverable:
+        return ExitCode.UNDELIVERABLE
+    return ExitCode.OK
 
 
 @click.command("publish")
@@ -137,9 +161,13 @@ def publish(
 
     FILE is signed with the POC's key unless FILE.jws is beside it; the POC is the
     message's sender.poc unless --poc names it (and must then match). Exit 0 when the hub
-    accepts it (or JetStream already holds this id: published before), 3 when it rejects
-    it (the reason code is printed), 8 when the country's ingress quota is full (the hub
-    has not finished what it sent before: nothing was published, try again later).
+    delivers it (countries named in `to` that it refuses are printed), 3 when it rejects
+    it (the reason code is printed), 9 when it accepts it but nobody receives it (each
+    party's reason is printed: no agreement, TLP:RED without `to`, a reply to an unknown
+    request …), 10 when this id was published before (JetStream's window or the hub's
+    record of seen ids: nothing is delivered again), 8 when the country's ingress quota
+    is full (the hub has not finished what it sent before: nothing was published, try
+    again later).
     """
     dep = cli.require_deployment()
     try:
@@ -176,5 +204,6 @@ def publish(
         print_json(result.to_dict())
     else:
         click.echo(_human(result))
-    if result.rejected:
-        raise SystemExit(int(ExitCode.REJECTED))
+    code = exit_code_of(result)
+    if code is not ExitCode.OK:
+        raise SystemExit(int(code))

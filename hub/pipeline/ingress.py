@@ -381,16 +381,21 @@ def _outcome_of(decision: Decision, now: datetime) -> Outcome:
         for r in decision.refused
     )
     if not recipients:
+        # The sender learns every party's reason: "no agreement" would mislead when the
+        # cause is TLP:RED without `to` or a reply to a request the hub does not know.
         return Outcome(
             message_id=decision.message_id,
             status=OutcomeStatus.UNDELIVERABLE,
             at=now,
             reason="undeliverable",
             description=(
-                f"message {decision.message_id} is accepted, but no sharing agreement in "
-                "force lets it reach any country; it was delivered to nobody"
+                f"message {decision.message_id} is accepted, but delivered to nobody: "
+                f"{decision.why_nobody()}"
             ),
-            refused=refused,
+            refused=tuple(
+                RefusedRecipient(country=r.recipient, reason=r.reason, detail=r.detail)
+                for r in decision.nobody_because()
+            ),
         )
     if refused:
         names = ", ".join(f"{r.country} ({r.reason})" for r in refused)

@@ -115,6 +115,25 @@ class Decision:
         """Accepted, but nobody receives it."""
         return not self.recipients
 
+    def nobody_because(self) -> tuple[Refusal, ...]:
+        """Why nobody receives it: every other party's refusal (the sender's own left out)."""
+        return tuple(r for r in (*self.refused, *self.excluded) if r.reason != "sender_self")
+
+    def why_nobody(self) -> str:
+        """A sentence for the sender of an undeliverable message: each reason, and whom it
+        kept out (``TLP:RED goes only … (tlp_red_not_in_to: BZ, CR, …)``)."""
+        groups: dict[str, list[Refusal]] = {}
+        for refusal in self.nobody_because():
+            groups.setdefault(refusal.reason, []).append(refusal)
+        parts = []
+        for code, refusals in groups.items():
+            # One shared detail says it best (it names the request, the TLP…); details that
+            # differ by country are summed up by the reason's own sentence.
+            details = {r.detail for r in refusals}
+            text = details.pop() if len(details) == 1 else REASONS.get(code, code)
+            parts.append(f"{text} ({code}: {', '.join(r.recipient for r in refusals)})")
+        return "; ".join(parts) or "the directory names no other party"
+
     def route_for(self, cc: str) -> Route | None:
         return next((r for r in self.recipients if r.recipient == cc), None)
 

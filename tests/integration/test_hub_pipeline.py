@@ -147,6 +147,15 @@ async def test_message_no_agreement_lets_through_is_undeliverable(
 
     assert outcome["status"] == "undeliverable"
     assert outcome["reason"] == "undeliverable"
+    # Each other party, with its own reason: here no agreement has a flow from HN.
+    assert sorted((r["country"], r["reason"]) for r in outcome["refused"]) == [
+        (cc, "no_agreement") for cc in sorted(TD.directory.party_codes) if cc != "HN"
+    ]
+    others = ", ".join(cc for cc in sorted(TD.directory.party_codes) if cc != "HN")
+    assert outcome["description"].endswith(
+        f"delivered to nobody: no agreement has a flow from the sender to this country for "
+        f"this type (no_agreement: {others})"
+    )
     assert await deliveries_of(js, message["id"]) == {}
     notices = [json.loads(m.data) for m in await stream_msgs(js, "REJECTED", "enlace.rejected.HN")]
     assert [n["status"] for n in notices if n["message_id"] == message["id"]] == ["undeliverable"]

@@ -12,14 +12,20 @@ from typing import Any
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from adapters.client import EnlaceClient
 from hub.app import HubApp, create_app
+from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.governance import load_governance, load_signer
+from hub.governance.keystore import KeyStore
 from hub.server.process import NatsServer
-from schemas.common import PARTIES
+from schemas.common import PARTIES, new_message_id
+from schemas.jws import sign_detached
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
+from schemas.trust import load_directory, load_trust_root
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import stream_msgs
 
@@ -144,3 +150,85 @@ async def test_client_no_wait_returns_after_the_jetstream_ack(
 
     assert (first.status, first.stream_seq > 0) == ("published", True)
     assert again.duplicate  # JetStream de-duplicates the same id within its window
+
+
+def _variant(demo: Deployment, tmp_path: Path, type_: str, **fields: Any) -> Path:
+    """An unsigned copy of the demo's sample of ``type_`` with a fresh id and ``fields``."""
+    message: dict[str, Any] = json.loads((demo.samples_dir / f"{type_}.json").read_bytes())
+    message.update(id=new_message_id(), **fields)
+    path = tmp_path / f"{type_}.json"
+    path.write_text(json.dumps(message))
+    return path
+
+
+async def test_tlp_red_without_to_exits_9_saying_so_for_each_party(
+    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+) -> None:
+    red = _variant(demo, tmp_path, "gang_movement", handling="red")
+    done = await run_cli(demo, server, str(red))
+
+    assert done.returncode == ExitCode.UNDELIVERABLE, done.stderr
+    first, *parties = done.stdout.splitlines()
+    assert first.endswith("accepted, but delivered to nobody")
+    assert sorted(line.split(":")[0].strip() for line in parties) == [
+        f"not to {cc}" for cc in sorted(PARTIES) if cc != "GT"
+    ]
+    assert all(": tlp_red_not_in_to: TLP:RED goes only" in line for line in parties)
+    assert "no sharing agreement" not in done.stdout
+    as_json = json.loads((await run_cli(demo, server, str(red), "--json")).stdout)
+    assert as_json["status"] == "duplicate"  # JetStream's window: the same id again
+
+
+async def test_a_reply_to_an_unknown_request_exits_9_with_unknown_request(
+    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+) -> None:
+    reply = _variant(demo, tmp_path, "information_response", in_reply_to=new_message_id())
+    done = await run_cli(demo, server, str(reply), "--json")
+
+    assert done.returncode == ExitCode.UNDELIVERABLE, done.stderr
+    outcome = json.loads(done.stdout)["outcome"]
+    assert {r["reason"] for r in outcome["refused"]} == {"unknown_request"}
+    assert len(outcome["refused"]) == len(PARTIES) - 1  # every party but the sender
+    assert "a request the hub does not know" in outcome["description"]
+    assert "no sharing agreement" not in outcome["description"]
+
+
+async def test_a_duplicate_exits_10_whichever_record_caught_it(
+    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+) -> None:
+    # Caught by JetStream: the same id within its de-duplication window.
+    path = _variant(demo, tmp_path, "gang_movement")
+    assert (await run_cli(demo, server, str(path))).returncode == ExitCode.OK
+    again = await run_cli(demo, server, str(path))
+    assert again.returncode == ExitCode.DUPLICATE, again.stdout + again.stderr
+    assert again.stdout.startswith(f"duplicate {json.loads(path.read_bytes())['id']}: ")
+    assert "JetStream already holds this id" in again.stdout
+
+    # Caught by the hub's record of seen ids: JetStream saw another Nats-Msg-Id first (as
+    # after its window), so only the hub knows the message id.
+    later = _variant(demo, tmp_path, "border_alert")
+    raw = later.read_bytes()
+    message = json.loads(raw)
+    directory = load_directory(demo.directory, load_trust_root(demo.trust_root))
+    kid, key = KeyStore(demo.keys_dir).current_poc_key(directory, message["sender"]["poc"])
+    jws = sign_detached(raw, key, kid)
+    later.with_name(later.name + ".jws").write_text(jws)
+    nc = await nats.connect(server.url)
+    try:
+        outcome: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        async def on_outcome(msg: Msg) -> None:
+            if json.loads(msg.data)["message_id"] == message["id"] and not outcome.done():
+                outcome.set_result(msg.data)
+
+        await nc.subscribe("enlace.outcome.GT", cb=on_outcome)
+        subject = f"enlace.in.GT.{message['theme']}.{message['type']}"
+        await nc.jetstream().publish(
+            subject, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: "before-the-window"}
+        )
+        assert json.loads(await asyncio.wait_for(outcome, 30))["status"] == "accepted"
+    finally:
+        await nc.close()
+    hub_caught = await run_cli(demo, server, str(later))
+    assert hub_caught.returncode == ExitCode.DUPLICATE, hub_caught.stdout + hub_caught.stderr
+    assert "published before, nothing was delivered again (the hub: " in hub_caught.stdout
