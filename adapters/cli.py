@@ -268,7 +268,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    click.echo(f"watching {folder} as {poc}; sent/ and failed/ beside it", err=True)
+    click.echo(f"watching {folder} as {poc}; sent/, undelivered/ and failed/ in it", err=True)
     try:
         await watcher.run(stop)
     finally:
@@ -281,13 +281,16 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
     "--folder",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The folder to watch (sent/ and failed/ are made inside).",
+    help="The folder to watch (sent/, undelivered/ and failed/ are made inside).",
 )
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between scans.")
 @click.option(
     "--wait/--no-wait",
-    default=False,
-    help="Wait for the hub's verdict: a message it refuses goes to failed/ with its reason.",
+    default=True,
+    show_default=True,
+    help="Wait for the hub's verdict: a message it refuses goes to failed/ with its reason, "
+    "one it delivers to nobody to undelivered/ with each party's reason. With --no-wait, "
+    "sent/ means only that INGRESS stored it.",
 )
 @_nats
 @click.pass_context

@@ -2,18 +2,23 @@
 
 ::
 
-    <folder>/x.json          dropped in (write it as .x.json.tmp and rename: dot files and
-                             *.tmp are ignored, so a half-written file is never read)
-    <folder>/sent/x.json     published to INGRESS (and x.json.jws, the signature used)
-    <folder>/failed/x.json   refused, with x.json.reason: "<reason code>: <what to do>"
+    <folder>/x.json              dropped in (write it as .x.json.tmp and rename: dot files
+                                 and *.tmp are ignored, so a half-written file is never read)
+    <folder>/sent/x.json         published (and x.json.jws, the signature used); with
+                                 ``wait``, delivered to at least one country
+    <folder>/undelivered/x.json  (with ``wait``) accepted by the hub but delivered to nobody;
+                                 x.json.reason says why for each party, one line each:
+                                 "<CC>: <reason code>: <detail>", after the hub's sentence
+    <folder>/failed/x.json       refused, with x.json.reason: "<reason code>: <what to do>"
 
 Every file is completed (``id``, ``issued_at``, ``sender``) and validated exactly as the
 HTTP gateway does, for the one point of contact this folder belongs to. Files are taken
 in name order. A file whose publish fails because NATS is away, or because the country's
 ingress quota is full (the hub has not finished what it sent before), stays where it is
-and is tried again on the next scan. With ``wait`` (``enlace adapter watch --wait``) the hub's
-verdict is awaited too, and a message the hub refuses goes to ``failed/`` with the hub's
-reason code.
+and is tried again on the next scan. With ``wait`` (``enlace adapter watch``'s default) the
+hub's verdict is awaited too: a message the hub refuses goes to ``failed/`` with the hub's
+reason code, one that reached nobody to ``undelivered/`` with each party's reason. Without
+it (``--no-wait``) ``sent/`` means only that INGRESS stored the message.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -30,7 +35,7 @@ from nats.errors import Error as NatsError
 from adapters.errors import HubRefused, IngressFull, OutcomeTimeout, reason_of
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write, fsync_dir
-from adapters.sources.prepare import Publisher, poc_of, prepare_message
+from adapters.sources.prepare import Publisher, PublishReceipt, poc_of, prepare_message
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.errors import EnlaceError
@@ -43,10 +48,12 @@ log = structlog.get_logger("enlace.adapters.folder_watch")
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan did: file names sent, and refused with their reason code."""
+    """What one scan did: file names sent, refused with their reason code, and accepted
+    but delivered to nobody with each party's (country, reason code)."""
 
     sent: list[str]
     failed: list[tuple[str, str]]
+    undelivered: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
 
 
 class FolderWatcher:
@@ -71,6 +78,7 @@ class FolderWatcher:
         self.interval = interval
         self.sent_dir = folder / "sent"
         self.failed_dir = folder / "failed"
+        self.undelivered_dir = folder / "undelivered"
 
     def pending(self) -> list[Path]:
         """The files waiting, in name order."""
@@ -89,13 +97,14 @@ class FolderWatcher:
 
     async def scan(self) -> ScanResult:
         """Publish or refuse every waiting file once."""
-        for sub in (self.sent_dir, self.failed_dir):
+        for sub in (self.sent_dir, self.failed_dir, self.undelivered_dir):
             sub.mkdir(parents=True, exist_ok=True)
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
+        undelivered: list[tuple[str, list[tuple[str, str]]]] = []
         for path in self.pending():
             try:
-                await self._send(path)
+                receipt = await self._send(path)
             except (NatsError, OSError, IngressFull) as err:
                 log.warning("publish_deferred", file=path.name, error=type(err).__name__)
                 break  # keep the order: try this one again first next time
@@ -104,10 +113,15 @@ class FolderWatcher:
                 await asyncio.to_thread(self._refuse, path, reason, err.description)
                 failed.append((path.name, reason))
             else:
-                sent.append(path.name)
-        return ScanResult(sent, failed)
+                if receipt is not None and receipt.undeliverable:
+                    reasons = [(cc, reason) for cc, reason, _ in receipt.refused]
+                    undelivered.append((path.name, reasons))
+                else:
+                    sent.append(path.name)
+        return ScanResult(sent, failed, undelivered)
 
-    async def _send(self, path: Path) -> None:
+    async def _send(self, path: Path) -> PublishReceipt | None:
+        """Publish one file and file it away; returns the hub's verdict when waited for."""
         data = await asyncio.to_thread(path.read_bytes)
         directory = self.directory()
         poc = poc_of(directory, self.poc_id)
@@ -124,13 +138,30 @@ class FolderWatcher:
             said = outcome.description or "refused by the hub"
             raise HubRefused(outcome.reason or "rejected", said, prepared.id)
         jws = sign_detached(prepared.raw, signer.key, signer.kid)  # Ed25519: the same JWS
-        await asyncio.to_thread(self._archive, path, prepared.raw, jws)
+        if receipt is not None and receipt.undeliverable:
+            # The reasons first: a file in undelivered/ always has its .reason beside it.
+            why = self._why_nobody(receipt)
+            await asyncio.to_thread(
+                atomic_write, self.undelivered_dir / f"{path.name}.reason", why.encode()
+            )
+            await asyncio.to_thread(self._archive, path, prepared.raw, jws, self.undelivered_dir)
+            log.warning("file_undelivered", file=path.name, message_id=prepared.id)
+            return receipt
+        await asyncio.to_thread(self._archive, path, prepared.raw, jws, self.sent_dir)
         log.info("file_published", file=path.name, message_id=prepared.id)
+        return receipt
 
-    def _archive(self, path: Path, raw: bytes, jws: str) -> None:
+    @staticmethod
+    def _why_nobody(receipt: PublishReceipt) -> str:
+        description = receipt.outcome.description if receipt.outcome is not None else ""
+        lines = [f"undeliverable: {description}"]
+        lines += [f"{cc}: {reason}: {detail}" for cc, reason, detail in receipt.refused]
+        return "\n".join(lines) + "\n"
+
+    def _archive(self, path: Path, raw: bytes, jws: str, folder: Path) -> None:
         # The published bytes may differ from the file (id, sender added): keep those.
-        atomic_write(self.sent_dir / path.name, raw)
-        atomic_write(self.sent_dir / f"{path.name}.jws", jws.encode())
+        atomic_write(folder / path.name, raw)
+        atomic_write(folder / f"{path.name}.jws", jws.encode())
         path.unlink()
         fsync_dir(self.folder)
 

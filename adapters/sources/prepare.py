@@ -21,7 +21,7 @@ from schemas.envelope import DEFAULT_MAX_BYTES, load_json
 from schemas.errors import InvalidEnvelope, MessageTooLarge, SenderMismatch
 from schemas.govdoc import rfc3339
 from schemas.message import Message, parse_message
-from schemas.outcomes import Outcome
+from schemas.outcomes import Outcome, OutcomeStatus
 
 __all__ = [
     "ClientPublisher",
@@ -58,6 +58,17 @@ class PublishReceipt:
     @property
     def rejected(self) -> bool:
         return self.outcome is not None and not self.outcome.accepted
+
+    @property
+    def undeliverable(self) -> bool:
+        """The hub accepted it but nobody receives it (:attr:`refused` says why)."""
+        return self.outcome is not None and self.outcome.status is OutcomeStatus.UNDELIVERABLE
+
+    @property
+    def refused(self) -> list[tuple[str, str, str]]:
+        """(country, reason code, detail) of each country the hub did not deliver to."""
+        refused = () if self.outcome is None else self.outcome.refused
+        return [(r.country, r.reason, r.detail) for r in refused]
 
 
 class Publisher(Protocol):

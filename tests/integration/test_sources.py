@@ -22,7 +22,7 @@ from schemas.envelope import parse_envelope
 from schemas.govdoc import rfc3339
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_stream
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
-from tests.hub.policy.helpers import statuses
+from tests.hub.policy.helpers import agreement, status, statuses
 from tests.integration.hubkit import ensure, hub_running
 
 pytestmark = pytest.mark.integration
@@ -122,13 +122,18 @@ async def test_watched_folder_waits_for_the_hubs_verdict(
 ) -> None:
     await ensure(nc)
     setup = source_setup(tmp_path)
-    gov = Governance(directory=setup.td.directory, agreements=statuses())
+    gt_to_sv = agreement(
+        "gt-sv", ["gangs"], ["gang_movement"], [{"from": ["GT"], "to": ["SV"]}], ("GT", "SV", "US")
+    )
+    gov = Governance(directory=setup.td.directory, agreements=statuses(status(gt_to_sv)))
     hub_signer = HubSigner(setup.td.keys[setup.td.hub_kid], setup.td.hub_kid)
     folder = tmp_path / "outbox"
     folder.mkdir()
     (folder / "fresh.json").write_text(json.dumps(gang_message()))
     stale = gang_message(issued_at=rfc3339(datetime.now(UTC) - timedelta(days=3)))
     (folder / "stale.json").write_text(json.dumps(stale))
+    (folder / "red.json").write_text(json.dumps(gang_message(handling="red")))
+    (folder / "to-us.json").write_text(json.dumps(gang_message(to=["US"])))
     watcher = FolderWatcher(
         folder,
         setup.poc,
@@ -139,8 +144,24 @@ async def test_watched_folder_waits_for_the_hubs_verdict(
     async with hub_running(nats_server.url, gov, hub_signer):
         result = await watcher.scan()
 
-    assert result.sent == ["fresh.json"]  # accepted (no agreement: nobody receives it)
+    assert result.sent == ["fresh.json"]  # delivered to SV
     [(name, reason)] = result.failed
     assert name == "stale.json"
     assert (folder / "failed" / "stale.json.reason").read_text().startswith(f"{reason}: ")
     assert reason == "too_old"  # the hub's own reason code, not a generic one
+    # Accepted but delivered to nobody: not sent/, but undelivered/ with each party's reason.
+    assert result.undelivered == [
+        ("red.json", [("SV", "tlp_red_not_in_to"), ("US", "tlp_red_not_in_to")]),
+        ("to-us.json", [("US", "no_agreement"), ("SV", "not_in_to")]),
+    ]
+    assert sorted(p.name for p in (folder / "undelivered").iterdir()) == [
+        "red.json", "red.json.jws", "red.json.reason",
+        "to-us.json", "to-us.json.jws", "to-us.json.reason",
+    ]  # fmt: skip
+    why, *parties = (folder / "undelivered" / "red.json.reason").read_text().splitlines()
+    assert why.startswith("undeliverable: message ") and "TLP:RED goes only" in why
+    assert [line.split(": ")[:2] for line in parties] == [
+        ["SV", "tlp_red_not_in_to"],
+        ["US", "tlp_red_not_in_to"],
+    ]
+    assert sorted(p.name for p in (folder / "sent").iterdir()) == ["fresh.json", "fresh.json.jws"]
