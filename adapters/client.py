@@ -8,6 +8,11 @@ What ``enlace publish`` uses, and what a national system can embed::
     result = await client.publish(raw, jws)         # JetStream ack, then the hub's outcome
     if result.accepted: print(result.recipients)
 
+A recipient checks what its sink wrote (or its webhook received) the same way::
+
+    check = EnlaceClient.verify_delivery(body, record_or_headers, directory)
+    check.checked   # "signature" (full view) or "countersignature" (a redacted view)
+
 The outcome comes on ``enlace.outcome.<cc>`` (core NATS), subscribed *before* publishing
 so that it cannot be missed. A refusal is also kept as a notice on ``enlace.rejected.<cc>``.
 
@@ -21,7 +26,9 @@ and a country whose ingress quota is full (:class:`~adapters.errors.IngressFull`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +38,10 @@ from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
 from adapters.config import ingress_quota_from, max_message_bytes_from
+from adapters.delivery import DeliveryCheck
 from adapters.errors import IngressFull, OutcomeTimeout
+from adapters.received import verify_received
+from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
 from schemas.errors import MessageTooLarge
 from schemas.jws import sign_detached
@@ -165,6 +175,38 @@ class EnlaceClient:
     def envelope_of(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
         """Parse the envelope (size, JSON, fields); raises the typed errors of ``schemas``."""
         return parse_envelope(raw, max_bytes)
+
+    @staticmethod
+    def verify_delivery(
+        body: bytes,
+        fields: Mapping[str, Any],
+        directory: Directory,
+        at: datetime | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> DeliveryCheck:
+        """Verify a delivery as a recipient received it, against the directory.
+
+        A full view is checked by the sender's signature over the exact bytes; a redacted
+        view by the hub's countersignature over the view's digest and the original's.
+
+        Args:
+            body: the delivered bytes, exactly (a folder sink's ``<id>.json``, a record's
+                ``raw``, a webhook request's body).
+            fields: what the sink kept beside them: the ``.meta`` file, a JSON Lines record,
+                a PostgreSQL row (as a mapping), or the webhook request's headers.
+            directory: the deployment's accepted directory
+                (``adapters.deployment.DirectoryFile(AdapterHome(home))()``).
+            at: when the keys must have been valid (default: when the hub published it).
+            max_bytes: the deployment's message size limit.
+
+        Returns:
+            What was checked: ``checked``, ``kid``, ``signer``, ``view``, digests.
+
+        Raises:
+            MalformedDelivery: something a recipient needs is missing.
+            TamperedDelivery: a check failed; ``reason`` names it (``bad_signature`` …).
+        """
+        return verify_received(body, fields, directory, at, max_bytes)
 
     async def publish(
         self, raw: bytes, jws: str, *, wait: bool = True, wait_seconds: float = 30.0

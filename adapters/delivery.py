@@ -8,14 +8,16 @@ and, in headers, everything needed to check them without trusting the hub's tran
 - redacted view: the body is the hub's rendering; ``Enlace-Countersignature`` is the
   hub's JWS binding the original's digest to this view's bytes.
 
-Nothing is written into a national system before :func:`verify_delivery` passes.
+Nothing is written into a national system before :func:`verify_delivery` passes. A
+recipient checks what a sink wrote the same way, later (:mod:`adapters.received`): every
+sink keeps the body and :meth:`Delivery.metadata`, including when the hub published it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.errors import MalformedDelivery, TamperedDelivery
@@ -33,9 +35,22 @@ from schemas.subjects import (
     HDR_VIEW,
 )
 
-__all__ = ["FULL_VIEW", "Delivery", "parse_delivery", "verify_delivery"]
+__all__ = [
+    "FULL_VIEW",
+    "Delivery",
+    "DeliveryCheck",
+    "instant",
+    "parse_delivery",
+    "verify_delivery",
+]
 
 FULL_VIEW = "full"
+
+
+def instant(value: datetime) -> str:
+    """RFC 3339 UTC keeping the fraction of a second: a key's validity may start within
+    the second a delivery was published, so rounding could make it look unsigned."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class Delivery:
         agreement: the agreement under which it travels.
         message: the body parsed as JSON (for sinks that store columns).
         headers: every header as received (for dead letters and replays).
+        published_at: when the hub published it on DELIVERY (JetStream's timestamp): the
+            time its signatures are checked at, then and later.
     """
 
     message_id: str
@@ -67,6 +84,7 @@ class Delivery:
     agreement: str | None
     message: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    published_at: datetime | None = None
 
     @property
     def digest(self) -> str:
@@ -86,7 +104,9 @@ class Delivery:
         return self.subject.split(".")[4]
 
     def metadata(self) -> dict[str, str | None]:
-        """What a file-like sink records beside the body: routing, digests and signatures."""
+        """What a sink records beside the body: routing, digests, signatures and the time
+        the hub published it; with the body, all a recipient needs to verify it later."""
+        published = instant(self.published_at) if self.published_at else None
         return {
             "id": self.message_id,
             "recipient": self.recipient,
@@ -97,11 +117,54 @@ class Delivery:
             "digest": self.digest,
             "signature": self.signature,
             "countersignature": self.countersignature,
+            "published_at": published,
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """What :func:`verify_delivery` checked, for whoever reports it.
+
+    Attributes:
+        message_id: the message.
+        recipient: the country the delivery is for.
+        view: ``full`` or the redaction's name.
+        checked: ``signature`` (the sender's, over the exact bytes: a full view) or
+            ``countersignature`` (the hub's, over the view's digest and the original's).
+        kid: the key that signed (the POC's, or the hub's).
+        signer: the point of contact, or ``hub``.
+        digest: ``sha256:<hex>`` of the bytes checked (the view's, for a redaction).
+        original_digest: ``sha256:<hex>`` of the original the sender signed.
+    """
+
+    message_id: str
+    recipient: str
+    view: str
+    checked: str
+    kid: str
+    signer: str
+    digest: str
+    original_digest: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "id": self.message_id,
+            "recipient": self.recipient,
+            "view": self.view,
+            "checked": self.checked,
+            "kid": self.kid,
+            "signer": self.signer,
+            "digest": self.digest,
+            "original_digest": self.original_digest,
         }
 
 
 def parse_delivery(
-    subject: str, headers: dict[str, str] | None, body: bytes, country: str
+    subject: str,
+    headers: dict[str, str] | None,
+    body: bytes,
+    country: str,
+    published_at: datetime | None = None,
 ) -> Delivery:
     """Read a DELIVERY message for ``country``.
 
@@ -110,6 +173,7 @@ def parse_delivery(
         headers: its NATS headers.
         body: its bytes.
         country: the country this sink delivers for.
+        published_at: when the hub published it (JetStream's timestamp), if known.
 
     Returns:
         The delivery, not yet verified (see :func:`verify_delivery`).
@@ -180,6 +244,7 @@ def parse_delivery(
         agreement=headers.get(HDR_AGREEMENT),
         message=message,
         headers=headers,
+        published_at=published_at,
     )
 
 
@@ -188,7 +253,7 @@ def verify_delivery(
     directory: Directory,
     at: datetime | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-) -> None:
+) -> DeliveryCheck:
     """Check the sender's signature (full view) or the hub's countersignature (a view).
 
     Args:
@@ -198,12 +263,16 @@ def verify_delivery(
             a backlog drained after a key rotation still verifies.
         max_bytes: the deployment's message size limit.
 
+    Returns:
+        What was checked: which signature, by which key, over which digest.
+
     Raises:
         TamperedDelivery: with ``reason`` = the failing check's code.
     """
+    digest = sha256_digest(delivery.body)
     try:
         if delivery.is_full:
-            if sha256_digest(delivery.body) != delivery.original_digest:
+            if digest != delivery.original_digest:
                 raise TamperedDelivery(
                     f"delivery {delivery.message_id}: the body's digest is not "
                     f"{HDR_ORIGINAL_DIGEST}; it is not what the sender signed",
@@ -212,10 +281,12 @@ def verify_delivery(
                     message_id=delivery.message_id,
                 )
             envelope = parse_envelope(delivery.body, max_bytes)
-            directory.verify_message(delivery.body, delivery.signature, envelope, at)
+            sender = directory.verify_message(delivery.body, delivery.signature, envelope, at)
+            checked, kid, signer = "signature", sender.kid, sender.poc
         else:
             assert delivery.countersignature is not None  # parse_delivery ensures it
-            verify_countersignature(
+            checked, signer = "countersignature", "hub"
+            kid = verify_countersignature(
                 directory,
                 delivery.countersignature,
                 delivery.message_id,
@@ -231,8 +302,18 @@ def verify_delivery(
         what = "signature" if delivery.is_full else "hub countersignature"
         raise TamperedDelivery(
             f"delivery {delivery.message_id} (view {delivery.view}): the {what} does not "
-            f"hold: {err.description}; it was not written",
+            f"hold: {err.description}",
             reason=err.code,
             subject=delivery.subject,
             message_id=delivery.message_id,
         ) from None
+    return DeliveryCheck(
+        delivery.message_id,
+        delivery.recipient,
+        delivery.view,
+        checked,
+        kid,
+        signer,
+        digest,
+        delivery.original_digest,
+    )

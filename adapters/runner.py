@@ -325,7 +325,7 @@ class SinkRunner:
         """
         delivery: Delivery | None = None
         try:
-            delivery = parse_delivery(subject, headers, body, self.settings.country)
+            delivery = parse_delivery(subject, headers, body, self.settings.country, published_at)
             verify_delivery(delivery, self.directory(), published_at, self.settings.max_bytes)
             if await self.sink.already_delivered(delivery.message_id):
                 result = DeliveryResult("(already delivered)", duplicate=True)

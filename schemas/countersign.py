@@ -93,7 +93,7 @@ def verify_countersignature(
     view: str,
     view_bytes: bytes,
     at: datetime | None = None,
-) -> None:
+) -> str:
     """Check the hub's countersignature over a view.
 
     The key must be the hub's (a POC's valid key does not countersign).
@@ -108,6 +108,9 @@ def verify_countersignature(
         view_bytes: the bytes the recipient got.
         at: when the key must be valid (now by default).
 
+    Returns:
+        The kid of the hub key that countersigned.
+
     Raises:
         SignatureError: a subclass naming what fails (SenderMismatch for a key not the hub's).
     """
@@ -119,3 +122,4 @@ def verify_countersignature(
             kid=header.kid,
             message_id=message_id,
         )
+    return header.kid

@@ -5,9 +5,12 @@ The table (created at open if absent; name set by the ``table`` option)::
     id text PRIMARY KEY, recipient, subject, theme, type, version, sender_country,
     sender_agency, sender_poc, issued_at timestamptz, handling, evaluation jsonb,
     correlation_id, in_reply_to, view, agreement, original_digest, digest, signature,
-    countersignature, payload jsonb, raw text, delivered_at timestamptz DEFAULT now()
+    countersignature, payload jsonb, raw text, delivered_at timestamptz DEFAULT now(),
+    published_at timestamptz
 
-``raw`` keeps the exact delivered bytes so the signature can be checked later. The insert
+``raw`` keeps the exact delivered bytes so the signature can be checked later, at
+``published_at`` (when the hub published it; added to older tables at open): a row as
+``row_to_json`` prints it is a record ``enlace verify -`` checks. The insert
 is ``ON CONFLICT (id) DO NOTHING``: a redelivery writes nothing and is reported as a
 duplicate. It runs in autocommit, so the row is committed (and, with PostgreSQL's default
 ``synchronous_commit``, on disk) before the runner acks.
@@ -61,6 +64,7 @@ _COLUMNS = (
     "countersignature",
     "payload",
     "raw",
+    "published_at",
 )
 
 _DDL = """
@@ -87,9 +91,13 @@ CREATE TABLE IF NOT EXISTS {table} (
     countersignature text,
     payload jsonb,
     raw text NOT NULL,
-    delivered_at timestamptz NOT NULL DEFAULT now()
+    delivered_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
 )
 """
+
+# A table made before published_at was kept gets the column (NULL for its older rows).
+_MIGRATE = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS published_at timestamptz"
 
 # Worth retrying: the server or the network, not the data.
 _TRANSIENT = (
@@ -153,7 +161,8 @@ class PostgresSink:
 
     async def open(self) -> None:
         conn = await self._connection()
-        await conn.execute(sql.SQL(_DDL).format(table=sql.Identifier(self.table)))
+        for statement in (_DDL, _MIGRATE):
+            await conn.execute(sql.SQL(statement).format(table=sql.Identifier(self.table)))
 
     async def already_delivered(self, message_id: str) -> bool:
         conn = await self._connection()
@@ -195,6 +204,7 @@ class PostgresSink:
             delivery.countersignature,
             Jsonb(payload) if payload is not None else None,
             delivery.body.decode("utf-8"),
+            delivery.published_at,
         )
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:

@@ -7,6 +7,8 @@ The request body is the delivered bytes, exactly; headers carry what vouches for
     Enlace-Signature: <sender's detached JWS>      verifies the body when the view is full
     Enlace-Countersignature: <hub's JWS>           for a redacted view
     Enlace-View, Enlace-Original-Digest, Enlace-Recipient, Enlace-Agreement
+    Enlace-Published-At: <RFC 3339>                when the hub published it (the time its
+                                                   signatures are checked at)
     Enlace-Hmac: sha256=<hex>                      when a shared secret is configured
 
 Answer codes: 2xx delivered; 408/425/429 and 5xx, timeouts and connection errors are
@@ -36,8 +38,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from adapters.base import DeliveryResult, SinkContext
-from adapters.delivery import Delivery
+from adapters.delivery import Delivery, instant
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
+from adapters.received import HDR_PUBLISHED_AT
 from adapters.sinks._options import parse_options, resolve_path
 from schemas.subjects import (
     HDR_AGREEMENT,
@@ -181,6 +184,8 @@ class WebhookSink:
             headers[HDR_COUNTERSIGNATURE] = delivery.countersignature
         if delivery.agreement:
             headers[HDR_AGREEMENT] = delivery.agreement
+        if delivery.published_at is not None:
+            headers[HDR_PUBLISHED_AT] = instant(delivery.published_at)
         if self._hmac_secret is not None:
             headers[HDR_HMAC] = hmac_header(self._hmac_secret, delivery.body)
         return headers

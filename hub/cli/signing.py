@@ -16,7 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
+from adapters.received import sink_output_kind
 from hub.cli.context import CliContext, fail, pass_cli, print_json
+from hub.cli.delivered import STDIN, verify_delivered
 from hub.cli.directory import TIME, fail_governance
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
@@ -153,11 +155,26 @@ def _refuse(exc: EnlaceError, as_json: bool) -> NoReturn:
     help="Verify FILE and its detached signature FILE.jws offline against this deployment's "
     "directory, as the hub would: envelope, signature (key known, valid at --at, matching "
     "the exact bytes), the key belongs to sender.poc of sender.country for the theme, then "
-    "the payload schema. Exit 0 when valid; exit 1 with the reason code when not; exit 5 "
-    "when the directory itself is refused.",
+    "the payload schema.\n\n"
+    "FILE may also be what a sink wrote: a folder sink's <id>.json (with its .jws and "
+    ".meta), a jsonl sink's file (every line), or - for such records on standard input "
+    "(e.g. `psql -Atc 'SELECT row_to_json(t) FROM enlace_deliveries t' | enlace verify -`). "
+    "A full view is checked by the sender's signature, a redacted view by the hub's "
+    "countersignature over the view's digest and the original's, at the time the hub "
+    "published it; each line says which.\n\n"
+    "Exit 0 when valid; exit 1 with the reason code when not; exit 5 when the directory "
+    "itself is refused.",
 )
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--at", type=TIME, default=None, help="Check key validity at this time (now).")
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
+@click.option(
+    "--at",
+    type=TIME,
+    default=None,
+    help="Check key validity at this time (default: now; for a delivery, when the hub "
+    "published it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
 def verify(cli: CliContext, file: Path, at: datetime | None, as_json: bool) -> None:
@@ -168,8 +185,11 @@ def verify(cli: CliContext, file: Path, at: datetime | None, as_json: bool) -> N
         current = load_directory(deployment.directory, trust_root, accepted)
     except GovernanceError as exc:
         fail_governance(exc, as_json)
-    raw = file.read_bytes()
     max_bytes = _max_bytes(deployment)
+    if file == STDIN or sink_output_kind(file) is not None:
+        verify_delivered(file, current, at, max_bytes, as_json)
+        return
+    raw = file.read_bytes()
     try:
         jws_path = signature_path(file)
         if not jws_path.is_file():

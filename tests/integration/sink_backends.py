@@ -28,12 +28,18 @@ __all__ = ["SETUPS", "Backend", "BackendSetup", "backend_setup"]
 
 @dataclass
 class Backend:
-    """A real national-system store and how to read back what a sink wrote there."""
+    """A real national-system store and how to read back what a sink wrote there.
+
+    ``kept`` gives, for each delivery written, the bytes and what the sink kept beside them
+    (the ``.meta``, a JSON Lines record, a row, the request's headers): what a recipient
+    verifies it with.
+    """
 
     name: str
     options: dict[str, Any]
     written: Callable[[], list[str]]
     context: SinkContext
+    kept: Callable[[], list[tuple[bytes, dict[str, Any]]]]
     receiver: HttpReceiver | None = None
 
     def make(self) -> Sink:
@@ -51,26 +57,47 @@ def _folder(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]
     def folder_ids() -> list[str]:
         return sorted(p.name.removesuffix(".json") for p in folder.glob("*.json"))
 
-    yield Backend("folder", {"path": "inbox"}, folder_ids, context)
+    def folder_kept() -> list[tuple[bytes, dict[str, Any]]]:
+        return [
+            (p.read_bytes(), json.loads(p.with_name(p.name + ".meta").read_bytes()))
+            for p in sorted(folder.glob("*.json"))
+        ]
+
+    yield Backend("folder", {"path": "inbox"}, folder_ids, context, folder_kept)
 
 
 @contextmanager
 def _jsonl(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
     path = context.base_dir / "out" / "deliveries.jsonl"
 
-    def jsonl_ids() -> list[str]:
+    def jsonl_records() -> list[dict[str, Any]]:
         if not path.exists():
             return []
-        return [json.loads(line)["id"] for line in path.read_bytes().splitlines()]
+        return [json.loads(line) for line in path.read_bytes().splitlines()]
 
-    yield Backend("jsonl", {"path": "out/deliveries.jsonl"}, jsonl_ids, context)
+    def jsonl_ids() -> list[str]:
+        return [record["id"] for record in jsonl_records()]
+
+    def jsonl_kept() -> list[tuple[bytes, dict[str, Any]]]:
+        return [(r["raw"].encode(), r) for r in jsonl_records()]
+
+    yield Backend("jsonl", {"path": "out/deliveries.jsonl"}, jsonl_ids, context, jsonl_kept)
 
 
 @contextmanager
 def _webhook(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
     with http_receiver() as receiver:
+
+        def webhook_kept() -> list[tuple[bytes, dict[str, Any]]]:
+            return list(zip(receiver.bodies, receiver.headers, strict=True))
+
         yield Backend(
-            "webhook", {"url": receiver.url}, lambda: list(receiver.received), context, receiver
+            "webhook",
+            {"url": receiver.url},
+            lambda: list(receiver.received),
+            context,
+            webhook_kept,
+            receiver,
         )
 
 
@@ -85,7 +112,14 @@ def _postgres(request: pytest.FixtureRequest, context: SinkContext) -> Iterator[
             rows = conn.execute(f"SELECT id FROM {table} ORDER BY delivered_at, id")
             return [r[0] for r in rows.fetchall()]
 
-    yield Backend("postgres", {"dsn": pg_uri, "table": table}, pg_ids, context)
+    def pg_kept() -> list[tuple[bytes, dict[str, Any]]]:
+        # A row as a recipient's own tools print it (`psql`, an ORM): JSON per row.
+        with psycopg.connect(pg_uri) as conn:
+            query = f"SELECT row_to_json(t) FROM {table} t ORDER BY delivered_at, id"
+            rows = conn.execute(query).fetchall()
+        return [(r[0]["raw"].encode(), r[0]) for r in rows]
+
+    yield Backend("postgres", {"dsn": pg_uri, "table": table}, pg_ids, context, pg_kept)
 
 
 SETUPS: dict[str, BackendSetup] = {

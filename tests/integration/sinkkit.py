@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from adapters.runner import RunnerSettings, SinkRunner
 from adapters.testing import SentDelivery, fresh_adapter_streams, publish_delivery, receipt_signer
 from hub.jetstream.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
+from schemas.directory import Directory
+from schemas.govdoc import rfc3339
 from schemas.receipts import Receipt, verify_receipt
 from schemas.subjects import (
     HDR_SIGNATURE,
@@ -35,6 +38,7 @@ __all__ = [
     "publish_delivery",
     "read_receipts",
     "receipt_signer",
+    "revoke_hub_key",
     "system_runner",
 ]
 
@@ -45,6 +49,15 @@ async def fresh_streams(js: JetStreamContext) -> None:
     login may not)."""
     await fresh_adapter_streams(js)
     await ensure_sink_consumers(js, {cc: sink_names() for cc in PARTIES})
+
+
+def revoke_hub_key(td: TestDirectory, at: datetime) -> Directory:
+    """``td``'s directory with the hub's keys revoked at ``at`` (a fresh model: no cached
+    key table of the original carries over)."""
+    data = td.directory.model_dump(mode="json")
+    for key in data["hub"]["keys"]:
+        key["revoked_at"] = rfc3339(at)
+    return Directory.model_validate(data)
 
 
 def system_runner(

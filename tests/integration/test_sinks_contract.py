@@ -9,9 +9,12 @@ fail or crash on cue (the far side's behaviour is what is simulated, not NATS or
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,15 @@ from nats.js import JetStreamContext
 from structlog.testing import capture_logs
 
 from adapters.base import DeliveryResult, Sink, SinkContext
+from adapters.client import EnlaceClient
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
-from adapters.errors import PermanentSinkError, StreamsMissing, TransientSinkError
+from adapters.errors import (
+    PermanentSinkError,
+    StreamsMissing,
+    TamperedDelivery,
+    TransientSinkError,
+)
 from adapters.registry import build_sink, sink_names
 from adapters.runner import (
     HDR_DELIVERY_SEQ,
@@ -46,6 +55,7 @@ from tests.integration.sinkkit import (
     publish_delivery,
     read_receipts,
     receipt_signer,
+    revoke_hub_key,
 )
 
 pytestmark = pytest.mark.integration
@@ -354,6 +364,52 @@ async def test_tampered_delivery_is_never_written(
     assert body == bad.body
     receipts = await read_receipts(js, td)
     assert (receipts[0].message_id, receipts[0].reason) == (bad.message_id, "bad_signature")
+
+
+async def test_a_recipient_verifies_what_the_sink_kept(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> None:
+    full = await publish_delivery(js, td)
+    view = await publish_delivery(js, td, view="no-payload")
+    runner = runner_for(js, td, backend.make(), backend.name)
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    kept = {json.loads(body)["id"]: (body, fields) for body, fields in backend.kept()}
+    checks = {
+        mid: EnlaceClient.verify_delivery(body, fields, td.directory)
+        for mid, (body, fields) in kept.items()
+    }
+    sender_poc = json.loads(full.body)["sender"]["poc"]
+    assert (checks[full.message_id].checked, checks[full.message_id].signer) == (
+        "signature",
+        sender_poc,
+    )
+    assert checks[full.message_id].kid == td.poc_kid("SV", "gangs")
+    assert (checks[view.message_id].checked, checks[view.message_id].view) == (
+        "countersignature",
+        "no-payload",
+    )
+    assert (checks[view.message_id].signer, checks[view.message_id].kid) == ("hub", td.hub_kid)
+    assert checks[view.message_id].digest == sha256_digest(view.body)
+
+    # The sink kept when the hub published each: a hub key revoked since still vouches.
+    # (A second ahead: the directory keeps whole seconds.)
+    revoked_at = datetime.now(UTC) + timedelta(seconds=1)
+    revoked = revoke_hub_key(td, revoked_at)
+    await asyncio.sleep((revoked_at - datetime.now(UTC)).total_seconds() + 0.1)
+    body, fields = kept[view.message_id]
+    assert EnlaceClient.verify_delivery(body, fields, revoked).kid == td.hub_kid
+    with pytest.raises(TamperedDelivery) as now:
+        EnlaceClient.verify_delivery(body, fields, revoked, at=datetime.now(UTC))
+    assert now.value.reason == "key_revoked"
+
+    # A byte changed after the sink wrote it does not verify, in either view.
+    for mid, (body, fields) in kept.items():
+        with pytest.raises(TamperedDelivery) as changed:
+            EnlaceClient.verify_delivery(body + b" ", fields, td.directory)
+        assert changed.value.reason in ("digest_mismatch", "bad_signature"), mid
 
 
 async def test_offline_adapter_catches_up_in_order_exactly_once(
