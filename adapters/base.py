@@ -75,7 +75,11 @@ class Sink(Protocol):
 
 
 class SinkFactory(Protocol):
-    """What an ``enlace.sinks`` entry point names: a class that builds sinks from options."""
+    """What an ``enlace.sinks`` entry point names: a class that builds sinks from options.
+
+    A factory may also name the pydantic model of its options as ``options_model``: then
+    ``enlace adapter sinks`` lists them (each field's description says what it is for).
+    """
 
     name: ClassVar[str]
 

@@ -137,6 +137,40 @@ def list_sinks(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{row['country']}/{row['name']} ({row['sink']}): {' '.join(row['argv'])}")
 
 
+@adapter.command(
+    "sinks",
+    help="Every installed sink (entry point group enlace.sinks) and the options it takes "
+    "in enlace.yaml's adapters: section. Every sink also takes `name` (to tell two sinks "
+    "of one kind apart) and `retry` (max_attempts, backoff_base, backoff_max).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def installed(as_json: bool) -> None:
+    from adapters.sink_options import installed_sinks
+
+    sinks = installed_sinks()
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in sinks], indent=2))
+        return
+    for sink in sinks:
+        click.echo(f"{sink.name} ({sink.entry_point})")
+        if sink.options is None:
+            click.echo("  (its options are not declared: see its documentation)")
+        for option in sink.options or []:
+            need = "required" if option.required else f"default {option.default or 'none'}"
+            click.echo(f"  {option.name}: {option.type}, {need}. {option.description}")
+
+
+@adapter.command(
+    "webhook-secret",
+    help="Print a new Standard Webhooks secret (whsec_…) to share with a webhook's "
+    "receiver; give it to the sink through signing_secret_env or signing_secret_file.",
+)
+def webhook_secret() -> None:
+    from adapters.sinks._standard_webhooks import new_secret
+
+    click.echo(new_secret())
+
+
 def _argv(country: str, name: str) -> list[str]:
     return ["enlace", "adapter", "run", "--country", country, "--sink", name]
 

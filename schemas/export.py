@@ -50,12 +50,19 @@ __all__ = [
     "message_model",
     "message_schema",
     "schema_filename",
+    "schema_id",
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXAMPLE_ID = "01JDQ7Z8Y6R3M4N5P6Q7R8S9T0"
 EXAMPLE_REQUEST_ID = "01JDQ6A1B2C3D4E5F6G7H8J9K0"
 ASYNCAPI_FILE = "asyncapi.yaml"
+
+
+def schema_id(type_: str, version: int) -> str:
+    """The ``$id`` of a message type's JSON Schema (``urn:enlace:message:<type>:v<n>``): what
+    a webhook's ``ce-dataschema`` and the gateway's OpenAPI document name it by."""
+    return f"urn:enlace:message:{type_}:v{version}"
 
 
 def schema_filename(type_: str, version: int) -> str:
@@ -172,7 +179,7 @@ def message_schema(spec: MessageSpec) -> dict[str, Any]:
     )
     return {
         "$schema": JSON_SCHEMA_DIALECT,
-        "$id": f"urn:enlace:message:{spec.type}:v{spec.version}",
+        "$id": schema_id(spec.type, spec.version),
         **body,
         "examples": [example_message(spec)],
     }

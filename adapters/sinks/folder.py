@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
@@ -41,13 +41,17 @@ _PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errn
 class FolderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: Path
+    path: Path = Field(
+        description="the folder each delivery is written into as ID.json with ID.json.jws "
+        "and ID.json.meta (relative to the deployment folder)"
+    )
 
 
 class FolderSink:
     """Writes each delivery as ``<path>/<id>.json`` (+ ``.jws``, ``.meta``)."""
 
     name: ClassVar[str] = "folder"
+    options_model: ClassVar[type[BaseModel]] = FolderOptions
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
@@ -35,7 +35,9 @@ __all__ = ["JsonlSink", "read_ids"]
 class JsonlOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: Path
+    path: Path = Field(
+        description="the JSON Lines file to append to (relative to the deployment folder)"
+    )
 
 
 def read_ids(path: Path) -> set[str]:
@@ -61,6 +63,7 @@ class JsonlSink:
     """Appends each delivery as one line of ``path``."""
 
     name: ClassVar[str] = "jsonl"
+    options_model: ClassVar[type[BaseModel]] = JsonlOptions
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -113,7 +113,11 @@ class PostgresOptions(BaseModel):
 
     dsn: str | None = Field(None, description="libpq connection string or URI")
     dsn_env: str | None = Field(None, description="environment variable holding the DSN")
-    table: str = Field("enlace_deliveries", pattern=_IDENT.pattern)
+    table: str = Field(
+        "enlace_deliveries",
+        pattern=_IDENT.pattern,
+        description="the table (created if absent; a plain lower-case SQL name)",
+    )
 
     @model_validator(mode="after")
     def _one_dsn(self) -> PostgresOptions:
@@ -126,6 +130,7 @@ class PostgresSink:
     """Inserts each delivery as one row of ``table``."""
 
     name: ClassVar[str] = "postgres"
+    options_model: ClassVar[type[BaseModel]] = PostgresOptions
 
     def __init__(self, dsn: str, table: str = "enlace_deliveries") -> None:
         if not _IDENT.fullmatch(table):

@@ -9,7 +9,14 @@ The request body is the delivered bytes, exactly; headers carry what vouches for
     Enlace-View, Enlace-Original-Digest, Enlace-Recipient, Enlace-Agreement
     Enlace-Published-At: <RFC 3339>                when the hub published it (the time its
                                                    signatures are checked at)
-    Enlace-Hmac: sha256=<hex>                      when a shared secret is configured
+    webhook-id, webhook-timestamp, webhook-signature
+                                                   Standard Webhooks, when a signing secret
+                                                   is configured: the receiver checks the
+                                                   HMAC and refuses replays (old timestamps,
+                                                   seen ids); see _standard_webhooks
+    ce-specversion, ce-id, ce-source, ce-type, ce-time, ce-dataschema
+                                                   CloudEvents binary mode (_cloudevents)
+    Enlace-Hmac: sha256=<hex>                      (older receivers) with hmac_secret_env
 
 Answer codes: 2xx delivered; 408/425/429 and 5xx, timeouts and connection errors are
 transient (retried); any other 4xx is permanent (dead-lettered with ``http_<status>``).
@@ -41,7 +48,9 @@ from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery, instant
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
 from adapters.received import HDR_PUBLISHED_AT
+from adapters.sinks._cloudevents import cloudevent_headers
 from adapters.sinks._options import parse_options, resolve_path
+from adapters.sinks._standard_webhooks import decode_secret, signature_headers
 from schemas.subjects import (
     HDR_AGREEMENT,
     HDR_COUNTERSIGNATURE,
@@ -66,9 +75,19 @@ def hmac_header(secret: bytes, body: bytes) -> str:
 class WebhookOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: HttpUrl
+    url: HttpUrl = Field(description="the national system's intake endpoint (POST)")
     timeout: float = Field(10.0, gt=0, description="seconds for the whole request")
-    hmac_secret_env: str | None = Field(None, description="environment variable with the secret")
+    signing_secret_env: str | None = Field(
+        None,
+        description="environment variable holding the Standard Webhooks secret (whsec_…) "
+        "shared with the receiver: signs webhook-signature",
+    )
+    signing_secret_file: Path | None = Field(
+        None, description="or a file (mode 0600) holding that secret"
+    )
+    hmac_secret_env: str | None = Field(
+        None, description="environment variable with a secret for Enlace-Hmac (older receivers)"
+    )
     client_cert: Path | None = Field(None, description="PEM client certificate (mTLS)")
     client_key: Path | None = Field(None, description="PEM key of the client certificate")
     ca_file: Path | None = Field(None, description="CA bundle that signed the server's cert")
@@ -78,7 +97,32 @@ class WebhookOptions(BaseModel):
     def _cert_pair(self) -> WebhookOptions:
         if self.client_key is not None and self.client_cert is None:
             raise ValueError("client_key needs client_cert")
+        if self.signing_secret_env is not None and self.signing_secret_file is not None:
+            raise ValueError("give one of signing_secret_env and signing_secret_file")
         return self
+
+
+def _signing_key(opts: WebhookOptions, context: SinkContext) -> bytes | None:
+    """The Standard Webhooks key from the sink's options (an env variable or a file)."""
+    where = f"adapters.{context.country} (webhook)"
+    if opts.signing_secret_env is not None:
+        value = os.environ.get(opts.signing_secret_env)
+        option = f"environment variable {opts.signing_secret_env} (signing_secret_env)"
+        if not value:
+            raise AdapterConfigError(f"{where}: {option} is not set")
+    elif opts.signing_secret_file is not None:
+        path = resolve_path(opts.signing_secret_file, context.base_dir)
+        option = f"{path} (signing_secret_file)"
+        try:
+            value = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as err:
+            raise AdapterConfigError(f"{where}: cannot read {option}: {err}") from None
+    else:
+        return None
+    try:
+        return decode_secret(value)
+    except ValueError as err:
+        raise AdapterConfigError(f"{where}: the secret in {option} {err}") from None
 
 
 class WebhookLedger:
@@ -112,6 +156,7 @@ class WebhookSink:
     """POSTs each delivery to ``url``."""
 
     name: ClassVar[str] = "webhook"
+    options_model: ClassVar[type[BaseModel]] = WebhookOptions
 
     def __init__(
         self,
@@ -121,12 +166,14 @@ class WebhookSink:
         timeout: float = 10.0,
         hmac_secret: bytes | None = None,
         client: httpx.AsyncClient | None = None,
+        signing_key: bytes | None = None,
     ) -> None:
         self.url = url
         # What logs and dead letters show: a query string may carry an access key.
         self.shown_url = str(httpx.URL(url).copy_with(query=None, fragment=None))
         self.ledger_path = ledger_path
         self._hmac_secret = hmac_secret
+        self._signing_key = signing_key
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._ledger: WebhookLedger | None = None
 
@@ -156,6 +203,7 @@ class WebhookSink:
             resolve_path(ledger, context.base_dir),
             hmac_secret=secret,
             client=client,
+            signing_key=_signing_key(opts, context),
         )
 
     async def open(self) -> None:
@@ -188,6 +236,14 @@ class WebhookSink:
             headers[HDR_PUBLISHED_AT] = instant(delivery.published_at)
         if self._hmac_secret is not None:
             headers[HDR_HMAC] = hmac_header(self._hmac_secret, delivery.body)
+        headers.update(cloudevent_headers(delivery))
+        if self._signing_key is not None:
+            # Signed per attempt: a retry carries a fresh timestamp, the same webhook-id.
+            headers.update(
+                signature_headers(
+                    self._signing_key, delivery.message_id, delivery.body, datetime.now(UTC)
+                )
+            )
         return headers
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:

@@ -59,11 +59,38 @@ def test_builtin_sinks_are_entry_points(tmp_path: Path) -> None:
         ("webhook", {"url": "https://x.example", "hmac_secret_env": "NOPE_UNSET"}, "NOPE_UNSET"),
         ("postgres", {}, "exactly one of dsn or dsn_env"),
         ("postgres", {"dsn": "x", "table": "drop table;"}, "option 'table'"),
+        (
+            "webhook",
+            {"url": "https://x.example", "signing_secret_env": "NOPE_UNSET"},
+            "environment variable NOPE_UNSET \\(signing_secret_env\\) is not set",
+        ),
+        (
+            "webhook",
+            {"url": "https://x.example", "signing_secret_file": "missing.secret"},
+            "cannot read .*missing.secret \\(signing_secret_file\\)",
+        ),
+        (
+            "webhook",
+            {"url": "https://x.example", "signing_secret_file": "short.secret"},
+            "holds 5 bytes; Standard Webhooks uses 24 to 64",
+        ),
+        (
+            "webhook",
+            {"url": "https://x.example", "signing_secret_file": "garbled.secret"},
+            "is not whsec_ followed by base64",
+        ),
+        (
+            "webhook",
+            {"url": "https://x.example", "signing_secret_env": "A", "signing_secret_file": "b"},
+            "give one of signing_secret_env and signing_secret_file",
+        ),
     ],
 )
 def test_bad_options_are_named(
     tmp_path: Path, name: str, options: dict[str, str], words: str
 ) -> None:
+    (tmp_path / "short.secret").write_text("whsec_c2hvcnQ=")  # base64 of 5 bytes
+    (tmp_path / "garbled.secret").write_text("whsec_not base64!")
     with pytest.raises(AdapterConfigError, match=words):
         build_sink(name, options, context(tmp_path))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from structlog.testing import capture_logs
 
 from adapters.base import DeliveryResult, Sink, SinkContext
@@ -42,6 +45,7 @@ from adapters.runner import (
     SinkRunner,
     consumer_name,
 )
+from adapters.sinks._standard_webhooks import new_secret
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import HDR_MSG_ID, HDR_REASON, deadletter_stream, deadletter_subject
@@ -471,6 +475,51 @@ async def test_webhook_5xx_is_retried_and_4xx_dead_lettered(
     # ... with the sender's signature beside them, as a file would have its .jws
     assert "Enlace-Signature" in receiver.headers[0]
     assert refused.message_id not in receiver.received
+
+
+async def test_webhook_signs_the_standard_way_and_carries_cloudevents_attributes(
+    js: JetStreamContext,
+    td: TestDirectory,
+    receiver: HttpReceiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = new_secret()
+    monkeypatch.setenv("GT_WEBHOOK_SECRET", secret)
+    full = await publish_delivery(js, td)
+    view = await publish_delivery(js, td, view="no-payload")
+    context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
+    options = {"url": receiver.url, "signing_secret_env": "GT_WEBHOOK_SECRET"}
+    runner = runner_for(js, td, build_sink("webhook", options, context), "webhook")
+    await runner.start()
+    await runner.drain()
+    await runner.stop()
+
+    webhook = Webhook(secret)  # the receiver's side: the standardwebhooks package
+    for sent, body, headers in zip((full, view), receiver.bodies, receiver.headers, strict=True):
+        assert webhook.verify(body, headers)["id"] == sent.message_id
+        assert headers["webhook-id"] == sent.message_id
+        message = json.loads(body)
+        assert {k: v for k, v in headers.items() if k.lower().startswith("ce-")} == {
+            "ce-specversion": "1.0",
+            "ce-id": sent.message_id,
+            "ce-source": f"urn:enlace:sender:SV:{message['sender']['poc']}",
+            "ce-type": "enlace.gang_movement.v1",
+            "ce-time": message["issued_at"],
+            "ce-dataschema": "urn:enlace:message:gang_movement:v1",
+        }
+        # Binary mode: the body is the delivered bytes, which the signatures still cover.
+        assert body == sent.body
+        assert EnlaceClient.verify_delivery(body, headers, td.directory).view == sent.view
+
+    body, headers = receiver.bodies[0], receiver.headers[0]
+    with pytest.raises(WebhookVerificationError):
+        webhook.verify(body + b" ", headers)  # changed on the way
+    replayed = dict(headers, **{"webhook-timestamp": str(int(time.time()) - 600)})
+    with pytest.raises(WebhookVerificationError):
+        webhook.verify(body, replayed)  # a replay with its old timestamp is refused
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)  # not the shared secret
 
 
 async def test_runner_refuses_to_start_without_the_hubs_streams(
