@@ -2,6 +2,8 @@
 
 ::
 
+    GET /openapi.json         the OpenAPI 3.1 document of this API (adapters.sources.openapi)
+
     POST /v1/messages
     Authorization: Bearer <token of one point of contact>
     Content-Type: application/json
@@ -43,6 +45,7 @@ from starlette.routing import Route
 from adapters.errors import AdapterError, BadToken, GatewayRefusal, IngressFull, RequestTooLarge
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write
+from adapters.sources.openapi import MESSAGES_PATH, OPENAPI_PATH, gateway_openapi
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES
@@ -169,8 +172,17 @@ def create_gateway_app(
             status_code=202,
         )
 
+    document = gateway_openapi(max_bytes=max_bytes)
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
     return Starlette(
-        routes=[Route("/v1/messages", post_message, methods=["POST"])], lifespan=lifespan
+        routes=[
+            Route(MESSAGES_PATH, post_message, methods=["POST"]),
+            Route(OPENAPI_PATH, openapi, methods=["GET"]),
+        ],
+        lifespan=lifespan,
     )
 
 

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from adapters.errors import IngressFull
 from adapters.keys import Signer
 from adapters.sources.gateway import TokenStore, create_gateway_app
+from adapters.sources.openapi import gateway_openapi
 from adapters.sources.prepare import Prepared, PublishReceipt, prepare_message
 from schemas.errors import REASON_CODES, EnlaceError
 from schemas.jws import sign_detached
@@ -201,3 +202,12 @@ def test_a_full_ingress_quota_is_429_with_retry_after(
     assert answer["reason"] == "ingress_full"
     assert "GT's ingress quota is full (1000 bytes / 3 messages in flight" in answer["detail"]
     assert "try again later" in answer["detail"]
+
+
+def test_serves_its_openapi_document_without_a_token(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document == gateway_openapi(max_bytes=MAX)
+    assert f"At most {MAX} bytes" in document["info"]["description"]
