@@ -11,10 +11,15 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.app import HubApp, create_app
+from hub.config import HubSettings
 from hub.deployment import Deployment
+from hub.governance import load_governance, load_signer
 from hub.governance.keystore import KeyStore
 from schemas.common import new_message_id
 from schemas.govdoc import rfc3339
@@ -24,6 +29,7 @@ from schemas.trust import load_directory, load_trust_root
 __all__ = [
     "ENLACE",
     "TRACE_SUBJECT",
+    "demo_hub",
     "signed_trace_requests",
     "up_command",
     "wait_ready",
@@ -44,6 +50,18 @@ def signed_trace_requests(demo: Deployment, count: int) -> list[tuple[str, bytes
         raw = json.dumps(message).encode()
         out.append((message["id"], raw, sign_detached(raw, key, kid)))
     return out
+
+
+@asynccontextmanager
+async def demo_hub(demo: Deployment, url: str) -> AsyncIterator[HubApp]:
+    """The demo's hub in this process, on the server at ``url``, until the block ends."""
+    gov = load_governance(demo)
+    app = create_app(HubSettings(nats_url=url), gov, load_signer(demo, gov))
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
 
 
 def up_command(demo: Deployment, url: str) -> list[str]:

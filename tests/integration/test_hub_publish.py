@@ -15,11 +15,9 @@ import pytest
 from nats.aio.msg import Msg
 
 from adapters.client import EnlaceClient
-from hub.app import HubApp, create_app
+from hub.app import HubApp
 from hub.cli.exit_codes import ExitCode
-from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.governance import load_governance, load_signer
 from hub.governance.keystore import KeyStore
 from hub.server.process import NatsServer
 from schemas.common import PARTIES, new_message_id
@@ -27,6 +25,7 @@ from schemas.jws import sign_detached
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from schemas.trust import load_directory, load_trust_root
 from tests.integration.conftest import start_nats_server
+from tests.integration.demokit import demo_hub
 from tests.integration.hubkit import stream_msgs
 
 pytestmark = pytest.mark.integration
@@ -43,11 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 @pytest.fixture
 async def hub(demo: Deployment, server: NatsServer) -> AsyncIterator[HubApp]:
-    gov = load_governance(demo)
-    app = create_app(HubSettings(nats_url=server.url), gov, load_signer(demo, gov))
-    await app.start()
-    yield app
-    await app.stop()
+    async with demo_hub(demo, server.url) as app:
+        yield app
 
 
 def publish_cli(

@@ -200,18 +200,28 @@ async def refused_by_the_far_side(
     return sent
 
 
+async def full_and_view_delivered(
+    js: JetStreamContext, td: TestDirectory, backend: Backend
+) -> tuple[SentDelivery, SentDelivery, int]:
+    """A full view and a redacted one, through the backend's sink: both, and how many the
+    runner handled."""
+    full = await publish_delivery(js, td)
+    view = await publish_delivery(js, td, view="no-payload")
+    runner = runner_for(js, td, backend.make(), backend.name)
+    await runner.start()
+    handled = await runner.drain()
+    await runner.stop()
+    return full, view, handled
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 
 async def test_delivers_verified_message_and_signed_receipt(
     js: JetStreamContext, td: TestDirectory, backend: Backend
 ) -> None:
-    full = await publish_delivery(js, td)
-    view = await publish_delivery(js, td, view="no-payload")
-    runner = runner_for(js, td, backend.make(), backend.name)
-    await runner.start()
-    assert await runner.drain() == 2
-    await runner.stop()
+    full, view, handled = await full_and_view_delivered(js, td, backend)
+    assert handled == 2
 
     assert sorted(backend.written()) == sorted([full.message_id, view.message_id])
     receipts = await read_receipts(js, td)
@@ -373,12 +383,7 @@ async def test_tampered_delivery_is_never_written(
 async def test_a_recipient_verifies_what_the_sink_kept(
     js: JetStreamContext, td: TestDirectory, backend: Backend
 ) -> None:
-    full = await publish_delivery(js, td)
-    view = await publish_delivery(js, td, view="no-payload")
-    runner = runner_for(js, td, backend.make(), backend.name)
-    await runner.start()
-    await runner.drain()
-    await runner.stop()
+    full, view, _ = await full_and_view_delivered(js, td, backend)
 
     kept = {json.loads(body)["id"]: (body, fields) for body, fields in backend.kept()}
     checks = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +25,10 @@ from adapters.deployment import AdapterHome, DirectoryFile
 from adapters.keys import party_signer
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner
-from hub.app import HubApp, create_app
+from hub.app import HubApp
 from hub.cli import cli
 from hub.cli.exit_codes import ExitCode
-from hub.config import HubSettings
 from hub.deployment import Deployment
-from hub.governance import load_governance, load_signer
 from hub.governance.keystore import KeyStore
 from hub.jetstream.consumers import ensure_sink_consumers
 from hub.server.process import NatsServer
@@ -39,25 +37,15 @@ from schemas.govdoc import rfc3339
 from schemas.jws import sign_detached
 from schemas.trust import load_directory, load_trust_root
 from tests.hub.governance_fixtures import run
-from tests.integration.conftest import start_nats_server
+from tests.integration.demokit import demo_hub
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    srv = start_nats_server(tmp_path_factory.mktemp("nats"))
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-async def hub(demo: Deployment, server: NatsServer) -> AsyncIterator[HubApp]:
-    gov = load_governance(demo)
-    app = create_app(HubSettings(nats_url=server.url), gov, load_signer(demo, gov))
-    await app.start()
-    yield app
-    await app.stop()
+async def hub(demo: Deployment, nats_server: NatsServer) -> AsyncIterator[HubApp]:
+    async with demo_hub(demo, nats_server.url) as app:
+        yield app
 
 
 def _fresh_sample(demo: Deployment, type_: str) -> tuple[bytes, str]:
@@ -71,11 +59,11 @@ def _fresh_sample(demo: Deployment, type_: str) -> tuple[bytes, str]:
 
 
 async def _written_by_sv(
-    demo: Deployment, server: NatsServer, out: Path
+    demo: Deployment, nats_server: NatsServer, out: Path
 ) -> tuple[dict[str, str], Path]:
     """Publish GT's seizure and gang movement samples, run SV's folder and jsonl sinks;
     returns {type: message id} and the folder sink's inbox (the jsonl file is beside it)."""
-    nc = await nats.connect(server.url)
+    nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
         await ensure_sink_consumers(js, {"SV": ["folder", "jsonl"]})
@@ -106,9 +94,9 @@ async def _written_by_sv(
 
 
 async def test_verify_says_which_signature_vouches_for_each_view(
-    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+    demo: Deployment, nats_server: NatsServer, hub: HubApp, tmp_path: Path
 ) -> None:
-    ids, inbox = await _written_by_sv(demo, server, tmp_path)
+    ids, inbox = await _written_by_sv(demo, nats_server, tmp_path)
     view = inbox / f"{ids['seizure']}.json"
     full = inbox / f"{ids['gang_movement']}.json"
 
@@ -131,9 +119,9 @@ async def test_verify_says_which_signature_vouches_for_each_view(
 
 
 async def test_verify_checks_every_record_of_a_jsonl_sink_and_records_on_stdin(
-    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+    demo: Deployment, nats_server: NatsServer, hub: HubApp, tmp_path: Path
 ) -> None:
-    ids, _ = await _written_by_sv(demo, server, tmp_path)
+    ids, _ = await _written_by_sv(demo, nats_server, tmp_path)
     jsonl = tmp_path / "sv.jsonl"
 
     result = run(demo.home, "verify", str(jsonl), "--json")
@@ -152,9 +140,9 @@ async def test_verify_checks_every_record_of_a_jsonl_sink_and_records_on_stdin(
 
 
 async def test_a_changed_delivery_does_not_verify(
-    demo: Deployment, server: NatsServer, hub: HubApp, tmp_path: Path
+    demo: Deployment, nats_server: NatsServer, hub: HubApp, tmp_path: Path
 ) -> None:
-    ids, inbox = await _written_by_sv(demo, server, tmp_path)
+    ids, inbox = await _written_by_sv(demo, nats_server, tmp_path)
     view = inbox / f"{ids['seizure']}.json"
     original = view.read_bytes()
 
