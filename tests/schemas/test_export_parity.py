@@ -202,7 +202,9 @@ def mutated(draw: st.DrawFn) -> tuple[MessageSpec, dict[str, Any], list[str]]:
         kind = draw(st.sampled_from(["other type", "same meaning", "drop", "add"]))
         if kind == "add":
             path = draw(st.sampled_from(object_paths(message)))
-            at(message, path)["surprise"] = draw(OTHER_VALUES)
+            # a copy: OTHER_VALUES' containers are shared, and adding into one of them
+            # twice would make the message contain itself
+            at(message, path)["surprise"] = copy.deepcopy(draw(OTHER_VALUES))
             done.append(f"add {path}.surprise")
             continue
         paths = node_paths(message)
