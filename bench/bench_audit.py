@@ -21,7 +21,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, verify_log
-from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM
+from hub.audit.streams import AUDIT_STREAM, CHECKPOINT_STREAM
 from hub.config import HubSettings
 from hub.jetstream.streams import ensure_audit_streams
 from hub.server.process import NatsServer, NatsServerConfig, free_port

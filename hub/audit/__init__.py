@@ -18,8 +18,10 @@ from __future__ import annotations
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier, open_checkpoint
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditError, AuditStoreError
-from hub.audit.store import AuditReader, AuditWriter, OpenReport
+from hub.audit.reader import AuditReader
+from hub.audit.tail import OpenReport
 from hub.audit.verify import VerifyReport, verify_log
+from hub.audit.writer import AuditWriter
 
 __all__ = [
     "AuditEntry",

@@ -28,7 +28,7 @@ from hub.audit.entries import REDELIVERED, AuditEntry, parse_entry
 from hub.audit.errors import AuditError, CheckpointError
 from hub.audit.export import latest_size, read_export, write_export
 from hub.audit.merkle import inclusion_proof, leaf_hash
-from hub.audit.store import AuditReader
+from hub.audit.reader import AuditReader
 from hub.audit.verify import (
     load_proof_bundle,
     make_proof_bundle,

@@ -20,7 +20,7 @@ RECEIPTS     ``enlace.receipt.>``      signed receipts from sink adapters
 DEADLETTER_  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
 CC                                     stream per party, so CC's login may read and
                                        delete its own dead letters and no others)
-AUDIT        ``enlace.audit``          the audit log's entries (:mod:`hub.audit.store`)
+AUDIT        ``enlace.audit``          the audit log's entries (:mod:`hub.audit.writer`)
 AUDIT_CHECK  ``enlace.audit.           its signed checkpoints
 POINTS       checkpoint``
 ===========  ========================  ================================================
@@ -33,7 +33,7 @@ of the per-country streams (:func:`retire_legacy_ingress`) and the hub drains it
 
 The audit streams are append-only (:func:`audit_stream_configs`: deny delete and purge,
 no limits) and never updated: :func:`ensure_audit_streams` creates them, or refuses to go
-on when someone weakened them (:func:`hub.audit.store.weaknesses`; the hub's login may not
+on when someone weakened them (:func:`hub.audit.streams.weaknesses`; the hub's login may not
 change them). Key-value buckets: ``enlace_seen`` (message ids
 accepted, for replay refusal; TTL = acceptance window + skew), ``enlace_requests``
 (who sent each request, for replies) and ``enlace_receipts`` (receipts already on the
@@ -61,7 +61,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
-from hub.audit.store import (
+from hub.audit.streams import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
     CHECKPOINT_STREAM,
@@ -213,7 +213,7 @@ def audit_stream_configs(settings: HubSettings) -> list[StreamConfig]:
 
     ``deny_delete`` and ``deny_purge`` (the server refuses to remove an entry, whoever
     asks), limits retention without limits (no entry ages out) and no roll-up or TTL
-    headers; what :func:`hub.audit.store.weaknesses` finds none of.
+    headers; what :func:`hub.audit.streams.weaknesses` finds none of.
     """
     return [
         StreamConfig(

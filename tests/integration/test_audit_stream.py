@@ -32,7 +32,7 @@ from hub.audit import (
 from hub.audit.checkpoint import WriterState
 from hub.audit.errors import AuditStreamWeakened
 from hub.audit.merkle import leaf_hash
-from hub.audit.store import (
+from hub.audit.streams import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
     CHECKPOINT_STREAM,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.audit.store import AUDIT_STREAM, CHECKPOINT_STREAM, weaknesses
+from hub.audit.streams import AUDIT_STREAM, CHECKPOINT_STREAM, weaknesses
 from hub.config import HubSettings
 from hub.jetstream.streams import audit_stream_configs, stream_configs
 

@@ -1,0 +1,181 @@
+"""Reading the audit log and its checkpoints back from JetStream.
+
+One AUDIT message is a batch of entries (see :mod:`hub.audit.writer`): :class:`AuditReader`
+gives the batches, or the entries' raw bytes in log order, and the stored checkpoints.
+Reading follows the stream with an ordered consumer; a short tail (the writer catching up)
+is read with direct gets instead, one round trip per message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from hub.audit.errors import AuditLogCorrupt, AuditStoreError
+from hub.audit.streams import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT,
+    CHECKPOINT_STREAM,
+    CHECKPOINT_SUBJECT,
+    HDR_FIRST,
+    HDR_MSG_ID,
+)
+
+__all__ = ["AuditReader", "StoredBatch", "StoredCheckpoint"]
+
+_READ_TIMEOUT = 5.0
+_SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consumer
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """One AUDIT message: its stream sequence and the raw bytes of its entries."""
+
+    seq: int
+    first: int | None  # the Enlace-Audit-First header (None when absent or unreadable)
+    entries: list[bytes]
+    msg_id: str | None = None
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One AUDIT_CHECKPOINTS message: its stream sequence, the signed note and its headers."""
+
+    seq: int
+    note: str
+    headers: dict[str, str]
+
+
+def _header_int(headers: dict[str, str] | None, name: str) -> int | None:
+    value = (headers or {}).get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class AuditReader:
+    """Reads the audit log and its checkpoints from JetStream."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    async def last_seq(self, stream: str = AUDIT_STREAM) -> int:
+        try:
+            info = await self._js.stream_info(stream)
+        except NotFoundError:
+            return 0
+        return int(info.state.last_seq)
+
+    async def _messages(
+        self, stream: str, subject: str, start_seq: int, follow: bool
+    ) -> AsyncIterator[Msg]:
+        last = await self.last_seq(stream)
+        if not follow and last < start_seq:
+            return
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_seq
+        )
+        sub = await self._js.subscribe(subject, stream=stream, ordered_consumer=True, config=config)
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=_READ_TIMEOUT if not follow else 1.0)
+                except nats.errors.TimeoutError:
+                    if follow:
+                        continue
+                    raise AuditStoreError(
+                        f"stream {stream} stopped delivering before sequence {last}; "
+                        "is the NATS server overloaded or restarting? try again"
+                    ) from None
+                yield msg
+                if not follow and msg.metadata.sequence.stream >= last:
+                    return
+        finally:
+            with contextlib.suppress(Exception):  # the connection may already be closing
+                await sub.unsubscribe()
+
+    async def batches(self, start_seq: int = 1, follow: bool = False) -> AsyncIterator[StoredBatch]:
+        """The AUDIT messages from ``start_seq`` on; with ``follow``, wait for new ones."""
+        async for msg in self._messages(AUDIT_STREAM, AUDIT_SUBJECT, start_seq, follow):
+            headers = msg.headers or {}
+            yield StoredBatch(
+                seq=msg.metadata.sequence.stream,
+                first=_header_int(headers, HDR_FIRST),
+                entries=msg.data.split(b"\n"),
+                msg_id=headers.get(HDR_MSG_ID),
+                time=msg.metadata.timestamp,
+            )
+
+    async def batch_at(self, seq: int) -> StoredBatch | None:
+        """The AUDIT message at stream sequence ``seq`` (direct get: one round trip)."""
+        try:
+            msg = await self._js.get_msg(AUDIT_STREAM, seq, direct=True)
+        except NotFoundError:
+            return None
+        headers = msg.headers or {}
+        return StoredBatch(
+            seq=int(msg.seq or seq),
+            first=_header_int(headers, HDR_FIRST),
+            entries=(msg.data or b"").split(b"\n"),
+            msg_id=headers.get(HDR_MSG_ID),
+            time=msg.time,
+        )
+
+    async def tail(self, after_seq: int) -> AsyncIterator[StoredBatch]:
+        """The AUDIT messages after ``after_seq``: direct gets for a short tail, else a consumer."""
+        last = await self.last_seq()
+        if last - after_seq > _SHORT_TAIL:
+            async for batch in self.batches(start_seq=after_seq + 1):
+                yield batch
+            return
+        for seq in range(after_seq + 1, last + 1):
+            found = await self.batch_at(seq)
+            if found is None:
+                raise AuditLogCorrupt(
+                    f"audit stream has no message at sequence {seq} (last is {last}): "
+                    "a message was removed; run `enlace audit verify`"
+                )
+            yield found
+
+    async def entries(self, follow: bool = False) -> AsyncIterator[bytes]:
+        """Every entry's raw bytes, in stream order."""
+        async for batch in self.batches(follow=follow):
+            for raw in batch.entries:
+                yield raw
+
+    async def read_all(self) -> list[bytes]:
+        """Every entry's raw bytes (position in the list = position in the stream)."""
+        return [raw async for raw in self.entries()]
+
+    async def checkpoints(self) -> list[str]:
+        """Every stored signed checkpoint note, oldest first."""
+        notes = []
+        async for msg in self._messages(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, 1, False):
+            notes.append(msg.data.decode("utf-8", errors="replace"))
+        return notes
+
+    async def latest_checkpoint(self) -> str | None:
+        stored = await self.latest_checkpoint_message()
+        return None if stored is None else stored.note
+
+    async def latest_checkpoint_message(self) -> StoredCheckpoint | None:
+        """The last message on the checkpoint subject, with its headers (one request)."""
+        try:
+            # Not a direct get: a stream made before allow_direct was ensured answers too.
+            msg = await self._js.get_last_msg(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)
+        except NotFoundError:
+            return None
+        return StoredCheckpoint(
+            seq=int(msg.seq or 0),
+            note=(msg.data or b"").decode("utf-8", errors="replace"),
+            headers=dict(msg.headers or {}),
+        )

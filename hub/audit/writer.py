@@ -1,0 +1,263 @@
+"""Appending to the audit log: one writer task, one batch per JetStream message, checkpoints.
+
+Storage format (decided for throughput, see ``bench/bench_audit.py``): one JetStream
+message carries a **batch** of entries, their canonical JSON bytes joined by ``\\n``
+(canonical JSON never holds a raw newline), in index order. Each entry is still its own
+Merkle leaf; the message headers say ``Enlace-Audit-First`` (index of the first entry)
+and ``Enlace-Audit-Count``. One persisted write per batch instead of per entry is what
+lets the hub keep "not acked until audited" without halving its throughput.
+
+Where the log ends, how a batch is put after that end when another writer wrote in
+between, and how a writer starts from its latest checkpoint instead of reading the whole
+log, is :mod:`hub.audit.tail`; the streams and what a writer requires of them are
+:mod:`hub.audit.streams`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.js import JetStreamContext
+
+from hub.audit.checkpoint import Checkpoint, CheckpointSigner
+from hub.audit.entries import AuditEntry
+from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
+from hub.audit.streams import (
+    AUDIT_STREAM,
+    CHECKPOINT_STREAM,
+    CHECKPOINT_SUBJECT,
+    HDR_STATE,
+    check_stream,
+)
+from hub.audit.tail import LogTail, OpenReport
+
+__all__ = ["AuditWriter"]
+
+
+@dataclass
+class _Pending:
+    entries: list[AuditEntry]
+    future: asyncio.Future[list[int]]
+
+
+class AuditWriter:
+    """Appends entries to AUDIT, one batch per publish, and signs checkpoints.
+
+    Concurrent :meth:`append` calls are queued to one writer task, which coalesces them
+    into batches (up to ``max_batch`` entries / ``max_batch_bytes``); each caller gets its
+    indexes once the batch holding its entries is acknowledged by JetStream (on disk).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        signer: CheckpointSigner,
+        origin: str,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 10.0,
+        max_batch: int = 1000,
+        max_batch_bytes: int = 512 * 1024,
+    ) -> None:
+        self._js = js
+        self._signer = signer
+        self.origin = origin
+        self._every = checkpoint_every
+        self._seconds = checkpoint_seconds
+        self._max_batch = max_batch
+        self._max_bytes = max_batch_bytes
+        self._tail = LogTail(js)
+        self._checkpointed = 0  # log size at this writer's last checkpoint
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._failure: BaseException | None = None
+        self.opened: OpenReport | None = None  # set by open()
+
+    @classmethod
+    async def open(
+        cls,
+        js: JetStreamContext,
+        signer: CheckpointSigner,
+        origin: str,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 10.0,
+        max_batch: int = 1000,
+        replicas: int = 1,
+    ) -> AuditWriter:
+        """Check the streams, learn the log so far and start writing.
+
+        The streams are made by :func:`hub.jetstream.streams.ensure_audit_streams`; the
+        writer refuses them when they could lose entries (:func:`check_stream`). It starts
+        from the state stored with the latest checkpoint when it can trust it, else it
+        reads the whole log (see :mod:`hub.audit.tail`); ``opened`` says which.
+
+        Args:
+            js: the hub's JetStream context.
+            signer: the hub key that signs checkpoints (and checks the stored state).
+            origin: the log's name in its checkpoints (``enlace/<hub id>/audit``).
+            checkpoint_every: sign a checkpoint after this many new entries…
+            checkpoint_seconds: …or after this many seconds with new entries.
+            max_batch: the most entries in one AUDIT message.
+            replicas: the replicas the deployment asks of the streams (at least).
+
+        Raises:
+            AuditStoreError: a stream is missing, or the stored log (the part read) is not
+                a linear sequence of entries.
+            AuditStreamWeakened: a stream could lose entries.
+        """
+        for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
+            await check_stream(js, stream, replicas)
+        writer = cls(js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch)
+        writer.opened = await writer._tail.learn(signer, origin)
+        writer._checkpointed = writer._tail.tree.size
+        writer._tasks = [
+            asyncio.create_task(writer._run(), name="audit-writer"),
+            asyncio.create_task(writer._tick(), name="audit-checkpoints"),
+        ]
+        return writer
+
+    @property
+    def size(self) -> int:
+        """Entries in the log as this writer knows it."""
+        return self._tail.tree.size
+
+    def root(self) -> bytes:
+        return self._tail.tree.root()
+
+    async def append(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append ``entries`` and return their indexes once they are persisted.
+
+        Raises:
+            AuditStoreError: the writer is closed, or the log could not be written.
+        """
+        return await self.submit(entries)
+
+    def submit(self, entries: Sequence[AuditEntry]) -> asyncio.Future[list[int]]:
+        """Queue ``entries``; the future gives their indexes once they are persisted.
+
+        Raises:
+            AuditStoreError: the writer is closed or stopped.
+        """
+        if self._closed:
+            raise AuditStoreError("the audit writer is closed; no entry can be appended")
+        if self._failure is not None:
+            raise AuditStoreError(f"the audit writer stopped: {self._failure}")
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        if not entries:
+            future.set_result([])
+            return future
+        self._queue.put_nowait(_Pending(list(entries), future))
+        return future
+
+    async def checkpoint(self) -> str:
+        """Sign and store a checkpoint of the log as it is now; returns the note.
+
+        The message also carries this writer's signed state (header ``Enlace-Audit-State``)
+        so that the next writer can start from here instead of re-reading the log.
+        """
+        tail = self._tail
+        # Read together, before any await: the tree, last_seq and last_leaf change only
+        # together (in LogTail.append and catch_up), so the state describes exactly this size.
+        cp = Checkpoint(self.origin, tail.tree.size, tail.tree.root(), datetime.now(UTC))
+        headers: dict[str, str] = {}
+        if cp.size > 0:
+            state_note = self._signer.sign_state(tail.writer_state(self.origin))
+            headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
+        note = self._signer.sign(cp)
+        await self._js.publish(
+            CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
+        )
+        self._checkpointed = max(self._checkpointed, cp.size)
+        return note
+
+    async def close(self) -> None:
+        """Write what is queued, sign a final checkpoint and stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(None)
+        writer_task, tick_task = self._tasks
+        await writer_task
+        tick_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tick_task
+        if self._failure is None and self._tail.tree.size > 0:
+            await self.checkpoint()
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._seconds)
+            if self._tail.tree.size > self._checkpointed:
+                try:
+                    await self.checkpoint()
+                except (nats.errors.Error, OSError):
+                    continue  # the next tick or batch tries again
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            count = len(item.entries)
+            while count < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+                count += len(nxt.entries)
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        # Split by bytes so one message stays far below the server's max_payload.
+        chunk: list[_Pending] = []
+        size = 0
+        for pending in batch:
+            est = sum(len(e.canonical()) + 16 for e in pending.entries)
+            if chunk and size + est > self._max_bytes:
+                await self._write_chunk(chunk)
+                chunk, size = [], 0
+            chunk.append(pending)
+            size += est
+        if chunk:
+            await self._write_chunk(chunk)
+
+    async def _write_chunk(self, chunk: list[_Pending]) -> None:
+        entries = [e for p in chunk for e in p.entries]
+        batch_id = uuid.uuid4().hex
+        try:
+            first = await self._tail.append(entries, batch_id)
+        except Exception as exc:  # any failure goes to the waiting callers, never lost
+            error = (
+                exc
+                if isinstance(exc, AuditError)
+                else AuditStoreError(
+                    f"could not persist {len(entries)} audit entries: {type(exc).__name__}: {exc}"
+                )
+            )
+            for pending in chunk:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            if isinstance(exc, AuditLogCorrupt):
+                self._failure = exc  # fail closed: never append after a log it cannot read
+            return
+        index = first
+        for pending in chunk:
+            n = len(pending.entries)
+            if not pending.future.done():
+                pending.future.set_result(list(range(index, index + n)))
+            index += n
+        if self._tail.tree.size - self._checkpointed >= self._every:
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await self.checkpoint()
