@@ -1,0 +1,126 @@
+"""How the ``enlace audit`` commands reach the log and the keys that check its checkpoints.
+
+The live log is read over NATS with the deployment's operator login (``--nats-url``,
+``$ENLACE_NATS_URL``, else the deployment's settings); checkpoint signatures are checked
+with the hub keys of the deployment's signed directory, or with ``--key FILE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import nats.errors
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from hub.audit.checkpoint import CheckpointVerifier
+from hub.audit.errors import AuditError
+from hub.audit.reader import AuditReader
+from hub.cli.context import CliContext, fail
+from hub.cli.exit_codes import ExitCode
+from hub.cli.operator import connect_operator, resolve_nats_url
+from hub.errors import KeyStoreError
+from hub.governance.keystore import load_key_file
+from schemas.errors import GovernanceError
+from schemas.trust import load_directory, load_trust_root
+
+__all__ = ["key_opts", "nats_url_option", "output_option", "verifiers", "with_reader"]
+
+T = TypeVar("T")
+
+
+def with_reader(url: str | None, body: Callable[[AuditReader], Awaitable[T]]) -> T:
+    """Connect as the operator, run ``body`` with a reader of the live log, and disconnect.
+
+    A NATS error ends the command with ``UNAVAILABLE``, an audit error with ``FAILED``,
+    Ctrl-C quietly with 0.
+    """
+    cli = click.get_current_context().find_object(CliContext)
+    assert cli is not None  # every command runs under the root group
+    server = resolve_nats_url(cli, url)
+
+    async def run() -> T:
+        nc = await connect_operator(cli.deployment, server, "enlace-audit-cli")
+        try:
+            return await body(AuditReader(nc.jetstream()))
+        except nats.errors.Error as exc:
+            fail(f"NATS error while reading the audit log: {exc}", ExitCode.UNAVAILABLE)
+        except AuditError as exc:
+            fail(str(exc), ExitCode.FAILED)
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None
+
+
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+nats_url_option = click.option(
+    "--nats-url",
+    envvar="ENLACE_NATS_URL",
+    default=None,
+    help="NATS server of the hub (env ENLACE_NATS_URL; default: the deployment's settings).",
+)
+_key_options = [
+    click.option(
+        "--key",
+        "key_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Hub public key (PEM) or the hub's private key file keys/hub/<kid>.pem; "
+        "default: the hub keys of the deployment's signed directory.",
+    ),
+    click.option("--key-name", default=None, help="Name the key signs under (default: file stem)."),
+]
+
+
+def key_opts(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--key`` and ``--key-name`` options of the commands that check checkpoints."""
+    for option in reversed(_key_options):
+        fn = option(fn)
+    return fn
+
+
+def verifiers(
+    cli: CliContext, key_file: Path | None, key_name: str | None
+) -> list[CheckpointVerifier]:
+    """The keys that check checkpoint signatures: ``--key`` if given, else the directory's.
+
+    Args:
+        cli: the command's context (its deployment holds the signed directory).
+        key_file: a hub public key in PEM, or the hub's private key file (its public half).
+        key_name: the name the key signs under (default: the file's stem).
+    """
+    if key_file is not None:
+        name = key_name or key_file.name.split(".")[0]
+        pem = key_file.read_bytes()
+        if b"PRIVATE KEY" in pem:
+            try:
+                return [CheckpointVerifier(name, load_key_file(key_file).public_key())]
+            except KeyStoreError as exc:
+                fail(exc.description, ExitCode.USAGE)
+        try:
+            public = load_pem_public_key(pem)
+        except ValueError:
+            public = None
+        if not isinstance(public, Ed25519PublicKey):
+            fail(f"{key_file} is not an Ed25519 public key in PEM", ExitCode.USAGE)
+        return [CheckpointVerifier(name, public)]
+    deployment = cli.require_deployment()
+    try:
+        directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
+    except GovernanceError as exc:
+        fail(f"cannot read the hub keys: {exc}", ExitCode.GOVERNANCE)
+    return [CheckpointVerifier(k.kid, k.public_key) for k in directory.hub.keys]
