@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, verify_log
+from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, kinds, verify_log
 from hub.audit.streams import AUDIT_STREAM, CHECKPOINT_STREAM
 from hub.config import HubSettings
 from hub.jetstream.streams import ensure_audit_streams
@@ -35,7 +35,7 @@ OPEN_TAIL = 20  # batches written after the last checkpoint (a crash left them u
 
 
 def _entry(i: int) -> AuditEntry:
-    return AuditEntry.routed(
+    return kinds.routed(
         "01JB6X1Q8Y6Z3N4M5P7R8S9T0V", "SV", "gangs-2026", "gt-sv", "full", sha256_digest(b"%d" % i)
     )
 

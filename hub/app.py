@@ -25,7 +25,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from hub.audit import AuditEntry, AuditWriter
+from hub.audit import AuditWriter, kinds
 from hub.config import HubSettings
 from hub.errors import ConsumerTampered
 from hub.governance import Governance, HubSigner
@@ -163,7 +163,7 @@ class HubApp:
     async def _audit_consumer(self, stream: str, consumer: str, outcome: str, detail: str) -> None:
         writer = self._audit_log()
         if writer is not None:
-            await writer.append([AuditEntry.consumer_event(stream, consumer, outcome, detail)])
+            await writer.append([kinds.consumer_event(stream, consumer, outcome, detail)])
 
     async def apply_sinks(self, sinks: Mapping[str, Iterable[str]]) -> None:
         """Take a new register of sinks (``enlace reload``): their consumers are made first.

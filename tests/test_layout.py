@@ -32,8 +32,6 @@ LONG_MODULES = {
 }
 LONG_CLASSES = {
     "adapters/runner.py::SinkRunner": "no split under way: the sink runner in one class",
-    "hub/audit/entries.py::AuditEntry": "no split under way: the entry model and every "
-    "constructor (each with its Args) in one class; the constructors could be a class apart",
 }
 
 

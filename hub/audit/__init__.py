@@ -1,11 +1,11 @@
-"""The tamper-evident audit log: entries, Merkle tree, checkpoints, JetStream store.
+"""The tamper-evident audit log: entries, Merkle tree, checkpoints, writing and reading it.
 
 The hub pipeline uses it like this (see DESIGN.md "Audit log" and the modules)::
 
     await ensure_audit_streams(js, settings)    # hub.jetstream.streams: AUDIT, AUDIT_CHECKPOINTS
     signer = CheckpointSigner(hub_private_key, name=hub_kid)   # kid as in Directory.hub.keys
     writer = await AuditWriter.open(js, signer, origin="enlace/<hub id>/audit")
-    await writer.append([AuditEntry.received(...), AuditEntry.routed(...)])  # persisted now
+    await writer.append([kinds.received(...), kinds.routed(...)])  # persisted now
     ...
     await writer.close()                                      # final signed checkpoint
 
@@ -15,6 +15,7 @@ holding them; concurrent callers are coalesced into one publish.
 
 from __future__ import annotations
 
+from hub.audit import kinds
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier, open_checkpoint
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditError, AuditStoreError
@@ -35,6 +36,7 @@ __all__ = [
     "EntryKind",
     "OpenReport",
     "VerifyReport",
+    "kinds",
     "open_checkpoint",
     "parse_entry",
     "verify_log",

@@ -8,6 +8,7 @@ Key ids and their holders only, never key material.
 
 from __future__ import annotations
 
+from hub.audit import kinds
 from hub.audit.entries import AuditEntry
 from schemas.directory import Directory, KeyOwner, PublicKeyRecord
 
@@ -33,14 +34,14 @@ def key_events(before: Directory, after: Directory) -> list[AuditEntry]:
     entries: list[AuditEntry] = []
     for kid in sorted(old.keys() | new.keys()):
         if kid not in old:
-            entries.append(AuditEntry.key_event("created", kid, new[kid][1].id))
+            entries.append(kinds.key_event("created", kid, new[kid][1].id))
             continue
         if kid not in new:
-            entries.append(AuditEntry.key_event("removed", kid, old[kid][1].id))
+            entries.append(kinds.key_event("removed", kid, old[kid][1].id))
             continue
         (was, owner), (now, _) = old[kid], new[kid]
         if was.revoked_at is None and now.revoked_at is not None:
-            entries.append(AuditEntry.key_event("revoked", kid, owner.id))
+            entries.append(kinds.key_event("revoked", kid, owner.id))
         elif was.not_after != now.not_after:
-            entries.append(AuditEntry.key_event("expiry_changed", kid, owner.id))
+            entries.append(kinds.key_event("expiry_changed", kid, owner.id))
     return entries

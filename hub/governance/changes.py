@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import structlog
 
-from hub.audit import AuditEntry
+from hub.audit import AuditEntry, kinds
 from hub.audit.key_events import key_events
 from hub.governance.model import Governance
 from hub.policy import set_changes
@@ -40,7 +40,7 @@ def loaded_entries(governance: Governance, before: Governance | None = None) -> 
         before: what was in force until now; None at start (every agreement is then new).
     """
     entries = [
-        AuditEntry.governance("directory", str(governance.directory.version), "loaded"),
+        kinds.governance("directory", str(governance.directory.version), "loaded"),
     ]
     if before is not None:
         entries += key_events(before.directory, governance.directory)
@@ -48,7 +48,7 @@ def loaded_entries(governance: Governance, before: Governance | None = None) -> 
     previous = before.agreements if before is not None else empty
     for change in set_changes(previous, governance.agreements):
         entries.append(
-            AuditEntry.governance(
+            kinds.governance(
                 "agreement", change["agreement"], change["change"], detail=change["digest"]
             )
         )
@@ -57,4 +57,4 @@ def loaded_entries(governance: Governance, before: Governance | None = None) -> 
 
 def refused_entry(error: EnlaceError) -> AuditEntry:
     """The audit entry of a reload refused for ``error`` (its reason code, no content)."""
-    return AuditEntry.governance("reload", "refused", "refused", detail=error.code)
+    return kinds.governance("reload", "refused", "refused", detail=error.code)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from hub.audit import AuditEntry, AuditWriter
+from hub.audit import AuditEntry, AuditWriter, kinds
 from hub.pipeline.ingress import MessageContext
 from schemas.outcomes import OutcomeStatus
 from schemas.subjects import UNKNOWN_COUNTRY
@@ -29,7 +29,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
     outcome = context.outcome
     if outcome.status is OutcomeStatus.REJECTED or context.envelope is None:
         return [
-            AuditEntry.rejected(
+            kinds.rejected(
                 outcome.message_id,
                 context.sender_country if context.sender_country != UNKNOWN_COUNTRY else None,
                 outcome.reason,
@@ -39,7 +39,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
         ]
     envelope = context.envelope
     entries = [
-        AuditEntry.received(
+        kinds.received(
             message_id=envelope.id,
             sender_country=envelope.sender.country,
             poc=envelope.sender.poc,
@@ -55,7 +55,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
         return entries
     for route in decision.recipients:
         entries.append(
-            AuditEntry.routed(
+            kinds.routed(
                 envelope.id,
                 route.recipient,
                 route.agreement,
@@ -67,9 +67,9 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
         )
     refused = [(r.recipient, r.reason) for r in (*decision.refused, *decision.excluded)]
     if decision.undeliverable:
-        entries.append(AuditEntry.undeliverable(envelope.id, refused))
+        entries.append(kinds.undeliverable(envelope.id, refused))
     elif refused:
-        entries.append(AuditEntry.not_routed(envelope.id, refused))
+        entries.append(kinds.not_routed(envelope.id, refused))
     return entries
 
 

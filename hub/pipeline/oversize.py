@@ -14,7 +14,7 @@ own as the ``system`` login (the one user of the server's system account:
 
 - appends an audit entry ``rejected``, reason ``too_large``, the country, and what the
   server did; no message id, digest or size: no byte arrived
-  (:meth:`~hub.audit.entries.AuditEntry.refused_by_server`);
+  (:func:`hub.audit.kinds.refused_by_server`);
 - publishes a notice to that country on ``enlace.rejected.<CC>`` (stream REJECTED), in
   the shape of the hub's other notices (:class:`~schemas.outcomes.Outcome`, status
   ``rejected``, reason ``too_large``, an empty ``message_id``);
@@ -49,7 +49,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from hub.audit import AuditEntry
+from hub.audit import AuditEntry, kinds
 from hub.errors import ConfigError, HubError, NatsServerError, ServerEventsUnheard
 from hub.server.logins import DISCONNECT_EVENTS, SYSTEM_USER, NatsUser
 from schemas.errors import MessageTooLarge
@@ -365,7 +365,7 @@ class OversizeWatcher:
             f"refused by the NATS server{server}: over max_payload {self.max_payload} bytes; "
             "connection closed"
         )[:300]
-        entry = AuditEntry.refused_by_server(country, _TOO_LARGE, detail)
+        entry = kinds.refused_by_server(country, _TOO_LARGE, detail)
         notice = oversize_notice(country, self.max_payload, self.max_message_bytes, self.clock())
         # One notice per event, whichever watcher or retry sends it (REJECTED's dedup window).
         headers = {HDR_MSG_ID: f"nats-event-{event.event_id}:notice"} if event.event_id else {}

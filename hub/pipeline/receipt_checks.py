@@ -53,7 +53,7 @@ from datetime import datetime
 
 import structlog
 
-from hub.audit import AuditEntry
+from hub.audit import AuditEntry, kinds
 from hub.audit.errors import AuditEntryInvalid
 from hub.errors import (
     ReceiptConflict,
@@ -140,10 +140,10 @@ def _rejected(
 ) -> AuditEntry:
     country = receipt_country(subject)
     try:
-        return AuditEntry.receipt_rejected(claimed_id, country, reason, digest, len(raw))
+        return kinds.receipt_rejected(claimed_id, country, reason, digest, len(raw))
     except AuditEntryInvalid:
         # The claimed id is not an id the log admits (a forger chose it): leave it out.
-        return AuditEntry.receipt_rejected(None, country, reason, digest, len(raw))
+        return kinds.receipt_rejected(None, country, reason, digest, len(raw))
 
 
 def _claimed_id(raw: bytes) -> str | None:
@@ -183,17 +183,15 @@ def receipt_entry(
         if receipt.status is ReceiptStatus.DEAD_LETTERED:
             reason = receipt.reason or _UNSPECIFIED
             try:
-                entry = AuditEntry.dead_lettered(
+                entry = kinds.dead_lettered(
                     receipt.message_id, receipt.recipient, digest, receipt.sink, reason
                 )
             except AuditEntryInvalid:
-                entry = AuditEntry.dead_lettered(
+                entry = kinds.dead_lettered(
                     receipt.message_id, receipt.recipient, digest, receipt.sink, _UNSPECIFIED
                 )
         else:
-            entry = AuditEntry.delivered(
-                receipt.message_id, receipt.recipient, digest, receipt.sink
-            )
+            entry = kinds.delivered(receipt.message_id, receipt.recipient, digest, receipt.sink)
     except AuditEntryInvalid:
         # Signed, but its message id or sink name is not one the log can hold.
         return RecordedReceipt(

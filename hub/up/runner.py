@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from hub.app import HubApp, create_app
-from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
+from hub.audit import AuditWriter, CheckpointSigner, kinds
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
@@ -100,9 +100,7 @@ class HubRunner:
             hub_id,
             replicas=self.settings.streams.replicas,
         )
-        await self.audit.append(
-            [AuditEntry.hub_event("start", hub_id), *loaded_entries(governance)]
-        )
+        await self.audit.append([kinds.hub_event("start", hub_id), *loaded_entries(governance)])
 
     async def start(self) -> dict[str, Any]:
         """Start everything; returns what ``enlace up`` prints (no secrets).
@@ -272,9 +270,7 @@ class HubRunner:
             await self.oversize.stop()
         if self.audit is not None and self.governance is not None:
             with contextlib.suppress(Exception):
-                await self.audit.append(
-                    [AuditEntry.hub_event("stop", self.governance.directory.hub.id)]
-                )
+                await self.audit.append([kinds.hub_event("stop", self.governance.directory.hub.id)])
             with contextlib.suppress(Exception):
                 await self.audit.close()
         if self._audit_nc is not None:

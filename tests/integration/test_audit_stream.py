@@ -27,6 +27,7 @@ from hub.audit import (
     Checkpoint,
     CheckpointSigner,
     CheckpointVerifier,
+    kinds,
     verify_log,
 )
 from hub.audit.checkpoint import WriterState
@@ -54,7 +55,7 @@ ORIGIN = "enlace.test/audit"
 
 
 def _entry(n: int) -> AuditEntry:
-    return AuditEntry.rejected(None, "GT", "malformed_json", sha256_digest(str(n).encode()), n)
+    return kinds.rejected(None, "GT", "malformed_json", sha256_digest(str(n).encode()), n)
 
 
 @pytest.fixture
@@ -304,8 +305,8 @@ async def _populate(url: str, key: Ed25519PrivateKey) -> None:
     digest = sha256_digest(b"m")
     await writer.append(
         [
-            AuditEntry.hub_event("start", "hub"),
-            AuditEntry.received(
+            kinds.hub_event("start", "hub"),
+            kinds.received(
                 message_id=mid,
                 sender_country="GT",
                 poc="gt-gangs",
@@ -314,9 +315,9 @@ async def _populate(url: str, key: Ed25519PrivateKey) -> None:
                 digest=digest,
                 size=700,
             ),
-            AuditEntry.routed(mid, "SV", "gangs-2026", "gt-sv", "full", digest),
-            AuditEntry.undeliverable(mid, [("CR", "no_agreement")]),
-            AuditEntry.rejected(None, "HN", "bad_signature", digest, 10),
+            kinds.routed(mid, "SV", "gangs-2026", "gt-sv", "full", digest),
+            kinds.undeliverable(mid, [("CR", "no_agreement")]),
+            kinds.rejected(None, "HN", "bad_signature", digest, 10),
         ]
     )
     await writer.close()

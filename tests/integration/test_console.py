@@ -11,7 +11,7 @@ import nats
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.audit import AuditEntry, AuditWriter, CheckpointSigner
+from hub.audit import AuditEntry, AuditWriter, CheckpointSigner, kinds
 from hub.console.security import CONTENT_SECURITY_POLICY
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
@@ -24,7 +24,7 @@ TIMEOUT = 60.0  # an upper bound on a loaded machine, not a timing assertion
 
 
 def _rejected(message_id: str, country: str = "GT") -> AuditEntry:
-    return AuditEntry.rejected(
+    return kinds.rejected(
         message_id, country, "bad_signature", sha256_digest(message_id.encode()), 10
     )
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 
-from hub.audit import AuditEntry, AuditReader, CheckpointSigner
+from hub.audit import AuditReader, CheckpointSigner, kinds
 from hub.deployment import Deployment
 from hub.server.logins import (
     HUB_USER,
@@ -56,7 +56,7 @@ async def hub(
     )
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     writer = await open_audit_writer(nc.jetstream(), signer, "enlace-test")
-    await writer.append([AuditEntry.hub_event("start", "enlace-test")])
+    await writer.append([kinds.hub_event("start", "enlace-test")])
     await writer.close()
     yield nc, errors
     await nc.close()

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from hub.app import HubApp, create_app
-from hub.audit import AuditReader, AuditWriter, CheckpointSigner
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner, kinds
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
 from hub.config import HubSettings
 from hub.deployment import Deployment
@@ -149,7 +149,7 @@ async def test_the_hubs_login_cannot_shrink_the_audit_streams(
 ) -> None:
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     writer = await open_audit_writer(hub_nc.jetstream(), signer, "enlace-test")
-    await writer.append([AuditEntry.hub_event("start", "hub") for _ in range(4)])
+    await writer.append([kinds.hub_event("start", "hub") for _ in range(4)])
     await writer.checkpoint()
     await writer.close()
     js = hub_nc.jetstream()

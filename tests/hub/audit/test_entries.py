@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.audit import kinds
 from hub.audit.entries import REDELIVERED, AuditEntry, EntryKind, parse_entry
 from hub.audit.errors import AuditEntryInvalid
 from schemas.canonical import canonical_json
@@ -19,7 +20,7 @@ DIGEST = sha256_digest(b"message bytes")
 
 
 def _received(again: bool = False) -> AuditEntry:
-    return AuditEntry.received(
+    return kinds.received(
         message_id=MID,
         sender_country="GT",
         poc="gt-gangs",
@@ -34,18 +35,18 @@ def _received(again: bool = False) -> AuditEntry:
 def _every_kind() -> list[AuditEntry]:
     return [
         _received(),
-        AuditEntry.rejected(None, "HN", "malformed_json", DIGEST, 40),
-        AuditEntry.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
-        AuditEntry.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
-        AuditEntry.not_routed(MID, [("GT", "sender_self"), ("HN", "not_in_to")]),
-        AuditEntry.delivered(MID, "SV", DIGEST, "folder"),
-        AuditEntry.dead_lettered(MID, "SV", DIGEST, "folder", "tampered"),
-        AuditEntry.receipt_rejected(MID, "SV", "bad_signature", DIGEST, 300),
-        AuditEntry.governance("directory", "7", "refused", "governance_unsigned"),
-        AuditEntry.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
-        AuditEntry.consumer_event("DELIVERY", "sink-HN-folder", "repaired", "filter_subject"),
-        AuditEntry.hub_event("start", "hub"),
-        AuditEntry.hub_event("stop", "hub"),
+        kinds.rejected(None, "HN", "malformed_json", DIGEST, 40),
+        kinds.routed(MID, "SV", "gangs-2026", "gt-to-sv", "full", DIGEST),
+        kinds.undeliverable(MID, [("CR", "no_agreement"), ("PA", "tlp_red")]),
+        kinds.not_routed(MID, [("GT", "sender_self"), ("HN", "not_in_to")]),
+        kinds.delivered(MID, "SV", DIGEST, "folder"),
+        kinds.dead_lettered(MID, "SV", DIGEST, "folder", "tampered"),
+        kinds.receipt_rejected(MID, "SV", "bad_signature", DIGEST, 300),
+        kinds.governance("directory", "7", "refused", "governance_unsigned"),
+        kinds.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
+        kinds.consumer_event("DELIVERY", "sink-HN-folder", "repaired", "filter_subject"),
+        kinds.hub_event("start", "hub"),
+        kinds.hub_event("stop", "hub"),
     ]
 
 
@@ -61,9 +62,9 @@ def test_every_kind_round_trips_through_its_canonical_bytes() -> None:
 
 def test_payload_content_has_no_field_to_go_in() -> None:
     with pytest.raises(AuditEntryInvalid, match="reason"):
-        AuditEntry.rejected(MID, "GT", "suspect Juan Pérez seen in Tapachula", DIGEST, 1)
+        kinds.rejected(MID, "GT", "suspect Juan Pérez seen in Tapachula", DIGEST, 1)
     with pytest.raises(AuditEntryInvalid, match="digest"):
-        AuditEntry.routed(MID, "SV", "a1", None, "full", "the payload itself")
+        kinds.routed(MID, "SV", "a1", None, "full", "the payload itself")
     data = json.loads(_every_kind()[0].with_index(0).canonical())
     data["payload"] = {"alias": "El Flaco"}
     with pytest.raises(AuditEntryInvalid, match="payload"):
@@ -80,7 +81,7 @@ def test_parse_refuses_non_canonical_bytes() -> None:
 
 def test_hub_event_must_be_start_or_stop() -> None:
     with pytest.raises(AuditEntryInvalid):
-        AuditEntry.hub_event("reboot", "hub")
+        kinds.hub_event("reboot", "hub")
 
 
 @given(st.binary(max_size=200))
@@ -98,7 +99,7 @@ def test_a_decision_made_again_after_a_redelivery_says_so() -> None:
 
 def test_a_refusal_by_the_server_records_what_the_server_said_and_no_digest() -> None:
     detail = "refused by the NATS server (n1): over max_payload 1114112 bytes; connection closed"
-    entry = AuditEntry.refused_by_server("GT", "too_large", detail).with_index(3)
+    entry = kinds.refused_by_server("GT", "too_large", detail).with_index(3)
     stored = json.loads(entry.canonical())
     assert stored["kind"] == "rejected" and stored["reason"] == "too_large"
     assert (stored["country"], stored["detail"]) == ("GT", detail)
@@ -106,4 +107,4 @@ def test_a_refusal_by_the_server_records_what_the_server_said_and_no_digest() ->
     assert not {"message_id", "digest", "size"} & set(stored)
     assert parse_entry(entry.canonical()) == entry
     with pytest.raises(AuditEntryInvalid, match="reason"):
-        AuditEntry.refused_by_server("GT", "Maximum Message Payload Exceeded", detail)
+        kinds.refused_by_server("GT", "Maximum Message Payload Exceeded", detail)

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.audit import kinds
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner
-from hub.audit.entries import AuditEntry
 from hub.audit.errors import CheckpointError, ExportError, ProofError
 from hub.audit.export import latest_size, read_export, write_export
 from hub.audit.merkle import CompactTree, inclusion_proof, leaf_hash
@@ -36,7 +36,7 @@ class Log:
 
 
 def _entry(i: int, index: int) -> bytes:
-    e = AuditEntry.rejected(None, "GT", "bad_signature", sha256_digest(str(i).encode()), i)
+    e = kinds.rejected(None, "GT", "bad_signature", sha256_digest(str(i).encode()), i)
     return e.with_index(index).canonical()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.audit import kinds
 from hub.audit.entries import AuditEntry
 from hub.console.feed import EventId, FeedEntry, TailFilter
 
@@ -21,9 +22,9 @@ def _item(entry: AuditEntry, theme: str | None = None, type_: str | None = None)
 
 
 def test_filters_by_country_kind_theme_and_type() -> None:
-    routed = _item(AuditEntry.routed("M1", "HN", "ag", "f", "full", DIGEST), "gangs", "seizure")
-    refused = _item(AuditEntry.not_routed("M1", [("US", "no_agreement")]), "gangs", "seizure")
-    rejected = _item(AuditEntry.rejected(None, "GT", "bad_signature", DIGEST, 5))
+    routed = _item(kinds.routed("M1", "HN", "ag", "f", "full", DIGEST), "gangs", "seizure")
+    refused = _item(kinds.not_routed("M1", [("US", "no_agreement")]), "gangs", "seizure")
+    rejected = _item(kinds.rejected(None, "GT", "bad_signature", DIGEST, 5))
     flt = TailFilter.from_query({"country": "hn"})
     assert [flt.matches(i) for i in (routed, refused, rejected)] == [True, False, False]
     flt = TailFilter.from_query({"country": "US", "kind": "routed"})

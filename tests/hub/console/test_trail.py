@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hub.audit.entries import AuditEntry, EntryKind
+from hub.audit import kinds
+from hub.audit.entries import EntryKind
 from hub.console.trail import build_trail
 
 DIGEST = "sha256:" + "1" * 64
@@ -11,7 +12,7 @@ PARTIES = [(cc, cc) for cc in ("BZ", "CR", "DO", "GT", "HN", "NI", "PA", "SV", "
 
 def test_every_party_has_a_decision_and_receipts_land_on_their_recipient() -> None:
     entries = [
-        AuditEntry.received(
+        kinds.received(
             message_id="M1",
             sender_country="GT",
             poc="gt-small-arms",
@@ -20,15 +21,15 @@ def test_every_party_has_a_decision_and_receipts_land_on_their_recipient() -> No
             digest=DIGEST,
             size=10,
         ),
-        AuditEntry.routed("M1", "US", "traces", "gt-us", "full", DIGEST),
-        AuditEntry.not_routed(
+        kinds.routed("M1", "US", "traces", "gt-us", "full", DIGEST),
+        kinds.not_routed(
             "M1",
             [("GT", "sender_self")]
             + [(cc, "no_agreement") for cc, _ in PARTIES[:3]]
             + [(cc, "no_agreement") for cc in ("HN", "NI", "PA", "SV")],
         ),
-        AuditEntry.delivered("M1", "US", DIGEST, "webhook"),
-        AuditEntry.routed("OTHER", "HN", "x", "y", "full", DIGEST),
+        kinds.delivered("M1", "US", DIGEST, "webhook"),
+        kinds.routed("OTHER", "HN", "x", "y", "full", DIGEST),
     ]
     trail = build_trail("M1", entries, PARTIES)
     by = {p.country: p for p in trail.parties}
@@ -45,5 +46,5 @@ def test_every_party_has_a_decision_and_receipts_land_on_their_recipient() -> No
 
 
 def test_a_party_without_a_recorded_decision_is_unknown() -> None:
-    trail = build_trail("M1", [AuditEntry.routed("M1", "US", "a", "f", "full", DIGEST)], PARTIES)
+    trail = build_trail("M1", [kinds.routed("M1", "US", "a", "f", "full", DIGEST)], PARTIES)
     assert {p.status for p in trail.parties if p.country != "US"} == {"unknown"}
