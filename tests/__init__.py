@@ -1,0 +1,2 @@
+"""The test suite: mirrors the packages; ``integration/`` runs real nats-server, PostgreSQL
+and browser."""

@@ -1,4 +1,4 @@
-"""The tamper-evident audit log: entries, Merkle tree, checkpoints, writing and reading it.
+"""The tamper-evident audit log: entries, Merkle tree, checkpoints; writing, reading, verifying.
 
 The hub pipeline uses it like this (see DESIGN.md "Audit log" and the modules)::
 

@@ -1,4 +1,8 @@
-"""The ``enlace`` command line: a root group that gathers the command modules."""
+"""The ``enlace`` command line: a root group that gathers the command modules.
+
+Click commands only: this is the one place in the hub that prints for people or ends the
+process (with the codes of :mod:`hub.cli.exit_codes`); the work itself is in the rooms.
+"""
 
 from __future__ import annotations
 

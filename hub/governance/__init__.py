@@ -1,7 +1,8 @@
-"""Governance: the directory and agreements in force, the hub's key, and loading them.
+"""Governance: the directory and agreements in force and the hub's key; loading, reloading.
 
 Governance is data the parties sign (directory, agreements) plus the hub's own key; the
-hub replaces it as a whole on ``enlace reload``.
+hub replaces it as a whole on ``enlace reload`` and records what changed in the audit log
+(:mod:`hub.governance.changes`).
 """
 
 from hub.governance.loading import load_governance, load_signer

@@ -2,7 +2,8 @@
 
 Pure logic, no NATS: the hub pipeline calls :func:`decide` for every accepted message
 with the :class:`AgreementSet` loaded by :func:`load_agreements`, and renders each
-recipient's view with :func:`render_view`.
+recipient's view with :func:`render_view`; ``views/`` checks those views against the
+message schemas.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The NATS server side: the embedded nats-server process, its logins and their permissions,
-and how the operator commands reach it.
+"""The NATS server side: the embedded nats-server process and its private files, its logins
+and their permissions (``logins/``), and how the operator commands reach it.
 """
 
 __all__: list[str] = []
