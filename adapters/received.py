@@ -96,6 +96,11 @@ def _published_at(value: Any, where: str) -> datetime | None:
 def delivery_from_record(record: Mapping[str, Any], body: bytes, where: str = "") -> Delivery:
     """The delivery a sink recorded as ``record`` (its metadata) with the bytes ``body``.
 
+    Args:
+        record: the sink's metadata of the delivery (``id``, ``recipient``, ``view`` …).
+        body: the delivered bytes the sink kept.
+        where: what the record is, for errors (a file name; default ``delivery record``).
+
     Raises:
         MalformedDelivery: a field is missing or does not match the body.
         TamperedDelivery: ``digest_mismatch``, the bytes are not those the sink wrote.
@@ -215,6 +220,12 @@ def check_received(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DeliveryCheck:
     """Verify a delivery as received, at ``at`` (default: when the hub published it).
+
+    Args:
+        delivery: what a sink recorded, as :func:`delivery_from_record` reads it.
+        directory: the accepted directory (keys of POCs and of the hub).
+        at: when keys must have been valid (default: when the hub published it).
+        max_bytes: the deployment's message size limit.
 
     Raises:
         TamperedDelivery: with ``reason`` the failing check's code (``bad_signature`` …).

@@ -74,6 +74,7 @@ def start_publisher(
             as :data:`IN_FLIGHT` awaited publishes at a time allow.
         outcomes: a subject to listen on; the publisher then waits (up to
             ``wait_seconds``) for one outcome per item before it reports.
+        wait_seconds: how long to wait for the outcomes at most.
     """
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Event(), ctx.Event()

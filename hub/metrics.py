@@ -60,7 +60,13 @@ class HubMetrics:
         self.deliveries.labels(recipient, "full" if full else "view").inc()
 
     def handled(self, status: str, reason: str, seconds: float) -> None:
-        """Count one message handled to the end, with how long it took."""
+        """Count one message handled to the end, with how long it took.
+
+        Args:
+            status: the outcome's status (:class:`schemas.outcomes.OutcomeStatus`).
+            reason: the outcome's reason code.
+            seconds: from fetch to ack.
+        """
         self.messages.labels(status, reason).inc()
         self.handle_seconds.observe(seconds)
 

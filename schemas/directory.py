@@ -267,6 +267,11 @@ def check_sender(owner: KeyOwner, envelope: Envelope, kid: str) -> None:
 
     The hub checks this on every signature; ``enlace sign`` checks it before signing.
 
+    Args:
+        owner: who holds the key, as the directory says.
+        envelope: the message it signed (or is about to sign).
+        kid: the key's id, named in the error.
+
     Raises:
         SenderMismatch: naming the key, its holder and the field that does not match.
     """

@@ -146,6 +146,12 @@ async def recent(
     """The last ``limit`` matching entries among the last ``window`` AUDIT messages.
 
     Returns them oldest first, with the last stream sequence read (where to follow from).
+
+    Args:
+        reader: the audit log.
+        flt: what the operator asked to see.
+        limit: the most entries returned.
+        window: how many of the newest AUDIT messages are searched.
     """
     last = await reader.last_seq()
     if last == 0:
@@ -166,6 +172,12 @@ async def follow(
 
     A resumed read starts at ``after``'s own AUDIT message, so entries of that batch
     that came after it are not skipped; earlier ones are, so none is sent twice.
+
+    Args:
+        reader: the audit log.
+        flt: what the operator asked to see.
+        after: the last event the browser received (``Last-Event-ID``), if any.
+        from_seq: the last stream sequence already shown, when there is no ``after``.
     """
     start = after.seq if after is not None else from_seq + 1
     async for item in _items(reader, start, after, True, _Known()):

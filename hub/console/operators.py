@@ -84,6 +84,11 @@ class OperatorStore:
     def add(self, name: str, role: Role, password: str) -> Operator:
         """Create an account; only the password's hash is kept.
 
+        Args:
+            name: the login name (2-32 of a-z 0-9 _ . -, starting with a letter).
+            role: what the account may see and do.
+            password: the password, hashed here and never stored as given.
+
         Raises:
             OperatorError: the name or password is refused (says why).
             OperatorExists: an account of that name exists.

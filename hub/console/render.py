@@ -47,4 +47,12 @@ class Renderer:
     def page(
         self, request: Request, template: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
+        """The page ``template`` rendered in the request's language.
+
+        Args:
+            request: the request (its language, session and CSRF token).
+            template: the template's file name.
+            status_code: the response's HTTP status.
+            **context: the template's variables.
+        """
         return HTMLResponse(self.text(request, template, **context), status_code=status_code)

@@ -27,7 +27,13 @@ _BACKLOG = 100
 
 
 def sse_event(event_id: str, event: str, html: str) -> bytes:
-    """One SSE event; every line of ``html`` is a ``data:`` line (the client rejoins them)."""
+    """One SSE event; every line of ``html`` is a ``data:`` line (the client rejoins them).
+
+    Args:
+        event_id: the event's ``id:`` (what a reconnecting browser sends as Last-Event-ID).
+        event: the event's name.
+        html: the fragment the page inserts.
+    """
     lines = [f"id: {event_id}", f"event: {event}"]
     lines += [f"data: {line}" for line in html.splitlines() or [""]]
     return ("\n".join(lines) + "\n\n").encode()

@@ -65,7 +65,13 @@ class MessageTrail:
 def build_trail(
     message_id: str, entries: Iterable[AuditEntry], parties: Iterable[tuple[str, str]]
 ) -> MessageTrail:
-    """The trail of ``message_id`` from its entries and the directory's (code, name) parties."""
+    """The trail of ``message_id`` from its entries and the directory's parties.
+
+    Args:
+        message_id: the message whose trail it is.
+        entries: audit entries (of that message and others: the others are skipped).
+        parties: the directory's parties as (code, name), one row each.
+    """
     mine = [e for e in entries if e.message_id == message_id]
     rows = {code: PartyTrail(code, name) for code, name in parties}
 

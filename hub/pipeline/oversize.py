@@ -136,7 +136,14 @@ def parse_disconnect(data: bytes) -> Disconnect | None:
 def oversize_notice(
     country: str, max_payload: int, max_message_bytes: int, at: datetime
 ) -> Outcome:
-    """The notice to ``country`` that the server refused one of its messages for its size."""
+    """The notice to ``country`` that the server refused one of its messages for its size.
+
+    Args:
+        country: the sender's country, from its login.
+        max_payload: the server's limit (headers and body), which the message was over.
+        max_message_bytes: the hub's body limit, the size to stay under.
+        at: when the server refused it.
+    """
     return Outcome(
         message_id="",  # the server's event does not say which message it was
         status=OutcomeStatus.REJECTED,
@@ -401,7 +408,10 @@ async def watch_oversize(
         login: the ``system`` login, None when the deployment has none for this server.
         required: the server is ``enlace up``'s own, which always has the login: a
             failure is an error, not a warning.
-        audit, publish, logins, max_message_bytes: see :class:`OversizeWatcher`.
+        audit: where the audit entry goes.
+        publish: publishes the notice to JetStream (as the hub).
+        logins: the deployment's logins now, name → public nkey.
+        max_message_bytes: the hub's body limit, named in the notice.
 
     Returns:
         The running watcher; None when the server does not let the login in.
