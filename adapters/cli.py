@@ -22,16 +22,17 @@ from adapters.config import (
     max_message_bytes_from,
     nats_url_from,
 )
+from adapters.connection import connect, login_for
 from adapters.deployment import resolve_home
-from adapters.errors import AdapterError
+from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
 from adapters.runner import Processed
-from adapters.service import adapter_status, connect, open_runner
+from adapters.service import adapter_status, open_runner
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
 
 # Exit codes as documented by `enlace --help` (hub.cli.exit_codes, not importable here).
-_FAILED, _USAGE, _NO_DEPLOYMENT, _NATS_UNREACHABLE = 1, 2, 4, 6
+_FAILED, _USAGE, _NO_DEPLOYMENT, _NATS_UNREACHABLE, _FORBIDDEN = 1, 2, 4, 6, 11
 
 
 def _home(ctx: click.Context) -> Path:
@@ -73,6 +74,10 @@ async def _run(home: Path, targets: list[tuple[str, str | None]], url: str) -> N
 def _guard(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
+    except NatsUnreachable as err:
+        _fail(err.description, _NATS_UNREACHABLE)
+    except PublishForbidden as err:
+        _fail(err.description, _FORBIDDEN)
     except EnlaceError as err:
         _fail(str(err))
     except (OSError, nats.errors.NoServersError) as err:
@@ -177,7 +182,8 @@ def _argv(country: str, name: str) -> list[str]:
 
 async def _status(home: Path, country: str | None, url: str) -> list[dict[str, Any]]:
     config = load_adapters_config(home)
-    nc = await connect(url)
+    # The operator's read-only login on the hub's machine; a party kit's own elsewhere.
+    nc = await connect(url, login_for(home, "operator"))
     try:
         js = nc.jetstream()
         return [
@@ -274,27 +280,29 @@ def gateway(
         store = TokenStore(tokens_file or home / "state" / "gateway-tokens.json")
         click.echo(store.issue(issue_for))
         return
-    try:
-        serve(home, host, port, tokens_file, nats_url_from(home, nats_url))
-    except AdapterError as err:
-        _fail(str(err))
+    url = nats_url_from(home, nats_url)
+    click.echo(f"gateway on http://{host}:{port}, publishing to {url}", err=True)
+    _guard(serve(home, host, port, tokens_file, url))
 
 
 async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool, url: str) -> None:
     from adapters.client import EnlaceClient
+    from adapters.connection import ServerErrors
     from adapters.deployment import AdapterHome, DirectoryFile
     from adapters.sources.folder_watch import FolderWatcher
-    from adapters.sources.prepare import ClientPublisher
+    from adapters.sources.prepare import ClientPublisher, poc_of
 
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
-    nc = await connect(url)
+    login = login_for(home, poc_of(directory(), poc).country)
+    errors = ServerErrors(url, login.name)
+    nc = await connect(url, login, errors)
     watcher = FolderWatcher(
         folder,
         poc,
         directory,
         paths.keys_dir,
-        ClientPublisher(EnlaceClient.of_deployment(nc, home), wait=wait),
+        ClientPublisher(EnlaceClient.of_deployment(nc, home, errors), wait=wait),
         max_bytes=max_message_bytes_from(home),
         interval=interval,
     )

@@ -2,8 +2,9 @@
 
 What ``enlace publish`` uses, and what a national system can embed::
 
-    nc = await nats.connect(url, nkeys_seed="nats/seeds/GT.nk", inbox_prefix="_INBOX.GT")
-    client = EnlaceClient(nc)
+    errors = ServerErrors(url, "GT")                # refusals fail at once, not as timeouts
+    nc = await connect(url, login_for(Path("kit-GT")), errors)   # adapters.connection
+    client = EnlaceClient(nc, errors=errors)
     jws = EnlaceClient.sign(raw, key, kid)          # unless the message is signed already
     result = await client.publish(raw, jws)         # JetStream ack, then the hub's outcome
     if result.accepted: print(result.recipients)
@@ -38,6 +39,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
 from adapters.config import ingress_quota_from, max_message_bytes_from
+from adapters.connection import ServerErrors
 from adapters.delivery import DeliveryCheck
 from adapters.errors import IngressFull, OutcomeTimeout
 from adapters.received import verify_received
@@ -138,6 +140,9 @@ class EnlaceClient:
         nc: the country's NATS connection.
         max_bytes: the hub's message size limit (``hub.max_message_bytes``).
         quota: the hub's ingress quota per country, to say what is full when it is.
+        errors: the connection's :class:`~adapters.connection.ServerErrors` (its
+            ``error_cb``), so that a publish the server refuses to this login fails at
+            once (:class:`~adapters.errors.PublishForbidden`) instead of timing out.
     """
 
     def __init__(
@@ -145,20 +150,29 @@ class EnlaceClient:
         nc: NatsClient,
         max_bytes: int = DEFAULT_MAX_BYTES,
         quota: IngressQuota | None = None,
+        errors: ServerErrors | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.max_bytes = max_bytes
         self.quota = quota or IngressQuota()
+        self.errors = errors
 
     @classmethod
-    def of_deployment(cls, nc: NatsClient, home: Path | None) -> EnlaceClient:
+    def of_deployment(
+        cls, nc: NatsClient, home: Path | None, errors: ServerErrors | None = None
+    ) -> EnlaceClient:
         """A client with the limits of the deployment at ``home`` (its ``enlace.yaml``).
+
+        Args:
+            nc: the country's NATS connection.
+            home: the deployment (or party kit) folder.
+            errors: the connection's ``error_cb`` (see the class).
 
         Raises:
             AdapterConfigError: a limit in ``enlace.yaml`` is not a number.
         """
-        return cls(nc, max_message_bytes_from(home), ingress_quota_from(home))
+        return cls(nc, max_message_bytes_from(home), ingress_quota_from(home), errors)
 
     @staticmethod
     def sign(raw: bytes, key: Ed25519PrivateKey, kid: str) -> str:
@@ -225,7 +239,9 @@ class EnlaceClient:
             IngressFull: the country's ingress quota is full (nothing is published).
             OutcomeTimeout: no outcome within ``wait_seconds`` (the message is in INGRESS
                 and will be handled; see ``enlace status``).
-            nats errors: NATS unreachable, or this login may not publish there.
+            PublishForbidden: the server refused this login the subject (with ``errors``;
+                without, nats-py's timeout).
+            nats errors: NATS unreachable.
         """
         envelope = self.envelope_of(raw, self.max_bytes)
         cc = envelope.sender.country
@@ -245,7 +261,12 @@ class EnlaceClient:
         sub = await self.nc.subscribe(outcome_subject(cc), cb=on_outcome) if wait else None
         try:
             try:
-                ack = await self.js.publish(subject, raw, headers=headers)
+                sending = self.js.publish(subject, raw, headers=headers)
+                if self.errors is None:
+                    ack = await sending
+                else:
+                    also = [outcome_subject(cc)] if wait else []
+                    ack = await self.errors.guard(subject, sending, also)
             except APIError as err:
                 if err.description in _QUOTA_FULL:
                     raise IngressFull(

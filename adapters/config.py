@@ -20,7 +20,11 @@ sinks of one kind apart (it names the durable consumer); it defaults to ``sink``
 
 ``enlace up`` runs ``enlace adapter run --country CC --sink NAME`` for each entry. The
 NATS address comes from ``--nats-url``, else ``ENLACE_NATS_URL``, else the hub settings
-of the same file (``nats_url``, or ``nats_host``/``nats_port``), else the default port.
+of the same file (``nats_url``, or ``nats_host``/``nats_port``, each under its
+``ENLACE_*`` variable), else the default port.
+
+A party kit's ``enlace.yaml`` (``enlace party kit``) names its country, ``party: GT``: the
+adapters and sources then log in to NATS as that country (:mod:`adapters.connection`).
 """
 
 from __future__ import annotations
@@ -47,9 +51,8 @@ __all__ = [
     "max_message_bytes_from",
     "nats_url_from",
     "parse_adapters_section",
+    "party_from",
 ]
-
-_DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 
 
 class RetrySettings(BaseModel):
@@ -172,20 +175,37 @@ def _hub_settings(home: Path | None) -> dict[str, Any]:
 
 
 def nats_url_from(home: Path | None, flag: str | None = None) -> str:
-    """Where the adapters reach NATS: flag, ``ENLACE_NATS_URL``, the hub's settings, default."""
+    """Where the adapters reach NATS, by the hub's rule (:mod:`hub.config`): the flag, else
+    ``nats_url`` (``ENLACE_NATS_URL`` over the file's), else the embedded server's
+    ``nats_host``/``nats_port`` (``ENLACE_NATS_HOST``/``ENLACE_NATS_PORT`` over the file's)."""
     if flag:
         return flag
-    env = os.environ.get("ENLACE_NATS_URL")
-    if env:
-        return env
     section = _hub_settings(home)
-    if not section:
-        return _DEFAULT_NATS_URL
-    if section.get("nats_url"):
-        return str(section["nats_url"])
-    host = section.get("nats_host", "127.0.0.1")
-    port = section.get("nats_port", 4222)
+    url = os.environ.get("ENLACE_NATS_URL") or section.get("nats_url")
+    if url:
+        return str(url)
+    host = os.environ.get("ENLACE_NATS_HOST") or section.get("nats_host", "127.0.0.1")
+    port = os.environ.get("ENLACE_NATS_PORT") or section.get("nats_port", 4222)
     return f"nats://{host}:{port}"
+
+
+def party_from(home: Path | None) -> str | None:
+    """The party this deployment folder belongs to (``party:`` of a party kit's
+    ``enlace.yaml``, ``ENLACE_PARTY`` over it); None on the hub's own deployment.
+
+    Raises:
+        AdapterConfigError: the value is not a country code.
+    """
+    doc = _load(home) if home is not None else None
+    value = os.environ.get("ENLACE_PARTY") or (doc.data.get("party") if doc else None)
+    if value is None:
+        return None
+    party = str(value).strip().upper()
+    if not (len(party) == 2 and party.isalpha()):
+        raise AdapterConfigError(
+            f"party {value!r} in enlace.yaml (or ENLACE_PARTY) is not a country code (e.g. GT)"
+        )
+    return party
 
 
 def max_message_bytes_from(home: Path | None) -> int:

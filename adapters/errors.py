@@ -25,6 +25,9 @@ Tree::
         ├── HubRefused                     hub_refused          reason: the hub's code
         ├── IngressFull                    ingress_full         the country's quota is full
         ├── OutcomeTimeout (TimeoutError)  outcome_timeout      published, no outcome in time
+        ├── NatsUnreachable                nats_unreachable     url, reason: no connection
+        ├── PublishForbidden               publish_forbidden    subject, login: the server
+        │                                                       refused this login's publish
         └── GatewayRefusal                 gateway_refused      a gateway request is refused
             ├── BadToken                   bad_token            401
             └── RequestTooLarge            too_large            413
@@ -46,8 +49,10 @@ __all__ = [
     "HubRefused",
     "IngressFull",
     "MalformedDelivery",
+    "NatsUnreachable",
     "OutcomeTimeout",
     "PermanentSinkError",
+    "PublishForbidden",
     "RequestTooLarge",
     "RetriesExhausted",
     "SigningKeyMissing",
@@ -238,6 +243,52 @@ class OutcomeTimeout(AdapterError, TimeoutError):
         self.subject = subject
         self.stream_seq = stream_seq
         self.wait_seconds = wait_seconds
+
+
+class NatsUnreachable(AdapterError):
+    """No connection to NATS after the few attempts a command makes.
+
+    Attributes:
+        url: the server(s) tried (as configured; credentials are never in it).
+        reason: the last attempt's error, in a few words.
+    """
+
+    code = "nats_unreachable"
+
+    def __init__(self, url: str, reason: str, attempts: int) -> None:
+        super().__init__(
+            f"cannot reach NATS at {url} ({attempts} attempt(s)): {reason}; is the hub's "
+            "`enlace up` running, and is the address right (--nats-url, ENLACE_NATS_URL, "
+            "hub.nats_url in enlace.yaml)?"
+        )
+        self.url = url
+        self.reason = reason
+        self.attempts = attempts
+
+
+class PublishForbidden(AdapterError):
+    """The server refused a publish (or its reply subscription): this login may not use it.
+
+    A country's login may publish only on its own subjects (``enlace.in.<its cc>.>``).
+
+    Attributes:
+        subject: the subject published to.
+        login: the NATS login that published (a country code), when known.
+        detail: what the server said.
+    """
+
+    code = "publish_forbidden"
+
+    def __init__(self, subject: str, login: str | None, detail: str) -> None:
+        who = f"login {login}" if login else "this NATS login"
+        super().__init__(
+            f"the NATS server refused to let {who} publish on {subject} ({detail}): a "
+            "country may publish only as itself, on enlace.in.<its country>.>; publish "
+            "with the sender's own party kit"
+        )
+        self.subject = subject
+        self.login = login
+        self.detail = detail
 
 
 class GatewayRefusal(AdapterError):

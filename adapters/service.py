@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -15,8 +13,8 @@ from nats.js.errors import NotFoundError
 
 from adapters.base import SinkContext
 from adapters.config import load_adapters_config, max_message_bytes_from
+from adapters.connection import connect, login_for
 from adapters.deployment import AdapterHome, DirectoryFile
-from adapters.errors import AdapterConfigError
 from adapters.keys import party_signer
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
@@ -37,39 +35,6 @@ class RunningAdapter:
         await self.nc.drain()
 
 
-async def connect(url: str) -> NatsClient:
-    """Connect to NATS without endless reconnect attempts on the first try.
-
-    ``ENLACE_NATS_NKEY_SEED_FILE`` names the file of the nkey seed to log in with (the
-    path, never the seed, is in the environment); ``ENLACE_NATS_INBOX_PREFIX`` is the only
-    reply inbox that login may subscribe to. ``enlace up`` sets both for the adapters it
-    starts (see ``hub.server.logins``). For a server of your own with password logins,
-    ``ENLACE_NATS_USER`` / ``ENLACE_NATS_PASSWORD`` log in instead (kept out of the URL,
-    which is printed).
-
-    Raises:
-        AdapterConfigError: ``ENLACE_NATS_NKEY_SEED_FILE`` names no readable file.
-    """
-    login: dict[str, str] = {}
-    seed_file = os.environ.get("ENLACE_NATS_NKEY_SEED_FILE")
-    if seed_file:
-        # nats-py reads the file at each (re)connect; a missing one would pass for
-        # "cannot reach NATS", so say what is wrong first.
-        if not os.access(seed_file, os.R_OK):
-            raise AdapterConfigError(
-                f"ENLACE_NATS_NKEY_SEED_FILE={seed_file}: no readable nkey seed file there; "
-                "`enlace up` keeps them in <deployment>/nats/seeds/<CC>.nk"
-            )
-        login["nkeys_seed"] = seed_file
-    elif os.environ.get("ENLACE_NATS_USER"):
-        login["user"] = os.environ["ENLACE_NATS_USER"]
-        login["password"] = os.environ.get("ENLACE_NATS_PASSWORD", "")
-    inbox = os.environ.get("ENLACE_NATS_INBOX_PREFIX") or "_INBOX"
-    return await nats.connect(
-        url, connect_timeout=5, max_reconnect_attempts=-1, inbox_prefix=inbox, **login
-    )
-
-
 async def open_runner(
     home: Path, country: str, sink_name: str | None, nats_url: str, start: bool = True
 ) -> RunningAdapter:
@@ -86,8 +51,8 @@ async def open_runner(
         The runner and its NATS connection, to close together.
 
     Raises:
-        AdapterConfigError, UnknownSink, SigningKeyMissing, GovernanceError, and NATS
-        connection errors.
+        AdapterConfigError, UnknownSink, SigningKeyMissing, GovernanceError,
+        NatsUnreachable.
     """
     paths = AdapterHome(home)
     settings = load_adapters_config(home).sink(country, sink_name)
@@ -99,7 +64,7 @@ async def open_runner(
         base_dir=home,
     )
     sink = build_sink(settings.sink, settings.options, context)
-    nc = await connect(nats_url)
+    nc = await connect(nats_url, login_for(home, country))
     runner = SinkRunner(
         nc.jetstream(),
         sink,

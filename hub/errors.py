@@ -17,6 +17,8 @@ Tree::
         │                                                    too open or not Ed25519 (path)
         ├── InitError                  init_refused          ``enlace init`` cannot make a
         │                                                    deployment here (home)
+        ├── PartyKitError              party_kit_refused     ``enlace party kit`` cannot
+        │                                                    make the kit (folder)
         ├── ConsumerTampered           consumer_tampered     a consumer changed beyond repair
         ├── ServerEventsUnheard        server_events_unheard the system login hears no events
         ├── MessageRefused             refused               the hub refuses a message
@@ -53,6 +55,7 @@ __all__ = [
     "MessageTooOld",
     "NatsServerError",
     "NatsUnreachable",
+    "PartyKitError",
     "ReceiptConflict",
     "ReceiptMismatch",
     "ReceiptRefused",
@@ -121,6 +124,21 @@ class InitError(HubError):
     def __init__(self, description: str, home: Path | None = None) -> None:
         super().__init__(description)
         self.home = home
+
+
+class PartyKitError(HubError):
+    """``enlace party kit`` cannot make a party's kit (no such party, no seed, a folder
+    that is not empty …).
+
+    Attributes:
+        folder: the kit's folder.
+    """
+
+    code = "party_kit_refused"
+
+    def __init__(self, description: str, folder: Path) -> None:
+        super().__init__(description)
+        self.folder = folder
 
 
 class ConsumerTampered(HubError):

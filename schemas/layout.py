@@ -37,6 +37,7 @@ class Deployment:
         samples/             demo messages and their detached signatures
         state/               what this deployment has accepted (e.g. directory version)
         nats/                generated nats-server config, credentials and JetStream store
+                             (seeds/<login>.nk: each NATS login's seed; a party kit has its own)
     """
 
     home: Path
@@ -72,6 +73,18 @@ class Deployment:
     @property
     def nats_dir(self) -> Path:
         return self.home / "nats"
+
+    @property
+    def seeds_dir(self) -> Path:
+        """The NATS logins' seeds, one file each (mode 0600, the folder 0700)."""
+        return self.nats_dir / "seeds"
+
+    def seed_file(self, login: str) -> Path:
+        """Where the seed of NATS login ``login`` (a country code, ``hub``, …) is kept.
+
+        The hub keeps every login's there; a party kit only its own.
+        """
+        return self.seeds_dir / f"{login}.nk"
 
     def exists(self) -> bool:
         return self.config_file.is_file()

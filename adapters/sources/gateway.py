@@ -27,15 +27,18 @@ shown once, when it is issued.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import structlog
+import uvicorn
 from nats.errors import Error as NatsError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -106,6 +109,18 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
             raise RequestTooLarge(f"the body is over the limit of {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: it would raise the signal again
+    once stopped, ending the process killed instead of with status 0."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
 
 
 def create_gateway_app(
@@ -186,43 +201,44 @@ def create_gateway_app(
     )
 
 
-def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: str) -> None:
-    """Run the gateway of the deployment at ``home`` until interrupted.
+async def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats_url: str) -> None:
+    """Run the gateway of the deployment at ``home`` until SIGTERM or SIGINT.
+
+    NATS is connected before the gateway listens, so that an unreachable server ends the
+    command at once (:class:`~adapters.errors.NatsUnreachable`); a signal stops it cleanly
+    (requests in flight finish, the connection drains) and it returns.
 
     Args:
-        home: the deployment's folder.
+        home: the deployment's folder (a party kit's: it publishes as that party).
         host: the address to listen on.
         port: the port to listen on.
         tokens_file: the issued tokens (the deployment's default file if None).
         nats_url: the NATS server to publish to.
     """
-    import uvicorn
-
     from adapters.client import EnlaceClient
     from adapters.config import max_message_bytes_from
+    from adapters.connection import ServerErrors, connect, login_for
     from adapters.deployment import AdapterHome, DirectoryFile
-    from adapters.service import connect
     from adapters.sources.prepare import ClientPublisher
 
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
-    state: dict[str, Publisher] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nc = await connect(nats_url)
-        state["publisher"] = ClientPublisher(EnlaceClient.of_deployment(nc, home))
-        try:
-            yield
-        finally:
-            await nc.drain()
-
+    login = login_for(home)
+    errors = ServerErrors(nats_url, login.name)
+    nc = await connect(nats_url, login, errors)
+    publisher = ClientPublisher(EnlaceClient.of_deployment(nc, home, errors))
     app = create_gateway_app(
         directory,
         TokenStore(tokens_file or paths.state_dir / "gateway-tokens.json"),
         paths.keys_dir,
-        lambda: state["publisher"],
+        lambda: publisher,
         max_bytes=max_message_bytes_from(home),
-        lifespan=lifespan,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    try:
+        await server.serve()
+    finally:
+        await nc.drain()

@@ -5,23 +5,34 @@ refused: they are printed), 3 rejected by the hub (reason printed), 9 accepted b
 delivered to nobody (each party's reason printed), 10 duplicate (this id was published
 before, whether JetStream's de-duplication window or the hub's record of seen ids caught
 it: nothing was delivered again), 6 NATS unreachable, 7 no outcome in time, 8 the
-country's ingress quota is full (nothing published: try again later), 1 the message or
+country's ingress quota is full (nothing published: try again later), 11 the NATS server
+refused this login the subject (a country publishes only as itself), 1 the message or
 key cannot be used as given (e.g. too_large).
+
+On a party kit (``party:`` in its ``enlace.yaml``) it logs in as that party; on the hub's
+machine as the sender's country (:mod:`adapters.connection`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
-import nats
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.client import EnlaceClient, PublishResult
-from adapters.errors import IngressFull, OutcomeTimeout
+from adapters.config import party_from
+from adapters.connection import NatsLogin, ServerErrors, connect, login_for
+from adapters.errors import (
+    AdapterConfigError,
+    IngressFull,
+    NatsUnreachable,
+    OutcomeTimeout,
+    PublishForbidden,
+)
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
@@ -77,19 +88,31 @@ def _signing_key(
 
 
 async def _publish(
-    settings: HubSettings, login: dict[str, Any], raw: bytes, jws: str, wait: bool, seconds: float
+    settings: HubSettings, login: NatsLogin, raw: bytes, jws: str, wait: bool, seconds: float
 ) -> PublishResult:
+    errors = ServerErrors(settings.url, login.name)
+    nc = await connect(settings.url, login, errors, keep_reconnecting=False)
     try:
-        nc = await nats.connect(
-            servers=settings.url.split(","), connect_timeout=5, max_reconnect_attempts=1, **login
-        )
-    except Exception as exc:
-        fail(f"cannot reach NATS at {settings.url}: {exc}", ExitCode.UNAVAILABLE)
-    try:
-        client = EnlaceClient(nc, settings.max_message_bytes, settings.streams.ingress_quota)
+        quota = settings.streams.ingress_quota
+        client = EnlaceClient(nc, settings.max_message_bytes, quota, errors)
         return await client.publish(raw, jws, wait=wait, wait_seconds=seconds)
     finally:
         await nc.close()
+
+
+def _login(dep: Deployment, country: str) -> NatsLogin:
+    """A party kit's own login (or the one the environment names); on the hub's machine,
+    the sender's country's, checked against the deployment's list of logins."""
+    try:
+        if party_from(dep.home) or os.environ.get("ENLACE_NATS_NKEY_SEED_FILE"):
+            return login_for(dep.home, country)
+        if read_logins(dep):
+            return NatsLogin(country, load_user(dep, country).connect_options())
+    except ConfigError as exc:
+        fail(exc.description)  # an old password login or a missing seed: says what to do
+    except AdapterConfigError as exc:
+        fail(exc.description)
+    return login_for(None)
 
 
 def _human(result: PublishResult) -> str:
@@ -167,7 +190,8 @@ def publish(
     request …), 10 when this id was published before (JetStream's window or the hub's
     record of seen ids: nothing is delivered again), 8 when the country's ingress quota
     is full (the hub has not finished what it sent before: nothing was published, try
-    again later).
+    again later), 11 when the NATS server refuses this login the subject (a country
+    publishes only as itself), 6 when NATS cannot be reached.
     """
     dep = cli.require_deployment()
     try:
@@ -186,14 +210,13 @@ def publish(
     if jws is None:
         kid, key = _signing_key(dep, directory, poc, key_file)
         jws = EnlaceClient.sign(raw, key, kid)
-    login: dict[str, Any] = {}
-    try:
-        if read_logins(dep):
-            login = load_user(dep, envelope.sender.country).connect_options()
-    except ConfigError as exc:
-        fail(exc.description)  # an old password login or a missing seed: says what to do
+    login = _login(dep, envelope.sender.country)
     try:
         result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
+    except NatsUnreachable as exc:
+        fail(exc.description, ExitCode.UNAVAILABLE)
+    except PublishForbidden as exc:
+        fail(exc.description, ExitCode.FORBIDDEN)
     except OutcomeTimeout as exc:
         fail(exc.description, ExitCode.TIMEOUT)
     except IngressFull as exc:

@@ -77,12 +77,12 @@ _PUBLIC_KEY = re.compile(r"^U[A-Z2-7]{55}$")
 
 def seeds_dir(deployment: Deployment) -> Path:
     """The folder of the logins' seeds (mode 0700)."""
-    return deployment.nats_dir / "seeds"
+    return deployment.seeds_dir
 
 
 def seed_path(deployment: Deployment, name: str) -> Path:
     """The seed file of login ``name`` (mode 0600)."""
-    return seeds_dir(deployment) / f"{_checked_name(name)}.nk"
+    return deployment.seed_file(_checked_name(name))
 
 
 def public_keys_path(deployment: Deployment) -> Path:
