@@ -22,7 +22,7 @@ from adapters.config import (
     max_message_bytes_from,
     nats_url_from,
 )
-from adapters.connection import connect, login_for
+from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
 from adapters.runner import Processed
@@ -183,7 +183,7 @@ def _argv(country: str, name: str) -> list[str]:
 async def _status(home: Path, country: str | None, url: str) -> list[dict[str, Any]]:
     config = load_adapters_config(home)
     # The operator's read-only login on the hub's machine; a party kit's own elsewhere.
-    nc = await connect(url, login_for(home, "operator"))
+    nc = await connect(url, login_for(home, "operator"), keep_reconnecting=False)
     try:
         js = nc.jetstream()
         return [
@@ -192,7 +192,7 @@ async def _status(home: Path, country: str | None, url: str) -> list[dict[str, A
             if country is None or cc == country
         ]
     finally:
-        await nc.drain()
+        await close(nc)
 
 
 @adapter.command("status", help="Lag, pending acks and dead letters of each configured sink.")
@@ -314,7 +314,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
     try:
         await watcher.run(stop)
     finally:
-        await nc.drain()
+        await close(nc)
 
 
 @adapter.command("watch", help="Sign and publish the JSON files dropped in a folder.")

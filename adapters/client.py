@@ -265,8 +265,8 @@ class EnlaceClient:
                 if self.errors is None:
                     ack = await sending
                 else:
-                    also = [outcome_subject(cc)] if wait else []
-                    ack = await self.errors.guard(subject, sending, also)
+                    quiet = [outcome_subject(cc)] if wait else []
+                    ack = await self.errors.guard(subject, sending, quiet)
             except APIError as err:
                 if err.description in _QUOTA_FULL:
                     raise IngressFull(

@@ -40,7 +40,7 @@ from adapters.errors import AdapterConfigError, NatsUnreachable, PublishForbidde
 from schemas.layout import Deployment
 from schemas.subjects import inbox_prefix
 
-__all__ = ["CONNECT_ATTEMPTS", "NatsLogin", "ServerErrors", "connect", "login_for"]
+__all__ = ["CONNECT_ATTEMPTS", "NatsLogin", "ServerErrors", "close", "connect", "login_for"]
 
 log = structlog.get_logger("enlace.adapters.connection")
 
@@ -48,6 +48,7 @@ CONNECT_ATTEMPTS = 3
 """Attempts before a command gives up on NATS (one log line each)."""
 _ATTEMPT_TIMEOUT = 2  # seconds per attempt (nats-py's connect_timeout)
 _ATTEMPT_WAIT = 1  # seconds between two attempts
+_RECONNECT_WAIT = 3  # seconds between two attempts once connected (a long outage)
 _PERMISSION = re.compile(r'permissions violation for (publish|subscription) to "?([^"\s]+)"?')
 
 T = TypeVar("T")
@@ -148,30 +149,30 @@ class ServerErrors:
         log.warning("nats_error", url=self.url, error=_reason(err))
 
     @contextlib.asynccontextmanager
-    async def _watch(self, subjects: Iterable[str]) -> AsyncIterator[asyncio.Future[str]]:
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        keys = [s.lower() for s in subjects]
-        for key in keys:
-            self._waiting[key] = future
+    async def _watch(self, subjects: Iterable[str]) -> AsyncIterator[list[asyncio.Future[str]]]:
+        loop = asyncio.get_running_loop()
+        watched = {s.lower(): loop.create_future() for s in subjects}
+        self._waiting.update(watched)
         try:
-            yield future
+            yield list(watched.values())
         finally:
-            for key in keys:
+            for key, future in watched.items():
                 if self._waiting.get(key) is future:
                     del self._waiting[key]
 
-    async def guard(self, subject: str, work: Awaitable[T], also: Iterable[str] = ()) -> T:
+    async def guard(self, subject: str, work: Awaitable[T], quiet: Iterable[str] = ()) -> T:
         """Await ``work`` (a publish on ``subject``) unless the server refuses it first.
 
         Args:
             subject: the subject published to.
             work: the publish (e.g. JetStream's, which would otherwise wait for its timeout).
-            also: more subjects whose refusal means the same (the reply subscription).
+            quiet: subjects whose refusal is expected with this one's and need no log line
+                of their own (the subscription to the reply).
 
         Raises:
-            PublishForbidden: the server refused this login ``subject`` or one of ``also``.
+            PublishForbidden: the server refused this login ``subject``.
         """
-        async with self._watch([subject, *also]) as refused:
+        async with self._watch([subject, *quiet]) as (refused, *_):
             task = asyncio.ensure_future(work)
             pending: set[asyncio.Future[Any]] = {task, refused}
             await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -223,6 +224,9 @@ async def connect(
             return
         attempts += 1
         errors.last = err
+        if nc.is_reconnecting:  # connected before: the server went away, we keep trying
+            log.warning("nats_reconnecting", url=url, attempt=attempts, reason=_reason(err))
+            return
         log.warning(
             "nats_connect_failed",
             url=url,
@@ -230,6 +234,11 @@ async def connect(
             of=CONNECT_ATTEMPTS,
             reason=_reason(err),
         )
+
+    async def on_reconnected() -> None:
+        nonlocal attempts
+        attempts = 0
+        log.info("nats_reconnected", url=url)
 
     nc = NatsClient()
     options: dict[str, Any] = dict(login.options)
@@ -242,6 +251,7 @@ async def connect(
                 reconnect_time_wait=_ATTEMPT_WAIT,
                 max_reconnect_attempts=CONNECT_ATTEMPTS - 1,
                 error_cb=on_error,
+                reconnected_cb=on_reconnected,
                 **options,
             ),
             CONNECT_ATTEMPTS * (_ATTEMPT_TIMEOUT + _ATTEMPT_WAIT) + 1,
@@ -251,7 +261,20 @@ async def connect(
             await nc.close()
         last = errors.last if errors.last is not None else err
         raise NatsUnreachable(url, _reason(last), max(attempts, 1)) from None
+    attempts = 0
     if keep_reconnecting:
-        # Read by nats-py at each reconnect: from now on, never give up (the hub restarts).
+        # Read by nats-py at each reconnect: from now on, never give up (the hub restarts),
+        # one line every few seconds.
         nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = _RECONNECT_WAIT
     return nc
+
+
+async def close(nc: NatsClient) -> None:
+    """Drain the connection (what was received is handled, what was sent is flushed); when
+    it cannot be drained (the server is away, it is reconnecting), just close it."""
+    try:
+        await nc.drain()
+    except (nats.errors.Error, TimeoutError, OSError):
+        with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+            await nc.close()

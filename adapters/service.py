@@ -13,7 +13,7 @@ from nats.js.errors import NotFoundError
 
 from adapters.base import SinkContext
 from adapters.config import load_adapters_config, max_message_bytes_from
-from adapters.connection import connect, login_for
+from adapters.connection import close, connect, login_for
 from adapters.deployment import AdapterHome, DirectoryFile
 from adapters.keys import party_signer
 from adapters.registry import build_sink
@@ -32,7 +32,7 @@ class RunningAdapter:
 
     async def close(self) -> None:
         await self.runner.stop()
-        await self.nc.drain()
+        await close(self.nc)
 
 
 async def open_runner(

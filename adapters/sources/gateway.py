@@ -217,28 +217,30 @@ async def serve(home: Path, host: str, port: int, tokens_file: Path | None, nats
     """
     from adapters.client import EnlaceClient
     from adapters.config import max_message_bytes_from
-    from adapters.connection import ServerErrors, connect, login_for
+    from adapters.connection import ServerErrors, close, connect, login_for
     from adapters.deployment import AdapterHome, DirectoryFile
     from adapters.sources.prepare import ClientPublisher
 
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
     login = login_for(home)
-    errors = ServerErrors(nats_url, login.name)
-    nc = await connect(nats_url, login, errors)
-    publisher = ClientPublisher(EnlaceClient.of_deployment(nc, home, errors))
+    state: dict[str, Publisher] = {}
     app = create_gateway_app(
         directory,
         TokenStore(tokens_file or paths.state_dir / "gateway-tokens.json"),
         paths.keys_dir,
-        lambda: publisher,
+        lambda: state["publisher"],
         max_bytes=max_message_bytes_from(home),
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also while it connects
         loop.add_signal_handler(sig, server.stop)
+    errors = ServerErrors(nats_url, login.name)
+    nc = await connect(nats_url, login, errors)
+    state["publisher"] = ClientPublisher(EnlaceClient.of_deployment(nc, home, errors))
     try:
-        await server.serve()
+        if not server.should_exit:
+            await server.serve()
     finally:
-        await nc.drain()
+        await close(nc)

@@ -105,7 +105,8 @@ def _login(dep: Deployment, country: str) -> NatsLogin:
     the sender's country's, checked against the deployment's list of logins."""
     try:
         if party_from(dep.home) or os.environ.get("ENLACE_NATS_NKEY_SEED_FILE"):
-            return login_for(dep.home, country)
+            # A kit publishes as its party whoever the sender: the server is the judge.
+            return login_for(dep.home)
         if read_logins(dep):
             return NatsLogin(country, load_user(dep, country).connect_options())
     except ConfigError as exc:
