@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import click
 import nats.errors
 
+from adapters.config import party_from
+from adapters.errors import AdapterError
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.cli.up_console import ConsoleBeside
@@ -40,6 +43,20 @@ def _console_line(info: dict[str, Any]) -> str:
     return f"off ({info.get('console_problem') or '--no-console'})"
 
 
+def _refuse_party_kit(home: Path) -> None:
+    """A party kit runs its party's side, not the hub (it holds none of the hub's keys)."""
+    try:
+        party = party_from(home)
+    except AdapterError as err:
+        fail(err.description)
+    if party:
+        fail(
+            f"{home} is {party}'s party kit, not the hub's deployment: run {party}'s side with "
+            f"`enlace --home {home} adapter run --all` (and `gateway`, `publish`)",
+            ExitCode.USAGE,
+        )
+
+
 @click.command("up", help="Run NATS, the hub and the sink adapters until Ctrl-C.")
 @click.option("--nats-url", default=None, help="Use this NATS server instead of the embedded one.")
 @click.option("--no-adapters", is_flag=True, help="Do not start the sink adapters.")
@@ -56,6 +73,7 @@ def up(
     json_logs: bool | None,
 ) -> None:
     deployment = cli.require_deployment()
+    _refuse_party_kit(deployment.home)
     try:
         settings = load_settings(deployment.home, nats_url=nats_url, workers=workers)
     except ConfigError as err:

@@ -328,3 +328,9 @@ def test_nats_unreachable_exits_6_naming_the_url_and_why(
     assert "Connect call failed" in result.stderr or "refused" in result.stderr.lower()
     assert "Traceback" not in result.stderr
     assert result.stderr.count("nats_connect_failed") <= 3  # one line per attempt at most
+
+
+def test_enlace_up_refuses_a_party_kit(gt: Machine) -> None:
+    result = gt.enlace("up", "--no-console")
+    assert result.returncode == 2
+    assert "GT's party kit" in result.stderr and "adapter run --all" in result.stderr
