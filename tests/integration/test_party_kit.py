@@ -33,23 +33,11 @@ from schemas.jws import sign_detached
 from schemas.trust import load_directory, load_trust_root
 from tests.integration.demokit import ENLACE
 from tests.integration.upkit import WAIT, spawn, wait_for
+from tests.integration.upkit import Running as Hub
 
 pytestmark = pytest.mark.integration
 
 STOP_WITHIN = 5.0  # seconds a stopped command may take (the bound)
-
-
-@dataclass
-class Hub:
-    dep: Deployment
-    env: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
-
-    def enlace(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return _run([ENLACE, "--home", str(self.dep.home), *args], self.env, self.dep.home)
 
 
 @dataclass
@@ -98,7 +86,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             "enlace up's ready line",
         )
         assert process.poll() is None, err.read_text()
-        yield Hub(dep, env)
+        yield Hub(dep, env, process, err)
     finally:
         terminate(process, WAIT)
 
