@@ -53,11 +53,17 @@ def _require(home: Path) -> None:
         _fail(f"no deployment at {home} (no enlace.yaml); run `enlace init`", _NO_DEPLOYMENT)
 
 
-async def _run(home: Path, targets: list[tuple[str, str | None]], url: str) -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set: the command finishes what it does, then exits 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run(home: Path, targets: list[tuple[str, str | None]], url: str) -> None:
+    stop = _stop_on_signals()
     runners = []
     try:
         for country, sink in targets:
@@ -292,6 +298,7 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
     from adapters.sources.folder_watch import FolderWatcher
     from adapters.sources.prepare import ClientPublisher, poc_of
 
+    stop = _stop_on_signals()  # also while it connects
     paths = AdapterHome(home)
     directory = DirectoryFile(paths)
     login = login_for(home, poc_of(directory(), poc).country)
@@ -306,10 +313,6 @@ async def _watch(home: Path, folder: Path, poc: str, interval: float, wait: bool
         max_bytes=max_message_bytes_from(home),
         interval=interval,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     click.echo(f"watching {folder} as {poc}; sent/, undelivered/ and failed/ in it", err=True)
     try:
         await watcher.run(stop)
