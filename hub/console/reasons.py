@@ -63,7 +63,10 @@ EXPLANATIONS: dict[str, str] = {
     "operator_unknown": "no operator of this name",
     "operators_file_invalid": "the operators file cannot be read",
     "outcome_timeout": "the hub's outcome did not arrive in time; the message may still be handled",
+    "party_kit_refused": "the party kit could not be made",
     "policy_error": "a sharing agreement could not be applied",
+    "publish_forbidden": "the NATS server does not let this login publish there; a country "
+    "publishes only as itself",
     "receipt_conflict": "a dead-letter receipt came after a delivered one",
     "receipt_mismatch": "the receipt does not match the delivery it names",
     "receipt_refused": "a sink's receipt was not put on the record",
