@@ -25,6 +25,7 @@ Tree::
         ├── HubRefused                     hub_refused          reason: the hub's code
         ├── IngressFull                    ingress_full         the country's quota is full
         ├── OutcomeTimeout (TimeoutError)  outcome_timeout      published, no outcome in time
+        ├── OutcomeNotPermitted            outcome_not_permitted  another country's outcomes
         └── GatewayRefusal                 gateway_refused      a gateway request is refused
             ├── BadToken                   bad_token            401
             └── RequestTooLarge            too_large            413
@@ -46,6 +47,7 @@ __all__ = [
     "HubRefused",
     "IngressFull",
     "MalformedDelivery",
+    "OutcomeNotPermitted",
     "OutcomeTimeout",
     "PermanentSinkError",
     "RequestTooLarge",
@@ -238,6 +240,26 @@ class OutcomeTimeout(AdapterError, TimeoutError):
         self.subject = subject
         self.stream_seq = stream_seq
         self.wait_seconds = wait_seconds
+
+
+class OutcomeNotPermitted(AdapterError):
+    """The NATS server refused to read a country's kept outcomes to this login: a country's
+    login reads its own outcomes only (``OUTCOMES_<cc>``).
+
+    Attributes:
+        message_id: the message whose outcome was asked for.
+        country: whose outcomes were asked for.
+    """
+
+    code = "outcome_not_permitted"
+
+    def __init__(self, message_id: str, country: str) -> None:
+        super().__init__(
+            f"this NATS login may not read {country}'s outcomes (asked for message "
+            f"{message_id}): only {country}'s own login may; connect as {country}"
+        )
+        self.message_id = message_id
+        self.country = country
 
 
 class GatewayRefusal(AdapterError):

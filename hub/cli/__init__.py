@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.status", "status"),
     ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
+    ("hub.cli.outcome", "outcome"),
     ("hub.cli.nats_cmd", "nats_group"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     BUSY = 8  # the country's ingress quota is full: nothing was published, try again later
     UNDELIVERABLE = 9  # the hub accepted the message but nobody receives it (reasons printed)
     DUPLICATE = 10  # this id was published before (the hub's record or JetStream's window)
+    NO_OUTCOME = 11  # no outcome kept for this id: expired, not yet decided, or not ours
 
 
 EXIT_CODES_HELP = (
@@ -26,5 +27,6 @@ EXIT_CODES_HELP = (
     "2 usage error; 3 message rejected by the hub; 4 no deployment found; "
     "5 governance file refused; 6 NATS unreachable; 7 timed out waiting; "
     "8 the country's ingress quota is full (try again later); 9 accepted but delivered to "
-    "nobody (each party's reason printed); 10 duplicate: this id was published before."
+    "nobody (each party's reason printed); 10 duplicate: this id was published before; "
+    "11 no such outcome (enlace outcome: expired, or never sent by you)."
 )

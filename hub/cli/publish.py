@@ -4,7 +4,8 @@ Exit codes: 0 accepted and delivered (also when some countries named in ``to`` a
 refused: they are printed), 3 rejected by the hub (reason printed), 9 accepted but
 delivered to nobody (each party's reason printed), 10 duplicate (this id was published
 before, whether JetStream's de-duplication window or the hub's record of seen ids caught
-it: nothing was delivered again), 6 NATS unreachable, 7 no outcome in time, 8 the
+it: nothing was delivered again), 6 NATS unreachable, 7 no outcome in time (the hub keeps
+it: ``enlace outcome ID`` collects it later), 8 the
 country's ingress quota is full (nothing published: try again later), 1 the message or
 key cannot be used as given (e.g. too_large).
 """
@@ -19,6 +20,7 @@ from typing import Any
 import click
 import nats
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nats.aio.client import Client as NatsClient
 
 from adapters.client import EnlaceClient, PublishResult
 from adapters.errors import IngressFull, OutcomeTimeout
@@ -32,9 +34,17 @@ from hub.server.logins import load_user, read_logins
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, GovernanceError, MessageError
 from schemas.jws import jwk_from_public_key
+from schemas.outcomes import Outcome, OutcomeStatus
 from schemas.trust import load_directory, load_trust_root
 
-__all__ = ["exit_code_of", "publish"]
+__all__ = [
+    "connect_as",
+    "country_login",
+    "describe_outcome",
+    "exit_code_of",
+    "outcome_exit_code",
+    "publish",
+]
 
 
 def _read_message(file: str) -> tuple[bytes, str | None]:
@@ -76,15 +86,41 @@ def _signing_key(
     fail(f"{key_file} is not a key of {poc} in the directory; use one of {poc}'s keys")
 
 
-async def _publish(
-    settings: HubSettings, login: dict[str, Any], raw: bytes, jws: str, wait: bool, seconds: float
-) -> PublishResult:
+def country_login(dep: Deployment, cc: str) -> dict[str, Any]:
+    """``nats.connect`` options of country ``cc``'s login (none where the deployment has no
+    logins); exits 1 saying what to do when it cannot be used."""
     try:
-        nc = await nats.connect(
-            servers=settings.url.split(","), connect_timeout=5, max_reconnect_attempts=1, **login
+        if read_logins(dep):
+            return load_user(dep, cc).connect_options()
+    except ConfigError as exc:
+        fail(exc.description)  # an old password login or a missing seed: says what to do
+    return {}
+
+
+async def connect_as(settings: HubSettings, login: dict[str, Any], **options: Any) -> NatsClient:
+    """A connection to the deployment's NATS with ``login``; exits 6 when unreachable.
+
+    Args:
+        settings: the hub settings (the NATS URL).
+        login: the login's connect options (:func:`country_login`).
+        options: further ``nats.connect`` options (an error callback).
+    """
+    try:
+        return await nats.connect(
+            servers=settings.url.split(","),
+            connect_timeout=5,
+            max_reconnect_attempts=1,
+            **login,
+            **options,
         )
     except Exception as exc:
         fail(f"cannot reach NATS at {settings.url}: {exc}", ExitCode.UNAVAILABLE)
+
+
+async def _publish(
+    settings: HubSettings, login: dict[str, Any], raw: bytes, jws: str, wait: bool, seconds: float
+) -> PublishResult:
+    nc = await connect_as(settings, login)
     try:
         client = EnlaceClient(nc, settings.max_message_bytes, settings.streams.ingress_quota)
         return await client.publish(raw, jws, wait=wait, wait_seconds=seconds)
@@ -105,25 +141,38 @@ def _human(result: PublishResult) -> str:
         )
     if outcome is None:
         return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}"
+    return describe_outcome(outcome)
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """What became of a message, for people: a line, then one per country refused."""
+    status, message_id = outcome.status.value, outcome.message_id
     if status == "rejected":
-        return f"rejected {result.message_id}: {outcome.reason}: {outcome.description}"
+        return f"rejected {message_id}: {outcome.reason}: {outcome.description}"
     if status == "undeliverable":
-        lines = [f"undeliverable {result.message_id}: accepted, but delivered to nobody"]
+        lines = [f"undeliverable {message_id}: accepted, but delivered to nobody"]
         lines += [f"  not to {r.country}: {r.reason}: {r.detail}" for r in outcome.refused]
         return "\n".join(lines)
     to = ", ".join(f"{r.country} ({r.view})" for r in outcome.recipients)
-    lines = [f"{status} {result.message_id}" + (f" → {to}" if to else "")]
+    lines = [f"{status} {message_id}" + (f" → {to}" if to else "")]
     lines += [f"  not to {r.country}: {r.reason}" for r in outcome.refused]
     return "\n".join(lines)
 
 
 def exit_code_of(result: PublishResult) -> ExitCode:
     """The exit code that says what became of a published message (see the module doc)."""
-    if result.already_published:
+    if result.duplicate:
         return ExitCode.DUPLICATE
-    if result.rejected:
-        return ExitCode.REJECTED
-    if result.undeliverable:
+    return ExitCode.OK if result.outcome is None else outcome_exit_code(result.outcome)
+
+
+def outcome_exit_code(outcome: Outcome) -> ExitCode:
+    """The exit code of the hub's outcome: 0 delivered (to all or some), 3 rejected, 9
+    delivered to nobody, 10 rejected as a ``duplicate`` (``enlace publish`` and ``enlace
+    outcome`` alike)."""
+    if outcome.status is OutcomeStatus.REJECTED:
+        return ExitCode.DUPLICATE if outcome.reason == "duplicate" else ExitCode.REJECTED
+    if outcome.status is OutcomeStatus.UNDELIVERABLE:
         return ExitCode.UNDELIVERABLE
     return ExitCode.OK
 
@@ -186,12 +235,7 @@ def publish(
     if jws is None:
         kid, key = _signing_key(dep, directory, poc, key_file)
         jws = EnlaceClient.sign(raw, key, kid)
-    login: dict[str, Any] = {}
-    try:
-        if read_logins(dep):
-            login = load_user(dep, envelope.sender.country).connect_options()
-    except ConfigError as exc:
-        fail(exc.description)  # an old password login or a missing seed: says what to do
+    login = country_login(dep, envelope.sender.country)
     try:
         result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
     except OutcomeTimeout as exc:

@@ -217,7 +217,7 @@ async def test_a_duplicate_exits_10_whichever_record_caught_it(
             if json.loads(msg.data)["message_id"] == message["id"] and not outcome.done():
                 outcome.set_result(msg.data)
 
-        await nc.subscribe("enlace.outcome.GT", cb=on_outcome)
+        await nc.subscribe("enlace.outcome.GT.>", cb=on_outcome)
         subject = f"enlace.in.GT.{message['theme']}.{message['type']}"
         await nc.jetstream().publish(
             subject, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: "before-the-window"}
