@@ -183,7 +183,11 @@ def _outcome_config(settings: HubSettings, cc: str) -> StreamConfig:
         max_age=limits.outcome_max_age.total_seconds(),
         max_msgs=limits.outcome_max_msgs_per_party,
         max_msgs_per_subject=1,
-        **{**_common(settings, None), "discard": DiscardPolicy.OLD},
+        # No Nats-Msg-Id on outcomes; JetStream wants the window within the age anyway.
+        **{
+            **_common(settings, min(limits.outcome_max_age, limits.ingress_duplicate_window)),
+            "discard": DiscardPolicy.OLD,
+        },
     )
 
 

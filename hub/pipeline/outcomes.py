@@ -15,11 +15,13 @@ Which outcome a message id keeps (the stream holds one per id):
   an id once (:mod:`hub.pipeline.replay`), so it is the answer for good;
 - a refusal only over no outcome or another refusal (a fixed message sent again under the
   same id is refused for its new reason): never over an accepted one, which a replay, a
-  ``duplicate`` or a garbled copy of the same id must not hide from its sender. The write
-  asks JetStream for "no message on this subject yet" and, when there is one, reads it
-  and writes again only over a refusal, at its exact sequence (a compare-and-set).
+  ``duplicate`` or a garbled copy of the same id must not hide from its sender. The hub
+  reads what the id holds and writes at its exact sequence (a compare-and-set:
+  ``Nats-Expected-Last-Subject-Sequence``), or, over an accepted outcome, expecting none,
+  which JetStream refuses. Refusals are few: the read costs the fast path nothing.
 
-The live publish reaches the waiting publisher even when JetStream refuses to store it.
+Each outcome is published once; the waiting publisher hears it even when JetStream refuses
+to store it (the publish reaches subscribers whatever the stream answers).
 """
 
 from __future__ import annotations
@@ -63,19 +65,16 @@ class OutcomeStore:
         if outcome.accepted:
             await self.writer.write([Write(subject, body, {})])
             return
-        if await self._set_if_last(subject, body, 0):
-            return
         try:
             kept = await self.js.get_last_msg(outcome_stream(cc), subject, direct=True)
-        except NotFoundError:  # aged out meanwhile: JetStream holds none now
-            await self.writer.write([Write(subject, body, {})])
-            return
-        if kept.data and Outcome.from_json(kept.data).accepted:
+        except NotFoundError:
+            seq = 0
+        else:
+            # Over an accepted outcome, "none there yet" is what JetStream refuses: it keeps
+            # the accepted one, and the waiting publisher still hears this refusal.
+            seq = 0 if _accepted(kept.data) else kept.seq or 0
+        if not await self._set_if_last(subject, body, seq):
             log.info("outcome_kept", message_id=outcome.message_id, refused=outcome.reason)
-            return
-        if not await self._set_if_last(subject, body, kept.seq or 0):
-            # Another write came between: it is as recent as this one.
-            log.info("outcome_raced", message_id=outcome.message_id, refused=outcome.reason)
 
     async def _set_if_last(self, subject: str, body: bytes, seq: int) -> bool:
         """Write ``body`` if the subject's last message is at ``seq`` (0: none); False when not."""
@@ -87,3 +86,11 @@ class OutcomeStore:
                 return False
             raise
         return True
+
+
+def _accepted(data: bytes | None) -> bool:
+    """Whether a kept outcome is an accepted one (what is unreadable may be replaced)."""
+    try:
+        return Outcome.from_json(data or b"").accepted
+    except ValueError:
+        return False
