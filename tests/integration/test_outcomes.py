@@ -34,7 +34,7 @@ from schemas.common import new_message_id
 from schemas.outcomes import Outcome, OutcomeStatus
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_subject
 from tests.integration.conftest import start_nats_server
-from tests.integration.demokit import ENLACE, signed_trace_requests
+from tests.integration.demokit import run_enlace, signed_trace_requests
 from tests.integration.hubkit import Collector
 
 pytestmark = pytest.mark.integration
@@ -66,20 +66,10 @@ async def login(demo: Deployment, server: NatsServer, name: str) -> NatsClient:
     return await nats.connect(server.url, **load_user(demo, name).connect_options())
 
 
-def cli(demo: Deployment, server: NatsServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ENLACE, "--home", str(demo.home), *args, "--nats-url", server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def run_cli(
     demo: Deployment, server: NatsServer, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    # The hub may run on this event loop: the CLI runs beside it, not blocking it.
-    return await asyncio.to_thread(cli, demo, server, *args)
+    return await run_enlace(demo, server.url, *args)
 
 
 async def kept(client: EnlaceClient, message_id: str, country: str = "GT") -> Outcome:
