@@ -8,14 +8,20 @@ What ``enlace publish`` uses, and what a national system can embed::
     jws = EnlaceClient.sign(raw, key, kid)          # unless the message is signed already
     result = await client.publish(raw, jws)         # JetStream ack, then the hub's outcome
     if result.accepted: print(result.recipients)
+    later = await client.outcome(message_id, "GT")  # kept by the hub (7 days), or None
 
 A recipient checks what its sink wrote (or its webhook received) the same way::
 
     check = EnlaceClient.verify_delivery(body, record_or_headers, directory)
     check.checked   # "signature" (full view) or "countersignature" (a redacted view)
 
-The outcome comes on ``enlace.outcome.<cc>`` (core NATS), subscribed *before* publishing
-so that it cannot be missed. A refusal is also kept as a notice on ``enlace.rejected.<cc>``.
+The outcome comes on ``enlace.outcome.<cc>.<id>``, subscribed *before* publishing so that
+it cannot be missed, and the hub keeps it there (stream ``OUTCOMES_<cc>``, the last one per
+id, for ``outcome_max_age``): a publisher that stopped waiting, crashed or lost its
+connection meanwhile collects it later with :meth:`EnlaceClient.outcome`, which
+:meth:`EnlaceClient.publish` itself falls back on while it waits. Only the sender
+country's login may read them. A refusal is also kept as a notice on
+``enlace.rejected.<cc>``.
 
 Two refusals happen before the hub sees the message, so the client raises them itself:
 a message larger than the server takes (headers and body: ``MessageTooLarge``,
@@ -36,12 +42,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.errors import APIError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError, NotFoundError
 
 from adapters.config import ingress_quota_from, max_message_bytes_from
 from adapters.connection import ServerErrors
 from adapters.delivery import DeliveryCheck
-from adapters.errors import IngressFull, OutcomeTimeout
+from adapters.errors import IngressFull, OutcomeNotPermitted, OutcomeTimeout, StreamsMissing
 from adapters.received import verify_received
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
@@ -54,6 +62,7 @@ from schemas.subjects import (
     HDR_SIGNATURE,
     ingress_stream,
     ingress_subject,
+    outcome_stream,
     outcome_subject,
 )
 
@@ -131,6 +140,9 @@ class PublishResult:
 
 _QUOTA_FULL = ("maximum bytes exceeded", "maximum messages exceeded")
 """What JetStream says when a stream with ``discard: new`` is full (err_code 10077)."""
+_RECHECK_SECONDS = 5.0
+"""While waiting for an outcome, how often to look for it among the kept ones too (it was
+published while this connection was away: a NATS restart, a reconnect)."""
 
 
 class EnlaceClient:
@@ -258,14 +270,15 @@ class EnlaceClient:
 
         headers = {HDR_SIGNATURE: jws, HDR_MSG_ID: envelope.id}
         self._check_wire_size(raw, headers)
-        sub = await self.nc.subscribe(outcome_subject(cc), cb=on_outcome) if wait else None
+        live = outcome_subject(cc, envelope.id)
+        sub = await self.nc.subscribe(live, cb=on_outcome) if wait else None
         try:
             try:
                 sending = self.js.publish(subject, raw, headers=headers)
                 if self.errors is None:
                     ack = await sending
                 else:
-                    quiet = [outcome_subject(cc)] if wait else []
+                    quiet = [live] if wait else []
                     ack = await self.errors.guard(subject, sending, quiet)
             except APIError as err:
                 if err.description in _QUOTA_FULL:
@@ -276,14 +289,74 @@ class EnlaceClient:
             result = PublishResult(envelope.id, subject, ack.seq, bool(ack.duplicate))
             if not wait or result.duplicate:
                 return result
-            try:
-                said = await asyncio.wait_for(outcome, wait_seconds)
-            except TimeoutError:
-                raise OutcomeTimeout(envelope.id, subject, ack.seq, wait_seconds) from None
+            said = await self._wait(outcome, envelope.id, cc, wait_seconds)
+            if said is None:
+                raise OutcomeTimeout(envelope.id, subject, ack.seq, wait_seconds)
             return PublishResult(envelope.id, subject, ack.seq, False, said)
         finally:
             if sub is not None:
                 await sub.unsubscribe()
+
+    async def _wait(
+        self, live: asyncio.Future[Outcome], message_id: str, cc: str, seconds: float
+    ) -> Outcome | None:
+        """The outcome as it is published, or as the hub kept it (looked for every
+        :data:`_RECHECK_SECONDS` and at the end); None when there is none in ``seconds``."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(live), max(0.0, min(left, _RECHECK_SECONDS))
+                )
+            except TimeoutError:
+                pass
+            try:
+                kept = await asyncio.wait_for(self.outcome(message_id, cc), max(left, 2.0))
+            except (TimeoutError, NoRespondersError, StreamsMissing):
+                kept = None  # NATS away or an older hub: the live outcome may still come
+            if kept is not None:
+                return kept
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
+
+    async def outcome(self, message_id: str, country: str) -> Outcome | None:
+        """The hub's kept outcome of message ``message_id`` sent by ``country``.
+
+        The hub keeps the last outcome of each message for ``outcome_max_age`` (7 days by
+        default) in ``OUTCOMES_<country>``, which only ``country``'s own login may read: a
+        sender collects what became of a message it stopped waiting for.
+
+        Args:
+            message_id: the message's id.
+            country: its sender's country (this connection's login).
+
+        Returns:
+            The outcome, or None when none is kept: it expired, or ``country`` never sent
+            ``message_id`` (or the hub has not finished it yet).
+
+        Raises:
+            OutcomeNotPermitted: this login may not read ``country``'s outcomes.
+            StreamsMissing: no outcome stream for ``country`` (the hub never ran here,
+                or is of an older version).
+            nats.errors.TimeoutError: NATS did not answer.
+        """
+        stream, subject = outcome_stream(country), outcome_subject(country, message_id)
+        try:
+            kept = await self.js.get_last_msg(stream, subject, direct=True)
+        except NotFoundError:
+            return None
+        except NoRespondersError:
+            raise StreamsMissing(
+                f"no stream {stream} on this NATS: the hub keeps no outcomes here (it never "
+                "ran, or is older than `enlace outcome`)"
+            ) from None
+        except NatsTimeoutError:
+            refused = str(self.nc.last_error or "").lower()
+            if "permissions violation" in refused and stream.lower() in refused:
+                raise OutcomeNotPermitted(message_id, country) from None
+            raise
+        return Outcome.from_json(kept.data or b"")
 
     def _check_wire_size(self, raw: bytes, headers: dict[str, str]) -> None:
         """Refuse what the server would not take: it counts headers and body together,

@@ -28,6 +28,7 @@ Tree::
         ├── NatsUnreachable                nats_unreachable     url, reason: no connection
         ├── PublishForbidden               publish_forbidden    subject, login: the server
         │                                                       refused this login's publish
+        ├── OutcomeNotPermitted            outcome_not_permitted  another country's outcomes
         └── GatewayRefusal                 gateway_refused      a gateway request is refused
             ├── BadToken                   bad_token            401
             └── RequestTooLarge            too_large            413
@@ -50,6 +51,7 @@ __all__ = [
     "IngressFull",
     "MalformedDelivery",
     "NatsUnreachable",
+    "OutcomeNotPermitted",
     "OutcomeTimeout",
     "PermanentSinkError",
     "PublishForbidden",
@@ -289,6 +291,26 @@ class PublishForbidden(AdapterError):
         self.subject = subject
         self.login = login
         self.detail = detail
+
+
+class OutcomeNotPermitted(AdapterError):
+    """The NATS server refused to read a country's kept outcomes to this login: a country's
+    login reads its own outcomes only (``OUTCOMES_<cc>``).
+
+    Attributes:
+        message_id: the message whose outcome was asked for.
+        country: whose outcomes were asked for.
+    """
+
+    code = "outcome_not_permitted"
+
+    def __init__(self, message_id: str, country: str) -> None:
+        super().__init__(
+            f"this NATS login may not read {country}'s outcomes (asked for message "
+            f"{message_id}): only {country}'s own login may; connect as {country}"
+        )
+        self.message_id = message_id
+        self.country = country
 
 
 class GatewayRefusal(AdapterError):

@@ -55,7 +55,7 @@ from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
 from hub.testing import governance
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
+from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_filter
 from schemas.testing import TestDirectory, signed_message
 
 RAW_N = 4000
@@ -206,7 +206,7 @@ async def hub_end_to_end(
     hub = None if children else await _Hub.start(url, gov, signer, WORKERS)
     for child in children:
         child.ready.wait(30)
-    publisher = start_publisher(url, _signed(td, n), rate=rate, outcomes="enlace.outcome.GT")
+    publisher = start_publisher(url, _signed(td, n), rate=rate, outcomes=outcome_filter("GT"))
     try:
         await asyncio.to_thread(publisher.ready.wait, 60)
         pids = {"nats-server": server_pid} | {

@@ -2,7 +2,7 @@
 
 It publishes prepared messages to JetStream — as fast as a window of awaited acks allows,
 or paced at a rate — and, for the hub, listens for the outcomes on
-``enlace.outcome.<cc>``. Times are ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, the
+``enlace.outcome.<cc>.>``. Times are ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, the
 same clock in every process), so the parent can compare them with its own.
 """
 

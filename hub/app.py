@@ -44,6 +44,7 @@ from hub.jetstream.writer import JetStreamWriter
 from hub.metrics import HubMetrics
 from hub.pipeline.ingress import AuditHook, Pipeline
 from hub.pipeline.intake import Intake
+from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.receipts import ReceiptRecorder
 from hub.pipeline.replay import SeenIds
 from hub.pipeline.requests import KvRequestMemory
@@ -102,7 +103,7 @@ class HubApp:
         writes = JetStreamWriter(self.nc)
         await writes.start()
         self.pipeline = Pipeline(
-            self.nc,
+            OutcomeStore(writes, js),
             writes,
             self.settings,
             self.governance,

@@ -19,6 +19,8 @@ Example ``enlace.yaml``::
         max_age: 30d
         ingress_max_bytes_per_party: 1073741824   # each country's unprocessed backlog
         ingress_max_msgs_per_party: 100000
+        outcome_max_age: 7d                       # outcomes a sender may collect later
+        outcome_max_msgs_per_party: 1000000
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ class StreamSettings(_Strict):
         timedelta(hours=2),
         description="must exceed the longest hub outage with messages in flight",
     )
+    outcome_max_age: timedelta = Field(
+        timedelta(days=7),
+        description="how long a sender may collect the hub's outcome of its message "
+        "(`enlace outcome ID`)",
+    )
+    outcome_max_msgs_per_party: int = Field(
+        1_000_000,
+        ge=1,
+        description="outcomes kept per country; beyond it the oldest go first",
+    )
 
     @property
     def ingress_quota(self) -> IngressQuota:
@@ -97,7 +109,11 @@ class StreamSettings(_Strict):
         return IngressQuota(self.ingress_max_bytes_per_party, self.ingress_max_msgs_per_party)
 
     @field_validator(
-        "max_age", "ingress_duplicate_window", "delivery_duplicate_window", mode="before"
+        "max_age",
+        "ingress_duplicate_window",
+        "delivery_duplicate_window",
+        "outcome_max_age",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> Any:

@@ -49,6 +49,7 @@ __all__ = [
     "export_schemas",
     "message_model",
     "message_schema",
+    "outcome_schemas",
     "schema_filename",
     "schema_id",
 ]
@@ -233,12 +234,14 @@ _REASON_HEADERS: dict[str, Any] = {
 _COMPONENT_SCHEMAS = "#/components/schemas/{model}"
 
 
-def _outcome_schemas() -> dict[str, Any]:
+def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
     """The JSON Schema of the outcome (:class:`schemas.outcomes.Outcome`), generated from
-    its model, with the parts it refers to beside it as components of their own."""
+    its model, as ``components/schemas``: itself under ``name``, with the parts it refers
+    to beside it as components of their own (the AsyncAPI and the gateway's OpenAPI
+    document both use it)."""
     schema = Outcome.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
     parts: dict[str, Any] = schema.pop("$defs", {})
-    return {"outcome": schema, **parts}
+    return {name: schema, **parts}
 
 
 def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
@@ -315,15 +318,22 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
     }
     channels["outcome"] = {
-        "address": f"{PREFIX}.outcome.{{country}}",
-        "title": "The hub's outcome of each message of a country (core NATS, not kept)",
-        "parameters": _params(country=("the sender's country", list(PARTIES))),
+        "address": f"{PREFIX}.outcome.{{country}}.{{message_id}}",
+        "title": "The hub's outcome of each message of a country, kept (stream "
+        "OUTCOMES_<country>, the last per message, for the hub's outcome_max_age) for its "
+        "sender's login to read later by id",
+        "parameters": _params(
+            country=("the sender's country", list(PARTIES)),
+            message_id="the message's id (one that is not a plain token: ~ and the first "
+            "32 hex digits of its SHA-256)",
+        ),
         "messages": {"outcome": {"$ref": "#/components/messages/outcome"}},
     }
     operations["receive_outcomes"] = {
         "action": "receive",
         "channel": {"$ref": "#/channels/outcome"},
-        "summary": "A sender (enlace publish) waits for what became of its message.",
+        "summary": "A sender (enlace publish) waits for what became of its message, or "
+        "reads it later (a direct get of the last message on its subject: enlace outcome).",
     }
     operations["receive_rejections"] = {
         "action": "receive",
@@ -401,7 +411,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "senderHeaders": _SENDER_HEADERS,
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
-                **_outcome_schemas(),
+                **outcome_schemas(),
             },
         },
     }

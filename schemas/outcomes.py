@@ -1,7 +1,8 @@
 """What the hub tells a sender about its message: the outcome (and notice) contract.
 
-Every message gets an :class:`Outcome` on ``enlace.outcome.<cc>`` (core NATS; what
-``enlace publish`` waits for). A refused, undeliverable or partly refused message also
+Every message gets an :class:`Outcome` on ``enlace.outcome.<cc>.<id>`` (what ``enlace
+publish`` waits for), kept in stream ``OUTCOMES_<cc>`` for the sender's login to collect
+later by id (``enlace outcome``). A refused, undeliverable or partly refused message also
 gets the same JSON as a notice on ``enlace.rejected.<cc>`` (stream REJECTED, kept)::
 
     {"at": "2026-…Z", "description": "…a sentence for people…", "message_id": "01J…",

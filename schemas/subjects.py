@@ -9,17 +9,24 @@ Subjects are country-first so that NATS permissions can be per country::
     enlace.quarantine.<cc>            raw refused bytes + reason (stream QUARANTINE)
     enlace.audit                      audit log entries (stream AUDIT)
     enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER_<cc>)
-    enlace.outcome.<cc>               the hub's outcome of each message of <cc> (core NATS)
+    enlace.outcome.<cc>.<id>          the hub's outcome of <cc>'s message <id> (stream
+                                      OUTCOMES_<cc>: the last one per id, for a while)
+
+``<id>`` is :func:`outcome_token` of the message id: the id itself (a ULID, a UUIDv7, an
+ingress reference such as ``INGRESS_GT-42``), or a digest of it when it could not be one
+subject token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 __all__ = [
     "HDR_AGREEMENT",
     "HDR_COUNTERSIGNATURE",
+    "HDR_EXPECTED_LAST_SUBJECT_SEQ",
     "HDR_MSG_ID",
     "HDR_ORIGINAL_DIGEST",
     "HDR_REASON",
@@ -43,7 +50,10 @@ __all__ = [
     "ingress_stream",
     "ingress_subject",
     "is_delivery_to",
+    "outcome_filter",
+    "outcome_stream",
     "outcome_subject",
+    "outcome_token",
     "parse_ingress_subject",
     "quarantine_subject",
     "receipt_country",
@@ -63,10 +73,13 @@ HDR_AGREEMENT = "Enlace-Agreement"  # agreement id under which a delivery travel
 HDR_RECIPIENT = "Enlace-Recipient"
 HDR_REASON = "Enlace-Reason"  # reason code on quarantine and dead-letter copies
 HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
+# JetStream stores the write only if the subject's last message has this sequence (0: none).
+HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 
-# Ingress and dead letters are not here: each country has its own ingress stream
-# (ingress_stream), so that its quota is its own, and its own dead-letter stream
-# (deadletter_stream), so that its login can read and delete its dead letters only.
+# Ingress, dead letters and outcomes are not here: each country has its own ingress stream
+# (ingress_stream), so that its quota is its own, its own dead-letter stream
+# (deadletter_stream), so that its login can read and delete its dead letters only, and its
+# own outcome stream (outcome_stream), so that its login can read its outcomes only.
 STREAMS: dict[str, list[str]] = {
     "DELIVERY": [f"{PREFIX}.out.>"],
     "REJECTED": [f"{PREFIX}.rejected.>"],
@@ -201,14 +214,51 @@ def quarantine_subject(cc: str) -> str:
     return f"{PREFIX}.quarantine.{cc}"
 
 
-def outcome_subject(cc: str) -> str:
-    """Where the hub says what became of each message of ``cc`` (accepted or not).
+def outcome_subject(cc: str, message_id: str) -> str:
+    """Where the hub says what became of ``cc``'s message ``message_id`` (accepted or not).
 
-    Core NATS, not a stream: ``enlace publish`` subscribes before it publishes. Refusals
-    are also kept as notices in REJECTED.
+    Stream :func:`outcome_stream` keeps the last outcome of each message, so that a sender
+    who stopped waiting collects it later (by this subject: a direct get of the last
+    message). ``enlace publish`` subscribes to it before it publishes. Refusals are also
+    kept as notices in REJECTED.
+
+    Args:
+        cc: the sender's country code.
+        message_id: the message's id as the outcome names it (any string).
+
+    Raises:
+        ValueError: ``cc`` is not a country code.
     """
     _check(cc)
-    return f"{PREFIX}.outcome.{cc}"
+    return f"{PREFIX}.outcome.{cc}.{outcome_token(message_id)}"
+
+
+def outcome_filter(cc: str) -> str:
+    """Every outcome of ``cc``'s messages: the subjects of :func:`outcome_stream`."""
+    _check(cc)
+    return f"{PREFIX}.outcome.{cc}.>"
+
+
+def outcome_stream(cc: str) -> str:
+    """The stream of the outcomes of ``cc``'s messages (subjects :func:`outcome_filter`).
+
+    One per country rather than one shared: its login may then read its own outcomes, by
+    id, and no other country's.
+    """
+    _check(cc)
+    return f"OUTCOMES_{cc}"
+
+
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def outcome_token(message_id: str) -> str:
+    """``message_id`` as one subject token: itself when it is plain (letters, digits, ``-``
+    and ``_``, as every ULID, UUIDv7 and ingress reference is), else ``~`` and the first 32
+    hex digits of its SHA-256 (an id read from a refused message may hold anything)."""
+    if _PLAIN_ID.fullmatch(message_id):
+        return message_id
+    return "~" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def deadletter_subject(cc: str) -> str:

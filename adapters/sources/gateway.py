@@ -11,9 +11,18 @@
     202 {"id": ..., "status": "accepted", "subject": ..., "seq": ...}
     4xx {"reason": <code>, "detail": <what was wrong and what to do>}
 
+    GET /v1/messages/{id}/outcome
+    Authorization: Bearer <token of one point of contact>
+
+    200 <the hub's outcome: schemas.outcomes.Outcome, as on enlace.outcome.<cc>.<id>>
+    404 {"reason": "no_such_outcome", ...}   expired, not yet decided, or not this country's
+
 The gateway completes the message (``id``, ``issued_at``, ``sender`` if left out),
 validates it against its type's schema, signs it with that POC's key and publishes it to
-INGRESS; 202 means it is on disk there, not yet that the hub accepted it.
+INGRESS; 202 means it is on disk there, not yet that the hub accepted it. The hub's
+verdict is kept (stream ``OUTCOMES_<cc>``, for ``outcome_max_age``) and read by id: the
+outcome of any message the token's country sent, through the gateway's NATS login (which
+must be that country's: 403 ``outcome_not_permitted`` otherwise).
 
 Refusals: 401 ``bad_token``; 413 ``too_large``; 400 ``malformed_json``; 422
 ``duplicate_key`` / ``invalid_envelope`` / ``unknown_type`` / ``theme_not_allowed`` /
@@ -45,10 +54,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from adapters.errors import AdapterError, BadToken, GatewayRefusal, IngressFull, RequestTooLarge
+from adapters.errors import (
+    AdapterError,
+    BadToken,
+    GatewayRefusal,
+    IngressFull,
+    OutcomeNotPermitted,
+    RequestTooLarge,
+)
 from adapters.keys import poc_signer
 from adapters.sinks._files import atomic_write
-from adapters.sources.openapi import MESSAGES_PATH, OPENAPI_PATH, gateway_openapi
+from adapters.sources.openapi import MESSAGES_PATH, OPENAPI_PATH, OUTCOME_PATH, gateway_openapi
 from adapters.sources.prepare import Publisher, poc_of, prepare_message
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES
@@ -95,6 +111,18 @@ class TokenStore:
 
 def _refusal(code: str, status: int, detail: str) -> JSONResponse:
     return JSONResponse({"reason": code, "detail": detail}, status_code=status)
+
+
+def _token_poc(request: Request, tokens: TokenStore) -> str:
+    """The point of contact of the request's bearer token; raises BadToken when none."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    poc_id = tokens.poc_for(token.strip()) if scheme.lower() == "bearer" else None
+    if poc_id is None:
+        raise BadToken(
+            "send `Authorization: Bearer <token>` with a token issued "
+            "by `enlace gateway --issue-token POC`"
+        )
+    return poc_id
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -144,14 +172,7 @@ def create_gateway_app(
 
     async def post_message(request: Request) -> JSONResponse:
         try:
-            auth = request.headers.get("authorization", "")
-            scheme, _, token = auth.partition(" ")
-            poc_id = tokens.poc_for(token.strip()) if scheme.lower() == "bearer" else None
-            if poc_id is None:
-                raise BadToken(
-                    "send `Authorization: Bearer <token>` with a token issued "
-                    "by `enlace gateway --issue-token POC`"
-                )
+            poc_id = _token_poc(request, tokens)
             body = await _read_body(request, max_bytes)
             current = directory()
             poc = poc_of(current, poc_id)
@@ -187,6 +208,31 @@ def create_gateway_app(
             status_code=202,
         )
 
+    async def get_outcome(request: Request) -> JSONResponse:
+        message_id = request.path_params["id"]
+        try:
+            poc = poc_of(directory(), _token_poc(request, tokens))
+        except GatewayRefusal as err:
+            return _refusal(err.code, err.status, err.description)
+        except EnlaceError as err:
+            return _refusal(err.code, _STATUS.get(err.code, 422), err.description)
+        try:
+            outcome = await publisher().outcome(message_id, poc.country)
+        except OutcomeNotPermitted as err:
+            log.error("gateway_outcome_not_permitted", country=poc.country)
+            return _refusal(err.code, 403, err.description)
+        except (NatsError, OSError, AdapterError) as err:
+            log.error("gateway_outcome_failed", message_id=message_id, error=type(err).__name__)
+            return _refusal("hub_unavailable", 503, "NATS did not answer; retry later")
+        if outcome is None:
+            return _refusal(
+                "no_such_outcome",
+                404,
+                f"no outcome of message {message_id} from {poc.country} is kept: it expired, "
+                "the hub has not finished it yet, or it was not sent by this country",
+            )
+        return JSONResponse(outcome.to_dict())
+
     document = gateway_openapi(max_bytes=max_bytes)
 
     async def openapi(request: Request) -> JSONResponse:
@@ -195,6 +241,7 @@ def create_gateway_app(
     return Starlette(
         routes=[
             Route(MESSAGES_PATH, post_message, methods=["POST"]),
+            Route(OUTCOME_PATH, get_outcome, methods=["GET"]),
             Route(OPENAPI_PATH, openapi, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.envelope import DEFAULT_MAX_BYTES
-from schemas.export import JSON_SCHEMA_DIALECT, message_schema
+from schemas.export import JSON_SCHEMA_DIALECT, message_schema, outcome_schemas
 from schemas.registry import REGISTRY, MessageRegistry
 
-__all__ = ["FILLED_IN", "MESSAGES_PATH", "OPENAPI_PATH", "gateway_openapi"]
+__all__ = ["FILLED_IN", "MESSAGES_PATH", "OPENAPI_PATH", "OUTCOME_PATH", "gateway_openapi"]
 
 MESSAGES_PATH = "/v1/messages"
+OUTCOME_PATH = "/v1/messages/{id}/outcome"
 OPENAPI_PATH = "/openapi.json"
 FILLED_IN = ("id", "issued_at", "sender")
 """Envelope fields the gateway completes when a national system leaves them out."""
@@ -59,6 +60,50 @@ _REFUSALS: dict[str, str] = {
 }
 
 
+_OUTCOME_REFUSALS: dict[str, str] = {
+    "401": "bad_token: no valid `Authorization: Bearer <token>`",
+    "403": "outcome_not_permitted: the gateway's NATS login is not the token's country's",
+    "404": "no_such_outcome: none kept for this id and the token's country: it expired "
+    "(the hub's outcome_max_age, 7 days by default), the hub has not finished it yet, "
+    "or the country never sent it",
+    "503": "hub_unavailable: NATS did not answer; retry later",
+}
+
+
+def _outcome_operation() -> dict[str, Any]:
+    """``GET /v1/messages/{id}/outcome``: the hub's kept outcome of a message."""
+    refusal = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "what became of the message (accepted, partial, undeliverable, "
+            "rejected), as the hub said it",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Outcome"}}},
+        }
+    }
+    for status, description in _OUTCOME_REFUSALS.items():
+        responses[status] = {"description": description, "content": refusal}
+    return {
+        "get": {
+            "operationId": "messageOutcome",
+            "summary": "The hub's outcome of a message the token's country sent",
+            "description": "The hub keeps the last outcome of each message for a while, "
+            "readable by its sender's country only: collect it here after a 202, at any "
+            "time later.",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "description": "the message id (the 202's `id`)",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                }
+            ],
+            "responses": responses,
+        }
+    }
+
+
 def _rewrite_refs(node: Any, prefix: str) -> Any:
     """``#/$defs/X`` → ``#/components/schemas/<prefix>.X``, everywhere in ``node``."""
     if isinstance(node, dict):
@@ -91,7 +136,11 @@ def gateway_openapi(
     registry: MessageRegistry = REGISTRY, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the gateway, for the message types of ``registry``."""
-    components: dict[str, Any] = {"Accepted": _ACCEPTED, "Refusal": _REFUSAL}
+    components: dict[str, Any] = {
+        "Accepted": _ACCEPTED,
+        "Refusal": _REFUSAL,
+        **outcome_schemas("Outcome"),
+    }
     bodies = []
     for spec in registry:
         schema = message_schema(spec)
@@ -103,7 +152,8 @@ def gateway_openapi(
     refusal = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
     responses: dict[str, Any] = {
         "202": {
-            "description": "stored in INGRESS, signed by the token's point of contact",
+            "description": "stored in INGRESS, signed by the token's point of contact; the "
+            "hub's verdict is then at GET /v1/messages/{id}/outcome",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
     }
@@ -136,6 +186,7 @@ def gateway_openapi(
                     "responses": responses,
                 }
             },
+            OUTCOME_PATH: _outcome_operation(),
             OPENAPI_PATH: {
                 "get": {
                     "operationId": "openapi",

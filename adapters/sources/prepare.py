@@ -72,9 +72,13 @@ class PublishReceipt:
 
 
 class Publisher(Protocol):
-    """Signs and publishes a prepared message to INGRESS."""
+    """Signs and publishes a prepared message to INGRESS; reads the hub's kept outcomes."""
 
     async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt: ...
+
+    async def outcome(self, message_id: str, country: str) -> Outcome | None:
+        """The hub's kept outcome of ``country``'s message (:meth:`EnlaceClient.outcome`)."""
+        ...
 
 
 def prepare_message(
@@ -155,3 +159,9 @@ class ClientPublisher:
         return PublishReceipt(
             result.message_id, result.subject, result.stream_seq, result.duplicate, result.outcome
         )
+
+    async def outcome(self, message_id: str, country: str) -> Outcome | None:
+        """The hub's kept outcome of ``country``'s message ``message_id``, None when none is
+        kept; raises :class:`~adapters.errors.OutcomeNotPermitted` when this connection is
+        not ``country``'s login."""
+        return await self.client.outcome(message_id, country)

@@ -32,6 +32,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
     ("hub.cli.party", "party"),
+    ("hub.cli.outcome", "outcome"),
     ("hub.cli.nats_cmd", "nats_group"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     UNDELIVERABLE = 9  # the hub accepted the message but nobody receives it (reasons printed)
     DUPLICATE = 10  # this id was published before (the hub's record or JetStream's window)
     FORBIDDEN = 11  # the NATS server refused this login the subject (publish as yourself)
+    NO_OUTCOME = 12  # no outcome kept for this id: expired, not yet decided, or not ours
 
 
 EXIT_CODES_HELP = (
@@ -28,5 +29,6 @@ EXIT_CODES_HELP = (
     "5 governance file refused; 6 NATS unreachable; 7 timed out waiting; "
     "8 the country's ingress quota is full (try again later); 9 accepted but delivered to "
     "nobody (each party's reason printed); 10 duplicate: this id was published before; "
-    "11 the NATS server refused this login the subject (a country publishes only as itself)."
+    "11 the NATS server refused this login the subject (a country publishes only as itself); "
+    "12 no such outcome (enlace outcome: expired, or never sent by you)."
 )

@@ -43,9 +43,16 @@ from hub.server.logins import load_user, read_logins
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, GovernanceError, MessageError
 from schemas.jws import jwk_from_public_key
+from schemas.outcomes import Outcome, OutcomeStatus
 from schemas.trust import load_directory, load_trust_root
 
-__all__ = ["exit_code_of", "publish"]
+__all__ = [
+    "country_login",
+    "describe_outcome",
+    "exit_code_of",
+    "outcome_exit_code",
+    "publish",
+]
 
 
 def _read_message(file: str) -> tuple[bytes, str | None]:
@@ -100,7 +107,7 @@ async def _publish(
         await nc.close()
 
 
-def _login(dep: Deployment, country: str) -> NatsLogin:
+def country_login(dep: Deployment, country: str) -> NatsLogin:
     """A party kit's own login (or the one the environment names); on the hub's machine,
     the sender's country's, checked against the deployment's list of logins."""
     try:
@@ -129,25 +136,38 @@ def _human(result: PublishResult) -> str:
         )
     if outcome is None:
         return f"{status} {result.message_id} on {result.subject}, seq {result.stream_seq}"
+    return describe_outcome(outcome)
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """What became of a message, for people: a line, then one per country refused."""
+    status, message_id = outcome.status.value, outcome.message_id
     if status == "rejected":
-        return f"rejected {result.message_id}: {outcome.reason}: {outcome.description}"
+        return f"rejected {message_id}: {outcome.reason}: {outcome.description}"
     if status == "undeliverable":
-        lines = [f"undeliverable {result.message_id}: accepted, but delivered to nobody"]
+        lines = [f"undeliverable {message_id}: accepted, but delivered to nobody"]
         lines += [f"  not to {r.country}: {r.reason}: {r.detail}" for r in outcome.refused]
         return "\n".join(lines)
     to = ", ".join(f"{r.country} ({r.view})" for r in outcome.recipients)
-    lines = [f"{status} {result.message_id}" + (f" → {to}" if to else "")]
+    lines = [f"{status} {message_id}" + (f" → {to}" if to else "")]
     lines += [f"  not to {r.country}: {r.reason}" for r in outcome.refused]
     return "\n".join(lines)
 
 
 def exit_code_of(result: PublishResult) -> ExitCode:
     """The exit code that says what became of a published message (see the module doc)."""
-    if result.already_published:
+    if result.duplicate:
         return ExitCode.DUPLICATE
-    if result.rejected:
-        return ExitCode.REJECTED
-    if result.undeliverable:
+    return ExitCode.OK if result.outcome is None else outcome_exit_code(result.outcome)
+
+
+def outcome_exit_code(outcome: Outcome) -> ExitCode:
+    """The exit code of the hub's outcome: 0 delivered (to all or some), 3 rejected, 9
+    delivered to nobody, 10 rejected as a ``duplicate`` (``enlace publish`` and ``enlace
+    outcome`` alike)."""
+    if outcome.status is OutcomeStatus.REJECTED:
+        return ExitCode.DUPLICATE if outcome.reason == "duplicate" else ExitCode.REJECTED
+    if outcome.status is OutcomeStatus.UNDELIVERABLE:
         return ExitCode.UNDELIVERABLE
     return ExitCode.OK
 
@@ -211,7 +231,7 @@ def publish(
     if jws is None:
         kid, key = _signing_key(dep, directory, poc, key_file)
         jws = EnlaceClient.sign(raw, key, kid)
-    login = _login(dep, envelope.sender.country)
+    login = country_login(dep, envelope.sender.country)
     try:
         result = asyncio.run(_publish(settings, login, raw, jws, not no_wait, seconds))
     except NatsUnreachable as exc:

@@ -62,6 +62,7 @@ EXPLANATIONS: dict[str, str] = {
     "operator_invalid": "an operator account was refused",
     "operator_unknown": "no operator of this name",
     "operators_file_invalid": "the operators file cannot be read",
+    "outcome_not_permitted": "only the sender country's own login may read its outcomes",
     "outcome_timeout": "the hub's outcome did not arrive in time; the message may still be handled",
     "party_kit_refused": "the party kit could not be made",
     "policy_error": "a sharing agreement could not be applied",

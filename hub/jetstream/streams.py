@@ -20,6 +20,10 @@ RECEIPTS     ``enlace.receipt.>``      signed receipts from sink adapters
 DEADLETTER_  ``enlace.deadletter.CC``  deliveries CC's sinks could not write (one
 CC                                     stream per party, so CC's login may read and
                                        delete its own dead letters and no others)
+OUTCOMES_CC  ``enlace.outcome.CC.>``   the last outcome of each of CC's messages, by id,
+                                       for ``outcome_max_age`` (7 days), at most
+                                       ``outcome_max_msgs_per_party`` (the oldest go);
+                                       only CC's login may read it
 AUDIT        ``enlace.audit``          the audit log's entries (:mod:`hub.audit.writer`)
 AUDIT_CHECK  ``enlace.audit.           its signed checkpoints
 POINTS       checkpoint``
@@ -78,6 +82,8 @@ from schemas.subjects import (
     deadletter_subject,
     ingress_filter,
     ingress_stream,
+    outcome_filter,
+    outcome_stream,
 )
 
 __all__ = [
@@ -125,13 +131,15 @@ def stream_configs(settings: HubSettings, parties: Iterable[str] = ()) -> list[S
 
     Args:
         settings: the hub's limits.
-        parties: the directory's party codes; each gets its ingress and dead-letter stream.
+        parties: the directory's party codes; each gets its ingress, dead-letter and outcome
+            stream.
     """
     limits = settings.streams
     subjects = {name: list(STREAMS[name]) for name in HUB_STREAMS}
     for cc in sorted(set(parties)):
         subjects[deadletter_stream(cc)] = [deadletter_subject(cc)]
     configs = [_ingress_config(settings, cc) for cc in sorted(set(parties))]
+    configs += [_outcome_config(settings, cc) for cc in sorted(set(parties))]
     for name, stream_subjects in subjects.items():
         window = limits.delivery_duplicate_window if name == "DELIVERY" else None
         configs.append(
@@ -159,6 +167,27 @@ def _ingress_config(settings: HubSettings, cc: str) -> StreamConfig:
         max_bytes=limits.ingress_max_bytes_per_party,
         max_msgs=limits.ingress_max_msgs_per_party,
         **_common(settings, None),
+    )
+
+
+def _outcome_config(settings: HubSettings, cc: str) -> StreamConfig:
+    """``cc``'s outcomes: one per message id (the subject), read by a direct get of the
+    subject's last message. Limited by age and count, dropping the oldest when full: an
+    outcome is what a sender may still collect, never what the hub has yet to do, so a
+    full stream must not refuse the hub's next write."""
+    limits = settings.streams
+    return StreamConfig(
+        name=outcome_stream(cc),
+        subjects=[outcome_filter(cc)],
+        retention=RetentionPolicy.LIMITS,
+        max_age=limits.outcome_max_age.total_seconds(),
+        max_msgs=limits.outcome_max_msgs_per_party,
+        max_msgs_per_subject=1,
+        # No Nats-Msg-Id on outcomes; JetStream wants the window within the age anyway.
+        **{
+            **_common(settings, min(limits.outcome_max_age, limits.ingress_duplicate_window)),
+            "discard": DiscardPolicy.OLD,
+        },
     )
 
 

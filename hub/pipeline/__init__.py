@@ -2,7 +2,8 @@
 
 - ``intake``: the pull loops of the countries' ingress streams (one shared bound);
 - ``ingress``: a fetched batch, message by message: ``checks`` (no I/O) → ``replay``
-  (seen ids) → policy → deliveries, notice, quarantine copy, audit entries → ack;
+  (seen ids) → policy → deliveries, notice, quarantine copy, audit entries → outcome
+  (``outcomes``: kept per sender and id, to be collected later) → ack;
 - ``checks``, ``replay``, ``requests`` (who asked what, for replies), ``quarantine`` (the
   copy a refused message leaves), ``audit_hook`` (each outcome as audit entries);
 - ``receipt_checks`` and ``receipts``: the sinks' signed receipts, judged, then recorded;

@@ -6,10 +6,11 @@ For each message::
       → acceptance window                               (hub.pipeline.checks, for a whole batch)
       → claim the id (replay/duplicate) → agreements decide
       → one delivery per recipient (hub countersignature for redacted views) ∥ notice
-        ∥ audit entries → outcome to the sender → ack INGRESS
+        ∥ audit entries → outcome to the sender (kept: OUTCOMES_<cc>) → ack INGRESS
 
 Nothing is lost: INGRESS is acked only after every delivery (or the quarantine copy and
-the notice) and the audit entries are persisted; an internal failure leaves the message
+the notice), the audit entries and then the outcome are persisted
+(:mod:`hub.pipeline.outcomes`); an internal failure leaves the message
 unacked and JetStream redelivers it. Nothing is doubled: deliveries carry ``Nats-Msg-Id:
 <id>:<cc>`` and notices/quarantine copies ``<stream>-<seq>:…``
 (:func:`hub.pipeline.checks.ingress_ref`: unique across the countries' ingress streams), so
@@ -28,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from hub.audit import AuditWriter
@@ -38,6 +38,7 @@ from hub.governance.model import Governance, HubSigner
 from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
 from hub.pipeline.checks import Checked, check_batch
+from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.quarantine import quarantine_record
 from hub.pipeline.replay import SeenIds
 from hub.pipeline.requests import KvRequestMemory
@@ -58,7 +59,6 @@ from schemas.subjects import (
     UNKNOWN_COUNTRY,
     delivery_msg_id,
     delivery_subject,
-    outcome_subject,
     rejected_subject,
 )
 
@@ -110,7 +110,7 @@ class Pipeline:
     """Handles INGRESS messages; one instance per hub process, shared by its pull loops.
 
     Args:
-        nc: the hub's connection (outcomes to senders, core NATS).
+        outcomes: keeps each outcome for its sender (and tells a waiting one).
         writer: the batch writer of deliveries, notices and quarantine copies.
         settings: the hub settings (limits, window, poison threshold).
         governance: the directory and agreements in force (:attr:`governance` is
@@ -125,7 +125,7 @@ class Pipeline:
 
     def __init__(
         self,
-        nc: NatsClient,
+        outcomes: OutcomeStore,
         writer: JetStreamWriter,
         settings: HubSettings,
         governance: Governance,
@@ -136,7 +136,7 @@ class Pipeline:
         metrics: HubMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.nc = nc
+        self.outcomes = outcomes
         self.writer = writer
         self.settings = settings
         self.governance = governance
@@ -352,9 +352,9 @@ class Pipeline:
         return [] if self.audit is None else [self.audit.record(context)]
 
     async def _finish(self, msg: Msg, cc: str, outcome: Outcome) -> None:
-        # The outcome is a courtesy to a waiting `enlace publish`; the notice is the record.
+        # After the writes (it says they are on disk), before the ack (it is always kept).
         if cc != UNKNOWN_COUNTRY:
-            await self.nc.publish(outcome_subject(cc), outcome.to_json())
+            await self.outcomes.store(cc, outcome)
         await msg.ack()
 
 

@@ -11,6 +11,7 @@ from adapters.config import RetrySettings, load_adapters_config, nats_url_from
 from adapters.errors import AdapterConfigError
 from adapters.keys import Signer
 from adapters.sources.prepare import Prepared, PublishReceipt
+from schemas.outcomes import Outcome
 from tests.factories import make_directory
 
 
@@ -71,6 +72,9 @@ DIRECTORY = make_directory(parties=("GT",), themes=("gangs",)).directory
 
 class _NoPublisher:
     async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
+        raise AssertionError("not called")
+
+    async def outcome(self, message_id: str, country: str) -> Outcome | None:
         raise AssertionError("not called")
 
 

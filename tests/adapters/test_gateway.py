@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from adapters.errors import IngressFull
+from adapters.errors import IngressFull, OutcomeNotPermitted
 from adapters.keys import Signer
 from adapters.sources.gateway import TokenStore, create_gateway_app
 from adapters.sources.openapi import gateway_openapi
@@ -19,6 +21,7 @@ from adapters.sources.prepare import Prepared, PublishReceipt, prepare_message
 from schemas.errors import REASON_CODES, EnlaceError
 from schemas.jws import sign_detached
 from schemas.limits import IngressQuota
+from schemas.outcomes import Outcome, OutcomeStatus, RecipientView
 from tests.adapters.gatewaykit import SourceSetup, gang_message, source_setup
 from tests.factories import make_directory
 
@@ -27,14 +30,21 @@ HOSTILE_TD = make_directory(parties=("GT",), themes=("gangs",))
 
 
 class RecordingPublisher:
-    """In-memory double of the INGRESS publisher (the NATS path has its own test)."""
+    """In-memory double of the INGRESS publisher and of the hub's kept outcomes (the NATS
+    path has its own test)."""
 
     def __init__(self) -> None:
         self.published: list[tuple[bytes, str]] = []
+        self.kept: dict[tuple[str, str], Outcome] = {}
+        self.asked: list[tuple[str, str]] = []
 
     async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
         self.published.append((prepared.raw, sign_detached(prepared.raw, signer.key, signer.kid)))
         return PublishReceipt(prepared.id, "enlace.in.GT.gangs.gang_movement", 1, False)
+
+    async def outcome(self, message_id: str, country: str) -> Outcome | None:
+        self.asked.append((message_id, country))
+        return self.kept.get((message_id, country))
 
 
 @pytest.fixture
@@ -171,7 +181,7 @@ def test_hostile_bodies_get_a_reason_code_never_a_crash(body: bytes) -> None:
         assert err.code in REASON_CODES or err.code == "sender_mismatch"
 
 
-class FullPublisher:
+class FullPublisher(RecordingPublisher):
     """The country's ingress quota is full: JetStream refuses every publish."""
 
     async def publish(self, prepared: Prepared, signer: Signer) -> PublishReceipt:
@@ -211,3 +221,56 @@ def test_serves_its_openapi_document_without_a_token(client: TestClient) -> None
     document = response.json()
     assert document == gateway_openapi(max_bytes=MAX)
     assert f"At most {MAX} bytes" in document["info"]["description"]
+
+
+def get_outcome(client: TestClient, message_id: str, token: str | None) -> tuple[int, Any]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    response = client.get(f"/v1/messages/{message_id}/outcome", headers=headers)
+    return response.status_code, response.json()
+
+
+def test_the_outcome_of_a_message_is_read_for_the_tokens_country(
+    client: TestClient, token: str, publisher: RecordingPublisher
+) -> None:
+    said = Outcome(
+        message_id="01JDZ8Y5J3M8X7Q2C4V6B9N0PA",
+        status=OutcomeStatus.ACCEPTED,
+        at=datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+        description="delivered to SV",
+        recipients=(RecipientView(country="SV", view="full", agreement="gt-sv"),),
+    )
+    publisher.kept[(said.message_id, "GT")] = said
+
+    assert get_outcome(client, said.message_id, token) == (200, said.to_dict())
+    status, answer = get_outcome(client, "01JDZ8Y5J3M8X7Q2C4V6B9N0PB", token)
+    assert (status, answer["reason"]) == (404, "no_such_outcome")
+    assert "expired" in answer["detail"]
+    assert publisher.asked == [(said.message_id, "GT"), ("01JDZ8Y5J3M8X7Q2C4V6B9N0PB", "GT")]
+
+
+@pytest.mark.parametrize("token_value", [None, "not-a-token"])
+def test_an_outcome_without_a_valid_token_is_401_and_nothing_is_read(
+    client: TestClient, token_value: str | None, publisher: RecordingPublisher
+) -> None:
+    status, answer = get_outcome(client, "01JDZ8Y5J3M8X7Q2C4V6B9N0PA", token_value)
+    assert (status, answer["reason"]) == (401, "bad_token")
+    assert publisher.asked == []
+
+
+def test_an_outcome_the_gateways_login_may_not_read_is_403(
+    tmp_path: Path, setup: SourceSetup, token: str, publisher: RecordingPublisher
+) -> None:
+    class NotMine(RecordingPublisher):
+        async def outcome(self, message_id: str, country: str) -> Outcome | None:
+            raise OutcomeNotPermitted(message_id, country)
+
+    app = create_gateway_app(
+        lambda: setup.td.directory,
+        TokenStore(tmp_path / "tokens.json"),
+        setup.keys_dir,
+        NotMine,
+        max_bytes=MAX,
+    )
+    with TestClient(app) as client:
+        status, answer = get_outcome(client, "01JDZ8Y5J3M8X7Q2C4V6B9N0PA", token)
+    assert (status, answer["reason"]) == (403, "outcome_not_permitted")

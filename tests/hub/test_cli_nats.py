@@ -70,7 +70,7 @@ def test_logins_lists_every_login_with_its_key_seed_and_permissions(demo: DemoHo
     assert "enlace.in.GT.>" in rows["GT"]["publish"]["allow"]
     assert rows["GT"]["subscribe"]["allow"] == [
         "_INBOX.GT.>",
-        "enlace.outcome.GT",
+        "enlace.outcome.GT.>",
         "enlace.rejected.GT",
     ]
     # The demo runs a folder sink for HN: its consumer is HN's to read.

@@ -23,7 +23,7 @@ from schemas.subjects import (
     deadletter_subject,
     inbox_filter,
     ingress_filter,
-    outcome_subject,
+    outcome_filter,
     receipt_subject,
     rejected_subject,
 )
@@ -35,7 +35,7 @@ def test_a_party_publishes_and_hears_its_own_subjects_only() -> None:
     assert publish[:3] == [ingress_filter("SV"), receipt_subject("SV"), deadletter_subject("SV")]
     assert perms["subscribe"]["allow"] == [
         inbox_filter("SV"),
-        outcome_subject("SV"),
+        outcome_filter("SV"),
         rejected_subject("SV"),
     ]
 

@@ -56,11 +56,18 @@ def test_a_party_may_publish_only_under_its_own_code() -> None:
         others = set(re.findall(r"\b[A-Z]{2}\b", subject)) - {"GT", "JS", "API", "ACK"}
         assert not others, f"{subject} names another country"
     assert not any(s.startswith(("enlace.in.>", "enlace.out.")) for s in publish)
-    # On streams: its own dead letters' info, reading and removing one, nothing else.
+    # On streams: its own dead letters' info, reading and removing one; its own outcomes'
+    # info and reading one (by id: a direct get); nothing else.
     assert {s for s in publish if s.startswith("$JS.API.STREAM")} == {
         "$JS.API.STREAM.INFO.DEADLETTER_GT",
         "$JS.API.STREAM.MSG.GET.DEADLETTER_GT",
         "$JS.API.STREAM.MSG.DELETE.DEADLETTER_GT",
+        "$JS.API.STREAM.INFO.OUTCOMES_GT",
+        "$JS.API.STREAM.MSG.GET.OUTCOMES_GT",
+    }
+    assert {s for s in publish if s.startswith("$JS.API.DIRECT")} == {
+        "$JS.API.DIRECT.GET.OUTCOMES_GT",
+        "$JS.API.DIRECT.GET.OUTCOMES_GT.enlace.outcome.GT.>",
     }
 
 

@@ -165,7 +165,11 @@ def test_a_country_may_publish_only_under_its_own_code() -> None:
     assert "enlace.in.GT.>" in allowed
     assert not any(".SV" in subject for subject in allowed)
     assert not any("INGRESS" in subject for subject in allowed)
-    assert perms["subscribe"]["allow"] == ["_INBOX.GT.>", "enlace.outcome.GT", "enlace.rejected.GT"]
+    assert perms["subscribe"]["allow"] == [
+        "_INBOX.GT.>",
+        "enlace.outcome.GT.>",
+        "enlace.rejected.GT",
+    ]
 
 
 def test_credentials_are_kept_private_and_stable(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "ENLACE",
     "TRACE_SUBJECT",
     "demo_hub",
+    "run_enlace",
     "signed_trace_requests",
     "up_command",
     "wait_ready",
@@ -62,6 +63,15 @@ async def demo_hub(demo: Deployment, url: str) -> AsyncIterator[HubApp]:
         yield app
     finally:
         await app.stop()
+
+
+async def run_enlace(demo: Deployment, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``enlace --home <demo> ARGS --nats-url URL``, run in a thread: a hub may be running
+    on this event loop, and the command must run beside it, not block it."""
+    command = [ENLACE, "--home", str(demo.home), *args, "--nats-url", url]
+    return await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60
+    )
 
 
 def up_command(demo: Deployment, url: str) -> list[str]:

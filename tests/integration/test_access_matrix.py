@@ -57,6 +57,7 @@ SINKS["GT"] = ["folder", "webhook"]  # a country with two sinks
 AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
 BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, RECEIPTS_BUCKET)
 INTRUDER = "intruder"  # a consumer name nobody made
+MESSAGE_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0PA"  # an outcome's subject token
 
 # -- the policy, written as rules -------------------------------------------------------------
 
@@ -85,6 +86,7 @@ def _sink_consumers(cc: str) -> list[str]:
 
 def _country_publish(cc: str) -> list[str]:
     dead = f"DEADLETTER_{cc}"
+    kept = f"OUTCOMES_{cc}"
     rules = [
         f"enlace.in.{cc}.>",  # report
         f"enlace.receipt.{cc}",  # its sinks' receipts
@@ -93,6 +95,12 @@ def _country_publish(cc: str) -> list[str]:
         f"$JS.API.STREAM.INFO.{dead}",
         f"$JS.API.STREAM.MSG.GET.{dead}",
         f"$JS.API.STREAM.MSG.DELETE.{dead}",
+        # Its own kept outcomes, read only: by id (the last message on the id's subject,
+        # or a JSON request) and the stream's info; no consumer, purge, delete or update.
+        f"$JS.API.STREAM.INFO.{kept}",
+        f"$JS.API.STREAM.MSG.GET.{kept}",
+        f"$JS.API.DIRECT.GET.{kept}",
+        f"$JS.API.DIRECT.GET.{kept}.enlace.outcome.{cc}.>",
     ]
     for name in _sink_consumers(cc):  # fetch, info and ack; never create, update, delete
         rules += [
@@ -155,7 +163,7 @@ def allowed_subscribe(login: str, subject: str) -> bool:
     elif login == OPERATOR_USER:
         rules = [f"_INBOX.{OPERATOR_USER}.>"]
     else:
-        rules = [f"_INBOX.{login}.>", f"enlace.outcome.{login}", f"enlace.rejected.{login}"]
+        rules = [f"_INBOX.{login}.>", f"enlace.outcome.{login}.>", f"enlace.rejected.{login}"]
     return any(_covers(p, subject) for p in rules)
 
 
@@ -223,8 +231,21 @@ def _party_subjects(cc: str) -> list[str]:
         f"enlace.quarantine.{cc}",
         f"enlace.deadletter.{cc}",
         f"enlace.outcome.{cc}",
+        f"enlace.outcome.{cc}.{MESSAGE_ID}",
         f"_INBOX.{cc}.x",
     ]
+
+
+def _outcome_reads(stream: str) -> list[str]:
+    """Direct gets on an outcome stream by subject: every party's outcome subjects (its own,
+    another's), one token more and a subject of no outcome."""
+    reads = [f"$JS.API.DIRECT.GET.{stream}.enlace.outcome.{cc}.{MESSAGE_ID}" for cc in PARTIES]
+    own = stream.removeprefix("OUTCOMES_")
+    reads += [
+        f"$JS.API.DIRECT.GET.{stream}.enlace.outcome.{own}.{MESSAGE_ID}.x",
+        f"$JS.API.DIRECT.GET.{stream}.enlace.rejected.{own}",
+    ]
+    return reads
 
 
 def _filters(stream: str) -> list[str]:
@@ -236,7 +257,11 @@ def _filters(stream: str) -> list[str]:
     }
     if stream in per_party:
         return [per_party[stream].format(cc) for cc in PARTIES]
-    own = {"DEADLETTER_": "enlace.deadletter.{}", "INGRESS_": "enlace.in.{}.>"}
+    own = {
+        "DEADLETTER_": "enlace.deadletter.{}",
+        "INGRESS_": "enlace.in.{}.>",
+        "OUTCOMES_": "enlace.outcome.{}.>",
+    }
     for prefix, pattern in own.items():
         if stream.startswith(prefix):
             # Its own filter, and another party's (a consumer re-pointed across streams).
@@ -254,6 +279,8 @@ def publish_universe(consumers: dict[str, list[str]]) -> list[str]:
     for stream, names in consumers.items():
         subjects += [f"$JS.API.{verb}.{stream}" for verb in _STREAM_VERBS]
         subjects += [f"$JS.API.DIRECT.GET.{stream}.enlace.x", f"$JS.FC.{stream}.x"]
+        if stream.startswith("OUTCOMES_"):
+            subjects += _outcome_reads(stream)
         for name in [*names, INTRUDER]:
             subjects += [f"$JS.API.{verb}.{stream}.{name}" for verb in _CONSUMER_VERBS]
             subjects += [f"$JS.API.CONSUMER.CREATE.{stream}.{name}.{f}" for f in _filters(stream)]
@@ -267,6 +294,7 @@ def subscribe_universe() -> list[str]:
     for cc in PARTIES:
         subjects += _party_subjects(cc)
         subjects += [f"enlace.in.{cc}.>", f"enlace.out.{cc}.>", f"_INBOX.{cc}.>"]
+        subjects += [f"enlace.outcome.{cc}.*", f"enlace.outcome.{cc}.>"]
     subjects += [f"_INBOX.{name}.>" for name in _LOGINS]
     subjects += [f"_INBOX.{name}.x" for name in _LOGINS]
     subjects += _SYSTEM_EVENTS
@@ -360,6 +388,13 @@ def test_the_universe_has_the_subjects_of_the_attacks(matrix: Matrix) -> None:
     assert "hub-receipts" in matrix.consumers["RECEIPTS"]
     for attack in (
         "$JS.API.CONSUMER.CREATE.DELIVERY.sink-HN-folder.enlace.out.GT.>",
+        f"$JS.API.DIRECT.GET.OUTCOMES_HN.enlace.outcome.HN.{MESSAGE_ID}",
+        "$JS.API.STREAM.MSG.GET.OUTCOMES_HN",
+        "$JS.API.CONSUMER.CREATE.OUTCOMES_HN",
+        "$JS.API.CONSUMER.CREATE.OUTCOMES_HN.intruder.enlace.outcome.HN.>",
+        "$JS.API.STREAM.PURGE.OUTCOMES_GT",
+        "$JS.API.STREAM.DELETE.OUTCOMES_GT",
+        "$JS.API.STREAM.UPDATE.OUTCOMES_GT",
         "$JS.API.CONSUMER.CREATE.RECEIPTS.hub-receipts.enlace.receipt.GT",
         "$JS.API.STREAM.UPDATE.AUDIT",
         "$JS.API.STREAM.UPDATE.AUDIT_CHECKPOINTS",

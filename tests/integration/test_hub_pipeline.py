@@ -67,7 +67,7 @@ async def outcome_of(
     """Publish and wait for the hub's outcome of this message."""
     cc = message["sender"]["country"]
     got = Collector()
-    sub = await nc.subscribe(f"enlace.outcome.{cc}", cb=got.handler)
+    sub = await nc.subscribe(f"enlace.outcome.{cc}.>", cb=got.handler)
     await publish_signed(js, message, raw, jws, **kw)
     deadline = asyncio.get_running_loop().time() + 10
     try:
@@ -268,7 +268,7 @@ async def test_a_second_message_with_an_accepted_id_is_refused_as_duplicate(
     # A replay that slips past JetStream's de-duplication (another Nats-Msg-Id, or later
     # than its window) still carries the same message id.
     got = Collector()
-    sub = await nc.subscribe("enlace.outcome.GT", cb=got.handler)
+    sub = await nc.subscribe("enlace.outcome.GT.>", cb=got.handler)
     await js.publish(
         "enlace.in.GT.gangs.gang_movement",
         raw,

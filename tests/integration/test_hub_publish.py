@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,10 @@ from schemas.jws import sign_detached
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE
 from schemas.trust import load_directory, load_trust_root
 from tests.integration.conftest import start_nats_server
-from tests.integration.demokit import demo_hub
+from tests.integration.demokit import demo_hub, run_enlace
 from tests.integration.hubkit import stream_msgs
 
 pytestmark = pytest.mark.integration
-
-ENLACE = [sys.executable, "-c", "from hub.cli import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +43,10 @@ async def hub(demo: Deployment, server: NatsServer) -> AsyncIterator[HubApp]:
         yield app
 
 
-def publish_cli(
-    demo: Deployment, server: NatsServer, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ENLACE, "--home", str(demo.home), "publish", *args, "--nats-url", server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def run_cli(
     demo: Deployment, server: NatsServer, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    # The hub runs on this event loop: the CLI must run beside it, not block it.
-    return await asyncio.to_thread(publish_cli, demo, server, *args)
+    return await run_enlace(demo, server.url, "publish", *args)
 
 
 async def test_publish_gang_movement_from_gt_reaches_every_other_party_in_full(
@@ -217,7 +202,7 @@ async def test_a_duplicate_exits_10_whichever_record_caught_it(
             if json.loads(msg.data)["message_id"] == message["id"] and not outcome.done():
                 outcome.set_result(msg.data)
 
-        await nc.subscribe("enlace.outcome.GT", cb=on_outcome)
+        await nc.subscribe("enlace.outcome.GT.>", cb=on_outcome)
         subject = f"enlace.in.GT.{message['theme']}.{message['type']}"
         await nc.jetstream().publish(
             subject, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: "before-the-window"}

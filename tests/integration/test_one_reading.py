@@ -104,7 +104,7 @@ async def publish_as_gt(up: Running, raw: bytes, msg_id: str) -> dict[str, Any]:
     gt = await login(up, "GT", errors)
     try:
         outcomes, notices = Collector(), Collector()
-        await gt.subscribe("enlace.outcome.GT", cb=outcomes.handler)
+        await gt.subscribe("enlace.outcome.GT.>", cb=outcomes.handler)
         await gt.subscribe("enlace.rejected.GT", cb=notices.handler)
         await gt.jetstream().publish(
             SUBJECT, raw, headers={HDR_SIGNATURE: sign_detached(raw, key, kid), HDR_MSG_ID: msg_id}

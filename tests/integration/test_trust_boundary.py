@@ -5,6 +5,11 @@ A country tried to re-point another country's sink consumer and the hub's receip
 tried to shrink the audit streams with a stream update. Each must be refused by the
 server, and whatever only the hub's login could still change is mended or refused, on the
 record, when the hub starts.
+
+The kept outcomes (issue 13): GT tries to read HN's outcome by id (through HN's stream and
+through its own), to read HN's stream by sequence, to hear HN's outcomes live, to make a
+consumer on HN's outcomes or its own, and to purge, delete from or shorten its own. The
+server refuses each; HN's outcome and GT's stay.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from adapters.client import EnlaceClient
+from adapters.errors import OutcomeNotPermitted
 from hub.app import HubApp, create_app
 from hub.audit import AuditReader, AuditWriter, CheckpointSigner, kinds
 from hub.audit.entries import AuditEntry, EntryKind, parse_entry
@@ -34,7 +41,8 @@ from hub.jetstream.streams import (
 )
 from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
 from hub.server.process import NatsServer
-from schemas.subjects import ingress_stream
+from schemas.outcomes import Outcome
+from schemas.subjects import ingress_stream, outcome_subject
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
 from tests.integration.hubkit import PARTIES, governance
@@ -251,3 +259,108 @@ async def test_a_sink_runner_binds_only_to_a_consumer_the_hub_made(
         await sv.close()
     names = [c.name for c in await hub_nc.jetstream().consumers_info("DELIVERY")]
     assert "sink-SV-folder" not in names
+
+
+# -- the kept outcomes ------------------------------------------------------------------------
+
+HN_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0HN"
+GT_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0GT"
+
+
+def _outcome(message_id: str) -> Outcome:
+    return Outcome.from_json(
+        json.dumps({"message_id": message_id, "status": "accepted", "at": "2026-12-06T01:00:00Z"})
+    )
+
+
+@pytest.fixture
+async def kept(hub_nc: NatsClient) -> NatsClient:
+    """The hub's login, with an outcome kept for HN and one for GT."""
+    for cc, message_id in (("HN", HN_ID), ("GT", GT_ID)):
+        await hub_nc.jetstream().publish(
+            outcome_subject(cc, message_id), _outcome(message_id).to_json()
+        )
+    return hub_nc
+
+
+ATTACKS = {
+    "HN's outcome by id": (
+        f"$JS.API.DIRECT.GET.OUTCOMES_HN.enlace.outcome.HN.{HN_ID}",
+        b"",
+    ),
+    "HN's outcome through GT's own stream": (
+        f"$JS.API.DIRECT.GET.OUTCOMES_GT.enlace.outcome.HN.{HN_ID}",
+        b"",
+    ),
+    "HN's stream by sequence": ("$JS.API.STREAM.MSG.GET.OUTCOMES_HN", b'{"seq": 1}'),
+    "HN's stream, direct, by sequence": ("$JS.API.DIRECT.GET.OUTCOMES_HN", b'{"seq": 1}'),
+    "HN's stream info": ("$JS.API.STREAM.INFO.OUTCOMES_HN", b""),
+    "a consumer on HN's outcomes": (
+        "$JS.API.CONSUMER.CREATE.OUTCOMES_HN",
+        json.dumps(
+            {"stream_name": "OUTCOMES_HN", "config": {"ack_policy": "none", "name": "spy"}}
+        ).encode(),
+    ),
+    "a durable consumer on HN's outcomes": (
+        "$JS.API.CONSUMER.CREATE.OUTCOMES_HN.spy.enlace.outcome.HN.>",
+        json.dumps(
+            {
+                "stream_name": "OUTCOMES_HN",
+                "config": {"durable_name": "spy", "ack_policy": "none"},
+            }
+        ).encode(),
+    ),
+    "a consumer on its own outcomes": (
+        "$JS.API.CONSUMER.CREATE.OUTCOMES_GT",
+        json.dumps(
+            {"stream_name": "OUTCOMES_GT", "config": {"ack_policy": "none", "name": "own"}}
+        ).encode(),
+    ),
+    "purging its own outcomes": ("$JS.API.STREAM.PURGE.OUTCOMES_GT", b""),
+    "deleting its own outcome": ("$JS.API.STREAM.MSG.DELETE.OUTCOMES_GT", b'{"seq": 1}'),
+    "deleting its own outcome stream": ("$JS.API.STREAM.DELETE.OUTCOMES_GT", b""),
+    "shortening its own outcomes' age": (
+        "$JS.API.STREAM.UPDATE.OUTCOMES_GT",
+        json.dumps(
+            {"name": "OUTCOMES_GT", "subjects": ["enlace.outcome.GT.>"], "max_age": 1}
+        ).encode(),
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+async def test_gt_cannot_read_hns_outcomes_nor_remove_its_own(
+    deployment: Deployment, server: NatsServer, kept: NatsClient, attack: str
+) -> None:
+    subject, body = ATTACKS[attack]
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        with pytest.raises(nats.errors.Error):  # no answer: the server dropped the request
+            await gt.request(subject, body, timeout=1)
+        assert await errors.wait_for(f'publish to "{subject.lower()}"')
+        # What it went for is still there, for its owner.
+        assert await EnlaceClient(gt).outcome(GT_ID, "GT") == _outcome(GT_ID)
+    finally:
+        await gt.close()
+    js = kept.jetstream()
+    hn_kept = await js.get_last_msg("OUTCOMES_HN", outcome_subject("HN", HN_ID), direct=True)
+    assert Outcome.from_json(hn_kept.data or b"") == _outcome(HN_ID)
+    assert [c.name for c in await js.consumers_info("OUTCOMES_HN")] == []
+    assert [c.name for c in await js.consumers_info("OUTCOMES_GT")] == []
+
+
+async def test_gt_cannot_hear_hns_outcomes_nor_read_them_through_the_client(
+    deployment: Deployment, server: NatsServer, kept: NatsClient
+) -> None:
+    errors = Errors()
+    gt = await login(deployment, server, "GT", errors)
+    try:
+        await gt.subscribe("enlace.outcome.HN.>")
+        await gt.flush()
+        assert await errors.wait_for('subscription to "enlace.outcome.hn.>"')
+        with pytest.raises(OutcomeNotPermitted):
+            await EnlaceClient(gt).outcome(HN_ID, "HN")
+        assert await EnlaceClient(gt).outcome(HN_ID, "GT") is None  # not GT's message
+    finally:
+        await gt.close()

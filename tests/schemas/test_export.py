@@ -136,7 +136,7 @@ def test_asyncapi_channels_cover_every_type_and_subject(exported: Path) -> None:
         assert f"enlace.out.{{recipient}}.{{theme}}.{type_}" in addresses
     assert "enlace.rejected.{country}" in addresses
     assert "enlace.receipt.{country}" in addresses
-    assert "enlace.outcome.{country}" in addresses
+    assert "enlace.outcome.{country}.{message_id}" in addresses
 
 
 def test_asyncapi_references_resolve(exported: Path) -> None:

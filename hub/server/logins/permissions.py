@@ -11,10 +11,14 @@ publish                                                why
 ``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
 ``$JS.ACK.DELIVERY.<sink>.>``                          ack them
 ``$JS.API.STREAM.{INFO,MSG.GET,MSG.DELETE}.DEADLETTER_CC``  count, read, remove its own dead letters
+``$JS.API.STREAM.{INFO,MSG.GET}.OUTCOMES_CC``          read its own kept outcomes (by id:
+``$JS.API.DIRECT.GET.OUTCOMES_CC[.enlace.outcome.CC.>]``  the last message of the id's subject)
 =====================================================  ==========================================
 
 and subscribe only to ``_INBOX.CC.>`` (its replies: every client of country CC must use
-that inbox prefix), ``enlace.outcome.CC`` and ``enlace.rejected.CC``. A country creates,
+that inbox prefix), ``enlace.outcome.CC.>`` (the outcome of each of its messages, as the
+hub stores it) and ``enlace.rejected.CC``. Its outcomes it may only read: no consumer, no
+purge or delete, so that what a sender may collect later stays there for its age. A country creates,
 updates and deletes no consumer at all: the hub makes every one (:mod:`hub.jetstream.consumers`),
 because nats-server takes a create of an existing durable as an update of it. Only the
 hub may read the ingress streams or publish deliveries; no login, the hub's included, may change the
@@ -56,7 +60,8 @@ from schemas.subjects import (
     every_subject,
     inbox_filter,
     ingress_filter,
-    outcome_subject,
+    outcome_filter,
+    outcome_stream,
     receipt_subject,
     rejected_subject,
 )
@@ -91,6 +96,7 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
         ValueError: ``cc`` is not a country code.
     """
     dead = deadletter_stream(cc)
+    kept = outcome_stream(cc)
     publish = [
         ingress_filter(cc),
         receipt_subject(cc),
@@ -101,6 +107,12 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
         f"$JS.API.STREAM.INFO.{dead}",
         f"$JS.API.STREAM.MSG.GET.{dead}",
         f"$JS.API.STREAM.MSG.DELETE.{dead}",
+        # Its own outcomes, read only: by id (a direct get of the last message on the
+        # id's subject, or a JSON request), and the stream's info.
+        f"$JS.API.STREAM.INFO.{kept}",
+        f"$JS.API.STREAM.MSG.GET.{kept}",
+        f"$JS.API.DIRECT.GET.{kept}",
+        f"$JS.API.DIRECT.GET.{kept}.{outcome_filter(cc)}",
     ]
     for name in consumers:
         publish += [
@@ -108,7 +120,7 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.DELIVERY.{name}",
             f"$JS.ACK.DELIVERY.{name}.>",
         ]
-    subscribe = [inbox_filter(cc), outcome_subject(cc), rejected_subject(cc)]
+    subscribe = [inbox_filter(cc), outcome_filter(cc), rejected_subject(cc)]
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
