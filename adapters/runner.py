@@ -5,6 +5,8 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 1. parse and verify it (sender's signature for the full view, the hub's countersignature
    for a redacted one) — a delivery that fails is **never written** (:mod:`adapters.steps`);
 2. write it through the sink, which is idempotent on the message id;
+   — every fresh delivery of a fetched batch in one write where the sink's medium allows
+   (:class:`~adapters.base.BatchSink`), one at a time if that write fails;
 3. retry transient failures in place with exponential backoff and full jitter (in place
    keeps the order; the ack deadline is extended while waiting) (:mod:`adapters.retries`);
 4. send permanent failures, tampered deliveries and deliveries over the retry limit to
@@ -22,9 +24,11 @@ This module is the loop: it binds the consumer the hub made, fetches and settles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -39,11 +43,12 @@ from adapters.deadletters import (
     HDR_SINK,
     DeadLetters,
 )
+from adapters.delivery import Delivery
 from adapters.errors import StreamsMissing, reason_of
 from adapters.keys import Signer
 from adapters.receipting import ReceiptPublisher
-from adapters.retries import backoff_delay
-from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings
+from adapters.retries import Keepalive, backoff_delay
+from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import delivery_filter, sink_consumer
@@ -64,6 +69,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger("enlace.adapters.runner")
+
+_QUICK = 0.005  # seconds: what is already there comes within this
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
 """The shared streams a runner reads from and writes to; the hub creates them
@@ -108,6 +115,7 @@ class SinkRunner:
         self.dead_letters = DeadLetters(js, settings.country, settings.sink_name)
         self._sleep = sleep
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._beat_every = settings.ack_wait / 3
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
 
     @property
@@ -139,7 +147,7 @@ class SinkRunner:
         await self.sink.open()
         try:
             # The country's login may read the info of its own sinks' consumers only.
-            await self.js.consumer_info("DELIVERY", self.consumer)
+            info = await self.js.consumer_info("DELIVERY", self.consumer)
         except NotFoundError:
             raise StreamsMissing(
                 f"the hub has made no consumer {self.consumer} on stream DELIVERY of this "
@@ -148,6 +156,8 @@ class SinkRunner:
                 "and run `enlace reload` (or start the hub: `enlace up`), or point "
                 "--nats-url at the hub's server"
             ) from None
+        if info.config.ack_wait:  # the hub's, whatever this runner's settings say
+            self._beat_every = max(0.2, info.config.ack_wait / 3)
         self._sub = await self.js.pull_subscribe_bind(durable=self.consumer, stream="DELIVERY")
         try:
             # The country's login may read the info of its own dead-letter stream only.
@@ -176,22 +186,28 @@ class SinkRunner:
         if self._sub is None:
             raise RuntimeError("SinkRunner.start() was not called")
         try:
-            msgs = await self._sub.fetch(
-                self.settings.fetch_batch, timeout=self.settings.fetch_timeout
-            )
+            # One with a long poll, then at once what else is there: nats-py's fetch(n)
+            # waits out the whole poll for the other n - 1 once it has a first one.
+            msgs = await self._sub.fetch(1, timeout=self.settings.fetch_timeout)
         except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
             return 0
-        for index, msg in enumerate(msgs):
-            try:
-                await self.handle(msg)
-            except Exception:
-                # NATS trouble (receipt or dead letter not stored): leave this and the rest
-                # unacked so they come back in order after a pause.
-                self._log.exception("delivery_failed_will_retry", subject=msg.subject)
-                for later in msgs[index:]:
-                    await later.nak(delay=self.settings.retry.backoff_base)
-                await self._sleep(self.settings.retry.backoff_base)
-                break
+        except nats.errors.Error as err:  # the connection is down: it reconnects by itself
+            self._log.warning("fetch_failed", error=type(err).__name__)
+            await self._sleep(self.settings.retry.backoff_base)
+            return 0
+        if self.settings.fetch_batch > 1:
+            with contextlib.suppress(TimeoutError):
+                msgs += await self._sub.fetch(self.settings.fetch_batch - 1, timeout=_QUICK)
+        try:
+            await self.handle_batch(msgs)
+        except Exception:
+            # NATS trouble (receipt or dead letter not stored): leave what is not acked
+            # so it comes back in order after a pause.
+            self._log.exception("batch_failed_will_retry", count=len(msgs))
+            for msg in msgs:
+                with contextlib.suppress(Exception):  # one acked raises at once
+                    await msg.nak(delay=self.settings.retry.backoff_base)
+            await self._sleep(self.settings.retry.backoff_base)
         return len(msgs)
 
     async def drain(self) -> int:
@@ -203,28 +219,70 @@ class SinkRunner:
             if handled == 0:
                 return total
 
-    async def handle(self, msg: Msg) -> Processed:
-        """Verify, deliver, receipt, then ack one DELIVERY message."""
-        meta = msg.metadata
+    async def handle_batch(self, msgs: list[Msg]) -> list[Processed]:
+        """Verify, write (one batch where the sink can), receipt, then ack DELIVERY messages.
+
+        Every message is acked only once its write is durable and its receipt (or dead
+        letter and receipt) stored. While the batch is in hand its ack deadlines are kept
+        pushed out (in-progress every third of ``ack_wait``), so the consumer's short
+        ``ack_wait`` redelivers only what a lost connection really dropped.
+        """
+        async with self._heartbeat(msgs) as keepalive:
+            reads = [
+                self.steps.read(m.subject, dict(m.headers or {}), m.data, m.metadata.timestamp)
+                for m in msgs
+            ]
+            verified = [r for r in reads if isinstance(r, Delivery)]
+            written = iter(await self.steps.write_batch(verified, keepalive))
+            outcomes = [r if isinstance(r, Failure) else next(written) for r in reads]
+            for msg, outcome in zip(msgs, outcomes, strict=True):
+                if isinstance(outcome, Failure):  # in stream order, one by one (rare)
+                    await self._dead_letter(msg, outcome)
+            done = await asyncio.gather(*map(self._receipt, msgs, outcomes))
+        await asyncio.gather(*(m.ack_sync() for m in msgs))
+        return list(done)
+
+    async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
+        seq = msg.metadata.sequence.stream
         headers = dict(msg.headers or {})
-        outcome = await self.steps.process(
-            msg.subject, headers, msg.data, meta.timestamp, msg.in_progress
+        await self.dead_letters.send(
+            msg.subject, headers, msg.data, msg.metadata.timestamp, failure.error, seq
         )
-        seq = meta.sequence.stream  # the receipt names it: the hub checks it against DELIVERY
+
+    async def _receipt(self, msg: Msg, outcome: Written | Failure) -> Processed:
+        """Store the receipt of one delivery (its dead letter is stored); the caller acks."""
+        seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
         if isinstance(outcome, Failure):
-            await self.dead_letters.send(
-                msg.subject, headers, msg.data, meta.timestamp, outcome.error, seq
-            )
             if outcome.delivery is not None:
                 await self.receipts.publish(
                     outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason_of(outcome.error)
                 )
-            await msg.ack_sync()
             return Processed.DEAD_LETTERED
         delivery, result = outcome
         await self.receipts.publish(delivery, seq, ReceiptStatus.DELIVERED)
-        await msg.ack_sync()
         return Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, msgs: list[Msg]) -> AsyncIterator[Keepalive]:
+        """Push the ack deadline of ``msgs`` out now and then while the block runs."""
+
+        async def beat() -> None:
+            for msg in msgs:
+                with contextlib.suppress(Exception):  # the connection may be gone
+                    await msg.in_progress()
+
+        async def beating() -> None:
+            while True:
+                await asyncio.sleep(self._beat_every)
+                await beat()
+
+        task = asyncio.create_task(beating())
+        try:
+            yield beat
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def replay_dead_letters(self) -> list[tuple[int, Processed | str]]:
         """Try every dead letter of this country and sink again.

@@ -1,4 +1,4 @@
-"""The steps of a sink runner for one delivery: parse, verify, write (with retries).
+"""The steps of a sink runner: parse, verify, write (in batches where the sink can; retries).
 
 A delivery that fails to parse or verify is **never written**; a write that fails for
 good, or more often than the retry limit allows, comes back as a :class:`Failure` for the
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 import structlog
 
-from adapters.base import DeliveryResult, Sink
+from adapters.base import BatchSink, DeliveryResult, Sink
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery, parse_delivery, verify_delivery
 from adapters.errors import (
@@ -44,15 +44,20 @@ class Processed(StrEnum):
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """How one runner consumes; the consumer's ``ack_wait`` must exceed the longest
-    backoff (the runner pushes it out before each wait)."""
+    """How one runner consumes.
+
+    ``fetch_batch`` is the most deliveries written as one batch (the hub's consumer lets a
+    sink hold at most ``SINK_MAX_ACK_PENDING``, 128). ``ack_wait`` is the consumer's, as the
+    hub set it (``SINK_ACK_WAIT``); the runner reads the real one at start and pushes the
+    deadline of the batch in hand out every third of it.
+    """
 
     country: str
     sink_name: str
     retry: RetrySettings = field(default_factory=RetrySettings)
-    fetch_batch: int = 32
+    fetch_batch: int = 64
     fetch_timeout: float = 1.0
-    ack_wait: float = 120.0
+    ack_wait: float = 10.0
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
@@ -116,10 +121,33 @@ class DeliverySteps:
         Returns:
             The delivery and what the sink said, or the failure to dead-letter.
         """
+        read = self.read(subject, headers, body, published_at)
+        if isinstance(read, Failure):
+            return read
+        return await self.write(read, keepalive)
+
+    def read(
+        self, subject: str, headers: dict[str, str], body: bytes, published_at: datetime
+    ) -> Delivery | Failure:
+        """Parse and verify one delivery; one that fails is never written.
+
+        Args:
+            subject: the delivery's subject.
+            headers: its headers.
+            body: its bytes.
+            published_at: when the hub published it (keys are checked at that time).
+        """
         delivery: Delivery | None = None
         try:
             delivery = parse_delivery(subject, headers, body, self.settings.country, published_at)
             verify_delivery(delivery, self.directory(), published_at, self.settings.max_bytes)
+        except DeliveryError as err:
+            return self.failed(err, delivery, subject)
+        return delivery
+
+    async def write(self, delivery: Delivery, keepalive: Keepalive) -> Written | Failure:
+        """Write one verified delivery unless written before, retrying transient failures."""
+        try:
             if await self.sink.already_delivered(delivery.message_id):
                 result = DeliveryResult("(already delivered)", duplicate=True)
             else:
@@ -132,8 +160,8 @@ class DeliverySteps:
                     keepalive=keepalive,
                     log=self.log,
                 )
-        except (DeliveryError, PermanentSinkError, RetriesExhausted) as err:
-            return self.failed(err, delivery, subject)
+        except (PermanentSinkError, RetriesExhausted) as err:
+            return self.failed(err, delivery, delivery.subject)
         except TransientSinkError as err:
             # already_delivered() could not be answered: treat like a failed attempt.
             return Failure(
@@ -141,6 +169,37 @@ class DeliverySteps:
             )
         self.written(delivery, result)
         return delivery, result
+
+    async def write_batch(
+        self, deliveries: Sequence[Delivery], keepalive: Keepalive
+    ) -> list[Written | Failure]:
+        """Write verified deliveries, as one batch when the sink can, in order.
+
+        A sink that is a :class:`~adapters.base.BatchSink` gets every delivery not written
+        before in one call (one fsync, one transaction). If that call fails, each is
+        written on its own (:meth:`write`: retries, then a failure for the dead letters),
+        so one bad delivery neither loses nor duplicates the others.
+
+        Args:
+            deliveries: what :meth:`read` returned, in stream order.
+            keepalive: pushes the ack deadline out while retrying.
+
+        Returns:
+            Per delivery, in order: what was written, or the failure to dead-letter.
+        """
+        sink = self.sink
+        if not isinstance(sink, BatchSink) or len(deliveries) < 2:
+            return [await self.write(d, keepalive) for d in deliveries]
+        try:
+            results = await sink.deliver_batch(deliveries)
+        except (TransientSinkError, PermanentSinkError) as err:
+            self.log.warning(
+                "batch_failed_one_by_one", count=len(deliveries), detail=err.description
+            )
+            return [await self.write(d, keepalive) for d in deliveries]
+        for delivery, result in zip(deliveries, results, strict=True):
+            self.written(delivery, result)
+        return list(zip(deliveries, results, strict=True))
 
     def failed(self, err: EnlaceError, delivery: Delivery | None, subject: str) -> Failure:
         """Log a delivery going to the dead letters (a warning if tampered, else an error)."""

