@@ -35,14 +35,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters.base import Sink
-from adapters.deadletters import (
-    HDR_DELIVERY_SEQ,
-    HDR_ORIGINAL_SUBJECT,
-    HDR_PUBLISHED_AT,
-    HDR_REASON_DETAIL,
-    HDR_SINK,
-    DeadLetters,
-)
+from adapters.deadletters import DeadLetters
 from adapters.delivery import Delivery
 from adapters.errors import StreamsMissing, reason_of
 from adapters.keys import Signer
@@ -54,11 +47,6 @@ from schemas.receipts import ReceiptStatus
 from schemas.subjects import delivery_filter, sink_consumer
 
 __all__ = [
-    "HDR_DELIVERY_SEQ",
-    "HDR_ORIGINAL_SUBJECT",
-    "HDR_PUBLISHED_AT",
-    "HDR_REASON_DETAIL",
-    "HDR_SINK",
     "RUNNER_STREAMS",
     "Processed",
     "RunnerSettings",

@@ -202,7 +202,13 @@ class DeliverySteps:
         return list(zip(deliveries, results, strict=True))
 
     def failed(self, err: EnlaceError, delivery: Delivery | None, subject: str) -> Failure:
-        """Log a delivery going to the dead letters (a warning if tampered, else an error)."""
+        """Log a delivery going to the dead letters (a warning if tampered, else an error).
+
+        Args:
+            err: why it goes there.
+            delivery: the delivery, if it could be read.
+            subject: the subject it came on.
+        """
         level = "warning" if isinstance(err, TamperedDelivery) else "error"
         getattr(self.log, level)(
             "dead_letter",

@@ -14,26 +14,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from adapters.base import BatchSink, DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
-from adapters.registry import build_sink, sink_names
+from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
 from hub.jetstream.consumers import ensure_consumer, sink_consumer_config
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import HDR_MSG_ID, deadletter_stream
 from schemas.testing import TestDirectory, make_directory
-from tests.integration.sink_backends import Backend, backend_setup
-from tests.integration.sinkkit import fresh_streams, publish_delivery, read_receipts, receipt_signer
+from tests.integration.sink_backends import Backend
+from tests.integration.sinkkit import WrappedSink, publish_delivery, read_receipts, receipt_signer
 
 pytestmark = pytest.mark.integration
 
@@ -45,42 +44,17 @@ def td() -> TestDirectory:
     return make_directory(parties=("GT", "SV", "US"), themes=("gangs",))
 
 
-@pytest.fixture(params=sink_names())
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
-    with backend_setup(request.param)(request, context) as backend:
-        yield backend
-
-
-@pytest.fixture
-async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
-    js = nc.jetstream()
-    await fresh_streams(js)
-    yield js
-
-
 @dataclass
-class Batches:
+class Batches(WrappedSink):
     """Wraps a real batch sink: counts its batches, refuses ``bad`` (having written the rest
     of its batch), crashes once after a batch is durable, or waits before each write."""
 
-    inner: BatchSink
     bad: str | None = None
     crash_once: bool = False
     wait: float = 0.0
     gate: asyncio.Event | None = None
     batches: list[int] = field(default_factory=list)
     singles: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def already_delivered(self, message_id: str) -> bool:
-        return await self.inner.already_delivered(message_id)
 
     async def _hold(self) -> None:
         await asyncio.sleep(self.wait)
@@ -98,6 +72,7 @@ class Batches:
         self.batches.append(len(deliveries))
         await self._hold()
         good = [d for d in deliveries if d.message_id != self.bad]
+        assert isinstance(self.inner, BatchSink)
         results = await self.inner.deliver_batch(good)
         if len(good) < len(deliveries):
             raise PermanentSinkError("one of the batch was refused", reason="refused_test")
@@ -105,9 +80,6 @@ class Batches:
             self.crash_once = False
             raise RuntimeError("power cut after the batch was durable, before any receipt")
         return results
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def runner_for(
@@ -228,7 +200,7 @@ async def test_a_blocked_sink_of_one_country_does_not_hold_up_another(
     js: JetStreamContext, td: TestDirectory, tmp_path: Path
 ) -> None:
     gate = asyncio.Event()
-    stuck = Batches(folder(tmp_path, "GT"), gate=gate)  # type: ignore[arg-type]
+    stuck = Batches(folder(tmp_path, "GT"), gate=gate)
     for_gt = [await publish_delivery(js, td, recipient="GT") for _ in range(3)]
     for_sv = [await publish_delivery(js, td, recipient="SV", sender="GT") for _ in range(3)]
     runners = [
@@ -258,7 +230,7 @@ async def test_a_batch_held_past_ack_wait_is_not_redelivered(
     # The hub's consumer, with an ack_wait shorter than the sink takes to write.
     short = dataclasses.replace(sink_consumer_config(COUNTRY, "folder"), ack_wait=1.0)
     await ensure_consumer(js, "DELIVERY", short)
-    sink = Batches(folder(tmp_path, COUNTRY), wait=2.5)  # type: ignore[arg-type]
+    sink = Batches(folder(tmp_path, COUNTRY), wait=2.5)
     sent = [await publish_delivery(js, td) for _ in range(2)]
     runner = runner_for(js, td, sink, "folder")
     await runner.start()
