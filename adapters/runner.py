@@ -18,7 +18,17 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
    sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
 
-This module is the loop: it binds the consumer the hub made, fetches and settles.
+This module is the loop: it binds the consumer the hub made, fetches and settles. It is
+the adapters' only fetch (they may not import the hub's ``hub.jetstream.pull``).
+
+Why not FastStream's pull subscriber (0.7.8, with nats-py 2.16), measured: bound by
+``durable=`` to a ``JStream(name, declare=False)`` it makes no ``CONSUMER.CREATE`` (only
+``CONSUMER.INFO`` and ``MSG.NEXT``: a country's login suffices), but its batch loop
+(``PullSub(batch=True)``) catches ``nats.errors.TimeoutError`` only, while nats-py's
+``fetch`` raises plain ``asyncio.TimeoutError`` when the rest of a batch's deadline has
+run out: the messages gathered so far are dropped unacked (redelivered after ``ack_wait``,
+after later ones: out of order) and the task restarts with an error; its per-message loop
+hands a fetched batch's messages to concurrent tasks (out of order as well).
 """
 
 from __future__ import annotations
