@@ -31,11 +31,6 @@ def atomic_write(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         fsync_dir(path.parent)
 
 
-_SYNCERS = ThreadPoolExecutor(8, thread_name_prefix="enlace-fsync")
-"""fsyncs of one batch's files run side by side: the filesystem's journal commits them
-together instead of one commit each."""
-
-
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
@@ -47,16 +42,18 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def write_all(files: Sequence[tuple[Path, bytes]]) -> None:
+def write_all(files: Sequence[tuple[Path, bytes]], syncers: ThreadPoolExecutor) -> None:
     """Write many files atomically, each fsynced, then each folder they are in once.
 
-    Every file is written to a temporary name and fsynced (side by side), then renamed in
+    Every file is written to a temporary name and fsynced side by side on ``syncers`` (the
+    filesystem's journal then commits them together rather than one commit each; a pool
+    of the sink's own, so that a hung disk of one sink holds up no other), then renamed in
     the order given (a reader sees them appear in that order), then each folder is
     fsynced. Until that last fsync a crash may undo some of the renames.
     """
     if not files:
         return
-    for done in [_SYNCERS.submit(_write_synced, path, data) for path, data in files]:
+    for done in [syncers.submit(_write_synced, path, data) for path, data in files]:
         done.result()  # raises the first failure (the temporary files stay unnamed)
     try:
         for path, _ in files:

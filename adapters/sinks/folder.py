@@ -23,6 +23,7 @@ import errno
 import json
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +63,7 @@ class FolderSink:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._syncers: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> FolderSink:
@@ -70,6 +72,8 @@ class FolderSink:
 
     async def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self._syncers is None:
+            self._syncers = ThreadPoolExecutor(4, thread_name_prefix="enlace-fsync")
 
     def _path(self, message_id: str) -> Path:
         # The id becomes a file name: refuse anything that could leave the folder.
@@ -118,8 +122,12 @@ class FolderSink:
                 files.append((path, delivery.body))
             results.append(DeliveryResult(str(path), duplicate=duplicate))
         # Side files are renamed before any <id>.json: a reader never sees one without them.
-        write_all(sides + files)
+        if self._syncers is None:
+            raise RuntimeError("FolderSink.open() was not called")
+        write_all(sides + files, self._syncers)
         return results
 
     async def close(self) -> None:
-        return None
+        if self._syncers is not None:
+            self._syncers.shutdown(wait=False)  # a hung fsync must not hang the close
+            self._syncers = None
