@@ -7,6 +7,11 @@ signals failures with :class:`~adapters.errors.TransientSinkError` (retried) or
 :class:`~adapters.errors.PermanentSinkError` (dead-lettered). The runner does the rest:
 verification, retries, dead letters, receipts, acks.
 
+A sink whose medium can make many writes durable at once (one directory fsync, one
+file fsync, one database transaction) also implements :class:`BatchSink`: the runner then
+hands it every fresh delivery of a fetched batch together, and falls back to one delivery
+at a time (with retries and dead letters) for a batch that fails.
+
 A sink is made by a :class:`SinkFactory` found through the entry point group
 ``enlace.sinks`` (see :mod:`adapters.registry`), from the options of its section in
 ``enlace.yaml``.
@@ -15,14 +20,14 @@ A sink is made by a :class:`SinkFactory` found through the entry point group
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from adapters.delivery import Delivery
 
-__all__ = ["DeliveryResult", "Sink", "SinkContext", "SinkFactory", "Source"]
+__all__ = ["BatchSink", "DeliveryResult", "Sink", "SinkContext", "SinkFactory", "Source"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,19 @@ class Sink(Protocol):
 
     async def close(self) -> None:
         """Release connections and files."""
+
+
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink that writes a batch of deliveries durably at once."""
+
+    async def deliver_batch(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        """Write every delivery durably, once each, and say what became of each (in order).
+
+        When it returns, every one of them is durable. When it raises (Transient or
+        PermanentSinkError), some may have been written: the runner then delivers each
+        again on its own, which idempotency turns into a no-op for those written.
+        """
 
 
 class SinkFactory(Protocol):

@@ -26,7 +26,7 @@ from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
 from adapters.runner import Processed
-from adapters.service import adapter_status, open_runner
+from adapters.service import adapter_status, open_runner, open_runners
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
@@ -62,18 +62,20 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(home: Path, targets: list[tuple[str, str | None]], url: str) -> None:
+async def _run(home: Path, targets: dict[str, list[str]], url: str) -> None:
     stop = _stop_on_signals()
-    runners = []
+    countries = []
     try:
-        for country, sink in targets:
-            running = await open_runner(home, country, sink, url)
-            runners.append(running)
-            name = running.runner.settings.sink_name
-            click.echo(f"adapter {country}/{name} consuming {url}", err=True)
-        await asyncio.gather(*(r.runner.run(stop) for r in runners))
+        for country, sinks in targets.items():
+            # One connection per country (its login) for all of its sinks in this process.
+            running = await open_runners(home, country, sinks, url)
+            countries.append(running)
+            for runner in running.runners:
+                name = runner.settings.sink_name
+                click.echo(f"adapter {country}/{name} consuming {url}", err=True)
+        await asyncio.gather(*(r.run(stop) for c in countries for r in c.runners))
     finally:
-        for running in runners:
+        for running in countries:
             await running.close()
 
 
@@ -99,28 +101,44 @@ _country = click.option("--country", "country", required=True, metavar="CC", hel
 _nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NATS_URL / config).")
 
 
-@adapter.command("run", help="Consume a country's deliveries into its sink until stopped.")
+@adapter.command(
+    "run",
+    help="Consume a country's deliveries into its sinks until stopped: every sink of the "
+    "country (or those named with --sink) in this one process, over one NATS connection.",
+)
 @click.option("--country", default=None, metavar="CC", help="Recipient country.")
-@click.option("--sink", default=None, help="Which of the country's sinks (if several).")
+@click.option("--sink", "sinks", multiple=True, help="One of the country's sinks (repeat).")
 @click.option("--all", "run_all", is_flag=True, help="Every sink in enlace.yaml, one process.")
 @_nats
 @click.pass_context
 def run(
-    ctx: click.Context, country: str | None, sink: str | None, run_all: bool, nats_url: str | None
+    ctx: click.Context,
+    country: str | None,
+    sinks: tuple[str, ...],
+    run_all: bool,
+    nats_url: str | None,
 ) -> None:
     home = _home(ctx)
     _require(home)
-    if run_all == (country is not None):
-        _fail("give --country CC (and --sink NAME if it has several) or --all", _USAGE)
+    if run_all == (country is not None) or (run_all and sinks):
+        _fail("give --country CC (and --sink NAME to run only some of its sinks) or --all", _USAGE)
+    targets: dict[str, list[str]] = {}
     if run_all:
-        targets: list[tuple[str, str | None]] = [
-            (cc, s.sink_name) for cc, s in _config(home).entries()
-        ]
+        for cc, settings in _config(home).entries():
+            targets.setdefault(cc, []).append(settings.sink_name)
         if not targets:
             _fail("no sinks are configured (enlace.yaml `adapters:`)")
     else:
         assert country is not None  # checked above
-        targets = [(country.upper(), sink)]
+        cc, config = country.upper(), _config(home)
+        try:  # before connecting: each sink named is configured, or the country has one
+            for name in sinks:
+                config.sink(cc, name)
+            if not config.sinks_of(cc):
+                config.sink(cc)  # says that none is, and how to add one
+        except AdapterError as err:
+            _fail(str(err))
+        targets[cc] = list(sinks)
     _guard(_run(home, targets, nats_url_from(home, nats_url)))
 
 

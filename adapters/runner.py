@@ -3,71 +3,60 @@
 For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 
 1. parse and verify it (sender's signature for the full view, the hub's countersignature
-   for a redacted one) — a delivery that fails is **never written**;
+   for a redacted one) — a delivery that fails is **never written** (:mod:`adapters.steps`);
 2. write it through the sink, which is idempotent on the message id;
+   — every fresh delivery of a fetched batch in one write where the sink's medium allows
+   (:class:`~adapters.base.BatchSink`), one at a time if that write fails;
 3. retry transient failures in place with exponential backoff and full jitter (in place
-   keeps the order; the ack deadline is extended while waiting);
+   keeps the order; the ack deadline is extended while waiting) (:mod:`adapters.retries`);
 4. send permanent failures, tampered deliveries and deliveries over the retry limit to
-   ``enlace.deadletter.<cc>`` (stream DEADLETTER_<cc>) with ``Enlace-Reason``;
+   ``enlace.deadletter.<cc>`` (stream DEADLETTER_<cc>) with ``Enlace-Reason``
+   (:mod:`adapters.deadletters`, which also replays them);
 5. publish a receipt signed by the country's system key on ``enlace.receipt.<cc>``
-   (``delivered``, or ``dead_lettered`` with the reason), awaiting JetStream's ack;
+   (``delivered``, or ``dead_lettered`` with the reason), awaiting JetStream's ack
+   (:mod:`adapters.receipting`);
 6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
    sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
+
+This module is the loop: it binds the consumer the hub made, fetches and settles. It is
+the adapters' only fetch (they may not import the hub's ``hub.jetstream.pull``).
+
+Why not FastStream's pull subscriber (0.7.8, with nats-py 2.16), measured: bound by
+``durable=`` to a ``JStream(name, declare=False)`` it makes no ``CONSUMER.CREATE`` (only
+``CONSUMER.INFO`` and ``MSG.NEXT``: a country's login suffices), but its batch loop
+(``PullSub(batch=True)``) catches ``nats.errors.TimeoutError`` only, while nats-py's
+``fetch`` raises plain ``asyncio.TimeoutError`` when the rest of a batch's deadline has
+run out: the messages gathered so far are dropped unacked (redelivered after ``ack_wait``,
+after later ones: out of order) and the task restarts with an error; its per-message loop
+hands a fetched batch's messages to concurrent tasks (out of order as well).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from adapters.base import DeliveryResult, Sink
-from adapters.config import RetrySettings
-from adapters.delivery import Delivery, parse_delivery, verify_delivery
-from adapters.errors import (
-    DeliveryError,
-    PermanentSinkError,
-    RetriesExhausted,
-    StreamsMissing,
-    TamperedDelivery,
-    TransientSinkError,
-    reason_of,
-)
+from adapters.base import Sink
+from adapters.deadletters import DeadLetters
+from adapters.delivery import Delivery
+from adapters.errors import StreamsMissing, reason_of
 from adapters.keys import Signer
-from schemas.countersign import sha256_digest
+from adapters.receipting import ReceiptPublisher
+from adapters.retries import Keepalive, backoff_delay
+from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
-from schemas.envelope import DEFAULT_MAX_BYTES
-from schemas.errors import EnlaceError
-from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import (
-    HDR_MSG_ID,
-    HDR_REASON,
-    HDR_SIGNATURE,
-    HDR_VIEW,
-    deadletter_stream,
-    deadletter_subject,
-    delivery_filter,
-    header_line,
-    receipt_subject,
-    sink_consumer,
-)
+from schemas.receipts import ReceiptStatus
+from schemas.subjects import delivery_filter, sink_consumer
 
 __all__ = [
-    "HDR_DELIVERY_SEQ",
-    "HDR_ORIGINAL_SUBJECT",
-    "HDR_PUBLISHED_AT",
-    "HDR_REASON_DETAIL",
-    "HDR_SINK",
     "RUNNER_STREAMS",
     "Processed",
     "RunnerSettings",
@@ -79,83 +68,17 @@ __all__ = [
 
 log = structlog.get_logger("enlace.adapters.runner")
 
-HDR_REASON_DETAIL = "Enlace-Reason-Detail"  # one line for people; the code is Enlace-Reason
-HDR_SINK = "Enlace-Sink"
-HDR_ORIGINAL_SUBJECT = "Enlace-Original-Subject"
-HDR_PUBLISHED_AT = "Enlace-Published-At"  # when the hub published the delivery (key validity)
-# The DELIVERY stream sequence a dead letter was read from: the receipt of its replay names
-# it, so the hub can check that receipt against what it delivered (hub.pipeline.receipts).
-HDR_DELIVERY_SEQ = "Enlace-Delivery-Seq"
+_QUICK = 0.005  # seconds: what is already there comes within this
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
 """The shared streams a runner reads from and writes to; the hub creates them
 (``hub.jetstream.streams``), with the country's own dead-letter stream
 (``schemas.subjects.deadletter_stream``)."""
 
-# A login without delete rights on DEADLETTER_<cc> (an older deployment's) makes a replay
-# leave the copy rather than fail.
-_DELETE_REFUSED = (NotFoundError, TimeoutError, nats.errors.Error)
-
-Keepalive = Callable[[], Awaitable[None]]
-
 
 def consumer_name(country: str, sink_name: str) -> str:
     """The durable consumer of ``sink_name`` for ``country`` (one per sink, all get all)."""
     return sink_consumer(country, sink_name)
-
-
-def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> float:
-    """Seconds to wait after failed ``attempt`` (1-based): full jitter over an exponential cap.
-
-    Full jitter (uniform in [0, min(max, base·2^(attempt-1))]) spreads out the retries of
-    many runners hitting one recovering system.
-
-    Args:
-        attempt: the attempt that failed, from 1.
-        retry: the base and the cap of the back-off.
-        rng: the jitter source (seeded in tests).
-    """
-    cap = min(retry.backoff_max, retry.backoff_base * 2 ** (attempt - 1))
-    return rng.uniform(0, cap)
-
-
-def _delivery_seq(header: str | None) -> int | None:
-    """A dead letter's DELIVERY sequence; None for letters from before the header (their
-    replay is delivered without a receipt: the hub would refuse it, receipt_unchecked)."""
-    try:
-        seq = int(header or "")
-    except ValueError:
-        return None
-    return seq if seq >= 1 else None
-
-
-async def _no_ack_deadline() -> None:
-    """A dead letter read by sequence has no ack deadline to extend while retrying."""
-
-
-class Processed(StrEnum):
-    DELIVERED = "delivered"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """How one runner consumes; ``ack_wait`` must exceed the longest backoff."""
-
-    country: str
-    sink_name: str
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    fetch_batch: int = 32
-    fetch_timeout: float = 1.0
-    ack_wait: float = 120.0
-    max_bytes: int = DEFAULT_MAX_BYTES
-
-
-@dataclass
-class _Failure:
-    error: EnlaceError
-    delivery: Delivery | None
 
 
 class SinkRunner:
@@ -184,12 +107,13 @@ class SinkRunner:
     ) -> None:
         self.js = js
         self.sink = sink
-        self.directory = directory
-        self.signer = signer
         self.settings = settings
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
+        self.steps = DeliverySteps(sink, directory, settings, rng=rng, sleep=sleep)
+        self.receipts = ReceiptPublisher(js, signer, settings.sink_name)
+        self.dead_letters = DeadLetters(js, settings.country, settings.sink_name)
         self._sleep = sleep
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._beat_every = settings.ack_wait / 3
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
 
     @property
@@ -200,7 +124,7 @@ class SinkRunner:
     @property
     def deadletter_stream(self) -> str:
         """This country's dead-letter stream."""
-        return deadletter_stream(self.settings.country)
+        return self.dead_letters.stream
 
     @property
     def filter_subject(self) -> str:
@@ -221,7 +145,7 @@ class SinkRunner:
         await self.sink.open()
         try:
             # The country's login may read the info of its own sinks' consumers only.
-            await self.js.consumer_info("DELIVERY", self.consumer)
+            info = await self.js.consumer_info("DELIVERY", self.consumer)
         except NotFoundError:
             raise StreamsMissing(
                 f"the hub has made no consumer {self.consumer} on stream DELIVERY of this "
@@ -230,6 +154,8 @@ class SinkRunner:
                 "and run `enlace reload` (or start the hub: `enlace up`), or point "
                 "--nats-url at the hub's server"
             ) from None
+        if info.config.ack_wait:  # the hub's, whatever this runner's settings say
+            self._beat_every = max(0.2, info.config.ack_wait / 3)
         self._sub = await self.js.pull_subscribe_bind(durable=self.consumer, stream="DELIVERY")
         try:
             # The country's login may read the info of its own dead-letter stream only.
@@ -258,22 +184,28 @@ class SinkRunner:
         if self._sub is None:
             raise RuntimeError("SinkRunner.start() was not called")
         try:
-            msgs = await self._sub.fetch(
-                self.settings.fetch_batch, timeout=self.settings.fetch_timeout
-            )
+            # One with a long poll, then at once what else is there: nats-py's fetch(n)
+            # waits out the whole poll for the other n - 1 once it has a first one.
+            msgs = await self._sub.fetch(1, timeout=self.settings.fetch_timeout)
         except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
             return 0
-        for index, msg in enumerate(msgs):
-            try:
-                await self.handle(msg)
-            except Exception:
-                # NATS trouble (receipt or dead letter not stored): leave this and the rest
-                # unacked so they come back in order after a pause.
-                self._log.exception("delivery_failed_will_retry", subject=msg.subject)
-                for later in msgs[index:]:
-                    await later.nak(delay=self.settings.retry.backoff_base)
-                await self._sleep(self.settings.retry.backoff_base)
-                break
+        except nats.errors.Error as err:  # the connection is down: it reconnects by itself
+            self._log.warning("fetch_failed", error=type(err).__name__)
+            await self._sleep(self.settings.retry.backoff_base)
+            return 0
+        if self.settings.fetch_batch > 1:
+            with contextlib.suppress(TimeoutError):
+                msgs += await self._sub.fetch(self.settings.fetch_batch - 1, timeout=_QUICK)
+        try:
+            await self.handle_batch(msgs)
+        except Exception:
+            # NATS trouble (receipt or dead letter not stored): leave what is not acked
+            # so it comes back in order after a pause.
+            self._log.exception("batch_failed_will_retry", count=len(msgs))
+            for msg in msgs:
+                with contextlib.suppress(Exception):  # one acked raises at once
+                    await msg.nak(delay=self.settings.retry.backoff_base)
+            await self._sleep(self.settings.retry.backoff_base)
         return len(msgs)
 
     async def drain(self) -> int:
@@ -285,164 +217,70 @@ class SinkRunner:
             if handled == 0:
                 return total
 
-    async def handle(self, msg: Msg) -> Processed:
-        """Verify, deliver, receipt, then ack one DELIVERY message."""
-        meta = msg.metadata
+    async def handle_batch(self, msgs: list[Msg]) -> list[Processed]:
+        """Verify, write (one batch where the sink can), receipt, then ack DELIVERY messages.
+
+        Every message is acked only once its write is durable and its receipt (or dead
+        letter and receipt) stored. While the batch is in hand its ack deadlines are kept
+        pushed out (in-progress every third of ``ack_wait``), so the consumer's short
+        ``ack_wait`` redelivers only what a lost connection really dropped.
+        """
+        async with self._heartbeat(msgs) as keepalive:
+            reads = [
+                self.steps.read(m.subject, dict(m.headers or {}), m.data, m.metadata.timestamp)
+                for m in msgs
+            ]
+            verified = [r for r in reads if isinstance(r, Delivery)]
+            written = iter(await self.steps.write_batch(verified, keepalive))
+            outcomes = [r if isinstance(r, Failure) else next(written) for r in reads]
+            for msg, outcome in zip(msgs, outcomes, strict=True):
+                if isinstance(outcome, Failure):  # in stream order, one by one (rare)
+                    await self._dead_letter(msg, outcome)
+            done = await asyncio.gather(*map(self._receipt, msgs, outcomes))
+        await asyncio.gather(*(m.ack_sync() for m in msgs))
+        return list(done)
+
+    async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
+        seq = msg.metadata.sequence.stream
         headers = dict(msg.headers or {})
-        outcome = await self.process(
-            msg.subject, headers, msg.data, meta.timestamp, msg.in_progress
+        await self.dead_letters.send(
+            msg.subject, headers, msg.data, msg.metadata.timestamp, failure.error, seq
         )
-        seq = meta.sequence.stream  # the receipt names it: the hub checks it against DELIVERY
-        if isinstance(outcome, _Failure):
-            await self._dead_letter(msg.subject, headers, msg.data, meta.timestamp, outcome, seq)
-            await self._refusal_receipt(outcome, seq)
-            await msg.ack_sync()
+
+    async def _receipt(self, msg: Msg, outcome: Written | Failure) -> Processed:
+        """Store the receipt of one delivery (its dead letter is stored); the caller acks."""
+        seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
+        if isinstance(outcome, Failure):
+            if outcome.delivery is not None:
+                await self.receipts.publish(
+                    outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason_of(outcome.error)
+                )
             return Processed.DEAD_LETTERED
         delivery, result = outcome
-        await self._receipt(delivery, seq, ReceiptStatus.DELIVERED)
-        await msg.ack_sync()
+        await self.receipts.publish(delivery, seq, ReceiptStatus.DELIVERED)
         return Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
 
-    async def process(
-        self,
-        subject: str,
-        headers: dict[str, str],
-        body: bytes,
-        published_at: datetime,
-        keepalive: Keepalive,
-    ) -> tuple[Delivery, DeliveryResult] | _Failure:
-        """Parse, verify and write one delivery; a failure comes back, not raised.
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, msgs: list[Msg]) -> AsyncIterator[Keepalive]:
+        """Push the ack deadline of ``msgs`` out now and then while the block runs."""
 
-        Args:
-            subject: the delivery's subject (``enlace.out.<cc>.<theme>.<type>``).
-            headers: its headers (signatures, view, agreement).
-            body: its bytes.
-            published_at: when the hub published it (keys are checked at that time).
-            keepalive: pushes the ack deadline out while retrying.
+        async def beat() -> None:
+            for msg in msgs:
+                with contextlib.suppress(Exception):  # the connection may be gone
+                    await msg.in_progress()
 
-        Returns:
-            The delivery and what the sink said, or the failure to dead-letter.
-        """
-        delivery: Delivery | None = None
+        async def beating() -> None:
+            while True:
+                await asyncio.sleep(self._beat_every)
+                await beat()
+
+        task = asyncio.create_task(beating())
         try:
-            delivery = parse_delivery(subject, headers, body, self.settings.country, published_at)
-            verify_delivery(delivery, self.directory(), published_at, self.settings.max_bytes)
-            if await self.sink.already_delivered(delivery.message_id):
-                result = DeliveryResult("(already delivered)", duplicate=True)
-            else:
-                result = await self._deliver_with_retries(delivery, keepalive)
-        except (DeliveryError, PermanentSinkError, RetriesExhausted) as err:
-            level = "warning" if isinstance(err, TamperedDelivery) else "error"
-            getattr(self._log, level)(
-                "dead_letter",
-                message_id=delivery.message_id if delivery else None,
-                subject=subject,
-                reason=reason_of(err),
-                detail=err.description,
-            )
-            return _Failure(err, delivery)
-        except TransientSinkError as err:
-            # already_delivered() could not be answered: treat like a failed attempt.
-            return _Failure(
-                RetriesExhausted(f"{err.description}; the sink could not be asked"), delivery
-            )
-        self._log.info(
-            "delivered" if not result.duplicate else "duplicate",
-            message_id=delivery.message_id,
-            view=delivery.view,
-            location=result.location,
-        )
-        return delivery, result
-
-    async def _deliver_with_retries(
-        self, delivery: Delivery, keepalive: Keepalive
-    ) -> DeliveryResult:
-        retry = self.settings.retry
-        last: TransientSinkError | None = None
-        for attempt in range(1, retry.max_attempts + 1):
-            try:
-                return await self.sink.deliver(delivery)
-            except TransientSinkError as err:
-                last = err
-                if attempt == retry.max_attempts:
-                    break
-                delay = backoff_delay(attempt, retry, self._rng)
-                self._log.warning(
-                    "transient_failure",
-                    message_id=delivery.message_id,
-                    attempt=attempt,
-                    retry_in=round(delay, 3),
-                    detail=err.description,
-                )
-                await keepalive()  # push the ack deadline out while we wait
-                await self._sleep(delay)
-        assert last is not None  # the loop ran at least once and only breaks on failure
-        raise RetriesExhausted(
-            f"delivery {delivery.message_id} failed {retry.max_attempts} times; "
-            f"last: {last.description}"
-        )
-
-    async def _dead_letter(
-        self,
-        subject: str,
-        headers: dict[str, str],
-        body: bytes,
-        published_at: datetime,
-        failure: _Failure,
-        delivery_seq: int,
-    ) -> None:
-        err = failure.error
-        # One dead letter per (delivery, sink) even if we crash before acking.
-        dedup = f"dl:{headers.get(HDR_MSG_ID) or sha256_digest(body)}:{self.settings.sink_name}"
-        dl_headers = {
-            **headers,
-            HDR_MSG_ID: dedup,
-            HDR_REASON: reason_of(err),
-            HDR_REASON_DETAIL: header_line(err.description, 500),
-            HDR_SINK: self.settings.sink_name,
-            HDR_ORIGINAL_SUBJECT: subject,
-            HDR_PUBLISHED_AT: published_at.astimezone(UTC).isoformat(),
-            HDR_DELIVERY_SEQ: str(delivery_seq),
-        }
-        await self.js.publish(deadletter_subject(self.settings.country), body, headers=dl_headers)
-
-    async def _refusal_receipt(self, failure: _Failure, delivery_seq: int) -> None:
-        if failure.delivery is not None:
-            await self._receipt(
-                failure.delivery,
-                delivery_seq,
-                ReceiptStatus.DEAD_LETTERED,
-                reason_of(failure.error),
-            )
-
-    async def _receipt(
-        self,
-        delivery: Delivery,
-        delivery_seq: int,
-        status: ReceiptStatus,
-        reason: str | None = None,
-    ) -> None:
-        receipt = Receipt(
-            message_id=delivery.message_id,
-            recipient=delivery.recipient,
-            sink=self.settings.sink_name,
-            view=delivery.view,
-            digest=delivery.digest,
-            delivered_at=datetime.now(UTC),
-            status=status,
-            reason=reason,
-            delivery_seq=delivery_seq,
-        )
-        raw, jws = sign_receipt(receipt, self.signer.key, self.signer.kid)
-        headers = {
-            HDR_SIGNATURE: jws,
-            HDR_VIEW: delivery.view,
-            HDR_MSG_ID: f"receipt:{delivery.message_id}:{delivery.recipient}:"
-            f"{self.settings.sink_name}:{status.value}",
-        }
-        await self.js.publish(receipt_subject(delivery.recipient), raw, headers=headers)
-
-    # -- operations ----------------------------------------------------------------------------
+            yield beat
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def replay_dead_letters(self) -> list[tuple[int, Processed | str]]:
         """Try every dead letter of this country and sink again.
@@ -453,60 +291,4 @@ class SinkRunner:
         """
         if self._sub is None:
             await self.sink.open()
-        report: list[tuple[int, Processed | str]] = []
-        # Read by sequence, not through a consumer: a country may not create consumers
-        # (see start()), and may get messages from its own dead-letter stream only.
-        info = await self.js.stream_info(self.deadletter_stream)
-        for seq in (
-            range(info.state.first_seq, info.state.last_seq + 1) if info.state.messages else ()
-        ):
-            try:
-                letter = await self.js.get_msg(self.deadletter_stream, seq)
-            except NotFoundError:
-                continue  # removed: an earlier replay delivered it
-            entry = await self._replay_one(letter)
-            if entry is not None:
-                report.append(entry)
-        return report
-
-    async def _replay_one(self, msg: RawStreamMsg) -> tuple[int, Processed | str] | None:
-        headers = dict(msg.headers or {})
-        if headers.get(HDR_SINK) != self.settings.sink_name or msg.seq is None:
-            return None
-        seq = msg.seq
-        original = headers.get(HDR_ORIGINAL_SUBJECT, "")
-        try:
-            published_at = datetime.fromisoformat(headers[HDR_PUBLISHED_AT])
-        except (KeyError, ValueError):
-            published_at = msg.time or datetime.now(UTC)
-        for name in (HDR_REASON, HDR_REASON_DETAIL, HDR_SINK, HDR_ORIGINAL_SUBJECT):
-            headers.pop(name, None)
-        headers.pop(HDR_PUBLISHED_AT, None)
-        delivery_seq = _delivery_seq(headers.pop(HDR_DELIVERY_SEQ, None))
-        if headers.get(HDR_MSG_ID, "").startswith("dl:"):
-            headers[HDR_MSG_ID] = headers[HDR_MSG_ID].split(":", 2)[1]
-        outcome = await self.process(
-            original, headers, msg.data or b"", published_at, _no_ack_deadline
-        )
-        if isinstance(outcome, _Failure):
-            return seq, reason_of(outcome.error)
-        delivery, result = outcome
-        if delivery_seq is not None:
-            await self._receipt(delivery, delivery_seq, ReceiptStatus.DELIVERED)
-        else:
-            # Written all the same (the national system gets what it was sent), but a
-            # receipt naming no DELIVERY message is refused by the hub (receipt_unchecked)
-            # and would read on the record like a forgery: the trail keeps its dead_lettered.
-            self._log.warning(
-                "replayed_without_receipt",
-                message_id=delivery.message_id,
-                dead_letter_seq=seq,
-                detail=f"dead letter from before {HDR_DELIVERY_SEQ}: the hub cannot check a "
-                "receipt for it, so none is sent",
-            )
-        try:
-            await self.js.delete_msg(self.deadletter_stream, seq)
-        except _DELETE_REFUSED as err:
-            # Delivered all the same; the copy stays until someone allowed removes it.
-            self._log.warning("dead_letter_kept", seq=seq, error=type(err).__name__)
-        return seq, Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
+        return await self.dead_letters.replay(self.steps.process, self.receipts)

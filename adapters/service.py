@@ -1,7 +1,9 @@
-"""Assembling a sink runner from a deployment, and reading its state for ``status``."""
+"""Assembling a country's sink runners from a deployment (one process, one NATS connection
+for all of its sinks), and reading their state for ``status``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +22,24 @@ from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
 from schemas.subjects import deadletter_stream
 
-__all__ = ["RunningAdapter", "adapter_status", "connect", "open_runner"]
+__all__ = ["RunningAdapter", "adapter_status", "connect", "open_runner", "open_runners"]
 
 
 @dataclass
 class RunningAdapter:
-    """A connected runner and its NATS connection (close both with :meth:`close`)."""
+    """Connected runners and their one NATS connection (close all with :meth:`close`)."""
 
     nc: NatsClient
-    runner: SinkRunner
+    runners: list[SinkRunner]
+
+    @property
+    def runner(self) -> SinkRunner:
+        """The first (for one sink, the only) runner."""
+        return self.runners[0]
 
     async def close(self) -> None:
-        await self.runner.stop()
+        for runner in self.runners:
+            await runner.stop()
         await close(self.nc)
 
 
@@ -54,34 +62,75 @@ async def open_runner(
         AdapterConfigError, UnknownSink, SigningKeyMissing, GovernanceError,
         NatsUnreachable.
     """
+    name = load_adapters_config(home).sink(country, sink_name).sink_name
+    return await open_runners(home, country, [name], nats_url, start)
+
+
+async def open_runners(
+    home: Path, country: str, sink_names: Sequence[str], nats_url: str, start: bool = True
+) -> RunningAdapter:
+    """The runners of ``country``'s sinks ``sink_names`` (every one of them if empty) in
+    this process, over one NATS connection: the country's one login.
+
+    Args:
+        home: the deployment's folder.
+        country: the recipient country.
+        sink_names: which of its sinks; empty: all of them.
+        nats_url: the NATS server to consume from.
+        start: start the runners (else only open their sinks, e.g. to replay dead letters).
+
+    Returns:
+        The runners and their NATS connection, to close together.
+
+    Raises:
+        AdapterConfigError, UnknownSink, SigningKeyMissing, GovernanceError,
+        NatsUnreachable.
+    """
     paths = AdapterHome(home)
-    settings = load_adapters_config(home).sink(country, sink_name)
+    config = load_adapters_config(home)
+    if sink_names:
+        chosen = [config.sink(country, name) for name in dict.fromkeys(sink_names)]
+    else:
+        chosen = config.sinks_of(country) or [config.sink(country)]  # the latter says why
     directory = DirectoryFile(paths)
     signer = party_signer(directory(), paths.keys_dir, country)
-    context = SinkContext(
-        country=country,
-        state_dir=paths.adapter_state(country, settings.sink_name),
-        base_dir=home,
-    )
-    sink = build_sink(settings.sink, settings.options, context)
-    nc = await connect(nats_url, login_for(home, country))
-    runner = SinkRunner(
-        nc.jetstream(),
-        sink,
-        directory,
-        signer,
-        RunnerSettings(
+    max_bytes = max_message_bytes_from(home)
+    sinks = []
+    for settings in chosen:
+        context = SinkContext(
             country=country,
-            sink_name=settings.sink_name,
-            retry=settings.retry,
-            max_bytes=max_message_bytes_from(home),
-        ),
-    )
-    if start:
-        await runner.start()
-    else:
-        await sink.open()
-    return RunningAdapter(nc, runner)
+            state_dir=paths.adapter_state(country, settings.sink_name),
+            base_dir=home,
+        )
+        sinks.append((settings, build_sink(settings.sink, settings.options, context)))
+    nc = await connect(nats_url, login_for(home, country))
+    runners = [
+        SinkRunner(
+            nc.jetstream(),
+            sink,
+            directory,
+            signer,
+            RunnerSettings(
+                country=country,
+                sink_name=settings.sink_name,
+                retry=settings.retry,
+                max_bytes=max_bytes,
+            ),
+        )
+        for settings, sink in sinks
+    ]
+    running = RunningAdapter(nc, [])
+    try:
+        for runner in runners:
+            if start:
+                await runner.start()
+            else:
+                await runner.sink.open()
+            running.runners.append(runner)
+    except BaseException:
+        await running.close()
+        raise
+    return running
 
 
 async def adapter_status(js: JetStreamContext, country: str, sink_name: str) -> dict[str, Any]:

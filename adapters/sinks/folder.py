@@ -8,9 +8,12 @@ For message ``<id>`` the folder holds::
     <id>.json.meta       the delivery headers as JSON (view, original digest, agreement, the
                          sender's signature) so a national system can verify offline
 
-Side files are written first and ``<id>.json`` last (temp + fsync + rename + fsync of the
-folder), so a message file that exists is complete and verifiable: its existence is the
-idempotency record.
+Each file is written to a temporary name and fsynced, the side files are renamed first and
+``<id>.json`` last, then the folder is fsynced: once per delivery, or once for a whole
+batch (:meth:`FolderSink.deliver_batch`, whose files are fsynced side by side).
+Readers therefore never see a ``<id>.json`` without its side files; after a crash before
+the folder's fsync, the three files are the idempotency record (all three there: written;
+any missing: written again, whole, when the delivery comes back).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import asyncio
 import errno
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError, TransientSinkError
-from adapters.sinks._files import atomic_write
+from adapters.sinks._files import write_all
 from adapters.sinks._options import parse_options, resolve_path
 
 __all__ = ["FolderSink"]
@@ -36,6 +40,10 @@ __all__ = ["FolderSink"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Out of space, quota, read-only: an operator must act; retrying soon will not help.
 _PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _side(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 class FolderOptions(BaseModel):
@@ -55,6 +63,7 @@ class FolderSink:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._syncers: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], context: SinkContext) -> FolderSink:
@@ -63,6 +72,8 @@ class FolderSink:
 
     async def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self._syncers is None:
+            self._syncers = ThreadPoolExecutor(4, thread_name_prefix="enlace-fsync")
 
     def _path(self, message_id: str) -> Path:
         # The id becomes a file name: refuse anything that could leave the folder.
@@ -72,31 +83,51 @@ class FolderSink:
             )
         return self.folder / f"{message_id}.json"
 
+    @staticmethod
+    def _written(path: Path) -> bool:
+        return all(p.is_file() for p in (path, _side(path, ".jws"), _side(path, ".meta")))
+
     async def already_delivered(self, message_id: str) -> bool:
-        return self._path(message_id).is_file()
+        return self._written(self._path(message_id))
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
-        path = self._path(delivery.message_id)
-        if path.is_file():
-            return DeliveryResult(str(path), duplicate=True)
+        return (await self.deliver_batch([delivery]))[0]
+
+    async def deliver_batch(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        """Write each delivery's files (each fsynced), then fsync the folder once."""
+        paths = [self._path(d.message_id) for d in deliveries]
         try:
-            await asyncio.to_thread(self._write, path, delivery)
+            return await asyncio.to_thread(self._write_all, paths, deliveries)
         except OSError as err:
+            where = err.filename or self.folder
             if err.errno in _PERMANENT_ERRNOS:
                 raise PermanentSinkError(
-                    f"cannot write {path}: {err.strerror}", reason="sink_storage"
+                    f"cannot write {where}: {err.strerror}", reason="sink_storage"
                 ) from None
-            raise TransientSinkError(f"cannot write {path}: {err.strerror}") from None
-        return DeliveryResult(str(path))
+            raise TransientSinkError(f"cannot write {where}: {err.strerror}") from None
 
-    @staticmethod
-    def _write(path: Path, delivery: Delivery) -> None:
-        jws = delivery.signature if delivery.is_full else delivery.countersignature
-        meta = delivery.metadata()
-        atomic_write(path.with_name(path.name + ".jws"), (jws or "").encode("ascii"))
-        meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
-        atomic_write(path.with_name(path.name + ".meta"), meta_bytes)
-        atomic_write(path, delivery.body)
+    def _write_all(self, paths: list[Path], deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        files: list[tuple[Path, bytes]] = []
+        sides: list[tuple[Path, bytes]] = []
+        for path, delivery in zip(paths, deliveries, strict=True):
+            duplicate = self._written(path) or any(f == path for f, _ in files)
+            if not duplicate:
+                jws = delivery.signature if delivery.is_full else delivery.countersignature
+                meta = json.dumps(delivery.metadata(), indent=2, sort_keys=True).encode()
+                sides += [
+                    (_side(path, ".jws"), (jws or "").encode("ascii")),
+                    (_side(path, ".meta"), meta),
+                ]
+                files.append((path, delivery.body))
+            results.append(DeliveryResult(str(path), duplicate=duplicate))
+        # Side files are renamed before any <id>.json: a reader never sees one without them.
+        if self._syncers is None:
+            raise RuntimeError("FolderSink.open() was not called")
+        write_all(sides + files, self._syncers)
+        return results
 
     async def close(self) -> None:
-        return None
+        if self._syncers is not None:
+            self._syncers.shutdown(wait=False)  # a hung fsync must not hang the close
+            self._syncers = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg
@@ -213,6 +213,10 @@ class PostgresSink:
         )
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        return (await self.deliver_batch([delivery]))[0]
+
+    async def deliver_batch(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        """Insert every delivery in one transaction (one commit: one WAL flush)."""
         query = sql.SQL(
             "INSERT INTO {table} ({columns}) VALUES ({values}) "
             "ON CONFLICT (id) DO NOTHING RETURNING id"
@@ -221,29 +225,36 @@ class PostgresSink:
             columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
             values=sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
         )
-        location = f"{self.table}:{delivery.message_id}"
-        try:
-            row = self._row(delivery)
-        except UnicodeDecodeError:
-            raise PermanentSinkError(
-                f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
-            ) from None
+        rows = []
+        for delivery in deliveries:
+            try:
+                rows.append(self._row(delivery))
+            except UnicodeDecodeError:
+                raise PermanentSinkError(
+                    f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
+                ) from None
         conn = await self._connection()
+        results = []
+        what = ", ".join(d.message_id for d in deliveries[:3]) + (
+            f" and {len(deliveries) - 3} more" if len(deliveries) > 3 else ""
+        )
         try:
-            cur = await conn.execute(query, row)
-            inserted = await cur.fetchone()
+            async with conn.transaction():
+                for delivery, row in zip(deliveries, rows, strict=True):
+                    cur = await conn.execute(query, row)
+                    inserted = await cur.fetchone()
+                    location = f"{self.table}:{delivery.message_id}"
+                    results.append(DeliveryResult(location, duplicate=inserted is None))
         except _TRANSIENT as err:
-            raise TransientSinkError(
-                f"PostgreSQL insert of {delivery.message_id}: {type(err).__name__}"
-            ) from None
+            raise TransientSinkError(f"PostgreSQL insert of {what}: {type(err).__name__}") from None
         except psycopg.Error as err:
             state = err.sqlstate or "unknown"
             raise PermanentSinkError(
-                f"PostgreSQL refused {delivery.message_id} into {self.table}: "
+                f"PostgreSQL refused {what} into {self.table}: "
                 f"{type(err).__name__} (SQLSTATE {state})",
                 reason=f"pg_{state}",
             ) from None
-        return DeliveryResult(location, duplicate=inserted is None)
+        return results
 
     async def close(self) -> None:
         if self._conn is not None:

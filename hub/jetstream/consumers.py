@@ -50,11 +50,15 @@ __all__ = [
 
 log = structlog.get_logger("enlace.hub.consumers")
 
-SINK_ACK_WAIT = 120.0
-"""Seconds a sink has to write a delivery before it is redelivered; the sink runner
-extends it (``in_progress``) while it retries a failing write."""
-SINK_MAX_ACK_PENDING = 32
-"""Deliveries a sink may hold unacked: one fetched batch at a time keeps stream order."""
+SINK_ACK_WAIT = 10.0
+"""Seconds a sink has to settle a delivery before it is redelivered. Short, so that after
+a NATS restart the deliveries whose fetch or ack the restart lost are redelivered within
+seconds instead of holding the ``max_ack_pending`` window (at 120 s, sinks crawled for two
+minutes after a restart); the sink runner keeps the deadline of the batch in hand pushed
+out (in-progress every third of it) while it writes, retries and receipts, however long."""
+SINK_MAX_ACK_PENDING = 128
+"""Deliveries a sink may hold unacked: the most one fetched batch takes (the runner settles
+a batch before the next fetch, which keeps stream order)."""
 
 # Fields the server updates in place on a CONSUMER.CREATE of an existing durable, and
 # whose change would make a consumer skip, starve or lose messages.

@@ -1,8 +1,10 @@
 """The sink adapter children of ``enlace up``: starting, supervising and restarting them.
 
-Each child is ``enlace adapter run --country CC --sink NAME`` in its own session, logged in
-as ``CC`` (the path of its seed file, never the seed), its output in
-``state/logs/adapter-CC-NAME.log``. One that dies is started again.
+Each child is ``enlace adapter run --country CC --sink NAME …``: one process for all of a
+country's sinks (a sink added by a reload gets a process of its own until the next
+start), in its own session, logged in as ``CC`` (the path of its seed file, never the
+seed), its output in ``state/logs/adapter-CC-NAME[+NAME…].log``. One that dies is started
+again.
 """
 
 from __future__ import annotations
@@ -42,15 +44,28 @@ def _enlace_command() -> list[str]:
 
 @dataclass
 class AdapterProcess:
-    """One sink adapter child: ``enlace adapter run --country CC --sink NAME``."""
+    """One adapter child: ``enlace adapter run --country CC --sink NAME …``, for ``sinks``."""
 
     country: str
-    sink: str
+    sinks: list[str]
     home: Path
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+
+    @property
+    def sink(self) -> str:
+        """The sinks it runs, joined by ``+`` (in logs and its log file's name)."""
+        return "+".join(self.sinks)
+
+    def command(self) -> list[str]:
+        """The child's command line: the country's sinks in one process."""
+        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
+        command += ["--country", self.country]
+        for name in self.sinks:
+            command += ["--sink", name]
+        return command
 
     def start(self) -> None:
         """Start the child, its output appended to :attr:`log_path`.
@@ -59,11 +74,9 @@ class AdapterProcess:
             OSError: the command cannot be started.
         """
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
-        command += ["--country", self.country, "--sink", self.sink]
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
-                command,
+                self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
@@ -100,27 +113,30 @@ class AdapterChildren:
 
     @property
     def running(self) -> list[tuple[str, str]]:
-        """(country, sink) of every child."""
-        return [(a.country, a.sink) for a in self.processes]
+        """(country, sink) of every sink the children run."""
+        return [(a.country, name) for a in self.processes for name in a.sinks]
 
     async def start(self, sinks: list[tuple[str, str]]) -> None:
-        """Start one child per (country, sink).
+        """Start one child per country for its sinks of ``sinks`` ((country, sink) pairs).
 
         Raises:
             ConfigError: a country's login is missing or wrong.
             OSError: a child cannot be started.
         """
-        for i, (cc, name) in enumerate(sinks):
+        by_country: dict[str, list[str]] = {}
+        for cc, name in sinks:
+            by_country.setdefault(cc, []).append(name)
+        for i, (cc, names) in enumerate(by_country.items()):
             if i:
                 # Nine Python start-ups at once starve a 2-core machine for seconds, long
                 # enough for the first JetStream calls to time out; a short gap avoids it.
                 await asyncio.sleep(_ADAPTER_GAP)
             proc = AdapterProcess(
                 country=cc,
-                sink=name,
+                sinks=names,
                 home=self.deployment.home,
                 env=self._env(cc),
-                log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{name}.log",
+                log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{'+'.join(names)}.log",
             )
             proc.start()
             self.processes.append(proc)

