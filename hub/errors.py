@@ -12,6 +12,8 @@ Tree::
     └── HubError (RuntimeError)        hub_error             a hub error (base)
         ├── NatsServerError            nats_server           nats-server cannot start or stop
         ├── NatsUnreachable            nats_unreachable      a command cannot reach NATS (url)
+        ├── UpBusy                     up_busy               ``enlace up`` of this deployment
+        │                                                    runs, or its leftovers do (pids)
         ├── ConfigError                config_invalid        settings are wrong (file, field)
         ├── KeyStoreError              keystore              a private key file is missing,
         │                                                    too open or not Ed25519 (path)
@@ -62,6 +64,7 @@ __all__ = [
     "ReceiptUnchecked",
     "ReceiptUnknownSink",
     "ServerEventsUnheard",
+    "UpBusy",
 ]
 
 
@@ -92,6 +95,21 @@ class NatsUnreachable(HubError):
         )
         self.url = url
         self.cause = cause
+
+
+class UpBusy(HubError):
+    """Another ``enlace up`` of the deployment runs, or processes a dead one started do
+    and cannot be stopped (:mod:`hub.up.pidfiles`).
+
+    Attributes:
+        pids: the processes in the way.
+    """
+
+    code = "up_busy"
+
+    def __init__(self, description: str, pids: list[int]) -> None:
+        super().__init__(description)
+        self.pids = list(pids)
 
 
 class ConfigError(HubError):

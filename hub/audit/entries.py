@@ -60,6 +60,7 @@ class EntryKind(StrEnum):
     CONSUMER = "consumer"  # the hub found one of its consumers changed: repaired or refused
     HUB_START = "hub_start"
     HUB_STOP = "hub_stop"
+    SERVER_RESTARTED = "server_restarted"  # `enlace up` started its dead nats-server again
 
 
 class Refusal(StrictModel):

@@ -29,6 +29,7 @@ __all__ = [
     "refused_by_server",
     "rejected",
     "routed",
+    "server_restarted",
     "undeliverable",
 ]
 
@@ -287,6 +288,22 @@ def hub_event(event: str, hub_id: str) -> AuditEntry:
     if event not in kinds:
         raise AuditEntryInvalid(f"hub event must be 'start' or 'stop', not {event!r}")
     return _build(kind=kinds[event], hub_id=hub_id)
+
+
+def server_restarted(hub_id: str, exit_code: int, attempt: int) -> AuditEntry:
+    """``enlace up`` found its embedded nats-server dead and started it again.
+
+    Args:
+        hub_id: the hub whose server it is.
+        exit_code: how the server ended (negative: the signal that killed it).
+        attempt: the how-manieth restart within the supervisor's window.
+    """
+    how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exited with {exit_code}"
+    return _build(
+        kind=EntryKind.SERVER_RESTARTED,
+        hub_id=hub_id,
+        detail=f"nats-server {how}; started again (restart {attempt} in a row)",
+    )
 
 
 def _build(**fields: Any) -> AuditEntry:

@@ -16,7 +16,9 @@ class ExitCode(IntEnum):
     GOVERNANCE = 5  # a governance file (trust root, directory, agreement) is refused
     UNAVAILABLE = 6  # NATS or another service could not be reached
     TIMEOUT = 7  # waited for an outcome that did not come
-    BUSY = 8  # the country's ingress quota is full: nothing was published, try again later
+    # publish: the country's ingress quota is full, nothing was published, try again later;
+    # up: another `enlace up` of the deployment runs, or a dead one's children (pids printed)
+    BUSY = 8
     UNDELIVERABLE = 9  # the hub accepted the message but nobody receives it (reasons printed)
     DUPLICATE = 10  # this id was published before (the hub's record or JetStream's window)
     FORBIDDEN = 11  # the NATS server refused this login the subject (publish as yourself)
@@ -27,7 +29,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 check failed (e.g. invalid signature, reason code printed); "
     "2 usage error; 3 message rejected by the hub; 4 no deployment found; "
     "5 governance file refused; 6 NATS unreachable; 7 timed out waiting; "
-    "8 the country's ingress quota is full (try again later); 9 accepted but delivered to "
+    "8 busy: the country's ingress quota is full (try again later), or `enlace up` already "
+    "runs for this deployment (its pid printed); 9 accepted but delivered to "
     "nobody (each party's reason printed); 10 duplicate: this id was published before; "
     "11 the NATS server refused this login the subject (a country publishes only as itself); "
     "12 no such outcome (enlace outcome: expired, or never sent by you)."

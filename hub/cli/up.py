@@ -1,4 +1,9 @@
-"""``enlace up``: run the embedded NATS server, the hub and the configured sink adapters."""
+"""``enlace up``: run the embedded NATS server, the hub and the configured sink adapters.
+
+Exits 8 (busy) when another ``enlace up`` of the deployment runs, naming its pid, or when
+processes a dead one left cannot be stopped (their pids); 6 when the embedded server
+cannot start, or died more often than it may be started again.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.cli.up_console import ConsoleBeside
 from hub.config import load_settings
-from hub.errors import ConfigError, NatsServerError
+from hub.errors import ConfigError, NatsServerError, UpBusy
 from hub.logging import configure_logging
 from hub.up.runner import HubRunner
 from schemas.errors import GovernanceError
@@ -97,6 +102,8 @@ def up(
 
     try:
         asyncio.run(run())
+    except UpBusy as err:
+        fail(str(err), ExitCode.BUSY)
     except GovernanceError as err:
         fail(f"{err}; fix the file, then run `enlace up` again", ExitCode.GOVERNANCE)
     except NatsServerError as err:

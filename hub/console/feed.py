@@ -36,6 +36,7 @@ KIND_GROUPS: dict[str, frozenset[EntryKind]] = {
             EntryKind.CONSUMER,
             EntryKind.HUB_START,
             EntryKind.HUB_STOP,
+            EntryKind.SERVER_RESTARTED,
         }
     ),
 }

@@ -94,6 +94,7 @@ EXPLANATIONS: dict[str, str] = {
     "unknown_key": "the signing key is not in the directory",
     "unknown_sink": "no sink of this name is installed",
     "unknown_type": "the message type or version is unknown",
+    "up_busy": "enlace up already runs for this deployment, or its leftovers do",
     **ROUTING_REASONS,
 }
 """Reason code → what it means, for people (English)."""

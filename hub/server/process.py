@@ -2,7 +2,9 @@
 
 ``enlace up`` and the integration tests start a real server this way: JetStream on,
 store inside the given folder, ``sync_interval: always`` (acknowledged means on disk),
-loopback only unless told otherwise. :meth:`NatsServer.reload` rewrites the config of a
+loopback only unless told otherwise. ``enlace up`` starts it to die with its parent
+(:mod:`hub.server.parent_death`) and starts it again if it dies (:mod:`hub.up.server`).
+:meth:`NatsServer.reload` rewrites the config of a
 running server and has it apply the change (SIGHUP) without dropping a connection: only
 settings nats-server can reload may change that way (``authorization`` users and their
 permissions can; ``listen``, ``jetstream`` and ``server_name`` cannot).
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.errors import NatsServerError
+from hub.server.parent_death import dies_with_parent
 from hub.server.private_files import write_private
 
 __all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port", "terminate"]
@@ -116,13 +119,28 @@ _RELOAD_FAILED = b"Failed to reload server configuration: "
 
 
 class NatsServer:
-    """A ``nats-server`` child process with a generated config file (mode 0600)."""
+    """A ``nats-server`` child process with a generated config file (mode 0600).
 
-    def __init__(self, config: NatsServerConfig, config_path: Path) -> None:
+    With ``tied`` the server receives SIGTERM when the thread that started it ends (its
+    parent's death, even by SIGKILL): start it then from a thread that lives as long as
+    the parent.
+    """
+
+    def __init__(self, config: NatsServerConfig, config_path: Path, tied: bool = False) -> None:
         self.config = config
         self.config_path = config_path
         self.log_path = config_path.with_suffix(".log")
+        self.tied = tied
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the server last started."""
+        return None if self.process is None else self.process.pid
+
+    def exited(self) -> int | None:
+        """The exit code of the server last started; None while it runs (or before)."""
+        return None if self.process is None else self.process.poll()
 
     @property
     def url(self) -> str:
@@ -131,6 +149,15 @@ class NatsServer:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it accepts connections; clear errors otherwise."""
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the server process (without waiting for it: :meth:`wait_ready`).
+
+        Raises:
+            NatsServerError: no binary, or its port is busy.
+        """
         binary = find_nats_server()
         if not _port_is_free(self.config.host, self.config.port):
             raise NatsServerError(
@@ -145,11 +172,17 @@ class NatsServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Only a prctl call between fork and exec (hub.server.parent_death).
+            preexec_fn=dies_with_parent() if self.tied else None,
         )
         log.close()
-        self._wait_ready(timeout)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the server accepts connections; stop it if it does not in ``timeout`` s.
+
+        Raises:
+            NatsServerError: it exited (its log's tail), or did not answer in time.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:

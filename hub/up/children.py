@@ -4,7 +4,9 @@ Each child is ``enlace adapter run --country CC --sink NAME …``: one process f
 country's sinks (a sink added by a reload gets a process of its own until the next
 start), in its own session, logged in as ``CC`` (the path of its seed file, never the
 seed), its output in ``state/logs/adapter-CC-NAME[+NAME…].log``. One that dies is started
-again.
+again. Each is recorded (``state/children/adapter-CC-NAME[+NAME…].json``,
+:mod:`hub.up.pidfiles`) and dies with ``enlace up`` (:mod:`hub.server.parent_death`):
+started from the event loop's thread.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import structlog
 from hub.deployment import Deployment
 from hub.errors import ConfigError
 from hub.server.logins import NatsUser
+from hub.server.parent_death import dies_with_parent
 from hub.server.process import terminate
+from hub.up.pidfiles import Claim
 
 __all__ = ["AdapterChildren", "AdapterProcess"]
 
@@ -67,6 +71,11 @@ class AdapterProcess:
             command += ["--sink", name]
         return command
 
+    @property
+    def name(self) -> str:
+        """Its name in logs and records: ``adapter-CC-NAME[+NAME…]``."""
+        return f"adapter-{self.country}-{self.sink}"
+
     def start(self) -> None:
         """Start the child, its output appended to :attr:`log_path`.
 
@@ -83,6 +92,8 @@ class AdapterProcess:
                 # Own session: a Ctrl-C in the terminal reaches `enlace up` only, which
                 # stops the hub first and the adapters after it.
                 start_new_session=True,
+                # SIGTERM when `enlace up` dies; only a prctl call before exec.
+                preexec_fn=dies_with_parent(),
             )
         log.info("adapter_started", country=self.country, sink=self.sink, pid=self.process.pid)
 
@@ -103,12 +114,14 @@ class AdapterChildren:
         deployment: whose home the children run on, and where their logs go.
         nats_url: the server they connect to.
         login: the deployment's login of a country; None when the URL carries its own.
+        claim: where each child is recorded (set once ``enlace up`` holds the deployment).
         processes: the children, running or being restarted.
     """
 
     deployment: Deployment
     nats_url: str
     login: Callable[[str], NatsUser | None]
+    claim: Claim | None = None
     processes: list[AdapterProcess] = field(default_factory=list)
 
     @property
@@ -138,8 +151,14 @@ class AdapterChildren:
                 env=self._env(cc),
                 log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{'+'.join(names)}.log",
             )
-            proc.start()
+            self._launch(proc)
             self.processes.append(proc)
+
+    def _launch(self, proc: AdapterProcess) -> None:
+        """Start ``proc`` and record it (a pid and start time the next run can check)."""
+        proc.start()
+        if self.claim is not None and proc.process is not None:
+            self.claim.record_child(proc.name, proc.process.pid, "adapter")
 
     def _env(self, cc: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -169,7 +188,7 @@ class AdapterChildren:
                         log=str(proc.log_path),
                         restarts=proc.restarts,
                     )
-                    proc.start()
+                    self._launch(proc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
 
@@ -190,7 +209,7 @@ class AdapterChildren:
             self.processes.remove(proc)
             try:
                 await loop.run_in_executor(None, proc.stop)
-                proc.start()
+                self._launch(proc)
                 restarted.append(f"{proc.country}/{proc.sink}")
             except OSError as err:
                 log.error("adapter_not_restarted", country=proc.country, error=str(err))
@@ -227,3 +246,6 @@ class AdapterChildren:
         """Stop every child (each gets its time to finish what it writes)."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(None, a.stop) for a in self.processes))
+        if self.claim is not None:
+            for proc in self.processes:
+                self.claim.forget_child(proc.name)

@@ -13,6 +13,11 @@ SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters,
 the server). SIGHUP reloads governance and applies what it added to NATS
 (:mod:`hub.up.reload`). ``state/hub.pid`` lets ``enlace reload`` find the process.
 
+Before all that it takes the deployment (:func:`hub.up.pidfiles.claim`): a second
+``enlace up`` of a running one is refused with its pid, and what a dead one left running
+is stopped first. Children are recorded and die with it; a dead embedded server is
+started again (bounded, audited as ``server_restarted``), a dead adapter too.
+
 ``enlace up`` is the composition root of one machine: it reads the ``adapters:`` section
 (:mod:`hub.up.sinks`) to know which children to start and which consumers to permit.
 """
@@ -31,7 +36,7 @@ from typing import Any
 import structlog
 
 from hub.app import HubApp, create_app
-from hub.audit import AuditWriter, CheckpointSigner, kinds
+from hub.audit import AuditError, AuditWriter, CheckpointSigner, kinds
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
@@ -43,6 +48,7 @@ from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.oversize import OversizeWatcher, watch_oversize
 from hub.server.logins import HUB_USER, SYSTEM_USER, read_logins, seeds_dir
 from hub.up.children import AdapterChildren
+from hub.up.pidfiles import Claim, claim
 from hub.up.reload import Reloader
 from hub.up.server import UpServer, probe
 from hub.up.sinks import configured_sinks, sink_pairs, sink_register
@@ -51,10 +57,33 @@ __all__ = ["HubRunner", "pid_file"]
 
 log = structlog.get_logger("enlace.up")
 
+_AUDIT_TRIES = 10
+
 
 def pid_file(deployment: Deployment) -> Path:
     """Where ``enlace up`` writes its process id (for ``enlace reload``)."""
     return deployment.state_dir / "hub.pid"
+
+
+def _serve_metrics(settings: HubSettings) -> HubMetrics:
+    """The hub's metrics, served on ``hub.metrics_port`` when one is set.
+
+    Raises:
+        ConfigError: the port cannot be bound (taken, or not allowed).
+    """
+    metrics = HubMetrics()
+    port, host = settings.metrics_port, settings.metrics_host
+    if port is None:
+        return metrics
+    try:
+        metrics.serve(port, host)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port} ({err.strerror or err}); choose a free "
+            "port in hub.metrics_port of enlace.yaml or ENLACE_METRICS_PORT, or remove it "
+            "to turn metrics off"
+        ) from None
+    return metrics
 
 
 @dataclass
@@ -73,6 +102,7 @@ class HubRunner:
     oversize: OversizeWatcher | None = None
     governance: Governance | None = None
     _audit_nc: Any = None
+    _claim: Claim | None = None
     _reloader: Reloader | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     # One reload at a time: two quick SIGHUPs must not rewrite the server config at once.
@@ -90,7 +120,12 @@ class HubRunner:
         signer = load_signer(self.deployment, governance)
         hub_id = governance.directory.hub.id
         self._audit_nc = await nats.connect(
-            servers=[self.settings.url], name="enlace-hub-audit", **options
+            servers=[self.settings.url],
+            name="enlace-hub-audit",
+            # Through a restart of the server, however long: the hub audits through it.
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            **options,
         )
         js = self._audit_nc.jetstream(timeout=10)
         await ensure_audit_streams(js, self.settings)
@@ -106,12 +141,17 @@ class HubRunner:
         """Start everything; returns what ``enlace up`` prints (no secrets).
 
         Raises:
+            UpBusy: another ``enlace up`` of this deployment runs, or a dead one's children
+                do and cannot be stopped.
             GovernanceError: the directory or an agreement is refused.
             NatsServerError: the embedded server cannot start (busy port, no binary).
             ConfigError: settings or credentials are wrong.
             OSError / nats errors: a server given by URL cannot be reached.
         """
-        metrics = self._serve_metrics()  # first: a busy port stops nothing half-started
+        # First: a second `enlace up` touches nothing of the first one's.
+        self._claim = claim(self.deployment.state_dir, pid_file(self.deployment))
+        self.server.claim = self.adapters.claim = self._claim
+        metrics = _serve_metrics(self.settings)  # a busy port stops nothing half-started
         governance = load_governance(self.deployment)
         warn_unsigned(governance)
         self.governance = governance
@@ -168,26 +208,6 @@ class HubRunner:
             max_message_bytes=self.settings.max_message_bytes,
         )
 
-    def _serve_metrics(self) -> HubMetrics:
-        """The hub's metrics, served on ``hub.metrics_port`` when one is set.
-
-        Raises:
-            ConfigError: the port cannot be bound (taken, or not allowed).
-        """
-        metrics = HubMetrics()
-        port, host = self.settings.metrics_port, self.settings.metrics_host
-        if port is None:
-            return metrics
-        try:
-            metrics.serve(port, host)
-        except OSError as err:
-            raise ConfigError(
-                f"cannot serve metrics on {host}:{port} ({err.strerror or err}); choose a free "
-                "port in hub.metrics_port of enlace.yaml or ENLACE_METRICS_PORT, or remove it "
-                "to turn metrics off"
-            ) from None
-        return metrics
-
     def where(self) -> dict[str, Any]:
         """Where things are, for people and for ``--json-logs`` readers."""
         metrics = self.settings.metrics_port
@@ -238,6 +258,7 @@ class HubRunner:
         """Start, serve until SIGINT/SIGTERM (SIGHUP reloads), then stop in order."""
         loop = asyncio.get_running_loop()
         reloads: set[asyncio.Task[bool]] = set()
+        watch: asyncio.Task[None] | None = None
 
         def on_hup() -> None:
             task = loop.create_task(self.reload())
@@ -252,13 +273,30 @@ class HubRunner:
             log.info("ready", **info)
             if self.on_ready is not None:
                 self.on_ready(info)
+            watch = loop.create_task(self.server.supervise(self._stop, self._server_restarted))
             await self.adapters.supervise(self._stop)
+            await watch  # raises if the server died too often (it set _stop)
         finally:
+            if watch is not None and not watch.done():
+                watch.cancel()  # the adapters' supervisor failed: no restart after stop
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             if reloads:
                 await asyncio.gather(*reloads, return_exceptions=True)
             await self.stop()
+
+    async def _server_restarted(self, code: int, attempt: int) -> None:
+        """Audit a restart of the embedded server (once the writer's connection is back)."""
+        assert self.audit is not None and self.governance is not None  # started
+        entry = kinds.server_restarted(self.governance.directory.hub.id, code, attempt)
+        for _ in range(_AUDIT_TRIES):
+            try:
+                await self.audit.append([entry])
+                return
+            except AuditError as err:  # the writer says why; the connection may be back soon
+                log.warning("server_restart_not_audited_yet", error=str(err))
+                await asyncio.sleep(1.0)
+        log.error("server_restart_not_audited", code=code, restart=attempt)
 
     # -- stop -----------------------------------------------------------------------------
 
@@ -281,4 +319,6 @@ class HubRunner:
         with contextlib.suppress(FileNotFoundError):
             if pid_file(self.deployment).read_text().strip() == str(os.getpid()):
                 pid_file(self.deployment).unlink()
+        if self._claim is not None:
+            self._claim.release()
         log.info("stopped")

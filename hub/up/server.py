@@ -1,11 +1,20 @@
 """The NATS server of ``enlace up``: which login each connection uses, the embedded server
 started with the deployment's logins and permissions and reloaded when they change, and
 for a server given by URL (not ours to change) what its operator must add.
+
+The embedded server is recorded (``state/children/nats-server.json``,
+:mod:`hub.up.pidfiles`), dies with ``enlace up`` (SIGTERM: it then shuts down cleanly)
+and is started again when it dies (:meth:`UpServer.supervise`, within the budget of
+:mod:`hub.up.restarts`). The hub, the audit writer and the adapters reconnect by
+themselves. A server given by URL is probed with the hub's login before anything starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +33,8 @@ from hub.server.logins import (
 )
 from hub.server.operator_access import QUIET_CONNECT
 from hub.server.process import NatsServer, NatsServerConfig
+from hub.up.pidfiles import Claim
+from hub.up.restarts import RestartBudget
 from hub.up.sinks import delivery_consumers
 from schemas.limits import wire_limit
 
@@ -32,6 +43,16 @@ __all__ = ["UpServer", "probe"]
 log = structlog.get_logger("enlace.up")
 
 _NATS_RELOAD_TIMEOUT = 10.0
+_NATS_START_TIMEOUT = 10.0
+_WATCH_INTERVAL = 0.5
+_RECORD = "nats-server"
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` or until ``stop`` is set; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 @dataclass
@@ -42,11 +63,15 @@ class UpServer:
         deployment: whose logins (``nats/``) to use.
         settings: the embedded server's host and ports, or the URL of another server.
         server: the embedded server, once started.
+        claim: where the embedded server is recorded (the deployment held by this run).
+        budget: how often a dead embedded server is started again.
     """
 
     deployment: Deployment
     settings: HubSettings
     server: NatsServer | None = None
+    claim: Claim | None = None
+    budget: RestartBudget = field(default_factory=RestartBudget)
     # The public nkeys the embedded server was last given: a reload that changes one
     # (`enlace nats rotate`) restarts that country's adapters.
     _logins: dict[str, str] = field(default_factory=dict)
@@ -91,9 +116,62 @@ class UpServer:
         # Public nkeys only, but who may do what is nobody else's business: the server
         # writes its config with mode 0600.
         config_path = self.deployment.nats_dir.resolve() / "nats-server.conf"
-        self.server = NatsServer(self._config(sinks), config_path)
-        self.server.start()
+        # Tied: SIGTERM to the server when `enlace up` dies (started from its main thread).
+        self.server = NatsServer(self._config(sinks), config_path, tied=True)
+        self.server.start(_NATS_START_TIMEOUT)
+        self._record()
         log.info("nats_started", url=self.server.url, config=str(config_path))
+
+    def _record(self) -> None:
+        if self.claim is not None and self.server is not None and self.server.pid is not None:
+            self.claim.record_child(_RECORD, self.server.pid, "nats-server")
+
+    async def supervise(
+        self, stop: asyncio.Event, restarted: Callable[[int, int], Awaitable[None]]
+    ) -> None:
+        """Start the embedded server again each time it dies, until ``stop`` is set.
+
+        Each restart waits longer than the one before (:class:`RestartBudget`); the
+        server is started from this (the event loop's) thread, so it stays tied to
+        ``enlace up``. Nothing to do for a server given by URL.
+
+        Args:
+            stop: set when ``enlace up`` stops; set here too when it gives up.
+            restarted: awaited after each restart with the dead server's exit code and
+                the restart's number in the window (the runner audits it).
+
+        Raises:
+            NatsServerError: it died more often than the budget allows (``stop`` is set).
+        """
+        server = self.server
+        loop = asyncio.get_running_loop()
+        while server is not None and not stop.is_set():
+            code = server.exited()
+            if code is None:
+                await _wait(stop, _WATCH_INTERVAL)
+                continue
+            delay = self.budget.next_delay(time.monotonic())
+            if delay is None:
+                stop.set()
+                raise NatsServerError(
+                    f"nats-server died {self.budget.used + 1} times within "
+                    f"{self.budget.window:.0f} s (last exit code {code}); `enlace up` gave up "
+                    f"starting it again. Its log: {server.log_path}; fix the cause (disk, "
+                    "port, store), then run `enlace up` again"
+                )
+            attempt = self.budget.used
+            log.error("nats_exited", code=code, log=str(server.log_path), restart=attempt)
+            if await _wait(stop, delay):
+                return
+            try:
+                server.spawn()
+                await loop.run_in_executor(None, server.wait_ready, _NATS_START_TIMEOUT)
+            except NatsServerError as err:
+                log.error("nats_not_restarted", error=str(err), restart=attempt)
+                continue
+            self._record()
+            log.warning("nats_restarted", pid=server.pid, code=code, restart=attempt)
+            await restarted(code, attempt)
 
     async def reload(
         self, parties: tuple[str, ...], new_parties: list[str], sinks: list[tuple[str, str]]
@@ -180,6 +258,8 @@ class UpServer:
         """Stop the embedded server, if one was started."""
         if self.server is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.server.stop)
+            if self.claim is not None:
+                self.claim.forget_child(_RECORD)
 
 
 async def probe(url: str, options: dict[str, Any]) -> None:

@@ -184,10 +184,10 @@ def test_a_revoked_key_is_a_key_event_on_the_record_after_reload(up: Up) -> None
     )
 
 
-def test_a_second_up_on_a_busy_port_exits_6(up: Up) -> None:
+def test_a_second_up_of_the_same_deployment_is_refused_with_the_first_ones_pid(up: Up) -> None:
     result = up.enlace("up", "--no-adapters")
-    assert result.returncode == 6
-    assert "busy" in result.stderr
+    assert result.returncode == 8, result.stderr  # busy: refused, the first one untouched
+    assert f"already runs for this deployment (pid {up.process.pid})" in result.stderr
     assert up.process.poll() is None
     assert (up.home / "state" / "hub.pid").read_text().strip() == str(up.process.pid)
 

@@ -47,6 +47,7 @@ def _every_kind() -> list[AuditEntry]:
         kinds.consumer_event("DELIVERY", "sink-HN-folder", "repaired", "filter_subject"),
         kinds.hub_event("start", "hub"),
         kinds.hub_event("stop", "hub"),
+        kinds.server_restarted("hub", -9, 1),
     ]
 
 
@@ -77,6 +78,13 @@ def test_parse_refuses_non_canonical_bytes() -> None:
         parse_entry(json.dumps(json.loads(raw), indent=1).encode())
     with pytest.raises(AuditEntryInvalid, match="not JSON"):
         parse_entry(raw[:-1])
+
+
+def test_a_server_restart_says_how_the_server_ended() -> None:
+    killed = kinds.server_restarted("hub", -9, 2)
+    assert (killed.kind, killed.hub_id) == (EntryKind.SERVER_RESTARTED, "hub")
+    assert killed.detail == "nats-server killed by signal 9; started again (restart 2 in a row)"
+    assert "exited with 1" in str(kinds.server_restarted("hub", 1, 1).detail)
 
 
 def test_hub_event_must_be_start_or_stop() -> None:
