@@ -306,14 +306,15 @@ class HubRunner:
             await self.app.stop()
         if self.oversize is not None:
             await self.oversize.stop()
-        if self.audit is not None and self.governance is not None:
+        gone = self.server.gone()  # it gave up on the server: nothing can be written there
+        if self.audit is not None and self.governance is not None and not gone:
             with contextlib.suppress(Exception):
                 await self.audit.append([kinds.hub_event("stop", self.governance.directory.hub.id)])
             with contextlib.suppress(Exception):
                 await self.audit.close()
         if self._audit_nc is not None:
             with contextlib.suppress(Exception):
-                await self._audit_nc.drain()
+                await (self._audit_nc.close() if gone else self._audit_nc.drain())
         await self.adapters.stop()
         await self.server.stop()
         with contextlib.suppress(FileNotFoundError):

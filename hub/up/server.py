@@ -122,6 +122,10 @@ class UpServer:
         self._record()
         log.info("nats_started", url=self.server.url, config=str(config_path))
 
+    def gone(self) -> bool:
+        """Whether the embedded server is down (dead, not being started again)."""
+        return self.server is not None and self.server.exited() is not None
+
     def _record(self) -> None:
         if self.claim is not None and self.server is not None and self.server.pid is not None:
             self.claim.record_child(_RECORD, self.server.pid, "nats-server")
@@ -154,9 +158,9 @@ class UpServer:
             if delay is None:
                 stop.set()
                 raise NatsServerError(
-                    f"nats-server died {self.budget.used + 1} times within "
-                    f"{self.budget.window:.0f} s (last exit code {code}); `enlace up` gave up "
-                    f"starting it again. Its log: {server.log_path}; fix the cause (disk, "
+                    f"nats-server is down (last exit code {code}) after {self.budget.used} "
+                    f"restarts within {self.budget.window:.0f} s: `enlace up` gave up starting "
+                    f"it again and stopped. Its log: {server.log_path}; fix the cause (disk, "
                     "port, store), then run `enlace up` again"
                 )
             attempt = self.budget.used
@@ -166,7 +170,7 @@ class UpServer:
             try:
                 server.spawn()
                 await loop.run_in_executor(None, server.wait_ready, _NATS_START_TIMEOUT)
-            except NatsServerError as err:
+            except (NatsServerError, OSError) as err:  # OSError: its store or log unusable
                 log.error("nats_not_restarted", error=str(err), restart=attempt)
                 continue
             self._record()

@@ -23,7 +23,16 @@ from hub.server.logins import load_user
 from hub.server.process import free_port, terminate
 from tests.integration.demokit import ENLACE
 
-__all__ = ["WAIT", "Running", "login", "run_demo_with_hn_sink", "spawn", "wait_for"]
+__all__ = [
+    "WAIT",
+    "Running",
+    "demo_with_hn_sink",
+    "login",
+    "run_demo_with_hn_sink",
+    "spawn",
+    "start_up",
+    "wait_for",
+]
 
 WAIT = 60.0  # generous upper bound on a loaded CI machine; never a timing assertion
 
@@ -92,15 +101,27 @@ def spawn(command: list[str], env: dict[str, str], out: Path, err: Path) -> subp
         return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
 
 
-def run_demo_with_hn_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """``enlace up`` on a demo deployment with HN's folder sink alone, until closed."""
-    dep = Deployment(tmp_path_factory.mktemp("reload") / "dep")
+def demo_with_hn_sink(base: Path) -> tuple[Deployment, dict[str, str]]:
+    """A demo deployment in ``base/dep`` with HN's folder sink alone, and the environment
+    of an ``enlace up`` of it on a free port."""
+    dep = Deployment(base / "dep")
     init_demo(dep)
     _only_hn_sink(dep)
     env = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
     env.pop("ENLACE_ADAPTERS", None)
-    out, err = dep.home / "up.out", dep.home / "up.err"
-    process = spawn([ENLACE, "--home", str(dep.home), "up", "--json-logs"], env, out, err)
+    return dep, env
+
+
+def start_up(dep: Deployment, env: dict[str, str], *args: str) -> Running:
+    """``enlace up`` of ``dep`` (``args`` added), once ready and HN's adapter consuming.
+
+    Each start writes its own ``up-N.out``/``up-N.err`` beside the deployment. The caller
+    stops it (:func:`hub.server.process.terminate`).
+    """
+    n = len(list(dep.home.glob("up-*.out")))
+    out, err = dep.home / f"up-{n}.out", dep.home / f"up-{n}.err"
+    command = [ENLACE, "--home", str(dep.home), "up", "--json-logs", *args]
+    process = spawn(command, env, out, err)
     up = Running(dep, env, process, err)
     try:
         wait_for(
@@ -108,16 +129,28 @@ def run_demo_with_hn_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "the ready line",
         )
         assert process.poll() is None, err.read_text()
-        # HN's adapter reads the directory as it starts: let it, before a test breaks it.
-        adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
-        wait_for(
-            lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text(),
-            "HN's adapter",
-        )
+        if "--no-adapters" not in args:
+            # HN's adapter reads the directory as it starts: let it, before a test breaks it.
+            adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
+            offset = adapter_log.stat().st_size if adapter_log.is_file() else 0
+            wait_for(
+                lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text()[offset:],
+                "HN's adapter",
+            )
+    except BaseException:
+        terminate(process, WAIT)
+        raise
+    return up
+
+
+def run_demo_with_hn_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """``enlace up`` on a demo deployment with HN's folder sink alone, until closed."""
+    dep, env = demo_with_hn_sink(tmp_path_factory.mktemp("reload"))
+    up = start_up(dep, env)
+    try:
         yield up
     finally:
-        # SIGTERM: a SIGKILLed `enlace up` would orphan its nats-server and adapters.
-        terminate(process, WAIT)
+        terminate(up.process, WAIT)  # a clean stop: SIGTERM
 
 
 async def login(up: Running, name: str, errors: list[str]) -> NatsClient:
