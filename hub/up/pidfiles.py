@@ -207,7 +207,13 @@ class Claim:
         return self.state_dir / "children"
 
     def record_child(self, name: str, pid: int, role: str) -> None:
-        """Record the child ``pid`` just started (``name``: its file, e.g. ``nats-server``)."""
+        """Record the child ``pid`` just started (nothing if it is already gone).
+
+        Args:
+            name: its record's file name, e.g. ``nats-server``, ``adapter-HN-folder``.
+            pid: its process id.
+            role: ``nats-server`` or ``adapter``.
+        """
         record = ProcessRecord.of(pid, role)
         if record is not None:
             record.write(self.children_dir / f"{name}.json")
