@@ -4,8 +4,10 @@ An ``enlace up`` writes, under the deployment's ``state/``:
 
 - ``up.lock``: locked (``flock``) while it runs; the kernel lets go when it dies, however
   it dies, so a second ``enlace up`` of the same deployment knows at once whether the
-  first still runs (it is then refused, never killed);
-- ``up.json``: its own record, for the pid a refusal names;
+  first still runs (it is then refused, never killed). An ``enlace up`` with its embedded
+  server holds it alone; hub replicas on a server given by URL (``--nats-url``) share it
+  with each other, never with an embedded one;
+- ``ups/<pid>.json``: its own record, for the pid a refusal names;
 - ``children/<name>.json``: one record per child (nats-server, each adapter);
 - ``hub.pid`` (written by :mod:`hub.up.runner` once it is ready): for ``enlace reload``.
 
@@ -14,9 +16,10 @@ ticks after boot), the boot it started in and its command line. A process is tak
 the one recorded only if all of them match: a pid reused by another program since has
 another start time or command line, and is left alone.
 
-At start, :func:`claim` takes the lock and stops the recorded children that still run
-(left by an ``enlace up`` that died before it could stop them: SIGTERM to each child's
-process group, SIGKILL after a grace time); it refuses with their pids if any survives.
+At start, :func:`claim` takes the lock and, when no other ``enlace up`` of the deployment
+runs, stops the recorded children that still run (left by one that died before it could
+stop them: SIGTERM to each child's process group, SIGKILL after a grace time); it refuses
+with their pids if any survives.
 Children also die with their parent (:mod:`hub.server.parent_death`): these records are
 the second line, for what that signal cannot cover (a platform without it, an older run).
 """
@@ -224,14 +227,22 @@ class Claim:
 
     def release(self) -> None:
         """Give the deployment up (at the end of a clean stop)."""
-        (self.state_dir / "up.json").unlink(missing_ok=True)
+        (self.state_dir / "ups" / f"{os.getpid()}.json").unlink(missing_ok=True)
         self.lock.close()
 
 
-def _previous_up(state_dir: Path) -> ProcessRecord | None:
-    """The previous ``enlace up`` of this deployment, if its record says it still runs."""
-    record = read_record(state_dir / "up.json")
-    return record if record is not None and record.runs() else None
+def _running_ups(state_dir: Path) -> list[int]:
+    """The other ``enlace up`` processes of this deployment whose records say they run."""
+    records = [read_record(p) for p in sorted((state_dir / "ups").glob("*.json"))]
+    return [r.pid for r in records if r is not None and r.runs()]
+
+
+def _take(lock: IO[bytes], mode: int) -> bool:
+    try:
+        fcntl.flock(lock, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _live_up_in(hub_pid: Path) -> int | None:
@@ -245,22 +256,25 @@ def _live_up_in(hub_pid: Path) -> int | None:
     return pid if enlace and "up" in cmdline and pid != os.getpid() else None
 
 
-def _busy(pid: int | None) -> UpBusy:
-    who = f" (pid {pid})" if pid is not None else ""
+def _busy(pids: list[int]) -> UpBusy:
+    listed = ", ".join(map(str, pids))
+    who = f" (pid {listed})" if pids else ""
+    how = f"kill -TERM {' '.join(map(str, pids))}" if pids else "Ctrl-C in its terminal"
     return UpBusy(
-        f"`enlace up` already runs for this deployment{who}; stop it first "
-        f"({'kill -TERM ' + str(pid) if pid is not None else 'Ctrl-C in its terminal'}), or "
+        f"`enlace up` already runs for this deployment{who}; stop it first ({how}), or "
         "apply changes to it with `enlace reload`",
-        [pid] if pid is not None else [],
+        pids,
     )
 
 
-def claim(state_dir: Path, hub_pid: Path) -> Claim:
+def claim(state_dir: Path, hub_pid: Path, alone: bool = True) -> Claim:
     """Take the deployment for this ``enlace up``, after stopping what a dead one left.
 
     Args:
         state_dir: the deployment's ``state/`` folder.
         hub_pid: the pid file ``enlace reload`` reads; removed when its process is gone.
+        alone: whether no other ``enlace up`` may run (true with the embedded server);
+            false lets hub replicas on a server given by URL run side by side.
 
     Returns:
         The claim: release it when this ``enlace up`` stops.
@@ -272,27 +286,27 @@ def claim(state_dir: Path, hub_pid: Path) -> Claim:
     state_dir.mkdir(parents=True, exist_ok=True)
     lock = (state_dir / "up.lock").open("ab")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        previous = read_record(state_dir / "up.json")
-        raise _busy(previous.pid if previous is not None else None) from None
-    try:
-        # The lock was free, so the last `enlace up` died; its record may still match
-        # a live process only if the lock file was removed under it: refuse then too.
-        previous = _previous_up(state_dir)
-        if previous is not None:
-            raise _busy(previous.pid)
-        older = _live_up_in(hub_pid)  # an `enlace up` from before these records
-        if older is not None:
-            raise _busy(older)
-        stop_leftovers(state_dir / "children")
-        if hub_pid.exists():
-            log.warning("stale_pid_file", path=str(hub_pid))
-            hub_pid.unlink()
+        if _take(lock, fcntl.LOCK_EX):
+            # Nobody holds the lock, so the last `enlace up` died; its record may still
+            # match a live process only if the lock file was removed under it: refuse.
+            others = _running_ups(state_dir) or [
+                p for p in [_live_up_in(hub_pid)] if p is not None
+            ]  # the second: an `enlace up` from before these records
+            if others:
+                raise _busy(others)
+            stop_leftovers(state_dir / "children")
+            for dead in (state_dir / "ups").glob("*.json"):
+                dead.unlink()  # none runs (checked above)
+            if hub_pid.exists():
+                log.warning("stale_pid_file", path=str(hub_pid))
+                hub_pid.unlink()
+            if not alone and not _take(lock, fcntl.LOCK_SH):  # replicas may join now
+                raise _busy(_running_ups(state_dir))
+        elif alone or not _take(lock, fcntl.LOCK_SH):
+            raise _busy(_running_ups(state_dir))
         me = ProcessRecord.of(os.getpid(), "up")
         if me is not None:
-            me.write(state_dir / "up.json")
+            me.write(state_dir / "ups" / f"{os.getpid()}.json")
     except BaseException:
         lock.close()
         raise

@@ -149,7 +149,9 @@ class HubRunner:
             OSError / nats errors: a server given by URL cannot be reached.
         """
         # First: a second `enlace up` touches nothing of the first one's.
-        self._claim = claim(self.deployment.state_dir, pid_file(self.deployment))
+        self._claim = claim(
+            self.deployment.state_dir, pid_file(self.deployment), alone=self.settings.embedded
+        )
         self.server.claim = self.adapters.claim = self._claim
         metrics = _serve_metrics(self.settings)  # a busy port stops nothing half-started
         governance = load_governance(self.deployment)

@@ -77,7 +77,7 @@ def test_children_are_recorded_with_their_start_times(scene: Scene) -> None:
     assert records["nats-server"].role == "nats-server"
     assert any("nats-server" in arg for arg in records["nats-server"].cmdline)
     assert all(r.runs() for r in records.values())
-    me = read_record(scene.dep.state_dir / "up.json")
+    me = read_record(scene.dep.state_dir / "ups" / f"{scene.up.process.pid}.json")
     assert me is not None and me.pid == scene.up.process.pid
 
 
@@ -220,4 +220,4 @@ def test_a_server_that_keeps_dying_stops_up_with_a_clear_error(tmp_path: Path) -
     assert len(up.events("nats_not_restarted")) == 5
     err = up.err.read_text()
     assert "gave up starting it again" in err
-    assert not (dep.state_dir / "up.json").exists()  # it stopped, and said so
+    assert not (dep.state_dir / "ups" / f"{up.process.pid}.json").exists()  # a clean stop

@@ -115,11 +115,18 @@ def demo_with_hn_sink(base: Path) -> tuple[Deployment, dict[str, str]]:
 def start_up(dep: Deployment, env: dict[str, str], *args: str) -> Running:
     """``enlace up`` of ``dep`` (``args`` added), once ready and HN's adapter consuming.
 
-    Each start writes its own ``up-N.out``/``up-N.err`` beside the deployment. The caller
-    stops it (:func:`hub.server.process.terminate`).
+    The first start writes ``up.out``/``up.err`` beside the deployment, each next one its
+    own ``up-N.out``/``up-N.err``. The caller stops it (:func:`terminate`).
     """
-    n = len(list(dep.home.glob("up-*.out")))
-    out, err = dep.home / f"up-{n}.out", dep.home / f"up-{n}.err"
+    n = len(list(dep.home.glob("up*.out")))
+    out, err = (
+        (dep.home / f"up-{n}.out", dep.home / f"up-{n}.err")
+        if n
+        else (
+            dep.home / "up.out",
+            dep.home / "up.err",
+        )
+    )
     command = [ENLACE, "--home", str(dep.home), "up", "--json-logs", *args]
     process = spawn(command, env, out, err)
     up = Running(dep, env, process, err)

@@ -94,21 +94,37 @@ def test_one_claim_at_a_time_and_a_stale_pid_file_goes(tmp_path: Path) -> None:
     hub_pid.write_text("999999999\n")  # left by an `enlace up` that died
     first = claim(tmp_path, hub_pid)
     assert not hub_pid.exists()
-    me = read_record(tmp_path / "up.json")
+    me = read_record(tmp_path / "ups" / f"{os.getpid()}.json")
     assert me is not None and me.pid == os.getpid() and me.role == "up"
     with pytest.raises(UpBusy, match=f"pid {os.getpid()}") as refused:
         claim(tmp_path, hub_pid)
     assert refused.value.pids == [os.getpid()]
     first.release()
-    assert not (tmp_path / "up.json").exists()
+    assert list((tmp_path / "ups").iterdir()) == []
     claim(tmp_path, hub_pid).release()
+
+
+def test_hub_replicas_by_url_share_the_deployment_but_not_with_an_embedded_one(
+    tmp_path: Path,
+) -> None:
+    hub_pid = tmp_path / "hub.pid"
+    first = claim(tmp_path, hub_pid, alone=False)
+    second = claim(tmp_path, hub_pid, alone=False)  # a second hub replica: welcome
+    with pytest.raises(UpBusy):
+        claim(tmp_path, hub_pid)  # one with its embedded server: not beside them
+    first.release()
+    second.release()
+    embedded = claim(tmp_path, hub_pid)
+    with pytest.raises(UpBusy):
+        claim(tmp_path, hub_pid, alone=False)  # nor a replica beside an embedded one
+    embedded.release()
 
 
 def test_a_live_up_is_refused_even_without_its_lock(
     tmp_path: Path, sleeper: subprocess.Popen[bytes]
 ) -> None:
     # The lock file was removed under it; its record still names a live process.
-    _record(sleeper, "up").write(tmp_path / "up.json")
+    _record(sleeper, "up").write(tmp_path / "ups" / f"{sleeper.pid}.json")
     with pytest.raises(UpBusy) as refused:
         claim(tmp_path, tmp_path / "hub.pid")
     assert refused.value.pids == [sleeper.pid]
