@@ -232,7 +232,7 @@ class Claim:
 
 
 def _running_ups(state_dir: Path) -> list[int]:
-    """The other ``enlace up`` processes of this deployment whose records say they run."""
+    """The ``enlace up`` processes of this deployment whose records say they run."""
     records = [read_record(p) for p in sorted((state_dir / "ups").glob("*.json"))]
     return [r.pid for r in records if r is not None and r.runs()]
 
