@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOME_DIR ?= .enlace
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test bench lint venv system-deps clean
+.PHONY: up test faults bench lint venv system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'make test: pytest collected no tests' >&2; exit 1; fi; exit $$rc
+
+# The fault suite at ten times make test's counts, full-length faults (under 20 min on
+# 2 cores); its table is printed at the end and kept in .enlace-faults.md.
+FAULT_SCALE ?= 10
+faults: $(STAMP) system-deps
+	@ENLACE_FAULT_SCALE=$(FAULT_SCALE) $(BIN)/pytest -m faults tests/faults; rc=$$?; \
+	  test -f .enlace-faults.md && cat .enlace-faults.md; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

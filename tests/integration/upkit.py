@@ -112,8 +112,11 @@ def demo_with_hn_sink(base: Path) -> tuple[Deployment, dict[str, str]]:
     return dep, env
 
 
-def start_up(dep: Deployment, env: dict[str, str], *args: str) -> Running:
-    """``enlace up`` of ``dep`` (``args`` added), once ready and HN's adapter consuming.
+def start_up(
+    dep: Deployment, env: dict[str, str], *args: str, adapter_log: str | None = "adapter-HN-folder"
+) -> Running:
+    """``enlace up`` of ``dep`` (``args`` added), once ready and ``adapter_log``'s adapter
+    consuming (HN's folder sink by default; None: not waited for).
 
     The first start writes ``up.out``/``up.err`` beside the deployment, each next one its
     own ``up-N.out``/``up-N.err``. The caller stops it (:func:`terminate`).
@@ -136,13 +139,13 @@ def start_up(dep: Deployment, env: dict[str, str], *args: str) -> Running:
             "the ready line",
         )
         assert process.poll() is None, err.read_text()
-        if "--no-adapters" not in args:
+        if adapter_log is not None and "--no-adapters" not in args:
             # HN's adapter reads the directory as it starts: let it, before a test breaks it.
-            adapter_log = dep.state_dir / "logs" / "adapter-HN-folder.log"
-            offset = adapter_log.stat().st_size if adapter_log.is_file() else 0
+            log_file = dep.state_dir / "logs" / f"{adapter_log}.log"
+            offset = log_file.stat().st_size if log_file.is_file() else 0
             wait_for(
-                lambda: adapter_log.is_file() and "consuming" in adapter_log.read_text()[offset:],
-                "HN's adapter",
+                lambda: log_file.is_file() and "consuming" in log_file.read_text()[offset:],
+                f"the adapter of {adapter_log}",
             )
     except BaseException:
         terminate(process, WAIT)
