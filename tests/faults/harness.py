@@ -82,8 +82,8 @@ class FaultUp:
         return self.up
 
     def _adapter_consumes(self) -> bool:
-        log = self.dep.state_dir / "logs" / f"adapter-{RECIPIENT}-folder.log"
-        return log.is_file() and "consuming" in log.read_text(errors="replace")
+        logs = (self.dep.state_dir / "logs").glob(f"adapter-{RECIPIENT}*.log")
+        return any("consuming" in log.read_text(errors="replace") for log in logs)
 
     def processes(self) -> dict[int, list[str]]:
         """Every running process of this deployment: pid → command line."""
