@@ -12,6 +12,8 @@ Tree::
     └── AdapterError                       adapter_error        an adapter error (base)
         ├── SinkError                      sink_error           a sink could not write
         │   ├── TransientSinkError         sink_unavailable     retried with backoff
+        │   │   └── SinkOutage             sink_outage          retried until the medium
+        │   │                                                   takes writes, never dead-lettered
         │   └── PermanentSinkError         sink_refused         dead-lettered at once (reason)
         ├── DeliveryError (ValueError)     delivery_error       a delivery cannot be trusted
         │   │                                                   or read (subject, message_id)
@@ -59,6 +61,7 @@ __all__ = [
     "RetriesExhausted",
     "SigningKeyMissing",
     "SinkError",
+    "SinkOutage",
     "StreamsMissing",
     "TamperedDelivery",
     "TransientSinkError",
@@ -85,8 +88,19 @@ class TransientSinkError(SinkError):
     code = "sink_unavailable"
 
 
+class SinkOutage(TransientSinkError):
+    """The sink's medium refuses every write (disk full, read-only, no permission).
+
+    Not the delivery's fault: it is retried in place, in order, for as long as the outage
+    lasts (an operator must act; the runner logs ``sink_outage`` at each attempt), and never
+    dead-lettered, so nothing accepted is set aside because a disk filled up.
+    """
+
+    code = "sink_outage"
+
+
 class PermanentSinkError(SinkError):
-    """Retrying cannot help: the far side refused the delivery (4xx, constraint, no space).
+    """Retrying cannot help: the far side refused this delivery (4xx, constraint).
 
     Attributes:
         reason: a more specific reason code when the sink knows one (e.g. ``http_400``).

@@ -15,13 +15,16 @@ import structlog
 from adapters.base import DeliveryResult, Sink
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
-from adapters.errors import RetriesExhausted, TransientSinkError
+from adapters.errors import RetriesExhausted, SinkOutage, TransientSinkError
 
 __all__ = ["Keepalive", "Sleep", "backoff_delay", "deliver_with_retries"]
 
 Keepalive = Callable[[], Awaitable[None]]
 """Pushes a delivery's ack deadline out (JetStream's in-progress, ``+WPI``)."""
 Sleep = Callable[[float], Awaitable[None]]
+
+# Beyond this many doublings every wait is capped at backoff_max anyway (and 2**n stays a float).
+_LONGEST_DOUBLING = 32
 
 
 def backoff_delay(attempt: int, retry: RetrySettings, rng: random.Random) -> float:
@@ -51,6 +54,10 @@ async def deliver_with_retries(
 ) -> DeliveryResult:
     """Write ``delivery``, retrying transient failures up to ``retry.max_attempts`` times.
 
+    An outage of the sink's medium (:class:`~adapters.errors.SinkOutage`: disk full,
+    read-only, no permission) is retried for as long as it lasts and never counts as an
+    attempt: the delivery waits, in order, until an operator has made room.
+
     Args:
         sink: where it goes.
         delivery: what to write (verified).
@@ -65,11 +72,25 @@ async def deliver_with_retries(
         PermanentSinkError: the sink said retrying will not help.
     """
     last: TransientSinkError | None = None
-    for attempt in range(1, retry.max_attempts + 1):
+    attempt = outages = 0
+    while attempt < retry.max_attempts:
         try:
             return await sink.deliver(delivery)
+        except SinkOutage as err:
+            # The medium, not this delivery, is at fault: wait for it as long as it takes
+            # (in order; never dead-lettered), the waits capped at retry.backoff_max.
+            outages += 1
+            delay = backoff_delay(min(outages, _LONGEST_DOUBLING), retry, rng)
+            log.error(
+                "sink_outage",
+                message_id=delivery.message_id,
+                attempt=outages,
+                retry_in=round(delay, 3),
+                detail=err.description,
+            )
         except TransientSinkError as err:
             last = err
+            attempt += 1
             if attempt == retry.max_attempts:
                 break
             delay = backoff_delay(attempt, retry, rng)
@@ -80,8 +101,8 @@ async def deliver_with_retries(
                 retry_in=round(delay, 3),
                 detail=err.description,
             )
-            await keepalive()  # push the ack deadline out while we wait
-            await sleep(delay)
+        await keepalive()  # push the ack deadline out while we wait
+        await sleep(delay)
     assert last is not None  # the loop ran at least once and only breaks on failure
     raise RetriesExhausted(
         f"delivery {delivery.message_id} failed {retry.max_attempts} times; "

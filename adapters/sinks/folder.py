@@ -19,7 +19,6 @@ any missing: written again, whole, when the delivery comes back).
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -31,15 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
-from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.errors import PermanentSinkError
 from adapters.sinks._files import write_all
 from adapters.sinks._options import parse_options, resolve_path
+from adapters.sinks._storage import storage_error
 
 __all__ = ["FolderSink"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# Out of space, quota, read-only: an operator must act; retrying soon will not help.
-_PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _side(path: Path, suffix: str) -> Path:
@@ -99,12 +97,7 @@ class FolderSink:
         try:
             return await asyncio.to_thread(self._write_all, paths, deliveries)
         except OSError as err:
-            where = err.filename or self.folder
-            if err.errno in _PERMANENT_ERRNOS:
-                raise PermanentSinkError(
-                    f"cannot write {where}: {err.strerror}", reason="sink_storage"
-                ) from None
-            raise TransientSinkError(f"cannot write {where}: {err.strerror}") from None
+            raise storage_error(err, str(err.filename or self.folder)) from None
 
     def _write_all(self, paths: list[Path], deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
         results: list[DeliveryResult] = []

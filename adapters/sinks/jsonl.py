@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
-from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.errors import PermanentSinkError
 from adapters.sinks._files import fsync_dir
 from adapters.sinks._options import parse_options, resolve_path
+from adapters.sinks._storage import storage_error
 
 __all__ = ["JsonlSink", "read_ids"]
 
@@ -108,7 +109,7 @@ class JsonlSink:
                 try:
                     await asyncio.to_thread(self._append, b"".join(fresh.values()))
                 except OSError as err:
-                    raise TransientSinkError(f"cannot append to {self.path}: {err}") from None
+                    raise storage_error(err, str(self.path)) from None
                 self._ids.update(fresh)
         return results
 

@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 REFUSING = lasting(40.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the folder sink takes EPERM/EACCES/ENOSPC/EROFS as permanent "
-    "(adapters/sinks/folder.py _PERMANENT_ERRNOS) and the runner dead-letters such a "
-    "delivery at once (reason sink_storage): every delivery during the outage is lost to "
-    "DEADLETTER_US instead of retried when the folder takes writes again",
-)
 async def test_the_sink_folder_refuses_writes_for_40_s(tmp_path: Path) -> None:
     with fault_up(tmp_path) as fault:
 
