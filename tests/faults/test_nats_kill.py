@@ -19,11 +19,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 RESTART_WITHIN = 15.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enlace up does not yet restart a nats-server that died: the hub and the "
-    "adapter retry forever against nothing — issue 13 item 1",
-)
 async def test_kill_9_of_nats_server(tmp_path: Path) -> None:
     with fault_up(tmp_path) as fault:
 

@@ -16,11 +16,6 @@ from tests.faults.tally import assert_sound
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enlace up does not yet own its children: after kill -9 its nats-server and "
-    "adapters live on as orphans and a second enlace up exits 6 (port busy) — issue 13 item 1",
-)
 async def test_kill_9_of_enlace_up_then_up_again(tmp_path: Path) -> None:
     with fault_up(tmp_path) as fault:
 
