@@ -5,8 +5,10 @@ for a server given by URL (not ours to change) what its operator must add.
 The embedded server is recorded (``state/children/nats-server.json``,
 :mod:`hub.up.pidfiles`), dies with ``enlace up`` (SIGTERM: it then shuts down cleanly)
 and is started again when it dies (:meth:`UpServer.supervise`, within the budget of
-:mod:`hub.up.restarts`). The hub, the audit writer and the adapters reconnect by
-themselves. A server given by URL is probed with the hub's login before anything starts.
+:mod:`hub.up.restarts`), or stopped and started again when a stream's store failed a
+write and its disk has room again (:mod:`hub.up.store_watch`). The hub, the audit writer
+and the adapters reconnect by themselves. A server given by URL is probed with the hub's
+login before anything starts.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from hub.server.process import NatsServer, NatsServerConfig
 from hub.up.pidfiles import Claim
 from hub.up.restarts import RestartBudget
 from hub.up.sinks import delivery_consumers
+from hub.up.store_watch import StoreWatch
 from schemas.limits import wire_limit
 
 __all__ = ["UpServer", "probe"]
@@ -72,6 +75,7 @@ class UpServer:
     server: NatsServer | None = None
     claim: Claim | None = None
     budget: RestartBudget = field(default_factory=RestartBudget)
+    store_watch: StoreWatch | None = None
     # The public nkeys the embedded server was last given: a reload that changes one
     # (`enlace nats rotate`) restarts that country's adapters.
     _logins: dict[str, str] = field(default_factory=dict)
@@ -119,6 +123,8 @@ class UpServer:
         # Tied: SIGTERM to the server when `enlace up` dies (started from its main thread).
         self.server = NatsServer(self._config(sinks), config_path, tied=True)
         self.server.start(_NATS_START_TIMEOUT)
+        self.store_watch = StoreWatch(self.server.log_path, self.server.config.store_dir)
+        self.store_watch.restarted()
         self._record()
         log.info("nats_started", url=self.server.url, config=str(config_path))
 
@@ -152,6 +158,17 @@ class UpServer:
         while server is not None and not stop.is_set():
             code = server.exited()
             if code is None:
+                if self.store_watch is not None and self.store_watch.should_restart():
+                    # Its failed stores stay failed until it restarts: stop it, and the
+                    # next turn starts it again like any dead server.
+                    log.error(
+                        "nats_store_failed",
+                        streams=sorted(self.store_watch.failed),
+                        free=self.store_watch.free(),
+                        action="restarting nats-server now that its disk has room",
+                    )
+                    await loop.run_in_executor(None, server.stop, _NATS_START_TIMEOUT)
+                    continue
                 await _wait(stop, _WATCH_INTERVAL)
                 continue
             delay = self.budget.next_delay(time.monotonic())
@@ -174,6 +191,8 @@ class UpServer:
                 log.error("nats_not_restarted", error=str(err), restart=attempt)
                 continue
             self._record()
+            if self.store_watch is not None:
+                self.store_watch.restarted()
             log.warning("nats_restarted", pid=server.pid, code=code, restart=attempt)
             await restarted(code, attempt)
 

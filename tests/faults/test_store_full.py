@@ -1,6 +1,8 @@
 """The store's disk full for 20 s: the JetStream folder's file system runs out of space
 mid-stream, then has room again. What the exchange stored is delivered; what it could not
-store is refused (the publisher retries it) — never accepted and then lost."""
+store is refused (the publisher retries it) — never accepted and then lost. nats-server
+keeps a stream whose store failed a write failed until it restarts: ``enlace up`` restarts
+it once the disk has room (hub.up.store_watch)."""
 
 from __future__ import annotations
 
@@ -26,13 +28,6 @@ FULL = lasting(20.0)
 RECOVER_AFTER_FULL = 60.0  # no ack_wait to outlast: a sink's write did not fail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nats-server marks each stream whose write hit ENOSPC (DELIVERY, AUDIT, "
-    "INGRESS_GT) with a 'critical write error' and keeps failing it once the disk has room "
-    "again: US's deliveries (in other runs the hub's audit writes, then the hub) stall until "
-    "nats-server is restarted",
-)
 async def test_the_stores_disk_full_for_20_s(tmp_path: Path) -> None:
     with fault_up(tmp_path, start=False) as fault, tmpfs(fault.dep.nats_dir / "jetstream") as disk:
         fault.start()
