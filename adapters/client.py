@@ -50,11 +50,13 @@ from adapters.config import ingress_quota_from, max_message_bytes_from
 from adapters.connection import ServerErrors
 from adapters.delivery import DeliveryCheck
 from adapters.errors import IngressFull, OutcomeNotPermitted, OutcomeTimeout, StreamsMissing
+from adapters.kept import BatchGetRefused, last_per_subject
 from adapters.received import verify_received
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
 from schemas.errors import MessageTooLarge
 from schemas.jws import sign_detached
+from schemas.ledger import Ledger, LedgerReceipt
 from schemas.limits import IngressQuota, headers_size
 from schemas.outcomes import Outcome, RecipientView
 from schemas.subjects import (
@@ -62,6 +64,7 @@ from schemas.subjects import (
     HDR_SIGNATURE,
     ingress_stream,
     ingress_subject,
+    ledger_filter,
     outcome_stream,
     outcome_subject,
 )
@@ -357,6 +360,33 @@ class EnlaceClient:
                 raise OutcomeNotPermitted(message_id, country) from None
             raise
         return Outcome.from_json(kept.data or b"")
+
+    async def ledger(self, message_id: str, country: str) -> Ledger | None:
+        """The delivery ledger of ``country``'s message ``message_id``: its kept outcome and
+        every recipient sink's receipt so far (:mod:`schemas.ledger`).
+
+        Args:
+            message_id: the message's id.
+            country: its sender's country (this connection's login).
+
+        Returns:
+            The ledger, or None when no outcome is kept (see :meth:`outcome`).
+
+        Raises:
+            OutcomeNotPermitted: this login may not read ``country``'s outcomes.
+            StreamsMissing: no outcome stream for ``country``.
+            nats.errors.TimeoutError: NATS did not answer.
+        """
+        said = await self.outcome(message_id, country)
+        if said is None:
+            return None
+        stream = outcome_stream(country)
+        try:
+            kept = await last_per_subject(self.nc, stream, ledger_filter(country, message_id))
+        except BatchGetRefused as err:
+            raise StreamsMissing(f"the ledger cannot be read: {err}") from None
+        receipts = tuple(LedgerReceipt.from_json(body) for body in kept)
+        return Ledger(outcome=said, receipts=receipts)
 
     def _check_wire_size(self, raw: bytes, headers: dict[str, str]) -> None:
         """Refuse what the server would not take: it counts headers and body together,

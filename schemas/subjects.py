@@ -11,6 +11,8 @@ Subjects are country-first so that NATS permissions can be per country::
     enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER_<cc>)
     enlace.outcome.<cc>.<id>          the hub's outcome of <cc>'s message <id> (stream
                                       OUTCOMES_<cc>: the last one per id, for a while)
+    enlace.outcome.<cc>.<id>.<r>.<s>  the ledger: what recipient <r>'s sink <s> receipted
+                                      of it (same stream, the last one per sink)
 
 ``<id>`` is :func:`outcome_token` of the message id: the id itself (a ULID, a UUIDv7, an
 ingress reference such as ``INGRESS_GT-42``), or a digest of it when it could not be one
@@ -50,6 +52,8 @@ __all__ = [
     "ingress_stream",
     "ingress_subject",
     "is_delivery_to",
+    "ledger_filter",
+    "ledger_subject",
     "outcome_filter",
     "outcome_stream",
     "outcome_subject",
@@ -239,6 +243,31 @@ def outcome_filter(cc: str) -> str:
     return f"{PREFIX}.outcome.{cc}.>"
 
 
+def ledger_subject(cc: str, message_id: str, recipient: str, sink: str) -> str:
+    """Where the hub tells sender ``cc`` what ``recipient``'s sink ``sink`` receipted of
+    its message ``message_id`` (the originator's delivery ledger, kept beside the outcome
+    in :func:`outcome_stream`, the last receipt per sink).
+
+    Args:
+        cc: the sender's country code.
+        message_id: the message's id.
+        recipient: the country whose sink receipted it.
+        sink: the sink's name (``[a-z][a-z0-9_-]*``, checked against the register).
+
+    Raises:
+        ValueError: a country code is not one, or ``sink`` cannot be a subject token.
+    """
+    _check(recipient)
+    if not _SINK_NAME.fullmatch(sink):
+        raise ValueError(f"sink name {sink!r} cannot be a subject token")
+    return f"{outcome_subject(cc, message_id)}.{recipient}.{sink}"
+
+
+def ledger_filter(cc: str, message_id: str) -> str:
+    """Every ledger entry of ``cc``'s message ``message_id`` (not its outcome)."""
+    return f"{outcome_subject(cc, message_id)}.>"
+
+
 def outcome_stream(cc: str) -> str:
     """The stream of the outcomes of ``cc``'s messages (subjects :func:`outcome_filter`).
 
@@ -249,6 +278,7 @@ def outcome_stream(cc: str) -> str:
     return f"OUTCOMES_{cc}"
 
 
+_SINK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.publish", "publish"),
     ("hub.cli.party", "party"),
     ("hub.cli.outcome", "outcome"),
+    ("hub.cli.outcome", "ledger"),
     ("hub.cli.nats_cmd", "nats_group"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),

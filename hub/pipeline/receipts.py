@@ -8,7 +8,8 @@ The :class:`ReceiptRecorder` reads the receipts sinks publish on ``enlace.receip
 :meth:`ReceiptRecorder.reload`; and the DELIVERY message the receipt names, one direct get).
 The same delivery, sink and status again makes nothing: acked, recorded once already.
 
-A receipt is acked only after its entry is persisted in AUDIT. It is recorded once per
+A receipt is acked only after its entry is persisted in AUDIT and, for a valid one, its
+sender's ledger entry in ``OUTCOMES_<cc>`` (:mod:`hub.pipeline.ledger`). It is recorded once per
 delivery, sink and status: the key-value bucket ``enlace_receipts`` holds
 :func:`~hub.pipeline.receipt_checks.record_key` (``<cc>.<delivery seq>.<sink>.<status>``,
 value: the entry's log index) after the append, and a receipt whose key is there is acked
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 
+import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -42,6 +44,7 @@ from hub.jetstream.streams import (
     ensure_receipts_consumer,
 )
 from hub.metrics import HubMetrics
+from hub.pipeline.ledger import LedgerWriter, sender_of
 from hub.pipeline.receipt_checks import (
     RecordedReceipt,
     SinkRegister,
@@ -102,6 +105,7 @@ class ReceiptRecorder:
         self._hooks = tuple(hooks)
         self._kv: KeyValue | None = None
         self._loop: PullLoop | None = None
+        self._ledger = LedgerWriter(js)
 
     def reload(
         self, directory: Directory, sinks: Mapping[str, Iterable[str]] | None = None
@@ -180,17 +184,24 @@ class ReceiptRecorder:
 
     async def _judged(
         self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
-    ) -> RecordedReceipt:
-        """What ``msg`` becomes: verified, checked, and refused if it contradicts the record.
+    ) -> tuple[RecordedReceipt, str | None]:
+        """What ``msg`` becomes: verified, checked, and refused if it contradicts the record;
+        and the sender of the message it answers, when the delivery could be read.
 
         ``batch``: the keys of the receipts of this batch recorded before it.
         """
+        recorded, stored = await self._checked(msg, directory, sinks, batch)
+        return recorded, None if stored is None else sender_of(stored.body)
+
+    async def _checked(
+        self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
+    ) -> tuple[RecordedReceipt, StoredDelivery | None]:
         at = msg.metadata.timestamp  # when JetStream stored it, not when we read it
         jws = (msg.headers or {}).get(HDR_SIGNATURE)
         recorded = receipt_entry(directory, msg.subject, msg.data, jws, at)
         receipt = recorded.receipt
         if receipt is None:
-            return recorded
+            return recorded, None
         stored = None
         if receipt.sink in sinks.get(receipt.recipient, frozenset()):  # else no read needed
             stored = await self._stored_delivery(receipt.delivery_seq)
@@ -198,11 +209,27 @@ class ReceiptRecorder:
         if recorded.valid and receipt.status is ReceiptStatus.DEAD_LETTERED:
             delivered = delivery_key(receipt, ReceiptStatus.DELIVERED)
             if delivered in batch:
-                return conflict(recorded, msg.subject, msg.data, None)
+                return conflict(recorded, msg.subject, msg.data, None), stored
             index = await self._recorded_at(delivered)
             if index is not None:
-                return conflict(recorded, msg.subject, msg.data, index)
-        return recorded
+                return conflict(recorded, msg.subject, msg.data, index), stored
+        return recorded, stored
+
+    async def _tell_sender(self, msg: Msg, recorded: RecordedReceipt, sender: str | None) -> bool:
+        """Write ``recorded``'s ledger entry for its sender; False when it could not be."""
+        receipt = recorded.receipt
+        if receipt is None or sender is None:
+            return True  # refused, or no sender to tell: nothing to write
+        try:
+            await self._ledger.write(
+                sender, receipt, msg.metadata.timestamp, recorded.entry.digest or ""
+            )
+        except (nats.errors.Error, TimeoutError, ValueError) as err:  # it comes again
+            log.warning(
+                "ledger_not_written", message_id=receipt.message_id, error=type(err).__name__
+            )
+            return False
+        return True
 
     async def handle_batch(self, msgs: Sequence[Msg], done: Done | None = None) -> None:
         """Record a batch of receipts in one audit append, mark them, then ack each.
@@ -212,10 +239,10 @@ class ReceiptRecorder:
         assert self._kv is not None  # started
         settled = done or _nothing
         directory, sinks = self.directory, self.sinks
-        todo: list[tuple[Msg, str, RecordedReceipt]] = []
+        todo: list[tuple[Msg, str, RecordedReceipt, str | None]] = []
         keys: set[str] = set()
         for msg in msgs:
-            recorded = await self._judged(msg, directory, sinks, keys)
+            recorded, sender = await self._judged(msg, directory, sinks, keys)
             key = record_key(recorded, msg.data)
             in_batch = key in keys
             index = None if in_batch else await self._recorded_at(key)
@@ -229,31 +256,37 @@ class ReceiptRecorder:
                     digest=recorded.entry.digest,
                     recorded_at=index,
                 )
-                await msg.ack()
+                # On the record, perhaps not yet told to its sender (a hub that died
+                # between the two): tell it again, idempotently.
+                if in_batch or await self._tell_sender(msg, recorded, sender):
+                    await msg.ack()
+                else:
+                    await msg.nak(delay=_NAK_DELAY)
                 settled()
                 continue
             keys.add(key)
-            todo.append((msg, key, recorded))
+            todo.append((msg, key, recorded, sender))
         if not todo:
             return
         try:
-            indexes = await self.writer.append([r.entry for _, _, r in todo])
+            indexes = await self.writer.append([r.entry for _, _, r, _ in todo])
         except AuditError as err:
             # Not on the record: leave the receipts for redelivery, never ack them.
             log.error("receipts_not_recorded", count=len(todo), error=str(err))
-            for msg, _, _ in todo:
+            for msg, _, _, _ in todo:
                 await msg.nak(delay=_NAK_DELAY)
                 settled()
             return
         marks = [
             self._kv.put(key, str(index).encode())
-            for (_, key, _), index in zip(todo, indexes, strict=True)
+            for (_, key, _, _), index in zip(todo, indexes, strict=True)
         ]
         for result in await asyncio.gather(*marks, return_exceptions=True):
             if isinstance(result, BaseException):
                 # Only a redelivery could now duplicate the entry; the record is complete.
                 log.warning("receipt_mark_failed", error=type(result).__name__)
-        for (msg, _, recorded), index in zip(todo, indexes, strict=True):
+        told = await asyncio.gather(*(self._tell_sender(m, r, s) for m, _, r, s in todo))
+        for (msg, _, recorded, _), index, ok in zip(todo, indexes, told, strict=True):
             entry = recorded.entry
             self._count(entry.kind.value)
             if recorded.valid:
@@ -265,7 +298,10 @@ class ReceiptRecorder:
                     sink=entry.sink,
                     index=index,
                 )
-                await msg.ack()
+                if ok:
+                    await msg.ack()
+                else:  # on the record (marked): its redelivery tells the sender again
+                    await msg.nak(delay=_NAK_DELAY)
             else:
                 log.warning(
                     "receipt_rejected",

@@ -231,3 +231,35 @@ async def test_an_outcome_older_than_its_max_age_is_gone(
     assert gone is None
     async with hub(demo, server):  # the default age again, for whatever runs next
         pass
+
+
+async def test_the_ledger_is_read_with_the_senders_login_only(
+    demo: Deployment, server: NatsServer
+) -> None:
+    [(message_id, raw, jws)] = signed_trace_requests(demo, 1)
+    async with hub(demo, server):  # no sink runs here: US has not receipted it
+        gt = await login(demo, server, "GT")
+        hn = await login(demo, server, "HN")
+        try:
+            await EnlaceClient(gt).publish(raw, jws)
+            ledger = await EnlaceClient(gt).ledger(message_id, "GT")
+            with pytest.raises(OutcomeNotPermitted):
+                await EnlaceClient(hn).ledger(message_id, "GT")
+        finally:
+            await gt.close()
+            await hn.close()
+        shown = await run_cli(demo, server, "ledger", message_id, "--country", "GT", "--json")
+        waited = await run_cli(
+            demo, server, "ledger", message_id, "--country", "GT", "--wait", "0.6"
+        )
+        other = await run_cli(demo, server, "ledger", message_id, "--country", "HN")
+    assert ledger is not None
+    assert [(r.country, r.state, r.view) for r in ledger.rows()] == [
+        ("US", "awaiting_receipt", "full")
+    ]
+    assert shown.returncode == ExitCode.TIMEOUT, shown.stderr  # a party has not receipted
+    parties = json.loads(shown.stdout)["parties"]
+    assert [(p["country"], p["state"]) for p in parties] == [("US", "awaiting_receipt")]
+    assert waited.returncode == ExitCode.TIMEOUT
+    assert "US  awaiting_receipt  view full" in waited.stdout
+    assert other.returncode == ExitCode.NO_OUTCOME

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from adapters.client import EnlaceClient
 from hub.app import HubApp, create_app
 from hub.audit import (
     AuditReader,
@@ -39,8 +40,15 @@ from hub.governance import Governance, HubSigner
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
+from schemas.ledger import LedgerReceipt
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
-from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, receipt_subject
+from schemas.subjects import (
+    HDR_MSG_ID,
+    HDR_SIGNATURE,
+    ledger_subject,
+    outcome_stream,
+    receipt_subject,
+)
 from tests.factories import TestDirectory
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import governance, publish_signed, signed_message
@@ -125,7 +133,7 @@ def _receipt(message_id: str, recipient: str = "SV", **fields: Any) -> Receipt:
 
 
 async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
-    js: JetStreamContext, nats_server: NatsServer, tmp_path: Path
+    js: JetStreamContext, nc: NatsClient, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     async with audited_hub(nats_server.url, js) as (_, _, td, checkpoints):
         message, raw, jws = signed_message(td)
@@ -164,6 +172,18 @@ async def test_sink_receipts_become_delivered_entries_and_the_log_verifies(
         await reader.read_all(), await reader.checkpoints(), [checkpoints.verifier()]
     )
     assert report.ok, report.problem
+
+    # The sender's ledger names each recipient's receipt, as the log has it.
+    ledger = await EnlaceClient(nc).ledger(message["id"], message["sender"]["country"])
+    assert ledger is not None
+    rows = {r.country: r for r in ledger.rows()}
+    assert {cc: (r.state, r.view) for cc, r in rows.items() if r.receipts} == {
+        "SV": ("delivered", "full"),
+        "US": ("delivered", "no-persons"),  # the view each received, as the outcome says
+    }
+    for cc, sink in (("SV", "jsonl"), ("US", "folder")):
+        [receipt] = rows[cc].receipts
+        assert (receipt.sink, receipt.receipt_digest) == (sink, delivered[cc].digest)
 
     # `enlace audit show ID` prints the delivered entries in the message's trail.
     args = ["--home", str(tmp_path / "home"), "audit", "show", message["id"], "--json"]
@@ -222,6 +242,9 @@ async def test_the_same_receipt_read_again_is_recorded_once(
         await _publish_receipt(js, td, "SV", "SV", receipt, "r1")
         await wait_for_entries(js, holds(EntryKind.DELIVERED, 1))
         await receipts_settled(js)
+    # As if the hub had died between the audit entry and the sender's ledger entry.
+    told = ledger_subject("GT", message["id"], "SV", "jsonl")
+    await js.purge_stream(outcome_stream("GT"), subject=told)
     # The hub restarted; the same bytes come again (a redelivery, past JetStream's dedup).
     async with audited_hub(nats_server.url, js, kit):
         kid = "sv-system-k1"
@@ -230,6 +253,12 @@ async def test_the_same_receipt_read_again_is_recorded_once(
         await receipts_settled(js)
         entries = await audit_entries(js)
     assert len(of_kind(entries, EntryKind.DELIVERED)) == 1
+    # Recorded once, told to the sender again: its ledger misses nothing the log holds.
+    again = LedgerReceipt.from_json((await js.get_last_msg(outcome_stream("GT"), told)).data or b"")
+    assert (again.status, again.receipt_digest) == (
+        "delivered",
+        of_kind(entries, EntryKind.DELIVERED)[0].digest,
+    )
 
 
 async def test_a_reload_verifies_the_next_receipts_against_the_new_directory(
