@@ -50,7 +50,7 @@ from adapters.config import ingress_quota_from, max_message_bytes_from
 from adapters.connection import ServerErrors
 from adapters.delivery import DeliveryCheck
 from adapters.errors import IngressFull, OutcomeNotPermitted, OutcomeTimeout, StreamsMissing
-from adapters.kept import BatchGetRefused, last_per_subject
+from adapters.kept import last_per_subject
 from adapters.received import verify_received
 from schemas.directory import Directory
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope, parse_envelope
@@ -375,16 +375,14 @@ class EnlaceClient:
         Raises:
             OutcomeNotPermitted: this login may not read ``country``'s outcomes.
             StreamsMissing: no outcome stream for ``country``.
+            nats.js.errors.APIError: the server refused the ledger's read otherwise.
             nats.errors.TimeoutError: NATS did not answer.
         """
         said = await self.outcome(message_id, country)
         if said is None:
             return None
         stream = outcome_stream(country)
-        try:
-            kept = await last_per_subject(self.nc, stream, ledger_filter(country, message_id))
-        except BatchGetRefused as err:
-            raise StreamsMissing(f"the ledger cannot be read: {err}") from None
+        kept = await last_per_subject(self.nc, stream, ledger_filter(country, message_id))
         receipts = tuple(LedgerReceipt.from_json(body) for body in kept)
         return Ledger(outcome=said, receipts=receipts)
 

@@ -14,18 +14,17 @@ import json
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError
 
-__all__ = ["BatchGetRefused", "last_per_subject"]
+from adapters.errors import StreamsMissing
+
+__all__ = ["last_per_subject"]
 
 _STATUS = "Status"
 _END = "204"  # end of batch
 _NOTHING = "404"  # no message matches
 _NO_RESPONDERS = "503"  # no such stream (or direct get not allowed on it)
 _MAX_BATCH = 1000
-
-
-class BatchGetRefused(Exception):
-    """The server answered the batched get with an error status (stream, description)."""
 
 
 async def last_per_subject(
@@ -40,7 +39,8 @@ async def last_per_subject(
         reply_within: seconds to wait for each reply.
 
     Raises:
-        BatchGetRefused: the server answered with an error (503: no such stream).
+        StreamsMissing: no such stream (503: nobody answers for it).
+        nats.js.errors.APIError: the server answered with another error status.
         nats.errors.TimeoutError: no (further) reply in time — also what a login refused
             by the server's permissions sees (the refusal comes as an async error).
     """
@@ -58,9 +58,11 @@ async def last_per_subject(
             status = (msg.headers or {}).get(_STATUS)
             if status in (_END, _NOTHING):
                 return bodies
+            if status == _NO_RESPONDERS:
+                raise StreamsMissing(f"no stream {stream} on this NATS (the hub never ran here?)")
             if status is not None:
                 described = (msg.headers or {}).get("Description", "")
-                raise BatchGetRefused(f"{stream}: {status} {described}".strip())
+                raise APIError(code=int(status), description=f"{stream}: {described}")
             bodies.append(msg.data)
     finally:
         await sub.unsubscribe()

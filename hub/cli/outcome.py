@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import click
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError
 
 from adapters.client import EnlaceClient
 from adapters.connection import NatsLogin, ServerErrors, connect
@@ -77,6 +78,8 @@ def _kept(cli: CliContext, country: str, nats_url: str | None, read: Reading[T])
         fail(exc.description, ExitCode.UNAVAILABLE)
     except (OutcomeNotPermitted, StreamsMissing) as exc:
         fail(exc.description)
+    except APIError as exc:
+        fail(f"NATS at {settings.url} refused the read: {exc.description}")
     except (NatsTimeoutError, TimeoutError):
         fail(f"NATS at {settings.url} did not answer", ExitCode.UNAVAILABLE)
 

@@ -83,6 +83,8 @@ EXPLANATIONS: dict[str, str] = {
     "signing_key_missing": "the adapter has no key to sign receipts",
     "sink_error": "the sink could not write the delivery",
     "sink_refused": "the national system refused the delivery for good",
+    "sink_outage": "the national system's storage refuses every write (full, read-only, "
+    "no permission): deliveries wait for it",
     "sink_unavailable": "the national system is unavailable for now",
     "streams_missing": "the hub's streams do not exist yet; is the hub running?",
     "subject_mismatch": "the subject does not match the sender, theme or type in the message",
