@@ -24,7 +24,10 @@
       height: 260,
       series: series,
       scales: { x: { time: true } },
-      axes: [{}, { label: box.dataset.unit || "" }]
+      // Times in UTC, as every page of the console shows them.
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
+      // Counts of messages: whole steps on the y axis.
+      axes: [{ label: "UTC" }, { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] }]
     }, columns, box);
     box.dataset.drawn = String(names.length);
   }
