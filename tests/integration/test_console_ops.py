@@ -12,29 +12,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.service import adapter_status
-from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, kinds
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner, kinds
 from hub.console.sinks import SinkProbe
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
-from tests.integration.auditkit import open_audit_writer
+from tests.integration.auditkit import open_audit_writer, received_entry
 from tests.integration.consolekit import log_in, serve_console
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 60.0  # an upper bound on a loaded machine, not a timing assertion
 DIGEST = sha256_digest(b"x")
-
-
-def _received(mid: str, theme: str, country: str) -> AuditEntry:
-    return kinds.received(
-        message_id=mid,
-        sender_country=country,
-        poc=None,
-        type_="gang_movement",
-        theme=theme,
-        digest=DIGEST,
-        size=10,
-    )
 
 
 @pytest.fixture
@@ -57,7 +45,7 @@ async def console(tmp_path: Path, server: NatsServer, writer: AuditWriter) -> As
 async def test_volumes_data_counts_what_the_log_holds_and_follows_new_entries(
     console: str, writer: AuditWriter
 ) -> None:
-    await writer.append([_received("A", "gangs", "GT"), _received("B", "gangs", "HN")])
+    await writer.append([received_entry("A", "gangs", "GT"), received_entry("B", "gangs", "HN")])
     await writer.append([kinds.rejected("C", "GT", "bad_signature", DIGEST, 3)])
     async with httpx.AsyncClient(base_url=console, timeout=TIMEOUT) as client:
         assert (await client.get("/volumes/data")).status_code == 401
@@ -66,7 +54,7 @@ async def test_volumes_data_counts_what_the_log_holds_and_follows_new_entries(
         assert data["window"] == "1h" and data["bucket_seconds"] == 60
         assert data["accepted"] == 2 and data["rejected"] == {"bad_signature": 1}
         assert {cc: sum(n) for cc, n in data["by_country"].items()} == {"GT": 1, "HN": 1}
-        await writer.append([_received("D", "firearms", "SV")])  # read incrementally
+        await writer.append([received_entry("D", "firearms", "SV")])  # read incrementally
         later = (await client.get("/volumes/data", params={"country": "SV"})).json()
         assert later["accepted"] == 1 and list(later["by_theme"]) == ["firearms"]
         page = await client.get("/volumes", params={"window": "7d"})
@@ -94,9 +82,9 @@ async def test_adapters_page_lists_the_register_with_the_last_receipt(
 async def test_the_window_is_found_by_time_without_reading_the_log_before_it(
     server: NatsServer, writer: AuditWriter
 ) -> None:
-    await writer.append([_received("OLD", "gangs", "GT")])
+    await writer.append([received_entry("OLD", "gangs", "GT")])
     between = datetime.now(UTC)
-    await writer.append([_received("NEW", "gangs", "GT")])
+    await writer.append([received_entry("NEW", "gangs", "GT")])
     nc = await nats.connect(server.url)
     try:
         reader = AuditReader(nc.jetstream())

@@ -14,23 +14,14 @@ from hub.console.sinks import SinkFilter, SinkProbe, sink_rows
 from hub.console.tally import WINDOWS, AuditTally
 from hub.console.volumes import VolumeFilter, volume_report
 from schemas.countersign import sha256_digest
+from tests.integration.auditkit import received_entry
 
 NOW = datetime(2026, 12, 6, 12, 30, 30, tzinfo=UTC)
 DIGEST = sha256_digest(b"x")
 
 
 def _received(mid: str, theme: str, country: str, ago: timedelta, again: bool = False) -> bytes:
-    entry = kinds.received(
-        message_id=mid,
-        sender_country=country,
-        poc=None,
-        type_="gang_movement",
-        theme=theme,
-        digest=DIGEST,
-        size=10,
-        again=again,
-    )
-    return _at(entry, ago)
+    return _at(received_entry(mid, theme, country, again), ago)
 
 
 def _at(entry: AuditEntry, ago: timedelta) -> bytes:
