@@ -130,6 +130,32 @@ class AuditReader:
             time=msg.time,
         )
 
+    async def seq_since(self, when: datetime) -> int:
+        """The sequence of the first AUDIT message stored at or after ``when`` (past the
+        last one if none is): where a reader of a recent window starts, without reading
+        the log before it."""
+        last = await self.last_seq()
+        newest = await self.batch_at(last) if last else None
+        if newest is None or newest.time is None or newest.time < when:
+            return last + 1
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_TIME, opt_start_time=when
+        )
+        sub = await self._js.subscribe(
+            AUDIT_SUBJECT, stream=AUDIT_STREAM, ordered_consumer=True, config=config
+        )
+        try:
+            msg = await sub.next_msg(timeout=_READ_TIMEOUT)
+        except nats.errors.TimeoutError:
+            raise AuditStoreError(
+                f"stream {AUDIT_STREAM} delivered nothing stored since {when.isoformat()}; "
+                "is the NATS server overloaded or restarting? try again"
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return int(msg.metadata.sequence.stream)
+
     async def tail(self, after_seq: int) -> AsyncIterator[StoredBatch]:
         """The AUDIT messages after ``after_seq``: direct gets for a short tail, else a consumer."""
         last = await self.last_seq()

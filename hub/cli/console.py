@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from hub.cli.console_sinks import sink_probe
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
@@ -32,7 +33,8 @@ def console(cli: CliContext, host: str | None, port: int | None, nats_url: str |
     try:
         settings = load_console_settings(deployment.home, host=host, port=port)
         url = nats_url or load_settings(deployment.home).url
-        bound = bind_console(create_console(settings, deployment, url), settings)
+        app = create_console(settings, deployment, url, sinks=sink_probe(deployment))
+        bound = bind_console(app, settings)
     except (ConfigError, ConsoleError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

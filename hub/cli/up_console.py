@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from hub.cli.console_sinks import sink_probe
 from hub.config import HubSettings
 from hub.console import (
     BoundConsole,
@@ -36,7 +37,9 @@ class ConsoleBeside:
         self.problem: str | None = None
         try:
             console_settings = load_console_settings(deployment.home)
-            app = create_console(console_settings, deployment, settings.url)
+            app = create_console(
+                console_settings, deployment, settings.url, sinks=sink_probe(deployment)
+            )
             self.bound = bind_console(app, console_settings)
         except (ConsoleError, OSError) as exc:
             # The exchange runs without its console rather than not at all; said at ready.

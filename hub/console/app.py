@@ -14,12 +14,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from hub.console import routes_session, routes_tail, routes_trail
+from hub.console import routes_adapters, routes_session, routes_tail, routes_trail, routes_volumes
 from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
 from hub.console.security import SecurityHeaders
 from hub.console.settings import ConsoleSettings
+from hub.console.sinks import SinkProbe
 from hub.console.state import ConsoleState
 from hub.deployment import Deployment
 from hub.server.logins import OPERATOR_USER, load_user, read_logins
@@ -45,6 +46,7 @@ def create_console(
     deployment: Deployment,
     nats_url: str,
     nats_options: Mapping[str, Any] | None = None,
+    sinks: SinkProbe | None = None,
 ) -> Starlette:
     """A console app for the deployment, reading the audit log of the server at ``nats_url``.
 
@@ -53,6 +55,8 @@ def create_console(
         deployment: where operators, the session secret and the directory live.
         nats_url: the hub's NATS server.
         nats_options: connect options (default: the deployment's ``operator`` login).
+        sinks: the configured sinks and how to read their state (the Adapters page; none:
+            the page says the sinks are unknown to this console).
     """
     state = ConsoleState(
         settings=settings,
@@ -60,6 +64,7 @@ def create_console(
         store=OperatorStore(deployment),
         renderer=Renderer(),
         limiter=LoginLimiter(settings.login_attempts, settings.login_window_seconds),
+        sinks=sinks,
     )
     options = dict(
         nats_options if nats_options is not None else operator_connect_options(deployment, nats_url)
@@ -77,6 +82,8 @@ def create_console(
         *routes_session.routes(),
         *routes_tail.routes(),
         *routes_trail.routes(),
+        *routes_adapters.routes(),
+        *routes_volumes.routes(),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(

@@ -5,6 +5,7 @@ Example ``enlace.yaml``::
     console:
       host: 127.0.0.1   # loopback only until the console serves TLS
       port: 8400
+      stalled_seconds: 120  # the Adapters page: deliveries waiting, no receipt this long
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class ConsoleSettings(BaseSettings):
     session_hours: float = Field(8.0, gt=0, le=24 * 7, description="how long a login lasts")
     login_attempts: int = Field(5, ge=1, description="failed logins per client per window")
     login_window_seconds: float = Field(60.0, gt=0, description="the rate limit's window")
+    stalled_seconds: float = Field(
+        120.0, gt=0, description="deliveries waiting, no receipt this long: stalled"
+    )
 
     @property
     def url(self) -> str:

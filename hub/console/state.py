@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 from starlette.requests import Request
 
 from hub.audit import AuditReader
@@ -12,6 +13,8 @@ from hub.console.auth import LoginLimiter
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
 from hub.console.settings import ConsoleSettings
+from hub.console.sinks import SinkProbe
+from hub.console.tally import AuditTally
 from hub.deployment import Deployment
 
 __all__ = ["ConsoleState", "console_state"]
@@ -19,7 +22,8 @@ __all__ = ["ConsoleState", "console_state"]
 
 @dataclass
 class ConsoleState:
-    """The console's settings, accounts, templates, login limits and NATS connection."""
+    """The console's settings, accounts, templates, login limits and NATS connection;
+    the sinks it shows and the audit log's counts (see :mod:`hub.console.tally`)."""
 
     settings: ConsoleSettings
     deployment: Deployment
@@ -27,12 +31,18 @@ class ConsoleState:
     renderer: Renderer
     limiter: LoginLimiter
     nc: NatsClient | None = None
+    sinks: SinkProbe | None = None
+    tally: AuditTally = field(default_factory=AuditTally)
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self.nc is None:
+            raise RuntimeError("the console is not connected to NATS (not started)")
+        return self.nc.jetstream()
 
     @property
     def reader(self) -> AuditReader:
-        if self.nc is None:
-            raise RuntimeError("the console is not connected to NATS (not started)")
-        return AuditReader(self.nc.jetstream())
+        return AuditReader(self.js)
 
 
 def console_state(request: Request) -> ConsoleState:

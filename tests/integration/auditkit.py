@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 
-from hub.audit import AuditWriter, CheckpointSigner
+from hub.audit import AuditEntry, AuditWriter, CheckpointSigner, kinds
 from hub.config import HubSettings
 from hub.jetstream.streams import ensure_audit_streams
+from schemas.countersign import sha256_digest
 
-__all__ = ["open_audit_writer"]
+__all__ = ["open_audit_writer", "received_entry"]
 
 _SETTINGS = HubSettings(nats_url="nats://unused")  # one replica, as every test server has
 
@@ -38,4 +39,19 @@ async def open_audit_writer(
         origin,
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
+    )
+
+
+def received_entry(message_id: str, theme: str, country: str, again: bool = False) -> AuditEntry:
+    """A ``received`` entry of a message of ``theme`` from ``country`` (``again``: a
+    redelivered message's repeated decision)."""
+    return kinds.received(
+        message_id=message_id,
+        sender_country=country,
+        poc=None,
+        type_="gang_movement",
+        theme=theme,
+        digest=sha256_digest(message_id.encode()),
+        size=10,
+        again=again,
     )

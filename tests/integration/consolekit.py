@@ -13,6 +13,7 @@ import httpx
 from hub.console import bind_console, create_console
 from hub.console.operators import OperatorStore, Role
 from hub.console.settings import ConsoleSettings
+from hub.console.sinks import SinkProbe
 from hub.deployment import Deployment
 from hub.server.process import free_port
 
@@ -29,15 +30,18 @@ class SseEvent:
 
 
 @asynccontextmanager
-async def serve_console(home: Path, nats_url: str) -> AsyncIterator[str]:
-    """A console for the deployment at ``home`` with operators ``ana`` (auditor) and ``vic``."""
+async def serve_console(
+    home: Path, nats_url: str, sinks: SinkProbe | None = None
+) -> AsyncIterator[str]:
+    """A console for the deployment at ``home`` with operators ``ana`` (auditor) and ``vic``
+    (``sinks``: what its Adapters page shows)."""
     deployment = Deployment(home)
     store = OperatorStore(deployment)
     if store.get("ana") is None:
         store.add("ana", Role.AUDITOR, PASSWORD)
         store.add("vic", Role.VIEWER, PASSWORD)
     settings = ConsoleSettings(port=free_port())
-    bound = bind_console(create_console(settings, deployment, nats_url, {}), settings)
+    bound = bind_console(create_console(settings, deployment, nats_url, {}, sinks), settings)
     task = asyncio.create_task(bound.serve())
     while not bound.server.started:
         if task.done():

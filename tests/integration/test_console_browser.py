@@ -11,8 +11,9 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
@@ -41,7 +42,8 @@ FLAGS = [
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, str]]:
     os.environ["ENLACE_CONSOLE_PORT"] = str(free_port())
     try:
-        running = run_demo_with_hn_sink(tmp_path_factory)
+        # The nine countries' sinks are configured; only HN's adapter runs (the others stall).
+        running = run_demo_with_hn_sink(tmp_path_factory, register_all=True)
         started = next(running)
     finally:
         del os.environ["ENLACE_CONSOLE_PORT"]
@@ -90,15 +92,18 @@ def _log_in(page: Page, password: str = PASSWORD) -> None:
     page.click("#login")
 
 
-def _publish(up: Running, sample: str, poc: str) -> str:
-    """A fresh copy of a demo sample, signed by ``poc`` and published; returns its id."""
+def _publish(up: Running, sample: str, poc: str, issued: datetime | None = None) -> str:
+    """A fresh copy of a demo sample, signed by ``poc`` and published; returns its id.
+
+    With ``issued`` (a time outside the hub's acceptance window) the hub refuses it.
+    """
     message = json.loads((up.dep.samples_dir / f"{sample}.json").read_text())
     message["id"] = new_message_id()
     path = up.dep.home / f"{message['id']}.json"
-    message["issued_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message["issued_at"] = (issued or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     path.write_text(json.dumps(message))
     result = up.enlace("publish", str(path), "--poc", poc)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert (result.returncode == 0) == (issued is None), result.stdout + result.stderr
     return str(message["id"])
 
 
@@ -171,3 +176,70 @@ def test_trail_lists_nine_parties_with_a_reason_for_each_not_routed_and_in_spani
     expect(page.locator("th").first).to_have_text("Parte")
     page.goto("/tail")  # remembered: the next page is in Spanish too
     expect(page.locator("h1")).to_have_text("Auditoría en vivo")
+
+
+NINE = {"BZ", "CR", "DO", "GT", "HN", "NI", "PA", "SV", "US"}
+
+
+def test_adapters_page_lists_the_nine_countries_sinks_and_marks_the_stalled_ones(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    _publish(up[0], "gang_movement", "gt-gangs")  # routed to US, whose adapter is not run
+    page = context.new_page()
+    _log_in(page)
+    page.click("#nav-adapters")
+    expect(page.locator("h1")).to_have_text("Adapters")
+    rows = page.locator("#sinks tr.sink")
+    expect(rows).to_have_count(9)
+    assert {rows.nth(i).get_attribute("data-country") for i in range(9)} == NINE
+    us = page.locator('#sinks tr.sink[data-country="US"]')
+    expect(us).to_have_class(re.compile("stalled"))
+    waiting = [us.locator(f"td.{c}").inner_text() for c in ("pending", "ack-pending")]
+    assert sum(int(n) for n in waiting) > 0
+    assert us.locator("td.dead-letters").inner_text().isdigit()  # the operator login reads it
+    page.check("#f-stalled")
+    page.click("#apply-filters")
+    expect(page).to_have_url(re.compile(r"/adapters\?country=&stalled=1"))
+    stalled = page.locator("#sinks tr.sink")
+    assert stalled.count() >= 1
+    assert stalled.count() == page.locator("#sinks tr.sink.stalled").count()
+    assert page.locator('#sinks tr.sink[data-country="HN"]:not(.stalled)').count() == 0
+
+
+def _volumes(context: BrowserContext) -> dict[str, Any]:
+    response = context.request.get("/volumes/data?window=1h")
+    assert response.ok, response.status
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def test_volumes_page_draws_its_charts_with_the_counts_of_what_was_published(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    page = context.new_page()
+    _log_in(page)
+    before = _volumes(context)
+    theme = json.loads((up[0].dep.samples_dir / "gang_movement.json").read_text())["theme"]
+    for _ in range(2):
+        _publish(up[0], "gang_movement", "gt-gangs")
+    _publish(up[0], "gang_movement", "gt-gangs", issued=datetime.now(UTC) - timedelta(days=3))
+    after = _volumes(context)  # publish returned: the hub's decisions are on the record
+    assert after["accepted"] == before["accepted"] + 2
+    assert sum(after["by_country"]["GT"]) == sum(before["by_country"].get("GT", [])) + 2
+    assert sum(after["by_theme"][theme]) == sum(before["by_theme"].get(theme, [])) + 2
+    assert sum(after["rejected"].values()) == sum(before["rejected"].values()) + 1
+    page.click("#nav-volumes")
+    page.select_option("#f-window", "1h")
+    page.click("#apply-filters")
+    expect(page).to_have_url(re.compile(r"/volumes\?window=1h"))
+    expect(page.locator("#volume-charts")).to_have_attribute("data-loaded", "true")
+    expect(page.locator("#chart-theme canvas")).to_have_count(1)
+    expect(page.locator("#chart-country canvas")).to_have_count(1)
+    assert int(page.locator("#chart-country").get_attribute("data-drawn") or 0) >= 1
+    accepted = page.locator("#outcomes tr.accepted td.count").inner_text()
+    assert int(accepted) >= after["accepted"]
+    assert page.locator("#outcomes tr.rejected").count() >= 1
+    page.screenshot(path=str(DOCS / "console-volumes.png"), full_page=True)
+    page.click("#lang-es")
+    expect(page.locator("h1")).to_have_text("Volúmenes")
+    expect(page.locator("#outcomes th").first).to_have_text("Resultado")

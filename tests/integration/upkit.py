@@ -101,14 +101,21 @@ def spawn(command: list[str], env: dict[str, str], out: Path, err: Path) -> subp
         return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
 
 
-def demo_with_hn_sink(base: Path) -> tuple[Deployment, dict[str, str]]:
+def demo_with_hn_sink(base: Path, register_all: bool = False) -> tuple[Deployment, dict[str, str]]:
     """A demo deployment in ``base/dep`` with HN's folder sink alone, and the environment
-    of an ``enlace up`` of it on a free port."""
+    of an ``enlace up`` of it on a free port.
+
+    With ``register_all`` the nine countries' sinks stay configured (their DELIVERY
+    consumers exist and fill up) while ``enlace up`` runs HN's adapter alone.
+    """
     dep = Deployment(base / "dep")
     init_demo(dep)
-    _only_hn_sink(dep)
     env = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
     env.pop("ENLACE_ADAPTERS", None)
+    if register_all:
+        env["ENLACE_ADAPTERS"] = '["HN"]'
+    else:
+        _only_hn_sink(dep)
     return dep, env
 
 
@@ -153,9 +160,12 @@ def start_up(
     return up
 
 
-def run_demo_with_hn_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """``enlace up`` on a demo deployment with HN's folder sink alone, until closed."""
-    dep, env = demo_with_hn_sink(tmp_path_factory.mktemp("reload"))
+def run_demo_with_hn_sink(
+    tmp_path_factory: pytest.TempPathFactory, register_all: bool = False
+) -> Iterator[Running]:
+    """``enlace up`` on a demo deployment with HN's folder sink alone, until closed (see
+    :func:`demo_with_hn_sink` for ``register_all``)."""
+    dep, env = demo_with_hn_sink(tmp_path_factory.mktemp("reload"), register_all)
     up = start_up(dep, env)
     try:
         yield up
