@@ -35,6 +35,7 @@ import stix2
 
 from adapters.delivery import Delivery
 from adapters.sinks.stix_payload import PayloadObjects, object_id, payload_objects
+from schemas.errors import UnknownMessageType
 from schemas.registry import REGISTRY
 
 __all__ = [
@@ -97,7 +98,7 @@ def _hex(digest: str) -> str:
 def _title(message: dict[str, Any]) -> str:
     try:
         title = REGISTRY.spec(message["type"], message["version"]).title
-    except Exception:  # a type this adapter does not know yet: its name is its title
+    except UnknownMessageType:  # a type this adapter does not know yet: its name is its title
         return str(message["type"])
     return title.split(":", 1)[0]
 
