@@ -33,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
-from adapters.errors import PermanentSinkError, TransientSinkError
+from adapters.errors import PermanentSinkError
 from adapters.sinks._files import write_all
 from adapters.sinks._options import parse_options, resolve_path
+from adapters.sinks._storage import storage_error
 from adapters.sinks.folder import FolderSink
 from adapters.sinks.stix_bundle import build_bundle
 
@@ -116,7 +117,7 @@ class StixSink:
         try:
             await asyncio.to_thread(write_all, fresh, self._syncers)
         except OSError as err:
-            raise TransientSinkError(f"cannot write {err.filename or self.folder}: {err}") from None
+            raise storage_error(err, str(err.filename or self.folder)) from None
         unwritten = {path for path, _ in fresh}
         results = []
         for delivery in deliveries:  # an id twice in a batch: written once, then a duplicate
