@@ -48,8 +48,9 @@ def validate(bundle: bytes) -> Any:
 
 
 def errors_of(results: Any) -> list[str]:
-    """Every error the validator found, as text (empty: valid)."""
-    return [str(e) for r in getattr(results, "object_results", []) for e in r.errors]
+    """Every error the validator found in a bundle, as text (empty: valid)."""
+    errors = [str(e) for e in results.errors]
+    return errors if errors or results.is_valid else ["invalid, no error named"]
 
 
 def delivery_of(

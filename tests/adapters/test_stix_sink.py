@@ -259,3 +259,12 @@ async def test_a_message_stix_cannot_express_is_refused_before_anything_is_writt
     assert refused.value.reason == "stix_mapping"
     assert list((tmp_path / "stix").rglob("*.json")) == []
     await stix.close()
+
+
+def test_the_validator_refuses_a_bundle_that_breaks_stix(td: TestDirectory) -> None:
+    # The check above is no formality: the OASIS schemas and rules run on every object.
+    bundle = json.loads(bundle_bytes(delivery_of(td, REGISTRY.spec("seizure", 1))))
+    [point] = [o for o in bundle["objects"] if o["type"] == "location"]
+    point["latitude"] = 123.0
+    errors = errors_of(validate(json.dumps(bundle).encode()))
+    assert errors == [f"{point['id']}: latitude: 123.0 is greater than the maximum of 90"]
