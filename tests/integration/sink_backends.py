@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -58,13 +59,15 @@ def _folder(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]
     def folder_ids() -> list[str]:
         return sorted(p.name.removesuffix(".json") for p in folder.glob("*.json"))
 
-    def folder_kept() -> list[tuple[bytes, dict[str, Any]]]:
-        return [
-            (p.read_bytes(), json.loads(p.with_name(p.name + ".meta").read_bytes()))
-            for p in sorted(folder.glob("*.json"))
-        ]
+    yield Backend("folder", {"path": "inbox"}, folder_ids, context, lambda: _files_kept(folder))
 
-    yield Backend("folder", {"path": "inbox"}, folder_ids, context, folder_kept)
+
+def _files_kept(folder: Path) -> list[tuple[bytes, dict[str, Any]]]:
+    """Each ``ID.json`` of ``folder`` and its ``ID.json.meta``, as the folder sink writes them."""
+    return [
+        (p.read_bytes(), json.loads(p.with_name(p.name + ".meta").read_bytes()))
+        for p in sorted(folder.glob("*.json"))
+    ]
 
 
 @contextmanager
@@ -138,12 +141,27 @@ def _python(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]
     yield Backend("python", options, handed_over, context, python_kept)
 
 
+@contextmanager
+def _stix(_: pytest.FixtureRequest, context: SinkContext) -> Iterator[Backend]:
+    folder = context.base_dir / "stix"
+    signed = folder / "signed"
+
+    def stix_ids() -> list[str]:
+        # A bundle counts as written only with the signed delivery it was made from.
+        ids = sorted(p.name.removesuffix(".stix.json") for p in folder.glob("*.stix.json"))
+        assert all((signed / f"{mid}.json").is_file() for mid in ids)
+        return ids
+
+    yield Backend("stix", {"path": "stix"}, stix_ids, context, lambda: _files_kept(signed))
+
+
 SETUPS: dict[str, BackendSetup] = {
     "folder": _folder,
     "jsonl": _jsonl,
     "webhook": _webhook,
     "postgres": _postgres,
     "python": _python,
+    "stix": _stix,
 }
 """The far side of each sink the suite knows, by entry point name."""
 
