@@ -231,6 +231,11 @@ class Verifications:
         self._task = asyncio.create_task(_verify(run, reader, deployment), name="console-verify")
         return True
 
+    async def wait(self) -> None:
+        """Until the run going (if any) has ended."""
+        if self._task is not None:
+            await self._task
+
     async def close(self) -> None:
         """Stop a run still going (the console is shutting down)."""
         if self._task is not None and not self._task.done():

@@ -9,20 +9,19 @@ from pathlib import Path
 import pytest
 
 from hub.admin.demo import demo_agreements
-from hub.admin.init import init_demo
 from hub.console.governance import governance_view
 from hub.deployment import Deployment
 from schemas.common import PARTIES, Tlp
 from schemas.govdoc import dump_yaml
+from tests.hub.governance_fixtures import copy_demo
 
-NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+NOW = datetime.now(UTC)  # the session's demo is made now: its agreements run from yesterday
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
-    dep = Deployment(tmp_path_factory.mktemp("demo") / "enlace")
-    init_demo(dep, now=NOW)
-    return dep
+    home = tmp_path_factory.mktemp("governance") / "enlace"
+    return copy_demo(tmp_path_factory.getbasetemp(), home).deployment
 
 
 def _copy(demo: Deployment, tmp_path: Path) -> Deployment:

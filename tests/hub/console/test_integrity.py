@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.audit import kinds
+from hub.audit import AuditReader, kinds
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, key_hash
 from hub.audit.merkle import CompactTree, leaf_hash
 from hub.audit.proofs import entry_proofs, latest_checkpoint
 from hub.audit.verify import PROGRESS_EVERY, verify_log, verify_proof_bundle
-from hub.console.integrity import CheckpointView, VerifyRun, check_consistency
+from hub.console.integrity import CheckpointView, Verifications, VerifyRun, check_consistency
+from hub.deployment import Deployment
 from schemas.countersign import sha256_digest
+from tests.hub.governance_fixtures import copy_demo
 
 ORIGIN = "enlace.test/audit"
 SIGNER = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
@@ -106,3 +112,54 @@ def test_entry_proofs_verify_against_the_latest_checkpoint(index: int) -> None:
     (bundle,) = entry_proofs(entries, latest[0], 13, [index])
     cp, proved = verify_proof_bundle(bundle, KEYS)
     assert (cp.size, proved) == (13, index)
+
+
+class _SlowLog:
+    """A reader double whose log is empty and answers once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def last_seq(self) -> int:
+        await self.release.wait()
+        return 0
+
+    async def batches(self) -> AsyncIterator[object]:
+        return
+        yield
+
+    async def checkpoints(self) -> list[str]:
+        return []
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    home = tmp_path_factory.mktemp("integrity") / "enlace"
+    return copy_demo(tmp_path_factory.getbasetemp(), home).deployment
+
+
+async def test_one_verification_at_a_time_and_the_last_result_is_kept(demo: Deployment) -> None:
+    runs, log = Verifications(), _SlowLog()
+    reader = cast(AuditReader, log)
+    deployment = demo
+    assert runs.start(reader, deployment, "ana")
+    first = runs.last
+    assert not runs.start(reader, deployment, "vic")  # ana's run is still going
+    assert runs.last is first and first is not None and first.running
+    log.release.set()
+    await runs.wait()
+    assert first.phase == "done" and first.report is not None and first.report.ok
+    assert first.started_by == "ana"
+    assert runs.start(reader, deployment, "vic")
+    assert runs.last is not first and runs.last is not None and runs.last.started_by == "vic"
+    await runs.close()
+
+
+async def test_a_run_without_the_hub_keys_fails_saying_why(tmp_path: Path) -> None:
+    runs, log = Verifications(), _SlowLog()
+    log.release.set()
+    assert runs.start(cast(AuditReader, log), Deployment(tmp_path / "nothing"), "ana")
+    run = runs.last
+    assert run is not None
+    await runs.wait()
+    assert run.phase == "failed" and run.error and run.report is None
