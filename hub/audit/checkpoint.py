@@ -53,6 +53,7 @@ __all__ = [
     "CheckpointVerifier",
     "WriterState",
     "key_hash",
+    "note_signers",
     "open_checkpoint",
     "open_note",
     "open_state",
@@ -266,6 +267,18 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
             raise CheckpointError(f"signature of {name!r} is too short")
         signatures.append((name, raw[:4], raw[4:]))
     return body + "\n", signatures
+
+
+def note_signers(note: str) -> list[tuple[str, bytes]]:
+    """The ``(name, key hash)`` of each signature line of a signed note, unverified.
+
+    What a page shows beside a checkpoint ("signed by hub-k1, key 1a2b3c4d"); whether the
+    signature holds is :func:`open_checkpoint`'s to say.
+
+    Raises:
+        CheckpointError: not a signed note.
+    """
+    return [(name, khash) for name, khash, _sig in _split_note(note)[1]]
 
 
 def open_checkpoint(note: str, verifiers: Iterable[CheckpointVerifier]) -> Checkpoint:

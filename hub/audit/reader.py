@@ -193,6 +193,20 @@ class AuditReader:
         stored = await self.latest_checkpoint_message()
         return None if stored is None else stored.note
 
+    async def checkpoint_at(self, seq: int) -> StoredCheckpoint | None:
+        """The checkpoint message at stream sequence ``seq`` (None if there is none)."""
+        if seq < 1:
+            return None
+        try:
+            msg = await self._js.get_msg(CHECKPOINT_STREAM, seq)
+        except NotFoundError:
+            return None
+        return StoredCheckpoint(
+            seq=int(msg.seq or seq),
+            note=(msg.data or b"").decode("utf-8", errors="replace"),
+            headers=dict(msg.headers or {}),
+        )
+
     async def latest_checkpoint_message(self) -> StoredCheckpoint | None:
         """The last message on the checkpoint subject, with its headers (one request)."""
         try:

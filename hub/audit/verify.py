@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from hub.audit.errors import AuditEntryInvalid, CheckpointError, ProofError
 from hub.audit.merkle import CompactTree, leaf_hash, verify_inclusion
 
 __all__ = [
+    "PROGRESS_EVERY",
     "PROOF_FORMAT",
     "Problem",
     "VerifyReport",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PROOF_FORMAT = "enlace-audit-proof"
+PROGRESS_EVERY = 1000
+"""How many entries :func:`verify_log` checks between two calls of its ``progress``."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ def verify_log(
     *,
     require_covered: bool = False,
     origin: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Verify ``entries`` (raw bytes, in log order) against signed checkpoint ``notes``.
 
@@ -127,6 +131,8 @@ def verify_log(
         verifiers: the hub keys that may sign checkpoints.
         require_covered: refuse entries after the largest checkpoint (for exports).
         origin: the expected log origin (default: the first checkpoint's).
+        progress: called with the number of entries checked so far, every
+            :data:`PROGRESS_EVERY` entries and at the end (the console's progress bar).
     """
     keys = list(verifiers)
     opened, problem = _open_all(notes, keys, origin)
@@ -134,7 +140,9 @@ def verify_log(
     report = VerifyReport(len(entries), b"", len(notes), 0, origin)
     tree = CompactTree()
     if problem is None:
-        problem = _walk(entries, sorted(opened, key=lambda p: p[1].size), tree, report)
+        problem = _walk(entries, sorted(opened, key=lambda p: p[1].size), tree, report, progress)
+    if progress is not None:
+        progress(len(entries))
     report.problem = problem
     report.root = tree.root()
     if problem is None and report.covered < len(entries):
@@ -155,6 +163,7 @@ def _walk(
     checkpoints: list[tuple[int, Checkpoint]],
     tree: CompactTree,
     report: VerifyReport,
+    progress: Callable[[int], None] | None = None,
 ) -> Problem | None:
     pos = 0  # next checkpoint to compare
     good = 0  # size of the last checkpoint that matched
@@ -174,6 +183,8 @@ def _walk(
             pos += 1
         if i == len(entries):
             break
+        if progress is not None and i % PROGRESS_EVERY == 0:
+            progress(i)
         try:
             entry = parse_entry(entries[i])
         except AuditEntryInvalid as exc:

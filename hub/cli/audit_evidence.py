@@ -14,15 +14,13 @@ from pathlib import Path
 
 import click
 
-from hub.audit.checkpoint import Checkpoint
 from hub.audit.entries import parse_entry
-from hub.audit.errors import AuditError, CheckpointError
+from hub.audit.errors import AuditError
 from hub.audit.export import latest_size, read_export, write_export
-from hub.audit.merkle import inclusion_proof, leaf_hash
+from hub.audit.proofs import entry_proofs, latest_checkpoint
 from hub.audit.reader import AuditReader
 from hub.audit.verify import (
     load_proof_bundle,
-    make_proof_bundle,
     verify_log,
     verify_proof_bundle,
 )
@@ -124,7 +122,7 @@ def _origin(notes: list[str]) -> str | None:
 @output_option
 @nats_url_option
 def checkpoint(output: Path | None, nats_url: str | None) -> None:
-    latest = _latest(with_reader(nats_url, AuditReader.checkpoints))
+    latest = latest_checkpoint(with_reader(nats_url, AuditReader.checkpoints))
     if latest is None:
         fail("the audit log has no checkpoint yet; wait for the hub to sign one and retry")
     if output is None:
@@ -137,18 +135,6 @@ def checkpoint(output: Path | None, nats_url: str | None) -> None:
 # -- proofs --------------------------------------------------------------------------------------
 
 
-def _latest(notes: list[str]) -> tuple[str, Checkpoint] | None:
-    best: tuple[str, Checkpoint] | None = None
-    for note in notes:
-        try:
-            cp = Checkpoint.parse_body(note.partition("\n\n")[0] + "\n")
-        except CheckpointError:
-            continue
-        if best is None or cp.size > best[1].size:
-            best = (note, cp)
-    return best
-
-
 @click.command(
     help="Inclusion proofs of every entry of MESSAGE_ID against the latest checkpoint, "
     "as JSON to keep; check them with `enlace audit verify-proof`."
@@ -158,12 +144,11 @@ def _latest(notes: list[str]) -> tuple[str, Checkpoint] | None:
 @nats_url_option
 def proof(message_id: str, output: Path | None, nats_url: str | None) -> None:
     entries, notes = with_reader(nats_url, _log_and_checkpoints)
-    latest = _latest(notes)
+    latest = latest_checkpoint(notes)
     if latest is None:
         fail("the audit log has no checkpoint yet; wait for the hub to sign one and retry")
     note, cp = latest
-    hashes = [leaf_hash(raw) for raw in entries[: cp.size]]
-    bundles, pending = [], 0
+    provable, pending = [], 0
     for index, raw in enumerate(entries):
         try:
             entry = parse_entry(raw)
@@ -174,7 +159,8 @@ def proof(message_id: str, output: Path | None, nats_url: str | None) -> None:
         if index >= cp.size:
             pending += 1
             continue
-        bundles.append(make_proof_bundle(raw, index, inclusion_proof(hashes, index, cp.size), note))
+        provable.append(index)
+    bundles = entry_proofs(entries, note, cp.size, provable)
     if not bundles:
         hint = (
             f"{pending} entries are newer than the latest checkpoint (size {cp.size}); retry "

@@ -2,7 +2,9 @@
 
 A Starlette app from :func:`create_console` that reads NATS only through the
 deployment's read-only ``operator`` login, so it sees metadata and digests only.
-Pages: the live audit tail (SSE, resumable) and the trail of one message.
+Pages: the live audit tail (SSE, resumable), the trail of one message (with each
+entry's inclusion proof), adapters, volumes, integrity (checkpoints, verify now) and
+governance.
 """
 
 from __future__ import annotations

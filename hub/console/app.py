@@ -14,7 +14,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from hub.console import routes_adapters, routes_session, routes_tail, routes_trail, routes_volumes
+from hub.console import (
+    routes_adapters,
+    routes_governance,
+    routes_integrity,
+    routes_session,
+    routes_tail,
+    routes_trail,
+    routes_volumes,
+)
 from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
@@ -76,6 +84,7 @@ def create_console(
         try:
             yield
         finally:
+            await state.verifications.close()
             await state.nc.drain()
 
     routes: list[BaseRoute] = [
@@ -84,6 +93,8 @@ def create_console(
         *routes_trail.routes(),
         *routes_adapters.routes(),
         *routes_volumes.routes(),
+        *routes_integrity.routes(),
+        *routes_governance.routes(),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from hub.audit import AuditReader
 from hub.console.auth import LoginLimiter
+from hub.console.integrity import Verifications
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
 from hub.console.settings import ConsoleSettings
@@ -23,7 +24,8 @@ __all__ = ["ConsoleState", "console_state"]
 @dataclass
 class ConsoleState:
     """The console's settings, accounts, templates, login limits and NATS connection;
-    the sinks it shows and the audit log's counts (see :mod:`hub.console.tally`)."""
+    the sinks it shows and the audit log's counts (see :mod:`hub.console.tally`); the
+    integrity page's verification run."""
 
     settings: ConsoleSettings
     deployment: Deployment
@@ -33,6 +35,7 @@ class ConsoleState:
     nc: NatsClient | None = None
     sinks: SinkProbe | None = None
     tally: AuditTally = field(default_factory=AuditTally)
+    verifications: Verifications = field(default_factory=Verifications)
 
     @property
     def js(self) -> JetStreamContext:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
+from hub.admin.demo import demo_agreements
 from hub.console.operators import OperatorStore, Role
 from hub.server.process import free_port
 from schemas.common import new_message_id
 from tests.integration.consolekit import PASSWORD
-from tests.integration.upkit import Running, run_demo_with_hn_sink
+from tests.integration.upkit import WAIT, Running, run_demo_with_hn_sink
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +246,113 @@ def test_volumes_page_draws_its_charts_with_the_counts_of_what_was_published(
     page.click("#lang-es")
     expect(page.locator("h1")).to_have_text("Volúmenes")
     expect(page.locator("#outcomes th").first).to_have_text("Resultado")
+
+
+# -- integrity, governance and proof downloads (issue 15, pages 2, 6 and 7) --------------------
+
+
+def _wait_for_page(page: Page, path: str, selector: str) -> None:
+    """Reload ``path`` until ``selector`` shows (the hub signs a checkpoint every 10 s)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        page.goto(path)
+        if page.locator(selector).count() or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
+    expect(page.locator(selector).first).to_be_visible()
+
+
+def test_verify_now_shows_progress_then_verified_with_the_size(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    _publish(up[0], "gang_movement", "gt-gangs")
+    page = context.new_page()
+    _log_in(page)
+    _wait_for_page(page, "/integrity", "#checkpoint-latest")
+    _publish(up[0], "gang_movement", "gt-gangs")  # a second checkpoint, of a larger size
+    _wait_for_page(page, "/integrity", "#checkpoint-previous")
+    size = int(page.locator("#checkpoint-latest td.size").inner_text())
+    previous = int(page.locator("#checkpoint-previous td.size").inner_text())
+    assert 0 < previous < size
+    expect(page.locator("#checkpoint-latest .key-name")).to_have_text(re.compile(r"\S+"))
+    expect(page.locator("#checkpoint-latest .ok")).to_be_visible()
+    with page.expect_response(re.compile(r"/integrity/verify$")) as started:
+        page.click("#verify-now")
+    assert started.value.request.method == "POST"
+    assert '<progress id="verify-progress"' in started.value.text()
+    result = page.locator("#verify-result")
+    expect(result).to_contain_text("Verified:", timeout=WAIT * 1000)
+    verified = re.search(r"Verified: (\d+) entries", result.inner_text())
+    assert verified and int(verified.group(1)) >= size
+    expect(page.locator("#verify-status .who")).to_contain_text("Started by ana")
+    consistency = page.locator("#consistency.ok")
+    expect(consistency).to_contain_text("the newer checkpoint extends the older")
+    # The hub goes on appending (receipts, its own entries): newer checkpoints may be signed
+    # between the page and the run, which checks the latest two it reads.
+    sizes = re.search(r"Consistency from size (\d+) to size (\d+)", consistency.inner_text())
+    assert sizes and previous <= int(sizes.group(1)) < int(sizes.group(2))
+    assert size <= int(sizes.group(2)) <= int(verified.group(1))
+    expect(page.locator("#verify-progress")).to_have_count(0)
+    page.click("#lang-es")
+    expect(page.locator("h1")).to_have_text("Integridad del registro de auditoría")
+    expect(page.locator("#verify-result")).to_contain_text("Verificado:")
+
+
+def test_governance_lists_the_demo_agreements_in_force_with_flows_and_signers(
+    context: BrowserContext, up: tuple[Running, str]
+) -> None:
+    page = context.new_page()
+    _log_in(page)
+    page.click("#nav-governance")
+    expect(page.locator("h1")).to_have_text("Governance")
+    rows = page.locator("#agreements-in-force tr.agreement")
+    expect(rows).to_have_count(len(demo_agreements()))
+    for doc in demo_agreements():
+        row = page.locator(f'#agreements-in-force tr[data-agreement="{doc["id"]}"]')
+        expect(row.locator("td.tlp")).to_have_text(doc["max_tlp"])
+        expect(row.locator("ul.flows li")).to_have_count(len(doc["flows"]))
+    expect(page.locator("#highest-tlp strong")).to_have_text("red")
+    expect(page.locator("#directory-signers .signer")).to_have_count(9)
+    expect(page.locator("#directory-version")).to_contain_text("Version 1")
+    page.click("#lang-es")
+    expect(page.locator("h1")).to_have_text("Gobernanza")
+    expect(page.locator("#agreements-in-force td.state").first).to_have_text("en vigor")
+
+
+def test_a_trail_entry_s_proof_download_passes_verify_proof_and_a_tampered_one_fails(
+    up: tuple[Running, str], tmp_path: Path
+) -> None:
+    running, origin = up
+    message_id = _publish(running, "gang_movement", "gt-gangs")
+    with httpx.Client(base_url=origin, timeout=WAIT) as client:
+        assert client.get(f"/trail/{message_id}/proof/0").status_code == 401
+        login = client.post("/login", data={"name": "ana", "password": PASSWORD})
+        assert login.status_code == 303
+        deadline = time.monotonic() + WAIT
+        while 'class="proof"' not in (page := client.get(f"/trail/{message_id}")).text:
+            assert time.monotonic() < deadline, "no checkpoint covered the message's entries"
+            time.sleep(1)
+        links = re.findall(r'class="proof" href="([^"]+)"', page.text)
+        assert links and all(link.startswith(f"/trail/{message_id}/proof/") for link in links)
+        download = client.get(links[0])
+        assert download.status_code == 200
+        assert download.headers["content-disposition"].startswith("attachment;")
+        index = int(links[0].rsplit("/", 1)[1])
+        other = client.get(f"/trail/{message_id}/proof/{index + 100000}")
+        assert other.status_code == 409  # beyond the latest checkpoint
+        if index > 0:  # an entry of another message is refused, not proved
+            assert client.get(f"/trail/{message_id}/proof/0").status_code == 404
+    good = tmp_path / "proof.json"
+    good.write_bytes(download.content)
+    checked = running.enlace("audit", "verify-proof", str(good))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"entry {index}" in checked.stdout and message_id in checked.stdout
+    bundle = json.loads(download.content)
+    entry = json.loads(bundle["entry"])
+    assert entry["message_id"] == message_id and entry["index"] == index
+    bundle["entry"] = bundle["entry"].replace(message_id, new_message_id())
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(bundle))
+    refused = running.enlace("audit", "verify-proof", str(bad))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "proof refused" in refused.stderr
