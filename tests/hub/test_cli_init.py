@@ -56,7 +56,8 @@ def test_init_demo_makes_a_complete_verified_deployment(tmp_path: Path) -> None:
 def test_every_key_file_is_owner_only_and_no_output_shows_a_key(demo: DemoHome) -> None:
     home = demo.home
     pems = list((home / "keys").rglob("*.pem"))
-    assert len(pems) == demo.summary.keys == 9 + 9 + 1 + 72
+    assert demo.summary.keys == 9 + 9 + 1 + 72
+    assert len(pems) == demo.summary.keys + 1  # and the deployment CA's (keys/tls/)
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in pems)
     folders = [p for p in (home / "keys").rglob("*") if p.is_dir()]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in [home / "keys", *folders])
