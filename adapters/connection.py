@@ -46,14 +46,7 @@ from schemas.layout import Deployment
 from schemas.subjects import inbox_prefix
 from schemas.tls import client_context
 
-__all__ = [
-    "CONNECT_ATTEMPTS",
-    "NatsLogin",
-    "ServerErrors",
-    "close",
-    "connect",
-    "login_for",
-]
+__all__ = ["CONNECT_ATTEMPTS", "NatsLogin", "ServerErrors", "close", "connect", "login_for"]
 
 log = structlog.get_logger("enlace.adapters.connection")
 

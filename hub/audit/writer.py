@@ -49,9 +49,15 @@ class _Pending:
 
 
 async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str) -> str:
-    """The origin this hub writes its checkpoints under: the stored log's, else
-    ``enlace.<deployment_id>`` (:func:`hub.audit.checkpoint.log_origin`); the hub's key
-    signs under the same name."""
+    """The origin this hub writes its checkpoints under; the hub's key signs under the
+    same name.
+
+    Args:
+        js: the hub's JetStream context (the stored log's origin is kept).
+        deployment_id: ``deployment_id`` of ``enlace.yaml``: a new log is
+            ``enlace.<deployment_id>`` (:func:`hub.audit.checkpoint.log_origin`).
+        hub_id: the directory's hub id, for a deployment without an id.
+    """
     return log_origin(await AuditReader(js).origin(), deployment_id, hub_id)
 
 
