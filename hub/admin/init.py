@@ -51,7 +51,7 @@ SETTINGS_TEMPLATE = """\
 # here (e.g. ENLACE_NATS_PORT=4333), and command-line flags override both.
 hub:
   # This deployment's own name: its audit log is enlace.<deployment_id> in its checkpoints.
-  deployment_id: {deployment_id}
+  deployment_id: "{deployment_id}"
   # The embedded nats-server that `enlace up` starts listens here, with TLS (the
   # deployment CA's certificate in nats/tls/, made by `enlace tls init`). Listening
   # beyond loopback (e.g. 0.0.0.0) needs the names other machines use in the certificate:

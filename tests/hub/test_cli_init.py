@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hub.admin.init import init_demo
+from hub.admin.init import init_demo, init_deployment
+from hub.config import load_settings
 from hub.deployment import Deployment
 from hub.errors import InitError
 from schemas.common import PARTIES, THEMES
@@ -172,3 +173,12 @@ def test_init_defaults_to_the_home_folder(tmp_path: Path) -> None:
     result = run(home, "init", "--party", "SV")
     assert result.exit_code == 0, result.output
     assert accept_directory(Deployment(home)).party_codes == ("SV",)
+
+
+@pytest.mark.parametrize("made", ["123456789012", "1e5000000000"])
+def test_a_deployment_id_that_looks_like_a_number_stays_a_name(
+    made: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.admin.init.secrets.token_hex", lambda _: made)
+    init_deployment(Deployment(tmp_path / "home"), ["GT"])
+    assert load_settings(tmp_path / "home").deployment_id == made
