@@ -12,6 +12,11 @@ Which login (the first that applies):
    permissions allow it (:func:`schemas.subjects.inbox_prefix`);
 4. none (the URL may carry its own credentials).
 
+Whatever the login, the server is verified against the deployment CA when there is one:
+``ENLACE_NATS_CA_FILE``, else the folder's ``nats/tls/ca.pem`` (a party kit carries it,
+:attr:`schemas.layout.Deployment.tls_ca_cert`); no other CA is trusted
+(:func:`schemas.tls.client_context`).
+
 A connection is tried a few times, each attempt said in one log line, then
 :class:`~adapters.errors.NatsUnreachable` names the URL and the last reason. Once
 connected, a long-running command keeps reconnecting when the server goes away (the hub
@@ -39,6 +44,7 @@ from adapters.config import party_from
 from adapters.errors import AdapterConfigError, NatsUnreachable, PublishForbidden
 from schemas.layout import Deployment
 from schemas.subjects import inbox_prefix
+from schemas.tls import client_context
 
 __all__ = ["CONNECT_ATTEMPTS", "NatsLogin", "ServerErrors", "close", "connect", "login_for"]
 
@@ -62,7 +68,7 @@ class NatsLogin:
     """
 
     name: str | None
-    options: dict[str, str]
+    options: dict[str, Any]
 
     def __repr__(self) -> str:
         return f"NatsLogin(name={self.name!r})"
@@ -82,8 +88,21 @@ def _seed_login(name: str | None, seed_file: str, inbox: str) -> NatsLogin:
     return NatsLogin(name, {"nkeys_seed": seed_file, "inbox_prefix": inbox})
 
 
+def _ca_file(home: Path | None) -> Path | None:
+    env = os.environ.get("ENLACE_NATS_CA_FILE")
+    if env:
+        if not Path(env).is_file():
+            raise AdapterConfigError(f"{env}: no CA certificate there (ENLACE_NATS_CA_FILE)")
+        return Path(env)
+    if home is None:
+        return None
+    ca = Deployment(home).tls_ca_cert
+    return ca if ca.is_file() else None
+
+
 def login_for(home: Path | None, wanted: str | None = None) -> NatsLogin:
-    """The login a command run on the deployment at ``home`` connects with (see the module).
+    """The login a command run on the deployment at ``home`` connects with (see the module),
+    with the TLS context that trusts its deployment CA when there is one.
 
     Args:
         home: the deployment (or party kit) folder.
@@ -91,9 +110,18 @@ def login_for(home: Path | None, wanted: str | None = None) -> NatsLogin:
             country whose sink or source it runs, ``operator``, or None.
 
     Raises:
-        AdapterConfigError: the seed file is missing or readable by others, or ``wanted``
-            is another country than the kit's party.
+        AdapterConfigError: the seed file is missing or readable by others, ``wanted``
+            is another country than the kit's party, or ENLACE_NATS_CA_FILE names no file.
     """
+    login = _login(home, wanted)
+    ca = _ca_file(home)
+    if ca is None:
+        return login
+    return NatsLogin(login.name, {**login.options, "tls": client_context(ca)})
+
+
+def _login(home: Path | None, wanted: str | None = None) -> NatsLogin:
+    """The login of :func:`login_for`, without TLS (raises as it does)."""
     party = party_from(home)
     name = party or wanted
     env_seed = os.environ.get("ENLACE_NATS_NKEY_SEED_FILE")

@@ -132,7 +132,23 @@ class HubSettings(BaseSettings):
         description="an existing server or cluster (comma-separated URLs); "
         "none = start the embedded server",
     )
+    deployment_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$",
+        description="this deployment's own name (written by `enlace init`); the audit log "
+        "is named enlace.<deployment_id> in its checkpoints",
+    )
     nats_host: str = Field("127.0.0.1", description="embedded server: listen address")
+    nats_tls: bool = Field(
+        True,
+        description="embedded server: TLS with the deployment CA's certificate (`enlace tls "
+        "init`); false is allowed on a loopback address only",
+    )
+    tls_names: list[str] = Field(
+        default_factory=list,
+        description="more names (DNS or IP) the server certificate carries, those other "
+        "machines reach NATS by (`enlace tls init` uses them)",
+    )
     nats_port: int = Field(4222, ge=1, le=65535, description="embedded server: client port")
     nats_http_port: int | None = Field(None, description="embedded server: monitoring port")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="larger is refused")
@@ -195,6 +211,11 @@ class HubSettings(BaseSettings):
     @property
     def url(self) -> str:
         return self.nats_url or f"nats://{self.nats_host}:{self.nats_port}"
+
+    @property
+    def audit_origin(self) -> str | None:
+        """The name a new audit log takes in its checkpoints (C2SP origin), if known."""
+        return f"enlace.{self.deployment_id}" if self.deployment_id else None
 
 
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("enlace_settings_file", default=None)

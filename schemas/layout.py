@@ -33,11 +33,14 @@ class Deployment:
         trust-root.yaml      the parties' commission public keys: the anchor of all trust
         directory.yaml       parties, points of contact and their public keys (signed)
         agreements/*.yaml    sharing agreements (signed by every party they name)
-        keys/                private keys, mode 0600: commission/<cc>/, poc/<poc>/, hub/
+        keys/                private keys, mode 0600: commission/<cc>/, poc/<poc>/, hub/,
+                             tls/ca-key.pem (the deployment CA's key, `enlace tls init`)
         samples/             demo messages and their detached signatures
         state/               what this deployment has accepted (e.g. directory version)
         nats/                generated nats-server config, credentials and JetStream store
-                             (seeds/<login>.nk: each NATS login's seed; a party kit has its own)
+                             (seeds/<login>.nk: each NATS login's seed; a party kit has its own;
+                             tls/ca.pem: the deployment CA every client trusts, tls/server.pem
+                             and tls/server-key.pem: the server's certificate and key)
     """
 
     home: Path
@@ -78,6 +81,16 @@ class Deployment:
     def seeds_dir(self) -> Path:
         """The NATS logins' seeds, one file each (mode 0600, the folder 0700)."""
         return self.nats_dir / "seeds"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The NATS server's TLS files and the CA certificate its clients trust."""
+        return self.nats_dir / "tls"
+
+    @property
+    def tls_ca_cert(self) -> Path:
+        """The deployment CA's certificate (public: a party kit carries it)."""
+        return self.tls_dir / "ca.pem"
 
     def seed_file(self, login: str) -> Path:
         """Where the seed of NATS login ``login`` (a country code, ``hub``, …) is kept.

@@ -16,6 +16,7 @@ beyond keys is :mod:`hub.admin.demo_content` (points of contact, samples) and
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from hub.admin.directory import local_commission_key, sign_directory
 from hub.deployment import Deployment
 from hub.governance.keystore import KeyKind, KeyStore
 from hub.server.logins import ensure_credentials
+from hub.server.tls import init_tls, server_names
 from schemas.common import PARTIES
 from schemas.govdoc import dump_yaml, rfc3339
 from schemas.trust import load_directory, load_trust_root
@@ -48,9 +50,15 @@ SETTINGS_TEMPLATE = """\
 # Enlace settings of this deployment. ENLACE_* environment variables override a value
 # here (e.g. ENLACE_NATS_PORT=4333), and command-line flags override both.
 hub:
-  # The embedded nats-server that `enlace up` starts listens here.
+  # This deployment's own name: its audit log is enlace.<deployment_id> in its checkpoints.
+  deployment_id: "{deployment_id}"
+  # The embedded nats-server that `enlace up` starts listens here, with TLS (the
+  # deployment CA's certificate in nats/tls/, made by `enlace tls init`). Listening
+  # beyond loopback (e.g. 0.0.0.0) needs the names other machines use in the certificate:
+  # list them here and run `enlace tls init` again.
   nats_host: 127.0.0.1
   nats_port: 4222
+  # tls_names: [nats.example.org, 192.0.2.10]
   # To use an existing NATS server or cluster instead of the embedded one, set its URL:
   # nats_url: nats://127.0.0.1:4222
   # Largest message accepted, in bytes (1 MiB); larger ones are refused as too_large.
@@ -178,8 +186,13 @@ def _write_directory(ctx: DemoContext, pocs: list[dict[str, Any]]) -> None:
 
 
 def _write_settings(deployment: Deployment, extra: str = "") -> None:
+    """The deployment's id, its NATS TLS material (for the template's loopback address),
+    then ``enlace.yaml``."""
+    deployment_id = secrets.token_hex(6)
+    init_tls(deployment, server_names("127.0.0.1", []), deployment_id)
     # Written last: its presence is what marks a folder as a complete deployment.
-    deployment.config_file.write_text(SETTINGS_TEMPLATE + extra, encoding="utf-8")
+    text = SETTINGS_TEMPLATE.format(deployment_id=deployment_id) + extra
+    deployment.config_file.write_text(text, encoding="utf-8")
 
 
 def _demo_adapters(parties: Iterable[str]) -> str:

@@ -10,10 +10,10 @@ on that party's machine), laid out as :class:`schemas.layout.Deployment`::
     nats/seeds/CC.nk            CC's NATS login (0600): publish as CC, read CC's deliveries
     keys/party/CC/<kid>.pem     CC's systems key (0600): its sinks sign receipts with it
     keys/poc/<poc>/<kid>.pem    CC's points of contact's keys (0600), only when asked
+    nats/tls/ca.pem             the deployment CA: the kit's connections trust it, and no
+                                other, to verify the hub's NATS (:data:`CA_PLACE`)
 
 and nothing of any other party: no other seed, key, sink or agreement. The folder is 0700.
-TLS: when the hub's NATS serves it, the deployment CA goes to ``nats/ca.pem`` and the
-settings name it (see :data:`CA_PLACE`); until then the kit carries none.
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ from schemas.trust import ACCEPTED_VERSION_FILE, load_directory, load_trust_root
 
 __all__ = ["CA_PLACE", "KitFile", "PartyKit", "make_party_kit"]
 
-CA_PLACE = "nats/ca.pem"
-"""Where a kit will carry the deployment CA once the hub's NATS serves TLS."""
+CA_PLACE = "nats/tls/ca.pem"
+"""Where a kit carries the deployment CA (as :attr:`Deployment.tls_ca_cert` places it)."""
 
 _HEADER = """\
 # Party kit of {cc} for Enlace, made by `enlace party kit` on {when}.
 # On {cc}'s machine: `enlace --home THIS_FOLDER adapter run --all` (its sinks below),
 # `enlace --home THIS_FOLDER gateway`, `publish`, `verify`, `adapter status`: they log in
 # to NATS as {cc} with nats/seeds/{cc}.nk (ENLACE_* variables override any value here).
-# TLS: once the hub's NATS serves it, the deployment CA will be {ca} (not yet).
+# TLS: the hub's NATS is verified against the deployment CA in {ca}, and no other CA.
 """
 
 
@@ -207,6 +207,8 @@ def make_party_kit(
         for poc in directory.pocs:
             if poc.country == country:
                 out.secrets_of(f"keys/poc/{poc.id}", dep.keys_dir / "poc" / poc.id)
+    if dep.tls_ca_cert.is_file():  # the CA its connections verify the hub's NATS against
+        out.public(CA_PLACE, dep.tls_ca_cert.read_bytes())
     out.public("trust-root.yaml", dep.trust_root.read_bytes())
     out.public("directory.yaml", dep.directory.read_bytes())
     accepted = dep.state_dir / ACCEPTED_VERSION_FILE

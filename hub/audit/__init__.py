@@ -3,8 +3,9 @@
 The hub pipeline uses it like this (see DESIGN.md "Audit log" and the modules)::
 
     await ensure_audit_streams(js, settings)    # hub.jetstream.streams: AUDIT, AUDIT_CHECKPOINTS
-    signer = CheckpointSigner(hub_private_key, name=hub_kid)   # kid as in Directory.hub.keys
-    writer = await AuditWriter.open(js, signer, origin="enlace/<hub id>/audit")
+    origin = await log_name(js, settings.deployment_id, hub_id)   # enlace.<deployment id>
+    signer = CheckpointSigner(hub_private_key, name=origin)   # the key is named as the log
+    writer = await AuditWriter.open(js, signer, origin)
     await writer.append([kinds.received(...), kinds.routed(...)])  # persisted now
     ...
     await writer.close()                                      # final signed checkpoint

@@ -11,8 +11,15 @@ A checkpoint commits the hub to the log's size and root hash at a time::
 
 The signature covers the note text (the lines above the blank line, each ending in a
 newline). The key hash is the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)
-(signed-note, Ed25519). The hub names its key by its directory kid, so a verifier finds
-the public key in ``Directory.hub.keys`` (or a key file) by name and key hash.
+(signed-note, Ed25519).
+
+The origin names the log: ``enlace.<deployment id>`` (:func:`log_origin`), and the hub's
+key signs under that same name, as C2SP tlog-checkpoint asks, so a verifier looks the key
+up by the log's name. A log keeps the origin of its first checkpoint for good: a log
+begun before deployments had ids stays ``hub`` (its directory hub id). Checkpoints signed
+before the key was named after the log carry the key's directory kid (``hub-k1``); a
+verifier built with ``by_origin`` (:class:`CheckpointVerifier`) accepts both, so such a
+log still verifies.
 
 Beside each checkpoint the writer stores its own state, a second signed note by the same
 key (:class:`WriterState`), so that it can start again from there instead of re-reading
@@ -53,6 +60,8 @@ __all__ = [
     "CheckpointVerifier",
     "WriterState",
     "key_hash",
+    "log_origin",
+    "note_origin",
     "note_signers",
     "open_checkpoint",
     "open_note",
@@ -238,12 +247,36 @@ class CheckpointSigner:
         return f"{text.decode()}\n{_SIG_PREFIX}{self.name} {signature}\n"
 
 
+def note_origin(note: str) -> str:
+    """The first line of a note (a checkpoint's origin), not verified."""
+    return note.split("\n", 1)[0]
+
+
+def log_origin(existing: str | None, deployment_id: str | None, hub_id: str) -> str:
+    """The origin the hub writes its checkpoints under.
+
+    Args:
+        existing: the origin of the log's stored checkpoints (none yet: None); a log never
+            changes its name, or its earlier checkpoints would be another log's.
+        deployment_id: the deployment's id (``deployment_id`` in ``enlace.yaml``).
+        hub_id: the directory's hub id, for a deployment without an id (as before ids).
+    """
+    if existing:
+        return existing
+    return f"enlace.{deployment_id}" if deployment_id else hub_id
+
+
 @dataclass(frozen=True)
 class CheckpointVerifier:
-    """A public key that may sign checkpoints, with the name it signs under."""
+    """A public key that may sign checkpoints, with the name it signs under.
+
+    With ``by_origin`` the key is also accepted under the name of the log it signs (the
+    note's origin line): the way the hub names its key since logs name themselves.
+    """
 
     name: str
     public_key: Ed25519PublicKey
+    by_origin: bool = False
 
     @property
     def key_hash(self) -> bytes:
@@ -310,7 +343,12 @@ def open_note(note: str, verifiers: Iterable[CheckpointVerifier]) -> str:
         CheckpointError: malformed, signed by no known key, or a known key's signature fails.
     """
     body, signatures = _split_note(note)
+    verifiers = list(verifiers)
     known = {(v.name, v.key_hash): v for v in verifiers}
+    origin = note_origin(body)
+    for v in verifiers:
+        if v.by_origin and _NAME.fullmatch(origin):
+            known.setdefault((origin, key_hash(origin, v.public_key)), v)
     verified = False
     for name, khash, sig in signatures:
         verifier = known.get((name, khash))

@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from hub.audit.checkpoint import note_origin
 from hub.audit.errors import AuditLogCorrupt, AuditStoreError
 from hub.audit.streams import (
     AUDIT_STREAM,
@@ -206,6 +207,11 @@ class AuditReader:
             note=(msg.data or b"").decode("utf-8", errors="replace"),
             headers=dict(msg.headers or {}),
         )
+
+    async def origin(self) -> str | None:
+        """The log's name, as its latest stored checkpoint gives it (none yet: None)."""
+        note = await self.latest_checkpoint()
+        return note_origin(note) if note else None
 
     async def latest_checkpoint_message(self) -> StoredCheckpoint | None:
         """The last message on the checkpoint subject, with its headers (one request)."""

@@ -230,7 +230,8 @@ class LogTail:
             # read can tell this writer where the log stands.
             raise _NoResume(
                 f"{where} is not signed by this hub's key {verifier.name!r} (a rotated "
-                "key or another hub's log); reading the whole log once instead"
+                "key, signed under the key's kid before logs named themselves, or another "
+                "hub's log); reading the whole log once instead"
             ) from None
         encoded = stored.headers.get(HDR_STATE)
         if encoded is None:

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 import nats.errors
 from nats.js import JetStreamContext
 
-from hub.audit.checkpoint import Checkpoint, CheckpointSigner
+from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin
 from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
+from hub.audit.reader import AuditReader
 from hub.audit.streams import (
     AUDIT_STREAM,
     CHECKPOINT_STREAM,
@@ -38,13 +39,26 @@ from hub.audit.streams import (
 )
 from hub.audit.tail import LogTail, OpenReport
 
-__all__ = ["AuditWriter"]
+__all__ = ["AuditWriter", "log_name"]
 
 
 @dataclass
 class _Pending:
     entries: list[AuditEntry]
     future: asyncio.Future[list[int]]
+
+
+async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str) -> str:
+    """The origin this hub writes its checkpoints under; the hub's key signs under the
+    same name.
+
+    Args:
+        js: the hub's JetStream context (the stored log's origin is kept).
+        deployment_id: ``deployment_id`` of ``enlace.yaml``: a new log is
+            ``enlace.<deployment_id>`` (:func:`hub.audit.checkpoint.log_origin`).
+        hub_id: the directory's hub id, for a deployment without an id.
+    """
+    return log_origin(await AuditReader(js).origin(), deployment_id, hub_id)
 
 
 class AuditWriter:
@@ -101,7 +115,7 @@ class AuditWriter:
         Args:
             js: the hub's JetStream context.
             signer: the hub key that signs checkpoints (and checks the stored state).
-            origin: the log's name in its checkpoints (``enlace/<hub id>/audit``).
+            origin: the log's name in its checkpoints (:func:`log_name`).
             checkpoint_every: sign a checkpoint after this many new entries…
             checkpoint_seconds: …or after this many seconds with new entries.
             max_batch: the most entries in one AUDIT message.

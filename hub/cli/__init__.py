@@ -35,6 +35,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.outcome", "outcome"),
     ("hub.cli.outcome", "ledger"),
     ("hub.cli.nats_cmd", "nats_group"),
+    ("hub.cli.tls", "tls"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),
 ]

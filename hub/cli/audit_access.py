@@ -105,10 +105,12 @@ def verifiers(
     """
     if key_file is not None:
         name = key_name or key_file.name.split(".")[0]
+        by_origin = key_name is None  # a name given is the only one the key may sign under
         pem = key_file.read_bytes()
         if b"PRIVATE KEY" in pem:
             try:
-                return [CheckpointVerifier(name, load_key_file(key_file).public_key())]
+                private = load_key_file(key_file)
+                return [CheckpointVerifier(name, private.public_key(), by_origin)]
             except KeyStoreError as exc:
                 fail(exc.description, ExitCode.USAGE)
         try:
@@ -117,10 +119,11 @@ def verifiers(
             public = None
         if not isinstance(public, Ed25519PublicKey):
             fail(f"{key_file} is not an Ed25519 public key in PEM", ExitCode.USAGE)
-        return [CheckpointVerifier(name, public)]
+        return [CheckpointVerifier(name, public, by_origin)]
     deployment = cli.require_deployment()
     try:
         directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
     except GovernanceError as exc:
         fail(f"cannot read the hub keys: {exc}", ExitCode.GOVERNANCE)
-    return [CheckpointVerifier(k.kid, k.public_key) for k in directory.hub.keys]
+    # Under its kid (checkpoints signed before logs named themselves) or the log's origin.
+    return [CheckpointVerifier(k.kid, k.public_key, by_origin=True) for k in directory.hub.keys]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from hub.audit.checkpoint import note_origin
 from hub.audit.entries import parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.export import latest_size, read_export, write_export
@@ -112,7 +113,7 @@ def export(file: Path, include_tail: bool, nats_url: str | None) -> None:
 
 
 def _origin(notes: list[str]) -> str | None:
-    return notes[0].split("\n", 1)[0] if notes else None
+    return note_origin(notes[0]) if notes else None
 
 
 @click.command(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -36,6 +38,7 @@ from hub.server.logins import OPERATOR_USER, load_user, read_logins
 __all__ = ["create_console", "operator_connect_options"]
 
 _STATIC = Path(__file__).parent / "static"
+_DRAIN_SECONDS = 5.0  # what the console has in hand is metadata only: nothing to lose
 
 
 def operator_connect_options(deployment: Deployment, url: str) -> dict[str, Any]:
@@ -85,7 +88,12 @@ def create_console(
             yield
         finally:
             await state.verifications.close()
-            await state.nc.drain()
+            try:
+                # Bounded: over TLS, a drain while the server is gone waits on the reconnects.
+                await asyncio.wait_for(state.nc.drain(), _DRAIN_SECONDS)
+            except (nats.errors.Error, TimeoutError, OSError):
+                with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+                    await state.nc.close()
 
     routes: list[BaseRoute] = [
         *routes_session.routes(),

@@ -2,12 +2,13 @@
 
 ``enlace up`` and the integration tests start a real server this way: JetStream on,
 store inside the given folder, ``sync_interval: always`` (acknowledged means on disk),
-loopback only unless told otherwise. ``enlace up`` starts it to die with its parent
-(:mod:`hub.server.parent_death`) and starts it again if it dies (:mod:`hub.up.server`).
-:meth:`NatsServer.reload` rewrites the config of a
-running server and has it apply the change (SIGHUP) without dropping a connection: only
-settings nats-server can reload may change that way (``authorization`` users and their
-permissions can; ``listen``, ``jetstream`` and ``server_name`` cannot).
+loopback only unless told otherwise, and never beyond loopback without TLS (the ``tls``
+block of :class:`NatsServerConfig`, files from :mod:`hub.server.tls`). ``enlace up`` starts
+it to die with its parent (:mod:`hub.server.parent_death`) and starts it again if it dies
+(:mod:`hub.up.server`). :meth:`NatsServer.reload` rewrites the config of a running server
+and has it apply the change (SIGHUP) without dropping a connection: only settings
+nats-server can reload may change that way (``authorization`` users and their permissions
+can, and the ``tls`` certificate; ``listen``, ``jetstream`` and ``server_name`` cannot).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from hub.errors import NatsServerError
 from hub.server.parent_death import dies_with_parent
 from hub.server.private_files import write_private
+from hub.server.tls import TlsFiles, is_loopback
 
 __all__ = ["NatsServer", "NatsServerConfig", "find_nats_server", "free_port", "terminate"]
 
@@ -87,7 +89,23 @@ class NatsServerConfig:
     authorization: str = ""
     """A raw config block (e.g. ``accounts { … }``) for per-party credentials; none = open."""
     max_payload: int = 2 * 1024 * 1024
+    tls: TlsFiles | None = None
+    """The server's certificate and key: every client must then speak TLS; none = plain
+    text, which only a loopback address may serve (:meth:`check`)."""
     extra: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Refuse plain text beyond loopback: NATS carries TLP:RED content and logins.
+
+        Raises:
+            NatsServerError: ``host`` is reachable from other machines and there is no TLS.
+        """
+        if self.tls is None and not is_loopback(self.host):
+            raise NatsServerError(
+                f"nats-server would listen on {self.host} without TLS: other machines would "
+                "read the messages in clear. Run `enlace tls init` (with --name for the "
+                "names clients use) to give it a certificate, or listen on 127.0.0.1"
+            )
 
     def render(self) -> str:
         """The config file's text."""
@@ -102,6 +120,14 @@ class NatsServerConfig:
         ]
         if self.http_port is not None:
             lines.append(f'http: "{self.host}:{self.http_port}"')
+        if self.tls is not None:
+            lines += [
+                "tls {",
+                f'  cert_file: "{self.tls.server_cert}"',
+                f'  key_file: "{self.tls.server_key}"',
+                "  timeout: 2",
+                "}",
+            ]
         if self.authorization:
             lines.append(self.authorization)
         lines.extend(self.extra)
@@ -156,8 +182,9 @@ class NatsServer:
         """Start the server process (without waiting for it: :meth:`wait_ready`).
 
         Raises:
-            NatsServerError: no binary, or its port is busy.
+            NatsServerError: no binary, its port is busy, or plain text beyond loopback.
         """
+        self.config.check()
         binary = find_nats_server()
         if not _port_is_free(self.config.host, self.config.port):
             raise NatsServerError(
@@ -215,6 +242,7 @@ class NatsServer:
         process = self.process
         if process is None or process.poll() is not None:
             raise NatsServerError("nats-server is not running: restart `enlace up`")
+        config.check()
         text = config.render()
         before = self.config_path.read_text(encoding="utf-8")
         if text == before:

@@ -169,6 +169,8 @@ class AdapterChildren:
             # by more tools (ps e, /proc) than a 0600 file.
             env["ENLACE_NATS_NKEY_SEED_FILE"] = str(user.seed_file)
             env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
+            if user.ca_file is not None:
+                env["ENLACE_NATS_CA_FILE"] = str(user.ca_file)
             env.pop("ENLACE_NATS_USER", None)
             env.pop("ENLACE_NATS_PASSWORD", None)
         return env

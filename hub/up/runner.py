@@ -37,6 +37,7 @@ import structlog
 
 from hub.app import HubApp, create_app
 from hub.audit import AuditError, AuditWriter, CheckpointSigner, kinds
+from hub.audit.writer import log_name
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
@@ -129,10 +130,12 @@ class HubRunner:
         )
         js = self._audit_nc.jetstream(timeout=10)
         await ensure_audit_streams(js, self.settings)
+        origin = await log_name(js, self.settings.deployment_id, hub_id)
+        # The key signs under the log's name (C2SP): verifiers look it up by the origin.
         self.audit = await AuditWriter.open(
             js,
-            CheckpointSigner(signer.key, signer.kid),
-            hub_id,
+            CheckpointSigner(signer.key, origin),
+            origin,
             replicas=self.settings.streams.replicas,
         )
         await self.audit.append([kinds.hub_event("start", hub_id), *loaded_entries(governance)])

@@ -35,6 +35,7 @@ from hub.server.logins import (
 )
 from hub.server.operator_access import QUIET_CONNECT
 from hub.server.process import NatsServer, NatsServerConfig
+from hub.server.tls import TlsFiles, tls_files
 from hub.up.pidfiles import Claim
 from hub.up.restarts import RestartBudget
 from hub.up.sinks import delivery_consumers
@@ -106,7 +107,28 @@ class UpServer:
             # What the server lets through reaches the hub, which refuses it with a notice.
             max_payload=wire_limit(self.settings.max_message_bytes),
             authorization=authorization_block(self.deployment, delivery_consumers(sinks)),
+            tls=self._tls(),
         )
+
+    def _tls(self) -> TlsFiles | None:
+        """The server's TLS files; none when the settings turn TLS off (loopback only).
+
+        Raises:
+            ConfigError: TLS is on and the deployment has no certificate yet.
+        """
+        if not self.settings.nats_tls:
+            return None
+        files = tls_files(self.deployment)
+        if not files.complete():
+            # Not made on the fly: the parties' kits would then hold no CA to trust, and
+            # their connections would fail without a word about why.
+            raise ConfigError(
+                f"this deployment has no TLS certificate for NATS yet ({files.server_cert}): "
+                "run `enlace tls init` (with --name for each name other machines reach it "
+                "by), then give each party a new kit (`enlace party kit`), which carries "
+                "the deployment CA"
+            )
+        return files
 
     def start(self, parties: tuple[str, ...], sinks: list[tuple[str, str]]) -> None:
         """Logins for ``parties`` that lack one, then the embedded server permitting ``sinks``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from adapters.config import nats_url_from, party_from
 from adapters.connection import ServerErrors, login_for
 from adapters.errors import AdapterConfigError, PublishForbidden
+from hub.server.tls import init_tls  # a test may make the CA the hub makes
 from schemas.layout import Deployment
 
 
@@ -23,6 +25,7 @@ def _no_enlace_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ENLACE_NATS_INBOX_PREFIX",
         "ENLACE_NATS_USER",
         "ENLACE_PARTY",
+        "ENLACE_NATS_CA_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -99,3 +102,24 @@ async def test_a_refused_publish_fails_at_once_naming_subject_and_login() -> Non
         await errors.guard(subject, never_answered())
     assert (caught.value.subject, caught.value.login) == (subject, "GT")
     assert "login GT" in caught.value.description and subject in caught.value.description
+
+
+def test_a_kit_with_the_deployment_ca_verifies_the_server_with_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = kit(tmp_path / "kit", "party: GT\n")
+    assert "tls" not in login_for(home).options  # no CA in the folder: nats-py's defaults
+    ca = Deployment(home).tls_ca_cert
+    ca.parent.mkdir(parents=True)
+    ca.write_text(_a_ca_certificate(tmp_path / "ca"), encoding="utf-8")
+    context = login_for(home).options["tls"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert len(context.get_ca_certs()) == 1  # the deployment CA, not the system's
+    monkeypatch.setenv("ENLACE_NATS_CA_FILE", str(tmp_path / "nowhere.pem"))
+    with pytest.raises(AdapterConfigError, match="ENLACE_NATS_CA_FILE"):
+        login_for(home)
+
+
+def _a_ca_certificate(folder: Path) -> str:
+    return init_tls(Deployment(folder), ("localhost",), "t").files.ca_cert.read_text()

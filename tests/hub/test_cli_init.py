@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hub.admin.init import init_demo
+from hub.admin.init import init_demo, init_deployment
+from hub.config import load_settings
 from hub.deployment import Deployment
 from hub.errors import InitError
 from schemas.common import PARTIES, THEMES
@@ -56,7 +57,8 @@ def test_init_demo_makes_a_complete_verified_deployment(tmp_path: Path) -> None:
 def test_every_key_file_is_owner_only_and_no_output_shows_a_key(demo: DemoHome) -> None:
     home = demo.home
     pems = list((home / "keys").rglob("*.pem"))
-    assert len(pems) == demo.summary.keys == 9 + 9 + 1 + 72
+    assert demo.summary.keys == 9 + 9 + 1 + 72
+    assert len(pems) == demo.summary.keys + 1  # and the deployment CA's (keys/tls/)
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in pems)
     folders = [p for p in (home / "keys").rglob("*") if p.is_dir()]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in [home / "keys", *folders])
@@ -171,3 +173,12 @@ def test_init_defaults_to_the_home_folder(tmp_path: Path) -> None:
     result = run(home, "init", "--party", "SV")
     assert result.exit_code == 0, result.output
     assert accept_directory(Deployment(home)).party_codes == ("SV",)
+
+
+@pytest.mark.parametrize("made", ["123456789012", "1e5000000000"])
+def test_a_deployment_id_that_looks_like_a_number_stays_a_name(
+    made: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.admin.init.secrets.token_hex", lambda _: made)
+    init_deployment(Deployment(tmp_path / "home"), ["GT"])
+    assert load_settings(tmp_path / "home").deployment_id == made

@@ -15,16 +15,33 @@ from adapters.registry import sink_names
 from hub.admin.init import init_demo
 from hub.deployment import Deployment
 from hub.server.process import NatsServer, NatsServerConfig, free_port
+from hub.server.tls import TlsFiles, init_tls, tls_files
 from tests.integration.sink_backends import Backend, backend_setup
 from tests.integration.sinkkit import fresh_streams
 
 
-def start_nats_server(root: Path, authorization: str = "") -> NatsServer:
-    """Start a real nats-server with JetStream under ``root`` on a free loopback port."""
-    config = NatsServerConfig(store_dir=root / "js", port=free_port(), authorization=authorization)
+def start_nats_server(
+    root: Path, authorization: str = "", tls: TlsFiles | None = None
+) -> NatsServer:
+    """Start a real nats-server with JetStream under ``root`` on a free loopback port.
+
+    With ``tls`` (a deployment's, :func:`tls_for`) every client must speak TLS and trust
+    that deployment's CA, as on the server ``enlace up`` runs; without, plain text (loopback).
+    """
+    config = NatsServerConfig(
+        store_dir=root / "js", port=free_port(), authorization=authorization, tls=tls
+    )
     server = NatsServer(config, root / "nats-server.conf")
     server.start()
     return server
+
+
+def tls_for(deployment: Deployment) -> TlsFiles:
+    """The deployment's TLS files, made (as `enlace tls init` does) when it has none yet."""
+    files = tls_files(deployment)
+    if not files.complete():
+        init_tls(deployment, ("127.0.0.1", "localhost"), "test")
+    return files
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,8 @@ from hub.server.logins import (
 from hub.server.process import NatsServer
 from schemas.common import PARTIES
 from schemas.subjects import ingress_stream
-from tests.integration.conftest import start_nats_server
+from schemas.tls import client_context
+from tests.integration.conftest import start_nats_server, tls_for
 
 pytestmark = pytest.mark.integration
 
@@ -351,7 +352,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 def server(deployment: Deployment) -> Iterator[NatsServer]:
     consumers = {cc: _sink_consumers(cc) for cc in PARTIES}
     block = authorization_block(deployment, consumers)
-    srv = start_nats_server(deployment.home / "nats", authorization=block)
+    srv = start_nats_server(deployment.home / "nats", authorization=block, tls=tls_for(deployment))
     yield srv
     srv.stop()
 
@@ -452,7 +453,12 @@ async def test_each_login_may_do_exactly_what_the_rules_allow(matrix: Matrix, lo
 
 async def test_anonymous_and_unknown_logins_are_refused_at_connect(matrix: Matrix) -> None:
     with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
-        await nats.connect(matrix.server.url, allow_reconnect=False, max_reconnect_attempts=0)
+        await nats.connect(
+            matrix.server.url,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            tls=client_context(matrix.deployment.tls_ca_cert),  # TLS, then no login
+        )
     stranger = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
     seed_file = matrix.deployment.home / "stranger.nk"
     seed_file.write_bytes(bytes(stranger))
@@ -463,6 +469,7 @@ async def test_anonymous_and_unknown_logins_are_refused_at_connect(matrix: Matri
             allow_reconnect=False,
             max_reconnect_attempts=0,
             nkeys_seed=str(seed_file),
+            tls=client_context(matrix.deployment.tls_ca_cert),
         )
 
 

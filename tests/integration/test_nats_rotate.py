@@ -20,6 +20,7 @@ import nats.errors
 import pytest
 
 from hub.server.logins import load_user, public_keys_path, seed_path
+from schemas.tls import client_context
 from tests.integration.upkit import WAIT, Running, login, run_demo_with_hn_sink, wait_for
 
 pytestmark = pytest.mark.integration
@@ -76,6 +77,7 @@ async def test_the_old_seed_is_refused_and_the_new_one_let_in(rotated: Rotated) 
             rotated.up.url,
             nkeys_seed=str(rotated.old_seed),
             inbox_prefix="_INBOX.HN",
+            tls=client_context(rotated.up.dep.tls_ca_cert),  # past TLS, to the login
             allow_reconnect=False,
             max_reconnect_attempts=0,
             connect_timeout=5,

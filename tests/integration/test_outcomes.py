@@ -33,7 +33,7 @@ from hub.server.process import NatsServer
 from schemas.common import new_message_id
 from schemas.outcomes import Outcome, OutcomeStatus
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_subject
-from tests.integration.conftest import start_nats_server
+from tests.integration.conftest import start_nats_server, tls_for
 from tests.integration.demokit import run_enlace, signed_trace_requests
 from tests.integration.hubkit import Collector
 
@@ -43,7 +43,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(demo: Deployment) -> Iterator[NatsServer]:
     """The demo's server with its logins: each country may read its own outcomes only."""
-    srv = start_nats_server(demo.home / "nats", authorization=authorization_block(demo))
+    srv = start_nats_server(
+        demo.home / "nats", authorization=authorization_block(demo), tls=tls_for(demo)
+    )
     yield srv
     srv.stop()
 

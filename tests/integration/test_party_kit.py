@@ -180,6 +180,9 @@ def test_the_kit_holds_its_party_s_secrets_and_no_other(
     assert (gt.kit / "nats" / "seeds" / "GT.nk").read_bytes() == (
         hub.dep.seed_file("GT").read_bytes()
     )
+    # The deployment CA (public): the kit verifies the hub's NATS with it. No TLS key.
+    assert (gt.kit / "nats" / "tls" / "ca.pem").read_bytes() == hub.dep.tls_ca_cert.read_bytes()
+    assert os.listdir(gt.kit / "nats" / "tls") == ["ca.pem"]
     assert sorted(p.name for p in (gt.kit / "keys").iterdir()) == ["party", "poc"]
     assert os.listdir(gt.kit / "keys" / "party") == ["GT"]
     assert all(p.startswith("gt-") for p in os.listdir(gt.kit / "keys" / "poc"))

@@ -44,7 +44,7 @@ from hub.server.process import NatsServer
 from schemas.outcomes import Outcome
 from schemas.subjects import ingress_stream, outcome_subject
 from tests.integration.auditkit import open_audit_writer
-from tests.integration.conftest import start_nats_server
+from tests.integration.conftest import start_nats_server, tls_for
 from tests.integration.hubkit import PARTIES, governance
 from tests.integration.test_hub_permissions import Errors, login
 
@@ -64,7 +64,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 def server(deployment: Deployment) -> Iterator[NatsServer]:
     consumers = {cc: [f"sink-{cc}-{n}" for n in names] for cc, names in SINKS.items()}
     srv = start_nats_server(
-        deployment.home / "nats", authorization=authorization_block(deployment, consumers)
+        deployment.home / "nats",
+        authorization=authorization_block(deployment, consumers),
+        tls=tls_for(deployment),
     )
     yield srv
     srv.stop()

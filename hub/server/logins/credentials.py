@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nkeys  # type: ignore[import-untyped]  # reason: nkeys 0.2.1 ships no type hints
 import structlog
@@ -41,6 +42,7 @@ from hub.deployment import Deployment
 from hub.errors import ConfigError
 from hub.server.private_files import write_private
 from schemas.subjects import inbox_prefix
+from schemas.tls import client_context
 
 __all__ = [
     "HUB_USER",
@@ -248,6 +250,8 @@ class NatsUser:
     name: str
     public_key: str
     seed_file: Path
+    ca_file: Path | None = None
+    """The deployment CA the server's certificate must chain to (none: no TLS material)."""
 
     def __repr__(self) -> str:
         return f"NatsUser(name={self.name!r}, public_key={self.public_key!r})"
@@ -257,9 +261,16 @@ class NatsUser:
         """The only reply inbox this user may subscribe to (the hub may use any)."""
         return inbox_prefix(None if self.name == HUB_USER else self.name)
 
-    def connect_options(self) -> dict[str, str]:
-        """``nats.connect`` keyword arguments for this login (the seed file's path)."""
-        return {"nkeys_seed": str(self.seed_file), "inbox_prefix": self.inbox_prefix}
+    def connect_options(self) -> dict[str, Any]:
+        """``nats.connect`` keyword arguments for this login (the seed file's path, and the
+        TLS context that trusts the deployment CA only)."""
+        options: dict[str, Any] = {
+            "nkeys_seed": str(self.seed_file),
+            "inbox_prefix": self.inbox_prefix,
+        }
+        if self.ca_file is not None:
+            options["tls"] = client_context(self.ca_file)
+        return options
 
 
 def read_logins(deployment: Deployment) -> dict[str, str]:
@@ -308,4 +319,5 @@ def load_user(deployment: Deployment, name: str) -> NatsUser:
             f"{public_keys_path(deployment)}; run `enlace up` to list it (embedded server), "
             "or restore the matching seed"
         )
-    return NatsUser(name, keys[name], path)
+    ca = deployment.tls_ca_cert.resolve()
+    return NatsUser(name, keys[name], path, ca if ca.is_file() else None)

@@ -70,6 +70,7 @@ __all__ = [
     "AUDIT_STREAMS",
     "DISCONNECT_EVENTS",
     "authorization_block",
+    "authorization_for",
     "hub_permissions",
     "login_permissions",
     "operator_permissions",
@@ -249,6 +250,16 @@ def authorization_block(
             f"no NATS logins in {public_keys_path(deployment)}: the embedded server would "
             "be open to anyone; run `enlace init` again to create them"
         )
+    return authorization_for(keys, consumers)
+
+
+def authorization_for(keys: Mapping[str, str], consumers: Mapping[str, list[str]] | None) -> str:
+    """The block of :func:`authorization_block` for logins ``keys`` (name → public nkey).
+
+    Raises:
+        ConfigError: a login is not a known role or a country code.
+    """
+    keys = dict(keys)
     consumers = consumers or {}
     system = keys.pop(SYSTEM_USER, None)
     users = _user_lines(keys, consumers, "    ")
