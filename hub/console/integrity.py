@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 
 import nats.errors
 
-from hub.audit.checkpoint import Checkpoint, CheckpointVerifier, note_signers, open_checkpoint
+from hub.audit.checkpoint import (
+    Checkpoint,
+    CheckpointVerifier,
+    key_hash,
+    note_signers,
+    open_checkpoint,
+)
 from hub.audit.errors import AuditError, CheckpointError, ProofError
 from hub.audit.merkle import consistency_proof, leaf_hash, verify_consistency
 from hub.audit.proofs import peek_checkpoint
@@ -49,7 +55,8 @@ def hub_verifiers(deployment: Deployment) -> list[CheckpointVerifier]:
         OSError: a file cannot be read.
     """
     directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
-    return [CheckpointVerifier(k.kid, k.public_key) for k in directory.hub.keys]
+    # Under its kid (checkpoints signed before logs named themselves) or the log's origin.
+    return [CheckpointVerifier(k.kid, k.public_key, by_origin=True) for k in directory.hub.keys]
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,9 @@ class CheckpointView:
             cp = peek_checkpoint(note)
         except CheckpointError:
             return None
-        known = {(v.name, v.key_hash) for v in verifiers}
+        known = {(v.name, v.key_hash) for v in verifiers} | {
+            (cp.origin, key_hash(cp.origin, v.public_key)) for v in verifiers if v.by_origin
+        }
         name, khash = next((s for s in signers if s in known), signers[0])
         problem = None
         try:
