@@ -3,7 +3,7 @@
 Every reason code a decision may carry is here: the error classes' ``code`` of the
 ``schemas``, ``hub`` and ``adapters`` packages, and the routing reasons of
 :data:`hub.policy.decide.REASONS`. The console and the CLI translate them through
-the same catalog (``locale/es/LC_MESSAGES/console.po``).
+the same catalog (:mod:`hub.i18n`, ``locale/es/LC_MESSAGES/console.po``).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ EXPLANATIONS: dict[str, str] = {
     "unknown_sink": "no sink of this name is installed",
     "unknown_type": "the message type or version is unknown",
     "up_busy": "enlace up already runs for this deployment, or its leftovers do",
+    "viewing_refused": "the hub did not record the viewing, so the bytes are not shown",
     **ROUTING_REASONS,
 }
 """Reason code → what it means, for people (English)."""
