@@ -37,6 +37,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.nats_cmd", "nats_group"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),
+    ("hub.cli.quarantine", "quarantine"),
+    ("hub.cli.rejected", "rejected"),
 ]
 
 

@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from hub.console import routes_session, routes_tail, routes_trail
+from hub.console import routes_rejections, routes_session, routes_tail, routes_trail
 from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
@@ -77,6 +77,7 @@ def create_console(
         *routes_session.routes(),
         *routes_tail.routes(),
         *routes_trail.routes(),
+        *routes_rejections.routes(),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(

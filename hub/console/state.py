@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 from starlette.requests import Request
 
 from hub.audit import AuditReader
@@ -28,11 +29,19 @@ class ConsoleState:
     limiter: LoginLimiter
     nc: NatsClient | None = None
 
-    @property
-    def reader(self) -> AuditReader:
+    def nc_or_fail(self) -> NatsClient:
+        """The console's NATS connection (the read-only ``operator`` login)."""
         if self.nc is None:
             raise RuntimeError("the console is not connected to NATS (not started)")
-        return AuditReader(self.nc.jetstream())
+        return self.nc
+
+    @property
+    def reader(self) -> AuditReader:
+        return AuditReader(self.nc_or_fail().jetstream())
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc_or_fail().jetstream()
 
 
 def console_state(request: Request) -> ConsoleState:
