@@ -12,10 +12,10 @@ is that of the bytes it holds: no record, no bytes.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import nats.errors
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -28,7 +28,7 @@ from schemas.subjects import quarantine_viewed_subject
 
 __all__ = ["ViewingRefused", "record_viewing", "serve_viewings"]
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("enlace.quarantine")
 VIEWINGS_QUEUE = "hub-viewings"
 
 
@@ -54,7 +54,7 @@ async def serve_viewings(nc: NatsClient, writer: AuditWriter) -> Subscription:
                 [index] = await writer.append([entry])
                 reply = {"index": index, "digest": copy.digest}
         except (ValueError, KeyError, TypeError, AuditError, nats.errors.Error) as exc:
-            log.warning("quarantine viewing not recorded: %s", exc)
+            log.warning("quarantine_viewing_not_recorded", why=str(exc)[:300])
             reply = {"error": f"not recorded: {exc}"[:300]}
         if msg.reply:
             await msg.respond(json.dumps(reply).encode())
