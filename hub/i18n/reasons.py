@@ -82,6 +82,7 @@ EXPLANATIONS: dict[str, str] = {
     "signature_error": "the signature does not hold",
     "signing_key_missing": "the adapter has no key to sign receipts",
     "sink_error": "the sink could not write the delivery",
+    "sink_outage": "the sink's disk or folder refuses every write; retried until it recovers",
     "sink_refused": "the national system refused the delivery for good",
     "sink_unavailable": "the national system is unavailable for now",
     "streams_missing": "the hub's streams do not exist yet; is the hub running?",
