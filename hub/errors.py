@@ -23,6 +23,8 @@ Tree::
         │                                                    make the kit (folder)
         ├── ConsumerTampered           consumer_tampered     a consumer changed beyond repair
         ├── ServerEventsUnheard        server_events_unheard the system login hears no events
+        ├── ViewingRefused             viewing_refused       the hub did not record that an
+        │                                                    operator views quarantined bytes
         ├── MessageRefused             refused               the hub refuses a message
         │   │                                                (message_id)
         │   ├── MessageTooOld          too_old               issued before the window
@@ -65,6 +67,7 @@ __all__ = [
     "ReceiptUnknownSink",
     "ServerEventsUnheard",
     "UpBusy",
+    "ViewingRefused",
 ]
 
 
@@ -76,6 +79,13 @@ class HubError(EnlaceError, RuntimeError):
 
 class NatsServerError(HubError):
     code = "nats_server"
+
+
+class ViewingRefused(HubError):
+    """The hub did not record a viewing of quarantined bytes (no hub answered, no such
+    copy, a bad request): the bytes must not be shown."""
+
+    code = "viewing_refused"
 
 
 class NatsUnreachable(HubError):

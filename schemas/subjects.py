@@ -7,6 +7,8 @@ Subjects are country-first so that NATS permissions can be per country::
     enlace.rejected.<cc>              notices to sender <cc> (stream REJECTED)
     enlace.receipt.<cc>               signed receipts from <cc>'s sinks (stream RECEIPTS)
     enlace.quarantine.<cc>            raw refused bytes + reason (stream QUARANTINE)
+    enlace.operator.viewed            an operator asks the hub to record a viewing of a
+                                      quarantined message (request; no stream)
     enlace.audit                      audit log entries (stream AUDIT)
     enlace.deadletter.<cc>            deliveries a sink could not write (stream DEADLETTER_<cc>)
     enlace.outcome.<cc>.<id>          the hub's outcome of <cc>'s message <id> (stream
@@ -60,6 +62,7 @@ __all__ = [
     "outcome_token",
     "parse_ingress_subject",
     "quarantine_subject",
+    "quarantine_viewed_subject",
     "receipt_country",
     "receipt_subject",
     "rejected_subject",
@@ -216,6 +219,11 @@ def quarantine_subject(cc: str) -> str:
     """Quarantine by the subject's country token; ``XX`` when even that is unreadable."""
     _check(cc)
     return f"{PREFIX}.quarantine.{cc}"
+
+
+def quarantine_viewed_subject() -> str:
+    """Where an operator's tool asks the hub to record that it shows quarantined bytes."""
+    return f"{PREFIX}.operator.viewed"
 
 
 def outcome_subject(cc: str, message_id: str) -> str:

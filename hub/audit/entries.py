@@ -58,6 +58,7 @@ class EntryKind(StrEnum):
     GOVERNANCE = "governance"
     KEY_EVENT = "key_event"
     CONSUMER = "consumer"  # the hub found one of its consumers changed: repaired or refused
+    QUARANTINE_VIEWED = "quarantine_viewed"  # an operator was shown quarantined bytes
     HUB_START = "hub_start"
     HUB_STOP = "hub_stop"
     SERVER_RESTARTED = "server_restarted"  # `enlace up` started its dead nats-server again
@@ -100,6 +101,8 @@ class AuditEntry(StrictModel):
     detail: Annotated[str, Field(max_length=300)] | None = None
     hub_id: Ident | None = None
     owner: Ident | None = None  # key events: who holds the key (a POC id, a country, the hub)
+    # quarantine_viewed: who (``owner``), what (``digest``), how (``outcome``) and which copy
+    seq: int | None = Field(default=None, ge=1)  # the QUARANTINE stream sequence
 
     # -- byte form ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ __all__ = [
     "hub_event",
     "key_event",
     "not_routed",
+    "quarantine_viewed",
     "receipt_rejected",
     "received",
     "refused_by_server",
@@ -279,6 +280,35 @@ def consumer_event(stream: str, consumer: str, outcome: str, detail: str) -> Aud
         version=consumer,
         outcome=outcome,
         detail=detail[:300],
+    )
+
+
+VIEWING_ACTIONS = ("shown", "exported")
+
+
+def quarantine_viewed(
+    operator: str, seq: int, digest: str, action: str, country: str | None = None
+) -> AuditEntry:
+    """An operator was shown (or exported) the bytes of a quarantined message.
+
+    Who, which copy and the digest of its bytes: never the bytes themselves.
+
+    Args:
+        operator: who (an operator account or the OS user of the CLI).
+        seq: the copy's sequence in the QUARANTINE stream.
+        digest: ``sha256:<hex>`` of the bytes shown.
+        action: ``shown`` or ``exported``.
+        country: the country token of the copy's subject, when one.
+    """
+    if action not in VIEWING_ACTIONS:
+        raise AuditEntryInvalid(f"a viewing is 'shown' or 'exported', not {action!r}")
+    return _build(
+        kind=EntryKind.QUARANTINE_VIEWED,
+        owner=operator,
+        seq=seq,
+        digest=digest,
+        outcome=action,
+        country=country,
     )
 
 

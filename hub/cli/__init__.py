@@ -38,6 +38,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.tls", "tls"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),
+    ("hub.cli.quarantine", "quarantine"),
+    ("hub.cli.rejected", "rejected"),
 ]
 
 

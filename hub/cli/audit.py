@@ -10,7 +10,6 @@ and ``verify-proof`` work offline.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 import click
@@ -20,7 +19,7 @@ from rich.table import Table
 from hub.audit.entries import REDELIVERED, AuditEntry, parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.reader import AuditReader
-from hub.cli.audit_access import nats_url_option, with_reader
+from hub.cli.audit_access import nats_url_option, newest_then_new, with_reader
 from hub.cli.audit_evidence import checkpoint, export, proof, verify, verify_proof
 from hub.cli.context import fail
 
@@ -151,29 +150,19 @@ def tail(
             highlight=False,
         )
 
+    themes: dict[str, str] = {}
+
+    def keep(entry: AuditEntry) -> bool:
+        if entry.theme and entry.message_id:
+            themes[entry.message_id] = entry.theme
+        return _matches(entry, country, theme, message_id, themes)
+
     async def body(reader: AuditReader) -> None:
-        last = await reader.last_seq()
-        themes: dict[str, str] = {}
-        recent: deque[AuditEntry] = deque(maxlen=max(limit, 0))
-        caught_up = last == 0
-        if caught_up:
-            emit([])
-        async for batch in reader.batches(follow=follow):
-            for raw in batch.entries:
-                try:
-                    entry = parse_entry(raw)
-                except AuditError:
-                    continue  # `enlace audit verify` names bad entries; tail shows the good
-                if entry.theme and entry.message_id:
-                    themes[entry.message_id] = entry.theme
-                if _matches(entry, country, theme, message_id, themes):
-                    if caught_up:
-                        live(entry)
-                    else:
-                        recent.append(entry)
-            if not caught_up and batch.seq >= last:
-                caught_up = True
-                emit(recent)
+        async for is_new, entries in newest_then_new(reader, limit, follow, keep):
+            if is_new:
+                live(entries[0])
+            else:
+                emit(entries)
 
     with_reader(nats_url, body)
 

@@ -7,28 +7,36 @@ with the hub keys of the deployment's signed directory, or with ``--key FILE``.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import nats.errors
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from nats.aio.client import Client as NatsClient
 
 from hub.audit.checkpoint import CheckpointVerifier
+from hub.audit.entries import AuditEntry, parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.reader import AuditReader
 from hub.cli.context import CliContext, fail
 from hub.cli.exit_codes import ExitCode
-from hub.cli.operator import connect_operator, resolve_nats_url
+from hub.cli.operator import with_operator
 from hub.errors import KeyStoreError
 from hub.governance.keystore import load_key_file
 from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 
-__all__ = ["key_opts", "nats_url_option", "output_option", "verifiers", "with_reader"]
+__all__ = [
+    "key_opts",
+    "nats_url_option",
+    "newest_then_new",
+    "output_option",
+    "verifiers",
+    "with_reader",
+]
 
 T = TypeVar("T")
 
@@ -39,25 +47,50 @@ def with_reader(url: str | None, body: Callable[[AuditReader], Awaitable[T]]) ->
     A NATS error ends the command with ``UNAVAILABLE``, an audit error with ``FAILED``,
     Ctrl-C quietly with 0.
     """
-    cli = click.get_current_context().find_object(CliContext)
-    assert cli is not None  # every command runs under the root group
-    server = resolve_nats_url(cli, url)
 
-    async def run() -> T:
-        nc = await connect_operator(cli.deployment, server, "enlace-audit-cli")
+    async def read(nc: NatsClient) -> T:
         try:
             return await body(AuditReader(nc.jetstream()))
-        except nats.errors.Error as exc:
-            fail(f"NATS error while reading the audit log: {exc}", ExitCode.UNAVAILABLE)
         except AuditError as exc:
             fail(str(exc), ExitCode.FAILED)
-        finally:
-            await nc.close()
 
-    try:
-        return asyncio.run(run())
-    except KeyboardInterrupt:
-        raise SystemExit(0) from None
+    return with_operator(url, "enlace-audit-cli", read)
+
+
+async def newest_then_new(
+    reader: AuditReader, limit: int, follow: bool, keep: Callable[[AuditEntry], bool]
+) -> AsyncIterator[tuple[bool, list[AuditEntry]]]:
+    """The newest ``limit`` entries ``keep`` accepts, as ``(False, entries)`` once the log
+    is read; then, with ``follow``, ``(True, [entry])`` for each new one it accepts.
+
+    ``keep`` sees every well-formed entry in log order (it may learn from those it refuses).
+
+    Args:
+        reader: the live log.
+        limit: how many of the newest entries to give first.
+        follow: keep reading as entries are appended.
+        keep: which entries to give.
+    """
+    last = await reader.last_seq()
+    recent: deque[AuditEntry] = deque(maxlen=max(limit, 0))
+    caught_up = last == 0
+    if caught_up:
+        yield False, []
+    async for batch in reader.batches(follow=follow):
+        for raw in batch.entries:
+            try:
+                entry = parse_entry(raw)
+            except AuditError:
+                continue  # `enlace audit verify` names bad entries; tails show the good
+            if not keep(entry):
+                continue
+            if caught_up:
+                yield True, [entry]
+            else:
+                recent.append(entry)
+        if not caught_up and batch.seq >= last:
+            caught_up = True
+            yield False, list(recent)
 
 
 output_option = click.option(

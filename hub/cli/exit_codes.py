@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     DUPLICATE = 10  # this id was published before (the hub's record or JetStream's window)
     FORBIDDEN = 11  # the NATS server refused this login the subject (publish as yourself)
     NO_OUTCOME = 12  # no outcome kept for this id: expired, not yet decided, or not ours
+    NOT_FOUND = 13  # no such item (enlace quarantine: no quarantine copy of this id or seq)
 
 
 EXIT_CODES_HELP = (
@@ -33,5 +34,6 @@ EXIT_CODES_HELP = (
     "runs for this deployment (its pid printed); 9 accepted but delivered to "
     "nobody (each party's reason printed); 10 duplicate: this id was published before; "
     "11 the NATS server refused this login the subject (a country publishes only as itself); "
-    "12 no such outcome (enlace outcome: expired, or never sent by you)."
+    "12 no such outcome (enlace outcome: expired, or never sent by you); "
+    "13 not found (enlace quarantine: no copy of this id or sequence)."
 )

@@ -20,6 +20,7 @@ from hub.console import (
     routes_adapters,
     routes_governance,
     routes_integrity,
+    routes_rejections,
     routes_session,
     routes_tail,
     routes_trail,
@@ -103,6 +104,7 @@ def create_console(
         *routes_volumes.routes(),
         *routes_integrity.routes(),
         *routes_governance.routes(),
+        *routes_rejections.routes(),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(

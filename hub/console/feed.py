@@ -34,6 +34,7 @@ KIND_GROUPS: dict[str, frozenset[EntryKind]] = {
             EntryKind.GOVERNANCE,
             EntryKind.KEY_EVENT,
             EntryKind.CONSUMER,
+            EntryKind.QUARANTINE_VIEWED,
             EntryKind.HUB_START,
             EntryKind.HUB_STOP,
             EntryKind.SERVER_RESTARTED,

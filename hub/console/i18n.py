@@ -1,42 +1,16 @@
-"""The console's languages: gettext catalogs (``locale/<lang>/LC_MESSAGES/console.po``).
-
-The ``.po`` sources are the catalogs: they are compiled in memory when the console
-starts (Babel), so a fresh clone needs no build step and no ``.mo`` is committed.
-English is the source language (msgids); a language is chosen by the ``enlace_lang``
-cookie (set by the switch on every page), else the request's ``Accept-Language``.
+"""The console's language choice: the ``enlace_lang`` cookie (set by the switch on every
+page), else the request's ``Accept-Language``. The catalogs are :mod:`hub.i18n`'s.
 """
 
 from __future__ import annotations
 
-import gettext
-import io
-from functools import cache
-from pathlib import Path
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from starlette.requests import HTTPConnection
+
+from hub.i18n import DEFAULT, LANGUAGES, translations
 
 __all__ = ["DEFAULT", "LANGUAGES", "LANG_COOKIE", "choose_language", "translations"]
 
-LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
-DEFAULT = "en"
 LANG_COOKIE = "enlace_lang"
-_LOCALE_DIR = Path(__file__).parent / "locale"
-
-
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog of ``lang`` (English: the msgids themselves), compiled once."""
-    po = _LOCALE_DIR / lang / "LC_MESSAGES" / "console.po"
-    if lang == DEFAULT or not po.is_file():
-        return gettext.NullTranslations()
-    with po.open("rb") as source:
-        catalog = read_po(source, locale=lang)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
 
 
 def choose_language(conn: HTTPConnection) -> str:

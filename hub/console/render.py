@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from hub.console.i18n import LANGUAGES, choose_language, translations
-from hub.console.reasons import explain
+from hub.i18n.reasons import explain
 
 __all__ = ["Renderer"]
 

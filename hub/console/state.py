@@ -37,15 +37,19 @@ class ConsoleState:
     tally: AuditTally = field(default_factory=AuditTally)
     verifications: Verifications = field(default_factory=Verifications)
 
-    @property
-    def js(self) -> JetStreamContext:
+    def nc_or_fail(self) -> NatsClient:
+        """The console's NATS connection (the read-only ``operator`` login)."""
         if self.nc is None:
             raise RuntimeError("the console is not connected to NATS (not started)")
-        return self.nc.jetstream()
+        return self.nc
 
     @property
     def reader(self) -> AuditReader:
-        return AuditReader(self.js)
+        return AuditReader(self.nc_or_fail().jetstream())
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc_or_fail().jetstream()
 
 
 def console_state(request: Request) -> ConsoleState:

@@ -47,6 +47,7 @@ from hub.jetstream.streams import ensure_audit_streams
 from hub.metrics import HubMetrics
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.oversize import OversizeWatcher, watch_oversize
+from hub.quarantine import serve_viewings
 from hub.server.logins import HUB_USER, SYSTEM_USER, read_logins, seeds_dir
 from hub.up.children import AdapterChildren
 from hub.up.pidfiles import Claim, claim
@@ -184,6 +185,8 @@ class HubRunner:
         )
         await self.app.start()
         await self._watch_oversize()
+        if self.audit is not None:  # operators' tools show quarantined bytes once recorded
+            await serve_viewings(self._audit_nc, self.audit)
         self._reloader = Reloader(
             deployment=self.deployment,
             settings=self.settings,

@@ -244,7 +244,11 @@ def test_old_password_logins_are_replaced_by_nkeys_and_said_so(tmp_path: Path) -
 def test_the_operator_login_only_reads() -> None:
     perms = operator_permissions()
     publish = perms["publish"]["allow"]
-    assert not any(s.startswith("enlace.") for s in publish)
+    # One request on enlace.>: asking the hub to record a viewing of quarantined bytes
+    # (the hub checks it and writes the entry); no other subject of the exchange.
+    assert [s for s in publish if s.startswith("enlace.")] == ["enlace.operator.viewed"]
+    assert "$JS.API.STREAM.MSG.GET.QUARANTINE" in publish
+    assert not any("REJECTED" in s or "DIRECT.GET.QUARANTINE" in s for s in publish)
     writes = ("CREATE.INGRESS", "CREATE.DELIVERY", "STREAM.CREATE", "STREAM.DELETE", "PURGE")
     assert not any(w in s for s in publish for w in writes)
     assert perms["subscribe"]["allow"] == [f"_INBOX.{OPERATOR_USER}.>"]

@@ -130,6 +130,8 @@ def _operator_publish() -> list[str]:
         "$JS.API.CONSUMER.NAMES.*",
         "$JS.API.CONSUMER.LIST.*",
         "$JS.API.CONSUMER.INFO.*.*",
+        "$JS.API.STREAM.MSG.GET.QUARANTINE",  # one quarantine copy by sequence, no consumer
+        "enlace.operator.viewed",  # asking the hub to record a viewing of quarantined bytes
     ]
     for stream in AUDIT_STREAMS:  # reading the audit log, by direct get or a consumer
         rules += [
@@ -273,6 +275,7 @@ def _filters(stream: str) -> list[str]:
 def publish_universe(consumers: dict[str, list[str]]) -> list[str]:
     """Every subject a login might publish to, from the deployment's streams and consumers."""
     subjects = [*_ACCOUNT, "enlace.audit", "enlace.audit.checkpoint", "_INBOX.x", "enlace.x"]
+    subjects.append("enlace.operator.viewed")
     for cc in PARTIES:
         subjects += _party_subjects(cc)
     subjects += [f"_INBOX.{name}.x" for name in _LOGINS]
@@ -292,6 +295,7 @@ def publish_universe(consumers: dict[str, list[str]]) -> list[str]:
 def subscribe_universe() -> list[str]:
     subjects = [">", "enlace.>", "_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "$SYS.>"]
     subjects += ["enlace.audit", "enlace.audit.checkpoint", "enlace.in.>", "enlace.out.>"]
+    subjects.append("enlace.operator.viewed")
     for cc in PARTIES:
         subjects += _party_subjects(cc)
         subjects += [f"enlace.in.{cc}.>", f"enlace.out.{cc}.>", f"_INBOX.{cc}.>"]
@@ -399,6 +403,15 @@ def test_the_universe_has_the_subjects_of_the_attacks(matrix: Matrix) -> None:
         "$JS.API.CONSUMER.CREATE.RECEIPTS.hub-receipts.enlace.receipt.GT",
         "$JS.API.STREAM.UPDATE.AUDIT",
         "$JS.API.STREAM.UPDATE.AUDIT_CHECKPOINTS",
+        # the operator reads quarantine copies one by one, and may neither consume them,
+        # nor remove them, nor read the notices sent to senders
+        "$JS.API.STREAM.MSG.GET.QUARANTINE",
+        "$JS.API.DIRECT.GET.QUARANTINE",
+        "$JS.API.CONSUMER.CREATE.QUARANTINE",
+        "$JS.API.STREAM.PURGE.QUARANTINE",
+        "$JS.API.STREAM.MSG.DELETE.QUARANTINE",
+        "$JS.API.STREAM.MSG.GET.REJECTED",
+        "enlace.operator.viewed",
     ):
         assert attack in universe
     assert len(universe) > 700

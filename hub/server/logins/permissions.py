@@ -62,6 +62,7 @@ from schemas.subjects import (
     ingress_filter,
     outcome_filter,
     outcome_stream,
+    quarantine_viewed_subject,
     receipt_subject,
     rejected_subject,
 )
@@ -158,8 +159,17 @@ def hub_permissions() -> dict[str, Any]:
     }
 
 
+QUARANTINE_READ = "$JS.API.STREAM.MSG.GET.QUARANTINE"
+"""The one read of the refused the operator may make: one quarantine copy by sequence."""
+
+
 def operator_permissions() -> dict[str, Any]:
-    """Read-only: stream and consumer state, and reading the audit log and its checkpoints."""
+    """Read-only: stream and consumer state, reading the audit log and its checkpoints, and
+    quarantine copies one by one (a message get by sequence; no consumer, no direct get).
+
+    One request that is not a read: asking the hub to record that an operator is shown a
+    quarantine copy's bytes (:mod:`hub.quarantine.viewings`); the hub checks it and writes.
+    """
     publish = [
         "$JS.API.INFO",
         "$JS.API.STREAM.NAMES",
@@ -168,6 +178,8 @@ def operator_permissions() -> dict[str, Any]:
         "$JS.API.CONSUMER.NAMES.*",
         "$JS.API.CONSUMER.LIST.*",
         "$JS.API.CONSUMER.INFO.*.*",
+        QUARANTINE_READ,
+        quarantine_viewed_subject(),
     ]
     for stream in AUDIT_STREAMS:
         publish += [

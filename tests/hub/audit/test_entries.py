@@ -45,6 +45,7 @@ def _every_kind() -> list[AuditEntry]:
         kinds.governance("directory", "7", "refused", "governance_unsigned"),
         kinds.key_event("revoked", "gt-gangs-k1", "gt-gangs"),
         kinds.consumer_event("DELIVERY", "sink-HN-folder", "repaired", "filter_subject"),
+        kinds.quarantine_viewed("ana", 7, DIGEST, "shown", "HN"),
         kinds.hub_event("start", "hub"),
         kinds.hub_event("stop", "hub"),
         kinds.server_restarted("hub", -9, 1),
@@ -90,6 +91,15 @@ def test_a_server_restart_says_how_the_server_ended() -> None:
 def test_hub_event_must_be_start_or_stop() -> None:
     with pytest.raises(AuditEntryInvalid):
         kinds.hub_event("reboot", "hub")
+
+
+def test_a_viewing_of_quarantined_bytes_is_shown_or_exported_and_names_who() -> None:
+    entry = kinds.quarantine_viewed("ana", 7, DIGEST, "exported")
+    assert (entry.owner, entry.seq, entry.outcome) == ("ana", 7, "exported")
+    with pytest.raises(AuditEntryInvalid):
+        kinds.quarantine_viewed("ana", 7, DIGEST, "edited")
+    with pytest.raises(AuditEntryInvalid):
+        kinds.quarantine_viewed("ana lópez", 7, DIGEST, "shown")  # who is a name, not text
 
 
 @given(st.binary(max_size=200))

@@ -11,11 +11,12 @@ from babel.messages.pofile import read_po
 from starlette.requests import HTTPConnection
 
 import hub.console
+import hub.i18n
 from hub.audit.entries import EntryKind
 from hub.console.feed import KIND_GROUPS
 from hub.console.i18n import LANG_COOKIE, choose_language, translations
 from hub.console.operators import Role
-from hub.console.reasons import EXPLANATIONS, explain
+from hub.i18n.reasons import EXPLANATIONS, explain
 from hub.policy.decide import REASONS
 from schemas.common import Theme
 from schemas.errors import EnlaceError
@@ -66,7 +67,7 @@ def test_every_label_of_every_template_is_translated() -> None:
     labels |= {k.value for k in EntryKind} | set(KIND_GROUPS) | {r.value for r in Role}
     labels |= {"sender", "routed", "not_routed", "unknown"} | {t.value for t in Theme}
     labels |= {"ok", "never started"}  # a sink's state on the Adapters page
-    with (TEMPLATES.parent / "locale/es/LC_MESSAGES/console.po").open("rb") as po:
+    with (Path(hub.i18n.__file__).parent / "locale/es/LC_MESSAGES/console.po").open("rb") as po:
         catalog = read_po(po)
     translated = {m.id for m in catalog if m.id and m.string}
     assert sorted(labels - translated) == []

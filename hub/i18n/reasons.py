@@ -3,7 +3,7 @@
 Every reason code a decision may carry is here: the error classes' ``code`` of the
 ``schemas``, ``hub`` and ``adapters`` packages, and the routing reasons of
 :data:`hub.policy.decide.REASONS`. The console and the CLI translate them through
-the same catalog (``locale/es/LC_MESSAGES/console.po``).
+the same catalog (:mod:`hub.i18n`, ``locale/es/LC_MESSAGES/console.po``).
 """
 
 from __future__ import annotations
@@ -82,9 +82,8 @@ EXPLANATIONS: dict[str, str] = {
     "signature_error": "the signature does not hold",
     "signing_key_missing": "the adapter has no key to sign receipts",
     "sink_error": "the sink could not write the delivery",
+    "sink_outage": "the sink's disk or folder refuses every write; retried until it recovers",
     "sink_refused": "the national system refused the delivery for good",
-    "sink_outage": "the national system's storage refuses every write (full, read-only, "
-    "no permission): deliveries wait for it",
     "sink_unavailable": "the national system is unavailable for now",
     "streams_missing": "the hub's streams do not exist yet; is the hub running?",
     "subject_mismatch": "the subject does not match the sender, theme or type in the message",
@@ -97,6 +96,7 @@ EXPLANATIONS: dict[str, str] = {
     "unknown_sink": "no sink of this name is installed",
     "unknown_type": "the message type or version is unknown",
     "up_busy": "enlace up already runs for this deployment, or its leftovers do",
+    "viewing_refused": "the hub did not record the viewing, so the bytes are not shown",
     **ROUTING_REASONS,
 }
 """Reason code → what it means, for people (English)."""
