@@ -1,4 +1,4 @@
-"""``enlace adapter run|status|replay-dead-letters`` and ``enlace gateway``.
+"""``enlace adapter run|asyncapi|status|replay-dead-letters`` and ``enlace gateway``.
 
 Registered through the entry point group ``enlace.commands``. The root ``enlace`` group
 puts the deployment's home on the context (``--home``); these commands read it by
@@ -26,7 +26,7 @@ from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
 from adapters.runner import Processed
-from adapters.service import adapter_status, open_runner, open_runners
+from adapters.service import adapter_status, open_runner
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
@@ -63,20 +63,17 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _run(home: Path, targets: dict[str, list[str]], url: str) -> None:
+    from adapters.app import open_app  # FastStream: only the commands that run sinks
+
     stop = _stop_on_signals()
-    countries = []
+    app = await open_app(home, targets, url)
     try:
-        for country, sinks in targets.items():
-            # One connection per country (its login) for all of its sinks in this process.
-            running = await open_runners(home, country, sinks, url)
-            countries.append(running)
-            for runner in running.runners:
-                name = runner.settings.sink_name
-                click.echo(f"adapter {country}/{name} consuming {url}", err=True)
-        await asyncio.gather(*(r.run(stop) for c in countries for r in c.runners))
+        for runner in app.runners:
+            name = f"{runner.settings.country}/{runner.settings.sink_name}"
+            click.echo(f"adapter {name} consuming {url}", err=True)
+        await app.run(stop)
     finally:
-        for running in countries:
-            await running.close()
+        await app.close()
 
 
 def _guard(coro: Any) -> Any:
@@ -103,8 +100,9 @@ _nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NAT
 
 @adapter.command(
     "run",
-    help="Consume a country's deliveries into its sinks until stopped: every sink of the "
-    "country (or those named with --sink) in this one process, over one NATS connection.",
+    help="Consume deliveries into sinks until stopped: every sink of the country (or those "
+    "named with --sink), or with --all every sink in enlace.yaml, in this one process: a "
+    "FastStream app, one NATS connection (the country's login) per country.",
 )
 @click.option("--country", default=None, metavar="CC", help="Recipient country.")
 @click.option("--sink", "sinks", multiple=True, help="One of the country's sinks (repeat).")
@@ -147,6 +145,27 @@ def _config(home: Path) -> AdaptersConfig:
         return load_adapters_config(home)
     except AdapterError as err:
         _fail(str(err))
+
+
+@adapter.command(
+    "asyncapi",
+    help="The AsyncAPI 3.0 document of the adapter app (what `enlace adapter run --all` "
+    "runs): each sink a subscriber of its country's deliveries. YAML, or JSON with --json.",
+)
+@click.option("--country", default=None, metavar="CC", help="Only this country's sinks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def asyncapi(ctx: click.Context, country: str | None, as_json: bool) -> None:
+    from adapters.app import describe
+
+    home = _home(ctx)
+    _require(home)
+    cc = country.upper() if country else None
+    config = _config(home)
+    if cc is not None and not config.sinks_of(cc):
+        _fail(f"{cc} has no sinks in enlace.yaml's `adapters:` section")
+    spec = describe(config, cc).to_specification()
+    click.echo(spec.to_json() if as_json else spec.to_yaml())
 
 
 @adapter.command("list", help="The sinks enlace.yaml configures (what `enlace up` starts).")
