@@ -25,8 +25,8 @@ from adapters.config import (
 from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
-from adapters.runner import Processed
-from adapters.service import adapter_status, open_runner
+from adapters.runner import Processed, SinkRunner
+from adapters.service import RunningAdapter, adapter_status, open_runner, open_runners
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
@@ -62,18 +62,34 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(home: Path, targets: dict[str, list[str]], url: str) -> None:
-    from adapters.app import open_app  # FastStream: only the commands that run sinks
-
+async def _run(home: Path, targets: dict[str, list[str]], url: str, engine: str) -> None:
     stop = _stop_on_signals()
+    if engine == "loop":  # without FastStream: not even imported
+        countries: list[RunningAdapter] = []
+        try:
+            for country, sinks in targets.items():
+                countries.append(await open_runners(home, country, sinks, url))
+            runners = [r for c in countries for r in c.runners]
+            _say_consuming(runners, url)
+            await asyncio.gather(*(runner.run(stop) for runner in runners))
+        finally:
+            for running in countries:
+                await running.close()
+        return
+    from adapters.app import open_app
+
     app = await open_app(home, targets, url)
     try:
-        for runner in app.runners:
-            name = f"{runner.settings.country}/{runner.settings.sink_name}"
-            click.echo(f"adapter {name} consuming {url}", err=True)
+        _say_consuming(app.runners, url)
         await app.run(stop)
     finally:
         await app.close()
+
+
+def _say_consuming(runners: list[SinkRunner], url: str) -> None:
+    for runner in runners:
+        name = f"{runner.settings.country}/{runner.settings.sink_name}"
+        click.echo(f"adapter {name} consuming {url}", err=True)
 
 
 def _guard(coro: Any) -> Any:
@@ -105,8 +121,21 @@ _nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NAT
     "FastStream app, one NATS connection (the country's login) per country.",
 )
 @click.option("--country", default=None, metavar="CC", help="Recipient country.")
-@click.option("--sink", "sinks", multiple=True, help="One of the country's sinks (repeat).")
+@click.option(
+    "--sink",
+    "sinks",
+    multiple=True,
+    help="One of the country's sinks, NAME; without --country CC/NAME (repeat).",
+)
 @click.option("--all", "run_all", is_flag=True, help="Every sink in enlace.yaml, one process.")
+@click.option(
+    "--engine",
+    type=click.Choice(["faststream", "loop"]),
+    default="faststream",
+    show_default=True,
+    help="loop: the sink runner's own fetch loop instead of the FastStream app (the same "
+    "steps; `make bench` compares the two).",
+)
 @_nats
 @click.pass_context
 def run(
@@ -114,30 +143,48 @@ def run(
     country: str | None,
     sinks: tuple[str, ...],
     run_all: bool,
+    engine: str,
     nats_url: str | None,
 ) -> None:
     home = _home(ctx)
     _require(home)
-    if run_all == (country is not None) or (run_all and sinks):
-        _fail("give --country CC (and --sink NAME to run only some of its sinks) or --all", _USAGE)
-    targets: dict[str, list[str]] = {}
+    if (run_all and (country or sinks)) or not (run_all or country or sinks):
+        _fail(
+            "give --all, --country CC (and --sink NAME to run only some of its sinks) or "
+            "--sink CC/NAME …",
+            _USAGE,
+        )
+    config = _config(home)
     if run_all:
-        for cc, settings in _config(home).entries():
+        targets: dict[str, list[str]] = {}
+        for cc, settings in config.entries():
             targets.setdefault(cc, []).append(settings.sink_name)
         if not targets:
             _fail("no sinks are configured (enlace.yaml `adapters:`)")
+    elif country is not None:
+        targets = {country.upper(): list(sinks)}
     else:
-        assert country is not None  # checked above
-        cc, config = country.upper(), _config(home)
-        try:  # before connecting: each sink named is configured, or the country has one
-            for name in sinks:
+        targets = _sink_targets(sinks)
+    try:  # before connecting: each sink named is configured, or the country has one
+        for cc, names in targets.items():
+            for name in names:
                 config.sink(cc, name)
             if not config.sinks_of(cc):
                 config.sink(cc)  # says that none is, and how to add one
-        except AdapterError as err:
-            _fail(str(err))
-        targets[cc] = list(sinks)
-    _guard(_run(home, targets, nats_url_from(home, nats_url)))
+    except AdapterError as err:
+        _fail(str(err))
+    _guard(_run(home, targets, nats_url_from(home, nats_url), engine))
+
+
+def _sink_targets(sinks: tuple[str, ...]) -> dict[str, list[str]]:
+    """``CC/NAME`` options by country (what ``enlace up`` gives its one adapter child)."""
+    targets: dict[str, list[str]] = {}
+    for value in sinks:
+        cc, slash, name = value.partition("/")
+        if not slash or not cc or not name:
+            _fail(f"--sink {value}: without --country, give CC/NAME (e.g. GT/folder)", _USAGE)
+        targets.setdefault(cc.upper(), []).append(name)
+    return targets
 
 
 def _config(home: Path) -> AdaptersConfig:
