@@ -41,8 +41,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any
 
+import structlog
 from faststream import Context, FastStream
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -52,12 +54,14 @@ from faststream.specification import AsyncAPI
 from nats.aio.client import Client as NatsClient
 
 from adapters.config import AdaptersConfig
+from adapters.connection import close
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name, fetch_batch
 from adapters.service import RunningAdapter, open_runners
 from schemas.subjects import delivery_filter
 
 __all__ = ["AdapterApp", "CountryBroker", "SinkSubscriber", "asyncapi", "describe", "open_app"]
 
+log = structlog.get_logger("enlace.adapters.app")
 _faststream_log = logging.getLogger("enlace.adapters.faststream")
 _faststream_log.setLevel(logging.WARNING)
 
@@ -115,6 +119,22 @@ class CountryBroker(NatsBroker):
             raise RuntimeError("a CountryBroker without a connection only describes")
         self.config.connect(self._made)
         return self._made
+
+    async def stop(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
+        """Stop the subscribers (a batch in hand finishes first), then close the connection
+        as the adapters do (drained, or just closed while the server is away: FastStream's
+        drain would raise then)."""
+        made, self._connection = self._connection, None
+        try:
+            await super().stop(exc_type, exc_val, exc_tb)
+        finally:
+            if made is not None:
+                await close(made)
 
 
 def _handler(runner: SinkRunner | None, settings: RunnerSettings) -> Any:
@@ -185,13 +205,19 @@ class AdapterApp:
         return FastStream(*self.brokers, specification=asyncapi(self.brokers), logger=None)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; then stop (batches in hand finish first)."""
-        app = self.faststream()
-        await app.start()
+        """Consume until ``stop`` is set; then stop every broker at once (the batches in
+        hand finish first, within :data:`GRACEFUL_TIMEOUT`), each whatever the others do."""
         try:
+            await self.faststream().start()
             await stop.wait()
         finally:
-            await app.stop()
+            stopped = await asyncio.gather(
+                *(broker.stop() for broker in self.brokers), return_exceptions=True
+            )
+            for running, outcome in zip(self.countries, stopped, strict=True):
+                if isinstance(outcome, Exception):
+                    country = running.runner.settings.country
+                    log.warning("broker_stop_failed", country=country, error=repr(outcome))
 
     async def close(self) -> None:
         """Close every sink and connection."""

@@ -4,7 +4,7 @@ Several countries' sinks in one app, a broker (a connection) per country: every 
 is written once, in stream order, receipted, then acked — also when the deliveries come
 one by one, so that a fetch's deadline runs out with part of a batch in hand (FastStream's
 own batch loop drops that part unacked: redelivered later, out of order). A stop lets the
-batch in hand finish. Real crypto, files and JetStream; no mocks.
+batch in hand finish, also when the server is away. Real crypto, files and JetStream; no mocks.
 """
 
 from __future__ import annotations
@@ -27,9 +27,16 @@ from adapters.delivery import Delivery
 from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
 from adapters.service import RunningAdapter
+from hub.server.process import NatsServer
 from schemas.receipts import ReceiptStatus
 from schemas.testing import TestDirectory, make_directory
-from tests.integration.sinkkit import WrappedSink, publish_delivery, read_receipts, receipt_signer
+from tests.integration.sinkkit import (
+    WrappedSink,
+    fresh_streams,
+    publish_delivery,
+    read_receipts,
+    receipt_signer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +184,21 @@ async def test_a_stop_lets_the_batch_in_hand_finish(
     assert statuses == [ReceiptStatus.DELIVERED] * 5
     info = await js.consumer_info("DELIVERY", consumer_name("GT", "jsonl"))
     assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+
+async def test_it_stops_while_the_server_is_away(
+    server: NatsServer, td: TestDirectory, tmp_path: Path
+) -> None:
+    nc = NatsClient()
+    await nc.connect(server.url)
+    await fresh_streams(nc.jetstream())
+    await nc.drain()
+    app = await app_of(server.url, td, tmp_path, {"GT": ["jsonl"], "SV": ["jsonl"]})
+    stop = asyncio.Event()
+    running = asyncio.create_task(app.run(stop))
+    await asyncio.sleep(0.5)
+    server.stop()  # the connections start reconnecting
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.wait_for(running, 5)  # no error for a connection that cannot drain
+    await app.close()
