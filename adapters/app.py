@@ -146,6 +146,12 @@ def _handler(runner: SinkRunner | None, settings: RunnerSettings) -> Any:
     return settle
 
 
+async def _undecoded(message: NatsBatchMessage) -> Any:
+    """The bodies as they came: the handler reads the raw messages (the steps parse each
+    delivery once); FastStream's own decoder would JSON-decode every body first."""
+    return message.body
+
+
 def subscribe(
     broker: NatsBroker, settings: RunnerSettings, kind: str, runner: SinkRunner | None
 ) -> SinkSubscriber:
@@ -163,6 +169,7 @@ def subscribe(
         durable=consumer_name(settings.country, settings.sink_name),
         pull_sub=PullSub(settings.fetch_batch, timeout=settings.fetch_timeout, batch=True),
         ack_policy=AckPolicy.MANUAL,
+        decoder=_undecoded,
         title=f"{settings.country}/{settings.sink_name}",
         description=f"The {kind} sink {settings.sink_name!r} of {settings.country}: each "
         "delivery verified, written, receipted on enlace.receipt."

@@ -59,25 +59,26 @@ def _runner(js: JetStreamContext, td: TestDirectory, root: Path, cc: str, sink: 
 
 async def _timed(
     runner: SinkRunner, consume: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-) -> float:
+) -> tuple[float, float]:
     """Deliveries/s of ``consume`` (until its event is set) through ``runner``'s backlog,
-    timed until the consumer has nothing pending nor unacked (polled every 10 ms)."""
+    timed until the consumer has nothing pending nor unacked (polled every 10 ms), and this
+    process's CPU milliseconds per delivery (less swayed by a busy machine than the rate)."""
     backlog = (await runner.js.consumer_info("DELIVERY", runner.consumer)).num_pending or 0
     stop = asyncio.Event()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     running = asyncio.create_task(consume(stop))
     while True:
         info = await runner.js.consumer_info("DELIVERY", runner.consumer)
         if info.num_pending == 0 and info.num_ack_pending == 0:
             break
         await asyncio.sleep(0.01)
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
     stop.set()
     await running
-    return backlog / took
+    return backlog / took, 1000 * cpu / max(backlog, 1)
 
 
-async def _drain(runner: SinkRunner) -> float:
+async def _drain(runner: SinkRunner) -> tuple[float, float]:
     """Deliveries/s of ``runner``'s own loop through its whole backlog."""
     await runner.start()
     rate = await _timed(runner, runner.run)
@@ -85,7 +86,9 @@ async def _drain(runner: SinkRunner) -> float:
     return rate
 
 
-async def _app_drain(url: str, make: Callable[[JetStreamContext], SinkRunner]) -> float:
+async def _app_drain(
+    url: str, make: Callable[[JetStreamContext], SinkRunner]
+) -> tuple[float, float]:
     """Deliveries/s of a runner ``make`` makes, as the FastStream app's subscriber (on a
     connection of its own, which the app closes), through its backlog."""
     nc = await nats.connect(url)
@@ -113,7 +116,7 @@ async def _run(url: str, root: Path, sink_name: str) -> tuple[float, float]:
     for _ in range(DELIVERIES):
         for cc, _way in order:
             await publish_delivery(js, td, recipient=cc)
-    rates: dict[str, list[float]] = {"loop": [], "app": []}
+    rates: dict[str, list[tuple[float, float]]] = {"loop": [], "app": []}
     for cc, way in order:
         if way == "loop":
             rates[way].append(await _drain(_runner(js, td, root, cc, sink_name)))
@@ -122,10 +125,14 @@ async def _run(url: str, root: Path, sink_name: str) -> tuple[float, float]:
                 await _app_drain(url, partial(_runner, td=td, root=root, cc=cc, sink=sink_name))
             )
     await nc.drain()
-    loop, app = (sum(rates[w]) / len(rates[w]) for w in ("loop", "app"))
+    loop, app = (sum(r for r, _ in rates[w]) / len(rates[w]) for w in ("loop", "app"))
     for label, way in (("sink runner loop", "loop"), ("FastStream app  ", "app")):
-        each = " and ".join(f"{r:,.0f}" for r in rates[way])
-        print(f"{label} {sink_name:<7} {DELIVERIES} deliveries: {each} deliveries/s")
+        each = " and ".join(f"{r:,.0f}" for r, _ in rates[way])
+        cpu = " and ".join(f"{c:.2f}" for _, c in rates[way])
+        print(
+            f"{label} {sink_name:<7} {DELIVERIES} deliveries: {each} deliveries/s, "
+            f"CPU {cpu} ms each"
+        )
     return loop, app
 
 
@@ -143,7 +150,7 @@ async def side_by_side(url: str, root: Path) -> tuple[float, float]:
         for cc in codes
     }
     country = max(pending, key=lambda cc: pending[cc])
-    rate = await _app_drain(url, lambda js: _runner(js, td, root, country, "folder"))
+    rate, _ = await _app_drain(url, lambda js: _runner(js, td, root, country, "folder"))
     await nc.drain()
     return hub.throughput, rate
 
