@@ -1,10 +1,11 @@
 """The adapter process on FastStream (:mod:`adapters.app`) on a real nats-server.
 
-Several countries' sinks in one app, a broker (a connection) per country: every delivery
-is written once, in stream order, receipted, then acked — also when the deliveries come
-one by one, so that a fetch's deadline runs out with part of a batch in hand (FastStream's
-own batch loop drops that part unacked: redelivered later, out of order). A stop lets the
-batch in hand finish, also when the server is away. Real crypto, files and JetStream; no mocks.
+Several countries' sinks in one app (an integrator's Python handler among them), a broker
+(a connection) per country: every delivery is written once, in stream order, receipted,
+then acked — also when the deliveries come one by one, so that a fetch's deadline runs
+out with part of a batch in hand (FastStream's own batch loop drops that part unacked:
+redelivered later, out of order). A stop lets the batch in hand finish, also when the
+server is away. Real crypto, files and JetStream; no mocks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from adapters.service import RunningAdapter
 from hub.server.process import NatsServer
 from schemas.receipts import ReceiptStatus
 from schemas.testing import TestDirectory, make_directory
+from tests.integration import python_handler
 from tests.integration.sinkkit import (
     WrappedSink,
     fresh_streams,
@@ -75,6 +77,8 @@ def jsonl_runner(
 ) -> SinkRunner:
     context = SinkContext(country=country, state_dir=root / country, base_dir=root)
     options = {"path": f"{kind}-{country}" + (".jsonl" if kind == "jsonl" else "")}
+    if kind == "python":  # an integrator's own handler
+        options = {"handler": "tests.integration.python_handler:deliver"}
     settings = RunnerSettings(
         country, kind, RetrySettings(max_attempts=2, backoff_base=0.01), fetch_timeout=0.3
     )
@@ -131,7 +135,8 @@ async def test_every_delivery_once_in_stream_order_also_one_by_one(
 
     for cc in ("GT", "SV") * 20:
         await publish(cc)
-    sinks = {"GT": ["jsonl", "folder"], "SV": ["jsonl"]}
+    sinks = {"GT": ["jsonl", "folder", "python"], "SV": ["jsonl"]}
+    python_handler.RECEIVED.clear()
     app = await app_of(url_of(nc), td, tmp_path, sinks)
     stop = asyncio.Event()
     running = asyncio.create_task(app.run(stop))
@@ -139,7 +144,7 @@ async def test_every_delivery_once_in_stream_order_also_one_by_one(
     for _ in range(40):  # one at a time: fetches end with part of a batch in hand
         await publish(rng.choice(("GT", "SV")))
         await asyncio.sleep(rng.uniform(0, 0.08))
-    pairs = [("GT", "jsonl"), ("GT", "folder"), ("SV", "jsonl")]
+    pairs = [("GT", "jsonl"), ("GT", "folder"), ("GT", "python"), ("SV", "jsonl")]
     await settled(js, pairs)
     stop.set()
     await running
@@ -148,12 +153,14 @@ async def test_every_delivery_once_in_stream_order_also_one_by_one(
     for cc in ("GT", "SV"):
         expected = [mid for to, mid in sent if to == cc]
         assert written_ids(tmp_path / f"jsonl-{cc}.jsonl") == expected  # once each, in order
+    handed_over = [d.message_id for d in python_handler.RECEIVED]
+    assert handed_over == [mid for to, mid in sent if to == "GT"]
     folder = {p.name.split(".")[0] for p in (tmp_path / "folder-GT").glob("*.json")}
     assert folder == {mid for to, mid in sent if to == "GT"}
     for pair in pairs:  # nothing was dropped unacked and came back later
         assert (await js.consumer_info("DELIVERY", consumer_name(*pair))).num_redelivered == 0
     receipts = [(r.message_id, r.recipient, r.sink) for r in await read_receipts(js, td)]
-    sinks_of = {"GT": ("jsonl", "folder"), "SV": ("jsonl",)}
+    sinks_of = {"GT": ("jsonl", "folder", "python"), "SV": ("jsonl",)}
     expected_receipts = [(mid, to, sink) for to, mid in sent for sink in sinks_of[to]]
     assert sorted(receipts) == sorted(expected_receipts)
 
