@@ -128,7 +128,13 @@ class CountryBroker(NatsBroker):
     ) -> None:
         """Stop the subscribers (a batch in hand finishes first), then close the connection
         as the adapters do (drained, or just closed while the server is away: FastStream's
-        drain would raise then)."""
+        drain would raise then).
+
+        Args:
+            exc_type: the exception that ended the broker's ``async with``, if any.
+            exc_val: that exception.
+            exc_tb: its traceback.
+        """
         made, self._connection = self._connection, None
         try:
             await super().stop(exc_type, exc_val, exc_tb)
