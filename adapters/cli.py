@@ -8,6 +8,7 @@ attribute so that ``adapters`` does not import ``hub``.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 from pathlib import Path
@@ -212,7 +213,17 @@ def asyncapi(ctx: click.Context, country: str | None, as_json: bool) -> None:
     if cc is not None and not config.sinks_of(cc):
         _fail(f"{cc} has no sinks in enlace.yaml's `adapters:` section")
     spec = describe(config, cc).to_specification()
-    click.echo(spec.to_json() if as_json else spec.to_yaml())
+    if as_json:
+        click.echo(spec.to_json())
+        return
+    # ruamel (a dependency of ours), not FastStream's to_yaml: that needs PyYAML.
+    from ruamel.yaml import YAML
+
+    yaml, out = YAML(typ="safe", pure=True), io.StringIO()
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # as FastStream's
+    yaml.dump(spec.to_jsonable(), out)
+    click.echo(out.getvalue(), nl=False)
 
 
 @adapter.command("list", help="The sinks enlace.yaml configures (what `enlace up` starts).")
