@@ -1,4 +1,4 @@
-"""``enlace adapter run|status|replay-dead-letters`` and ``enlace gateway``.
+"""``enlace adapter run|asyncapi|status|replay-dead-letters`` and ``enlace gateway``.
 
 Registered through the entry point group ``enlace.commands``. The root ``enlace`` group
 puts the deployment's home on the context (``--home``); these commands read it by
@@ -8,6 +8,7 @@ attribute so that ``adapters`` does not import ``hub``.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 from pathlib import Path
@@ -25,8 +26,8 @@ from adapters.config import (
 from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
-from adapters.runner import Processed
-from adapters.service import adapter_status, open_runner, open_runners
+from adapters.runner import Processed, SinkRunner
+from adapters.service import RunningAdapter, adapter_status, open_runner, open_runners
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
@@ -62,21 +63,34 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(home: Path, targets: dict[str, list[str]], url: str) -> None:
+async def _run(home: Path, targets: dict[str, list[str]], url: str, engine: str) -> None:
     stop = _stop_on_signals()
-    countries = []
+    if engine == "loop":  # without FastStream: not even imported
+        countries: list[RunningAdapter] = []
+        try:
+            for country, sinks in targets.items():
+                countries.append(await open_runners(home, country, sinks, url))
+            runners = [r for c in countries for r in c.runners]
+            _say_consuming(runners, url)
+            await asyncio.gather(*(runner.run(stop) for runner in runners))
+        finally:
+            for running in countries:
+                await running.close()
+        return
+    from adapters.app import open_app
+
+    app = await open_app(home, targets, url)
     try:
-        for country, sinks in targets.items():
-            # One connection per country (its login) for all of its sinks in this process.
-            running = await open_runners(home, country, sinks, url)
-            countries.append(running)
-            for runner in running.runners:
-                name = runner.settings.sink_name
-                click.echo(f"adapter {country}/{name} consuming {url}", err=True)
-        await asyncio.gather(*(r.run(stop) for c in countries for r in c.runners))
+        _say_consuming(app.runners, url)
+        await app.run(stop)
     finally:
-        for running in countries:
-            await running.close()
+        await app.close()
+
+
+def _say_consuming(runners: list[SinkRunner], url: str) -> None:
+    for runner in runners:
+        name = f"{runner.settings.country}/{runner.settings.sink_name}"
+        click.echo(f"adapter {name} consuming {url}", err=True)
 
 
 def _guard(coro: Any) -> Any:
@@ -103,12 +117,26 @@ _nats = click.option("--nats-url", default=None, help="NATS URL (else ENLACE_NAT
 
 @adapter.command(
     "run",
-    help="Consume a country's deliveries into its sinks until stopped: every sink of the "
-    "country (or those named with --sink) in this one process, over one NATS connection.",
+    help="Consume deliveries into sinks until stopped: every sink of the country (or those "
+    "named with --sink), or with --all every sink in enlace.yaml, in this one process: a "
+    "FastStream app, one NATS connection (the country's login) per country.",
 )
 @click.option("--country", default=None, metavar="CC", help="Recipient country.")
-@click.option("--sink", "sinks", multiple=True, help="One of the country's sinks (repeat).")
+@click.option(
+    "--sink",
+    "sinks",
+    multiple=True,
+    help="One of the country's sinks, NAME; without --country CC/NAME (repeat).",
+)
 @click.option("--all", "run_all", is_flag=True, help="Every sink in enlace.yaml, one process.")
+@click.option(
+    "--engine",
+    type=click.Choice(["faststream", "loop"]),
+    default="faststream",
+    show_default=True,
+    help="loop: the sink runner's own fetch loop instead of the FastStream app (the same "
+    "steps; `make bench` compares the two).",
+)
 @_nats
 @click.pass_context
 def run(
@@ -116,30 +144,48 @@ def run(
     country: str | None,
     sinks: tuple[str, ...],
     run_all: bool,
+    engine: str,
     nats_url: str | None,
 ) -> None:
     home = _home(ctx)
     _require(home)
-    if run_all == (country is not None) or (run_all and sinks):
-        _fail("give --country CC (and --sink NAME to run only some of its sinks) or --all", _USAGE)
-    targets: dict[str, list[str]] = {}
+    if (run_all and (country or sinks)) or not (run_all or country or sinks):
+        _fail(
+            "give --all, --country CC (and --sink NAME to run only some of its sinks) or "
+            "--sink CC/NAME …",
+            _USAGE,
+        )
+    config = _config(home)
     if run_all:
-        for cc, settings in _config(home).entries():
+        targets: dict[str, list[str]] = {}
+        for cc, settings in config.entries():
             targets.setdefault(cc, []).append(settings.sink_name)
         if not targets:
             _fail("no sinks are configured (enlace.yaml `adapters:`)")
+    elif country is not None:
+        targets = {country.upper(): list(sinks)}
     else:
-        assert country is not None  # checked above
-        cc, config = country.upper(), _config(home)
-        try:  # before connecting: each sink named is configured, or the country has one
-            for name in sinks:
+        targets = _sink_targets(sinks)
+    try:  # before connecting: each sink named is configured, or the country has one
+        for cc, names in targets.items():
+            for name in names:
                 config.sink(cc, name)
             if not config.sinks_of(cc):
                 config.sink(cc)  # says that none is, and how to add one
-        except AdapterError as err:
-            _fail(str(err))
-        targets[cc] = list(sinks)
-    _guard(_run(home, targets, nats_url_from(home, nats_url)))
+    except AdapterError as err:
+        _fail(str(err))
+    _guard(_run(home, targets, nats_url_from(home, nats_url), engine))
+
+
+def _sink_targets(sinks: tuple[str, ...]) -> dict[str, list[str]]:
+    """``CC/NAME`` options by country (what ``enlace up`` gives its one adapter child)."""
+    targets: dict[str, list[str]] = {}
+    for value in sinks:
+        cc, slash, name = value.partition("/")
+        if not slash or not cc or not name:
+            _fail(f"--sink {value}: without --country, give CC/NAME (e.g. GT/folder)", _USAGE)
+        targets.setdefault(cc.upper(), []).append(name)
+    return targets
 
 
 def _config(home: Path) -> AdaptersConfig:
@@ -147,6 +193,37 @@ def _config(home: Path) -> AdaptersConfig:
         return load_adapters_config(home)
     except AdapterError as err:
         _fail(str(err))
+
+
+@adapter.command(
+    "asyncapi",
+    help="The AsyncAPI 3.0 document of the adapter app (what `enlace adapter run --all` "
+    "runs): each sink a subscriber of its country's deliveries. YAML, or JSON with --json.",
+)
+@click.option("--country", default=None, metavar="CC", help="Only this country's sinks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def asyncapi(ctx: click.Context, country: str | None, as_json: bool) -> None:
+    from adapters.app import describe
+
+    home = _home(ctx)
+    _require(home)
+    cc = country.upper() if country else None
+    config = _config(home)
+    if cc is not None and not config.sinks_of(cc):
+        _fail(f"{cc} has no sinks in enlace.yaml's `adapters:` section")
+    spec = describe(config, cc).to_specification()
+    if as_json:
+        click.echo(spec.to_json())
+        return
+    # ruamel (a dependency of ours), not FastStream's to_yaml: that needs PyYAML.
+    from ruamel.yaml import YAML
+
+    yaml, out = YAML(typ="safe", pure=True), io.StringIO()
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # as FastStream's
+    yaml.dump(spec.to_jsonable(), out)
+    click.echo(out.getvalue(), nl=False)
 
 
 @adapter.command("list", help="The sinks enlace.yaml configures (what `enlace up` starts).")

@@ -18,11 +18,11 @@ A country's value is one sink or a list of them. Every key beside ``sink``, ``na
 ``retry`` is an option of that sink (see each sink's ``Options``). ``name`` tells two
 sinks of one kind apart (it names the durable consumer); it defaults to ``sink``.
 
-``enlace up`` runs ``enlace adapter run --country CC --sink NAME …`` for each country:
-one process, one NATS connection for all of its sinks. The NATS address comes from
-``--nats-url``, else ``ENLACE_NATS_URL``, else the hub settings of the same file
-(``nats_url``, or ``nats_host``/``nats_port``, each under its ``ENLACE_*`` variable),
-else the default port.
+``enlace up`` runs ``enlace adapter run --sink CC/NAME …`` for all of them: one process
+(a FastStream app, :mod:`adapters.app`), one NATS connection per country. The NATS
+address comes from ``--nats-url``, else ``ENLACE_NATS_URL``, else the hub settings of the
+same file (``nats_url``, or ``nats_host``/``nats_port``, each under its ``ENLACE_*``
+variable), else the default port.
 
 A party kit's ``enlace.yaml`` (``enlace party kit``) names its country, ``party: GT``: the
 adapters and sources then log in to NATS as that country (:mod:`adapters.connection`).

@@ -18,17 +18,23 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
 6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
    sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
 
-This module is the loop: it binds the consumer the hub made, fetches and settles. It is
-the adapters' only fetch (they may not import the hub's ``hub.jetstream.pull``).
+This module holds the steps of a fetched batch (:meth:`SinkRunner.settle`) and the
+adapters' only fetch (:func:`fetch_batch`; they may not import the hub's
+``hub.jetstream.pull``). ``enlace adapter run`` runs them as a FastStream application
+(:mod:`adapters.app`: a broker per country, a subscriber per sink, whose handler is
+:meth:`SinkRunner.settle`); :meth:`SinkRunner.run` is the same loop without FastStream
+(tests and benchmarks).
 
-Why not FastStream's pull subscriber (0.7.8, with nats-py 2.16), measured: bound by
-``durable=`` to a ``JStream(name, declare=False)`` it makes no ``CONSUMER.CREATE`` (only
-``CONSUMER.INFO`` and ``MSG.NEXT``: a country's login suffices), but its batch loop
-(``PullSub(batch=True)``) catches ``nats.errors.TimeoutError`` only, while nats-py's
-``fetch`` raises plain ``asyncio.TimeoutError`` when the rest of a batch's deadline has
-run out: the messages gathered so far are dropped unacked (redelivered after ``ack_wait``,
-after later ones: out of order) and the task restarts with an error; its per-message loop
-hands a fetched batch's messages to concurrent tasks (out of order as well).
+Measured of FastStream 0.7.8's pull subscribers (with nats-py 2.16), and why
+:mod:`adapters.app` fetches with :func:`fetch_batch`: bound by ``durable=`` to a
+``JStream(name, declare=False)`` it makes no ``CONSUMER.CREATE`` (only ``CONSUMER.INFO``
+and ``MSG.NEXT``: a country's login suffices), but its batch loop (``PullSub(batch=True)``)
+catches ``nats.errors.TimeoutError`` only, while nats-py's ``fetch`` raises plain
+``asyncio.TimeoutError`` when the rest of a batch's deadline has run out: the messages
+gathered so far are dropped unacked (redelivered after ``ack_wait``, after later ones: out
+of order; ``tests/integration/test_adapter_app.py`` fails with it) and the task restarts;
+its per-message loop hands a fetched batch's messages to concurrent tasks (out of order
+as well).
 """
 
 from __future__ import annotations
@@ -63,17 +69,52 @@ __all__ = [
     "SinkRunner",
     "backoff_delay",
     "consumer_name",
+    "fetch_batch",
     "reason_of",
 ]
 
 log = structlog.get_logger("enlace.adapters.runner")
 
 _QUICK = 0.005  # seconds: what is already there comes within this
+_FETCH_PAUSE = 0.5  # seconds after a failed fetch (the connection is reconnecting)
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
 """The shared streams a runner reads from and writes to; the hub creates them
 (``hub.jetstream.streams``), with the country's own dead-letter stream
 (``schemas.subjects.deadletter_stream``)."""
+
+
+async def fetch_batch(
+    sub: JetStreamContext.PullSubscription,
+    batch: int,
+    poll: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[Msg]:
+    """The next deliveries of ``sub``, in stream order: none if none came within ``poll``.
+
+    One with a long poll, then at once what else is there (nats-py's ``fetch(n)`` waits
+    out the whole poll for the other n - 1 once it has a first one). Every timeout nats-py
+    raises is caught (asyncio's, the builtin, as well as its own subclass), so what was
+    fetched is always returned, never dropped unacked.
+
+    Args:
+        sub: the bound pull subscription.
+        batch: the most deliveries to return.
+        poll: how long to wait for the first one (seconds).
+        sleep: how to wait after a failed fetch (the connection is down).
+    """
+    try:
+        msgs = await sub.fetch(1, timeout=poll)
+    except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
+        return []
+    except nats.errors.Error as err:  # the connection is down: it reconnects by itself
+        log.warning("fetch_failed", error=type(err).__name__)
+        await sleep(_FETCH_PAUSE)
+        return []
+    if batch > 1:
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
+            msgs += await sub.fetch(batch - 1, timeout=_QUICK)
+    return msgs
 
 
 def consumer_name(country: str, sink_name: str) -> str:
@@ -134,6 +175,18 @@ class SinkRunner:
     async def start(self) -> None:
         """Open the sink and bind to its durable consumer, which the hub made.
 
+        Raises:
+            StreamsMissing: the hub has not made DELIVERY, this sink's consumer or this
+                country's dead-letter stream on this NATS.
+        """
+        await self.sink.open()
+        await self.prepare()
+        self._sub = await self.js.pull_subscribe_bind(durable=self.consumer, stream="DELIVERY")
+
+    async def prepare(self) -> None:
+        """Check that what the sink consumes exists (the sink is open); bind nothing (the
+        FastStream app's subscriber binds, :mod:`adapters.app`).
+
         A country's login may not create consumers (a create of an existing one would
         update it, so whoever may create may re-point another's): the hub makes every
         sink's consumer from ``enlace.yaml``'s ``adapters:`` section.
@@ -142,7 +195,6 @@ class SinkRunner:
             StreamsMissing: the hub has not made DELIVERY, this sink's consumer or this
                 country's dead-letter stream on this NATS.
         """
-        await self.sink.open()
         try:
             # The country's login may read the info of its own sinks' consumers only.
             info = await self.js.consumer_info("DELIVERY", self.consumer)
@@ -156,7 +208,6 @@ class SinkRunner:
             ) from None
         if info.config.ack_wait:  # the hub's, whatever this runner's settings say
             self._beat_every = max(0.2, info.config.ack_wait / 3)
-        self._sub = await self.js.pull_subscribe_bind(durable=self.consumer, stream="DELIVERY")
         try:
             # The country's login may read the info of its own dead-letter stream only.
             await self.js.stream_info(self.deadletter_stream)
@@ -183,30 +234,26 @@ class SinkRunner:
         """Fetch one batch and process it in order; returns how many were handled."""
         if self._sub is None:
             raise RuntimeError("SinkRunner.start() was not called")
-        try:
-            # One with a long poll, then at once what else is there: nats-py's fetch(n)
-            # waits out the whole poll for the other n - 1 once it has a first one.
-            msgs = await self._sub.fetch(1, timeout=self.settings.fetch_timeout)
-        except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
-            return 0
-        except nats.errors.Error as err:  # the connection is down: it reconnects by itself
-            self._log.warning("fetch_failed", error=type(err).__name__)
-            await self._sleep(self.settings.retry.backoff_base)
-            return 0
-        if self.settings.fetch_batch > 1:
-            with contextlib.suppress(TimeoutError):
-                msgs += await self._sub.fetch(self.settings.fetch_batch - 1, timeout=_QUICK)
+        msgs = await fetch_batch(
+            self._sub, self.settings.fetch_batch, self.settings.fetch_timeout, self._sleep
+        )
+        await self.settle(msgs)
+        return len(msgs)
+
+    async def settle(self, msgs: list[Msg]) -> None:
+        """Process fetched ``msgs`` in order (:meth:`handle_batch`); on NATS trouble leave
+        what is not acked, nak'ed so that it comes back first, in order, after a pause."""
+        if not msgs:
+            return
         try:
             await self.handle_batch(msgs)
         except Exception:
-            # NATS trouble (receipt or dead letter not stored): leave what is not acked
-            # so it comes back in order after a pause.
+            # A receipt or dead letter not stored: nothing of it is acked.
             self._log.exception("batch_failed_will_retry", count=len(msgs))
             for msg in msgs:
                 with contextlib.suppress(Exception):  # one acked raises at once
                     await msg.nak(delay=self.settings.retry.backoff_base)
             await self._sleep(self.settings.retry.backoff_base)
-        return len(msgs)
 
     async def drain(self) -> int:
         """Process until nothing is pending (for tests and one-shot catch-up)."""

@@ -1,11 +1,11 @@
 """Resident memory of the demo's nine sinks: a process each, against one process for all.
 
-``enlace init --demo`` configures one folder sink per party. Each is started as an
-``enlace adapter run`` process of its own (as ``enlace up`` ran them before, one per
-sink), then all nine in one process (``enlace adapter run --all``, the runners of every
-sink on one event loop); the sum of the processes' resident memory (VmRSS) is printed
-once every sink is consuming. ``enlace up`` now runs one process per country — for the
-demo, whose countries have one sink each, still nine.
+``enlace init --demo`` configures one folder sink per party. Before: each country's sinks
+in an ``enlace adapter run --country CC`` process of its own, on the runner's own loop
+(``--engine loop``), as ``enlace up`` ran them — nine for the demo. Now: all nine in the
+one FastStream app ``enlace up`` runs (``enlace adapter run --all``: a broker per
+country, a subscriber per sink, one event loop). The sum of the processes' resident
+memory (VmRSS) is printed once every sink is consuming.
 """
 
 from __future__ import annotations
@@ -80,12 +80,13 @@ def main() -> None:
         server.start()
         try:
             countries = asyncio.run(_streams(server.url, home))
-            apart = _measure(home, server.url, [["--country", cc] for cc in countries], 9)
+            each = [["--country", cc, "--engine", "loop"] for cc in countries]
+            apart = _measure(home, server.url, each, 9)
             together = _measure(home, server.url, [["--all"]], 9)
         finally:
             server.stop()
-    print(f"demo's {len(countries)} sinks, a process each:   {apart:6.0f} MB resident")
-    print(f"demo's {len(countries)} sinks, one process:      {together:6.0f} MB resident")
+    print(f"demo's {len(countries)} sinks, a runner process each: {apart:6.0f} MB resident")
+    print(f"demo's {len(countries)} sinks, one FastStream app:   {together:6.0f} MB resident")
     print(f"one process ÷ a process each: {together / apart:.2f} (goal < 0.33)")
 
 

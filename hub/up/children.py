@@ -1,10 +1,13 @@
-"""The sink adapter children of ``enlace up``: starting, supervising and restarting them.
+"""The sink adapter child of ``enlace up``: starting, supervising and restarting it.
 
-Each child is ``enlace adapter run --country CC --sink NAME …``: one process for all of a
-country's sinks (a sink added by a reload gets a process of its own until the next
-start), in its own session, logged in as ``CC`` (the path of its seed file, never the
-seed), its output in ``state/logs/adapter-CC-NAME[+NAME…].log``. One that dies is started
-again. Each is recorded (``state/children/adapter-CC-NAME[+NAME…].json``,
+One child, ``enlace adapter run --sink CC/NAME …``, runs every sink ``enlace up`` runs:
+the FastStream app of :mod:`adapters.app`, a NATS connection per country, each logged in
+as that country with the deployment's seed of it (``nats/seeds/CC.nk``, read by the child;
+never the seed in its environment). Sinks a reload adds get a child of their own until
+the next start. A child runs in its own session, its output in
+``state/logs/<name>.log``: ``adapter-CC-NAME[+NAME…]`` for one country's sinks (the
+demo's HN alone), ``adapters`` for several countries' (``adapters-2`` … for later ones).
+One that dies is started again. Each is recorded (``state/children/<name>.json``,
 :mod:`hub.up.pidfiles`) and dies with ``enlace up`` (:mod:`hub.server.parent_death`):
 started from the event loop's thread.
 """
@@ -34,7 +37,6 @@ __all__ = ["AdapterChildren", "AdapterProcess"]
 log = structlog.get_logger("enlace.up")
 
 _RESTART_DELAY = 2.0
-_ADAPTER_GAP = 0.3
 _CHILD_STOP_TIMEOUT = 10.0
 
 
@@ -48,10 +50,18 @@ def _enlace_command() -> list[str]:
 
 @dataclass
 class AdapterProcess:
-    """One adapter child: ``enlace adapter run --country CC --sink NAME …``, for ``sinks``."""
+    """One adapter child: ``enlace adapter run --sink CC/NAME …``, for ``sinks``.
 
-    country: str
-    sinks: list[str]
+    Attributes:
+        sinks: (country, sink name) of each sink it runs.
+        name: its name in logs and records.
+        home: the deployment it runs on.
+        env: its environment.
+        log_path: where its output goes.
+    """
+
+    sinks: list[tuple[str, str]]
+    name: str
     home: Path
     env: dict[str, str]
     log_path: Path
@@ -59,22 +69,21 @@ class AdapterProcess:
     restarts: int = 0
 
     @property
-    def sink(self) -> str:
-        """The sinks it runs, joined by ``+`` (in logs and its log file's name)."""
-        return "+".join(self.sinks)
-
-    def command(self) -> list[str]:
-        """The child's command line: the country's sinks in one process."""
-        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
-        command += ["--country", self.country]
-        for name in self.sinks:
-            command += ["--sink", name]
-        return command
+    def countries(self) -> list[str]:
+        """The countries whose sinks it runs, each once."""
+        return list(dict.fromkeys(cc for cc, _ in self.sinks))
 
     @property
-    def name(self) -> str:
-        """Its name in logs and records: ``adapter-CC-NAME[+NAME…]``."""
-        return f"adapter-{self.country}-{self.sink}"
+    def sink(self) -> str:
+        """The sinks it runs, ``CC/NAME`` joined by ``+`` (in logs)."""
+        return "+".join(f"{cc}/{name}" for cc, name in self.sinks)
+
+    def command(self) -> list[str]:
+        """The child's command line: its sinks in one process."""
+        command = [*_enlace_command(), "--home", str(self.home), "adapter", "run"]
+        for cc, name in self.sinks:
+            command += ["--sink", f"{cc}/{name}"]
+        return command
 
     def start(self) -> None:
         """Start the child, its output appended to :attr:`log_path`.
@@ -95,7 +104,10 @@ class AdapterProcess:
                 # SIGTERM when `enlace up` dies; only a prctl call before exec.
                 preexec_fn=dies_with_parent(),
             )
-        log.info("adapter_started", country=self.country, sink=self.sink, pid=self.process.pid)
+        for country, sink in self.sinks:  # a line per sink: what runs where
+            log.info(
+                "adapter_started", country=country, sink=sink, child=self.name, pid=self.process.pid
+            )
 
     def exited(self) -> int | None:
         """The child's exit code, or None while it runs (or before it started)."""
@@ -127,32 +139,32 @@ class AdapterChildren:
     @property
     def running(self) -> list[tuple[str, str]]:
         """(country, sink) of every sink the children run."""
-        return [(a.country, name) for a in self.processes for name in a.sinks]
+        return [pair for a in self.processes for pair in a.sinks]
 
     async def start(self, sinks: list[tuple[str, str]]) -> None:
-        """Start one child per country for its sinks of ``sinks`` ((country, sink) pairs).
+        """Start one child for ``sinks`` ((country, sink) pairs), all countries' together.
 
         Raises:
             ConfigError: a country's login is missing or wrong.
-            OSError: a child cannot be started.
+            OSError: the child cannot be started.
         """
-        by_country: dict[str, list[str]] = {}
-        for cc, name in sinks:
-            by_country.setdefault(cc, []).append(name)
-        for i, (cc, names) in enumerate(by_country.items()):
-            if i:
-                # Nine Python start-ups at once starve a 2-core machine for seconds, long
-                # enough for the first JetStream calls to time out; a short gap avoids it.
-                await asyncio.sleep(_ADAPTER_GAP)
-            proc = AdapterProcess(
-                country=cc,
-                sinks=names,
-                home=self.deployment.home,
-                env=self._env(cc),
-                log_path=self.deployment.state_dir / "logs" / f"adapter-{cc}-{'+'.join(names)}.log",
-            )
-            self._launch(proc)
-            self.processes.append(proc)
+        if not sinks:
+            return
+        countries = list(dict.fromkeys(cc for cc, _ in sinks))
+        if len(countries) == 1:
+            name = f"adapter-{countries[0]}-{'+'.join(n for _, n in sinks)}"
+        else:
+            several = sum(1 for p in self.processes if len(p.countries) > 1)
+            name = "adapters" + (f"-{several + 1}" if several else "")
+        proc = AdapterProcess(
+            sinks=list(sinks),
+            name=name,
+            home=self.deployment.home,
+            env=self._env(countries),
+            log_path=self.deployment.state_dir / "logs" / f"{name}.log",
+        )
+        self._launch(proc)
+        self.processes.append(proc)
 
     def _launch(self, proc: AdapterProcess) -> None:
         """Start ``proc`` and record it (a pid and start time the next run can check)."""
@@ -160,19 +172,24 @@ class AdapterChildren:
         if self.claim is not None and proc.process is not None:
             self.claim.record_child(proc.name, proc.process.pid, "adapter")
 
-    def _env(self, cc: str) -> dict[str, str]:
+    def _env(self, countries: list[str]) -> dict[str, str]:
         env = dict(os.environ)
         env["ENLACE_NATS_URL"] = self.nats_url
-        user = self.login(cc)
-        if user is not None:
-            # The seed file's path, never the seed: a child's environment is readable
-            # by more tools (ps e, /proc) than a 0600 file.
-            env["ENLACE_NATS_NKEY_SEED_FILE"] = str(user.seed_file)
-            env["ENLACE_NATS_INBOX_PREFIX"] = user.inbox_prefix
-            if user.ca_file is not None:
-                env["ENLACE_NATS_CA_FILE"] = str(user.ca_file)
-            env.pop("ENLACE_NATS_USER", None)
-            env.pop("ENLACE_NATS_PASSWORD", None)
+        users = [self.login(cc) for cc in countries]  # each checked: ConfigError if wrong
+        if any(user is not None for user in users):
+            # The child logs in as each country with the deployment's seed of it
+            # (adapters.connection.login_for): no single login may come from here.
+            for variable in (
+                "ENLACE_NATS_NKEY_SEED_FILE",
+                "ENLACE_NATS_INBOX_PREFIX",
+                "ENLACE_NATS_USER",
+                "ENLACE_NATS_PASSWORD",
+            ):
+                env.pop(variable, None)
+            # The deployment's CA, the same for every login: the child checks the server.
+            ca_files = {u.ca_file for u in users if u is not None and u.ca_file is not None}
+            if ca_files:
+                env["ENLACE_NATS_CA_FILE"] = str(ca_files.pop())
         return env
 
     async def supervise(self, stop: asyncio.Event) -> None:
@@ -184,7 +201,7 @@ class AdapterChildren:
                     proc.restarts += 1
                     log.warning(
                         "adapter_exited",
-                        country=proc.country,
+                        countries=proc.countries,
                         sink=proc.sink,
                         code=code,
                         log=str(proc.log_path),
@@ -195,26 +212,27 @@ class AdapterChildren:
                 await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
 
     async def restart(self, rotated: list[str]) -> list[str]:
-        """Restart the children of the countries whose login the server now knows anew.
+        """Restart the children running sinks of the countries whose login the server now
+        knows anew.
 
         The server closed their connections when it dropped the old public key, and
         nats-py would reconnect for ever with that key (it computes the public key once,
         at connect); a new process logs in with the new seed from the same file.
 
         Returns:
-            ``CC/sink`` of each child restarted.
+            ``CC/sink`` of each sink of each child restarted.
         """
         loop = asyncio.get_running_loop()
         restarted = []
-        for proc in [a for a in self.processes if a.country in rotated]:
+        for proc in [a for a in self.processes if set(a.countries) & set(rotated)]:
             # Out of the list while it restarts, so that the supervisor does not start it too.
             self.processes.remove(proc)
             try:
                 await loop.run_in_executor(None, proc.stop)
                 self._launch(proc)
-                restarted.append(f"{proc.country}/{proc.sink}")
+                restarted += [f"{cc}/{name}" for cc, name in proc.sinks]
             except OSError as err:
-                log.error("adapter_not_restarted", country=proc.country, error=str(err))
+                log.error("adapter_not_restarted", sink=proc.sink, error=str(err))
             finally:
                 self.processes.append(proc)
         return restarted

@@ -6,8 +6,9 @@
    governance loaded, every reload and the stop;
 3. the hub app (:func:`hub.app.create_app`) as user ``hub``, and beside it the watcher of
    the server's size refusals as user ``system`` (:mod:`hub.pipeline.oversize`);
-4. one ``enlace adapter run --country CC --sink NAME`` child per sink of the ``adapters:``
-   section, as user ``CC`` (restarted if it dies: :mod:`hub.up.children`).
+4. one ``enlace adapter run --sink CC/NAME …`` child for every sink of the ``adapters:``
+   section, a connection per country as user ``CC`` (restarted if it dies:
+   :mod:`hub.up.children`).
 
 SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters, then
 the server). SIGHUP reloads governance and applies what it added to NATS

@@ -137,6 +137,33 @@ def test_list_shows_what_enlace_up_starts(home: Path) -> None:
     assert "--country CC" in result.output
 
 
+def test_asyncapi_lists_each_sink_of_the_app(home: Path) -> None:
+    with (home / "enlace.yaml").open("a") as fh:
+        fh.write(
+            "  SV:\n    - {sink: jsonl, path: inbox/SV.jsonl}\n    - {sink: folder, path: x}\n"
+        )
+    result = CliRunner().invoke(cli, ["--home", str(home), "adapter", "asyncapi", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["asyncapi"].startswith("3.")
+    operations = doc["operations"]
+    assert sorted(operations) == ["GT/folder", "SV/folder", "SV/jsonl"]
+    assert {op["action"] for op in operations.values()} == {"receive"}
+    addresses = {name: doc["channels"][name]["address"] for name in doc["channels"]}
+    assert addresses == {
+        "GT.folder": "enlace.out.GT.>",
+        "SV.folder": "enlace.out.SV.>",
+        "SV.jsonl": "enlace.out.SV.>",
+    }
+    # One country's document has that country's sinks only; YAML unless --json.
+    only = CliRunner().invoke(cli, ["--home", str(home), "adapter", "asyncapi", "--country", "sv"])
+    assert only.exit_code == 0, only.output
+    assert "SV/jsonl" in only.output and "GT/folder" not in only.output
+    assert only.output.startswith("info:")
+    none = CliRunner().invoke(cli, ["--home", str(home), "adapter", "asyncapi", "--country", "US"])
+    assert none.exit_code == 1 and "US has no sinks" in none.output
+
+
 async def test_one_process_runs_every_sink_of_a_country(
     tmp_path: Path, nc: NatsClient, nats_server: NatsServer
 ) -> None:
