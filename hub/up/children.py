@@ -186,10 +186,6 @@ class AdapterChildren:
                 "ENLACE_NATS_PASSWORD",
             ):
                 env.pop(variable, None)
-            # The deployment's CA, the same for every login: the child checks the server.
-            ca_files = {u.ca_file for u in users if u is not None and u.ca_file is not None}
-            if ca_files:
-                env["ENLACE_NATS_CA_FILE"] = str(ca_files.pop())
         return env
 
     async def supervise(self, stop: asyncio.Event) -> None:
