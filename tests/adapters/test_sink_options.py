@@ -61,3 +61,10 @@ def test_webhook_secret_is_one_a_standard_webhooks_receiver_takes() -> None:
     assert secret.startswith("whsec_")
     assert secret != invoke("adapter", "webhook-secret")[1].strip()
     Webhook(secret)  # raises for a secret the scheme does not accept
+
+
+def test_enlace_adapters_is_the_adapter_group_under_its_plural_name() -> None:
+    plural = CliRunner().invoke(cli, ["adapters", "run", "--help"])
+    singular = CliRunner().invoke(cli, ["adapter", "run", "--help"])
+    assert plural.exit_code == singular.exit_code == 0, plural.output
+    assert plural.output.replace("adapters", "adapter") == singular.output
