@@ -184,18 +184,12 @@ class ReceiptRecorder:
 
     async def _judged(
         self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
-    ) -> tuple[RecordedReceipt, str | None]:
+    ) -> tuple[RecordedReceipt, StoredDelivery | None]:
         """What ``msg`` becomes: verified, checked, and refused if it contradicts the record;
-        and the sender of the message it answers, when the delivery could be read.
+        and the DELIVERY message it answers, when it could be read (its sender is told).
 
         ``batch``: the keys of the receipts of this batch recorded before it.
         """
-        recorded, stored = await self._checked(msg, directory, sinks, batch)
-        return recorded, None if stored is None else sender_of(stored.body)
-
-    async def _checked(
-        self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
-    ) -> tuple[RecordedReceipt, StoredDelivery | None]:
         at = msg.metadata.timestamp  # when JetStream stored it, not when we read it
         jws = (msg.headers or {}).get(HDR_SIGNATURE)
         recorded = receipt_entry(directory, msg.subject, msg.data, jws, at)
@@ -215,9 +209,13 @@ class ReceiptRecorder:
                 return conflict(recorded, msg.subject, msg.data, index), stored
         return recorded, stored
 
-    async def _tell_sender(self, msg: Msg, recorded: RecordedReceipt, sender: str | None) -> bool:
-        """Write ``recorded``'s ledger entry for its sender; False when it could not be."""
+    async def _tell_sender(
+        self, msg: Msg, recorded: RecordedReceipt, stored: StoredDelivery | None
+    ) -> bool:
+        """Write ``recorded``'s ledger entry for the sender of ``stored``; False when it
+        could not be."""
         receipt = recorded.receipt
+        sender = None if receipt is None or stored is None else sender_of(stored.body)
         if receipt is None or sender is None:
             return True  # refused, or no sender to tell: nothing to write
         try:
@@ -239,10 +237,10 @@ class ReceiptRecorder:
         assert self._kv is not None  # started
         settled = done or _nothing
         directory, sinks = self.directory, self.sinks
-        todo: list[tuple[Msg, str, RecordedReceipt, str | None]] = []
+        todo: list[tuple[Msg, str, RecordedReceipt, StoredDelivery | None]] = []
         keys: set[str] = set()
         for msg in msgs:
-            recorded, sender = await self._judged(msg, directory, sinks, keys)
+            recorded, stored = await self._judged(msg, directory, sinks, keys)
             key = record_key(recorded, msg.data)
             in_batch = key in keys
             index = None if in_batch else await self._recorded_at(key)
@@ -258,14 +256,14 @@ class ReceiptRecorder:
                 )
                 # On the record, perhaps not yet told to its sender (a hub that died
                 # between the two): tell it again, idempotently.
-                if in_batch or await self._tell_sender(msg, recorded, sender):
+                if in_batch or await self._tell_sender(msg, recorded, stored):
                     await msg.ack()
                 else:
                     await msg.nak(delay=_NAK_DELAY)
                 settled()
                 continue
             keys.add(key)
-            todo.append((msg, key, recorded, sender))
+            todo.append((msg, key, recorded, stored))
         if not todo:
             return
         try:
