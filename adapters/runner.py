@@ -19,9 +19,10 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
    sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
 
 This module holds the steps of a fetched batch (:meth:`SinkRunner.settle`) and the
-adapters' only fetch (:func:`fetch_batch`; they may not import the hub's
-``hub.jetstream.pull``). ``enlace adapter run`` runs them as a FastStream application
-(:mod:`adapters.app`: a broker per country, a subscriber per sink, whose handler is
+adapters' only fetch (:func:`fetch_batch`, by :mod:`schemas.pull` as the hub's loop
+fetches: they may not import the hub's ``hub.jetstream.pull``). ``enlace adapter run``
+runs them as a FastStream application (:mod:`adapters.app`: a broker per country, a
+subscriber per sink, whose handler is
 :meth:`SinkRunner.settle`); :meth:`SinkRunner.run` is the same loop without FastStream
 (tests and benchmarks).
 
@@ -59,6 +60,7 @@ from adapters.receipting import ReceiptPublisher
 from adapters.retries import Keepalive, backoff_delay
 from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
+from schemas.pull import fetch_first_then_rest
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import delivery_filter, sink_consumer
 
@@ -75,7 +77,6 @@ __all__ = [
 
 log = structlog.get_logger("enlace.adapters.runner")
 
-_QUICK = 0.005  # seconds: what is already there comes within this
 _FETCH_PAUSE = 0.5  # seconds after a failed fetch (the connection is reconnecting)
 
 RUNNER_STREAMS = ("DELIVERY", "RECEIPTS")
@@ -92,10 +93,9 @@ async def fetch_batch(
 ) -> list[Msg]:
     """The next deliveries of ``sub``, in stream order: none if none came within ``poll``.
 
-    One with a long poll, then at once what else is there (nats-py's ``fetch(n)`` waits
-    out the whole poll for the other n - 1 once it has a first one). Every timeout nats-py
-    raises is caught (asyncio's, the builtin, as well as its own subclass), so what was
-    fetched is always returned, never dropped unacked.
+    Fetched as every Enlace consumer fetches (:func:`schemas.pull.fetch_first_then_rest`:
+    one with a long poll, then at once what else is there). What was fetched is always
+    returned, never dropped unacked.
 
     Args:
         sub: the bound pull subscription.
@@ -103,18 +103,19 @@ async def fetch_batch(
         poll: how long to wait for the first one (seconds).
         sleep: how to wait after a failed fetch (the connection is down).
     """
+
+    async def rest() -> int:
+        return batch - 1
+
     try:
-        msgs = await sub.fetch(1, timeout=poll)
+        fetched = await fetch_first_then_rest(sub, poll, rest)
     except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
         return []
     except nats.errors.Error as err:  # the connection is down: it reconnects by itself
         log.warning("fetch_failed", error=type(err).__name__)
         await sleep(_FETCH_PAUSE)
         return []
-    if batch > 1:
-        with contextlib.suppress(TimeoutError, nats.errors.Error):
-            msgs += await sub.fetch(batch - 1, timeout=_QUICK)
-    return msgs
+    return fetched.msgs
 
 
 def consumer_name(country: str, sink_name: str) -> str:

@@ -3,9 +3,9 @@
 A :class:`PullLoop` fetches from one bound pull subscription and hands each batch to its
 handler. What every loop needs is written once, here:
 
-- **fetching**: one message first, with a long poll (``poll``), then at once whatever else
-  is there (a 5 ms second fetch). nats-py's ``fetch(n)`` waits out the whole poll for the
-  other n - 1 once it has a first one, so a lone message would wait for nothing;
+- **fetching** as every Enlace consumer does (:mod:`schemas.pull`, shared with the
+  adapters): one message first, with a long poll (``poll``), then at once whatever else
+  is there;
 - **a bound on messages in hand** (:class:`Room`), which loops may share: a place is taken
   before each long poll, so a message that comes to a quiet stream is fetched at once; the
   rest of a batch takes only the places free with nobody waiting for them (a flooding
@@ -36,6 +36,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from hub.metrics import HubMetrics
+from schemas.pull import fetch_first_then_rest
 
 __all__ = [
     "BatchHandler",
@@ -55,7 +56,6 @@ Done = Callable[[], None]
 BatchHandler = Callable[[list[Msg], Done], Awaitable[None]]
 """Handles one fetched batch, calling ``done()`` as each message is finished."""
 
-_QUICK_FETCH = 0.005  # seconds: what is already there comes within this
 _BACKOFF_FIRST = 0.25  # seconds after a first failed fetch…
 _BACKOFF_MOST = 2.0  # …doubling up to this
 
@@ -280,12 +280,19 @@ class PullLoop:
         return self._on_idle is not None and await self._on_idle()
 
     async def _fetch(self) -> list[Msg] | None:
-        """One batch: a first message, then what else is there at once; None after a poll
-        that found nothing, [] after a failure (already reported, backed off)."""
+        """One batch (:func:`schemas.pull.fetch_first_then_rest`); None after a poll that
+        found nothing, [] after a failure (already reported, backed off)."""
         room = self._room
         await room.take()
+        taken = 0
+
+        async def rest() -> int:
+            nonlocal taken
+            taken = await room.take_free(self._batch - 1)
+            return taken
+
         try:
-            msgs = await self._sub.fetch(1, timeout=self._poll)
+            fetched = await fetch_first_then_rest(self._sub, self._poll, rest)
         except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
             room.give()
             self._backoff = _BACKOFF_FIRST  # the server answered
@@ -296,16 +303,11 @@ class PullLoop:
                 await self._failed(exc)
             return []
         self._backoff = _BACKOFF_FIRST
-        more = await room.take_free(self._batch - 1)
-        if more:
-            try:
-                msgs += await self._sub.fetch(more, timeout=_QUICK_FETCH)
-            except TimeoutError:
-                pass  # nothing else there: the first one goes alone
-            except Exception as exc:
-                # The first message is in hand: it is handled; the next fetch backs off.
-                self._report_fetch_failure(exc)
-            room.give(more + 1 - len(msgs))
+        msgs = fetched.msgs
+        room.give(taken + 1 - len(msgs))
+        if fetched.failure is not None:
+            # The first message is in hand: it is handled; the next fetch backs off.
+            self._report_fetch_failure(fetched.failure)
         for hook in self._hooks:
             hook.fetched(self.name, len(msgs))
         return msgs

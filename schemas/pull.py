@@ -1,0 +1,72 @@
+"""How Enlace fetches from a JetStream pull subscription: the one ``.fetch(`` of hub and adapters.
+
+Shared by the hub's pull loop (:mod:`hub.jetstream.pull`) and the adapters' sink runner
+(:func:`adapters.runner.fetch_batch`), which may not import each other: one rule for how a
+batch is taken, written once.
+
+A batch is one message first, with a long poll, then at once whatever else is there (a 5 ms
+second fetch). nats-py's ``fetch(n)`` waits out the whole poll for the other n - 1 once it
+has a first one, so a lone message would wait for nothing. Once the first message is in
+hand it is never dropped: a failure of the quick second fetch is returned beside what was
+fetched, for the caller to report, and the caller handles what it has.
+
+No NATS import: a subscription is anything with nats-py's ``fetch(batch, timeout)``, whose
+timeouts (asyncio's, the builtin, nats-py's own subclass) are all the builtin
+``TimeoutError`` on Python 3.11+.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["QUICK_FETCH", "Fetched", "PullSubscription", "fetch_first_then_rest"]
+
+QUICK_FETCH = 0.005
+"""Seconds the second fetch waits: what is already there comes within this."""
+
+M = TypeVar("M")
+
+
+class PullSubscription(Protocol[M]):
+    """What is fetched from: nats-py's ``JetStreamContext.PullSubscription``."""
+
+    async def fetch(self, batch: int = 1, timeout: float | None = 5) -> list[M]: ...  # noqa: ASYNC109
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[M]):
+    """One batch: its messages, in stream order, and the second fetch's failure (if any)."""
+
+    msgs: list[M]
+    failure: Exception | None = None
+
+
+async def fetch_first_then_rest(
+    sub: PullSubscription[M], poll: float, rest: Callable[[], Awaitable[int]]
+) -> Fetched[M]:
+    """A first message within ``poll`` seconds, then at once up to ``rest()`` more.
+
+    Args:
+        sub: the bound pull subscription.
+        poll: how long to wait for the first message (seconds).
+        rest: asked once the first message is in hand: how many more may be taken (the
+            hub's loop takes places in its shared room here; the adapters pass their batch
+            size less one). Zero or less: the first goes alone.
+
+    Raises:
+        TimeoutError: nothing came within ``poll`` (the server answered: not a failure).
+        Exception: whatever the first fetch raised (the connection is down, …).
+    """
+    msgs = await sub.fetch(1, timeout=poll)
+    more = await rest()
+    if more <= 0:
+        return Fetched(msgs)
+    try:
+        msgs += await sub.fetch(more, timeout=QUICK_FETCH)
+    except TimeoutError:
+        pass  # nothing else there: the first one goes alone
+    except Exception as exc:
+        return Fetched(msgs, exc)  # the first is in hand: it is handled
+    return Fetched(msgs)
