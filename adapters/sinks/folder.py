@@ -8,9 +8,11 @@ For message ``<id>`` the folder holds::
     <id>.json.meta       the delivery headers as JSON (view, original digest, agreement, the
                          sender's signature) so a national system can verify offline
 
-Each file is written to a temporary name and fsynced, the side files are renamed first and
-``<id>.json`` last, then the folder is fsynced: once per delivery, or once for a whole
-batch (:meth:`FolderSink.deliver_batch`, whose files are fsynced side by side).
+Each file is written to a temporary name and made durable, the side files are renamed
+first and ``<id>.json`` last, then the renames are made durable: for a whole batch at once
+(:meth:`FolderSink.deliver_batch`; :func:`adapters.sinks._files.write_all`: one
+``syncfs`` before and one after the renames on Linux, else each file and the folder
+fsynced).
 Readers therefore never see a ``<id>.json`` without its side files; after a crash before
 the folder's fsync, the three files are the idempotency record (all three there: written;
 any missing: written again, whole, when the delivery comes back).
@@ -92,7 +94,7 @@ class FolderSink:
         return (await self.deliver_batch([delivery]))[0]
 
     async def deliver_batch(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
-        """Write each delivery's files (each fsynced), then fsync the folder once."""
+        """Write each delivery's files durably, then rename them, the batch at once."""
         paths = [self._path(d.message_id) for d in deliveries]
         try:
             return await asyncio.to_thread(self._write_all, paths, deliveries)

@@ -10,8 +10,8 @@ For message ``<id>`` the folder holds::
 so a recipient can check a bundle's source with ``enlace verify signed/<id>.json`` (the
 bundle's ``external_references`` name the SHA-256 of those bytes). The signed files are
 written first (by a :class:`~adapters.sinks.folder.FolderSink` of ``signed/``), then the
-bundles of the batch, each to a temporary name, fsynced and renamed, the folder fsynced
-once (:func:`adapters.sinks._files.write_all`): a ``<id>.stix.json`` is there only when its
+bundles of the batch, each to a temporary name, made durable and renamed, the renames made
+durable (:func:`adapters.sinks._files.write_all`): a ``<id>.stix.json`` is there only when its
 signed files are. Both are the idempotency record: a delivery whose bundle and signed files
 are there is a duplicate; one whose bundle a crash left unwritten gets it when it comes back
 (the bundle is built from the delivery alone, so it is the same bytes).
