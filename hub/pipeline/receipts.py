@@ -222,7 +222,12 @@ class ReceiptRecorder:
             await self._ledger.write(
                 sender, receipt, msg.metadata.timestamp, recorded.entry.digest or ""
             )
-        except (nats.errors.Error, TimeoutError, ValueError) as err:  # it comes again
+        except ValueError as err:
+            # A sender or sink that cannot name a subject (not one the hub accepted): it
+            # never will, so retrying would hold the receipt forever. On the record anyway.
+            log.error("ledger_impossible", message_id=receipt.message_id, error=type(err).__name__)
+            return True
+        except (nats.errors.Error, TimeoutError) as err:  # it comes again
             log.warning(
                 "ledger_not_written", message_id=receipt.message_id, error=type(err).__name__
             )

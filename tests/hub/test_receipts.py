@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from structlog.testing import capture_logs
 
-from hub.audit import EntryKind, parse_entry
+from hub.audit import AuditWriter, EntryKind, parse_entry
+from hub.config import HubSettings
 from hub.errors import (
     ReceiptConflict,
     ReceiptMismatch,
@@ -27,6 +35,7 @@ from hub.pipeline.receipt_checks import (
     frozen_sinks,
     receipt_entry,
 )
+from hub.pipeline.receipts import ReceiptRecorder
 from schemas.countersign import sha256_digest
 from schemas.jws import sign_detached
 from schemas.receipts import Receipt, ReceiptStatus, sign_receipt
@@ -382,3 +391,31 @@ def test_a_receipt_that_did_not_verify_keeps_its_own_reason(td: TestDirectory) -
         EntryKind.RECEIPT_REJECTED,
         "sender_mismatch",
     )
+
+
+def test_a_ledger_entry_that_cannot_name_its_subject_does_not_hold_the_receipt(
+    td: TestDirectory,
+) -> None:
+    # Unreachable for deliveries the hub validated; if it ever happened, retrying could
+    # never succeed: the receipt is acked (it is on the record) and the error logged.
+    body = json.dumps({"sender": {"country": "G T"}}).encode()
+    receipt = _receipt(delivery_seq=7, digest=sha256_digest(body))
+    raw, jws = _signed(td, receipt, "SV")
+    subject = receipt_subject("SV")
+    stored = _stored(body=body)
+    recorded = checked_entry(
+        receipt_entry(td.directory, subject, raw, jws), subject, raw, stored, SINKS
+    )
+    recorder = ReceiptRecorder(
+        cast(JetStreamContext, None),  # never reached: the subject fails first
+        cast(AuditWriter, None),
+        td.directory,
+        HubSettings(),
+        sinks=SINKS,
+    )
+    assert recorded.valid
+    msg = cast(Msg, SimpleNamespace(metadata=SimpleNamespace(timestamp=datetime.now(UTC))))
+    with capture_logs() as logs:
+        told = asyncio.run(recorder._tell_sender(msg, recorded, stored))
+    assert told is True
+    assert [entry["event"] for entry in logs] == ["ledger_impossible"]
