@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import nats.errors
+import structlog
 from nats.js import JetStreamContext
 
 from schemas.ledger import LedgerReceipt
@@ -24,6 +26,8 @@ from schemas.receipts import Receipt
 from schemas.subjects import ledger_subject
 
 __all__ = ["LedgerWriter", "sender_of"]
+
+log = structlog.get_logger("enlace.hub.ledger")
 
 
 def sender_of(delivery_body: bytes) -> str | None:
@@ -76,3 +80,31 @@ class LedgerWriter:
         )
         subject = ledger_subject(sender, receipt.message_id, receipt.recipient, receipt.sink)
         await self.js.publish(subject, entry.to_json())
+
+    async def tell(
+        self,
+        receipt: Receipt | None,
+        delivery_body: bytes | None,
+        recorded_at: datetime,
+        receipt_digest: str,
+    ) -> bool:
+        """Write ``receipt``'s ledger entry for the sender of ``delivery_body``.
+
+        Nothing to write (a refused receipt, an unreadable delivery) is done; so is a
+        receipt that can never name a subject (logged ``ledger_impossible``: retrying would
+        hold it forever, and it is on the record anyway). False when JetStream did not take
+        it: the receipt comes again.
+        """
+        sender = None if receipt is None or delivery_body is None else sender_of(delivery_body)
+        if receipt is None or sender is None:
+            return True
+        try:
+            await self.write(sender, receipt, recorded_at, receipt_digest)
+        except ValueError as err:
+            log.error("ledger_impossible", message_id=receipt.message_id, error=type(err).__name__)
+        except (nats.errors.Error, TimeoutError) as err:
+            log.warning(
+                "ledger_not_written", message_id=receipt.message_id, error=type(err).__name__
+            )
+            return False
+        return True

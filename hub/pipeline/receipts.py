@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -44,7 +43,7 @@ from hub.jetstream.streams import (
     ensure_receipts_consumer,
 )
 from hub.metrics import HubMetrics
-from hub.pipeline.ledger import LedgerWriter, sender_of
+from hub.pipeline.ledger import LedgerWriter
 from hub.pipeline.receipt_checks import (
     RecordedReceipt,
     SinkRegister,
@@ -213,26 +212,10 @@ class ReceiptRecorder:
         self, msg: Msg, recorded: RecordedReceipt, stored: StoredDelivery | None
     ) -> bool:
         """Write ``recorded``'s ledger entry for the sender of ``stored``; False when it
-        could not be."""
-        receipt = recorded.receipt
-        sender = None if receipt is None or stored is None else sender_of(stored.body)
-        if receipt is None or sender is None:
-            return True  # refused, or no sender to tell: nothing to write
-        try:
-            await self._ledger.write(
-                sender, receipt, msg.metadata.timestamp, recorded.entry.digest or ""
-            )
-        except ValueError as err:
-            # A sender or sink that cannot name a subject (not one the hub accepted): it
-            # never will, so retrying would hold the receipt forever. On the record anyway.
-            log.error("ledger_impossible", message_id=receipt.message_id, error=type(err).__name__)
-            return True
-        except (nats.errors.Error, TimeoutError) as err:  # it comes again
-            log.warning(
-                "ledger_not_written", message_id=receipt.message_id, error=type(err).__name__
-            )
-            return False
-        return True
+        could not be (it comes again)."""
+        body = None if stored is None else stored.body
+        at, digest = msg.metadata.timestamp, recorded.entry.digest or ""
+        return await self._ledger.tell(recorded.receipt, body, at, digest)
 
     async def handle_batch(self, msgs: Sequence[Msg], done: Done | None = None) -> None:
         """Record a batch of receipts in one audit append, mark them, then ack each.
