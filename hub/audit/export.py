@@ -8,6 +8,8 @@ JSON Lines, UTF-8::
     ...
     {"checkpoint": "<signed note text>"}
     ...
+    {"leaves": "<signed leaves note text>"}      (hub.audit.leaves; may be absent)
+    ...
 
 Entry lines are the stored canonical JSON bytes themselves (a change to one byte of the
 file is a change to one byte of an entry), so ``enlace audit verify --from-export``
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,7 @@ class AuditExport:
     origin: str | None
     entries: list[bytes]
     checkpoints: list[str]
+    leaves: list[str] = field(default_factory=list)
 
 
 def latest_size(notes: Sequence[str]) -> int:
@@ -52,7 +55,11 @@ def latest_size(notes: Sequence[str]) -> int:
 
 
 def write_export(
-    path: Path, origin: str | None, entries: Sequence[bytes], checkpoints: Sequence[str]
+    path: Path,
+    origin: str | None,
+    entries: Sequence[bytes],
+    checkpoints: Sequence[str],
+    leaves: Sequence[str] = (),
 ) -> None:
     """Write an export file atomically (temp file, fsync, rename).
 
@@ -61,6 +68,7 @@ def write_export(
         origin: the log's origin (as its checkpoints name it), when known.
         entries: the leaves, in order, as stored.
         checkpoints: the signed checkpoints, as stored.
+        leaves: the signed leaves notes stored beside them.
     """
     header = {
         "format": EXPORT_FORMAT,
@@ -75,6 +83,8 @@ def write_export(
             fh.write(raw + b"\n")
         for note in checkpoints:
             fh.write(canonical_json({"checkpoint": note}) + b"\n")
+        for note in leaves:
+            fh.write(canonical_json({"leaves": note}) + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -102,16 +112,19 @@ def read_export(path: Path) -> AuditExport:
             f"{path} line 1: not an Enlace audit export header; make one with `enlace audit export`"
         )
     entries: list[bytes] = []
-    checkpoints: list[str] = []
+    notes: dict[str, list[str]] = {"checkpoint": [], "leaves": []}
     for raw in lines[1:]:
-        if raw.startswith(b'{"checkpoint":'):
+        key = next((k for k in notes if raw.startswith(b'{"%s":' % k.encode())), None)
+        if key is not None:
             try:
-                note = json.loads(raw)["checkpoint"]
+                note = json.loads(raw)[key]
             except (ValueError, KeyError, TypeError):
                 note = None
             if isinstance(note, str):
-                checkpoints.append(note)
+                notes[key].append(note)
                 continue
         entries.append(raw)
     origin = header.get("origin")
-    return AuditExport(origin if isinstance(origin, str) else None, entries, checkpoints)
+    return AuditExport(
+        origin if isinstance(origin, str) else None, entries, notes["checkpoint"], notes["leaves"]
+    )

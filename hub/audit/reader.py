@@ -8,8 +8,10 @@ is read with direct gets instead, one round trip per message.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,10 +28,11 @@ from hub.audit.streams import (
     CHECKPOINT_STREAM,
     CHECKPOINT_SUBJECT,
     HDR_FIRST,
+    HDR_LEAVES,
     HDR_MSG_ID,
 )
 
-__all__ = ["AuditReader", "StoredBatch", "StoredCheckpoint"]
+__all__ = ["AuditReader", "StoredBatch", "StoredCheckpoint", "leaf_notes"]
 
 _READ_TIMEOUT = 5.0
 _SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consumer
@@ -53,6 +56,22 @@ class StoredCheckpoint:
     seq: int
     note: str
     headers: dict[str, str]
+
+
+def leaf_notes(stored: Iterable[StoredCheckpoint]) -> list[str]:
+    """The signed leaves notes (:mod:`hub.audit.leaves`) the checkpoint messages carry.
+
+    A header that is not base64 text is skipped: verification then bounds a change by the
+    checkpoints alone.
+    """
+    notes = []
+    for one in stored:
+        encoded = one.headers.get(HDR_LEAVES)
+        if encoded is None:
+            continue
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            notes.append(base64.b64decode(encoded, validate=True).decode())
+    return notes
 
 
 def _header_int(headers: dict[str, str] | None, name: str) -> int | None:
@@ -185,10 +204,20 @@ class AuditReader:
 
     async def checkpoints(self) -> list[str]:
         """Every stored signed checkpoint note, oldest first."""
-        notes = []
+        return [stored.note for stored in await self.checkpoint_messages()]
+
+    async def checkpoint_messages(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint message (note and headers), oldest first."""
+        found = []
         async for msg in self._messages(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, 1, False):
-            notes.append(msg.data.decode("utf-8", errors="replace"))
-        return notes
+            found.append(
+                StoredCheckpoint(
+                    seq=msg.metadata.sequence.stream,
+                    note=msg.data.decode("utf-8", errors="replace"),
+                    headers=dict(msg.headers or {}),
+                )
+            )
+        return found
 
     async def latest_checkpoint(self) -> str | None:
         stored = await self.latest_checkpoint_message()

@@ -25,6 +25,7 @@ __all__ = [
     "HDR_COUNT",
     "HDR_EXPECTED_LAST_SEQ",
     "HDR_FIRST",
+    "HDR_LEAVES",
     "HDR_MSG_ID",
     "HDR_STATE",
     "check_stream",
@@ -38,6 +39,7 @@ CHECKPOINT_SUBJECT = "enlace.audit.checkpoint"
 HDR_FIRST = "Enlace-Audit-First"
 HDR_COUNT = "Enlace-Audit-Count"
 HDR_STATE = "Enlace-Audit-State"  # base64 of the signed WriterState note, on checkpoints
+HDR_LEAVES = "Enlace-Audit-Leaves"  # base64 of the signed SignedLeaves note, on checkpoints
 HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
 HDR_MSG_ID = "Nats-Msg-Id"
 

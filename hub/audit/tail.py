@@ -39,6 +39,7 @@ from nats.js.errors import APIError
 from hub.audit.checkpoint import CheckpointSigner, WriterState, open_checkpoint, open_state
 from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditLogCorrupt, AuditStoreError, CheckpointError, TreeStateError
+from hub.audit.leaves import MAX_SIGNED_LEAVES, SignedLeaves
 from hub.audit.merkle import CompactTree, leaf_hash
 from hub.audit.reader import AuditReader
 from hub.audit.streams import (
@@ -99,6 +100,31 @@ class LogTail:
     last_seq: int = 0
     last_leaf: bytes = b""  # leaf hash of entry size-1 (stored with checkpoints)
     batches_read: int = 0  # AUDIT messages read back from the stream (catch-ups)
+    # Leaf hashes since the last stored checkpoint (the newest MAX_SIGNED_LEAVES), from
+    # index recent_first: signed beside the next checkpoint (hub.audit.leaves).
+    recent_first: int = 0
+    recent: list[bytes] = field(default_factory=list)
+
+    def _add_leaf(self, leaf: bytes) -> None:
+        self.last_leaf = leaf
+        self.tree.append(leaf)
+        self.recent.append(leaf)
+        if len(self.recent) > MAX_SIGNED_LEAVES:
+            drop = len(self.recent) - MAX_SIGNED_LEAVES
+            del self.recent[:drop]
+            self.recent_first += drop
+
+    def signed_leaves(self, origin: str) -> SignedLeaves | None:
+        """The leaves a checkpoint of the log as it is now carries (none new: None)."""
+        if not self.recent:
+            return None
+        return SignedLeaves(origin, self.recent_first, tuple(self.recent))
+
+    def forget_leaves(self, size: int) -> None:
+        """Drop the leaves below ``size``: a stored checkpoint carries them."""
+        drop = max(0, min(size - self.recent_first, len(self.recent)))
+        del self.recent[:drop]
+        self.recent_first += drop
 
     def writer_state(self, origin: str) -> WriterState:
         """What a checkpoint of the log as it is now carries (header ``Enlace-Audit-State``)."""
@@ -149,8 +175,7 @@ class LogTail:
                     return seen[batch_id]
                 raise AuditStoreError(f"batch {batch_id} reported duplicate but is not in AUDIT")
             for line in lines:
-                self.last_leaf = leaf_hash(line)
-                self.tree.append(self.last_leaf)
+                self._add_leaf(leaf_hash(line))
             self.last_seq = ack.seq
             return first
 
@@ -166,8 +191,7 @@ class LogTail:
             if batch.msg_id:
                 seen[batch.msg_id] = self.tree.size
             for raw in batch.entries:
-                self.last_leaf = leaf_hash(raw)
-                self.tree.append(self.last_leaf)
+                self._add_leaf(leaf_hash(raw))
             self.last_seq = batch.seq
             self.batches_read += 1
         return seen
@@ -266,4 +290,5 @@ class LogTail:
         self.tree = tree
         self.last_seq = state.last_seq
         self.last_leaf = state.last_leaf
+        self.recent_first, self.recent = state.size, []
         return state.size

@@ -7,9 +7,10 @@ consistency) for a log held in full. It names the first bad entry:
 
 - an entry that is not canonical JSON of a valid entry, or whose ``index`` is not its
   position (a dropped, reordered or inserted entry) is named exactly;
-- an entry changed into another valid entry is only visible as a root mismatch: the
-  report names the first entry after the last checkpoint that still matches (the change
-  lies between it and the mismatching checkpoint; checkpoints every N entries bound it);
+- an entry changed into another valid entry is visible as a root mismatch; the report
+  names it exactly when the leaf hashes the hub signed beside its checkpoints
+  (:mod:`hub.audit.leaves`) cover it, else the first entry after the last checkpoint that
+  still matches (the change lies between it and the mismatching checkpoint);
 - entries missing at the end (truncation) are named from the first missing index;
 - with ``require_covered`` (exports), entries after the last checkpoint are refused:
   nobody signed them, so they may have been appended by anyone.
@@ -27,6 +28,7 @@ from typing import Any
 from hub.audit.checkpoint import Checkpoint, CheckpointVerifier, open_checkpoint
 from hub.audit.entries import parse_entry
 from hub.audit.errors import AuditEntryInvalid, CheckpointError, ProofError
+from hub.audit.leaves import signed_leaf_map
 from hub.audit.merkle import CompactTree, leaf_hash, verify_inclusion
 
 __all__ = [
@@ -122,6 +124,7 @@ def verify_log(
     require_covered: bool = False,
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
+    leaves: Sequence[str] = (),
 ) -> VerifyReport:
     """Verify ``entries`` (raw bytes, in log order) against signed checkpoint ``notes``.
 
@@ -133,6 +136,8 @@ def verify_log(
         origin: the expected log origin (default: the first checkpoint's).
         progress: called with the number of entries checked so far, every
             :data:`PROGRESS_EVERY` entries and at the end (the console's progress bar).
+        leaves: signed leaves notes stored beside the checkpoints; they let a change in
+            place be named exactly.
     """
     keys = list(verifiers)
     opened, problem = _open_all(notes, keys, origin)
@@ -140,7 +145,10 @@ def verify_log(
     report = VerifyReport(len(entries), b"", len(notes), 0, origin)
     tree = CompactTree()
     if problem is None:
-        problem = _walk(entries, sorted(opened, key=lambda p: p[1].size), tree, report, progress)
+        checkpoints = sorted(opened, key=lambda p: p[1].size)
+        problem = _walk(entries, checkpoints, tree, report, progress)
+        if problem is not None and problem.checkpoint is not None and leaves:
+            problem = _pinpoint(entries, problem, signed_leaf_map(leaves, keys, origin))
     if progress is not None:
         progress(len(entries))
     report.problem = problem
@@ -206,6 +214,21 @@ def _walk(
             checkpoint=number,
         )
     return None
+
+
+def _pinpoint(entries: Sequence[bytes], problem: Problem, signed: dict[int, bytes]) -> Problem:
+    """The exact entry of a root mismatch, if a signed leaf hash differs from its own."""
+    start = problem.index or 0
+    for i in range(start, len(entries)):
+        expected = signed.get(i)
+        if expected is not None and leaf_hash(entries[i]) != expected:
+            return Problem(
+                "changed in place: its leaf hash is not the one the hub signed beside its "
+                f"checkpoints (checkpoint #{problem.checkpoint} no longer matches)",
+                index=i,
+                checkpoint=problem.checkpoint,
+            )
+    return problem
 
 
 def make_proof_bundle(entry: bytes, index: int, proof: list[bytes], note: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from hub.audit.streams import (
     AUDIT_STREAM,
     CHECKPOINT_STREAM,
     CHECKPOINT_SUBJECT,
+    HDR_LEAVES,
     HDR_STATE,
     check_stream,
 )
@@ -184,10 +185,15 @@ class AuditWriter:
         if cp.size > 0:
             state_note = self._signer.sign_state(tail.writer_state(self.origin))
             headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
+        leaves = tail.signed_leaves(self.origin)
+        if leaves is not None:
+            leaves_note = self._signer.sign_note(leaves.text())
+            headers[HDR_LEAVES] = base64.b64encode(leaves_note.encode()).decode()
         note = self._signer.sign(cp)
         await self._js.publish(
             CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
         )
+        tail.forget_leaves(cp.size)
         self._checkpointed = max(self._checkpointed, cp.size)
         return note
 

@@ -19,7 +19,7 @@ from hub.audit.entries import parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.export import latest_size, read_export, write_export
 from hub.audit.proofs import entry_proofs, latest_checkpoint
-from hub.audit.reader import AuditReader
+from hub.audit.reader import AuditReader, leaf_notes
 from hub.audit.verify import (
     load_proof_bundle,
     verify_log,
@@ -34,6 +34,13 @@ __all__ = ["checkpoint", "export", "proof", "verify", "verify_proof"]
 
 async def _log_and_checkpoints(reader: AuditReader) -> tuple[list[bytes], list[str]]:
     return await reader.read_all(), await reader.checkpoints()
+
+
+async def _log_checkpoints_leaves(
+    reader: AuditReader,
+) -> tuple[list[bytes], list[str], list[str]]:
+    stored = await reader.checkpoint_messages()
+    return await reader.read_all(), [s.note for s in stored], leaf_notes(stored)
 
 
 @click.command(
@@ -75,11 +82,12 @@ def verify(
         except AuditError as exc:
             fail(str(exc), ExitCode.FAILED)
         entries, notes, strict = exported.entries, exported.checkpoints, True
+        leaves = exported.leaves
     else:
-        entries, notes = with_reader(nats_url, _log_and_checkpoints)
+        entries, notes, leaves = with_reader(nats_url, _log_checkpoints_leaves)
         strict = False
     kept = [p.read_text(encoding="utf-8", errors="replace") for p in checkpoint_files]
-    report = verify_log(entries, [*notes, *kept], keys, require_covered=strict)
+    report = verify_log(entries, [*notes, *kept], keys, require_covered=strict, leaves=leaves)
     if as_json:
         print_json(report.to_json())
     elif report.ok:
@@ -105,10 +113,10 @@ def verify(
 )
 @nats_url_option
 def export(file: Path, include_tail: bool, nats_url: str | None) -> None:
-    entries, notes = with_reader(nats_url, _log_and_checkpoints)
+    entries, notes, leaves = with_reader(nats_url, _log_checkpoints_leaves)
     if not include_tail:
         entries = entries[: latest_size(notes)]
-    write_export(file, _origin(notes), entries, notes)
+    write_export(file, _origin(notes), entries, notes, leaves)
     click.echo(f"exported {len(entries)} entries and {len(notes)} checkpoints to {file}")
 
 

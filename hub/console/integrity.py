@@ -28,7 +28,7 @@ from hub.audit.checkpoint import (
 from hub.audit.errors import AuditError, CheckpointError, ProofError
 from hub.audit.merkle import consistency_proof, leaf_hash, verify_consistency
 from hub.audit.proofs import peek_checkpoint
-from hub.audit.reader import AuditReader
+from hub.audit.reader import AuditReader, leaf_notes
 from hub.audit.verify import VerifyReport, verify_log
 from hub.deployment import Deployment
 from schemas.errors import GovernanceError
@@ -261,14 +261,15 @@ async def _verify(run: VerifyRun, reader: AuditReader, deployment: Deployment) -
         async for batch in reader.batches():
             entries.extend(batch.entries)
             run.done = batch.seq
-        notes = await reader.checkpoints()
+        stored = await reader.checkpoint_messages()
+        notes, leaves = [s.note for s in stored], leaf_notes(stored)
         run.phase, run.done, run.total = "checking", 0, len(entries)
 
         def check() -> tuple[VerifyReport, Consistency | None]:
             def progress(n: int) -> None:
                 run.done = n
 
-            report = verify_log(entries, notes, keys, progress=progress)
+            report = verify_log(entries, notes, keys, progress=progress, leaves=leaves)
             return report, check_consistency(entries, notes, keys)
 
         # The tree is hashed in a thread: the console keeps answering while it runs.

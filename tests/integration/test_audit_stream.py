@@ -32,7 +32,9 @@ from hub.audit import (
 )
 from hub.audit.checkpoint import WriterState
 from hub.audit.errors import AuditStreamWeakened
+from hub.audit.leaves import signed_leaf_map
 from hub.audit.merkle import leaf_hash
+from hub.audit.reader import leaf_notes
 from hub.audit.streams import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
@@ -94,6 +96,28 @@ async def test_appended_entries_are_persisted_in_order_and_verify(
     assert report.ok, report.problem
     assert report.size == 40
     assert report.root == writer.root()
+
+
+async def test_checkpoints_carry_the_signed_leaves_that_name_an_entry_changed_in_place(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=7)
+    for i in range(20):
+        await writer.append([_entry(i), _entry(i)])
+    await writer.close()
+    reader = AuditReader(js)
+    stored = await reader.checkpoint_messages()
+    leaves = leaf_notes(stored)
+    signed = signed_leaf_map(leaves, [signer.verifier()], ORIGIN)
+    entries = await reader.read_all()
+    assert signed == {i: leaf_hash(raw) for i, raw in enumerate(entries)}
+    # Entry 17 rewritten on disk into another valid entry: named exactly, not its range.
+    entries[17] = _entry(999).with_index(17).canonical()
+    notes = [s.note for s in stored]
+    report = verify_log(entries, notes, [signer.verifier()], leaves=leaves)
+    assert report.first_bad_index == 17, report.problem
+    assert report.problem is not None and "changed in place" in report.problem.reason
 
 
 async def test_writer_reopened_continues_the_same_log(

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from hub.audit import kinds
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner
-from hub.audit.errors import CheckpointError, ExportError, ProofError
+from hub.audit.errors import CheckpointError, ExportError, ProofError, TreeStateError
 from hub.audit.export import latest_size, read_export, write_export
+from hub.audit.leaves import SignedLeaves, open_leaves
 from hub.audit.merkle import CompactTree, inclusion_proof, leaf_hash
 from hub.audit.verify import (
     VerifyReport,
@@ -225,3 +226,59 @@ def test_inclusion_proof_bundle_verifies_and_refuses_forgery() -> None:
     other = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
     with pytest.raises(CheckpointError):
         verify_proof_bundle(bundle, [other.verifier()])
+
+
+def sign_leaves(log: Log, first: int, upto: int, signer: CheckpointSigner = SIGNER) -> str:
+    hashes = tuple(leaf_hash(raw) for raw in log.entries[first:upto])
+    return signer.sign_note(SignedLeaves(ORIGIN, first, hashes).text())
+
+
+@pytest.mark.parametrize("i", [0, 9, 13, N - 1])
+def test_a_changed_but_valid_entry_is_named_exactly_by_the_signed_leaves(
+    i: int, tmp_path: Path
+) -> None:
+    log = build_log(N, EVERY)
+    leaves = [sign_leaves(log, k, min(k + EVERY, N)) for k in range(0, N, EVERY)]
+    log.entries[i] = log.entries[i].replace(b"bad_signature", b"bad_signaturf")
+    report = verify_log(log.entries, log.notes, KEYS, require_covered=True, leaves=leaves)
+    assert report.first_bad_index == i
+    assert report.problem is not None and "changed in place" in report.problem.reason
+    # The same through an export file, offline.
+    path = tmp_path / "audit.jsonl"
+    write_export(path, ORIGIN, log.entries, log.notes, leaves)
+    exported = read_export(path)
+    assert exported.leaves == leaves
+    again = verify_log(
+        exported.entries, exported.checkpoints, KEYS, require_covered=True, leaves=exported.leaves
+    )
+    assert again.first_bad_index == i
+
+
+def test_leaves_signed_by_another_key_or_log_name_nothing() -> None:
+    log = build_log(N, EVERY)
+    other = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    forged = sign_leaves(log, 8, 12, other)
+    log.entries[9] = log.entries[9].replace(b"bad_signature", b"bad_signaturf")
+    # A forger signs leaves that "prove" entry 11 changed: refused, the range is reported.
+    fake = build_log(N, EVERY)
+    fake.entries[11] = fake.entries[11].replace(b"bad_signature", b"bad_signaturf")
+    wrong_log = SIGNER.sign_note(
+        SignedLeaves("enlace.other", 8, tuple(leaf_hash(r) for r in fake.entries[8:12])).text()
+    )
+    report = verify_log(log.entries, log.notes, KEYS, leaves=[forged, wrong_log])
+    assert report.first_bad_index == 8
+    # A leaves note can never pass for a checkpoint, nor the reverse.
+    as_checkpoint = verify_log(log.entries, [sign_leaves(log, 0, 4)], KEYS)
+    assert as_checkpoint.problem is not None and as_checkpoint.problem.checkpoint == 0
+    with pytest.raises(TreeStateError):
+        open_leaves(log.notes[0], KEYS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_read_as_leaves_or_refused(text: str) -> None:
+    try:
+        parsed = SignedLeaves.parse_text(text)
+    except TreeStateError:
+        return
+    assert parsed.text().decode() == text
