@@ -1,8 +1,10 @@
-"""Inclusion proofs of chosen entries against the latest signed checkpoint.
+"""Inclusion proofs of chosen entries against the latest signed checkpoint, and
+consistency proofs between two checkpoints.
 
 What ``enlace audit proof`` writes and the console's trail offers as downloads: one
 :func:`~hub.audit.verify.make_proof_bundle` per entry, each checked back by
-``enlace audit verify-proof``.
+``enlace audit verify-proof``. :func:`prove_consistency` is ``enlace audit consistency``,
+the console's integrity page and what the hub answers a witness with.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 
 from hub.audit.checkpoint import Checkpoint
 from hub.audit.errors import CheckpointError, ProofError
-from hub.audit.merkle import inclusion_proof, leaf_hash
+from hub.audit.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency
 from hub.audit.verify import make_proof_bundle
 
-__all__ = ["entry_proofs", "latest_checkpoint", "peek_checkpoint"]
+__all__ = ["entry_proofs", "latest_checkpoint", "peek_checkpoint", "prove_consistency"]
 
 
 def peek_checkpoint(note: str) -> Checkpoint:
@@ -60,3 +62,38 @@ def entry_proofs(
     return [
         make_proof_bundle(entries[i], i, inclusion_proof(hashes, i, size), note) for i in indexes
     ]
+
+
+def prove_consistency(entries: Sequence[bytes], old: Checkpoint, new: Checkpoint) -> list[bytes]:
+    """The RFC 9162 consistency proof from ``old`` to ``new``, made from the log and checked.
+
+    The proof is made from the leaves of ``entries`` and checked against both signed
+    roots: it holds only if the older signed tree is a prefix of the newer one *and* the
+    log held now is the one both were signed over.
+
+    Args:
+        entries: the log's raw entries, in order (at least ``new.size`` of them).
+        old: the older checkpoint (its signature already checked).
+        new: the newer checkpoint (its signature already checked).
+
+    Raises:
+        ProofError: ``old`` is larger than ``new``, another log's, the log holds fewer
+            entries than ``new`` signed, or the two are not consistent (a fork, a rollback
+            or a rewritten entry).
+    """
+    if old.origin != new.origin:
+        raise ProofError(f"the checkpoints are of two logs ({old.origin!r}, {new.origin!r})")
+    if old.size > new.size:
+        raise ProofError(f"the old checkpoint ({old.size}) is larger than the new ({new.size})")
+    if len(entries) < new.size:
+        raise ProofError(
+            f"the log holds only {len(entries)} entries, the checkpoint signed {new.size}"
+        )
+    leaves = [leaf_hash(raw) for raw in entries[: new.size]]
+    if old.size == new.size:
+        if old.root != new.root:
+            raise ProofError(f"two checkpoints of size {old.size} sign different roots: a fork")
+        return []
+    proof = consistency_proof(leaves, old.size, new.size)
+    verify_consistency(old.size, new.size, old.root, new.root, proof)
+    return proof

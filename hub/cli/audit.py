@@ -20,6 +20,7 @@ from hub.audit.entries import REDELIVERED, AuditEntry, parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.reader import AuditReader
 from hub.cli.audit_access import nats_url_option, newest_then_new, with_reader
+from hub.cli.audit_consistency import consistency
 from hub.cli.audit_evidence import checkpoint, export, proof, verify, verify_proof
 from hub.cli.context import fail
 
@@ -195,5 +196,5 @@ def show(message_id: str, as_json: bool, nats_url: str | None) -> None:
     Console().print(_table(trail))
 
 
-for _command in (verify, export, checkpoint, proof, verify_proof):
+for _command in (verify, export, checkpoint, proof, verify_proof, consistency):
     audit.add_command(_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,8 @@ from nats.aio.client import Client as NatsClient
 from hub.audit.checkpoint import CheckpointVerifier
 from hub.audit.entries import AuditEntry, parse_entry
 from hub.audit.errors import AuditError
-from hub.audit.reader import AuditReader
+from hub.audit.export import read_export
+from hub.audit.reader import AuditReader, leaf_notes
 from hub.cli.context import CliContext, fail
 from hub.cli.exit_codes import ExitCode
 from hub.cli.operator import with_operator
@@ -30,7 +32,10 @@ from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 
 __all__ = [
+    "LoadedLog",
+    "from_export_option",
     "key_opts",
+    "load_log",
     "nats_url_option",
     "newest_then_new",
     "output_option",
@@ -55,6 +60,47 @@ def with_reader(url: str | None, body: Callable[[AuditReader], Awaitable[T]]) ->
             fail(str(exc), ExitCode.FAILED)
 
     return with_operator(url, "enlace-audit-cli", read)
+
+
+@dataclass(frozen=True)
+class LoadedLog:
+    """A whole log: its entries, signed checkpoints and signed leaves; ``offline`` if exported."""
+
+    entries: list[bytes]
+    notes: list[str]
+    leaves: list[str]
+    offline: bool
+
+
+def from_export_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--from-export FILE`` option: ``what`` this export file instead of the live log."""
+    return click.option(
+        "--from-export",
+        "export_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=f"{what} this export file instead of the live log (offline).",
+    )
+
+
+def load_log(export_file: Path | None, url: str | None) -> LoadedLog:
+    """The export file's log if one is given, else the live log read over NATS.
+
+    An unreadable export ends the command with ``FAILED``.
+    """
+    if export_file is not None:
+        try:
+            exported = read_export(export_file)
+        except AuditError as exc:
+            fail(str(exc), ExitCode.FAILED)
+        return LoadedLog(exported.entries, exported.checkpoints, exported.leaves, True)
+
+    async def read(reader: AuditReader) -> LoadedLog:
+        stored = await reader.checkpoint_messages()
+        notes = [s.note for s in stored]
+        return LoadedLog(await reader.read_all(), notes, leaf_notes(stored), False)
+
+    return with_reader(url, read)
 
 
 async def newest_then_new(

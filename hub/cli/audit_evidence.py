@@ -17,15 +17,23 @@ import click
 from hub.audit.checkpoint import note_origin
 from hub.audit.entries import parse_entry
 from hub.audit.errors import AuditError
-from hub.audit.export import latest_size, read_export, write_export
+from hub.audit.export import latest_size, write_export
 from hub.audit.proofs import entry_proofs, latest_checkpoint
-from hub.audit.reader import AuditReader, leaf_notes
+from hub.audit.reader import AuditReader
 from hub.audit.verify import (
     load_proof_bundle,
     verify_log,
     verify_proof_bundle,
 )
-from hub.cli.audit_access import key_opts, nats_url_option, output_option, verifiers, with_reader
+from hub.cli.audit_access import (
+    from_export_option,
+    key_opts,
+    load_log,
+    nats_url_option,
+    output_option,
+    verifiers,
+    with_reader,
+)
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 
@@ -36,25 +44,12 @@ async def _log_and_checkpoints(reader: AuditReader) -> tuple[list[bytes], list[s
     return await reader.read_all(), await reader.checkpoints()
 
 
-async def _log_checkpoints_leaves(
-    reader: AuditReader,
-) -> tuple[list[bytes], list[str], list[str]]:
-    stored = await reader.checkpoint_messages()
-    return await reader.read_all(), [s.note for s in stored], leaf_notes(stored)
-
-
 @click.command(
     help="Recompute the Merkle tree, check every checkpoint's signature and that each later "
     "checkpoint extends the earlier; print OK with size and root, or the first bad entry and "
     "why (exit 1). Offline with --from-export."
 )
-@click.option(
-    "--from-export",
-    "export_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Verify this export file instead of the live log (offline).",
-)
+@from_export_option("Verify")
 @click.option(
     "--checkpoint",
     "checkpoint_files",
@@ -76,18 +71,10 @@ def verify(
     nats_url: str | None,
 ) -> None:
     keys = verifiers(cli, key_file, key_name)
-    if export_file is not None:
-        try:
-            exported = read_export(export_file)
-        except AuditError as exc:
-            fail(str(exc), ExitCode.FAILED)
-        entries, notes, strict = exported.entries, exported.checkpoints, True
-        leaves = exported.leaves
-    else:
-        entries, notes, leaves = with_reader(nats_url, _log_checkpoints_leaves)
-        strict = False
+    log = load_log(export_file, nats_url)
     kept = [p.read_text(encoding="utf-8", errors="replace") for p in checkpoint_files]
-    report = verify_log(entries, [*notes, *kept], keys, require_covered=strict, leaves=leaves)
+    notes = [*log.notes, *kept]
+    report = verify_log(log.entries, notes, keys, require_covered=log.offline, leaves=log.leaves)
     if as_json:
         print_json(report.to_json())
     elif report.ok:
@@ -113,11 +100,10 @@ def verify(
 )
 @nats_url_option
 def export(file: Path, include_tail: bool, nats_url: str | None) -> None:
-    entries, notes, leaves = with_reader(nats_url, _log_checkpoints_leaves)
-    if not include_tail:
-        entries = entries[: latest_size(notes)]
-    write_export(file, _origin(notes), entries, notes, leaves)
-    click.echo(f"exported {len(entries)} entries and {len(notes)} checkpoints to {file}")
+    log = load_log(None, nats_url)
+    entries = log.entries if include_tail else log.entries[: latest_size(log.notes)]
+    write_export(file, _origin(log.notes), entries, log.notes, log.leaves)
+    click.echo(f"exported {len(entries)} entries and {len(log.notes)} checkpoints to {file}")
 
 
 def _origin(notes: list[str]) -> str | None:

@@ -26,8 +26,7 @@ from hub.audit.checkpoint import (
     open_checkpoint,
 )
 from hub.audit.errors import AuditError, CheckpointError, ProofError
-from hub.audit.merkle import consistency_proof, leaf_hash, verify_consistency
-from hub.audit.proofs import peek_checkpoint
+from hub.audit.proofs import peek_checkpoint, prove_consistency
 from hub.audit.reader import AuditReader, leaf_notes
 from hub.audit.verify import VerifyReport, verify_log
 from hub.deployment import Deployment
@@ -171,14 +170,10 @@ def check_consistency(
     if len(sizes) < 2:
         return None
     old, new = opened[sizes[-2]], opened[sizes[-1]]
-    if new.size > len(entries):
-        return Consistency(old.size, new.size, 0, f"the log holds only {len(entries)} entries")
-    leaves = [leaf_hash(raw) for raw in entries[: new.size]]
-    proof = consistency_proof(leaves, old.size, new.size)
     try:
-        verify_consistency(old.size, new.size, old.root, new.root, proof)
+        proof = prove_consistency(entries, old, new)
     except ProofError as exc:
-        return Consistency(old.size, new.size, len(proof), exc.description)
+        return Consistency(old.size, new.size, 0, exc.description)
     return Consistency(old.size, new.size, len(proof))
 
 

@@ -384,6 +384,10 @@ def test_cli_tail_show_verify_export_and_proofs(server: NatsServer, tmp_path: Pa
     assert kept.read_text().split("\n")[1] == "5"
     out = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(kept), *keyopt, *url])
     assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["audit", "consistency", str(kept), "latest", *keyopt, *url])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["audit", "consistency", "0", "5", "--json", *keyopt, *url])
+    assert out.exit_code == 13, out.output  # no checkpoint of the empty log was signed
 
     proof_file = tmp_path / "proof.json"
     out = runner.invoke(cli, ["audit", "proof", mid, "-o", str(proof_file), *url])

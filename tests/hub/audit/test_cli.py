@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub.audit.checkpoint import CheckpointSigner
+from hub.audit.checkpoint import Checkpoint, CheckpointSigner
 from hub.audit.export import write_export
-from hub.audit.merkle import inclusion_proof, leaf_hash
+from hub.audit.merkle import CompactTree, inclusion_proof, leaf_hash
 from hub.audit.verify import make_proof_bundle
 from hub.cli import cli
 from hub.governance.keystore import KeyKind, KeyStore
@@ -104,3 +105,47 @@ def test_verify_uses_the_hub_keys_of_the_deployment_directory(tmp_path: Path) ->
     write_export(export, ORIGIN, stranger.entries, stranger.notes)
     out = runner.invoke(cli, ["--home", str(home), "audit", "verify", "--from-export", str(export)])
     assert out.exit_code == 1 and "not signed by a known hub key" in out.output
+
+
+def test_consistency_from_the_cli_proves_extension_and_refuses_a_fork(tmp_path: Path) -> None:
+    export, public, signer = _setup(tmp_path)  # checkpoints of sizes 5, 10 and 12
+    runner = CliRunner()
+    base = ["audit", "consistency", "--from-export", str(export), "--key", str(public)]
+    out = runner.invoke(cli, [*base, "5", "latest"])
+    assert out.exit_code == 0, out.output
+    assert "size 12" in out.output and "size 5" in out.output
+    out = runner.invoke(cli, [*base, "5", "10", "--json"])
+    result = json.loads(out.output)
+    assert out.exit_code == 0 and result["ok"] is True
+    assert (result["old"]["size"], result["new"]["size"]) == (5, 10) and result["proof"]
+
+    # A checkpoint kept from a fork: same key, same origin, another entry at index 3.
+    forked = build_log(12, 7, signer)
+    forked.entries[3] = forked.entries[3].replace(b"bad_signature", b"bad_signaturf")
+    kept_fork = tmp_path / "fork.note"
+    kept_fork.write_text(build_fork_note(forked.entries[:7], signer))
+    out = runner.invoke(cli, [*base, str(kept_fork), "latest"])
+    assert out.exit_code == 1, out.output
+    assert "FAILED" in out.output
+
+    # A checkpoint kept from when the log was longer (a rollback since).
+    longer = build_log(15, 15, signer)
+    kept_long = tmp_path / "long.note"
+    kept_long.write_text(longer.notes[-1])
+    out = runner.invoke(cli, [*base, "12", str(kept_long), "--json"])
+    assert out.exit_code == 1 and "only 12 entries" in json.loads(out.output)["problem"]
+
+    assert runner.invoke(cli, [*base, "7", "12"]).exit_code == 13  # no checkpoint of size 7
+    assert runner.invoke(cli, [*base, "12", "5"]).exit_code == 2
+    other = CheckpointSigner(Ed25519PrivateKey.generate(), "hub-k1")
+    forged = tmp_path / "forged.note"
+    forged.write_text(build_log(5, 5, other).notes[-1])
+    out = runner.invoke(cli, [*base, str(forged), "12"])
+    assert out.exit_code == 1 and "not signed by a known hub key" in out.output
+
+
+def build_fork_note(entries: list[bytes], signer: CheckpointSigner) -> str:
+    tree = CompactTree()
+    for raw in entries:
+        tree.append(leaf_hash(raw))
+    return signer.sign(Checkpoint(ORIGIN, tree.size, tree.root(), datetime.now(UTC)))

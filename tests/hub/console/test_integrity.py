@@ -128,7 +128,7 @@ class _SlowLog:
         return
         yield
 
-    async def checkpoints(self) -> list[str]:
+    async def checkpoint_messages(self) -> list[object]:
         return []
 
 
