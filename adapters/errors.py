@@ -31,6 +31,14 @@ Tree::
         ├── PublishForbidden               publish_forbidden    subject, login: the server
         │                                                       refused this login's publish
         ├── OutcomeNotPermitted            outcome_not_permitted  another country's outcomes
+        ├── WitnessRefusal                 witness_refused      the witness will not cosign
+        │   │                                                   (known_size: what it cosigned)
+        │   ├── WitnessMalformed           witness_malformed    not an add-checkpoint request
+        │   ├── WitnessUnknownLog          witness_unknown_log  another log's checkpoint
+        │   ├── WitnessUnsigned            witness_unsigned     no hub key signed it
+        │   ├── WitnessConflict            witness_conflict     the old size is not its own
+        │   ├── WitnessRollback            witness_rollback     smaller than what it cosigned
+        │   └── WitnessFork                witness_fork         does not extend what it cosigned
         └── GatewayRefusal                 gateway_refused      a gateway request is refused
             ├── BadToken                   bad_token            401
             └── RequestTooLarge            too_large            413
@@ -66,6 +74,13 @@ __all__ = [
     "TamperedDelivery",
     "TransientSinkError",
     "UnknownSink",
+    "WitnessConflict",
+    "WitnessFork",
+    "WitnessMalformed",
+    "WitnessRefusal",
+    "WitnessRollback",
+    "WitnessUnknownLog",
+    "WitnessUnsigned",
     "reason_of",
 ]
 
@@ -325,6 +340,43 @@ class OutcomeNotPermitted(AdapterError):
         )
         self.message_id = message_id
         self.country = country
+
+
+class WitnessRefusal(AdapterError):
+    """A party's witness refuses to cosign a checkpoint of the hub's log.
+
+    ``known_size`` is the size of the checkpoint it cosigned last (0: none yet).
+    """
+
+    code = "witness_refused"
+
+    def __init__(self, description: str, known_size: int = 0) -> None:
+        super().__init__(description)
+        self.known_size = known_size
+
+
+class WitnessMalformed(WitnessRefusal):
+    code = "witness_malformed"
+
+
+class WitnessUnknownLog(WitnessRefusal):
+    code = "witness_unknown_log"
+
+
+class WitnessUnsigned(WitnessRefusal):
+    code = "witness_unsigned"
+
+
+class WitnessConflict(WitnessRefusal):
+    code = "witness_conflict"
+
+
+class WitnessRollback(WitnessRefusal):
+    code = "witness_rollback"
+
+
+class WitnessFork(WitnessRefusal):
+    code = "witness_fork"
 
 
 class GatewayRefusal(AdapterError):

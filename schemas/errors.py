@@ -35,6 +35,7 @@ Tree::
     │   ├── GovernanceUnsigned              governance_unsigned
     │   ├── GovernanceBadSignature          governance_bad_signature
     │   └── GovernanceStaleVersion          governance_stale_version
+    ├── TlogError (ValueError)              tlog_invalid          a signed note or log proof fails
     ├── HubError                            → hub.errors
     └── AdapterError                        → adapters.errors
 """
@@ -67,6 +68,7 @@ __all__ = [
     "SignatureError",
     "SubjectMismatch",
     "ThemeNotAllowed",
+    "TlogError",
     "UnknownKey",
     "UnknownMessageType",
 ]
@@ -282,6 +284,12 @@ class GovernanceBadSignature(GovernanceError):
 
 class GovernanceStaleVersion(GovernanceError):
     code = "governance_stale_version"
+
+
+class TlogError(EnlaceError, ValueError):
+    """A signed note, checkpoint, cosignature or consistency proof does not hold."""
+
+    code = "tlog_invalid"
 
 
 def _all_codes() -> dict[str, type[EnlaceError]]:

@@ -42,17 +42,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hub.audit.errors import CheckpointError, TreeStateError
+from schemas import tlog
+from schemas.errors import TlogError
 
 __all__ = [
     "Checkpoint",
@@ -68,18 +67,14 @@ __all__ = [
     "open_state",
 ]
 
-_SIG_PREFIX = "— "  # U+2014 EM DASH, U+0020 SPACE
+_SIG_PREFIX = tlog.SIG_PREFIX
 _NAME = re.compile(r"^[^\s+]+$")
 _ED25519 = b"\x01"
 
 
-def _raw(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
 def key_hash(name: str, public_key: Ed25519PublicKey) -> bytes:
     """The signed-note key hash of an Ed25519 key named ``name``."""
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + _raw(public_key)).digest()[:4]
+    return tlog.note_key_hash(name, public_key)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -108,20 +103,11 @@ class Checkpoint:
         Raises:
             CheckpointError: a line is missing or malformed (says which).
         """
-        lines = text.split("\n")
-        if len(lines) < 5 or lines[-1] != "":
-            raise CheckpointError("checkpoint body needs origin, size, root and time lines")
-        origin, size_text, root_text = lines[0], lines[1], lines[2]
-        if not origin:
-            raise CheckpointError("checkpoint origin line is empty")
-        if not re.fullmatch(r"0|[1-9][0-9]*", size_text):
-            raise CheckpointError(f"checkpoint size {size_text!r} is not a decimal number")
         try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
-            raise CheckpointError("checkpoint root hash is not base64") from None
-        if len(root) != 32:
-            raise CheckpointError(f"checkpoint root hash has {len(root)} bytes, not 32")
+            head = tlog.checkpoint_head(text)
+        except TlogError as exc:
+            raise CheckpointError(exc.description) from None
+        lines = text.split("\n")
         times = [ln[5:] for ln in lines[3:-1] if ln.startswith("time ")]
         if len(times) != 1:
             raise CheckpointError("checkpoint needs exactly one 'time' extension line")
@@ -129,7 +115,7 @@ class Checkpoint:
             moment = datetime.strptime(times[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
             raise CheckpointError(f"checkpoint time {times[0]!r} is not RFC 3339 UTC") from None
-        return cls(origin=origin, size=int(size_text), root=root, time=moment)
+        return cls(origin=head.origin, size=head.size, root=head.root, time=moment)
 
 
 _STATE_MAGIC = "enlace-audit-writer-state v1"
@@ -284,22 +270,10 @@ class CheckpointVerifier:
 
 
 def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
-    body, sep, sigs = note.partition("\n\n")
-    if not sep or not sigs.endswith("\n"):
-        raise CheckpointError("not a signed note: no blank line before the signatures")
-    signatures = []
-    for line in sigs[:-1].split("\n"):
-        if not line.startswith(_SIG_PREFIX):
-            raise CheckpointError(f"signature line {line[:40]!r} does not start with '— '")
-        name, _, blob = line[len(_SIG_PREFIX) :].partition(" ")
-        try:
-            raw = base64.b64decode(blob, validate=True)
-        except binascii.Error:
-            raise CheckpointError(f"signature of {name!r} is not base64") from None
-        if len(raw) < 5:
-            raise CheckpointError(f"signature of {name!r} is too short")
-        signatures.append((name, raw[:4], raw[4:]))
-    return body + "\n", signatures
+    try:
+        return tlog.split_note(note)
+    except TlogError as exc:
+        raise CheckpointError(exc.description) from None
 
 
 def note_signers(note: str) -> list[tuple[str, bytes]]:
@@ -342,27 +316,12 @@ def open_note(note: str, verifiers: Iterable[CheckpointVerifier]) -> str:
     Raises:
         CheckpointError: malformed, signed by no known key, or a known key's signature fails.
     """
-    body, signatures = _split_note(note)
     verifiers = list(verifiers)
-    known = {(v.name, v.key_hash): v for v in verifiers}
-    origin = note_origin(body)
-    for v in verifiers:
-        if v.by_origin and _NAME.fullmatch(origin):
-            known.setdefault((origin, key_hash(origin, v.public_key)), v)
-    verified = False
-    for name, khash, sig in signatures:
-        verifier = known.get((name, khash))
-        if verifier is None:
-            continue
-        try:
-            verifier.public_key.verify(sig, body.encode())
-        except InvalidSignature:
-            raise CheckpointError(f"signature by {name!r} does not match the checkpoint") from None
-        verified = True
-    if not verified:
-        names = ", ".join(repr(n) for n, _, _ in signatures) or "none"
-        raise CheckpointError(
-            f"checkpoint is not signed by a known hub key (signed by {names}); "
-            "check the hub keys in the directory or --key"
-        )
-    return body
+    keys = [tlog.NoteKey(v.name, v.public_key) for v in verifiers]
+    origin = note_origin(note)
+    if _NAME.fullmatch(origin):
+        keys += [tlog.NoteKey(origin, v.public_key) for v in verifiers if v.by_origin]
+    try:
+        return tlog.verify_note(note, keys)
+    except TlogError as exc:
+        raise CheckpointError(exc.description) from None

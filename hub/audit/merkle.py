@@ -15,6 +15,9 @@ import hashlib
 from collections.abc import Sequence
 
 from hub.audit.errors import ProofError, TreeStateError
+from schemas import tlog
+from schemas.errors import TlogError
+from schemas.tlog import leaf_hash, node_hash
 
 __all__ = [
     "EMPTY_ROOT",
@@ -29,16 +32,6 @@ __all__ = [
 ]
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """The RFC 6962 hash of a leaf: SHA-256 of 0x00 and the entry."""
-    return hashlib.sha256(b"\x00" + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """The RFC 6962 hash of an inner node: SHA-256 of 0x01, left and right."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -163,7 +156,7 @@ def verify_inclusion(
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Check a consistency proof (RFC 9162 §2.1.4.2).
+    """Check a consistency proof (RFC 9162 §2.1.4.2; :func:`schemas.tlog.verify_consistency`).
 
     Args:
         old_size: the older tree's size.
@@ -175,45 +168,10 @@ def verify_consistency(
     Raises:
         ProofError: the tree of ``new_root`` does not extend that of ``old_root``.
     """
-    if not 0 <= old_size <= new_size:
-        raise ProofError(f"size {new_size} cannot extend size {old_size}")
-    if old_size == new_size:
-        if proof or old_root != new_root:
-            raise ProofError(f"two different roots for the same size {old_size}")
-        return
-    if old_size == 0:
-        if proof:
-            raise ProofError("a consistency proof from the empty tree must be empty")
-        return
-    if not proof:
-        raise ProofError("empty consistency proof")
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # a power of two: the old root is itself a node
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is longer than needed")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("consistency proof is shorter than needed")
-    if fr != old_root:
-        raise ProofError(f"the log of size {new_size} does not contain the root of size {old_size}")
-    if sr != new_root:
-        raise ProofError(f"consistency proof does not lead to the root of size {new_size}")
+    try:
+        tlog.verify_consistency(old_size, new_size, old_root, new_root, proof)
+    except TlogError as exc:
+        raise ProofError(exc.description) from None
 
 
 class CompactTree:

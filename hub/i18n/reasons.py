@@ -89,6 +89,7 @@ EXPLANATIONS: dict[str, str] = {
     "subject_mismatch": "the subject does not match the sender, theme or type in the message",
     "tampered_delivery": "a delivery failed its countersignature check",
     "theme_not_allowed": "the sender's point of contact may not publish on this theme",
+    "tlog_invalid": "a signed note, cosignature or log proof does not hold",
     "too_large": "the message is larger than the limit",
     "too_old": "issued before the acceptance window",
     "undeliverable": "accepted, but no agreement lets it reach anyone",
@@ -97,6 +98,17 @@ EXPLANATIONS: dict[str, str] = {
     "unknown_type": "the message type or version is unknown",
     "up_busy": "enlace up already runs for this deployment, or its leftovers do",
     "viewing_refused": "the hub did not record the viewing, so the bytes are not shown",
+    "witness_conflict": "the hub proved from another size than the one the witness cosigned last",
+    "witness_fork": (
+        "the hub's log does not extend the one the witness cosigned: forked or rewritten"
+    ),
+    "witness_malformed": "the witness was sent something that is not a checkpoint with its proof",
+    "witness_refused": "a party's witness refused to cosign the audit log's checkpoint",
+    "witness_rollback": (
+        "the hub's log is smaller than one the witness already cosigned: rolled back"
+    ),
+    "witness_unknown_log": "the checkpoint is of another log than the one the witness follows",
+    "witness_unsigned": "the checkpoint is not signed by a hub key the witness knows",
     **ROUTING_REASONS,
 }
 """Reason code → what it means, for people (English)."""
