@@ -68,6 +68,11 @@ __all__ = [
     "rejected_subject",
     "sender_token",
     "sink_consumer",
+    "witness_cosigned_subject",
+    "witness_country",
+    "witness_refused_subject",
+    "witness_request_subject",
+    "witness_requests",
 ]
 
 PREFIX = "enlace"
@@ -93,6 +98,7 @@ STREAMS: dict[str, list[str]] = {
     "QUARANTINE": [f"{PREFIX}.quarantine.>"],
     "RECEIPTS": [f"{PREFIX}.receipt.>"],
     "AUDIT": [f"{PREFIX}.audit"],
+    "AUDIT_WITNESS": [f"{PREFIX}.witness.*.cosigned", f"{PREFIX}.witness.*.refused"],
 }
 
 _TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -219,6 +225,38 @@ def quarantine_subject(cc: str) -> str:
     """Quarantine by the subject's country token; ``XX`` when even that is unreadable."""
     _check(cc)
     return f"{PREFIX}.quarantine.{cc}"
+
+
+def witness_request_subject(cc: str) -> str:
+    """Where ``cc``'s witness asks the hub for its latest checkpoint and a consistency proof
+    (core request/reply: the answer is a tlog-witness ``add-checkpoint`` body)."""
+    _check(cc)
+    return f"{PREFIX}.witness.{cc}.checkpoint"
+
+
+def witness_requests() -> str:
+    """What the hub answers: every country's witness requests."""
+    return f"{PREFIX}.witness.*.checkpoint"
+
+
+def witness_cosigned_subject(cc: str) -> str:
+    """Where ``cc``'s witness stores its cosigned checkpoints (stream AUDIT_WITNESS)."""
+    _check(cc)
+    return f"{PREFIX}.witness.{cc}.cosigned"
+
+
+def witness_refused_subject(cc: str) -> str:
+    """Where ``cc``'s witness stores the checkpoints it refused and why (AUDIT_WITNESS)."""
+    _check(cc)
+    return f"{PREFIX}.witness.{cc}.refused"
+
+
+def witness_country(subject: str) -> str | None:
+    """The country of a witness subject (None when it is not one)."""
+    parts = subject.split(".")
+    if len(parts) == 4 and parts[:2] == [PREFIX, "witness"] and _CC.fullmatch(parts[2]):
+        return parts[2]
+    return None
 
 
 def quarantine_viewed_subject() -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "NoteKey",
     "checkpoint_head",
     "cosign",
+    "cosigner_name",
     "leaf_hash",
     "node_hash",
     "note_key_hash",
@@ -248,6 +249,14 @@ def checkpoint_head(body: str) -> CheckpointHead:
 
 def _cosigned_message(body: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode()
+
+
+def cosigner_name(origin: str, country: str) -> str:
+    """The name party ``country``'s witness cosigns log ``origin`` under.
+
+    Both sides compute it: the witness to sign, a verifier to find the key ID it expects.
+    """
+    return f"{origin}/witness/{country}"
 
 
 def cosign(key: Ed25519PrivateKey, name: str, body: str, timestamp: int) -> str:

@@ -10,6 +10,8 @@ JSON Lines, UTF-8::
     ...
     {"leaves": "<signed leaves note text>"}      (hub.audit.leaves; may be absent)
     ...
+    {"witness": {"country": "GT", "kind": "cosigned", "text": "<cosigned checkpoint>"}}
+    ...                                          (hub.audit.witness; may be absent)
 
 Entry lines are the stored canonical JSON bytes themselves (a change to one byte of the
 file is a change to one byte of an entry), so ``enlace audit verify --from-export``
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from hub.audit.checkpoint import Checkpoint
 from hub.audit.errors import CheckpointError, ExportError
+from hub.audit.reader import WitnessRecord
 from schemas.canonical import canonical_json
 
 __all__ = ["EXPORT_FORMAT", "AuditExport", "latest_size", "read_export", "write_export"]
@@ -40,6 +43,7 @@ class AuditExport:
     entries: list[bytes]
     checkpoints: list[str]
     leaves: list[str] = field(default_factory=list)
+    witnesses: list[WitnessRecord] = field(default_factory=list)
 
 
 def latest_size(notes: Sequence[str]) -> int:
@@ -60,6 +64,7 @@ def write_export(
     entries: Sequence[bytes],
     checkpoints: Sequence[str],
     leaves: Sequence[str] = (),
+    witnesses: Sequence[WitnessRecord] = (),
 ) -> None:
     """Write an export file atomically (temp file, fsync, rename).
 
@@ -69,6 +74,7 @@ def write_export(
         entries: the leaves, in order, as stored.
         checkpoints: the signed checkpoints, as stored.
         leaves: the signed leaves notes stored beside them.
+        witnesses: what the parties' witnesses stored (AUDIT_WITNESS).
     """
     header = {
         "format": EXPORT_FORMAT,
@@ -85,6 +91,9 @@ def write_export(
             fh.write(canonical_json({"checkpoint": note}) + b"\n")
         for note in leaves:
             fh.write(canonical_json({"leaves": note}) + b"\n")
+        for record in witnesses:
+            said = {"country": record.country, "kind": record.kind, "text": record.data.decode()}
+            fh.write(canonical_json({"witness": said}) + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -113,7 +122,13 @@ def read_export(path: Path) -> AuditExport:
         )
     entries: list[bytes] = []
     notes: dict[str, list[str]] = {"checkpoint": [], "leaves": []}
+    witnesses: list[WitnessRecord] = []
     for raw in lines[1:]:
+        if raw.startswith(b'{"witness":'):
+            record = _witness_line(raw, len(witnesses))
+            if record is not None:
+                witnesses.append(record)
+                continue
         key = next((k for k in notes if raw.startswith(b'{"%s":' % k.encode())), None)
         if key is not None:
             try:
@@ -126,5 +141,19 @@ def read_export(path: Path) -> AuditExport:
         entries.append(raw)
     origin = header.get("origin")
     return AuditExport(
-        origin if isinstance(origin, str) else None, entries, notes["checkpoint"], notes["leaves"]
+        origin if isinstance(origin, str) else None,
+        entries,
+        notes["checkpoint"],
+        notes["leaves"],
+        witnesses,
     )
+
+
+def _witness_line(raw: bytes, seq: int) -> WitnessRecord | None:
+    try:
+        said = json.loads(raw)["witness"]
+        return WitnessRecord(
+            seq + 1, str(said["country"]), str(said["kind"]), said["text"].encode()
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -30,11 +30,14 @@ from hub.audit.streams import (
     HDR_FIRST,
     HDR_LEAVES,
     HDR_MSG_ID,
+    WITNESS_STREAM,
 )
+from schemas.subjects import witness_country
 
-__all__ = ["AuditReader", "StoredBatch", "StoredCheckpoint", "leaf_notes"]
+__all__ = ["AuditReader", "StoredBatch", "StoredCheckpoint", "WitnessRecord", "leaf_notes"]
 
 _READ_TIMEOUT = 5.0
+WITNESS_FILTER = "enlace.witness.>"  # every subject of AUDIT_WITNESS
 _SHORT_TAIL = 64  # below this many messages, direct gets beat creating a consumer
 
 
@@ -56,6 +59,16 @@ class StoredCheckpoint:
     seq: int
     note: str
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class WitnessRecord:
+    """One AUDIT_WITNESS message: a party's cosigned checkpoint or its refusal."""
+
+    seq: int
+    country: str
+    kind: str  # "cosigned" or "refused"
+    data: bytes
 
 
 def leaf_notes(stored: Iterable[StoredCheckpoint]) -> list[str]:
@@ -217,6 +230,20 @@ class AuditReader:
                     headers=dict(msg.headers or {}),
                 )
             )
+        return found
+
+    async def witness_records(self) -> list[WitnessRecord]:
+        """What the parties' witnesses stored, oldest first (none: [], also without the
+        stream, as in a deployment from before witnesses)."""
+        if await self.last_seq(WITNESS_STREAM) == 0:
+            return []
+        found = []
+        async for msg in self._messages(WITNESS_STREAM, WITNESS_FILTER, 1, False):
+            country = witness_country(msg.subject)
+            if country is None:
+                continue
+            kind = msg.subject.rsplit(".", 1)[-1]
+            found.append(WitnessRecord(msg.metadata.sequence.stream, country, kind, msg.data))
         return found
 
     async def latest_checkpoint(self) -> str | None:

@@ -1,9 +1,11 @@
-"""The audit log's two streams: their names, subjects and headers, and what a writer needs.
+"""The audit log's streams: their names, subjects and headers, and what a writer needs.
 
 AUDIT holds the entries (``enlace.audit``), AUDIT_CHECKPOINTS the signed checkpoints
-(``enlace.audit.checkpoint``). Both are made by the hub's stream registry
-(:func:`hub.jetstream.streams.ensure_audit_streams`) with ``deny_delete`` and
-``deny_purge``: the server refuses to remove entries, whoever asks. A writer checks them
+(``enlace.audit.checkpoint``), AUDIT_WITNESS what the parties' witnesses said of them
+(``enlace.witness.CC.cosigned`` / ``.refused``, :mod:`hub.audit.witness`). All are made
+by the hub's stream registry (:func:`hub.jetstream.streams.ensure_audit_streams`) with
+``deny_delete`` and ``deny_purge``: the server refuses to remove entries, whoever asks.
+A writer checks them
 before it appends (:func:`check_stream`): it refuses a stream that is missing or whose
 configuration could lose entries (:func:`weaknesses`). Restrict publishing on
 ``enlace.audit`` to the hub's credentials: the log proves order and integrity against its
@@ -28,6 +30,7 @@ __all__ = [
     "HDR_LEAVES",
     "HDR_MSG_ID",
     "HDR_STATE",
+    "WITNESS_STREAM",
     "check_stream",
     "weaknesses",
 ]
@@ -36,6 +39,7 @@ AUDIT_STREAM = "AUDIT"
 AUDIT_SUBJECT = "enlace.audit"
 CHECKPOINT_STREAM = "AUDIT_CHECKPOINTS"
 CHECKPOINT_SUBJECT = "enlace.audit.checkpoint"
+WITNESS_STREAM = "AUDIT_WITNESS"  # the parties' cosignatures and refusals (hub.audit.witness)
 HDR_FIRST = "Enlace-Audit-First"
 HDR_COUNT = "Enlace-Audit-Count"
 HDR_STATE = "Enlace-Audit-State"  # base64 of the signed WriterState note, on checkpoints

@@ -40,6 +40,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.console", "console"),
     ("hub.cli.quarantine", "quarantine"),
     ("hub.cli.rejected", "rejected"),
+    ("hub.cli.witness", "witness"),
 ]
 
 

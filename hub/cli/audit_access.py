@@ -22,7 +22,7 @@ from hub.audit.checkpoint import CheckpointVerifier
 from hub.audit.entries import AuditEntry, parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.export import read_export
-from hub.audit.reader import AuditReader, leaf_notes
+from hub.audit.reader import AuditReader, WitnessRecord, leaf_notes
 from hub.cli.context import CliContext, fail
 from hub.cli.exit_codes import ExitCode
 from hub.cli.operator import with_operator
@@ -39,6 +39,7 @@ __all__ = [
     "nats_url_option",
     "newest_then_new",
     "output_option",
+    "party_keys",
     "verifiers",
     "with_reader",
 ]
@@ -70,6 +71,7 @@ class LoadedLog:
     notes: list[str]
     leaves: list[str]
     offline: bool
+    witnesses: list[WitnessRecord]
 
 
 def from_export_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -93,12 +95,14 @@ def load_log(export_file: Path | None, url: str | None) -> LoadedLog:
             exported = read_export(export_file)
         except AuditError as exc:
             fail(str(exc), ExitCode.FAILED)
-        return LoadedLog(exported.entries, exported.checkpoints, exported.leaves, True)
+        exported_log = (exported.entries, exported.checkpoints, exported.leaves)
+        return LoadedLog(*exported_log, True, exported.witnesses)
 
     async def read(reader: AuditReader) -> LoadedLog:
         stored = await reader.checkpoint_messages()
         notes = [s.note for s in stored]
-        return LoadedLog(await reader.read_all(), notes, leaf_notes(stored), False)
+        entries, witnesses = await reader.read_all(), await reader.witness_records()
+        return LoadedLog(entries, notes, leaf_notes(stored), False, witnesses)
 
     return with_reader(url, read)
 
@@ -170,6 +174,17 @@ def key_opts(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_key_options):
         fn = option(fn)
     return fn
+
+
+def party_keys(cli: CliContext) -> dict[str, list[Ed25519PublicKey]] | None:
+    """Each party's system keys of the deployment's signed directory (what its witness
+    cosigns with); None without a deployment or an accepted directory (with ``--key``)."""
+    deployment = cli.deployment
+    try:
+        directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
+    except (GovernanceError, OSError):
+        return None
+    return {p.code: [k.public_key for k in p.keys] for p in directory.parties}
 
 
 def verifiers(

@@ -25,12 +25,14 @@ from hub.audit.verify import (
     verify_log,
     verify_proof_bundle,
 )
+from hub.audit.witness import CAUGHT, WitnessReport, witness_report
 from hub.cli.audit_access import (
     from_export_option,
     key_opts,
     load_log,
     nats_url_option,
     output_option,
+    party_keys,
     verifiers,
     with_reader,
 )
@@ -75,8 +77,19 @@ def verify(
     kept = [p.read_text(encoding="utf-8", errors="replace") for p in checkpoint_files]
     notes = [*log.notes, *kept]
     report = verify_log(log.entries, notes, keys, require_covered=log.offline, leaves=log.leaves)
+    parties = party_keys(cli)
+    latest = latest_checkpoint(log.notes) if report.ok else None
+    witnessed = (
+        witness_report(latest[0] if latest else None, log.witnesses, parties)
+        if parties is not None
+        else None
+    )
+    caught = [r for r in witnessed.refusals if r.reason in CAUGHT] if witnessed else []
     if as_json:
-        print_json(report.to_json())
+        data = report.to_json()
+        data["witnesses"] = witnessed.to_json() if witnessed else None
+        data["ok"] = report.ok and not caught
+        print_json(data)
     elif report.ok:
         root = base64.b64encode(report.root).decode()
         click.echo(
@@ -85,10 +98,29 @@ def verify(
         )
         for note in report.notes:
             click.echo(f"note: {note}")
+        if witnessed is not None:
+            _say_witnesses(witnessed, len(parties or {}))
     else:
         click.echo(f"FAILED: {report.problem}", err=True)
-    if not report.ok:
+    if not report.ok or caught:
         raise SystemExit(int(ExitCode.FAILED))
+
+
+def _say_witnesses(witnessed: WitnessReport, parties: int) -> None:
+    who = f": {', '.join(witnessed.witnesses)}" if witnessed.witnesses else ""
+    click.echo(
+        f"witnesses: {len(witnessed.witnesses)} of {parties} parties cosigned the latest "
+        f"checkpoint (size {witnessed.size}){who}"
+    )
+    if witnessed.forged:
+        click.echo(f"note: cosignatures that do not verify, from {', '.join(witnessed.forged)}")
+    for refusal in witnessed.refusals:
+        failed = refusal.reason in CAUGHT
+        click.echo(
+            f"{'FAILED' if failed else 'note'}: witness {refusal.country} refused the checkpoint "
+            f"of size {refusal.offered_size} ({refusal.reason}): {refusal.detail}",
+            err=failed,
+        )
 
 
 @click.command(help="Write the log's entries and signed checkpoints to FILE (JSON Lines).")
@@ -102,7 +134,7 @@ def verify(
 def export(file: Path, include_tail: bool, nats_url: str | None) -> None:
     log = load_log(None, nats_url)
     entries = log.entries if include_tail else log.entries[: latest_size(log.notes)]
-    write_export(file, _origin(log.notes), entries, log.notes, log.leaves)
+    write_export(file, _origin(log.notes), entries, log.notes, log.leaves, log.witnesses)
     click.echo(f"exported {len(entries)} entries and {len(log.notes)} checkpoints to {file}")
 
 

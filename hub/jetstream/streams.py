@@ -27,6 +27,8 @@ OUTCOMES_CC  ``enlace.outcome.CC.>``   the last outcome of each of CC's messages
 AUDIT        ``enlace.audit``          the audit log's entries (:mod:`hub.audit.writer`)
 AUDIT_CHECK  ``enlace.audit.           its signed checkpoints
 POINTS       checkpoint``
+AUDIT_WIT    ``enlace.witness.CC.      each party's cosignatures of checkpoints and its
+NESS         cosigned|refused``        refusals (:mod:`hub.audit.witness`)
 ===========  ========================  ================================================
 
 Every ingress stream (and the server's ``max_payload``) takes messages up to
@@ -70,6 +72,7 @@ from hub.audit.streams import (
     AUDIT_SUBJECT,
     CHECKPOINT_STREAM,
     CHECKPOINT_SUBJECT,
+    WITNESS_STREAM,
     check_stream,
 )
 from hub.config import HubSettings
@@ -238,7 +241,7 @@ async def ensure_streams(
 
 
 def audit_stream_configs(settings: HubSettings) -> list[StreamConfig]:
-    """AUDIT and AUDIT_CHECKPOINTS: nothing ever leaves them.
+    """AUDIT, AUDIT_CHECKPOINTS and AUDIT_WITNESS: nothing ever leaves them.
 
     ``deny_delete`` and ``deny_purge`` (the server refuses to remove an entry, whoever
     asks), limits retention without limits (no entry ages out) and no roll-up or TTL
@@ -247,7 +250,7 @@ def audit_stream_configs(settings: HubSettings) -> list[StreamConfig]:
     return [
         StreamConfig(
             name=name,
-            subjects=[subject],
+            subjects=subjects,
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
             num_replicas=settings.streams.replicas,
@@ -255,15 +258,16 @@ def audit_stream_configs(settings: HubSettings) -> list[StreamConfig]:
             deny_purge=True,
             allow_direct=True,
         )
-        for name, subject in (
-            (AUDIT_STREAM, AUDIT_SUBJECT),
-            (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT),
+        for name, subjects in (
+            (AUDIT_STREAM, [AUDIT_SUBJECT]),
+            (CHECKPOINT_STREAM, [CHECKPOINT_SUBJECT]),
+            (WITNESS_STREAM, STREAMS[WITNESS_STREAM]),
         )
     ]
 
 
 async def ensure_audit_streams(js: JetStreamContext, settings: HubSettings) -> None:
-    """Create AUDIT and AUDIT_CHECKPOINTS, or check that they still keep every entry.
+    """Create the audit streams, or check that they still keep every entry.
 
     Never an update: the hub's login may not change them (:mod:`hub.server.logins`), and
     what could lose entries is refused, not repaired.

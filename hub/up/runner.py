@@ -8,7 +8,10 @@
    the server's size refusals as user ``system`` (:mod:`hub.pipeline.oversize`);
 4. one ``enlace adapter run --sink CC/NAME …`` child for every sink of the ``adapters:``
    section, a connection per country as user ``CC`` (restarted if it dies:
-   :mod:`hub.up.children`).
+   :mod:`hub.up.children`);
+5. the witness of each of those parties (:mod:`adapters.witness`, in this process, each
+   over its own login with its own system key), which the hub answers with consistency
+   proofs (:mod:`hub.audit.witness`).
 
 SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters, then
 the server). SIGHUP reloads governance and applies what it added to NATS
@@ -36,8 +39,11 @@ from typing import Any
 
 import structlog
 
+from adapters.errors import AdapterError
+from adapters.witness import Witnesses
 from hub.app import HubApp, create_app
 from hub.audit import AuditError, AuditWriter, CheckpointSigner, kinds
+from hub.audit.witness import serve_witnesses
 from hub.audit.writer import log_name
 from hub.config import HubSettings
 from hub.deployment import Deployment
@@ -55,12 +61,14 @@ from hub.up.pidfiles import Claim, claim
 from hub.up.reload import Reloader
 from hub.up.server import UpServer, probe
 from hub.up.sinks import configured_sinks, sink_pairs, sink_register
+from schemas.errors import GovernanceError
 
 __all__ = ["HubRunner", "pid_file"]
 
 log = structlog.get_logger("enlace.up")
 
 _AUDIT_TRIES = 10
+_WITNESS_SECONDS = 5.0  # how often the witnesses of `enlace up` ask for a new checkpoint
 
 
 def pid_file(deployment: Deployment) -> Path:
@@ -89,6 +97,27 @@ def _serve_metrics(settings: HubSettings) -> HubMetrics:
     return metrics
 
 
+async def start_witnesses(home: Path, sinks: list[tuple[str, str]], url: str) -> Witnesses | None:
+    """Each party whose sinks run here also witnesses the log (its login, its system key);
+    None when there are none, or they cannot start (logged: the hub runs on without).
+
+    Args:
+        home: the deployment (the parties' keys and logins are there, as in the demo).
+        sinks: (country, sink) of the sinks ``enlace up`` runs.
+        url: the NATS server.
+    """
+    countries = list(dict.fromkeys(cc for cc, _ in sinks))
+    if not countries:
+        return None
+    try:
+        witnesses = await Witnesses.start(home, countries, url, _WITNESS_SECONDS)
+    except (AdapterError, GovernanceError, OSError) as err:
+        log.warning("witnesses_not_started", countries=countries, error=str(err))
+        return None
+    log.info("witnesses_started", countries=countries)
+    return witnesses
+
+
 @dataclass
 class HubRunner:
     """Runs one machine's Enlace until stopped; see the module docstring for the order."""
@@ -103,6 +132,7 @@ class HubRunner:
     app: HubApp | None = None
     audit: AuditWriter | None = None
     oversize: OversizeWatcher | None = None
+    witnesses: Witnesses | None = None
     governance: Governance | None = None
     _audit_nc: Any = None
     _claim: Claim | None = None
@@ -188,6 +218,7 @@ class HubRunner:
         await self._watch_oversize()
         if self.audit is not None:  # operators' tools show quarantined bytes once recorded
             await serve_viewings(self._audit_nc, self.audit)
+            await serve_witnesses(self._audit_nc)  # the parties' witnesses ask for proofs
         self._reloader = Reloader(
             deployment=self.deployment,
             settings=self.settings,
@@ -200,6 +231,7 @@ class HubRunner:
             oversize=self.oversize,
         )
         await self.adapters.start(sinks)
+        self.witnesses = await start_witnesses(self.deployment.home, sinks, self.settings.url)
         pid_file(self.deployment).parent.mkdir(parents=True, exist_ok=True)
         pid_file(self.deployment).write_text(f"{os.getpid()}\n", encoding="ascii")
         return self.where()
@@ -324,6 +356,8 @@ class HubRunner:
         if self._audit_nc is not None:
             with contextlib.suppress(Exception):
                 await (self._audit_nc.close() if gone else self._audit_nc.drain())
+        if self.witnesses is not None:
+            await self.witnesses.close()
         await self.adapters.stop()
         await self.server.stop()
         with contextlib.suppress(FileNotFoundError):

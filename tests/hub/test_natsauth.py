@@ -94,7 +94,7 @@ def test_a_party_subscribes_only_to_its_inbox_and_notices() -> None:
 def test_the_hub_may_not_remove_audit_data() -> None:
     perms = hub_permissions()
     deny = perms["publish"]["deny"]
-    for stream in ("AUDIT", "AUDIT_CHECKPOINTS"):
+    for stream in ("AUDIT", "AUDIT_CHECKPOINTS", "AUDIT_WITNESS"):
         assert f"$JS.API.STREAM.DELETE.{stream}" in deny
         assert f"$JS.API.STREAM.PURGE.{stream}" in deny
         assert f"$JS.API.STREAM.MSG.DELETE.{stream}" in deny

@@ -55,7 +55,7 @@ pytestmark = pytest.mark.integration
 
 SINKS = {cc: ["folder"] for cc in PARTIES}
 SINKS["GT"] = ["folder", "webhook"]  # a country with two sinks
-AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
+AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS", "AUDIT_WITNESS")
 BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, RECEIPTS_BUCKET)
 INTRUDER = "intruder"  # a consumer name nobody made
 MESSAGE_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0PA"  # an outcome's subject token
@@ -92,6 +92,10 @@ def _country_publish(cc: str) -> list[str]:
         f"enlace.in.{cc}.>",  # report
         f"enlace.receipt.{cc}",  # its sinks' receipts
         f"enlace.deadletter.{cc}",  # its sinks' dead letters
+        # Its witness: ask the hub for a checkpoint and proof, store what it said of it.
+        f"enlace.witness.{cc}.checkpoint",
+        f"enlace.witness.{cc}.cosigned",
+        f"enlace.witness.{cc}.refused",
         "$JS.API.INFO",
         f"$JS.API.STREAM.INFO.{dead}",
         f"$JS.API.STREAM.MSG.GET.{dead}",
@@ -235,6 +239,9 @@ def _party_subjects(cc: str) -> list[str]:
         f"enlace.deadletter.{cc}",
         f"enlace.outcome.{cc}",
         f"enlace.outcome.{cc}.{MESSAGE_ID}",
+        f"enlace.witness.{cc}.checkpoint",
+        f"enlace.witness.{cc}.cosigned",
+        f"enlace.witness.{cc}.refused",
         f"_INBOX.{cc}.x",
     ]
 

@@ -129,6 +129,22 @@ def test_a_signed_sample_from_gt_lands_in_hn_inbox(up: Up) -> None:
     assert {"received", "routed", "delivered"} <= set(trail_kinds())
 
 
+def test_the_party_whose_sink_runs_here_witnesses_the_log(up: Up) -> None:
+    def witnesses() -> list[str]:
+        result = up.enlace("audit", "verify", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)["witnesses"]
+        assert report["refusals"] == [] and report["forged"] == []
+        return list(report["parties"])
+
+    # HN's witness (its login, its system key) cosigns the latest checkpoint once it
+    # checked the proof from the one before.
+    _wait_for(lambda: witnesses() == ["HN"], "HN's cosignature of the latest checkpoint")
+    assert (up.home / "state" / "witness" / "HN.checkpoint").exists()
+    shown = up.enlace("audit", "verify")
+    assert "witnesses: 1 of 9 parties cosigned the latest checkpoint" in shown.stdout
+
+
 def test_status_shows_streams_and_the_hub_consumer(up: Up) -> None:
     result = up.enlace("status", "--json")
     assert result.returncode == 0, result.stderr

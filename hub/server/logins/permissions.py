@@ -7,6 +7,8 @@ publish                                                why
 =====================================================  ==========================================
 ``enlace.in.CC.>``                                     report (its stream INGRESS_CC)
 ``enlace.receipt.CC``, ``enlace.deadletter.CC``        its sinks' receipts and dead letters
+``enlace.witness.CC.{checkpoint,cosigned,refused}``    its witness: ask the hub for a checkpoint
+                                                       and proof, store its cosignature or refusal
 ``$JS.API.INFO``                                       the JetStream account check of nats-py
 ``$JS.API.CONSUMER.{INFO,MSG.NEXT}.DELIVERY.<sink>``   read through its sinks' named consumers
 ``$JS.ACK.DELIVERY.<sink>.>``                          ack them
@@ -65,6 +67,9 @@ from schemas.subjects import (
     quarantine_viewed_subject,
     receipt_subject,
     rejected_subject,
+    witness_cosigned_subject,
+    witness_refused_subject,
+    witness_request_subject,
 )
 
 __all__ = [
@@ -103,6 +108,11 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
         ingress_filter(cc),
         receipt_subject(cc),
         deadletter_subject(cc),
+        # Its witness (adapters.witness): the request to the hub, and what it says of the
+        # checkpoint, stored in AUDIT_WITNESS under its own country only.
+        witness_request_subject(cc),
+        witness_cosigned_subject(cc),
+        witness_refused_subject(cc),
         "$JS.API.INFO",
         # Its own dead-letter stream only: the count for `adapter status`, reading each
         # letter by sequence for `replay-dead-letters`, removing one once delivered.
@@ -126,7 +136,7 @@ def party_permissions(cc: str, consumers: Iterable[str] = ()) -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
 
 
-AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
+AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS", "AUDIT_WITNESS")
 # Every JetStream API verb that changes a stream's config or removes what it holds. CREATE
 # stays allowed: on an existing stream the server refuses any other configuration.
 _STREAM_CHANGES = (
