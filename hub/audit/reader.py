@@ -232,13 +232,15 @@ class AuditReader:
             )
         return found
 
-    async def witness_records(self) -> list[WitnessRecord]:
+    async def witness_records(self, newest: int | None = None) -> list[WitnessRecord]:
         """What the parties' witnesses stored, oldest first (none: [], also without the
-        stream, as in a deployment from before witnesses)."""
-        if await self.last_seq(WITNESS_STREAM) == 0:
+        stream, as in a deployment from before witnesses); only the ``newest`` if given."""
+        last = await self.last_seq(WITNESS_STREAM)
+        if last == 0:
             return []
+        start = 1 if newest is None else max(1, last - newest + 1)
         found = []
-        async for msg in self._messages(WITNESS_STREAM, WITNESS_FILTER, 1, False):
+        async for msg in self._messages(WITNESS_STREAM, WITNESS_FILTER, start, False):
             country = witness_country(msg.subject)
             if country is None:
                 continue

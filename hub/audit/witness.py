@@ -37,15 +37,23 @@ from hub.audit.errors import AuditError
 from hub.audit.merkle import consistency_proof, leaf_hash
 from hub.audit.proofs import peek_checkpoint
 from hub.audit.reader import AuditReader, WitnessRecord
+from schemas.directory import Directory
 from schemas.errors import TlogError
 from schemas.subjects import witness_requests
-from schemas.tlog import AddCheckpoint, cosigner_name, open_cosignature, split_note
+from schemas.tlog import (
+    AddCheckpoint,
+    checkpoint_head,
+    cosigner_name,
+    open_cosignature,
+    split_note,
+)
 
 __all__ = [
     "CAUGHT",
     "LeafCache",
     "Refusal",
     "WitnessReport",
+    "party_system_keys",
     "serve_witnesses",
     "witness_report",
 ]
@@ -150,6 +158,7 @@ class WitnessReport:
     """Who witnessed the latest checkpoint, and who refused what."""
 
     size: int | None  # the latest checkpoint's size (None: no checkpoint)
+    parties: int = 0  # the parties of the directory: each may witness
     witnesses: list[str] = field(default_factory=list)  # valid cosignatures of it
     latest_cosigned: dict[str, int] = field(default_factory=dict)  # party → largest size
     forged: list[str] = field(default_factory=list)  # records whose cosignature fails
@@ -159,6 +168,7 @@ class WitnessReport:
         return {
             "checkpoint_size": self.size,
             "count": len(self.witnesses),
+            "of": self.parties,
             "parties": self.witnesses,
             "latest_cosigned": self.latest_cosigned,
             "forged": self.forged,
@@ -183,6 +193,11 @@ def _refusal(record: WitnessRecord) -> Refusal:
         return Refusal(record.country, "witness_refused", "unreadable refusal record", None, None)
 
 
+def party_system_keys(directory: Directory) -> dict[str, list[Ed25519PublicKey]]:
+    """Each party's system keys: the keys its witness cosigns with."""
+    return {p.code: [k.public_key for k in p.keys] for p in directory.parties}
+
+
 def witness_report(
     latest_note: str | None,
     records: Iterable[WitnessRecord],
@@ -196,15 +211,19 @@ def witness_report(
         party_keys: each party's system keys (the directory's); a record of a country
             not here counts for nothing.
     """
-    body = split_note(latest_note)[0] if latest_note else None
-    report = WitnessReport(peek_checkpoint(latest_note).size if latest_note else None)
+    # What a cosignature vouches for is the first three lines (C2SP tlog-cosignature): a
+    # checkpoint signed again at the same size (a restart) is witnessed by the earlier one's.
+    head = checkpoint_head(split_note(latest_note)[0]) if latest_note else None
+    report = WitnessReport(
+        peek_checkpoint(latest_note).size if latest_note else None, len(party_keys)
+    )
     for record in records:
         if record.kind == "refused":
             report.refusals.append(_refusal(record))
             continue
         note = record.data.decode("utf-8", errors="replace")
         try:
-            cosigned_body = split_note(note)[0]
+            cosigned = checkpoint_head(split_note(note)[0])
             cp = peek_checkpoint(note)
         except (TlogError, AuditError):
             report.forged.append(record.country)
@@ -223,7 +242,7 @@ def witness_report(
             continue
         best = report.latest_cosigned.get(record.country, -1)
         report.latest_cosigned[record.country] = max(best, cp.size)
-        if cosigned_body == body and record.country not in report.witnesses:
+        if cosigned == head and record.country not in report.witnesses:
             report.witnesses.append(record.country)
     report.witnesses.sort()
     report.forged = sorted(set(report.forged))

@@ -23,6 +23,7 @@ from hub.audit.entries import AuditEntry, parse_entry
 from hub.audit.errors import AuditError
 from hub.audit.export import read_export
 from hub.audit.reader import AuditReader, WitnessRecord, leaf_notes
+from hub.audit.witness import party_system_keys
 from hub.cli.context import CliContext, fail
 from hub.cli.exit_codes import ExitCode
 from hub.cli.operator import with_operator
@@ -184,7 +185,7 @@ def party_keys(cli: CliContext) -> dict[str, list[Ed25519PublicKey]] | None:
         directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
     except (GovernanceError, OSError):
         return None
-    return {p.code: [k.public_key for k in p.keys] for p in directory.parties}
+    return party_system_keys(directory)
 
 
 def verifiers(

@@ -99,17 +99,17 @@ def verify(
         for note in report.notes:
             click.echo(f"note: {note}")
         if witnessed is not None:
-            _say_witnesses(witnessed, len(parties or {}))
+            _say_witnesses(witnessed)
     else:
         click.echo(f"FAILED: {report.problem}", err=True)
     if not report.ok or caught:
         raise SystemExit(int(ExitCode.FAILED))
 
 
-def _say_witnesses(witnessed: WitnessReport, parties: int) -> None:
+def _say_witnesses(witnessed: WitnessReport) -> None:
     who = f": {', '.join(witnessed.witnesses)}" if witnessed.witnesses else ""
     click.echo(
-        f"witnesses: {len(witnessed.witnesses)} of {parties} parties cosigned the latest "
+        f"witnesses: {len(witnessed.witnesses)} of {witnessed.parties} parties cosigned the latest "
         f"checkpoint (size {witnessed.size}){who}"
     )
     if witnessed.forged:

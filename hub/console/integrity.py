@@ -29,11 +29,13 @@ from hub.audit.errors import AuditError, CheckpointError, ProofError
 from hub.audit.proofs import peek_checkpoint, prove_consistency
 from hub.audit.reader import AuditReader, leaf_notes
 from hub.audit.verify import VerifyReport, verify_log
+from hub.audit.witness import WitnessReport, party_system_keys, witness_report
 from hub.deployment import Deployment
 from schemas.errors import GovernanceError
 from schemas.trust import load_directory, load_trust_root
 
 __all__ = [
+    "RECENT_WITNESS_RECORDS",
     "CheckpointView",
     "Consistency",
     "Verifications",
@@ -41,9 +43,12 @@ __all__ = [
     "check_consistency",
     "hub_verifiers",
     "latest_two",
+    "recent_witnesses",
 ]
 
 _PREVIOUS_LOOKBACK = 50  # checkpoints of an unchanged size (restarts) skipped at most
+RECENT_WITNESS_RECORDS = 500
+"""The newest AUDIT_WITNESS records the page reads: many rounds of every party."""
 
 
 def hub_verifiers(deployment: Deployment) -> list[CheckpointVerifier]:
@@ -56,6 +61,21 @@ def hub_verifiers(deployment: Deployment) -> list[CheckpointVerifier]:
     directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
     # Under its kid (checkpoints signed before logs named themselves) or the log's origin.
     return [CheckpointVerifier(k.kid, k.public_key, by_origin=True) for k in directory.hub.keys]
+
+
+async def recent_witnesses(reader: AuditReader, deployment: Deployment) -> WitnessReport | None:
+    """Who cosigned the latest checkpoint, and recent refusals (None: no checkpoint yet).
+
+    Raises:
+        GovernanceError: the directory or trust root cannot be read or is not signed.
+        OSError: a file cannot be read.
+    """
+    latest = await reader.latest_checkpoint()
+    if latest is None:
+        return None
+    directory = load_directory(deployment.directory, load_trust_root(deployment.trust_root))
+    records = await reader.witness_records(newest=RECENT_WITNESS_RECORDS)
+    return witness_report(latest, records, party_system_keys(directory))
 
 
 @dataclass(frozen=True)

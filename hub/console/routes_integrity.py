@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.console.integrity import CheckpointView, hub_verifiers, latest_two
+from hub.console.integrity import CheckpointView, hub_verifiers, latest_two, recent_witnesses
 from hub.console.state import console_state
 from schemas.errors import GovernanceError
 
@@ -28,6 +30,10 @@ async def integrity_page(request: Request) -> Response:
         keys, keys_problem = [], f"{type(exc).__name__}: {exc}"
     latest: CheckpointView | None
     latest, previous = await latest_two(state.reader, keys)
+    witnessed = None
+    if keys_problem is None:
+        with contextlib.suppress(GovernanceError, OSError):
+            witnessed = await recent_witnesses(state.reader, state.deployment)
     return state.renderer.page(
         request,
         "integrity.html",
@@ -35,6 +41,7 @@ async def integrity_page(request: Request) -> Response:
         previous=previous,
         keys_problem=keys_problem,
         run=state.verifications.last,
+        witnessed=witnessed,
     )
 
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 from click.testing import CliRunner, Result
@@ -18,6 +19,7 @@ from adapters.witness import Witness, open_witness, witness_once
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, kinds
 from hub.audit.witness import serve_witnesses, witness_report
 from hub.cli import cli
+from hub.console.i18n import LANG_COOKIE
 from hub.deployment import Deployment
 from hub.governance.keystore import load_key_file
 from hub.server.process import NatsServer
@@ -25,6 +27,7 @@ from schemas.countersign import sha256_digest
 from schemas.trust import load_directory, load_trust_root
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
+from tests.integration.consolekit import log_in, serve_console
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +109,19 @@ async def test_parties_cosign_each_checkpoint_and_verify_counts_them(
     out = await _enlace([*home, "audit", "verify", "--from-export", str(export), "--json"])
     data = json.loads(out.output)
     assert data["witnesses"]["count"] == 2 and data["witnesses"]["parties"] == ["GT", "HN"]
+
+    # The console's integrity page says it, in English and Spanish.
+    async with (
+        serve_console(demo.home, server.url) as url,
+        httpx.AsyncClient(base_url=url, timeout=60) as client,
+    ):
+        await log_in(client)
+        page = (await client.get("/integrity")).text
+        assert '<span class="count">2</span> of <span class="of">9</span> parties' in page
+        assert '<span class="who">GT, HN</span>' in page
+        client.cookies.set(LANG_COOKIE, "es")
+        page = (await client.get("/integrity")).text
+        assert "Testigos" in page and "partes cofirmaron el último punto de control" in page
 
     # A cosignature stored by a party with another key does not count (nor does SV's old one).
     hub_key = load_key_file(demo.home / "keys" / "hub" / "hub-k1.pem")
