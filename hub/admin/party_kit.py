@@ -8,7 +8,8 @@ on that party's machine), laid out as :class:`schemas.layout.Deployment`::
     directory.yaml              the signed public directory
     state/directory.version     the directory version this deployment accepted
     nats/seeds/CC.nk            CC's NATS login (0600): publish as CC, read CC's deliveries
-    keys/party/CC/<kid>.pem     CC's systems key (0600): its sinks sign receipts with it
+    keys/party/CC/<kid>.pem     CC's systems key (0600): its sinks sign receipts with it,
+                                its witness cosigns the hub's audit checkpoints
     keys/poc/<poc>/<kid>.pem    CC's points of contact's keys (0600), only when asked
     nats/tls/ca.pem             the deployment CA: the kit's connections trust it, and no
                                 other, to verify the hub's NATS (:data:`CA_PLACE`)
@@ -42,7 +43,8 @@ CA_PLACE = "nats/tls/ca.pem"
 _HEADER = """\
 # Party kit of {cc} for Enlace, made by `enlace party kit` on {when}.
 # On {cc}'s machine: `enlace --home THIS_FOLDER adapter run --all` (its sinks below),
-# `enlace --home THIS_FOLDER gateway`, `publish`, `verify`, `adapter status`: they log in
+# `enlace --home THIS_FOLDER gateway`, `publish`, `verify`, `adapter status`, `witness`
+# (it cosigns the hub's audit checkpoints with the systems key below): they log in
 # to NATS as {cc} with nats/seeds/{cc}.nk (ENLACE_* variables override any value here).
 # TLS: the hub's NATS is verified against the deployment CA in {ca}, and no other CA.
 """

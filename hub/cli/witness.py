@@ -23,6 +23,7 @@ from adapters.errors import AdapterError
 from adapters.witness import Witnesses, WitnessOutcome, open_witness, witness_once
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
+from hub.logging import configure_logging
 from schemas.errors import EnlaceError
 
 __all__ = ["witness"]
@@ -79,6 +80,7 @@ def witness(
     nats_url: str | None,
 ) -> None:
     cli.require_deployment()
+    configure_logging(None, "warning" if once else "info")  # on stderr: --json stays JSON
     try:
         chosen = [cc.upper() for cc in countries] or [party_from(cli.home) or ""]
         if not all(chosen):

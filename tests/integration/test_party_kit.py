@@ -250,6 +250,21 @@ def test_gt_publishes_as_itself_only(hub: Hub, gt: Machine, tmp_path: Path) -> N
     assert "Traceback" not in refused.stderr
 
 
+def test_gt_witnesses_the_log_from_its_kit_and_verify_counts_it(hub: Hub, gt: Machine) -> None:
+    def witnessed_latest() -> bool:
+        # One round with GT's own login and systems key, on GT's machine …
+        round_ = gt.enlace("witness", "--once", "--json")
+        assert round_.returncode == 0, round_.stdout + round_.stderr
+        assert json.loads(round_.stdout)["GT"]["status"] in ("cosigned", "unchanged", "nothing")
+        # … then the hub's record: GT among the witnesses of the latest checkpoint.
+        result = hub.enlace("audit", "verify", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return "GT" in json.loads(result.stdout)["witnesses"]["parties"]
+
+    wait_for(witnessed_latest, "GT's cosignature of the latest checkpoint")
+    assert (gt.kit / "state" / "witness" / "GT.checkpoint").exists()
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -178,6 +178,18 @@ async def test_a_rolled_back_or_forked_log_is_refused_by_the_witness(
         out = await _enlace([*home, "audit", "verify", "--from-export", str(export)])
         assert out.exit_code == 1
         assert "witness GT refused the checkpoint of size 40 (witness_fork)" in out.output
+
+        # `enlace witness --once` says so too, with exit 1 and the reason code.
+        kept = demo.home / "state" / "witness" / "GT.checkpoint"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(witness.kept() or "")
+        try:
+            args = ["--home", str(demo.home), "witness", "--country", "GT", "--once"]
+            out = await _enlace([*args, "--nats-url", other.url])
+            assert out.exit_code == 1, out.output
+            assert "GT: refused checkpoint of size 40: witness_fork" in out.output
+        finally:
+            kept.unlink()
         await nc.drain()
     finally:
         other.stop()
