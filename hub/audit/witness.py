@@ -34,7 +34,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from hub.audit.errors import AuditError
-from hub.audit.merkle import consistency_proof, leaf_hash
+from hub.audit.merkle import Memo, consistency_proof, leaf_hash
 from hub.audit.proofs import peek_checkpoint
 from hub.audit.reader import AuditReader, WitnessRecord
 from schemas.directory import Directory
@@ -71,6 +71,7 @@ class LeafCache:
     def __init__(self, reader: AuditReader) -> None:
         self._reader = reader
         self.leaves: list[bytes] = []
+        self.memo: Memo = {}  # perfect subtrees' roots: each proof then costs O(log² n)
         self._seq = 0
 
     async def at_least(self, size: int) -> list[bytes]:
@@ -104,7 +105,7 @@ async def answer(reader: AuditReader, cache: LeafCache, old_size: int) -> AddChe
     proof: list[bytes] = []
     if 0 < old_size < size:
         leaves = await cache.at_least(size)
-        proof = consistency_proof(leaves, old_size, size)
+        proof = consistency_proof(leaves, old_size, size, cache.memo)
     return AddCheckpoint(old_size, tuple(proof), note)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from hub.audit.errors import ProofError, TreeStateError
 from hub.audit.merkle import (
     EMPTY_ROOT,
+    MEMO_MIN,
     CompactTree,
+    Memo,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -250,3 +253,17 @@ def test_wrong_peaks_of_the_right_count_give_another_root() -> None:
         tree.append(leaf)
     forged = [tree.peaks[0], leaf_hash(b"forged")]
     assert CompactTree.from_peaks(6, forged).root() != tree.root()
+
+
+def test_proofs_with_a_memo_of_a_growing_log_are_the_proofs_without() -> None:
+    # The hub answers witnesses from one memo while its log grows: every proof must be the
+    # one made from scratch, whatever sizes came before (perfect subtrees never change).
+    hashes = [leaf_hash(str(i).encode()) for i in range(3000)]
+    memo: Memo = {}
+    rng = random.Random(7)
+    size = MEMO_MIN + 1
+    while size < len(hashes):
+        old = rng.randrange(1, size + 1)
+        assert consistency_proof(hashes, old, size, memo) == consistency_proof(hashes, old, size)
+        size += rng.randrange(1, 400)
+    assert memo and all(n >= MEMO_MIN and n & (n - 1) == 0 for _, n in memo)
