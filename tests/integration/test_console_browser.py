@@ -280,6 +280,8 @@ def test_verify_now_shows_progress_then_verified_with_the_size(
     assert 0 < previous < size
     expect(page.locator("#checkpoint-latest .key-name")).to_have_text(re.compile(r"\S+"))
     expect(page.locator("#checkpoint-latest .ok")).to_be_visible()
+    # HN's witness runs beside its sink: the page counts the parties that cosigned.
+    expect(page.locator("#witness-count .of")).to_have_text("9")
     with page.expect_response(re.compile(r"/integrity/verify$")) as started:
         page.click("#verify-now")
     assert started.value.request.method == "POST"
@@ -299,6 +301,7 @@ def test_verify_now_shows_progress_then_verified_with_the_size(
     expect(page.locator("#verify-progress")).to_have_count(0)
     page.click("#lang-es")
     expect(page.locator("h1")).to_have_text("Integridad del registro de auditoría")
+    expect(page.locator("#witness-count")).to_contain_text("partes cofirmaron")
     expect(page.locator("#verify-result")).to_contain_text("Verificado:")
 
 
