@@ -24,6 +24,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from ruamel.yaml import YAML
 
+from schemas.asyncapi_witness import witness_api
 from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
 from schemas.messages.spec import MessageSpec
@@ -384,6 +385,8 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
             },
         },
     }
+    for part, more in zip((channels, operations, messages), witness_api(), strict=True):
+        part.update(more)
     return {
         "asyncapi": "3.0.0",
         "info": {

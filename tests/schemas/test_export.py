@@ -137,6 +137,8 @@ def test_asyncapi_channels_cover_every_type_and_subject(exported: Path) -> None:
     assert "enlace.rejected.{country}" in addresses
     assert "enlace.receipt.{country}" in addresses
     assert "enlace.outcome.{country}.{message_id}" in addresses
+    for what in ("checkpoint", "cosigned", "refused"):  # every party a witness
+        assert f"enlace.witness.{{country}}.{what}" in addresses
 
 
 def test_asyncapi_references_resolve(exported: Path) -> None:
