@@ -63,6 +63,7 @@ from schemas.subjects import (
     witness_request_subject,
 )
 from schemas.tlog import (
+    ANSWER_ERROR,
     AddCheckpoint,
     CheckpointHead,
     NoteKey,
@@ -87,6 +88,7 @@ __all__ = [
 log = structlog.get_logger("enlace.adapters.witness")
 
 REFUSAL_FORMAT = "enlace-witness-refusal"
+_SAID_MAX = 1000
 _REQUEST_TIMEOUT = 10.0
 
 
@@ -209,8 +211,9 @@ class Witness:
 
 @dataclass(frozen=True)
 class WitnessOutcome:
-    """What one round did: ``cosigned``, ``refused``, ``unchanged`` or ``nothing`` (no
-    checkpoint yet); ``size`` of the checkpoint; ``reason`` of a refusal."""
+    """What one round did: ``cosigned``, ``refused``, ``unchanged``, ``nothing`` (no
+    checkpoint yet) or ``unanswered`` (the hub said why not, in ``detail``); ``size`` of
+    the checkpoint; ``reason`` of a refusal."""
 
     status: str
     size: int | None = None
@@ -236,6 +239,11 @@ async def witness_once(nc: NatsClient, witness: Witness, said: set[str]) -> Witn
     text = reply.data.decode("utf-8", errors="replace")
     if not text:
         return WitnessOutcome("nothing")
+    if text.startswith(ANSWER_ERROR):  # the hub could not answer: nothing to refuse or store
+        log.warning("witness_unanswered", country=cc, detail=text[:300])
+        return WitnessOutcome("unanswered", detail=text[len(ANSWER_ERROR) :][:300])
+    if len(said) > _SAID_MAX:
+        said.clear()  # at worst one record stored again, which the stream's window drops
     js = nc.jetstream(timeout=_REQUEST_TIMEOUT)
     kept = witness.kept()
     try:
@@ -292,7 +300,8 @@ async def run_witness(
     while not stop.is_set():
         try:
             await witness_once(nc, witness, said)
-        except (nats.errors.Error, OSError) as exc:
+        except (nats.errors.Error, OSError, TlogError) as exc:
+            # TlogError: its kept checkpoint is unreadable; it refuses nothing it cannot check.
             log.warning("witness_round_failed", country=witness.country, error=str(exc)[:300])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from schemas.errors import TlogError
 
 __all__ = [
+    "ANSWER_ERROR",
     "COSIGNATURE_V1",
     "ED25519",
     "MAX_PROOF_LINES",
@@ -59,6 +60,8 @@ SIG_PREFIX = "— "  # U+2014 EM DASH, U+0020 SPACE
 ED25519 = b"\x01"  # signed-note signature type of an Ed25519 note signature
 COSIGNATURE_V1 = b"\x04"  # signature type of an Ed25519 tlog-cosignature/v1
 MAX_PROOF_LINES = 63  # tlog-witness: a client sends no more
+ANSWER_ERROR = "error: "
+"""How the hub's answer to a witness begins when it could not make one (then why)."""
 _NAME = re.compile(r"^[^\s+]+$")
 
 

@@ -41,6 +41,7 @@ from schemas.directory import Directory
 from schemas.errors import TlogError
 from schemas.subjects import witness_requests
 from schemas.tlog import (
+    ANSWER_ERROR,
     AddCheckpoint,
     checkpoint_head,
     cosigner_name,
@@ -118,7 +119,7 @@ async def serve_witnesses(nc: NatsClient) -> Subscription:
     async def respond(msg: Msg) -> None:
         found = _OLD.fullmatch(msg.data.decode("ascii", errors="replace"))
         if found is None:
-            body = b"error: the request must be 'old <size>'"
+            body = f"{ANSWER_ERROR}the request must be 'old <size>'".encode()
         else:
             try:
                 async with lock:
@@ -126,7 +127,7 @@ async def serve_witnesses(nc: NatsClient) -> Subscription:
                 body = request.text().encode() if request is not None else b""
             except (AuditError, nats.errors.Error) as exc:
                 log.warning("witness_not_answered", subject=msg.subject, why=str(exc)[:300])
-                body = f"error: {exc}"[:300].encode()
+                body = f"{ANSWER_ERROR}{exc}"[:300].encode()
         if msg.reply:
             await msg.respond(body)
 

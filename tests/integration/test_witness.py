@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from adapters.witness import Witness, open_witness, witness_once
 from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, kinds
@@ -24,6 +25,8 @@ from hub.deployment import Deployment
 from hub.governance.keystore import load_key_file
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
+from schemas.subjects import witness_request_subject
+from schemas.tlog import ANSWER_ERROR
 from schemas.trust import load_directory, load_trust_root
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.conftest import start_nats_server
@@ -193,3 +196,32 @@ async def test_a_rolled_back_or_forked_log_is_refused_by_the_witness(
         await nc.drain()
     finally:
         other.stop()
+
+
+async def test_a_hub_that_cannot_answer_is_not_refused_and_nothing_is_stored(
+    demo: Deployment, server: NatsServer, hub_nc: NatsClient, tmp_path: Path
+) -> None:
+    origin = "enlace.witness-err"
+    writer = await open_audit_writer(hub_nc.jetstream(), _signer(demo, origin), origin)
+    await _append(writer, 0, 3)
+    await writer.close()
+    hub = await nats.connect(server.url)
+    await serve_witnesses(hub)
+    await hub.flush()  # its subscription is known to the server before we ask
+    # A request that is not 'old <size>' gets the hub's error, not a checkpoint.
+    reply = await hub_nc.request(witness_request_subject("GT"), b"give me everything", 10)
+    assert reply.data.decode().startswith(ANSWER_ERROR)
+    await hub.drain()  # the hub stops answering; a stand-in answers with an error
+
+    async def stand_in(msg: Msg) -> None:
+        await msg.respond(f"{ANSWER_ERROR}the log is being read, try again".encode())
+
+    await hub_nc.subscribe(witness_request_subject("GT"), cb=stand_in)
+    await hub_nc.flush()
+    witness = open_witness(demo.home, "GT")
+    witness.state_file = tmp_path / "GT.checkpoint"
+    outcome = await witness_once(hub_nc, witness, set())
+    # The witness says so and waits: no refusal stored, nothing kept.
+    assert outcome.status == "unanswered" and "being read" in (outcome.detail or "")
+    assert await AuditReader(hub_nc.jetstream()).witness_records() == []
+    assert witness.kept() is None
