@@ -100,6 +100,8 @@ def verify(
             click.echo(f"note: {note}")
         if witnessed is not None:
             _say_witnesses(witnessed)
+        else:
+            click.echo("note: witnesses not counted: no signed directory of the parties' keys here")
     else:
         click.echo(f"FAILED: {report.problem}", err=True)
     if not report.ok or caught:

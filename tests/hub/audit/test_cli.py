@@ -40,6 +40,8 @@ def test_verify_export_offline_ok_and_failed(tmp_path: Path) -> None:
     )
     assert out.exit_code == 0, out.output
     assert out.output.startswith("OK: 12 entries, root ")
+    # Without a directory of the parties' keys (only --key), witnesses cannot be counted.
+    assert "note: witnesses not counted" in out.output
 
     lines = export.read_bytes().split(b"\n")
     lines[1 + 7] = lines[1 + 7].replace(b'"size":7', b'"size":8')
