@@ -2,9 +2,9 @@
 
 A checkpoint signs only the root of the whole tree, so an entry changed into another
 valid entry shows only as a root mismatch somewhere between two checkpoints. Beside each
-checkpoint the writer therefore stores (header ``Enlace-Audit-Leaves``) a third signed
-note by the same key: the leaf hash of every entry it appended since its previous
-checkpoint::
+checkpoint the writer therefore stores a third signed note by the same key: the leaf hash
+of every entry it appended since its previous checkpoint (the newest
+:data:`MAX_SIGNED_LEAVES` of them)::
 
     enlace-audit-leaves v1
     origin <origin>
@@ -16,6 +16,11 @@ state's, so none of the three texts signed by one key can pass for another. A ve
 compares each entry's recomputed leaf hash with the signed one and names the first that
 differs; a note whose signature fails is ignored (the checkpoint range still bounds the
 change).
+
+JetStream takes at most 64 KiB of headers per message, so the note travels in the header
+``Enlace-Audit-Leaves`` in a compact form, ``<first> <base64 leaves> <key name> <base64
+signature>`` (:func:`leaves_header`), and is rebuilt with the checkpoint's origin
+(:func:`leaves_from_header`).
 """
 
 from __future__ import annotations
@@ -28,11 +33,21 @@ from dataclasses import dataclass
 
 from hub.audit.checkpoint import CheckpointVerifier, open_note
 from hub.audit.errors import CheckpointError, TreeStateError
+from schemas import tlog
+from schemas.errors import TlogError
 
-__all__ = ["MAX_SIGNED_LEAVES", "SignedLeaves", "open_leaves", "signed_leaf_map"]
+__all__ = [
+    "MAX_SIGNED_LEAVES",
+    "SignedLeaves",
+    "leaves_from_header",
+    "leaves_header",
+    "open_leaves",
+    "signed_leaf_map",
+]
 
-MAX_SIGNED_LEAVES = 4096
-"""The most leaf hashes one note carries (~175 KB as a header); older ones are not signed."""
+MAX_SIGNED_LEAVES = 1200
+"""The most leaf hashes one note carries (~52 KB as a header, under JetStream's 64 KiB of
+headers with the writer state); older ones of a longer range are not signed."""
 
 _MAGIC = "enlace-audit-leaves v1"
 
@@ -77,6 +92,38 @@ class SignedLeaves:
             raise TreeStateError(f"audit leaves hold {len(raw)} bytes, not a multiple of 32")
         leaves = tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
         return cls(origin=origin, first=int(first), leaves=leaves)
+
+
+def leaves_header(note: str) -> str:
+    """The compact header form of a signed leaves note (see the module docstring).
+
+    Raises:
+        TreeStateError: not one signed leaves note.
+    """
+    try:
+        body, signatures = tlog.split_note(note)
+    except TlogError as exc:
+        raise TreeStateError(exc.description) from None
+    leaves = SignedLeaves.parse_text(body)
+    if len(signatures) != 1:
+        raise TreeStateError("a leaves note carries exactly one signature")
+    name, khash, sig = signatures[0]
+    blob = base64.b64encode(b"".join(leaves.leaves)).decode()
+    return f"{leaves.first} {blob} {name} {base64.b64encode(khash + sig).decode()}"
+
+
+def leaves_from_header(value: str, origin: str) -> str | None:
+    """The signed leaves note a header carries, for log ``origin`` (None: malformed)."""
+    parts = value.split(" ")
+    if len(parts) != 4:
+        return None
+    first, blob, name, signature = parts
+    text = f"{_MAGIC}\norigin {origin}\nfirst {first}\nleaves {blob}\n"
+    try:
+        SignedLeaves.parse_text(text)
+    except TreeStateError:
+        return None
+    return f"{text}\n{tlog.SIG_PREFIX}{name} {signature}\n"
 
 
 def open_leaves(note: str, verifiers: Iterable[CheckpointVerifier]) -> SignedLeaves:

@@ -8,8 +8,6 @@ is read with direct gets instead, one round trip per message.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from nats.js.errors import NotFoundError
 
 from hub.audit.checkpoint import note_origin
 from hub.audit.errors import AuditLogCorrupt, AuditStoreError
+from hub.audit.leaves import leaves_from_header
 from hub.audit.streams import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
@@ -74,16 +73,15 @@ class WitnessRecord:
 def leaf_notes(stored: Iterable[StoredCheckpoint]) -> list[str]:
     """The signed leaves notes (:mod:`hub.audit.leaves`) the checkpoint messages carry.
 
-    A header that is not base64 text is skipped: verification then bounds a change by the
-    checkpoints alone.
+    A malformed header is skipped: verification then bounds a change by the checkpoints
+    alone.
     """
     notes = []
     for one in stored:
-        encoded = one.headers.get(HDR_LEAVES)
-        if encoded is None:
-            continue
-        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-            notes.append(base64.b64decode(encoded, validate=True).decode())
+        value = one.headers.get(HDR_LEAVES)
+        note = leaves_from_header(value, note_origin(one.note)) if value else None
+        if note is not None:
+            notes.append(note)
     return notes
 
 

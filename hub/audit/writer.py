@@ -29,6 +29,7 @@ from nats.js import JetStreamContext
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin
 from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
+from hub.audit.leaves import leaves_header
 from hub.audit.reader import AuditReader
 from hub.audit.streams import (
     AUDIT_STREAM,
@@ -187,8 +188,7 @@ class AuditWriter:
             headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
         leaves = tail.signed_leaves(self.origin)
         if leaves is not None:
-            leaves_note = self._signer.sign_note(leaves.text())
-            headers[HDR_LEAVES] = base64.b64encode(leaves_note.encode()).decode()
+            headers[HDR_LEAVES] = leaves_header(self._signer.sign_note(leaves.text()))
         note = self._signer.sign(cp)
         await self._js.publish(
             CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None

@@ -30,9 +30,9 @@ from hub.audit import (
     kinds,
     verify_log,
 )
-from hub.audit.checkpoint import WriterState
+from hub.audit.checkpoint import WriterState, note_origin
 from hub.audit.errors import AuditStreamWeakened
-from hub.audit.leaves import signed_leaf_map
+from hub.audit.leaves import MAX_SIGNED_LEAVES, signed_leaf_map
 from hub.audit.merkle import leaf_hash
 from hub.audit.reader import leaf_notes
 from hub.audit.streams import (
@@ -118,6 +118,33 @@ async def test_checkpoints_carry_the_signed_leaves_that_name_an_entry_changed_in
     report = verify_log(entries, notes, [signer.verifier()], leaves=leaves)
     assert report.first_bad_index == 17, report.problem
     assert report.problem is not None and "changed in place" in report.problem.reason
+
+
+async def test_a_long_range_signs_its_newest_leaves_within_jetstream_s_header_limit(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    js = fresh.jetstream()
+    writer = await open_audit_writer(js, signer, ORIGIN, checkpoint_every=100_000)
+    for batch in range(30):  # 3,000 entries, one checkpoint: more than one note may carry
+        await writer.append([_entry(batch * 100 + i) for i in range(100)])
+    await writer.close()  # the checkpoint is stored: its headers fit in 64 KiB
+    reader = AuditReader(js)
+    stored = await reader.checkpoint_messages()
+    assert [note_origin(s.note) for s in stored] == [ORIGIN]
+    leaves = leaf_notes(stored)
+    signed = signed_leaf_map(leaves, [signer.verifier()], ORIGIN)
+    assert sorted(signed) == list(range(3000 - MAX_SIGNED_LEAVES, 3000))
+    entries = await reader.read_all()
+    notes = [s.note for s in stored]
+    # In the signed part, the entry itself; before it, the range (from the last match: 0).
+    for changed, named in ((2999, 2999), (3000 - MAX_SIGNED_LEAVES, 3000 - MAX_SIGNED_LEAVES)):
+        tampered = list(entries)
+        tampered[changed] = _entry(99_999).with_index(changed).canonical()
+        report = verify_log(tampered, notes, [signer.verifier()], leaves=leaves)
+        assert report.first_bad_index == named
+    tampered = list(entries)
+    tampered[10] = _entry(99_999).with_index(10).canonical()
+    assert verify_log(tampered, notes, [signer.verifier()], leaves=leaves).first_bad_index == 0
 
 
 async def test_writer_reopened_continues_the_same_log(

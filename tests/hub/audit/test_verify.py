@@ -15,7 +15,13 @@ from hub.audit import kinds
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner
 from hub.audit.errors import CheckpointError, ExportError, ProofError, TreeStateError
 from hub.audit.export import latest_size, read_export, write_export
-from hub.audit.leaves import SignedLeaves, open_leaves
+from hub.audit.leaves import (
+    SignedLeaves,
+    leaves_from_header,
+    leaves_header,
+    open_leaves,
+    signed_leaf_map,
+)
 from hub.audit.merkle import CompactTree, inclusion_proof, leaf_hash
 from hub.audit.verify import (
     VerifyReport,
@@ -282,3 +288,16 @@ def test_any_text_is_read_as_leaves_or_refused(text: str) -> None:
     except TreeStateError:
         return
     assert parsed.text().decode() == text
+
+
+def test_the_compact_header_form_of_a_leaves_note_round_trips() -> None:
+    log = build_log(N, EVERY)
+    note = sign_leaves(log, 4, 12)
+    header = leaves_header(note)
+    assert "\n" not in header and header.isascii()
+    assert leaves_from_header(header, ORIGIN) == note
+    # Another log's name gives a note whose signature no longer holds.
+    other = leaves_from_header(header, "enlace.other")
+    assert other is not None and signed_leaf_map([other], KEYS, None) == {}
+    for bad in ("", "4 x", "4 !!! hub-k1 AAAA", "x AAAA hub-k1 AAAA"):
+        assert leaves_from_header(bad, ORIGIN) is None
