@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import deque
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -100,31 +101,26 @@ class LogTail:
     last_seq: int = 0
     last_leaf: bytes = b""  # leaf hash of entry size-1 (stored with checkpoints)
     batches_read: int = 0  # AUDIT messages read back from the stream (catch-ups)
-    # Leaf hashes since the last stored checkpoint (the newest MAX_SIGNED_LEAVES), from
-    # index recent_first: signed beside the next checkpoint (hub.audit.leaves).
-    recent_first: int = 0
-    recent: list[bytes] = field(default_factory=list)
+    # Leaf hashes since the last stored checkpoint (the newest MAX_SIGNED_LEAVES, up to
+    # the tree's size): signed beside the next checkpoint (hub.audit.leaves).
+    recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_SIGNED_LEAVES))
 
     def _add_leaf(self, leaf: bytes) -> None:
         self.last_leaf = leaf
         self.tree.append(leaf)
         self.recent.append(leaf)
-        if len(self.recent) > MAX_SIGNED_LEAVES:
-            drop = len(self.recent) - MAX_SIGNED_LEAVES
-            del self.recent[:drop]
-            self.recent_first += drop
 
     def signed_leaves(self, origin: str) -> SignedLeaves | None:
         """The leaves a checkpoint of the log as it is now carries (none new: None)."""
         if not self.recent:
             return None
-        return SignedLeaves(origin, self.recent_first, tuple(self.recent))
+        return SignedLeaves(origin, self.tree.size - len(self.recent), tuple(self.recent))
 
     def forget_leaves(self, size: int) -> None:
         """Drop the leaves below ``size``: a stored checkpoint carries them."""
-        drop = max(0, min(size - self.recent_first, len(self.recent)))
-        del self.recent[:drop]
-        self.recent_first += drop
+        first = self.tree.size - len(self.recent)
+        for _ in range(max(0, min(size - first, len(self.recent)))):
+            self.recent.popleft()
 
     def writer_state(self, origin: str) -> WriterState:
         """What a checkpoint of the log as it is now carries (header ``Enlace-Audit-State``)."""
@@ -290,5 +286,5 @@ class LogTail:
         self.tree = tree
         self.last_seq = state.last_seq
         self.last_leaf = state.last_leaf
-        self.recent_first, self.recent = state.size, []
+        self.recent.clear()
         return state.size
