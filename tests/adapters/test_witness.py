@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,8 +118,6 @@ def test_a_proof_that_does_not_hold_is_a_fork(witness: Witness) -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=400))
 def test_any_request_is_cosigned_or_refused_with_a_reason(text: str) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
         w = Witness("GT", PARTY, lambda: {"hub-k1": HUB_KEY.public_key()}, Path(folder) / "w")
         try:
