@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from hub.errors import OnwardNotAllowed
-from hub.pipeline.replay import kv_key
+from hub.pipeline.replay import kv_key, kv_text
 from schemas.directory import Directory
 from schemas.envelope import Envelope
 from schemas.errors import SignatureError
@@ -38,11 +37,7 @@ class OnwardMemory:
     async def original_sender(self, message_id: str) -> str | None:
         """The country that sent ``no_onward`` message ``message_id``, or None (no such
         message accepted, or it may be passed on)."""
-        try:
-            entry = await self._kv.get(kv_key(message_id))
-        except KeyNotFoundError:
-            return None
-        return entry.value.decode() if entry.value else None
+        return await kv_text(self._kv, message_id)
 
     async def remember(self, envelope: Envelope) -> None:
         """Record the sender of ``envelope`` when it may not be passed on."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from hub.pipeline.onward import OnwardMemory
-from hub.pipeline.replay import kv_key
+from hub.pipeline.replay import kv_key, kv_text
 from hub.policy.requests import InMemoryRequestMemory, is_request
 from schemas.directory import Directory
 from schemas.envelope import Envelope
@@ -53,11 +52,7 @@ class KvRequestMemory:
 
     async def requester_of(self, message_id: str) -> str | None:
         """The country that sent request ``message_id``, or None."""
-        try:
-            entry = await self._kv.get(kv_key(message_id))
-        except KeyNotFoundError:
-            return None
-        return entry.value.decode() if entry.value else None
+        return await kv_text(self._kv, message_id)
 
     async def snapshot(self, envelope: Envelope) -> InMemoryRequestMemory:
         """A memory holding what ``decide`` may ask about ``envelope`` (its ``in_reply_to``)."""
