@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # the directory module imports the envelope, which imports th
     from schemas.directory import Directory
 
 __all__ = [
+    "HDR_CONDITION_NOTE",
+    "HDR_NOT_FOR_COURT",
+    "HDR_NO_ONWARD",
     "NOTE_MAX",
     "Conditions",
     "Consent",
@@ -47,6 +50,13 @@ __all__ = [
 
 NOTE_MAX = 500
 """The longest free-text condition (characters): a sentence or two, not a document."""
+
+HDR_NO_ONWARD = "Enlace-No-Onward"
+"""A webhook's header: ``true`` when the recipient may not pass the message on."""
+HDR_NOT_FOR_COURT = "Enlace-Not-For-Court"
+"""A webhook's header: ``true`` when it is not evidence without the originator's consent."""
+HDR_CONDITION_NOTE = "Enlace-Condition-Note"
+"""A webhook's header: the sender's own condition, percent-encoded UTF-8."""
 
 
 class Conditions(StrictModel):
