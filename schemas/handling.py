@@ -44,6 +44,7 @@ __all__ = [
     "Consent",
     "SignedConsent",
     "condition_fields",
+    "condition_names",
     "sign_consent",
     "verify_consent",
 ]
@@ -89,6 +90,16 @@ def condition_fields(conditions: Conditions | None) -> dict[str, bool | str]:
     if found.note is not None:
         fields["note"] = found.note
     return fields
+
+
+def condition_names(conditions: Conditions | None) -> tuple[str, ...]:
+    """The names of the conditions that hold (``note`` for a note, never its words): what
+    the audit log records and the console shows."""
+    if conditions is None:
+        return ()
+    held = {"no_onward": conditions.no_onward, "not_for_court": conditions.not_for_court}
+    names = [name for name, holds in held.items() if holds]
+    return (*names, "note") if conditions.note is not None else tuple(names)
 
 
 class Consent(StrictModel):

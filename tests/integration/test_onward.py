@@ -18,10 +18,16 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from adapters.client import EnlaceClient, PublishResult
+from hub.app import create_app
+from hub.audit import AuditReader, CheckpointSigner
+from hub.audit.entries import parse_entry
+from hub.config import HubSettings
 from hub.jetstream.streams import ONWARD_BUCKET
+from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer
 from schemas.handling import Consent, sign_consent
 from schemas.subjects import HDR_REASON
+from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import governance, hub_running, signed_message, stream_msgs
 
 pytestmark = pytest.mark.integration
@@ -135,3 +141,33 @@ async def test_a_refused_message_may_come_again_with_the_consent(server: NatsSer
         assert fixed.status == "accepted"
     finally:
         await nc.close()
+
+
+async def test_the_audit_log_records_the_conditions_and_the_refusal(server: NatsServer) -> None:
+    """The received entry names the conditions (not the note's words); the refusal of a
+    message passed on without consent is on the record with its reason code."""
+    secret = "fuente humana en Ocotepeque"
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    writer = await open_audit_writer(js, CheckpointSigner(SIGNER.key, SIGNER.kid), "hub")
+    app = create_app(HubSettings(nats_url=server.url), GOV, SIGNER, audit=AuditLogHook(writer))
+    await app.start()
+    try:
+        conditions = {"no_onward": True, "note": secret}
+        original, sent = await send(nc, "GT", conditions=conditions)
+        derived, refused = await send(nc, "SV", derived_from=[original["id"]])
+        raw_entries = await AuditReader(js).read_all()
+    finally:
+        await app.stop()
+        await writer.close()
+        await nc.close()
+
+    assert sent.status == "accepted"
+    assert reason(refused) == ("rejected", "onward_not_allowed")
+    entries = [parse_entry(e) for e in raw_entries]
+    [got] = [e for e in entries if e.message_id == original["id"] and e.kind.value == "received"]
+    assert got.conditions == ("no_onward", "note")
+    assert all(secret.encode() not in e for e in raw_entries)
+    assert [(e.kind.value, e.reason) for e in entries if e.message_id == derived["id"]] == [
+        ("rejected", "onward_not_allowed")
+    ]
