@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 
 from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
+from schemas.handling import Conditions, SignedConsent
 from schemas.messages.spec import MessageSpec
 from schemas.outcomes import Outcome
 from schemas.registry import REGISTRY, MessageRegistry
@@ -49,6 +50,7 @@ __all__ = [
     "export_schemas",
     "message_model",
     "message_schema",
+    "model_components",
     "outcome_schemas",
     "schema_filename",
     "schema_id",
@@ -234,14 +236,17 @@ _REASON_HEADERS: dict[str, Any] = {
 _COMPONENT_SCHEMAS = "#/components/schemas/{model}"
 
 
-def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
-    """The JSON Schema of the outcome (:class:`schemas.outcomes.Outcome`), generated from
-    its model, as ``components/schemas``: itself under ``name``, with the parts it refers
-    to beside it as components of their own (the AsyncAPI and the gateway's OpenAPI
-    document both use it)."""
-    schema = Outcome.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
+def model_components(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The JSON Schema of ``model`` as ``components/schemas``: itself under ``name``, with
+    the parts it refers to beside it as components of their own."""
+    schema = model.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
     parts: dict[str, Any] = schema.pop("$defs", {})
     return {name: schema, **parts}
+
+
+def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
+    """:func:`model_components` of the outcome (the AsyncAPI and OpenAPI documents' one)."""
+    return model_components(Outcome, name)
 
 
 def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
@@ -412,6 +417,8 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
                 **outcome_schemas(),
+                **model_components(Conditions, "conditions"),  # beside TLP, in every message
+                **model_components(SignedConsent, "signedConsent"),  # `enlace consent`
             },
         },
     }

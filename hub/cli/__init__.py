@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.status", "status"),
     ("hub.cli.reload", "reload"),
     ("hub.cli.publish", "publish"),
+    ("hub.cli.consent", "consent"),
     ("hub.cli.party", "party"),
     ("hub.cli.outcome", "outcome"),
     ("hub.cli.outcome", "ledger"),
