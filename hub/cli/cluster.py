@@ -11,8 +11,7 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.errors import ConfigError
 from hub.server.cluster import ClusterLayout, hosts_layout, local_layout, write_cluster
-from hub.server.logins import authorization_block
-from hub.up.sinks import delivery_consumers, sink_pairs, sink_register
+from hub.up.cluster import deployment_authorization
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 
@@ -84,11 +83,10 @@ def init(
             if local
             else hosts_layout(folder, list(names), store_dir, cert_dir)
         )
-        consumers = delivery_consumers(sink_pairs(sink_register(dep)))
         made = write_cluster(
             dep,
             layout,
-            authorization_block(dep, consumers),
+            deployment_authorization(dep),
             wire_limit(settings.max_message_bytes),
             tuple(settings.tls_names),
         )
