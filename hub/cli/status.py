@@ -10,7 +10,7 @@ import httpx
 import nats
 import nats.errors
 from nats.js.api import StreamInfo
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
@@ -84,16 +84,17 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         for name in [*ingress, *STREAMS, *dead, *_AUDIT_STREAMS]:
             try:
                 info = await js.stream_info(name)
+                listed = await js.consumers_info(name)
             except NotFoundError:
                 streams.append({"stream": name, "state": "missing"})
                 continue
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, ServiceUnavailableError):
                 # On a cluster: the stream has no leader this moment (an election after a
                 # node died), or too few of its replicas are up to elect one.
                 streams.append({"stream": name, "state": "unavailable"})
                 continue
             consumers = []
-            for c in await js.consumers_info(name):
+            for c in listed:
                 consumers.append(
                     {
                         "consumer": c.name,

@@ -7,9 +7,16 @@ same config at each start, without its header, beside the shared ``users.conf``)
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
 
 from hub.deployment import Deployment
+from hub.errors import NatsServerError
 from hub.server.cluster import (
     ClusterLayout,
     ClusterSummary,
@@ -17,9 +24,13 @@ from hub.server.cluster import (
     route_password,
     write_cluster,
 )
+from hub.server.operator_access import QUIET_CONNECT
 from hub.server.process import NatsServer
 
-__all__ = ["LocalCluster"]
+__all__ = ["READY_TIMEOUT", "LocalCluster"]
+
+READY_TIMEOUT = 30.0
+"""How long (s) a cluster just started may take to elect its JetStream meta leader."""
 
 
 @dataclass
@@ -86,6 +97,33 @@ class LocalCluster:
         except Exception:
             self.stop()
             raise
+
+    async def jetstream_ready(self, options: dict[str, Any]) -> None:
+        """Wait until the cluster's JetStream answers (its meta leader is elected), at most
+        :data:`READY_TIMEOUT` seconds.
+
+        Args:
+            options: the login to ask with (``nats.connect`` options).
+
+        Raises:
+            NatsServerError: it did not answer in time.
+        """
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            try:
+                nc = await nats.connect(servers=self.url.split(","), **QUIET_CONNECT, **options)
+                try:
+                    await nc.jetstream(timeout=2).account_info()
+                    return
+                finally:
+                    await nc.close()
+            except (nats.errors.Error, OSError) as err:
+                if time.monotonic() > deadline:
+                    raise NatsServerError(
+                        f"the cluster's JetStream did not answer within {READY_TIMEOUT:.0f} s "
+                        f"({type(err).__name__}); see the nodes' logs in {self.layout.folder}"
+                    ) from None
+                await asyncio.sleep(0.5)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every node (SIGTERM, then SIGKILL after ``timeout`` s)."""

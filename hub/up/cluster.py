@@ -12,11 +12,7 @@ when smaller), once the cluster's JetStream answers.
 from __future__ import annotations
 
 import asyncio
-import time
 
-import nats
-import nats.errors
-import nats.js.errors
 import structlog
 
 from hub.config import HubSettings
@@ -25,7 +21,6 @@ from hub.errors import NatsServerError
 from hub.server.cluster import local_layout
 from hub.server.local_cluster import LocalCluster
 from hub.server.logins import HUB_USER, authorization_block, ensure_credentials, load_user
-from hub.server.operator_access import QUIET_CONNECT
 from hub.up.sinks import delivery_consumers, sink_pairs, sink_register
 from schemas.limits import wire_limit
 
@@ -34,8 +29,6 @@ __all__ = ["LOCAL_FOLDER", "deployment_authorization", "start_local_cluster"]
 log = structlog.get_logger("enlace.up")
 
 LOCAL_FOLDER = "cluster-local"
-_READY_TIMEOUT = 30.0
-"""How long the cluster may take to elect its JetStream meta leader (seconds)."""
 
 
 def deployment_authorization(deployment: Deployment) -> str:
@@ -48,26 +41,6 @@ def deployment_authorization(deployment: Deployment) -> str:
     return authorization_block(
         deployment, delivery_consumers(sink_pairs(sink_register(deployment)))
     )
-
-
-async def _jetstream_ready(url: str, options: dict[str, object]) -> None:
-    """Wait until the cluster's JetStream answers (its meta leader is elected)."""
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while True:
-        try:
-            nc = await nats.connect(servers=url.split(","), **QUIET_CONNECT, **options)
-            try:
-                await nc.jetstream(timeout=2).account_info()
-                return
-            finally:
-                await nc.close()
-        except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
-            if time.monotonic() > deadline:
-                raise NatsServerError(
-                    f"the local cluster's JetStream did not answer within {_READY_TIMEOUT:.0f} s "
-                    f"({type(err).__name__}); see the nodes' logs in its folder"
-                ) from None
-            await asyncio.sleep(0.5)
 
 
 def start_local_cluster(
@@ -103,7 +76,7 @@ def start_local_cluster(
     cluster.start()
     options = dict(load_user(deployment, HUB_USER).connect_options())
     try:
-        asyncio.run(_jetstream_ready(cluster.url, options))
+        asyncio.run(cluster.jetstream_ready(options))
     except NatsServerError:
         cluster.stop()
         raise

@@ -20,10 +20,13 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hub.admin.init import init_deployment
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner, verify_log
+from hub.audit.streams import AUDIT_STREAM
 from hub.cli.status import collect_status
 from hub.config import HubSettings, StreamSettings
 from hub.deployment import Deployment
@@ -35,6 +38,7 @@ from hub.server.process import NatsServer, free_port
 from hub.server.tls import init_tls, issue_node_cert
 from schemas.limits import wire_limit
 from schemas.tls import client_context
+from tests.integration.auditkit import received_entry
 from tests.integration.conftest import plain_text_answer
 
 MAX_PAYLOAD = wire_limit(1024 * 1024)
@@ -55,6 +59,7 @@ def cluster(deployment: Deployment) -> Iterator[LocalCluster]:
         deployment, layout, authorization_block(deployment), MAX_PAYLOAD
     )
     nodes.start()
+    asyncio.run(nodes.jetstream_ready(dict(load_user(deployment, HUB_USER).connect_options())))
     yield nodes
     nodes.stop()
 
@@ -211,7 +216,11 @@ async def test_status_shows_a_dead_node_as_not_current_until_it_is_back(
     await ensure_streams(hub_js, settings, ["GT"])
 
     async def delivery() -> dict[str, Any]:
-        report = await collect_status(deployment, settings)
+        try:
+            report = await collect_status(deployment, settings)
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+            # The stream list: while the cluster elects its meta leader.
+            return {"leader": None, "peers": []}
         found: dict[str, Any] = next(s for s in report["streams"] if s["stream"] == "DELIVERY")
         # While it elects a leader, the stream does not answer: shown "unavailable".
         return found.get("replicas") or {"leader": None, "peers": []}
@@ -237,3 +246,62 @@ async def test_status_shows_a_dead_node_as_not_current_until_it_is_back(
         await asyncio.sleep(0.5)
     else:
         pytest.fail(f"enlace-n3 did not catch up: {replicas}")
+
+
+async def test_two_audit_writers_go_on_through_the_death_of_the_audit_leader(
+    deployment: Deployment, cluster: LocalCluster
+) -> None:
+    """Two hub processes' writers append while the node leading AUDIT is killed: every
+    append returns (retried through the election), the log is one linear, verified log."""
+    options = load_user(deployment, HUB_USER).connect_options()
+    clients = [
+        await nats.connect(servers=cluster.url.split(","), error_cb=_quiet, **options)
+        for _ in range(2)
+    ]
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "enlace.cluster-test")
+    settings = HubSettings(nats_url=cluster.url, streams=StreamSettings(replicas=3))
+    try:
+        js = [c.jetstream(timeout=5) for c in clients]
+        await ensure_audit_streams(js[0], settings)
+        writers = [
+            await AuditWriter.open(j, signer, signer.name, checkpoint_every=20, replicas=3)
+            for j in js
+        ]
+        leader = (await js[0].stream_info(AUDIT_STREAM)).cluster
+        assert leader is not None and leader.leader in NAMES
+        victim = cluster.servers[int(leader.leader[-1]) - 1]
+        killed = asyncio.Event()
+
+        async def write(w: AuditWriter, base: int) -> list[int]:
+            out: list[int] = []
+            for i in range(40):
+                if base == 0 and i == 10:
+                    victim.kill()  # mid-run, while both write
+                    killed.set()
+                out += await w.append([received_entry(f"m{base + i}", "gangs", "GT")])
+                await asyncio.sleep(0.02)
+            return out
+
+        started = time.monotonic()
+        got = await asyncio.gather(write(writers[0], 0), write(writers[1], 1000))
+        took = time.monotonic() - started
+        assert killed.is_set()
+        for w in writers:
+            await w.close()
+        indexes = sorted(i for r in got for i in r)
+        assert indexes == list(range(80))  # none twice, none skipped
+        reader = AuditReader(js[0])
+        entries = await reader.read_all()
+        report = verify_log(entries, await reader.checkpoints(), [signer.verifier()])
+        assert report.ok, report.problem
+        assert report.size == 80
+        new_leader = (await js[0].stream_info(AUDIT_STREAM)).cluster
+        assert new_leader is not None and new_leader.leader != leader.leader
+        print(f"\naudit: 80 entries by 2 writers through the AUDIT leader's death in {took:.1f} s")
+    finally:
+        for c in clients:
+            await c.close()
+        for server in cluster.servers:
+            if server.exited() is not None:
+                server.spawn()
+                server.wait_ready()
