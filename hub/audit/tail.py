@@ -31,7 +31,9 @@ import asyncio
 import base64
 import binascii
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats.errors
 import structlog
@@ -53,13 +55,14 @@ from hub.audit.streams import (
     HDR_STATE,
 )
 
-__all__ = ["ELECTION_GRACE", "LogTail", "OpenReport"]
+__all__ = ["ELECTION_GRACE", "LogTail", "OpenReport", "through_election"]
 
 _WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
 ELECTION_GRACE = 30.0
 """How long (s) the writer tries again while the audit stream elects a leader: a JetStream
 election takes a few seconds; longer means the cluster lost its majority."""
 _FIRST_RETRY, _LAST_RETRY = 0.1, 2.0
+T = TypeVar("T")
 # What a stream whose leader is gone or being elected answers (or fails to).
 _ELECTION = (
     nats.errors.TimeoutError,
@@ -70,6 +73,35 @@ _ELECTION = (
 )
 
 log = structlog.get_logger("enlace.hub.audit")
+
+
+async def through_election(attempt: Callable[[], Awaitable[T]], grace: float, what: str) -> T:
+    """``attempt()``, tried again while JetStream elects a stream leader (a node died or
+    froze: no answer, no responders, 503), waiting 0.1 s and doubling up to 2 s, for up to
+    ``grace`` seconds. The attempt must be safe to repeat.
+
+    Args:
+        attempt: makes one try.
+        grace: how long (s) to keep trying.
+        what: what is written, for the error.
+
+    Raises:
+        AuditStoreError: JetStream did not answer within ``grace`` seconds.
+    """
+    deadline = time.monotonic() + grace
+    delay = _FIRST_RETRY
+    while True:
+        try:
+            return await attempt()
+        except _ELECTION as exc:
+            if time.monotonic() + delay > deadline:
+                raise AuditStoreError(
+                    f"JetStream did not take {what} for {grace:.0f} s ({type(exc).__name__}: "
+                    f"{exc}); is a majority of the cluster up?"
+                ) from None
+            log.warning("audit_write_retry", what=what, error=type(exc).__name__, wait=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_RETRY)
 
 
 @dataclass(frozen=True)
@@ -137,20 +169,9 @@ class LogTail:
             AuditStoreError: the server says the batch is a duplicate it does not hold, or
                 JetStream did not take it within ``election_grace`` seconds.
         """
-        deadline = time.monotonic() + self.election_grace
-        delay = _FIRST_RETRY
-        while True:
-            try:
-                return await self._append_once(entries, batch_id)
-            except _ELECTION as exc:
-                if time.monotonic() + delay > deadline:
-                    raise AuditStoreError(
-                        f"JetStream did not take an audit batch for {self.election_grace:.0f} "
-                        f"s ({type(exc).__name__}: {exc}); is a majority of the cluster up?"
-                    ) from None
-                log.warning("audit_append_retry", error=type(exc).__name__, wait=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY)
+        return await through_election(
+            lambda: self._append_once(entries, batch_id), self.election_grace, "an audit batch"
+        )
 
     async def _append_once(self, entries: list[AuditEntry], batch_id: str) -> int:
         """One try of :meth:`append`: after the tail as known, or after a catch-up."""
