@@ -37,6 +37,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.outcome", "ledger"),
     ("hub.cli.nats_cmd", "nats_group"),
     ("hub.cli.tls", "tls"),
+    ("hub.cli.cluster", "cluster"),
     ("hub.cli.operators", "operators"),
     ("hub.cli.console", "console"),
     ("hub.cli.quarantine", "quarantine"),
