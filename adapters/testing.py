@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -97,6 +99,7 @@ async def publish_delivery(
     sender: str = "SV",
     view: str = "full",
     tamper: str | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> SentDelivery:
     """Publish a delivery of a gang movement from ``sender`` as the hub would.
 
@@ -107,11 +110,12 @@ async def publish_delivery(
         sender: the country it is from.
         view: ``full``, or a view name: the payload is dropped and the hub countersigns.
         tamper: ``"body"`` or ``"countersignature"`` changes the bytes after signing.
+        fields: envelope fields to set (``conditions`` …) before signing.
 
     Returns:
         What was published.
     """
-    message = td.envelope(sender, "gangs", "gang_movement", {"note": "test"})
+    message = td.envelope(sender, "gangs", "gang_movement", {"note": "test"}) | dict(fields or {})
     raw, jws = td.sign(message)
     digest = sha256_digest(raw)
     headers = {

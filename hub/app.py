@@ -33,6 +33,7 @@ from hub.jetstream.consumers import ConsumerRepair, ensure_sink_consumers
 from hub.jetstream.pull import CountPulls, LogPulls
 from hub.jetstream.streams import (
     LEGACY_INGRESS,
+    ONWARD_BUCKET,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
     ensure_hub_consumer,
@@ -44,6 +45,7 @@ from hub.jetstream.writer import JetStreamWriter
 from hub.metrics import HubMetrics
 from hub.pipeline.ingress import AuditHook, Pipeline
 from hub.pipeline.intake import Intake
+from hub.pipeline.onward import OnwardMemory
 from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.receipts import ReceiptRecorder
 from hub.pipeline.replay import SeenIds
@@ -100,6 +102,9 @@ class HubApp:
         requests = await ensure_kv(
             js, REQUESTS_BUCKET, self.settings.request_memory.total_seconds(), replicas
         )
+        onward = await ensure_kv(
+            js, ONWARD_BUCKET, self.settings.onward_memory.total_seconds(), replicas
+        )
         writes = JetStreamWriter(self.nc)
         await writes.start()
         self.pipeline = Pipeline(
@@ -109,7 +114,7 @@ class HubApp:
             self.governance,
             self.signer,
             SeenIds(seen),
-            KvRequestMemory(requests),
+            KvRequestMemory(requests, OnwardMemory(onward)),
             audit=self.audit,
             metrics=self.metrics,
             clock=self.clock,

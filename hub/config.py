@@ -161,6 +161,11 @@ class HubSettings(BaseSettings):
     request_memory: timedelta = Field(
         timedelta(days=30), description="how long the hub remembers who sent a request"
     )
+    onward_memory: timedelta = Field(
+        timedelta(days=365),
+        description="how long the hub remembers who sent a no_onward message (and refuses "
+        "passing it on without that sender's consent)",
+    )
     workers: int = Field(2, ge=1, le=64, description="hub workers per process")
     fetch_batch: int = Field(64, ge=1, le=1024, description="messages pulled per fetch")
     ack_wait: timedelta = Field(
@@ -186,7 +191,14 @@ class HubSettings(BaseSettings):
     )
     streams: StreamSettings = Field(default_factory=StreamSettings)
 
-    @field_validator("acceptance_window", "clock_skew", "request_memory", "ack_wait", mode="before")
+    @field_validator(
+        "acceptance_window",
+        "clock_skew",
+        "request_memory",
+        "onward_memory",
+        "ack_wait",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)

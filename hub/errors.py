@@ -29,7 +29,9 @@ Tree::
         │   │                                                (message_id)
         │   ├── MessageTooOld          too_old               issued before the window
         │   ├── MessageFromFuture      issued_in_future      issued beyond the clock skew
-        │   └── DuplicateMessage       duplicate             id already accepted (a replay)
+        │   ├── DuplicateMessage       duplicate             id already accepted (a replay)
+        │   └── OnwardNotAllowed       onward_not_allowed    passes on a no_onward message
+        │                                                    without its sender's consent
         ├── ReceiptRefused             receipt_refused       a sink receipt is not recorded
         │   ├── ReceiptMismatch        receipt_mismatch      its DELIVERY message disagrees
         │   ├── ReceiptUnchecked       receipt_unchecked     names no DELIVERY message
@@ -59,6 +61,7 @@ __all__ = [
     "MessageTooOld",
     "NatsServerError",
     "NatsUnreachable",
+    "OnwardNotAllowed",
     "PartyKitError",
     "ReceiptConflict",
     "ReceiptMismatch",
@@ -237,6 +240,13 @@ class MessageFromFuture(MessageRefused):
 
 class DuplicateMessage(MessageRefused):
     code = "duplicate"
+
+
+class OnwardNotAllowed(MessageRefused):
+    """The message derives from a ``no_onward`` message of another country and carries no
+    valid consent of that country to pass it on (:mod:`schemas.handling`)."""
+
+    code = "onward_not_allowed"
 
 
 class ReceiptRefused(HubError):

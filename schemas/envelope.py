@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from schemas.common import CountryCode, MessageId, StrictModel, Theme, Tlp, WireDatetime
 from schemas.errors import DuplicateKey, InvalidEnvelope, MalformedJson, MessageTooLarge
+from schemas.handling import Conditions, SignedConsent
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -54,6 +55,16 @@ class Envelope(StrictModel):
     to: list[CountryCode] | None = Field(default=None, min_length=1, max_length=50)
     correlation_id: str | None = Field(default=None, min_length=1, max_length=128)
     in_reply_to: MessageId | None = None
+    conditions: Conditions | None = None
+    derived_from: list[MessageId] | None = Field(
+        default=None, min_length=1, max_length=50, description="the messages this one is from"
+    )
+    consents: list[SignedConsent] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="the original senders' consents to pass on what derived_from names",
+    )
     payload: dict[str, Any]
 
 

@@ -24,9 +24,10 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from ruamel.yaml import YAML
 
-from schemas.asyncapi_witness import witness_api
+from schemas.asyncapi_parts import params, witness_api
 from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
+from schemas.handling import Conditions, SignedConsent
 from schemas.messages.spec import MessageSpec
 from schemas.outcomes import Outcome
 from schemas.registry import REGISTRY, MessageRegistry
@@ -50,6 +51,7 @@ __all__ = [
     "export_schemas",
     "message_model",
     "message_schema",
+    "model_components",
     "outcome_schemas",
     "schema_filename",
     "schema_id",
@@ -235,24 +237,17 @@ _REASON_HEADERS: dict[str, Any] = {
 _COMPONENT_SCHEMAS = "#/components/schemas/{model}"
 
 
-def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
-    """The JSON Schema of the outcome (:class:`schemas.outcomes.Outcome`), generated from
-    its model, as ``components/schemas``: itself under ``name``, with the parts it refers
-    to beside it as components of their own (the AsyncAPI and the gateway's OpenAPI
-    document both use it)."""
-    schema = Outcome.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
+def model_components(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The JSON Schema of ``model`` as ``components/schemas``: itself under ``name``, with
+    the parts it refers to beside it as components of their own."""
+    schema = model.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
     parts: dict[str, Any] = schema.pop("$defs", {})
     return {name: schema, **parts}
 
 
-def _params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, what in descriptions.items():
-        if isinstance(what, tuple):
-            params[name] = {"description": what[0], "enum": what[1]}
-        else:
-            params[name] = {"description": what}
-    return params
+def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
+    """:func:`model_components` of the outcome (the AsyncAPI and OpenAPI documents' one)."""
+    return model_components(Outcome, name)
 
 
 def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
@@ -286,7 +281,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
             channels[f"{flow}_{type_}"] = {
                 "address": f"{PREFIX}.{flow}.{{{who}}}.{{theme}}.{type_}",
                 "title": f"{type_} {verb}",
-                "parameters": _params(
+                "parameters": params(
                     **{who: who_desc, "theme": ("a theme the type may travel under", themes)}
                 ),
                 "messages": {
@@ -309,13 +304,13 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
     channels["rejected"] = {
         "address": f"{PREFIX}.rejected.{{country}}",
         "title": "Notices to a sender whose message the hub refused",
-        "parameters": _params(country=("the sender's country", list(PARTIES))),
+        "parameters": params(country=("the sender's country", list(PARTIES))),
         "messages": {"rejection": {"$ref": "#/components/messages/rejection"}},
     }
     channels["receipt"] = {
         "address": f"{PREFIX}.receipt.{{country}}",
         "title": "Signed delivery receipts from a country's sinks",
-        "parameters": _params(country="the receiving country"),
+        "parameters": params(country="the receiving country"),
         "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
     }
     channels["outcome"] = {
@@ -323,7 +318,7 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "title": "The hub's outcome of each message of a country, kept (stream "
         "OUTCOMES_<country>, the last per message, for the hub's outcome_max_age) for its "
         "sender's login to read later by id",
-        "parameters": _params(
+        "parameters": params(
             country=("the sender's country", list(PARTIES)),
             message_id="the message's id (one that is not a plain token: ~ and the first "
             "32 hex digits of its SHA-256)",
@@ -415,6 +410,8 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
                 **outcome_schemas(),
+                **model_components(Conditions, "conditions"),  # beside TLP, in every message
+                **model_components(SignedConsent, "signedConsent"),  # `enlace consent`
             },
         },
     }

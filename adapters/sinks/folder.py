@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
+from adapters.sinks._conditions import conditions_of
 from adapters.sinks._files import write_all
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._storage import storage_error
@@ -109,7 +110,8 @@ class FolderSink:
             duplicate = self._written(path) or any(f == path for f, _ in files)
             if not duplicate:
                 jws = delivery.signature if delivery.is_full else delivery.countersignature
-                meta = json.dumps(delivery.metadata(), indent=2, sort_keys=True).encode()
+                record = {**delivery.metadata(), "conditions": conditions_of(delivery)}
+                meta = json.dumps(record, indent=2, sort_keys=True).encode()
                 sides += [
                     (_side(path, ".jws"), (jws or "").encode("ascii")),
                     (_side(path, ".meta"), meta),

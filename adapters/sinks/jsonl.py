@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
+from adapters.sinks._conditions import conditions_of
 from adapters.sinks._files import fsync_dir
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._storage import storage_error
@@ -121,7 +122,7 @@ class JsonlSink:
             raise PermanentSinkError(
                 f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
             ) from None
-        record = {**delivery.metadata(), "raw": raw}
+        record = {**delivery.metadata(), "conditions": conditions_of(delivery), "raw": raw}
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     def _append(self, lines: bytes) -> None:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
+from adapters.sinks._conditions import CONDITION_COLUMNS, CONDITION_MIGRATIONS, condition_values
 from adapters.sinks._options import parse_options
 
 __all__ = ["PostgresSink"]
@@ -65,6 +66,7 @@ _COLUMNS = (
     "payload",
     "raw",
     "published_at",
+    *CONDITION_COLUMNS,
 )
 
 _DDL = """
@@ -166,7 +168,7 @@ class PostgresSink:
 
     async def open(self) -> None:
         conn = await self._connection()
-        for statement in (_DDL, _MIGRATE):
+        for statement in (_DDL, _MIGRATE, *CONDITION_MIGRATIONS):
             await conn.execute(sql.SQL(statement).format(table=sql.Identifier(self.table)))
 
     async def already_delivered(self, message_id: str) -> bool:
@@ -210,6 +212,7 @@ class PostgresSink:
             Jsonb(payload) if payload is not None else None,
             delivery.body.decode("utf-8"),
             delivery.published_at,
+            *condition_values(delivery),
         )
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:

@@ -19,7 +19,9 @@ removed is nowhere in the bundle. The payload's objects are made by
 - the message is a ``report`` (published = ``issued_at``) whose ``object_refs`` name every
   object made from the payload and whose ``external_references`` name the Enlace message id
   with the SHA-256 of the original the sender signed, and the delivery with the SHA-256 of
-  the bytes delivered (the view).
+  the bytes delivered (the view);
+- the sender's handling conditions (``no_onward``, ``not_for_court``, a note) are statement
+  marking definitions on every object beside TLP (:mod:`adapters.sinks.stix_conditions`).
 
 Ids of objects made from a message are UUIDv5 of the message id, the view and the object's
 place in the payload (STIX 2.1 suggests UUIDv4 for SDOs; a deterministic id makes a rewrite
@@ -34,6 +36,8 @@ from typing import Any
 import stix2
 
 from adapters.delivery import Delivery
+from adapters.sinks._conditions import conditions_of
+from adapters.sinks.stix_conditions import condition_markings
 from adapters.sinks.stix_payload import PayloadObjects, object_id, payload_objects
 from schemas.errors import UnknownMessageType
 from schemas.registry import REGISTRY
@@ -162,11 +166,13 @@ def build_bundle(delivery: Delivery) -> stix2.v21.Bundle:
     marking = TLP_MARKINGS[message["handling"]]
     evaluation = message.get("evaluation") or {}
     confidence = ADMIRALTY_CONFIDENCE.get(evaluation.get("credibility", 6))
+    conditions = conditions_of(delivery)
+    statements = condition_markings(conditions, sender.id)
     common: dict[str, Any] = {
         "created": issued,
         "modified": issued,
         "created_by_ref": sender.id,
-        "object_marking_refs": [marking.id],
+        "object_marking_refs": [marking.id, *(s.id for s in statements)],
     }
     if confidence is not None:
         common["confidence"] = confidence
@@ -175,6 +181,7 @@ def build_bundle(delivery: Delivery) -> stix2.v21.Bundle:
     made: PayloadObjects = payload_objects(payload, message["type"], seed, common)
 
     custom = _envelope_properties(delivery, message)
+    custom["x_enlace_conditions"] = conditions
     for key, value in made.leftover.items():
         name = f"x_enlace_{_snake(key)}"
         custom[name if name not in custom else f"x_enlace_payload_{_snake(key)}"] = value
@@ -195,7 +202,7 @@ def build_bundle(delivery: Delivery) -> stix2.v21.Bundle:
     )
     return stix2.v21.Bundle(
         id=object_id("bundle", f"{seed}/{delivery.recipient}/bundle"),
-        objects=[marking, sender, *made.objects, report],
+        objects=[marking, *statements, sender, *made.objects, report],
         allow_custom=True,
     )
 

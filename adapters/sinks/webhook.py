@@ -49,6 +49,7 @@ from adapters.delivery import Delivery, instant
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
 from adapters.received import HDR_PUBLISHED_AT
 from adapters.sinks._cloudevents import cloudevent_headers
+from adapters.sinks._conditions import condition_headers
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._standard_webhooks import decode_secret, signature_headers
 from schemas.subjects import (
@@ -237,6 +238,7 @@ class WebhookSink:
         if self._hmac_secret is not None:
             headers[HDR_HMAC] = hmac_header(self._hmac_secret, delivery.body)
         headers.update(cloudevent_headers(delivery))
+        headers.update(condition_headers(delivery))
         if self._signing_key is not None:
             # Signed per attempt: a retry carries a fresh timestamp, the same webhook-id.
             headers.update(

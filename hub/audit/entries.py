@@ -103,6 +103,8 @@ class AuditEntry(StrictModel):
     owner: Ident | None = None  # key events: who holds the key (a POC id, a country, the hub)
     # quarantine_viewed: who (``owner``), what (``digest``), how (``outcome``) and which copy
     seq: int | None = Field(default=None, ge=1)  # the QUARANTINE stream sequence
+    # received: the sender's handling conditions that hold, by name (a note's words stay out)
+    conditions: tuple[Token, ...] | None = None
 
     # -- byte form ---------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ def received(
     digest: str,
     size: int,
     again: bool = False,
+    conditions: tuple[str, ...] = (),
 ) -> AuditEntry:
     """A message was taken from INGRESS (parsed and verified far enough to name it).
 
@@ -58,9 +59,12 @@ def received(
         size: its size in bytes.
         again: the hub had handled this same INGRESS message before and stopped before
             acking it; this decision repeats (or, after a reload, revises) that one.
+        conditions: the names of its sender's handling conditions that hold
+            (:func:`schemas.handling.condition_names`).
     """
     return _build(
         kind=EntryKind.RECEIVED,
+        conditions=conditions or None,
         message_id=message_id,
         country=sender_country,
         poc=poc,

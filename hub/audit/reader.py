@@ -146,10 +146,14 @@ class AuditReader:
                 time=msg.metadata.timestamp,
             )
 
-    async def batch_at(self, seq: int) -> StoredBatch | None:
-        """The AUDIT message at stream sequence ``seq`` (direct get: one round trip)."""
+    async def batch_at(self, seq: int, direct: bool = True) -> StoredBatch | None:
+        """The AUDIT message at stream sequence ``seq`` (one round trip).
+
+        A direct get may be answered by any replica of an R3 stream, one a moment behind
+        the leader included; ``direct=False`` asks the leader.
+        """
         try:
-            msg = await self._js.get_msg(AUDIT_STREAM, seq, direct=True)
+            msg = await self._js.get_msg(AUDIT_STREAM, seq, direct=direct)
         except NotFoundError:
             return None
         headers = msg.headers or {}
@@ -195,7 +199,9 @@ class AuditReader:
                 yield batch
             return
         for seq in range(after_seq + 1, last + 1):
-            found = await self.batch_at(seq)
+            # A replica behind the leader (whose stream info gave `last`) may not hold it
+            # yet: only the leader's "no such message" says one was removed.
+            found = await self.batch_at(seq) or await self.batch_at(seq, direct=False)
             if found is None:
                 raise AuditLogCorrupt(
                     f"audit stream has no message at sequence {seq} (last is {last}): "

@@ -27,15 +27,19 @@ damage before it is for ``enlace audit verify``, which always reads everything.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from hub.audit.checkpoint import CheckpointSigner, WriterState, open_checkpoint, open_state
 from hub.audit.entries import AuditEntry
@@ -53,11 +57,53 @@ from hub.audit.streams import (
     HDR_STATE,
 )
 
-__all__ = ["LogTail", "OpenReport"]
+__all__ = ["ELECTION_GRACE", "LogTail", "OpenReport", "through_election"]
 
 _WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
+ELECTION_GRACE = 30.0
+"""How long (s) the writer tries again while the audit stream elects a leader: a JetStream
+election takes a few seconds; longer means the cluster lost its majority."""
+_FIRST_RETRY, _LAST_RETRY = 0.1, 2.0
+T = TypeVar("T")
+# What a stream whose leader is gone or being elected answers (or fails to).
+_ELECTION = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 
 log = structlog.get_logger("enlace.hub.audit")
+
+
+async def through_election(attempt: Callable[[], Awaitable[T]], grace: float, what: str) -> T:
+    """``attempt()``, tried again while JetStream elects a stream leader (a node died or
+    froze: no answer, no responders, 503), waiting 0.1 s and doubling up to 2 s, for up to
+    ``grace`` seconds. The attempt must be safe to repeat.
+
+    Args:
+        attempt: makes one try.
+        grace: how long (s) to keep trying.
+        what: what is written, for the error.
+
+    Raises:
+        AuditStoreError: JetStream did not answer within ``grace`` seconds.
+    """
+    deadline = time.monotonic() + grace
+    delay = _FIRST_RETRY
+    while True:
+        try:
+            return await attempt()
+        except _ELECTION as exc:
+            if time.monotonic() + delay > deadline:
+                raise AuditStoreError(
+                    f"JetStream did not take {what} for {grace:.0f} s ({type(exc).__name__}: "
+                    f"{exc}); is a majority of the cluster up?"
+                ) from None
+            log.warning("audit_write_retry", what=what, error=type(exc).__name__, wait=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_RETRY)
 
 
 @dataclass(frozen=True)
@@ -101,6 +147,7 @@ class LogTail:
     last_seq: int = 0
     last_leaf: bytes = b""  # leaf hash of entry size-1 (stored with checkpoints)
     batches_read: int = 0  # AUDIT messages read back from the stream (catch-ups)
+    election_grace: float = ELECTION_GRACE
     # Leaf hashes since the last stored checkpoint (the newest MAX_SIGNED_LEAVES, up to
     # the tree's size): signed beside the next checkpoint (hub.audit.leaves).
     recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_SIGNED_LEAVES))
@@ -130,14 +177,26 @@ class LogTail:
     async def append(self, entries: list[AuditEntry], batch_id: str) -> int:
         """Publish ``entries`` as one batch after the current tail; returns the first index.
 
+        Through a JetStream leader election (a node of the cluster died or froze: the
+        stream does not answer, or answers "unavailable") it tries again, waiting a little
+        longer each time, for up to ``election_grace`` seconds; the batch keeps its id, so
+        a try whose acknowledgement was lost is found, not written twice.
+
         Args:
             entries: the batch, in order (their indexes are set here).
             batch_id: the batch's ``Nats-Msg-Id``, the same on every retry.
 
         Raises:
             AuditLogCorrupt: the stored log is not a linear sequence of entries.
-            AuditStoreError: the server says the batch is a duplicate it does not hold.
+            AuditStoreError: the server says the batch is a duplicate it does not hold, or
+                JetStream did not take it within ``election_grace`` seconds.
         """
+        return await through_election(
+            lambda: self._append_once(entries, batch_id), self.election_grace, "an audit batch"
+        )
+
+    async def _append_once(self, entries: list[AuditEntry], batch_id: str) -> int:
+        """One try of :meth:`append`: after the tail as known, or after a catch-up."""
         while True:
             first = self.tree.size
             lines = [e.with_index(first + i).canonical() for i, e in enumerate(entries)]

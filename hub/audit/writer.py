@@ -39,7 +39,7 @@ from hub.audit.streams import (
     HDR_STATE,
     check_stream,
 )
-from hub.audit.tail import LogTail, OpenReport
+from hub.audit.tail import LogTail, OpenReport, through_election
 
 __all__ = ["AuditWriter", "log_name"]
 
@@ -190,8 +190,12 @@ class AuditWriter:
         if leaves is not None:
             headers[HDR_LEAVES] = leaves_header(self._signer.sign_note(leaves.text()))
         note = self._signer.sign(cp)
-        await self._js.publish(
-            CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
+        await through_election(
+            lambda: self._js.publish(
+                CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
+            ),
+            self._tail.election_grace,
+            "a checkpoint",
         )
         tail.forget_leaves(cp.size)
         self._checkpointed = max(self._checkpointed, cp.size)
@@ -219,7 +223,7 @@ class AuditWriter:
             if self._tail.tree.size > self._checkpointed:
                 try:
                     await self.checkpoint()
-                except (nats.errors.Error, OSError):
+                except (nats.errors.Error, OSError, AuditStoreError):
                     continue  # the next tick or batch tries again
 
     async def _run(self) -> None:
@@ -279,5 +283,5 @@ class AuditWriter:
                 pending.future.set_result(list(range(index, index + n)))
             index += n
         if self._tail.tree.size - self._checkpointed >= self._every:
-            with contextlib.suppress(nats.errors.Error, OSError):
+            with contextlib.suppress(nats.errors.Error, OSError, AuditStoreError):
                 await self.checkpoint()

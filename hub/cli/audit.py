@@ -58,6 +58,8 @@ def _what(entry: AuditEntry) -> str:
     kind = entry.kind.value
     if kind == "received":
         again = " (again: redelivered)" if entry.detail == REDELIVERED else ""
+        if entry.conditions:  # the sender's handling conditions
+            again = f" [{', '.join(entry.conditions)}]{again}"
         return f"{entry.country} {entry.poc or ''} {entry.theme}/{entry.type} {entry.size} B{again}"
     if kind == "rejected":
         # A refusal by the NATS server has no message id: its detail says what happened.

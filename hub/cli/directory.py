@@ -7,20 +7,25 @@ options, and how a refused governance file is reported (exit 5, file:line and co
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.admin.directory import SignOutcome, directory_lock, sign_directory
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
+from hub.deployment import Deployment
 from hub.errors import KeyStoreError
 from schemas.directory import Directory, PublicKeyRecord
 from schemas.errors import GovernanceError, KeyExpired, KeyNotYetValid, KeyRevoked
 from schemas.govdoc import load_document, rfc3339
+from schemas.jws import jwk_from_public_key
 from schemas.trust import (
     accept_directory,
+    load_directory,
     load_trust_root,
     read_accepted_version,
     signature_status,
@@ -30,8 +35,10 @@ __all__ = [
     "DURATION",
     "TIME",
     "directory",
+    "directory_in_force",
     "fail_governance",
     "key_state",
+    "kid_of_key",
     "print_sign_outcome",
 ]
 
@@ -82,6 +89,20 @@ def fail_governance(exc: GovernanceError, as_json: bool = False) -> NoReturn:
         print_json({"ok": False, "code": exc.code, "error": exc.description})
         raise SystemExit(int(ExitCode.GOVERNANCE))
     fail(f"{exc.description} [{exc.code}]", ExitCode.GOVERNANCE)
+
+
+def directory_in_force(dep: Deployment) -> Directory:
+    """The deployment's directory as every party signed it, or exit 5 saying why not."""
+    try:
+        return load_directory(dep.directory, load_trust_root(dep.trust_root))
+    except GovernanceError as exc:
+        fail(str(exc), ExitCode.GOVERNANCE)
+
+
+def kid_of_key(records: Iterable[PublicKeyRecord], key: Ed25519PrivateKey) -> str | None:
+    """The id of the record among ``records`` whose public key is ``key``'s, if any."""
+    jwk = jwk_from_public_key(key.public_key())
+    return next((record.kid for record in records if record.jwk == jwk), None)
 
 
 def print_sign_outcome(outcome: SignOutcome) -> None:

@@ -79,6 +79,20 @@ def _theme_from_poc(poc: str, themes: tuple[str, ...]) -> str | None:
     "agreements' recipients, never widens them. TLP:RED reaches only these.",
 )
 @click.option("--in-reply-to", default=None, help="Id of the message a reply answers.")
+@click.option("--no-onward", is_flag=True, help="Handling: the recipients may not pass it on.")
+@click.option(
+    "--not-for-court",
+    is_flag=True,
+    help="Handling: not to be used as evidence without your consent.",
+)
+@click.option("--condition-note", default=None, help="Handling: a condition in your words.")
+@click.option(
+    "--derived-from",
+    multiple=True,
+    metavar="ID",
+    help="A message this one is made from (repeatable); another country's no_onward message "
+    "needs its consent (`enlace publish --consent`).",
+)
 @click.option(
     "-o",
     "--output",
@@ -96,6 +110,10 @@ def new(
     handling: str,
     to: tuple[str, ...],
     in_reply_to: str | None,
+    no_onward: bool,
+    not_for_court: bool,
+    condition_note: str | None,
+    derived_from: tuple[str, ...],
     output: Path | None,
 ) -> None:
     if type_ not in REGISTRY.types():
@@ -121,6 +139,13 @@ def new(
         countries = _countries(to)
         if countries:
             fields["to"] = countries
+        if no_onward or not_for_court or condition_note is not None:
+            conditions = {"no_onward": no_onward, "not_for_court": not_for_court}
+            fields["conditions"] = conditions | (
+                {"note": condition_note} if condition_note is not None else {}
+            )
+        if derived_from:
+            fields["derived_from"] = list(derived_from)
         data = new_message(type_, sender, theme=theme, handling=handling, **fields)
     except MessageError as exc:
         fail(f"{exc.description} [{exc.code}]", ExitCode.USAGE)

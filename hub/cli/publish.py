@@ -33,7 +33,9 @@ from adapters.errors import (
     OutcomeTimeout,
     PublishForbidden,
 )
+from hub.cli.consent import attach_consents
 from hub.cli.context import CliContext, fail, pass_cli, print_json
+from hub.cli.directory import directory_in_force, kid_of_key
 from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
@@ -41,10 +43,8 @@ from hub.errors import ConfigError
 from hub.governance.keystore import KeyStore, load_key_file
 from hub.server.logins import load_user, read_logins
 from schemas.directory import Directory
-from schemas.errors import EnlaceError, GovernanceError, MessageError
-from schemas.jws import jwk_from_public_key
+from schemas.errors import EnlaceError, MessageError
 from schemas.outcomes import Outcome, OutcomeStatus
-from schemas.trust import load_directory, load_trust_root
 
 __all__ = [
     "country_login",
@@ -67,13 +67,6 @@ def _read_message(file: str) -> tuple[bytes, str | None]:
     return path.read_bytes(), jws
 
 
-def _directory(dep: Deployment) -> Directory:
-    try:
-        return load_directory(dep.directory, load_trust_root(dep.trust_root))
-    except GovernanceError as exc:
-        fail(str(exc), ExitCode.GOVERNANCE)
-
-
 def _signing_key(
     dep: Deployment, directory: Directory, poc: str, key_file: Path | None
 ) -> tuple[str, Ed25519PrivateKey]:
@@ -87,10 +80,9 @@ def _signing_key(
         key = load_key_file(key_file)
     except EnlaceError as exc:
         fail(exc.description)
-    jwk = jwk_from_public_key(key.public_key())
-    for candidate in record.keys:
-        if candidate.jwk == jwk:
-            return candidate.kid, key
+    kid = kid_of_key(record.keys, key)
+    if kid is not None:
+        return kid, key
     fail(f"{key_file} is not a key of {poc} in the directory; use one of {poc}'s keys")
 
 
@@ -186,6 +178,14 @@ def outcome_exit_code(outcome: Outcome) -> ExitCode:
     default=None,
     help="The POC's private key (PEM); default: its newest key in keys/poc/<POC>/.",
 )
+@click.option(
+    "--consent",
+    "consents",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Attach this consent (`enlace consent`) of an original sender to pass its message "
+    "on; repeatable. The message is then signed here: FILE may not be signed already.",
+)
 @click.option("--no-wait", is_flag=True, help="Return after the JetStream ack.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--nats-url", default=None, help="NATS URL (else settings).")
@@ -196,6 +196,7 @@ def publish(
     file: str,
     poc: str | None,
     key_file: Path | None,
+    consents: tuple[Path, ...],
     no_wait: bool,
     as_json: bool,
     nats_url: str | None,
@@ -220,7 +221,11 @@ def publish(
     except ConfigError as exc:
         fail(exc.description)
     raw, jws = _read_message(file)
-    directory = _directory(dep)
+    directory = directory_in_force(dep)
+    if consents:
+        if jws is not None:
+            fail(f"{file} is signed ({file}.jws): attach consents before signing, not after")
+        raw = attach_consents(raw, consents, directory)
     try:
         envelope = EnlaceClient.envelope_of(raw, settings.max_message_bytes)
     except MessageError as exc:

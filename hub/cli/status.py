@@ -9,7 +9,8 @@ import click
 import httpx
 import nats
 import nats.errors
-from nats.js.errors import NotFoundError
+from nats.js.api import StreamInfo
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
@@ -41,6 +42,23 @@ async def _hub_connections(settings: HubSettings) -> int | None:
     return sum(1 for c in data.get("connections", []) if c.get("name") == _HUB_CONNECTION)
 
 
+def _replicas(info: StreamInfo) -> dict[str, Any] | None:
+    """A replicated stream's leader and each other replica: current (caught up) or behind."""
+    cluster = info.cluster
+    if cluster is None or not cluster.replicas:
+        return None  # one copy (a single server, or R1)
+    peers = [
+        {
+            "name": peer.name,
+            "current": bool(peer.current) and not peer.offline,
+            "offline": bool(peer.offline),
+            "lag": peer.lag or 0,
+        }
+        for peer in cluster.replicas
+    ]
+    return {"count": 1 + len(peers), "leader": cluster.leader, "peers": peers}
+
+
 async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[str, Any]:
     """Streams (messages, bytes), their consumers and the hub's workers.
 
@@ -48,7 +66,7 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         OSError / nats errors: NATS cannot be reached.
     """
     nc = await nats.connect(
-        servers=[settings.url],
+        servers=settings.url.split(","),
         name="enlace-status",
         **QUIET_CONNECT,
         **operator_login(deployment, settings.url),
@@ -66,11 +84,17 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
         for name in [*ingress, *STREAMS, *dead, *_AUDIT_STREAMS]:
             try:
                 info = await js.stream_info(name)
+                listed = await js.consumers_info(name)
             except NotFoundError:
                 streams.append({"stream": name, "state": "missing"})
                 continue
+            except (nats.errors.TimeoutError, ServiceUnavailableError):
+                # On a cluster: the stream has no leader this moment (an election after a
+                # node died), or too few of its replicas are up to elect one.
+                streams.append({"stream": name, "state": "unavailable"})
+                continue
             consumers = []
-            for c in await js.consumers_info(name):
+            for c in listed:
                 consumers.append(
                     {
                         "consumer": c.name,
@@ -89,6 +113,7 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
                     "messages": info.state.messages,
                     "bytes": info.state.bytes,
                     "consumers": consumers,
+                    "replicas": _replicas(info),
                 }
             )
     finally:
@@ -102,6 +127,12 @@ async def collect_status(deployment: Deployment, settings: HubSettings) -> dict[
             "waiting_pulls": hub_waiting,
         },
     }
+
+
+def _peer_state(peer: dict[str, Any]) -> str:
+    if peer["current"]:
+        return "current"
+    return "offline" if peer["offline"] else f"behind, lag {peer['lag']}"
 
 
 def _human(report: dict[str, Any]) -> str:
@@ -120,9 +151,14 @@ def _human(report: dict[str, Any]) -> str:
     lines.append(f"{'stream':<18}{'messages':>10}{'bytes':>14}")
     for s in report["streams"]:
         if s["state"] != "ok":
-            lines.append(f"{s['stream']:<18}{'missing':>10}")
+            why = "missing" if s["state"] == "missing" else "no answer (no leader right now?)"
+            lines.append(f"{s['stream']:<18}{why:>10}")
             continue
-        lines.append(f"{s['stream']:<18}{s['messages']:>10}{s['bytes']:>14}")
+        line = f"{s['stream']:<18}{s['messages']:>10}{s['bytes']:>14}"
+        if (r := s.get("replicas")) is not None:
+            peers = ", ".join(f"{p['name']} ({_peer_state(p)})" for p in r["peers"])
+            line += f"  R{r['count']} leader {r['leader'] or 'none (electing)'}; {peers}"
+        lines.append(line)
         for c in s["consumers"]:
             lines.append(
                 f"  {c['consumer']:<22} pending {c['pending']}, ack pending {c['ack_pending']}, "

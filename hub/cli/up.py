@@ -19,11 +19,14 @@ from adapters.errors import AdapterError
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.cli.up_console import ConsoleBeside
-from hub.config import load_settings
+from hub.config import HubSettings, load_settings
+from hub.deployment import Deployment
 from hub.errors import ConfigError, NatsServerError, UpBusy
+from hub.governance import load_governance
 from hub.logging import configure_logging
+from hub.up.cluster import start_local_cluster
 from hub.up.runner import HubRunner
-from schemas.errors import GovernanceError
+from schemas.errors import EnlaceError, GovernanceError
 
 __all__ = ["up"]
 
@@ -66,6 +69,14 @@ def _refuse_party_kit(home: Path) -> None:
 @click.option("--nats-url", default=None, help="Use this NATS server instead of the embedded one.")
 @click.option("--no-adapters", is_flag=True, help="Do not start the sink adapters.")
 @click.option("--no-console", is_flag=True, help="Do not serve the operator console.")
+@click.option(
+    "--cluster",
+    "cluster_nodes",
+    type=click.IntRange(min=3),
+    default=None,
+    help="A local trial on N nats-server nodes (ports nats_port, +1, …; R3 streams) "
+    "instead of one: the configs of `enlace cluster init N --local`, in nats/cluster-local/.",
+)
 @click.option("--workers", type=int, default=None, help="Hub workers (default from settings).")
 @click.option("--json-logs", is_flag=True, default=None, help="JSON log lines (default off a TTY).")
 @pass_cli
@@ -74,6 +85,7 @@ def up(
     nats_url: str | None,
     no_adapters: bool,
     no_console: bool,
+    cluster_nodes: int | None,
     workers: int | None,
     json_logs: bool | None,
 ) -> None:
@@ -87,6 +99,32 @@ def up(
         json_logs if json_logs else (True if settings.log_format == "json" else None),
         settings.log_level,
     )
+    cluster = None
+    if cluster_nodes is not None:
+        if not settings.embedded:
+            fail(
+                "--cluster runs its own nodes: leave out --nats-url / hub.nats_url", ExitCode.USAGE
+            )
+        try:
+            parties = load_governance(deployment).directory.party_codes
+            cluster, settings = start_local_cluster(deployment, settings, cluster_nodes, parties)
+        except GovernanceError as err:
+            fail(f"{err}; fix the file, then run `enlace up` again", ExitCode.GOVERNANCE)
+        except NatsServerError as err:
+            fail(str(err), ExitCode.UNAVAILABLE)
+        except EnlaceError as err:
+            fail(err.description, ExitCode.FAILED)
+    try:
+        _run(deployment, settings, no_adapters, no_console)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run(
+    deployment: Deployment, settings: HubSettings, no_adapters: bool, no_console: bool
+) -> None:
+    """Run the hub (and the console beside it) until it stops; exit with its code."""
     console = None if no_console else ConsoleBeside(deployment, settings)
 
     def ready(info: dict[str, Any]) -> None:

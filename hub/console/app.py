@@ -84,7 +84,7 @@ def create_console(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.nc = await nats.connect(servers=[nats_url], name="enlace-console", **options)
+        state.nc = await nats.connect(servers=nats_url.split(","), name="enlace-console", **options)
         try:
             yield
         finally:

@@ -58,6 +58,8 @@ EXPLANATIONS: dict[str, str] = {
     "malformed_signature": "the signature header is missing or malformed",
     "nats_server": "the NATS server could not start or stop",
     "nats_unreachable": "the NATS server could not be reached",
+    "onward_not_allowed": "it derives from a message its sender marked no_onward, and carries "
+    "no valid consent of that sender to pass it on",
     "operator_exists": "an operator of this name exists",
     "operator_invalid": "an operator account was refused",
     "operator_unknown": "no operator of this name",

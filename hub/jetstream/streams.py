@@ -42,7 +42,8 @@ no limits) and never updated: :func:`ensure_audit_streams` creates them, or refu
 on when someone weakened them (:func:`hub.audit.streams.weaknesses`; the hub's login may not
 change them). Key-value buckets: ``enlace_seen`` (message ids
 accepted, for replay refusal; TTL = acceptance window + skew), ``enlace_requests``
-(who sent each request, for replies) and ``enlace_receipts`` (receipts already on the
+(who sent each request, for replies), ``enlace_onward`` (who sent each accepted
+``no_onward`` message; TTL = ``onward_memory``) and ``enlace_receipts`` (receipts already on the
 audit record, against recording a redelivery twice; TTL = the streams' max age).
 """
 
@@ -93,6 +94,7 @@ __all__ = [
     "HUB_CONSUMER",
     "HUB_STREAMS",
     "LEGACY_INGRESS",
+    "ONWARD_BUCKET",
     "RECEIPTS_BUCKET",
     "RECEIPTS_CONSUMER",
     "REQUESTS_BUCKET",
@@ -122,6 +124,7 @@ HUB_CONSUMER = "hub"
 shares."""
 SEEN_BUCKET = "enlace_seen"
 REQUESTS_BUCKET = "enlace_requests"
+ONWARD_BUCKET = "enlace_onward"
 RECEIPTS_CONSUMER = "hub-receipts"
 """The durable pull consumer on RECEIPTS from which the hub records receipts
 (:mod:`hub.pipeline.receipts`)."""

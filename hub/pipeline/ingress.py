@@ -157,13 +157,12 @@ class Pipeline:
         ``each_done`` is called as each message is finished (acked or left for
         redelivery), so a worker can fetch more without waiting for the slowest one.
 
-        The I/O-free checks of the whole batch run first (:mod:`hub.pipeline.checks`): the
-        ordering key comes from the parsed envelope. Then messages that share a
-        ``correlation_id`` (a request and its follow-ups) are handled one after the other,
-        in INGRESS order; all others in parallel. The order that routing depends on, a
-        request before its replies, holds by construction: a reply can only be written
-        after its request was delivered, and the hub remembers the requester before
-        delivering the request.
+        The I/O-free checks of the whole batch run first (:mod:`hub.pipeline.checks`),
+        giving the ordering key. Messages that share a ``correlation_id`` (a request and its
+        follow-ups) are handled one after the other, in INGRESS order; all others in
+        parallel. A request comes before its replies by construction: a reply can only be
+        written after its request was delivered, and the hub remembers the requester (and
+        a ``no_onward`` message's sender) before delivering.
         """
         gov = self.governance  # one consistent snapshot even if a reload happens meanwhile
         now = self.clock()
@@ -242,7 +241,8 @@ class Pipeline:
         now = self.clock()
         if item.refusal is not None or item.envelope is None:
             return await self._refuse(item, item.refusal or HubError("unchecked"), now)
-        try:
+        try:  # passing on first: a message refused for it may come again with consent
+            await self.requests.check_onward(item.envelope, gov.directory, now)
             redelivered = await self.seen.claim(item.envelope.id, item.ref)
         except MessageRefused as err:
             return await self._refuse(item, err, now)

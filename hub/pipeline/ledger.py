@@ -94,6 +94,12 @@ class LedgerWriter:
         receipt that can never name a subject (logged ``ledger_impossible``: retrying would
         hold it forever, and it is on the record anyway). False when JetStream did not take
         it: the receipt comes again.
+
+        Args:
+            receipt: the valid receipt, or None when it was refused.
+            delivery_body: the stored delivery it names (None: unreadable).
+            recorded_at: when the hub recorded the receipt.
+            receipt_digest: the receipt's digest, as in its audit entry.
         """
         sender = None if receipt is None or delivery_body is None else sender_of(delivery_body)
         if receipt is None or sender is None:

@@ -29,7 +29,7 @@ from nats.js.kv import KeyValue
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
 from schemas.govdoc import rfc3339
 
-__all__ = ["SeenIds", "check_window", "kv_key"]
+__all__ = ["SeenIds", "check_window", "kv_key", "kv_text"]
 
 
 def check_window(
@@ -67,6 +67,15 @@ def kv_key(message_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in message_id)
 
 
+async def kv_text(kv: KeyValue, message_id: str) -> str | None:
+    """What ``kv`` holds for ``message_id`` as text; None when it holds nothing."""
+    try:
+        entry = await kv.get(kv_key(message_id))
+    except KeyNotFoundError:
+        return None
+    return entry.value.decode(errors="replace") if entry.value else None
+
+
 class SeenIds:
     """The ids the hub has accepted, backed by a key-value bucket with a TTL.
 
@@ -82,13 +91,9 @@ class SeenIds:
     async def accepted_as(self, message_id: str) -> str | None:
         """The ingress message that claimed ``message_id``
         (:func:`hub.pipeline.checks.ingress_ref`)."""
-        try:
-            entry = await self._kv.get(kv_key(message_id))
-        except KeyNotFoundError:
+        value = await kv_text(self._kv, message_id)
+        if value is None:
             return None
-        if entry.value is None:
-            return None
-        value = entry.value.decode(errors="replace")
         # Earlier versions stored the bare sequence in their one INGRESS stream.
         return f"in{value}" if value.isdigit() else value
 

@@ -74,6 +74,6 @@ async def connect_operator(deployment: Deployment, url: str, name: str) -> NatsC
     """
     login = operator_login(deployment, url)
     try:
-        return await nats.connect(servers=[url], name=name, **QUIET_CONNECT, **login)
+        return await nats.connect(servers=url.split(","), name=name, **QUIET_CONNECT, **login)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         raise NatsUnreachable(url, type(exc).__name__) from None

@@ -44,6 +44,7 @@ __all__ = [
     "TlsSummary",
     "init_tls",
     "is_loopback",
+    "issue_node_cert",
     "server_names",
     "tls_files",
 ]
@@ -195,6 +196,64 @@ def _write_public(path: Path, data: bytes) -> None:
     path.chmod(0o644)
 
 
+def _issue(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    names: tuple[str, ...],
+    usages: tuple[x509.ObjectIdentifier, ...],
+    now: datetime,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A new key and its certificate for ``names``, issued by the CA for ``usages``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0] if names else "nats"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=SERVER_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), False)
+        .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def issue_node_cert(
+    deployment: Deployment, names: tuple[str, ...], cert_path: Path, key_path: Path
+) -> datetime:
+    """Issue a cluster node's certificate: for its clients and for its routes.
+
+    nats-server verifies routes both ways with one certificate (it is the client of the
+    route it dials and the server of the one it accepts), so this one is for server and
+    client authentication, under the deployment CA, valid :data:`SERVER_DAYS`.
+
+    Args:
+        deployment: whose CA issues it (its key must be here).
+        names: every name clients and the other nodes reach the nodes by.
+        cert_path: where the certificate goes (0644).
+        key_path: where its key goes (0600).
+
+    Returns:
+        When the certificate expires.
+
+    Raises:
+        ConfigError: the deployment has no CA, or its key is missing, too open or wrong.
+    """
+    files = tls_files(deployment)
+    if not files.ca_cert.is_file():
+        raise ConfigError(f"this deployment has no CA yet ({files.ca_cert}): run `enlace tls init`")
+    ca_cert, ca_key = _load_ca(files)
+    usages = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+    cert, key = _issue(ca_cert, ca_key, names, usages, datetime.now(UTC))
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(key_path, _pem_key(key))
+    _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert.not_valid_after_utc
+
+
 def init_tls(
     deployment: Deployment, names: tuple[str, ...], label: str, new_ca: bool = False
 ) -> TlsSummary:
@@ -218,20 +277,7 @@ def init_tls(
         ca_key = _load_ca(files)[1]
     else:
         ca_cert, ca_key = _load_ca(files)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0] if names else "nats"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=SERVER_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert, key = _issue(ca_cert, ca_key, names, (ExtendedKeyUsageOID.SERVER_AUTH,), now)
     write_private(files.server_key, _pem_key(key))
     _write_public(files.server_cert, cert.public_bytes(serialization.Encoding.PEM))
     return TlsSummary(

@@ -153,7 +153,7 @@ class HubRunner:
         signer = load_signer(self.deployment, governance)
         hub_id = governance.directory.hub.id
         self._audit_nc = await nats.connect(
-            servers=[self.settings.url],
+            servers=self.settings.url.split(","),
             name="enlace-hub-audit",
             # Through a restart of the server, however long: the hub audits through it.
             max_reconnect_attempts=-1,

@@ -7,11 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from hub.admin.init import init_deployment
+from hub.cli import cli
 from hub.deployment import Deployment
 from hub.server.logins import authorization_block, read_logins
 from hub.server.process import find_nats_server
+from hub.server.tls import issue_node_cert
+from tests.deploy.cluster_example import PASSWORD, cluster_confs
 from tests.deploy.single_example import EXAMPLE_HOME, single_conf
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
@@ -21,6 +25,13 @@ CONFS = sorted(DEPLOY.rglob("*.conf"))
 def test_single_conf_is_the_generated_one() -> None:
     # Regenerate: .venv/bin/python -m tests.deploy.single_example > deploy/nats/single.conf
     assert (DEPLOY / "single.conf").read_text(encoding="utf-8") == single_conf()
+
+
+def test_cluster_confs_are_the_generated_ones() -> None:
+    # Regenerate: .venv/bin/python -m tests.deploy.cluster_example
+    for name, text in cluster_confs().items():
+        assert (DEPLOY / "cluster" / name).read_text(encoding="utf-8") == text
+        assert f"route:{PASSWORD}@" in text
 
 
 def test_single_conf_denies_the_hub_what_its_generated_permissions_deny() -> None:
@@ -39,6 +50,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     """A real deployment (logins, TLS material) to fill the examples' placeholders with."""
     dep = Deployment(tmp_path_factory.mktemp("deploy") / "home")
     init_deployment(dep, ["GT"])
+    tls = dep.tls_dir.resolve()
+    issue_node_cert(dep, ("127.0.0.1",), tls / "node.pem", tls / "node-key.pem")
     return dep
 
 
@@ -56,19 +69,45 @@ def _filled(conf: Path, dep: Deployment, into: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("conf", CONFS, ids=[str(c.relative_to(DEPLOY)) for c in CONFS])
-def test_nats_server_accepts_every_deploy_config(
-    conf: Path, deployment: Deployment, tmp_path: Path
-) -> None:
-    filled = _filled(conf, deployment, tmp_path)
+def _accepted(conf: Path) -> None:
     checked = subprocess.run(
-        [str(find_nats_server()), "-t", "-c", str(filled)],
+        [str(find_nats_server()), "-t", "-c", str(conf)],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("conf", CONFS, ids=[str(c.relative_to(DEPLOY)) for c in CONFS])
+def test_nats_server_accepts_every_deploy_config(
+    conf: Path, deployment: Deployment, tmp_path: Path
+) -> None:
+    _accepted(_filled(conf, deployment, tmp_path))
+
+
+@pytest.mark.parametrize("layout", ["hosts", "local"])
+def test_nats_server_accepts_every_config_enlace_cluster_init_writes(
+    layout: str, deployment: Deployment, tmp_path: Path
+) -> None:
+    out = tmp_path / "cluster"
+    where = (
+        ["--local"]
+        if layout == "local"
+        else [
+            *(f"--name=n{i}.enlace.example" for i in (1, 2, 3)),
+            f"--store-dir={tmp_path / 'store'}",
+            f"--cert-dir={out / 'tls'}",
+        ]
+    )
+    args = ["--home", str(deployment.home), "cluster", "init", "3", f"--out={out}", *where]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    confs = sorted(out.glob("node-*.conf"))
+    assert len(confs) == 3
+    for conf in confs:
+        _accepted(conf)
 
 
 def test_a_config_the_server_refuses_fails_the_check(

@@ -66,7 +66,9 @@ class FaultUp:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
+        """Where the exchange's NATS is: a cluster's URLs (``ENLACE_NATS_URL``), comma
+        separated, or the embedded server's."""
+        return self.env.get("ENLACE_NATS_URL") or f"nats://127.0.0.1:{self.env['ENLACE_NATS_PORT']}"
 
     @property
     def running(self) -> Running:

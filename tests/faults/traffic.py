@@ -59,7 +59,7 @@ async def publish(
     counts as refused with no reason code: "")."""
     sent = Sent(ids=[mid for mid, _, _ in batch])
     nc = await nats.connect(
-        fault.url,
+        fault.url.split(","),
         max_reconnect_attempts=-1,
         reconnect_time_wait=_RETRY,
         connect_timeout=2,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -42,6 +44,21 @@ def tls_for(deployment: Deployment) -> TlsFiles:
     if not files.complete():
         init_tls(deployment, ("127.0.0.1", "localhost"), "test")
     return files
+
+
+def plain_text_answer(host: str, port: int) -> tuple[dict[str, object], bytes]:
+    """Talk to a server in clear, as a client without TLS would: its INFO, and all it
+    answers to a CONNECT, a publish and a PING before it hangs up."""
+    with socket.create_connection((host, port), timeout=5) as sock:
+        info = json.loads(sock.recv(65536).decode().removeprefix("INFO ").strip())
+        sock.sendall(b'CONNECT {"verbose":false}\r\nPUB enlace.in.GT.x 2\r\nhi\r\nPING\r\n')
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return info, answer
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.jetstream.consumers import ensure_sink_consumers
 from hub.jetstream.streams import (
+    ONWARD_BUCKET,
     RECEIPTS_BUCKET,
     REQUESTS_BUCKET,
     SEEN_BUCKET,
@@ -56,7 +57,7 @@ pytestmark = pytest.mark.integration
 SINKS = {cc: ["folder"] for cc in PARTIES}
 SINKS["GT"] = ["folder", "webhook"]  # a country with two sinks
 AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS", "AUDIT_WITNESS")
-BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, RECEIPTS_BUCKET)
+BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, ONWARD_BUCKET, RECEIPTS_BUCKET)
 INTRUDER = "intruder"  # a consumer name nobody made
 MESSAGE_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0PA"  # an outcome's subject token
 

@@ -469,6 +469,8 @@ async def test_webhook_signs_the_standard_way_and_carries_cloudevents_attributes
             "ce-type": "enlace.gang_movement.v1",
             "ce-time": message["issued_at"],
             "ce-dataschema": "urn:enlace:message:gang_movement:v1",
+            "ce-enlacenoonward": "false",  # the sender's handling conditions: none
+            "ce-enlacenotforcourt": "false",
         }
         # Binary mode: the body is the delivered bytes, which the signatures still cover.
         assert body == sent.body

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from hub.server.logins import HUB_USER, authorization_block, load_user
 from hub.server.process import NatsServer, NatsServerConfig, free_port
 from hub.server.tls import init_tls, tls_files
 from schemas.tls import client_context
+from tests.integration.conftest import plain_text_answer
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +75,8 @@ async def test_a_client_that_does_not_trust_the_deployment_ca_is_refused(
 
 
 async def test_a_plain_text_client_is_refused(tls_server: NatsServer) -> None:
-    host, port = tls_server.config.host, tls_server.config.port
-    with socket.create_connection((host, port), timeout=5) as sock:
-        info = json.loads(sock.recv(65536).decode().removeprefix("INFO ").strip())
-        assert info["tls_required"] is True
-        sock.sendall(b'CONNECT {"verbose":false}\r\nPUB enlace.in.GT.x 2\r\nhi\r\nPING\r\n')
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
+    info, answer = plain_text_answer(tls_server.config.host, tls_server.config.port)
+    assert info["tls_required"] is True
     assert b"PONG" not in answer  # nothing was taken in clear; the server hangs up
 
 

@@ -1,6 +1,7 @@
-"""The witnesses' channels of the AsyncAPI document (:func:`schemas.export.asyncapi_document`).
+"""Parts of the AsyncAPI document (:func:`schemas.export.asyncapi_document`) kept apart.
 
-A party's witness asks the hub for its latest audit checkpoint with a consistency proof
+:func:`params` writes a channel's parameters; :func:`witness_api` gives the witnesses'
+channels. A party's witness asks the hub for its latest audit checkpoint with a consistency proof
 (request/reply) and stores its cosignature or its refusal in AUDIT_WITNESS
 (:mod:`adapters.witness`, :mod:`hub.audit.witness`); the formats are C2SP's.
 """
@@ -11,18 +12,28 @@ from typing import Any
 
 from schemas.subjects import PREFIX
 
-__all__ = ["witness_api"]
+__all__ = ["params", "witness_api"]
 
-_COUNTRY = {"country": {"description": "the witnessing party"}}
+
+def params(**descriptions: str | tuple[str, list[str]]) -> dict[str, Any]:
+    """A channel's parameters: each a description, or a description and its values."""
+    found: dict[str, Any] = {}
+    for name, what in descriptions.items():
+        if isinstance(what, tuple):
+            found[name] = {"description": what[0], "enum": what[1]}
+        else:
+            found[name] = {"description": what}
+    return found
 
 
 def witness_api() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The channels, operations and messages of the witnesses, to merge into the document."""
+    country = params(country="the witnessing party")
     channels = {
         "witness_checkpoint": {
             "address": f"{PREFIX}.witness.{{country}}.checkpoint",
             "title": "A witness asks the hub for its latest audit checkpoint (request/reply)",
-            "parameters": _COUNTRY,
+            "parameters": country,
             "messages": {
                 "witness_request": {"$ref": "#/components/messages/witness_request"},
                 "add_checkpoint": {"$ref": "#/components/messages/add_checkpoint"},
@@ -31,13 +42,13 @@ def witness_api() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         "witness_cosigned": {
             "address": f"{PREFIX}.witness.{{country}}.cosigned",
             "title": "A party's cosignature of an audit checkpoint (stream AUDIT_WITNESS)",
-            "parameters": _COUNTRY,
+            "parameters": country,
             "messages": {"cosigned": {"$ref": "#/components/messages/cosigned_checkpoint"}},
         },
         "witness_refused": {
             "address": f"{PREFIX}.witness.{{country}}.refused",
             "title": "A party's refusal of an audit checkpoint, with the evidence",
-            "parameters": _COUNTRY,
+            "parameters": country,
             "messages": {"refusal": {"$ref": "#/components/messages/witness_refusal"}},
         },
     }
