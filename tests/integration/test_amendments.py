@@ -7,7 +7,6 @@ hub recorded it, whatever the agreements say when it comes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,10 +26,9 @@ from schemas.countersign import sha256_digest
 from schemas.subjects import HDR_COUNTERSIGNATURE, HDR_MSG_ID, HDR_REASON, HDR_VIEW
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import (
-    Collector,
     ensure,
     governance,
-    publish_signed,
+    outcome_of_sent,
     signed_message,
     stream_msgs,
 )
@@ -75,22 +73,7 @@ async def js(nc: NatsClient, hub: HubApp) -> JetStreamContext:
     return await ensure(nc)
 
 
-async def outcome_of(
-    nc: NatsClient, js: JetStreamContext, sent: tuple[dict[str, Any], bytes, str]
-) -> dict[str, Any]:
-    message, raw, jws = sent
-    got = Collector()
-    sub = await nc.subscribe(f"enlace.outcome.{message['sender']['country']}.>", cb=got.handler)
-    await publish_signed(js, message, raw, jws)
-    try:
-        for _ in range(500):
-            for doc in got.json():
-                if doc["message_id"] == message["id"]:
-                    return doc
-            await asyncio.sleep(0.02)
-    finally:
-        await sub.unsubscribe()
-    raise AssertionError(f"no outcome for {message['id']}")
+outcome_of = outcome_of_sent
 
 
 async def deliveries_of(js: JetStreamContext, message_id: str) -> dict[str, Any]:
