@@ -13,9 +13,14 @@ below; the body, signed by the sender, says the same (``corrects`` / ``original_
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from schemas.common import new_message_id
 from schemas.envelope import Envelope
+from schemas.govdoc import rfc3339
+from schemas.message import new_message, parse_message
 
 __all__ = [
     "CORRECTION",
@@ -28,6 +33,8 @@ __all__ = [
     "AmendmentKind",
     "amended_id",
     "amendment_kind",
+    "correction_of",
+    "retraction_of",
 ]
 
 AmendmentKind = Literal["correction", "retraction"]
@@ -67,3 +74,39 @@ def amended_id(envelope: Envelope) -> str | None:
         original = envelope.payload.get("original_id")
         return original if isinstance(original, str) else None
     return envelope.corrects
+
+
+def correction_of(raw: bytes) -> dict[str, Any]:
+    """The next version of the message ``raw`` (as sent): the same message with a fresh
+    id, issued now, naming it in ``corrects``. Edit its payload, then sign and publish it.
+
+    Raises:
+        MessageError: ``raw`` is not a valid message (:func:`schemas.message.parse_message`).
+    """
+    sent = parse_message(raw, max_bytes=len(raw) + 1)
+    message: dict[str, Any] = json.loads(raw)
+    message.update(
+        id=new_message_id(), issued_at=rfc3339(datetime.now(UTC)), corrects=sent.envelope.id
+    )
+    return message
+
+
+def retraction_of(raw: bytes, reason: str, detail: str | None = None) -> dict[str, Any]:
+    """A retraction of the message ``raw`` (as sent): from its sender, under its theme and
+    TLP, naming it in ``original_id``.
+
+    Args:
+        raw: the message withdrawn, as it was sent.
+        reason: why (:data:`schemas.messages.retraction.RETRACTION_REASONS`).
+        detail: a sentence for the recipients, if any.
+
+    Raises:
+        MessageError: ``raw`` is not a valid message, or ``reason`` is not a known reason.
+    """
+    sent = parse_message(raw, max_bytes=len(raw) + 1).envelope
+    payload: dict[str, Any] = {"original_id": sent.id, "reason": reason}
+    if detail:
+        payload["detail"] = detail
+    return new_message(
+        RETRACTION, sent.sender, sent.theme.value, sent.handling.value, payload=payload
+    )
