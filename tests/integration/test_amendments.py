@@ -7,16 +7,20 @@ hub recorded it, whatever the agreements say when it comes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hub.app import HubApp, create_app
 from hub.audit import AuditReader, CheckpointSigner, parse_entry
+from hub.audit.chains import read_chain
+from hub.cli import cli
 from hub.config import HubSettings
 from hub.governance import Governance
 from hub.pipeline.audit_hook import AuditLogHook
@@ -244,3 +248,33 @@ async def test_the_audit_log_links_the_amendment_to_what_it_amends(
     }
     assert [e.amends for e in received] == [original[0]["id"]]
     assert routed == {"SV": "full", "US": "no-persons"}
+
+
+async def test_audit_show_and_the_chain_give_every_version_from_any_of_them(
+    nc: NatsClient, js: JetStreamContext, nats_server: Any
+) -> None:
+    original = signed_message(TD)
+    await outcome_of(nc, js, original)
+    fix = correction_of(original[0])
+    await outcome_of(nc, js, fix)
+    withdraw = retraction_of(fix[0]["id"])
+    await outcome_of(nc, js, withdraw)
+    ids = [original[0]["id"], fix[0]["id"], withdraw[0]["id"]]
+
+    chain, entries = await read_chain(AuditReader(js), ids[1])
+    assert [(v.message_id, v.number, v.kind) for v in chain.versions] == [
+        (ids[0], 1, "original"),
+        (ids[1], 2, "correction"),
+        (ids[2], 2, "retraction"),
+    ]
+    assert {e.message_id for e in entries} == set(ids)
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["audit", "show", ids[0], "--nats-url", nats_server.url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert f"versions: {ids[0]} (v1) → {ids[1]} (v2), withdrawn by {ids[2]}" in shown.output
+    as_json = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["audit", "show", ids[2], "--json", "--nats-url", nats_server.url]
+    )
+    kinds = {(json.loads(x)["message_id"], json.loads(x)["kind"]) for x in as_json.output.split()}
+    assert {(i, "received") for i in ids} <= kinds
