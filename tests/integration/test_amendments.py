@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from hub.cli import cli
 from hub.config import HubSettings
 from hub.governance import Governance
 from hub.pipeline.audit_hook import AuditLogHook
-from hub.testing import GOVERNANCE_PARTIES, agreement, status, statuses
+from hub.testing import GOVERNANCE_PARTIES, NO_PERSONS, agreement, status, statuses
 from schemas.amendments import HDR_AMENDMENT, HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION
 from schemas.countersign import sha256_digest
 from schemas.subjects import HDR_COUNTERSIGNATURE, HDR_MSG_ID, HDR_REASON, HDR_VIEW
@@ -57,6 +58,23 @@ CHANGED = Governance(
     ),
 )
 NONE = Governance(directory=GOV.directory, agreements=type(GOV.agreements).of(()))
+# The same agreement as the original travelled under, expired since.
+EXPIRED = Governance(
+    directory=GOV.directory,
+    agreements=statuses(
+        status(
+            agreement(
+                "gangs-ca",
+                ["gangs"],
+                ["gang_movement", "retraction"],
+                [{"from": "GT", "to": "SV"}, {"from": "GT", "to": "US", "view": "no-persons"}],
+                parties=GOVERNANCE_PARTIES,
+                valid_until=datetime.now(UTC) - timedelta(minutes=1),
+                views={"no-persons": NO_PERSONS},
+            )
+        )
+    ),
+)
 
 
 @pytest.fixture
@@ -161,18 +179,22 @@ async def test_a_correction_of_a_correction_is_the_next_version_and_the_old_one_
     assert await deliveries_of(js, stale[0]["id"]) == {}
 
 
+@pytest.mark.parametrize("since", [EXPIRED, NONE], ids=["expired", "removed"])
 async def test_retraction_goes_through_when_no_agreement_is_in_force_any_more(
-    nc: NatsClient, js: JetStreamContext, hub: HubApp
+    nc: NatsClient, js: JetStreamContext, hub: HubApp, since: Governance
 ) -> None:
     original = signed_message(TD)
     await outcome_of(nc, js, original)
-    hub.reload(NONE)
+    hub.reload(since)
     try:
         withdraw = retraction_of(original[0]["id"])
         outcome = await outcome_of(nc, js, withdraw)
         late = await outcome_of(nc, js, correction_of(original[0]))
+        fresh = await outcome_of(nc, js, signed_message(TD))
     finally:
         hub.reload(GOV)
+
+    assert fresh["status"] == "undeliverable"  # no agreement carries a new report now
 
     assert outcome["status"] == "accepted"
     got = await deliveries_of(js, withdraw[0]["id"])
