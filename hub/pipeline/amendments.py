@@ -26,6 +26,7 @@ rewritten to say so. A redelivery of the same correction finds its own id there 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +36,8 @@ from nats.js.kv import KeyValue
 from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
 from hub.jetstream.writer import Write
 from hub.pipeline.replay import kv_key
-from hub.policy import Decision, Route
+from hub.policy import Decision, Refusal, Route
+from hub.policy.decide import REASONS
 from hub.policy.model import FULL_VIEW, ViewSpec
 from schemas.amendments import (
     CORRECTION,
@@ -50,6 +52,9 @@ from schemas.amendments import (
 from schemas.envelope import Envelope
 
 __all__ = ["ROUTES_BUCKET", "Amendment", "AmendmentIndex", "RoutedRecord"]
+
+NOT_RECIPIENT = "not_amended_recipient"
+"""The routing reason of a party an amendment does not reach (it had not the original)."""
 
 ROUTES_BUCKET = "enlace_routes"
 """Message id → what the hub routed (:class:`RoutedRecord`); kept without a TTL."""
@@ -181,8 +186,11 @@ class AmendmentIndex:
             return None
         return RoutedRecord.from_json(message_id, entry.value)
 
-    async def plan(self, envelope: Envelope) -> Amendment | None:
+    async def plan(self, envelope: Envelope, parties: Iterable[str]) -> Amendment | None:
         """The routing of ``envelope`` if it amends a message (None: it amends nothing).
+
+        Every other party of ``parties`` (the directory's) is on the record as not reached:
+        ``sender_self``, or ``not_amended_recipient``.
 
         Raises:
             AmendsUnknown: it names a message the hub did not deliver to anyone.
@@ -214,7 +222,15 @@ class AmendmentIndex:
         _check_open(kind, envelope, record)
         full = kind != CORRECTION
         routes = [replace(r, view=FULL_VIEW) if full else r for r in record.routes]
-        return Amendment(kind, record, Decision(envelope.id, recipients=routes))
+        reached = {r.recipient for r in routes}
+        excluded = [
+            Refusal(cc, why, REASONS[why])
+            for cc in parties
+            if cc not in reached
+            for why in ["sender_self" if cc == envelope.sender.country else NOT_RECIPIENT]
+        ]
+        decision = Decision(envelope.id, recipients=routes, excluded=excluded)
+        return Amendment(kind, record, decision)
 
     def writes(
         self, envelope: Envelope, decision: Decision, amendment: Amendment | None

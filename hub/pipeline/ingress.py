@@ -241,7 +241,7 @@ class Pipeline:
             return await self._refuse(item, item.refusal or HubError("unchecked"), now)
         try:  # before the claim: a message refused for these may come again, fixed
             await self.requests.check_onward(item.envelope, gov.directory, now)
-            amendment = await self.amends.plan(item.envelope)
+            amendment = await self.amends.plan(item.envelope, gov.directory.party_codes)
             redelivered = await self.seen.claim(item.envelope.id, item.ref)
         except MessageRefused as err:
             return await self._refuse(item, err, now)

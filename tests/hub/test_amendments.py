@@ -19,6 +19,7 @@ from schemas.amendments import HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION
 from schemas.envelope import Envelope, Sender
 from schemas.message import new_message
 
+PARTIES = ("GT", "HN", "SV", "US")
 REDACTED = ViewSpec(name="no-persons", drop=("payload.persons",))
 ROUTES = (
     Route("SV", FULL_VIEW, "gangs-ca", 0, "#0"),
@@ -89,19 +90,24 @@ async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = await routed(kv, index)
     fix = envelope(corrects=original.id)
-    plan = await index.plan(fix)
+    plan = await index.plan(fix, PARTIES)
     assert plan is not None
     assert plan.decision.recipients == list(ROUTES)  # same views, same agreement
+    # Every other party is on the record as not reached, and why.
+    assert {r.recipient: r.reason for r in plan.decision.excluded} == {
+        "GT": "sender_self",
+        "HN": "not_amended_recipient",
+    }
     assert plan.headers[HDR_VERSION] == "2" and plan.headers[HDR_AMENDS] == original.id
     kv.apply(index.writes(fix, plan.decision, plan))
-    again = await index.plan(fix)  # a redelivery of the same correction passes
+    again = await index.plan(fix, PARTIES)  # a redelivery of the same correction passes
     assert again is not None and again.version == 2
     fix2 = envelope(corrects=fix.id)
-    plan2 = await index.plan(fix2)
+    plan2 = await index.plan(fix2, PARTIES)
     assert plan2 is not None
     assert (plan2.version, plan2.headers[HDR_ORIGINAL_ID]) == (3, original.id)
     with pytest.raises(AmendsClosed) as closed:
-        await index.plan(envelope(corrects=original.id))  # v1 is superseded
+        await index.plan(envelope(corrects=original.id), PARTIES)  # v1 is superseded
     assert closed.value.latest == fix.id
 
 
@@ -110,7 +116,7 @@ async def test_a_retraction_goes_in_full_and_closes_the_message() -> None:
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = await routed(kv, index)
     withdraw = retraction(original.id)
-    plan = await index.plan(withdraw)
+    plan = await index.plan(withdraw, PARTIES)
     assert plan is not None
     assert [(r.recipient, r.view.name, r.agreement) for r in plan.decision.recipients] == [
         ("SV", "full", "gangs-ca"),
@@ -119,10 +125,10 @@ async def test_a_retraction_goes_in_full_and_closes_the_message() -> None:
     kv.apply(index.writes(withdraw, plan.decision, plan))
     assert kv.data[kv_key(original.id)]
     with pytest.raises(AmendsClosed):
-        await index.plan(envelope(corrects=original.id))
+        await index.plan(envelope(corrects=original.id), PARTIES)
     with pytest.raises(AmendsClosed):
-        await index.plan(retraction(original.id))  # another retraction
-    assert await index.plan(withdraw) is not None  # its own redelivery
+        await index.plan(retraction(original.id), PARTIES)  # another retraction
+    assert await index.plan(withdraw, PARTIES) is not None  # its own redelivery
 
 
 async def test_refusals() -> None:
@@ -130,12 +136,12 @@ async def test_refusals() -> None:
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = await routed(kv, index)
     with pytest.raises(AmendsUnknown):
-        await index.plan(retraction("01JD5Z8Q4M7X2V9K3N6P0R1S2T"))
+        await index.plan(retraction("01JD5Z8Q4M7X2V9K3N6P0R1S2T"), PARTIES)
     with pytest.raises(AmendsForeign):
-        await index.plan(retraction(original.id, cc="SV"))
+        await index.plan(retraction(original.id, cc="SV"), PARTIES)
     with pytest.raises(AmendsMismatch):
-        await index.plan(envelope(type_="information_request", corrects=original.id))
+        await index.plan(envelope(type_="information_request", corrects=original.id), PARTIES)
     itself = envelope()
     with pytest.raises(AmendsUnknown):
-        await index.plan(itself.model_copy(update={"corrects": itself.id}))
-    assert await index.plan(envelope()) is None  # amends nothing
+        await index.plan(itself.model_copy(update={"corrects": itself.id}), PARTIES)
+    assert await index.plan(envelope(), PARTIES) is None  # amends nothing

@@ -270,6 +270,12 @@ async def test_the_audit_log_links_the_amendment_to_what_it_amends(
     }
     assert [e.amends for e in received] == [original[0]["id"]]
     assert routed == {"SV": "full", "US": "no-persons"}
+    # Every other party's decision is on the record too, with its reason.
+    [not_routed] = [e for e in entries if e.message_id == fix[0]["id"] and e.refused]
+    assert {r.country: r.reason for r in not_routed.refused or ()} == {
+        "GT": "sender_self",
+        "HN": "not_amended_recipient",
+    }
 
 
 async def test_audit_show_and_the_chain_give_every_version_from_any_of_them(
