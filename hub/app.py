@@ -43,6 +43,7 @@ from hub.jetstream.streams import (
 )
 from hub.jetstream.writer import JetStreamWriter
 from hub.metrics import HubMetrics
+from hub.pipeline.amendments import ROUTES_BUCKET, AmendmentIndex
 from hub.pipeline.ingress import AuditHook, Pipeline
 from hub.pipeline.intake import Intake
 from hub.pipeline.onward import OnwardMemory
@@ -105,6 +106,7 @@ class HubApp:
         onward = await ensure_kv(
             js, ONWARD_BUCKET, self.settings.onward_memory.total_seconds(), replicas
         )
+        routes = await ensure_kv(js, ROUTES_BUCKET, 0, replicas)  # amendable for ever
         writes = JetStreamWriter(self.nc)
         await writes.start()
         self.pipeline = Pipeline(
@@ -115,6 +117,7 @@ class HubApp:
             self.signer,
             SeenIds(seen),
             KvRequestMemory(requests, OnwardMemory(onward)),
+            AmendmentIndex(routes),
             audit=self.audit,
             metrics=self.metrics,
             clock=self.clock,

@@ -30,8 +30,15 @@ Tree::
         │   ├── MessageTooOld          too_old               issued before the window
         │   ├── MessageFromFuture      issued_in_future      issued beyond the clock skew
         │   ├── DuplicateMessage       duplicate             id already accepted (a replay)
-        │   └── OnwardNotAllowed       onward_not_allowed    passes on a no_onward message
-        │                                                    without its sender's consent
+        │   ├── OnwardNotAllowed       onward_not_allowed    passes on a no_onward message
+        │   │                                                without its sender's consent
+        │   └── AmendmentRefused       amend_refused         a correction or retraction
+        │       │                                            cannot be routed (amends)
+        │       ├── AmendsUnknown      amend_unknown         names no message the hub routed
+        │       ├── AmendsForeign      amend_not_sender      names another country's message
+        │       ├── AmendsMismatch     amend_mismatch        another theme or type than it
+        │       └── AmendsClosed       amend_closed          a later version or a retraction
+        │                                                    of it exists (latest)
         ├── ReceiptRefused             receipt_refused       a sink receipt is not recorded
         │   ├── ReceiptMismatch        receipt_mismatch      its DELIVERY message disagrees
         │   ├── ReceiptUnchecked       receipt_unchecked     names no DELIVERY message
@@ -50,6 +57,11 @@ from schemas.errors import EnlaceError
 from schemas.receipts import Receipt
 
 __all__ = [
+    "AmendmentRefused",
+    "AmendsClosed",
+    "AmendsForeign",
+    "AmendsMismatch",
+    "AmendsUnknown",
     "ConfigError",
     "ConsumerTampered",
     "DuplicateMessage",
@@ -247,6 +259,44 @@ class OnwardNotAllowed(MessageRefused):
     valid consent of that country to pass it on (:mod:`schemas.handling`)."""
 
     code = "onward_not_allowed"
+
+
+class AmendmentRefused(MessageRefused):
+    """A correction or retraction the hub cannot route (:mod:`hub.pipeline.amendments`).
+
+    Attributes:
+        amends: the id of the message it names.
+    """
+
+    code = "amend_refused"
+
+    def __init__(self, description: str, message_id: str | None, amends: str) -> None:
+        super().__init__(description, message_id)
+        self.amends = amends
+
+
+class AmendsUnknown(AmendmentRefused):
+    code = "amend_unknown"
+
+
+class AmendsForeign(AmendmentRefused):
+    code = "amend_not_sender"
+
+
+class AmendsMismatch(AmendmentRefused):
+    code = "amend_mismatch"
+
+
+class AmendsClosed(AmendmentRefused):
+    """The message named was corrected (``latest``: its latest version) or withdrawn."""
+
+    code = "amend_closed"
+
+    def __init__(
+        self, description: str, message_id: str | None, amends: str, latest: str | None
+    ) -> None:
+        super().__init__(description, message_id, amends)
+        self.latest = latest
 
 
 class ReceiptRefused(HubError):

@@ -65,6 +65,9 @@ class Envelope(StrictModel):
         max_length=50,
         description="the original senders' consents to pass on what derived_from names",
     )
+    corrects: MessageId | None = None
+    """A correction: the id of the message (of the same sender, type and theme) that this
+    one replaces in full (:mod:`schemas.amendments`)."""
     payload: dict[str, Any]
 
 

@@ -24,6 +24,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from ruamel.yaml import YAML
 
+from schemas.amendments import HEADER_SCHEMAS as AMENDMENT_HEADERS
 from schemas.asyncapi_parts import params, witness_api
 from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, MessageId
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
@@ -225,6 +226,7 @@ _DELIVERY_HEADERS: dict[str, Any] = {
         ),
         HDR_AGREEMENT: _header("Id of the sharing agreement under which this view travels."),
         HDR_RECIPIENT: _header("The receiving country (ISO 3166-1 alpha-2).", r"^[A-Z]{2}$"),
+        **AMENDMENT_HEADERS,  # a correction's or retraction's
     },
 }
 
@@ -232,7 +234,6 @@ _REASON_HEADERS: dict[str, Any] = {
     "type": "object",
     "properties": {HDR_REASON: _header("The reason code of the refusal.")},
 }
-
 
 _COMPONENT_SCHEMAS = "#/components/schemas/{model}"
 

@@ -7,7 +7,9 @@ integrator's CloudEvents tooling routes deliveries without parsing them::
     ce-specversion: 1.0
     ce-id: <message id>
     ce-source: urn:enlace:sender:<country>:<point of contact>
-    ce-type: enlace.<message type>.v<version>
+    ce-type: enlace.<message type>.v<version>            enlace.retraction.v1 for a retraction,
+                                                   enlace.correction.<type>.v<version> for a
+                                                   correction: their own event types
     ce-time: <issued_at>
     ce-dataschema: urn:enlace:message:<type>:v<version>   the $id of its JSON Schema
     Content-Type: application/json                        the event's datacontenttype
@@ -36,6 +38,8 @@ def cloudevent_headers(delivery: Delivery) -> dict[str, str]:
         "ce-source": f"urn:enlace:sender:{sender.get('country')}:{sender.get('poc')}",
         "ce-type": f"enlace.{delivery.type}.v{version}",
     }
+    if isinstance(message.get("corrects"), str):
+        headers["ce-type"] = f"enlace.correction.{delivery.type}.v{version}"
     if isinstance(message.get("issued_at"), str):
         headers["ce-time"] = message["issued_at"]
     if isinstance(version, int):

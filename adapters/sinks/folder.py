@@ -8,6 +8,12 @@ For message ``<id>`` the folder holds::
     <id>.json.meta       the delivery headers as JSON (view, original digest, agreement, the
                          sender's signature) so a national system can verify offline
 
+A correction is written the same way, beside the original (its own ``<id>.json``, whose
+``.meta`` says ``amendment``, ``amends``, ``original_id`` and ``revision``), and the file it
+replaces gets a marker ``<amended id>.json.corrected`` naming it; a retraction is written
+too and marks the file it withdraws ``<amended id>.json.retracted`` (the reason inside).
+Markers are written with the amendment's side files, before its ``<id>.json``.
+
 Each file is written to a temporary name and made durable, the side files are renamed
 first and ``<id>.json`` last, then the renames are made durable: for a whole batch at once
 (:meth:`FolderSink.deliver_batch`; :func:`adapters.sinks._files.write_all`: one
@@ -33,10 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
+from adapters.sinks._amendments import SinkAmendment, amendment_of
 from adapters.sinks._conditions import conditions_of
 from adapters.sinks._files import write_all
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._storage import storage_error
+from schemas.amendments import CORRECTION, RETRACTION
 
 __all__ = ["FolderSink"]
 
@@ -110,12 +118,19 @@ class FolderSink:
             duplicate = self._written(path) or any(f == path for f, _ in files)
             if not duplicate:
                 jws = delivery.signature if delivery.is_full else delivery.countersignature
-                record = {**delivery.metadata(), "conditions": conditions_of(delivery)}
+                amendment = amendment_of(delivery)
+                record = {
+                    **delivery.metadata(),
+                    "conditions": conditions_of(delivery),
+                    **(amendment.record() if amendment else {}),
+                }
                 meta = json.dumps(record, indent=2, sort_keys=True).encode()
                 sides += [
                     (_side(path, ".jws"), (jws or "").encode("ascii")),
                     (_side(path, ".meta"), meta),
                 ]
+                if amendment is not None:
+                    sides.append(self._marker(delivery, amendment))
                 files.append((path, delivery.body))
             results.append(DeliveryResult(str(path), duplicate=duplicate))
         # Side files are renamed before any <id>.json: a reader never sees one without them.
@@ -123,6 +138,16 @@ class FolderSink:
             raise RuntimeError("FolderSink.open() was not called")
         write_all(sides + files, self._syncers)
         return results
+
+    def _marker(self, delivery: Delivery, amendment: SinkAmendment) -> tuple[Path, bytes]:
+        """The file beside the amended message that says it was corrected or withdrawn."""
+        mark = {CORRECTION: ".corrected", RETRACTION: ".retracted"}[amendment.kind]
+        doc = {**amendment.record(), "by": delivery.message_id}
+        payload = delivery.message.get("payload")
+        if amendment.kind == RETRACTION and isinstance(payload, dict):
+            doc.update(reason=payload.get("reason"), detail=payload.get("detail"))
+        body = json.dumps(doc, indent=2, sort_keys=True).encode()
+        return _side(self._path(amendment.amends), mark), body
 
     async def close(self) -> None:
         if self._syncers is not None:

@@ -7,6 +7,8 @@ Each line is a JSON object::
      "original_digest": ..., "digest": ..., "signature": ..., "countersignature": ...,
      "raw": "<the delivered bytes as text, exactly>"}
 
+A correction or retraction is appended like any delivery, its line saying what it amends
+(``amendment``, ``amends``, ``original_id``, ``revision``): the file is the history.
 ``raw`` keeps the exact bytes so the signature can still be checked; parse it for the
 message. The file itself is the idempotency record: at open the sink reads the ids
 already in it (and cuts off a half-written last line a crash may have left), so a
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
+from adapters.sinks._amendments import amendment_of
 from adapters.sinks._conditions import conditions_of
 from adapters.sinks._files import fsync_dir
 from adapters.sinks._options import parse_options, resolve_path
@@ -122,7 +125,13 @@ class JsonlSink:
             raise PermanentSinkError(
                 f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
             ) from None
-        record = {**delivery.metadata(), "conditions": conditions_of(delivery), "raw": raw}
+        amendment = amendment_of(delivery)
+        record = {
+            **delivery.metadata(),
+            "conditions": conditions_of(delivery),
+            **(amendment.record() if amendment else {}),
+            "raw": raw,
+        }
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     def _append(self, lines: bytes) -> None:

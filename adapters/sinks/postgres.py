@@ -6,7 +6,15 @@ The table (created at open if absent; name set by the ``table`` option)::
     sender_agency, sender_poc, issued_at timestamptz, handling, evaluation jsonb,
     correlation_id, in_reply_to, view, agreement, original_digest, digest, signature,
     countersignature, payload jsonb, raw text, delivered_at timestamptz DEFAULT now(),
-    published_at timestamptz
+    published_at timestamptz, original_id, amends, revision integer, status
+
+Corrections and retractions (:mod:`schemas.amendments`) keep the history: every version
+is a row of its own. ``original_id`` names the chain's first version, ``revision`` the
+version (1 for the original), ``amends`` the row a correction or retraction amends, and
+``status`` is ``current``, ``corrected`` (a later version replaced it), ``retracted``
+(withdrawn) or ``retraction`` (the row of a retraction itself). A correction's insert
+marks the row it replaces ``corrected``, a retraction's marks it ``retracted``, in the same
+transaction; the current version of every message is ``WHERE status = 'current'``.
 
 ``raw`` keeps the exact delivered bytes so the signature can be checked later, at
 ``published_at`` (when the hub published it; added to older tables at open): a row as
@@ -35,8 +43,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
+from adapters.sinks._amendments import SinkAmendment, amendment_of
 from adapters.sinks._conditions import CONDITION_COLUMNS, CONDITION_MIGRATIONS, condition_values
 from adapters.sinks._options import parse_options
+from schemas.amendments import CORRECTION, RETRACTION
 
 __all__ = ["PostgresSink"]
 
@@ -67,6 +77,10 @@ _COLUMNS = (
     "raw",
     "published_at",
     *CONDITION_COLUMNS,
+    "original_id",
+    "amends",
+    "revision",
+    "status",
 )
 
 _DDL = """
@@ -94,12 +108,27 @@ CREATE TABLE IF NOT EXISTS {table} (
     payload jsonb,
     raw text NOT NULL,
     delivered_at timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
+    published_at timestamptz,
+    original_id text,
+    amends text,
+    revision integer,
+    status text NOT NULL DEFAULT 'current'
 )
 """
 
-# A table made before published_at was kept gets the column (NULL for its older rows).
-_MIGRATE = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS published_at timestamptz"
+# A table made before a column was kept gets it (NULL or the default for its older rows).
+_MIGRATE = """
+ALTER TABLE {table}
+    ADD COLUMN IF NOT EXISTS published_at timestamptz,
+    ADD COLUMN IF NOT EXISTS original_id text,
+    ADD COLUMN IF NOT EXISTS amends text,
+    ADD COLUMN IF NOT EXISTS revision integer,
+    ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'current'
+"""
+
+# What an amendment does to the row it amends (a redelivery does it again: no change).
+_MARK = "UPDATE {table} SET status = %s WHERE id = %s AND status = 'current'"
+_MARKS = {CORRECTION: "corrected", RETRACTION: "retracted"}
 
 # Worth retrying: the server or the network, not the data.
 _TRANSIENT = (
@@ -181,7 +210,7 @@ class PostgresSink:
             raise TransientSinkError(f"PostgreSQL: {type(err).__name__}") from None
 
     @staticmethod
-    def _row(delivery: Delivery) -> tuple[Any, ...]:
+    def _row(delivery: Delivery, amendment: SinkAmendment | None) -> tuple[Any, ...]:
         msg = delivery.message
         raw_sender = msg.get("sender")
         sender: dict[str, Any] = raw_sender if isinstance(raw_sender, dict) else {}
@@ -213,6 +242,10 @@ class PostgresSink:
             delivery.body.decode("utf-8"),
             delivery.published_at,
             *condition_values(delivery),
+            amendment.original if amendment else delivery.message_id,
+            amendment.amends if amendment else None,
+            amendment.version if amendment else 1,
+            "retraction" if amendment and amendment.kind == RETRACTION else "current",
         )
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
@@ -228,10 +261,11 @@ class PostgresSink:
             columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
             values=sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
         )
-        rows = []
-        for delivery in deliveries:
+        mark = sql.SQL(_MARK).format(table=sql.Identifier(self.table))
+        rows, amendments = [], [amendment_of(d) for d in deliveries]
+        for delivery, amendment in zip(deliveries, amendments, strict=True):
             try:
-                rows.append(self._row(delivery))
+                rows.append(self._row(delivery, amendment))
             except UnicodeDecodeError:
                 raise PermanentSinkError(
                     f"delivery {delivery.message_id} is not UTF-8", reason="not_utf8"
@@ -243,9 +277,11 @@ class PostgresSink:
         )
         try:
             async with conn.transaction():
-                for delivery, row in zip(deliveries, rows, strict=True):
+                for delivery, row, amendment in zip(deliveries, rows, amendments, strict=True):
                     cur = await conn.execute(query, row)
                     inserted = await cur.fetchone()
+                    if amendment is not None:
+                        await conn.execute(mark, (_MARKS[amendment.kind], amendment.amends))
                     location = f"{self.table}:{delivery.message_id}"
                     results.append(DeliveryResult(location, duplicate=inserted is None))
         except _TRANSIENT as err:

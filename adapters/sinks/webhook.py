@@ -9,6 +9,9 @@ The request body is the delivered bytes, exactly; headers carry what vouches for
     Enlace-View, Enlace-Original-Digest, Enlace-Recipient, Enlace-Agreement
     Enlace-Published-At: <RFC 3339>                when the hub published it (the time its
                                                    signatures are checked at)
+    Enlace-Amendment, Enlace-Amends, Enlace-Original-Id, Enlace-Version
+                                                   a correction or retraction: what it amends
+                                                   (its ce-type is its own event type)
     webhook-id, webhook-timestamp, webhook-signature
                                                    Standard Webhooks, when a signing secret
                                                    is configured: the receiver checks the
@@ -48,6 +51,7 @@ from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery, instant
 from adapters.errors import AdapterConfigError, PermanentSinkError, TransientSinkError
 from adapters.received import HDR_PUBLISHED_AT
+from adapters.sinks._amendments import amendment_of
 from adapters.sinks._cloudevents import cloudevent_headers
 from adapters.sinks._conditions import condition_headers
 from adapters.sinks._options import parse_options, resolve_path
@@ -239,6 +243,9 @@ class WebhookSink:
             headers[HDR_HMAC] = hmac_header(self._hmac_secret, delivery.body)
         headers.update(cloudevent_headers(delivery))
         headers.update(condition_headers(delivery))
+        amendment = amendment_of(delivery)
+        if amendment is not None:
+            headers.update(amendment.headers())
         if self._signing_key is not None:
             # Signed per attempt: a retry carries a fresh timestamp, the same webhook-id.
             headers.update(

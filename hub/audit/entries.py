@@ -105,6 +105,7 @@ class AuditEntry(StrictModel):
     seq: int | None = Field(default=None, ge=1)  # the QUARANTINE stream sequence
     # received: the sender's handling conditions that hold, by name (a note's words stay out)
     conditions: tuple[Token, ...] | None = None
+    amends: Ident | None = None  # received: the message a correction or retraction amends
 
     # -- byte form ---------------------------------------------------------------------------
 

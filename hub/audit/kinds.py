@@ -46,6 +46,7 @@ def received(
     size: int,
     again: bool = False,
     conditions: tuple[str, ...] = (),
+    amends: str | None = None,
 ) -> AuditEntry:
     """A message was taken from INGRESS (parsed and verified far enough to name it).
 
@@ -61,6 +62,7 @@ def received(
             acking it; this decision repeats (or, after a reload, revises) that one.
         conditions: the names of its sender's handling conditions that hold
             (:func:`schemas.handling.condition_names`).
+        amends: the message it corrects or withdraws (:mod:`schemas.amendments`).
     """
     return _build(
         kind=EntryKind.RECEIVED,
@@ -73,6 +75,7 @@ def received(
         digest=digest,
         size=size,
         detail=REDELIVERED if again else None,
+        amends=amends,
     )
 
 

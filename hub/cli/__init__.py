@@ -19,6 +19,8 @@ __all__ = ["cli", "main"]
 # (module, attribute) of every built-in command or group; each module owns one job.
 COMMANDS: list[tuple[str, str]] = [
     ("hub.cli.message", "message"),
+    ("hub.cli.amend", "correct"),
+    ("hub.cli.amend", "retract"),
     ("hub.cli.schemas_cmd", "schemas"),
     ("hub.cli.agreements", "agreements"),
     ("hub.cli.init", "init"),

@@ -30,6 +30,7 @@ from hub.policy.loader import (
 )
 from hub.policy.requests import InMemoryRequestMemory
 from hub.policy.signing import sign_agreement_file
+from schemas.amendments import amended_id
 from schemas.directory import Directory
 from schemas.envelope import parse_envelope
 from schemas.errors import GovernanceError, MessageError
@@ -330,6 +331,14 @@ def explain(
                 "pass --requester CC to say who sent it",
                 err=True,
             )
+    amends = amended_id(envelope)
+    if amends is not None and not as_json:
+        click.echo(
+            f"note: this message amends {amends}: the hub sends it to exactly the parties "
+            f"that received {amends}, in their views, whatever the agreements below say "
+            f"(`enlace audit show {amends}`)",
+            err=True,
+        )
     result = explain_message(envelope, loaded, directory, moment, memory)
     if as_json:
         print_json(result.to_dict())

@@ -16,8 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from hub.audit.entries import REDELIVERED, AuditEntry, parse_entry
-from hub.audit.errors import AuditError
+from hub.audit.chains import Chain, read_chain
+from hub.audit.entries import REDELIVERED, AuditEntry
 from hub.audit.reader import AuditReader
 from hub.cli.audit_access import nats_url_option, newest_then_new, with_reader
 from hub.cli.audit_consistency import consistency
@@ -171,30 +171,25 @@ def tail(
 
 
 @audit.command(
-    help="The trail of one message: received, decisions per party, deliveries, receipts."
+    help="The trail of one message: received, decisions per party, deliveries, receipts; "
+    "with its corrections and retraction (the versions of the message, any of them given)."
 )
 @click.argument("message_id")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the stored entries).")
 @nats_url_option
 def show(message_id: str, as_json: bool, nats_url: str | None) -> None:
-    async def body(reader: AuditReader) -> list[AuditEntry]:
-        found = []
-        async for raw in reader.entries():
-            try:
-                entry = parse_entry(raw)
-            except AuditError:
-                continue
-            if entry.message_id == message_id:
-                found.append(entry)
-        return found
+    async def body(reader: AuditReader) -> tuple[Chain, list[AuditEntry]]:
+        return await read_chain(reader, message_id)
 
-    trail = with_reader(nats_url, body)
+    chain, trail = with_reader(nats_url, body)
     if not trail:
         fail(f"no audit entry for message {message_id}; check the id (see `enlace audit tail`)")
     if as_json:
         for e in trail:
             click.echo(e.canonical().decode())
         return
+    if chain.amended:
+        click.echo(f"versions: {chain.describe()}")
     Console().print(_table(trail))
 
 

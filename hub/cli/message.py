@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -16,7 +17,7 @@ from schemas.errors import MessageError
 from schemas.message import new_message
 from schemas.registry import REGISTRY
 
-__all__ = ["message"]
+__all__ = ["emit_message", "message"]
 
 
 @click.group(help="Message templates and helpers.")
@@ -158,6 +159,17 @@ def new(
             "nobody will receive this message (undeliverable)",
             err=True,
         )
+    emit_message(data, output, f"{type_} v{version}, theme {theme}")
+
+
+def emit_message(data: dict[str, Any], output: Path | None, what: str) -> None:
+    """Print message ``data`` as indented JSON, or write it to ``output`` and say so.
+
+    Args:
+        data: the message.
+        output: the file to write (None: standard output).
+        what: what it is, for the line that says it was written (``seizure v1, …``).
+    """
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -166,4 +178,4 @@ def new(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}", ExitCode.FAILED)
-    click.echo(f"wrote {output} ({type_} v{version}, theme {theme}, id {data['id']})", err=True)
+    click.echo(f"wrote {output} ({what}, id {data['id']})", err=True)

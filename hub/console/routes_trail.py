@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.audit import AuditError, parse_entry
-from hub.audit.entries import AuditEntry
+from hub.audit.chains import read_chain
 from hub.audit.errors import CheckpointError
 from hub.audit.proofs import entry_proofs, peek_checkpoint
 from hub.audit.reader import AuditReader
@@ -41,19 +41,12 @@ def _parties(request: Request) -> list[tuple[str, str]]:
 async def trail_page(request: Request) -> Response:
     state = console_state(request)
     message_id = request.path_params["message_id"]
-    entries: list[AuditEntry] = []
-    async for raw in state.reader.entries():
-        if message_id.encode() not in raw:
-            continue  # most entries are another message's: skip parsing them
-        try:
-            entries.append(parse_entry(raw))
-        except AuditError:
-            continue
+    chain, entries = await read_chain(state.reader, message_id)
     trail = build_trail(message_id, entries, _parties(request))
     status = 200 if trail.entries else 404
     covered = await _covered(state.reader)
     return state.renderer.page(
-        request, "trail.html", status_code=status, trail=trail, covered=covered
+        request, "trail.html", status_code=status, trail=trail, covered=covered, chain=chain
     )
 
 

@@ -15,6 +15,11 @@ from hub.policy.decide import REASONS as ROUTING_REASONS
 __all__ = ["EXPLANATIONS", "explain"]
 
 EXPLANATIONS: dict[str, str] = {
+    "amend_closed": "the message named was corrected since or withdrawn; amend its latest version",
+    "amend_mismatch": "a correction keeps the original's theme and type",
+    "amend_not_sender": "only the original sender's country may correct or retract a message",
+    "amend_refused": "the correction or retraction cannot be routed",
+    "amend_unknown": "the message to correct or retract is unknown to the hub",
     "adapter_config": "the adapter's settings are wrong",
     "adapter_error": "an adapter failed",
     "audit_checkpoint": "a signed checkpoint of the audit log is invalid",

@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 
 from hub.audit import AuditEntry, AuditWriter, kinds
 from hub.pipeline.ingress import MessageContext
+from schemas.amendments import amended_id
 from schemas.handling import condition_names
 from schemas.outcomes import OutcomeStatus
 from schemas.subjects import UNKNOWN_COUNTRY
@@ -50,6 +51,7 @@ def entries_for(context: MessageContext) -> list[AuditEntry]:
             size=context.size,
             again=context.again,
             conditions=condition_names(envelope.conditions),
+            amends=amended_id(envelope),
         )
     ]
     decision = context.decision

@@ -21,6 +21,7 @@ from hub.config import HubSettings
 from hub.errors import MessageRefused
 from hub.jetstream.streams import LEGACY_INGRESS
 from hub.pipeline.replay import check_window
+from schemas.amendments import amended_id
 from schemas.directory import Directory
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import EnlaceError, MalformedSignature, MessageError, SignatureError
@@ -72,7 +73,13 @@ class Checked:
 
     @property
     def thread_key(self) -> str:
-        """The ordering key: the sender and ``correlation_id``, else itself (no constraint)."""
+        """The ordering key: the sender and ``correlation_id``, else itself (no constraint).
+
+        A sender's corrections and retractions are handled one after the other: two
+        amendments of one message in a batch must not both pass as its latest version.
+        """
+        if self.envelope is not None and amended_id(self.envelope) is not None:
+            return f"{self.sender}:amends"
         correlation = self.envelope.correlation_id if self.envelope is not None else None
         if correlation:
             return f"{self.sender}:{correlation}"

@@ -37,28 +37,23 @@ from hub.errors import HubError, MessageRefused
 from hub.governance.model import Governance, HubSigner
 from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
+from hub.pipeline.amendments import Amendment, AmendmentIndex
 from hub.pipeline.checks import Checked, check_batch
+from hub.pipeline.deliveries import delivery_write
 from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.quarantine import quarantine_record
 from hub.pipeline.replay import SeenIds
 from hub.pipeline.requests import KvRequestMemory
-from hub.policy import Decision, Route, decide, render_view
-from schemas.countersign import countersign_view, sha256_digest
+from hub.policy import Decision, decide
+from schemas.countersign import sha256_digest
 from schemas.envelope import Envelope
 from schemas.errors import EnlaceError
 from schemas.limits import wire_limit
 from schemas.outcomes import Outcome, OutcomeStatus, RecipientView, RefusedRecipient
 from schemas.subjects import (
-    HDR_AGREEMENT,
-    HDR_COUNTERSIGNATURE,
     HDR_MSG_ID,
-    HDR_ORIGINAL_DIGEST,
-    HDR_RECIPIENT,
-    HDR_SIGNATURE,
     HDR_VIEW,
     UNKNOWN_COUNTRY,
-    delivery_msg_id,
-    delivery_subject,
     rejected_subject,
 )
 
@@ -118,6 +113,7 @@ class Pipeline:
         signer: the hub key that countersigns redacted views.
         seen: the accepted ids (replay and duplicate refusal).
         requests: who sent each request (replies go to the requester only).
+        amends: what was routed to whom (corrections and retractions follow it).
         audit: records each outcome before the ack (None: no audit log).
         metrics: counts outcomes, deliveries and errors.
         clock: the time source (tests).
@@ -132,6 +128,7 @@ class Pipeline:
         signer: HubSigner,
         seen: SeenIds,
         requests: KvRequestMemory,
+        amends: AmendmentIndex,
         audit: AuditHook | None = None,
         metrics: HubMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -143,6 +140,7 @@ class Pipeline:
         self.signer = signer
         self.seen = seen
         self.requests = requests
+        self.amends = amends
         self.audit = audit
         self.metrics = metrics or HubMetrics()
         self.clock = clock
@@ -241,12 +239,13 @@ class Pipeline:
         now = self.clock()
         if item.refusal is not None or item.envelope is None:
             return await self._refuse(item, item.refusal or HubError("unchecked"), now)
-        try:  # passing on first: a message refused for it may come again with consent
+        try:  # before the claim: a message refused for these may come again, fixed
             await self.requests.check_onward(item.envelope, gov.directory, now)
+            amendment = await self.amends.plan(item.envelope, gov.directory.party_codes)
             redelivered = await self.seen.claim(item.envelope.id, item.ref)
         except MessageRefused as err:
             return await self._refuse(item, err, now)
-        return await self._route(item, item.envelope, gov, now, redelivered)
+        return await self._route(item, item.envelope, gov, now, redelivered, amendment)
 
     async def _refuse(self, item: Checked, err: EnlaceError, now: datetime) -> Outcome:
         msg, cc, seq = item.msg, item.sender, item.seq
@@ -281,17 +280,29 @@ class Pipeline:
         return outcome
 
     async def _route(
-        self, item: Checked, envelope: Envelope, gov: Governance, now: datetime, again: bool
+        self,
+        item: Checked,
+        envelope: Envelope,
+        gov: Governance,
+        now: datetime,
+        again: bool,
+        amendment: Amendment | None,
     ) -> Outcome:
         msg, cc, seq = item.msg, item.sender, item.seq
         memory = await self.requests.snapshot(envelope)
-        decision = decide(envelope, gov.agreements, gov.directory, now, memory)
+        # An amendment goes to the original's recipients, whatever the agreements say now.
+        decision = (
+            amendment.decision
+            if amendment is not None
+            else decide(envelope, gov.agreements, gov.directory, now, memory)
+        )
         outcome = _outcome_of(decision, now)
         digest = sha256_digest(msg.data)
         # A request's sender is on record before anyone can receive it and reply.
         await self.requests.remember(envelope)
+        marks = amendment.headers if amendment is not None else {}
         deliveries = [
-            self._delivery(route, envelope, msg.data, item.jws, digest)
+            delivery_write(route, envelope, (msg.data, item.jws, digest), self.signer, marks)
             for route in decision.recipients
         ]
         views = {
@@ -306,7 +317,8 @@ class Pipeline:
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times, the second
         # one marked as a redelivery.
-        await self.writer.write([*deliveries, *notice], *self._audit(context))
+        index = self.amends.writes(envelope, decision, amendment)
+        await self.writer.write([*deliveries, *notice, *index], *self._audit(context))
         for route, d in zip(decision.recipients, deliveries, strict=True):
             self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")
         log.info(
@@ -319,34 +331,6 @@ class Pipeline:
         )
         await self._finish(msg, cc, outcome)
         return outcome
-
-    def _delivery(
-        self, route: Route, envelope: Envelope, raw: bytes, jws: str, digest: str
-    ) -> Write:
-        """The subject, body and headers of one recipient's delivery."""
-        view = route.view
-        headers = {
-            HDR_MSG_ID: delivery_msg_id(envelope.id, route.recipient),
-            HDR_VIEW: view.name,
-            HDR_AGREEMENT: route.agreement,
-            HDR_RECIPIENT: route.recipient,
-            HDR_ORIGINAL_DIGEST: digest,
-            HDR_SIGNATURE: jws,
-        }
-        body = raw
-        if not view.is_full:
-            body = render_view(raw, view)
-            headers[HDR_COUNTERSIGNATURE] = countersign_view(
-                envelope.id,
-                digest,
-                route.recipient,
-                view.name,
-                body,
-                self.signer.key,
-                self.signer.kid,
-            )
-        subject = delivery_subject(route.recipient, envelope.theme.value, envelope.type)
-        return Write(subject, body, headers)
 
     def _audit(self, context: MessageContext) -> list[Awaitable[object]]:
         return [] if self.audit is None else [self.audit.record(context)]

@@ -43,6 +43,8 @@ REASONS: dict[str, str] = {
     "not_yet_valid": "the agreement is not in force yet",
     "expired": "the agreement has expired",
     "no_agreement": "no agreement has a flow from the sender to this country for this type",
+    "not_amended_recipient": "a correction or retraction goes only to the parties that "
+    "received the message it amends",
 }
 """Every reason code a :class:`Refusal` may carry, with what it means."""
 

@@ -22,6 +22,7 @@ from schemas.messages.requests import (
     InformationRequestV1,
     InformationResponseV1,
 )
+from schemas.messages.retraction import RETRACTION_V1, RetractionV1
 from schemas.messages.seizures import SEIZURE_V1, SeizureV1
 from schemas.messages.spec import MessageSpec
 from schemas.messages.trafficking import TRAFFICKING_CASE_V1, TraffickingCaseV1
@@ -37,6 +38,7 @@ __all__ = [
     "InformationRequestV1",
     "InformationResponseV1",
     "MessageSpec",
+    "RetractionV1",
     "SeizureV1",
     "TraffickingCaseV1",
 ]
@@ -52,5 +54,6 @@ ALL_SPECS: tuple[MessageSpec, ...] = (
     CBRN_INTERDICTION_V1,
     INFORMATION_REQUEST_V1,
     INFORMATION_RESPONSE_V1,
+    RETRACTION_V1,
 )
 """Every message type at every version the hub accepts."""

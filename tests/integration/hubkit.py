@@ -32,6 +32,7 @@ __all__ = [
     "Collector",
     "governance",
     "hub_running",
+    "outcome_of_sent",
     "publish_signed",
     "signed_message",
 ]
@@ -44,6 +45,25 @@ async def publish_signed(
         message["sender"]["country"], message["theme"], message["type"]
     )
     await js.publish(subject, raw, headers={HDR_SIGNATURE: jws, HDR_MSG_ID: message["id"]})
+
+
+async def outcome_of_sent(
+    nc: NatsClient, js: JetStreamContext, sent: tuple[dict[str, Any], bytes, str]
+) -> dict[str, Any]:
+    """Publish ``sent`` (a message, its bytes, its JWS) and wait for the hub's outcome."""
+    message, raw, jws = sent
+    got = Collector()
+    sub = await nc.subscribe(f"enlace.outcome.{message['sender']['country']}.>", cb=got.handler)
+    await publish_signed(js, message, raw, jws)
+    try:
+        for _ in range(500):
+            for doc in got.json():
+                if doc["message_id"] == message["id"]:
+                    return doc
+            await asyncio.sleep(0.02)
+    finally:
+        await sub.unsubscribe()
+    raise AssertionError(f"no outcome for {message['id']}")
 
 
 @dataclass

@@ -38,6 +38,7 @@ from hub.jetstream.streams import (
     ensure_receipts_consumer,
     ensure_streams,
 )
+from hub.pipeline.amendments import ROUTES_BUCKET
 from hub.server.logins import (
     HUB_USER,
     OPERATOR_USER,
@@ -57,7 +58,7 @@ pytestmark = pytest.mark.integration
 SINKS = {cc: ["folder"] for cc in PARTIES}
 SINKS["GT"] = ["folder", "webhook"]  # a country with two sinks
 AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS", "AUDIT_WITNESS")
-BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, ONWARD_BUCKET, RECEIPTS_BUCKET)
+BUCKETS = (SEEN_BUCKET, REQUESTS_BUCKET, ONWARD_BUCKET, RECEIPTS_BUCKET, ROUTES_BUCKET)
 INTRUDER = "intruder"  # a consumer name nobody made
 MESSAGE_ID = "01JDZ8Y5J3M8X7Q2C4V6B9N0PA"  # an outcome's subject token
 

@@ -137,3 +137,42 @@ async def test_spanish_switch_changes_labels_and_reason_texts_and_is_remembered(
         assert (await client.get("/lang/es", params={"next": "//evil.example"})).headers[
             "location"
         ] == "/"
+
+
+async def test_the_trail_of_any_version_links_every_version_of_the_message(
+    console: str, writer: AuditWriter
+) -> None:
+    digest = sha256_digest(b"v")
+
+    def received(message_id: str, amends: str | None, type_: str) -> AuditEntry:
+        return kinds.received(
+            message_id=message_id,
+            sender_country="GT",
+            poc="gt-gangs",
+            type_=type_,
+            theme="gangs",
+            digest=digest,
+            size=1,
+            amends=amends,
+        )
+
+    await writer.append(
+        [
+            received("V1", None, "gang_movement"),
+            received("V2", "V1", "gang_movement"),
+            received("W", "V2", "retraction"),
+        ]
+    )
+    async with httpx.AsyncClient(base_url=console, timeout=TIMEOUT) as client:
+        await log_in(client)
+        page = await client.get("/trail/V2")
+        plain = await client.get("/trail/BEFORE")
+        await client.get("/lang/es", params={"next": "/"})
+        spanish = await client.get("/trail/W")
+
+    assert page.status_code == 200
+    for link in ('href="/trail/V1" data-kind="original"', 'href="/trail/V2"', 'href="/trail/W"'):
+        assert link in page.text
+    assert "Versions" in page.text and "correction v2" in page.text and "retraction v2" in page.text
+    assert "trail-versions" not in plain.text  # a message never amended shows no chain
+    assert "Versiones" in spanish.text and "corrección v2" in spanish.text

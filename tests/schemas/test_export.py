@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
+from schemas.amendments import HDR_AMENDMENT, HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION
 from schemas.common import PARTIES
 from schemas.envelope import Sender
 from schemas.export import ASYNCAPI_FILE, export_schemas, schema_filename
@@ -184,3 +185,23 @@ def test_export_is_reproducible(tmp_path: Path) -> None:
     first = [p.read_bytes() for p in export_schemas(tmp_path / "a")]
     second = [p.read_bytes() for p in export_schemas(tmp_path / "b")]
     assert first == second
+
+
+def test_corrections_and_retractions_are_in_the_export(exported: Path) -> None:
+    message = new_message("gang_movement", SENDER, theme="gangs")
+    fix = {**message, "corrects": message["id"]}
+    assert validator(exported, "gang_movement").is_valid(fix)
+    assert not validator(exported, "gang_movement").is_valid({**message, "corrects": "x y"})
+    withdraw = new_message(
+        "retraction",
+        SENDER,
+        theme="gangs",
+        payload={"original_id": message["id"], "reason": "legal"},
+    )
+    retraction = validator(exported, "retraction")
+    assert retraction.is_valid(withdraw)
+    assert not retraction.is_valid({**withdraw, "payload": {"original_id": message["id"]}})
+    document = load_asyncapi(exported)
+    assert "out_retraction" in document["channels"]
+    delivery = document["components"]["schemas"]["deliveryHeaders"]["properties"]
+    assert {HDR_AMENDMENT, HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION} <= set(delivery)

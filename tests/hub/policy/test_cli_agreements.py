@@ -13,6 +13,7 @@ from hub.admin.init import init_demo
 from hub.cli import cli
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
+from schemas.amendments import correction_of
 from schemas.common import PARTIES
 
 
@@ -124,6 +125,18 @@ def test_explain_a_reply_finds_the_request_beside_it(home: Path) -> None:
     requester = request["sender"]["country"]
     assert f"-> {requester}: receives view 'full' under firearm-traces flow results" in out
     assert "reply_not_requester" in out
+
+
+def test_explain_a_correction_says_the_record_routes_it(home: Path, tmp_path: Path) -> None:
+    sample = home / "samples" / "gang_movement.json"
+    fix = tmp_path / "fix.json"
+    fix.write_text(json.dumps(correction_of(sample.read_bytes())))
+    original = json.loads(sample.read_text())["id"]
+    code, _, err = run(home, "explain", str(fix))
+    assert code == ExitCode.OK
+    assert f"amends {original}: the hub sends it to exactly the parties" in err
+    code, _, err = run(home, "explain", str(sample))
+    assert "amends" not in err
 
 
 def test_explain_a_file_that_is_not_a_message(home: Path, tmp_path: Path) -> None:

@@ -1,0 +1,305 @@
+"""Corrections and retractions: routed to exactly the parties that received the original.
+
+A correction or retraction (:mod:`schemas.amendments`) is not routed by the agreements in
+force: it goes to the parties that received the message it amends, each in the view it
+received, under the agreement that carried it then, even if that agreement has expired or
+changed since, and to nobody else. What the hub decided for that message is kept in a
+key-value bucket, :data:`ROUTES_BUCKET` (message id → sender, theme, type, version,
+recipients with their view specs), written in the same round trip as its deliveries and
+audit entries. The audit log says the same (its ``routed`` entries), but finding one
+message there means reading the whole log; the bucket is the log's index for this one
+question, one lookup per amendment. Only messages delivered to someone are kept there.
+
+The checks, each refused with a reason code (:class:`hub.errors.AmendmentRefused`):
+
+- the message amended is known to the hub (``amend_unknown``);
+- it was sent by the amending message's country (``amend_not_sender``);
+- same theme, and a correction has the same type (``amend_mismatch``);
+- it is the latest version and not withdrawn (``amend_closed``): versions form a chain,
+  not a tree.
+
+A correction gets a record of its own (the next version of the same chain), so it can be
+corrected in turn; the record it supersedes, or the one a retraction withdraws, is
+rewritten to say so. A redelivery of the same correction finds its own id there and passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
+from hub.jetstream.writer import Write
+from hub.pipeline.replay import kv_key
+from hub.policy import Decision, Refusal, Route
+from hub.policy.decide import REASONS
+from hub.policy.model import FULL_VIEW, ViewSpec
+from schemas.amendments import (
+    CORRECTION,
+    HDR_AMENDMENT,
+    HDR_AMENDS,
+    HDR_ORIGINAL_ID,
+    HDR_VERSION,
+    AmendmentKind,
+    amended_id,
+    amendment_kind,
+)
+from schemas.envelope import Envelope
+
+__all__ = ["ROUTES_BUCKET", "Amendment", "AmendmentIndex", "RoutedRecord"]
+
+NOT_RECIPIENT = "not_amended_recipient"
+"""The routing reason of a party an amendment does not reach (it had not the original)."""
+
+ROUTES_BUCKET = "enlace_routes"
+"""Message id → what the hub routed (:class:`RoutedRecord`); kept without a TTL."""
+
+
+@dataclass(frozen=True)
+class RoutedRecord:
+    """What the hub decided for one delivered message, as an amendment of it needs it.
+
+    Attributes:
+        message_id: the message.
+        sender: its sender's country.
+        theme: its theme.
+        type: its type.
+        original: the first version of its chain (itself for an original).
+        version: 1 for an original, n + 1 for a correction of version n.
+        routes: who received it, in which view, under which agreement and flow.
+        superseded_by: the correction that replaced it, if one did.
+        retracted_by: the retraction that withdrew it, if one did.
+    """
+
+    message_id: str
+    sender: str
+    theme: str
+    type: str
+    original: str
+    version: int
+    routes: tuple[Route, ...]
+    superseded_by: str | None = None
+    retracted_by: str | None = None
+
+    def to_json(self) -> bytes:
+        doc: dict[str, Any] = {
+            "sender": self.sender,
+            "theme": self.theme,
+            "type": self.type,
+            "original": self.original,
+            "version": self.version,
+            "routes": [
+                {
+                    "recipient": r.recipient,
+                    "view": r.view.model_dump(mode="json"),
+                    "agreement": r.agreement,
+                    "flow": r.flow,
+                    "flow_name": r.flow_name,
+                }
+                for r in self.routes
+            ],
+            "superseded_by": self.superseded_by,
+            "retracted_by": self.retracted_by,
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, message_id: str, raw: bytes) -> RoutedRecord:
+        doc = json.loads(raw)
+        routes = tuple(
+            Route(
+                recipient=r["recipient"],
+                view=ViewSpec.model_validate(r["view"]),
+                agreement=r["agreement"],
+                flow=int(r["flow"]),
+                flow_name=r["flow_name"],
+            )
+            for r in doc["routes"]
+        )
+        return cls(
+            message_id=message_id,
+            sender=doc["sender"],
+            theme=doc["theme"],
+            type=doc["type"],
+            original=doc["original"],
+            version=int(doc["version"]),
+            routes=routes,
+            superseded_by=doc.get("superseded_by"),
+            retracted_by=doc.get("retracted_by"),
+        )
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """An amendment the hub will route: what it amends and to whom it goes.
+
+    Attributes:
+        kind: ``correction`` or ``retraction``.
+        amends: the record of the message it corrects or withdraws.
+        decision: its routes: the amended message's recipients, each in the view it
+            received (a correction; a retraction, which holds nothing of the original,
+            goes in full).
+    """
+
+    kind: AmendmentKind
+    amends: RoutedRecord
+    decision: Decision
+
+    @property
+    def version(self) -> int:
+        """A correction's version; for a retraction, the version it withdraws."""
+        return self.amends.version + (1 if self.kind == CORRECTION else 0)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What each delivery says of the chain, beside the signed body."""
+        return {
+            HDR_AMENDMENT: self.kind,
+            HDR_AMENDS: self.amends.message_id,
+            HDR_ORIGINAL_ID: self.amends.original,
+            HDR_VERSION: str(self.version),
+        }
+
+
+class AmendmentIndex:
+    """The :data:`ROUTES_BUCKET` bucket: looks amended messages up, and says what to write.
+
+    Args:
+        kv: the bucket (the hub creates it at start).
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def record(self, message_id: str) -> RoutedRecord | None:
+        """What the hub routed for ``message_id`` (None: nothing, or nobody received it)."""
+        try:
+            entry = await self._kv.get(kv_key(message_id))
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return RoutedRecord.from_json(message_id, entry.value)
+
+    async def plan(self, envelope: Envelope, parties: Iterable[str]) -> Amendment | None:
+        """The routing of ``envelope`` if it amends a message (None: it amends nothing).
+
+        Every other party of ``parties`` (the directory's) is on the record as not reached:
+        ``sender_self``, or ``not_amended_recipient``.
+
+        Raises:
+            AmendsUnknown: it names a message the hub did not deliver to anyone.
+            AmendsForeign: it names a message another country sent.
+            AmendsMismatch: another theme (a correction: or another type) than the original.
+            AmendsClosed: the message named was corrected since, or withdrawn.
+        """
+        kind = amendment_kind(envelope)
+        target = amended_id(envelope)
+        if kind is None or target is None:
+            return None
+        record = await self.record(target) if target != envelope.id else None
+        if record is None:
+            raise AmendsUnknown(
+                f"{kind} {envelope.id} names message {target}, which the hub did not deliver "
+                "to anyone: check the id (the outcome of the original names it)",
+                envelope.id,
+                target,
+            )
+        if record.sender != envelope.sender.country:
+            raise AmendsForeign(
+                f"{kind} {envelope.id} names message {target}, which "
+                f"{envelope.sender.country} did not send: only the original sender's "
+                "country may correct or retract a message",
+                envelope.id,
+                target,
+            )
+        _check_same(kind, envelope, record)
+        _check_open(kind, envelope, record)
+        full = kind != CORRECTION
+        routes = [replace(r, view=FULL_VIEW) if full else r for r in record.routes]
+        reached = {r.recipient for r in routes}
+        excluded = [
+            Refusal(cc, why, REASONS[why])
+            for cc in parties
+            if cc not in reached
+            for why in ["sender_self" if cc == envelope.sender.country else NOT_RECIPIENT]
+        ]
+        decision = Decision(envelope.id, recipients=routes, excluded=excluded)
+        return Amendment(kind, record, decision)
+
+    def writes(
+        self, envelope: Envelope, decision: Decision, amendment: Amendment | None
+    ) -> list[Write]:
+        """The bucket writes that record ``decision`` (made with the message's deliveries).
+
+        An original delivered to someone gets its record; a correction gets the next
+        version's and marks the one it supersedes; a retraction marks the one it withdraws.
+
+        Args:
+            envelope: the message routed.
+            decision: who receives it.
+            amendment: what it amends (None: it amends nothing).
+        """
+        if amendment is None:
+            if not decision.recipients:
+                return []
+            record = RoutedRecord(
+                envelope.id,
+                envelope.sender.country,
+                envelope.theme.value,
+                envelope.type,
+                envelope.id,
+                1,
+                tuple(decision.recipients),
+            )
+            return [self._put(record)]
+        amends = amendment.amends
+        if amendment.kind != CORRECTION:
+            return [self._put(replace(amends, retracted_by=envelope.id))]
+        version = replace(amends, message_id=envelope.id, version=amendment.version)
+        return [self._put(version), self._put(replace(amends, superseded_by=envelope.id))]
+
+    def _put(self, record: RoutedRecord) -> Write:
+        subject = f"$KV.{ROUTES_BUCKET}.{kv_key(record.message_id)}"
+        return Write(subject, record.to_json(), {})
+
+
+def _check_same(kind: str, envelope: Envelope, record: RoutedRecord) -> None:
+    if record.theme != envelope.theme.value:
+        what = f"theme {envelope.theme.value}, not {record.theme}"
+    elif kind == CORRECTION and record.type != envelope.type:
+        what = f"type {envelope.type}, not {record.type}"
+    else:
+        return
+    raise AmendsMismatch(
+        f"{kind} {envelope.id} of message {record.message_id} has {what}: a correction "
+        "keeps the original's theme and type, a retraction travels under its theme",
+        envelope.id,
+        record.message_id,
+    )
+
+
+def _check_open(kind: str, envelope: Envelope, record: RoutedRecord) -> None:
+    # The amendment's own mark (a redelivery of it) does not close the record to it.
+    retracted = record.retracted_by not in (None, envelope.id)
+    superseded = record.superseded_by not in (None, envelope.id)
+    if not (retracted or superseded):
+        return
+    if retracted:
+        why = f"was withdrawn by retraction {record.retracted_by}"
+    else:
+        why = (
+            f"was corrected by {record.superseded_by}; correct or retract the latest "
+            "version of the chain"
+        )
+    raise AmendsClosed(
+        f"{kind} {envelope.id} names message {record.message_id}, which {why}",
+        envelope.id,
+        record.message_id,
+        record.superseded_by,
+    )

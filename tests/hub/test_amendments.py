@@ -1,0 +1,147 @@
+"""hub.pipeline.amendments: the routing record and the checks, over an in-memory bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.js.errors import KeyNotFoundError
+
+from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
+from hub.pipeline.amendments import ROUTES_BUCKET, AmendmentIndex, RoutedRecord
+from hub.pipeline.replay import kv_key
+from hub.policy import Decision, Route
+from hub.policy.model import FULL_VIEW, ViewSpec
+from schemas.amendments import HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION
+from schemas.envelope import Envelope, Sender
+from schemas.message import new_message
+
+PARTIES = ("GT", "HN", "SV", "US")
+REDACTED = ViewSpec(name="no-persons", drop=("payload.persons",))
+ROUTES = (
+    Route("SV", FULL_VIEW, "gangs-ca", 0, "#0"),
+    Route("US", REDACTED, "gangs-ca", 1, "to-us"),
+)
+
+
+@dataclass
+class _Entry:
+    value: bytes
+
+
+class MemoryKv:
+    """The bucket's get, and the writes applied as the KV stream would store them."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def get(self, key: str) -> _Entry:
+        if key not in self.data:
+            raise KeyNotFoundError
+        return _Entry(self.data[key])
+
+    def apply(self, writes: list[Any]) -> None:
+        for w in writes:
+            prefix = f"$KV.{ROUTES_BUCKET}."
+            assert w.subject.startswith(prefix)
+            self.data[w.subject[len(prefix) :]] = w.body
+
+
+def envelope(cc: str = "GT", type_: str = "gang_movement", **fields: Any) -> Envelope:
+    sender = Sender(country=cc, agency=f"Agency of {cc}", poc=f"{cc.lower()}-gangs")
+    return Envelope.model_validate(new_message(type_, sender, "gangs", **fields))
+
+
+def retraction(original_id: str, cc: str = "GT") -> Envelope:
+    payload = {"original_id": original_id, "reason": "error"}
+    return envelope(cc, "retraction", payload=payload)
+
+
+async def routed(kv: MemoryKv, index: AmendmentIndex) -> Envelope:
+    original = envelope()
+    kv.apply(index.writes(original, Decision(original.id, recipients=list(ROUTES)), None))
+    return original
+
+
+def test_a_record_reads_back_as_written() -> None:
+    record = RoutedRecord("01JD5Z8Q4M7X2V9K3N6P0R1S2T", "GT", "gangs", "seizure", "x", 2, ROUTES)
+    assert RoutedRecord.from_json(record.message_id, record.to_json()) == record
+
+
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6))
+def test_records_of_any_flow_name_and_version_read_back(name: str, version: int) -> None:
+    routes = (Route("HN", REDACTED, "a", 3, name),)
+    record = RoutedRecord("m", "GT", "gangs", "seizure", "o", version, routes, "n", None)
+    assert RoutedRecord.from_json("m", record.to_json()) == record
+
+
+async def test_an_original_nobody_received_is_not_kept() -> None:
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = envelope()
+    assert index.writes(original, Decision(original.id), None) == []
+
+
+async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    fix = envelope(corrects=original.id)
+    plan = await index.plan(fix, PARTIES)
+    assert plan is not None
+    assert plan.decision.recipients == list(ROUTES)  # same views, same agreement
+    # Every other party is on the record as not reached, and why.
+    assert {r.recipient: r.reason for r in plan.decision.excluded} == {
+        "GT": "sender_self",
+        "HN": "not_amended_recipient",
+    }
+    assert plan.headers[HDR_VERSION] == "2" and plan.headers[HDR_AMENDS] == original.id
+    kv.apply(index.writes(fix, plan.decision, plan))
+    again = await index.plan(fix, PARTIES)  # a redelivery of the same correction passes
+    assert again is not None and again.version == 2
+    fix2 = envelope(corrects=fix.id)
+    plan2 = await index.plan(fix2, PARTIES)
+    assert plan2 is not None
+    assert (plan2.version, plan2.headers[HDR_ORIGINAL_ID]) == (3, original.id)
+    with pytest.raises(AmendsClosed) as closed:
+        await index.plan(envelope(corrects=original.id), PARTIES)  # v1 is superseded
+    assert closed.value.latest == fix.id
+
+
+async def test_a_retraction_goes_in_full_and_closes_the_message() -> None:
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    withdraw = retraction(original.id)
+    plan = await index.plan(withdraw, PARTIES)
+    assert plan is not None
+    assert [(r.recipient, r.view.name, r.agreement) for r in plan.decision.recipients] == [
+        ("SV", "full", "gangs-ca"),
+        ("US", "full", "gangs-ca"),
+    ]
+    kv.apply(index.writes(withdraw, plan.decision, plan))
+    assert kv.data[kv_key(original.id)]
+    with pytest.raises(AmendsClosed):
+        await index.plan(envelope(corrects=original.id), PARTIES)
+    with pytest.raises(AmendsClosed):
+        await index.plan(retraction(original.id), PARTIES)  # another retraction
+    assert await index.plan(withdraw, PARTIES) is not None  # its own redelivery
+
+
+async def test_refusals() -> None:
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    with pytest.raises(AmendsUnknown):
+        await index.plan(retraction("01JD5Z8Q4M7X2V9K3N6P0R1S2T"), PARTIES)
+    with pytest.raises(AmendsForeign):
+        await index.plan(retraction(original.id, cc="SV"), PARTIES)
+    with pytest.raises(AmendsMismatch):
+        await index.plan(envelope(type_="information_request", corrects=original.id), PARTIES)
+    itself = envelope()
+    with pytest.raises(AmendsUnknown):
+        await index.plan(itself.model_copy(update={"corrects": itself.id}), PARTIES)
+    assert await index.plan(envelope(), PARTIES) is None  # amends nothing
