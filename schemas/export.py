@@ -28,6 +28,7 @@ from schemas.common import FULL_DATE_PATTERN, PARTIES, RFC3339_UTC_PATTERN, Mess
 from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
 from schemas.messages.spec import MessageSpec
 from schemas.outcomes import Outcome
+from schemas.receipts import Receipt, ReceiptBatch
 from schemas.registry import REGISTRY, MessageRegistry
 from schemas.subjects import (
     HDR_AGREEMENT,
@@ -35,6 +36,7 @@ from schemas.subjects import (
     HDR_MSG_ID,
     HDR_ORIGINAL_DIGEST,
     HDR_REASON,
+    HDR_RECEIPT_BATCH,
     HDR_RECIPIENT,
     HDR_SIGNATURE,
     HDR_VIEW,
@@ -206,6 +208,16 @@ _SENDER_HEADERS: dict[str, Any] = {
     },
 }
 
+_RECEIPT_BATCH_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "No Enlace-Signature: each receipt of the batch carries its own JWS.",
+    "required": [HDR_RECEIPT_BATCH, HDR_MSG_ID],
+    "properties": {
+        HDR_RECEIPT_BATCH: _header("How many receipts the batch carries.", r"^[0-9]+$"),
+        HDR_MSG_ID: _header("receipts:<SHA-256 of the receipts' own ids>, against doubles."),
+    },
+}
+
 _DELIVERY_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "A full view carries the sender's Enlace-Signature over its exact bytes; a "
@@ -239,7 +251,11 @@ def outcome_schemas(name: str = "outcome") -> dict[str, Any]:
     its model, as ``components/schemas``: itself under ``name``, with the parts it refers
     to beside it as components of their own (the AsyncAPI and the gateway's OpenAPI
     document both use it)."""
-    schema = Outcome.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
+    return _model_schemas(Outcome, name)
+
+
+def _model_schemas(model: type[BaseModel], name: str) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=_COMPONENT_SCHEMAS)
     parts: dict[str, Any] = schema.pop("$defs", {})
     return {name: schema, **parts}
 
@@ -315,7 +331,10 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "address": f"{PREFIX}.receipt.{{country}}",
         "title": "Signed delivery receipts from a country's sinks",
         "parameters": _params(country="the receiving country"),
-        "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
+        "messages": {
+            "receipt": {"$ref": "#/components/messages/receipt"},
+            "receipt_batch": {"$ref": "#/components/messages/receipt_batch"},
+        },
     }
     channels["outcome"] = {
         "address": f"{PREFIX}.outcome.{{country}}.{{message_id}}",
@@ -358,32 +377,17 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "contentType": "application/json",
         "payload": {"$ref": "#/components/schemas/outcome"},
     }
-    messages["receipt"] = {
-        "name": "receipt",
-        "title": "Delivery receipt",
-        "contentType": "application/json",
-        "headers": {"$ref": "#/components/schemas/senderHeaders"},
-        "payload": {
-            "type": "object",
-            "description": "Canonical JSON (sorted keys, compact); Enlace-Signature is the "
-            "receiving party's detached JWS over these bytes.",
-            "required": ["message_id", "recipient", "sink", "view", "digest", "delivered_at"],
-            "properties": {
-                "message_id": {"type": "string"},
-                "recipient": {"type": "string", "pattern": "^[A-Z]{2}$"},
-                "sink": {"type": "string", "description": "the sink adapter that wrote it"},
-                "view": {"type": "string"},
-                "digest": {
-                    "type": "string",
-                    "pattern": "^sha256:[0-9a-f]{64}$",
-                    "description": "of the bytes written",
-                },
-                "delivered_at": {"type": "string", "format": "date-time"},
-                "status": {"enum": ["delivered", "dead_lettered"]},
-                "reason": {"type": "string", "description": "reason code when refused"},
-            },
-        },
-    }
+    for name, title, headers, payload in (
+        ("receipt", "Delivery receipt (one)", "senderHeaders", "receipt"),
+        ("receipt_batch", "A sink batch's receipts", "receiptBatchHeaders", "receiptBatch"),
+    ):
+        messages[name] = {
+            "name": name,
+            "title": title,
+            "contentType": "application/json",
+            "headers": {"$ref": f"#/components/schemas/{headers}"},
+            "payload": {"$ref": f"#/components/schemas/{payload}"},
+        }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -411,7 +415,10 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "senderHeaders": _SENDER_HEADERS,
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
+                "receiptBatchHeaders": _RECEIPT_BATCH_HEADERS,
                 **outcome_schemas(),
+                **_model_schemas(Receipt, "receipt"),
+                **_model_schemas(ReceiptBatch, "receiptBatch"),
             },
         },
     }

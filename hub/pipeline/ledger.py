@@ -94,6 +94,12 @@ class LedgerWriter:
         receipt that can never name a subject (logged ``ledger_impossible``: retrying would
         hold it forever, and it is on the record anyway). False when JetStream did not take
         it: the receipt comes again.
+
+        Args:
+            receipt: the receipt as checked (None: refused, nothing to tell).
+            delivery_body: the DELIVERY message it answers (its sender is read from it).
+            recorded_at: when RECEIPTS stored the receipt.
+            receipt_digest: ``sha256:<hex>`` of the signed receipt.
         """
         sender = None if receipt is None or delivery_body is None else sender_of(delivery_body)
         if receipt is None or sender is None:
