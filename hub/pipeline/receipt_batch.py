@@ -11,8 +11,8 @@ refusals (a forged receipt inside a batch is refused alone; the others are recor
 A batch that cannot be unpacked — not a batch, a header that disagrees with its body,
 more than :data:`~schemas.receipts.MAX_BATCH_RECEIPTS` receipts — is refused whole: one
 ``receipt_rejected`` entry with ``receipt_batch_invalid`` or ``receipt_batch_too_large``
-and the digest of the whole message, recorded once by that digest, and the message is
-terminated (the same bytes would fail the same way).
+and the digest of the whole message, recorded once (by its header and body), and the
+message is terminated (the same bytes would fail the same way).
 
 A message is settled once every receipt it carries is (:class:`Settlement`): nak'ed if
 any of them must come again (its audit entry or its ledger entry not written), else acked
@@ -21,6 +21,7 @@ if any is on the record as a delivery, else (every one refused) terminated.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,8 @@ class Arrived:
         jws: its detached JWS (None when it came without one).
         at: when RECEIPTS stored the message (keys are checked at that time).
         refused: set when the message could not be unpacked: its whole refusal.
+        key: then what it is recorded once by: the SHA-256 of its header and body (the
+            same body under another header is another refusal).
     """
 
     subject: str
@@ -59,6 +62,7 @@ class Arrived:
     jws: str | None
     at: datetime
     refused: RecordedReceipt | None = None
+    key: str | None = None
 
 
 def batch_refused(subject: str, raw: bytes, err: ReceiptBatchInvalid) -> RecordedReceipt:
@@ -88,7 +92,8 @@ def arrivals(msg: Msg) -> list[Arrived]:
         unpacked = unpack_receipts(msg.data, count)
     except ReceiptBatchInvalid as err:
         refused = batch_refused(msg.subject, msg.data, err)
-        return [Arrived(msg.subject, msg.data, None, at, refused)]
+        key = hashlib.sha256(count.encode() + b"\n" + msg.data).hexdigest()
+        return [Arrived(msg.subject, msg.data, None, at, refused, key)]
     return [Arrived(msg.subject, raw, jws, at) for raw, jws in unpacked]
 
 

@@ -241,7 +241,7 @@ class ReceiptRecorder:
             settlements.append(settlement)
             for arrived in arrivals(msg):
                 recorded, stored = await self._judged(arrived, directory, sinks, keys)
-                key = record_key(recorded, arrived.raw)
+                key = arrived.key or record_key(recorded, arrived.raw)
                 in_batch = key in keys
                 index = None if in_batch else await self._recorded_at(key)
                 if in_batch or index is not None:

@@ -105,7 +105,11 @@ def test_a_batch_that_cannot_be_unpacked_is_one_refusal_of_the_whole_message(
         "SV",
         None,
     )
-    assert entry.digest == sha256_digest(data)  # the whole message, recorded once by it
+    assert entry.digest == sha256_digest(data)  # the whole message's
+    # Recorded once by its header and body: the same body under another header is another.
+    [again] = arrivals(_msg(data, {HDR_RECEIPT_BATCH: count}))
+    [other] = arrivals(_msg(data, {HDR_RECEIPT_BATCH: count + "0"}))
+    assert arrived.key == again.key != other.key
 
 
 @given(st.binary(max_size=600), st.one_of(st.none(), st.text(max_size=5)))
