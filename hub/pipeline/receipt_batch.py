@@ -22,6 +22,7 @@ if any is on the record as a delivery, else (every one refused) terminated.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,12 +36,24 @@ from schemas.errors import ReceiptBatchInvalid
 from schemas.receipts import unpack_receipts
 from schemas.subjects import HDR_RECEIPT_BATCH, HDR_SIGNATURE, receipt_country
 
-__all__ = ["Arrived", "Settlement", "arrivals", "batch_refused"]
+__all__ = [
+    "RECORD_AT_ONCE",
+    "Arrived",
+    "Settlement",
+    "arrivals",
+    "batch_refused",
+    "groups",
+    "logged",
+]
 
 log = structlog.get_logger("enlace.hub.receipts")
 
 NAK_DELAY = 1.0
 """Seconds before a receipt whose record is not complete comes again."""
+
+RECORD_AT_ONCE = 256
+"""About how many receipts the recorder puts on the record in one audit append before it
+settles their messages (a group of messages is closed once it carries this many)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,55 @@ def arrivals(msg: Msg) -> list[Arrived]:
         key = hashlib.sha256(count.encode() + b"\n" + msg.data).hexdigest()
         return [Arrived(msg.subject, msg.data, None, at, refused, key)]
     return [Arrived(msg.subject, raw, jws, at) for raw, jws in unpacked]
+
+
+def announced(msg: Msg) -> int:
+    """How many receipts ``msg`` says it carries (1 when it says nothing readable)."""
+    count = (msg.headers or {}).get(HDR_RECEIPT_BATCH, "1")
+    return int(count) if count.isascii() and count.isdigit() and len(count) <= 6 else 1
+
+
+def groups(msgs: Sequence[Msg], at_once: int = RECORD_AT_ONCE) -> Iterator[list[Msg]]:
+    """``msgs`` in order, in groups that each carry about ``at_once`` receipts (a group is
+    closed by the message that reaches it; no message is split)."""
+    group: list[Msg] = []
+    carried = 0
+    for msg in msgs:
+        group.append(msg)
+        carried += announced(msg)
+        if carried >= at_once:
+            yield group
+            group, carried = [], 0
+    if group:
+        yield group
+
+
+def logged(recorded: RecordedReceipt, subject: str, index: int) -> None:
+    """Log a receipt just put on the record (a warning when refused).
+
+    Args:
+        recorded: what it became.
+        subject: the RECEIPTS message's subject.
+        index: its entry's index in the audit log.
+    """
+    entry = recorded.entry
+    if recorded.valid:
+        log.info(
+            "receipt_recorded",
+            kind=entry.kind.value,
+            message_id=entry.message_id,
+            recipient=entry.recipient,
+            sink=entry.sink,
+            index=index,
+        )
+    else:
+        log.warning(
+            "receipt_rejected",
+            reason=entry.reason,
+            subject=subject,
+            message_id=entry.message_id,
+            index=index,
+        )
 
 
 @dataclass

@@ -47,7 +47,14 @@ from hub.jetstream.streams import (
 )
 from hub.metrics import HubMetrics
 from hub.pipeline.ledger import LedgerWriter
-from hub.pipeline.receipt_batch import NAK_DELAY, Arrived, Settlement, arrivals
+from hub.pipeline.receipt_batch import (
+    NAK_DELAY,
+    Arrived,
+    Settlement,
+    arrivals,
+    groups,
+    logged,
+)
 from hub.pipeline.receipt_checks import (
     RecordedReceipt,
     SinkRegister,
@@ -223,50 +230,49 @@ class ReceiptRecorder:
         return await self._ledger.tell(recorded.receipt, body, arrived.at, digest)
 
     async def handle_batch(self, msgs: Sequence[Msg], done: Done | None = None) -> None:
-        """Record the receipts of a batch of RECEIPTS messages in one audit append, mark
-        them, then settle each message (:class:`~hub.pipeline.receipt_batch.Settlement`).
+        """Record the receipts of a batch of RECEIPTS messages, then settle each message
+        (:class:`~hub.pipeline.receipt_batch.Settlement`).
 
         A message may carry one receipt or a sink's batch of them
         (:func:`~hub.pipeline.receipt_batch.arrivals`); each receipt is checked and recorded
-        on its own. ``done`` is called as each message is settled (acked, terminated or
-        nak'ed).
+        on its own. The messages are recorded a group at a time
+        (:func:`~hub.pipeline.receipt_batch.groups`: about
+        :data:`~hub.pipeline.receipt_batch.RECORD_AT_ONCE` receipts, one audit append
+        each), so that a backlog of sink batches is acked as it goes, well within
+        ``ack_wait``, not after thousands of receipts. ``done`` is called as each message
+        is settled (acked, terminated or nak'ed).
         """
         settled = done or _nothing
         directory, sinks = self.directory, self.sinks
-        settlements: list[Settlement] = []
-        todo: list[_Todo] = []
-        keys: set[str] = set()
-        for msg in msgs:
-            settlement = Settlement(msg)
-            settlements.append(settlement)
-            for arrived in arrivals(msg):
-                recorded, stored = await self._judged(arrived, directory, sinks, keys)
-                key = arrived.key or record_key(recorded, arrived.raw)
-                in_batch = key in keys
-                index = None if in_batch else await self._recorded_at(key)
-                if in_batch or index is not None:
-                    # A redelivery, the same bytes published again, or the same delivery
-                    # receipted again by its sink with new bytes: already on the record.
-                    self._count("duplicate")
-                    log.info(
-                        "receipt_duplicate",
-                        key=key,
-                        digest=recorded.entry.digest,
-                        recorded_at=index,
-                    )
-                    # On the record, perhaps not yet told to its sender (a hub that died
-                    # between the two): tell it again, idempotently.
-                    told = in_batch or await self._tell_sender(arrived, recorded, stored)
-                    settlement.kept = True
-                    settlement.again |= not told
-                    continue
-                keys.add(key)
-                todo.append(_Todo(arrived, settlement, key, recorded, stored))
-        if todo:
-            await self._record(todo)
-        for settlement in settlements:
-            await settlement.settle()
-            settled()
+        keys: set[str] = set()  # of this batch's receipts, recorded or marked before
+        for group in groups(msgs):
+            settlements = [Settlement(msg) for msg in group]
+            todo: list[_Todo] = []
+            for settlement in settlements:
+                for arrived in arrivals(settlement.msg):
+                    recorded, stored = await self._judged(arrived, directory, sinks, keys)
+                    key = arrived.key or record_key(recorded, arrived.raw)
+                    in_batch = key in keys
+                    index = None if in_batch else await self._recorded_at(key)
+                    if in_batch or index is not None:
+                        # A redelivery, the same bytes published again, or the same delivery
+                        # receipted again by its sink with new bytes: already on the record.
+                        self._count("duplicate")
+                        digest = recorded.entry.digest
+                        log.info("receipt_duplicate", key=key, digest=digest, recorded_at=index)
+                        # On the record, perhaps not yet told to its sender (a hub that died
+                        # between the two): tell it again, idempotently.
+                        told = in_batch or await self._tell_sender(arrived, recorded, stored)
+                        settlement.kept = True
+                        settlement.again |= not told
+                        continue
+                    keys.add(key)
+                    todo.append(_Todo(arrived, settlement, key, recorded, stored))
+            if todo:
+                await self._record(todo)
+            for settlement in settlements:
+                await settlement.settle()
+                settled()
 
     async def _record(self, todo: Sequence[_Todo]) -> None:
         """Append the entries of ``todo`` to the audit log, mark them, tell their senders;
@@ -291,28 +297,12 @@ class ReceiptRecorder:
             *(self._tell_sender(t.arrived, t.recorded, t.stored) for t in todo)
         )
         for t, index, ok in zip(todo, indexes, told, strict=True):
-            entry = t.recorded.entry
-            self._count(entry.kind.value)
+            self._count(t.recorded.entry.kind.value)
+            logged(t.recorded, t.arrived.subject, index)
             if t.recorded.valid:
-                log.info(
-                    "receipt_recorded",
-                    kind=entry.kind.value,
-                    message_id=entry.message_id,
-                    recipient=entry.recipient,
-                    sink=entry.sink,
-                    index=index,
-                )
                 t.settlement.kept = True
                 # Not told: on the record (marked); its redelivery tells the sender again.
                 t.settlement.again |= not ok
-            else:
-                log.warning(
-                    "receipt_rejected",
-                    reason=entry.reason,
-                    subject=t.arrived.subject,
-                    message_id=entry.message_id,
-                    index=index,
-                )
 
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:

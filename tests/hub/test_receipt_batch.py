@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
 from hub.audit import EntryKind
-from hub.pipeline.receipt_batch import Settlement, arrivals
+from hub.pipeline.receipt_batch import Settlement, arrivals, groups
 from hub.pipeline.receipt_checks import receipt_entry
 from schemas.countersign import sha256_digest
 from schemas.receipts import MAX_BATCH_RECEIPTS, Receipt, pack_receipts, sign_receipt
@@ -140,3 +140,17 @@ def test_a_message_is_settled_once_for_all_its_receipts(
     msg = _msg(b"", None)
     assert asyncio.run(Settlement(msg, again=again, kept=kept).settle()) == settled
     assert cast(_Told, msg).told == [settled]
+
+
+def test_messages_are_recorded_in_groups_of_about_so_many_receipts_never_split() -> None:
+    def sized(count: str | None) -> Msg:
+        return _msg(b"", None if count is None else {HDR_RECEIPT_BATCH: count})
+
+    # Alone (1), batches of 64, and headers that say nothing readable (counted as 1).
+    msgs = [sized(None), sized("64"), sized("64"), sized("x"), sized("64"), sized("300")]
+    got = list(groups(msgs, at_once=128))
+    assert [len(g) for g in got] == [3, 3]
+    assert [m for g in got for m in g] == msgs  # every message once, in order
+    assert [len(g) for g in groups(msgs, at_once=64)] == [2, 1, 2, 1]
+    assert list(groups([], at_once=128)) == []
+    assert [len(g) for g in groups(msgs[:1], at_once=128)] == [1]

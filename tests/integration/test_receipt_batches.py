@@ -11,6 +11,7 @@ refused whole with its reason code.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from adapters.client import EnlaceClient
 from adapters.delivery import Delivery, parse_delivery
 from adapters.receipting import ReceiptPublisher, ToReceipt
 from hub.audit import AuditReader, EntryKind, verify_log
+from hub.pipeline import receipts
+from hub.pipeline.receipt_batch import RECORD_AT_ONCE, groups
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.receipts import (
@@ -117,9 +120,12 @@ async def test_a_sinks_batch_is_one_message_and_one_entry_per_receipt(
         assert [(r.sink, r.receipt_digest) for r in row.receipts] == [("jsonl", entry.digest)]
 
 
+@pytest.mark.parametrize("at_once", [1, RECORD_AT_ONCE])
 async def test_a_batch_receipted_again_after_a_crash_is_recorded_once(
-    js: JetStreamContext, nats_server: NatsServer
+    js: JetStreamContext, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch, at_once: int
 ) -> None:
+    # Recorded a message at a time, or all that were fetched at once: the same record.
+    monkeypatch.setattr(receipts, "groups", partial(groups, at_once=at_once))
     async with audited_hub(nats_server.url, js) as (_, _, td, _):
         await _sent(js, td, 3)
         todo = [
