@@ -13,8 +13,8 @@ For each delivery on ``enlace.out.<cc>.>``, in stream order, one at a time:
    ``enlace.deadletter.<cc>`` (stream DEADLETTER_<cc>) with ``Enlace-Reason``
    (:mod:`adapters.deadletters`, which also replays them);
 5. publish a receipt signed by the country's system key on ``enlace.receipt.<cc>``
-   (``delivered``, or ``dead_lettered`` with the reason), awaiting JetStream's ack
-   (:mod:`adapters.receipting`);
+   (``delivered``, or ``dead_lettered`` with the reason), the receipts of a fetched batch
+   together in one RECEIPTS message, awaiting JetStream's ack (:mod:`adapters.receipting`);
 6. only then ack the delivery. A crash anywhere before leads to a redelivery, which the
    sink's idempotency and the receipt's ``Nats-Msg-Id`` turn into a no-op.
 
@@ -56,7 +56,7 @@ from adapters.deadletters import DeadLetters
 from adapters.delivery import Delivery
 from adapters.errors import StreamsMissing, reason_of
 from adapters.keys import Signer
-from adapters.receipting import ReceiptPublisher
+from adapters.receipting import ReceiptPublisher, ToReceipt
 from adapters.retries import Keepalive, backoff_delay
 from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
@@ -116,6 +116,12 @@ async def fetch_batch(
         await sleep(_FETCH_PAUSE)
         return []
     return fetched.msgs
+
+
+def _processed(outcome: Written | Failure) -> Processed:
+    if isinstance(outcome, Failure):
+        return Processed.DEAD_LETTERED
+    return Processed.DUPLICATE if outcome[1].duplicate else Processed.DELIVERED
 
 
 def consumer_name(country: str, sink_name: str) -> str:
@@ -284,9 +290,11 @@ class SinkRunner:
             for msg, outcome in zip(msgs, outcomes, strict=True):
                 if isinstance(outcome, Failure):  # in stream order, one by one (rare)
                     await self._dead_letter(msg, outcome)
-            done = await asyncio.gather(*map(self._receipt, msgs, outcomes))
+            receipts = [self._receipt(m, o) for m, o in zip(msgs, outcomes, strict=True)]
+            # One RECEIPTS message for the batch: one persisted write, not one per delivery.
+            await self.receipts.publish_all([r for r in receipts if r is not None])
         await asyncio.gather(*(m.ack_sync() for m in msgs))
-        return list(done)
+        return [_processed(outcome) for outcome in outcomes]
 
     async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
         seq = msg.metadata.sequence.stream
@@ -295,18 +303,17 @@ class SinkRunner:
             msg.subject, headers, msg.data, msg.metadata.timestamp, failure.error, seq
         )
 
-    async def _receipt(self, msg: Msg, outcome: Written | Failure) -> Processed:
-        """Store the receipt of one delivery (its dead letter is stored); the caller acks."""
+    @staticmethod
+    def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
+        """What the receipt of one delivery says (None: a dead letter too broken to name
+        its delivery gets none); the caller stores it, then acks."""
         seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
         if isinstance(outcome, Failure):
-            if outcome.delivery is not None:
-                await self.receipts.publish(
-                    outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason_of(outcome.error)
-                )
-            return Processed.DEAD_LETTERED
-        delivery, result = outcome
-        await self.receipts.publish(delivery, seq, ReceiptStatus.DELIVERED)
-        return Processed.DUPLICATE if result.duplicate else Processed.DELIVERED
+            if outcome.delivery is None:
+                return None
+            reason = reason_of(outcome.error)
+            return ToReceipt(outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason)
+        return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, msgs: list[Msg]) -> AsyncIterator[Keepalive]:

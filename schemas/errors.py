@@ -21,7 +21,10 @@ Tree::
     │   ├── UnknownMessageType              unknown_type          (type, version, known)
     │   ├── ThemeNotAllowed                 theme_not_allowed     (type, theme, allowed)
     │   ├── SchemaInvalid                   schema_invalid        (field)
-    │   └── SubjectMismatch                 subject_mismatch      (subject)
+    │   ├── SubjectMismatch                 subject_mismatch      (subject)
+    │   └── ReceiptBatchInvalid             receipt_batch_invalid a RECEIPTS message of
+    │       │                                                     many receipts is malformed
+    │       └── ReceiptBatchTooLarge        receipt_batch_too_large (count, limit)
     ├── SignatureError (ValueError)         signature_error       a signature does not hold
     │   ├── MalformedSignature              malformed_signature
     │   ├── UnknownKey                      unknown_key
@@ -63,6 +66,8 @@ __all__ = [
     "MalformedSignature",
     "MessageError",
     "MessageTooLarge",
+    "ReceiptBatchInvalid",
+    "ReceiptBatchTooLarge",
     "SchemaInvalid",
     "SenderMismatch",
     "SignatureError",
@@ -200,6 +205,36 @@ class SubjectMismatch(MessageError):
     ) -> None:
         super().__init__(description, message_id=message_id)
         self.subject = subject
+
+
+class ReceiptBatchInvalid(MessageError):
+    """A RECEIPTS message announced as a batch of signed receipts cannot be unpacked.
+
+    The whole message is refused: none of what it carries can be told apart reliably.
+    (A readable batch whose receipts fail their own checks is not this: each of those is
+    refused on its own.)
+    """
+
+    code = "receipt_batch_invalid"
+
+
+class ReceiptBatchTooLarge(ReceiptBatchInvalid):
+    """A batch of receipts carries (or announces) more receipts than one message may.
+
+    Attributes:
+        count: how many it carries or announces.
+        limit: the most one message may carry.
+    """
+
+    code = "receipt_batch_too_large"
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(
+            f"a batch of {count} receipts; one RECEIPTS message carries at most {limit}: "
+            "publish the receipts in batches of that many"
+        )
+        self.count = count
+        self.limit = limit
 
 
 class SignatureError(EnlaceError, ValueError):

@@ -31,6 +31,7 @@ from schemas.envelope import DEFAULT_MAX_BYTES, Envelope
 from schemas.handling import Conditions, SignedConsent
 from schemas.messages.spec import MessageSpec
 from schemas.outcomes import Outcome
+from schemas.receipts import Receipt, ReceiptBatch
 from schemas.registry import REGISTRY, MessageRegistry
 from schemas.subjects import (
     HDR_AGREEMENT,
@@ -38,6 +39,7 @@ from schemas.subjects import (
     HDR_MSG_ID,
     HDR_ORIGINAL_DIGEST,
     HDR_REASON,
+    HDR_RECEIPT_BATCH,
     HDR_RECIPIENT,
     HDR_SIGNATURE,
     HDR_VIEW,
@@ -210,6 +212,16 @@ _SENDER_HEADERS: dict[str, Any] = {
     },
 }
 
+_RECEIPT_BATCH_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "No Enlace-Signature: each receipt of the batch carries its own JWS.",
+    "required": [HDR_RECEIPT_BATCH, HDR_MSG_ID],
+    "properties": {
+        HDR_RECEIPT_BATCH: _header("How many receipts the batch carries.", r"^[0-9]+$"),
+        HDR_MSG_ID: _header("receipts:<SHA-256 of the receipts' own ids>, against doubles."),
+    },
+}
+
 _DELIVERY_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "A full view carries the sender's Enlace-Signature over its exact bytes; a "
@@ -312,7 +324,10 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "address": f"{PREFIX}.receipt.{{country}}",
         "title": "Signed delivery receipts from a country's sinks",
         "parameters": params(country="the receiving country"),
-        "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
+        "messages": {
+            "receipt": {"$ref": "#/components/messages/receipt"},
+            "receipt_batch": {"$ref": "#/components/messages/receipt_batch"},
+        },
     }
     channels["outcome"] = {
         "address": f"{PREFIX}.outcome.{{country}}.{{message_id}}",
@@ -355,32 +370,17 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
         "contentType": "application/json",
         "payload": {"$ref": "#/components/schemas/outcome"},
     }
-    messages["receipt"] = {
-        "name": "receipt",
-        "title": "Delivery receipt",
-        "contentType": "application/json",
-        "headers": {"$ref": "#/components/schemas/senderHeaders"},
-        "payload": {
-            "type": "object",
-            "description": "Canonical JSON (sorted keys, compact); Enlace-Signature is the "
-            "receiving party's detached JWS over these bytes.",
-            "required": ["message_id", "recipient", "sink", "view", "digest", "delivered_at"],
-            "properties": {
-                "message_id": {"type": "string"},
-                "recipient": {"type": "string", "pattern": "^[A-Z]{2}$"},
-                "sink": {"type": "string", "description": "the sink adapter that wrote it"},
-                "view": {"type": "string"},
-                "digest": {
-                    "type": "string",
-                    "pattern": "^sha256:[0-9a-f]{64}$",
-                    "description": "of the bytes written",
-                },
-                "delivered_at": {"type": "string", "format": "date-time"},
-                "status": {"enum": ["delivered", "dead_lettered"]},
-                "reason": {"type": "string", "description": "reason code when refused"},
-            },
-        },
-    }
+    for name, title, headers, payload in (
+        ("receipt", "Delivery receipt (one)", "senderHeaders", "receipt"),
+        ("receipt_batch", "A sink batch's receipts", "receiptBatchHeaders", "receiptBatch"),
+    ):
+        messages[name] = {
+            "name": name,
+            "title": title,
+            "contentType": "application/json",
+            "headers": {"$ref": f"#/components/schemas/{headers}"},
+            "payload": {"$ref": f"#/components/schemas/{payload}"},
+        }
     for part, more in zip((channels, operations, messages), witness_api(), strict=True):
         part.update(more)
     return {
@@ -410,9 +410,12 @@ def asyncapi_document(registry: MessageRegistry = REGISTRY) -> dict[str, Any]:
                 "senderHeaders": _SENDER_HEADERS,
                 "deliveryHeaders": _DELIVERY_HEADERS,
                 "reasonHeaders": _REASON_HEADERS,
+                "receiptBatchHeaders": _RECEIPT_BATCH_HEADERS,
                 **outcome_schemas(),
                 **model_components(Conditions, "conditions"),  # beside TLP, in every message
                 **model_components(SignedConsent, "signedConsent"),  # `enlace consent`
+                **model_components(Receipt, "receipt"),
+                **model_components(ReceiptBatch, "receiptBatch"),
             },
         },
     }

@@ -12,11 +12,22 @@ It is optional here (receipts of older adapters lack it and still parse) and, be
 out of the canonical bytes when absent, does not change the bytes (or the signature) of
 such a receipt; the hub refuses a receipt without it (``receipt_unchecked``).
 
+A sink that wrote a batch of deliveries publishes their receipts as **one** RECEIPTS
+message (one persisted write instead of one per delivery): a :class:`ReceiptBatch` whose
+items are each receipt's exact bytes (as a JSON string) and its own detached JWS, so each
+is still signed on its own and the audit log keeps one verifiable receipt per delivery.
+Such a message carries ``Enlace-Receipt-Batch`` (how many) instead of ``Enlace-Signature``,
+at most :data:`MAX_BATCH_RECEIPTS` receipts, and a ``Nats-Msg-Id`` made of the receipts it
+carries (:func:`batch_msg_id`), so that the same batch published again after a crash is
+dropped by the stream's duplicate window. A receipt alone is published as before.
+
 Shared here because both the adapters (who sign) and the hub (who verifies) need it.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,10 +38,33 @@ from schemas.canonical import canonical_json
 from schemas.common import CountryCode, StrictModel, UtcDatetime
 from schemas.directory import Directory
 from schemas.envelope import first_error
-from schemas.errors import InvalidEnvelope, MalformedJson, SenderMismatch
+from schemas.errors import (
+    InvalidEnvelope,
+    MalformedJson,
+    ReceiptBatchInvalid,
+    ReceiptBatchTooLarge,
+    SenderMismatch,
+)
 from schemas.jws import sign_detached
 
-__all__ = ["Receipt", "ReceiptStatus", "parse_receipt", "sign_receipt", "verify_receipt"]
+__all__ = [
+    "MAX_BATCH_RECEIPTS",
+    "Receipt",
+    "ReceiptBatch",
+    "ReceiptStatus",
+    "SignedReceipt",
+    "batch_msg_id",
+    "pack_receipts",
+    "parse_receipt",
+    "receipt_msg_id",
+    "sign_receipt",
+    "unpack_receipts",
+    "verify_receipt",
+]
+
+MAX_BATCH_RECEIPTS = 256
+"""The most receipts one RECEIPTS message may carry (a sink holds at most 128 deliveries
+unacked, ``SINK_MAX_ACK_PENDING``, so one fetched batch always fits)."""
 
 
 class ReceiptStatus(StrEnum):
@@ -111,3 +145,98 @@ def verify_receipt(
             message_id=receipt.message_id,
         )
     return receipt
+
+
+def receipt_msg_id(receipt: Receipt) -> str:
+    """The ``Nats-Msg-Id`` of a receipt published alone: its message, recipient, sink and
+    status, so a redelivered delivery's receipt (signed again, other bytes) is dropped by
+    RECEIPTS' duplicate window."""
+    return f"receipt:{receipt.message_id}:{receipt.recipient}:{receipt.sink}:{receipt.status.value}"
+
+
+def batch_msg_id(receipts: Sequence[Receipt]) -> str:
+    """The ``Nats-Msg-Id`` of a batch: the SHA-256 of its receipts' own ids, in order.
+
+    Made of what the receipts say, not of their bytes (signed again after a crash, their
+    ``delivered_at`` differs): the same deliveries receipted again in the same batch are
+    dropped by RECEIPTS' duplicate window. (A batch cut otherwise is stored, and the hub
+    records each of its receipts once all the same.)
+    """
+    ids = "\n".join(receipt_msg_id(r) for r in receipts)
+    return "receipts:" + hashlib.sha256(ids.encode()).hexdigest()
+
+
+class SignedReceipt(StrictModel):
+    """One receipt of a batch: its exact bytes and the detached JWS over them."""
+
+    receipt: str = Field(
+        min_length=2, description="the receipt's canonical JSON, as a string (UTF-8 bytes)"
+    )
+    signature: str = Field(
+        min_length=1, description="detached JWS over those bytes by the recipient party"
+    )
+
+
+class ReceiptBatch(StrictModel):
+    """The body of a RECEIPTS message that carries the receipts of a sink's batch."""
+
+    receipts: list[SignedReceipt] = Field(min_length=1, max_length=MAX_BATCH_RECEIPTS)
+
+
+def pack_receipts(signed: Sequence[tuple[bytes, str]]) -> bytes:
+    """The body of one RECEIPTS message carrying ``signed`` (each receipt's bytes, JWS).
+
+    Raises:
+        ReceiptBatchTooLarge: more than :data:`MAX_BATCH_RECEIPTS` (publish in parts).
+    """
+    if len(signed) > MAX_BATCH_RECEIPTS:
+        raise ReceiptBatchTooLarge(len(signed), MAX_BATCH_RECEIPTS)
+    items = [{"receipt": raw.decode("utf-8"), "signature": jws} for raw, jws in signed]
+    return canonical_json({"receipts": items})
+
+
+def _announced(count: str) -> int:
+    if not count.isascii() or not count.isdigit() or len(count) > 6:
+        raise ReceiptBatchInvalid(
+            f"its Enlace-Receipt-Batch header {count[:20]!r} is not a number of receipts"
+        )
+    announced = int(count)
+    if announced > MAX_BATCH_RECEIPTS:
+        raise ReceiptBatchTooLarge(announced, MAX_BATCH_RECEIPTS)
+    return announced
+
+
+def unpack_receipts(raw: bytes, count: str) -> list[tuple[bytes, str]]:
+    """Each receipt of a batch, as its bytes and JWS, in order; not yet verified.
+
+    Args:
+        raw: the RECEIPTS message's body.
+        count: its ``Enlace-Receipt-Batch`` header.
+
+    Raises:
+        ReceiptBatchTooLarge: it announces or carries more than :data:`MAX_BATCH_RECEIPTS`.
+        ReceiptBatchInvalid: the header is not a number, the body is not a batch, or they
+            disagree; a receipt that is no UTF-8 text.
+    """
+    announced = _announced(count)
+    try:
+        batch = ReceiptBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        too_long = [
+            e for e in exc.errors() if e["type"] == "too_long" and e["loc"] == ("receipts",)
+        ]
+        if too_long:
+            raise ReceiptBatchTooLarge(
+                int(too_long[0]["ctx"]["actual_length"]), MAX_BATCH_RECEIPTS
+            ) from None
+        loc, msg = first_error(exc)
+        raise ReceiptBatchInvalid(f"not a batch of signed receipts: field {loc}: {msg}") from None
+    if len(batch.receipts) != announced:
+        raise ReceiptBatchInvalid(
+            f"its Enlace-Receipt-Batch header says {announced} receipts, its body holds "
+            f"{len(batch.receipts)}"
+        )
+    try:
+        return [(item.receipt.encode("utf-8"), item.signature) for item in batch.receipts]
+    except UnicodeEncodeError:
+        raise ReceiptBatchInvalid("a receipt of the batch is not UTF-8 text") from None

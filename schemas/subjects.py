@@ -34,6 +34,7 @@ __all__ = [
     "HDR_MSG_ID",
     "HDR_ORIGINAL_DIGEST",
     "HDR_REASON",
+    "HDR_RECEIPT_BATCH",
     "HDR_RECIPIENT",
     "HDR_SIGNATURE",
     "HDR_VIEW",
@@ -85,6 +86,8 @@ HDR_AGREEMENT = "Enlace-Agreement"  # agreement id under which a delivery travel
 HDR_RECIPIENT = "Enlace-Recipient"
 HDR_REASON = "Enlace-Reason"  # reason code on quarantine and dead-letter copies
 HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
+# On a RECEIPTS message of many signed receipts: how many (absent: one, in Enlace-Signature).
+HDR_RECEIPT_BATCH = "Enlace-Receipt-Batch"
 # JetStream stores the write only if the subject's last message has this sequence (0: none).
 HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 

@@ -75,6 +75,9 @@ EXPLANATIONS: dict[str, str] = {
     "policy_error": "a sharing agreement could not be applied",
     "publish_forbidden": "the NATS server does not let this login publish there; a country "
     "publishes only as itself",
+    "receipt_batch_invalid": "a sink's batch of receipts could not be unpacked; none of it "
+    "was recorded",
+    "receipt_batch_too_large": "a sink's batch carried more receipts than one message may",
     "receipt_conflict": "a dead-letter receipt came after a delivered one",
     "receipt_mismatch": "the receipt does not match the delivery it names",
     "receipt_refused": "a sink's receipt was not put on the record",

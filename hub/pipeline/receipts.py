@@ -2,14 +2,16 @@
 
 The :class:`ReceiptRecorder` reads the receipts sinks publish on ``enlace.receipt.<cc>``
 (stream RECEIPTS) through the durable pull consumer ``hub-receipts``, one batch at a time
-(:class:`~hub.jetstream.pull.PullLoop`), and makes of each one audit entry: ``delivered``,
+(:class:`~hub.jetstream.pull.PullLoop`), and makes of each receipt — alone in its message or
+one of a sink's batch (:mod:`hub.pipeline.receipt_batch`) — one audit entry: ``delivered``,
 ``dead_lettered`` or ``receipt_rejected``, as :mod:`hub.pipeline.receipt_checks` decides
 (against the directory in force and the sink register, both replaced by
 :meth:`ReceiptRecorder.reload`; and the DELIVERY message the receipt names, one direct get).
 The same delivery, sink and status again makes nothing: acked, recorded once already.
 
-A receipt is acked only after its entry is persisted in AUDIT and, for a valid one, its
-sender's ledger entry in ``OUTCOMES_<cc>`` (:mod:`hub.pipeline.ledger`). It is recorded once per
+A RECEIPTS message is acked only after the entries of its receipts are persisted in AUDIT
+and, for valid ones, their senders' ledger entries in ``OUTCOMES_<cc>``
+(:mod:`hub.pipeline.ledger`). It is recorded once per
 delivery, sink and status: the key-value bucket ``enlace_receipts`` holds
 :func:`~hub.pipeline.receipt_checks.record_key` (``<cc>.<delivery seq>.<sink>.<status>``,
 value: the entry's log index) after the append, and a receipt whose key is there is acked
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import structlog
 from nats.aio.msg import Msg
@@ -44,6 +47,14 @@ from hub.jetstream.streams import (
 )
 from hub.metrics import HubMetrics
 from hub.pipeline.ledger import LedgerWriter
+from hub.pipeline.receipt_batch import (
+    NAK_DELAY,
+    Arrived,
+    Settlement,
+    arrivals,
+    groups,
+    logged,
+)
 from hub.pipeline.receipt_checks import (
     RecordedReceipt,
     SinkRegister,
@@ -57,13 +68,11 @@ from hub.pipeline.receipt_checks import (
 )
 from schemas.directory import Directory
 from schemas.receipts import ReceiptStatus
-from schemas.subjects import HDR_SIGNATURE
 
 __all__ = ["ReceiptRecorder"]
 
 log = structlog.get_logger("enlace.hub.receipts")
 
-_NAK_DELAY = 1.0  # seconds before the audit log is tried again for a receipt
 _DELIVERY_STREAM = "DELIVERY"
 
 
@@ -139,7 +148,7 @@ class ReceiptRecorder:
             # marks the batches before it left.
             overlap=False,
             hooks=self._hooks,
-            retry_after=_NAK_DELAY,  # a batch that failed is tried again, never acked
+            retry_after=NAK_DELAY,  # a batch that failed is tried again, never acked
         )
         self._loop.start()
         if not any(self.sinks.values()):
@@ -182,127 +191,133 @@ class ReceiptRecorder:
         return StoredDelivery(seq, msg.subject or "", dict(msg.headers or {}), msg.data or b"")
 
     async def _judged(
-        self, msg: Msg, directory: Directory, sinks: SinkRegister, batch: set[str]
+        self, arrived: Arrived, directory: Directory, sinks: SinkRegister, batch: set[str]
     ) -> tuple[RecordedReceipt, StoredDelivery | None]:
-        """What ``msg`` becomes: verified, checked, and refused if it contradicts the record;
-        and the DELIVERY message it answers, when it could be read (its sender is told).
+        """What ``arrived`` becomes: verified, checked, and refused if it contradicts the
+        record; and the DELIVERY message it answers, when it could be read (its sender is
+        told).
 
         ``batch``: the keys of the receipts of this batch recorded before it.
         """
-        at = msg.metadata.timestamp  # when JetStream stored it, not when we read it
-        jws = (msg.headers or {}).get(HDR_SIGNATURE)
-        recorded = receipt_entry(directory, msg.subject, msg.data, jws, at)
+        if arrived.refused is not None:  # a RECEIPTS message refused whole
+            return arrived.refused, None
+        subject, raw = arrived.subject, arrived.raw
+        # When JetStream stored it, not when we read it.
+        recorded = receipt_entry(directory, subject, raw, arrived.jws, arrived.at)
         receipt = recorded.receipt
         if receipt is None:
             return recorded, None
         stored = None
         if receipt.sink in sinks.get(receipt.recipient, frozenset()):  # else no read needed
             stored = await self._stored_delivery(receipt.delivery_seq)
-        recorded = checked_entry(recorded, msg.subject, msg.data, stored, sinks)
+        recorded = checked_entry(recorded, subject, raw, stored, sinks)
         if recorded.valid and receipt.status is ReceiptStatus.DEAD_LETTERED:
             delivered = delivery_key(receipt, ReceiptStatus.DELIVERED)
             if delivered in batch:
-                return conflict(recorded, msg.subject, msg.data, None), stored
+                return conflict(recorded, subject, raw, None), stored
             index = await self._recorded_at(delivered)
             if index is not None:
-                return conflict(recorded, msg.subject, msg.data, index), stored
+                return conflict(recorded, subject, raw, index), stored
         return recorded, stored
 
     async def _tell_sender(
-        self, msg: Msg, recorded: RecordedReceipt, stored: StoredDelivery | None
+        self, arrived: Arrived, recorded: RecordedReceipt, stored: StoredDelivery | None
     ) -> bool:
         """Write ``recorded``'s ledger entry for the sender of ``stored``; False when it
         could not be (it comes again)."""
         body = None if stored is None else stored.body
-        at, digest = msg.metadata.timestamp, recorded.entry.digest or ""
-        return await self._ledger.tell(recorded.receipt, body, at, digest)
+        digest = recorded.entry.digest or ""
+        return await self._ledger.tell(recorded.receipt, body, arrived.at, digest)
 
     async def handle_batch(self, msgs: Sequence[Msg], done: Done | None = None) -> None:
-        """Record a batch of receipts in one audit append, mark them, then ack each.
+        """Record the receipts of a batch of RECEIPTS messages, then settle each message
+        (:class:`~hub.pipeline.receipt_batch.Settlement`).
 
-        ``done`` is called as each receipt is settled (acked, terminated or nak'ed).
+        A message may carry one receipt or a sink's batch of them
+        (:func:`~hub.pipeline.receipt_batch.arrivals`); each receipt is checked and recorded
+        on its own. The messages are recorded a group at a time
+        (:func:`~hub.pipeline.receipt_batch.groups`: about
+        :data:`~hub.pipeline.receipt_batch.RECORD_AT_ONCE` receipts, one audit append
+        each), so that a backlog of sink batches is acked as it goes, well within
+        ``ack_wait``, not after thousands of receipts. ``done`` is called as each message
+        is settled (acked, terminated or nak'ed).
         """
-        assert self._kv is not None  # started
         settled = done or _nothing
         directory, sinks = self.directory, self.sinks
-        todo: list[tuple[Msg, str, RecordedReceipt, StoredDelivery | None]] = []
-        keys: set[str] = set()
-        for msg in msgs:
-            recorded, stored = await self._judged(msg, directory, sinks, keys)
-            key = record_key(recorded, msg.data)
-            in_batch = key in keys
-            index = None if in_batch else await self._recorded_at(key)
-            if in_batch or index is not None:
-                # A redelivery, the same bytes published again, or the same delivery
-                # receipted again by its sink with new bytes: already on the record.
-                self._count("duplicate")
-                log.info(
-                    "receipt_duplicate",
-                    key=key,
-                    digest=recorded.entry.digest,
-                    recorded_at=index,
-                )
-                # On the record, perhaps not yet told to its sender (a hub that died
-                # between the two): tell it again, idempotently.
-                if in_batch or await self._tell_sender(msg, recorded, stored):
-                    await msg.ack()
-                else:
-                    await msg.nak(delay=_NAK_DELAY)
+        keys: set[str] = set()  # of this batch's receipts, recorded or marked before
+        for group in groups(msgs):
+            settlements = [Settlement(msg) for msg in group]
+            todo: list[_Todo] = []
+            for settlement in settlements:
+                for arrived in arrivals(settlement.msg):
+                    recorded, stored = await self._judged(arrived, directory, sinks, keys)
+                    key = arrived.key or record_key(recorded, arrived.raw)
+                    in_batch = key in keys
+                    index = None if in_batch else await self._recorded_at(key)
+                    if in_batch or index is not None:
+                        # A redelivery, the same bytes published again, or the same delivery
+                        # receipted again by its sink with new bytes: already on the record.
+                        self._count("duplicate")
+                        digest = recorded.entry.digest
+                        log.info("receipt_duplicate", key=key, digest=digest, recorded_at=index)
+                        # On the record, perhaps not yet told to its sender (a hub that died
+                        # between the two): tell it again, idempotently.
+                        told = in_batch or await self._tell_sender(arrived, recorded, stored)
+                        settlement.kept = True
+                        settlement.again |= not told
+                        continue
+                    keys.add(key)
+                    todo.append(_Todo(arrived, settlement, key, recorded, stored))
+            if todo:
+                await self._record(todo)
+            for settlement in settlements:
+                await settlement.settle()
                 settled()
-                continue
-            keys.add(key)
-            todo.append((msg, key, recorded, stored))
-        if not todo:
-            return
+
+    async def _record(self, todo: Sequence[_Todo]) -> None:
+        """Append the entries of ``todo`` to the audit log, mark them, tell their senders;
+        each one's message learns whether it is on the record."""
+        assert self._kv is not None  # started
         try:
-            indexes = await self.writer.append([r.entry for _, _, r, _ in todo])
+            indexes = await self.writer.append([t.recorded.entry for t in todo])
         except AuditError as err:
             # Not on the record: leave the receipts for redelivery, never ack them.
             log.error("receipts_not_recorded", count=len(todo), error=str(err))
-            for msg, _, _, _ in todo:
-                await msg.nak(delay=_NAK_DELAY)
-                settled()
+            for t in todo:
+                t.settlement.again = True
             return
         marks = [
-            self._kv.put(key, str(index).encode())
-            for (_, key, _, _), index in zip(todo, indexes, strict=True)
+            self._kv.put(t.key, str(index).encode()) for t, index in zip(todo, indexes, strict=True)
         ]
         for result in await asyncio.gather(*marks, return_exceptions=True):
             if isinstance(result, BaseException):
                 # Only a redelivery could now duplicate the entry; the record is complete.
                 log.warning("receipt_mark_failed", error=type(result).__name__)
-        told = await asyncio.gather(*(self._tell_sender(m, r, s) for m, _, r, s in todo))
-        for (msg, _, recorded, _), index, ok in zip(todo, indexes, told, strict=True):
-            entry = recorded.entry
-            self._count(entry.kind.value)
-            if recorded.valid:
-                log.info(
-                    "receipt_recorded",
-                    kind=entry.kind.value,
-                    message_id=entry.message_id,
-                    recipient=entry.recipient,
-                    sink=entry.sink,
-                    index=index,
-                )
-                if ok:
-                    await msg.ack()
-                else:  # on the record (marked): its redelivery tells the sender again
-                    await msg.nak(delay=_NAK_DELAY)
-            else:
-                log.warning(
-                    "receipt_rejected",
-                    reason=entry.reason,
-                    subject=msg.subject,
-                    message_id=entry.message_id,
-                    index=index,
-                )
-                # Terminated, not retried: the same bytes would fail the same way.
-                await msg.term()
-            settled()
+        told = await asyncio.gather(
+            *(self._tell_sender(t.arrived, t.recorded, t.stored) for t in todo)
+        )
+        for t, index, ok in zip(todo, indexes, told, strict=True):
+            self._count(t.recorded.entry.kind.value)
+            logged(t.recorded, t.arrived.subject, index)
+            if t.recorded.valid:
+                t.settlement.kept = True
+                # Not told: on the record (marked); its redelivery tells the sender again.
+                t.settlement.again |= not ok
 
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.receipts.labels(outcome=outcome).inc()
+
+
+@dataclass(frozen=True)
+class _Todo:
+    """A receipt not yet on the record, what it becomes, and its message's settlement."""
+
+    arrived: Arrived
+    settlement: Settlement
+    key: str
+    recorded: RecordedReceipt
+    stored: StoredDelivery | None
 
 
 def _nothing() -> None:

@@ -7,13 +7,11 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import cast
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from structlog.testing import capture_logs
 
@@ -26,6 +24,7 @@ from hub.errors import (
     ReceiptUnchecked,
     ReceiptUnknownSink,
 )
+from hub.pipeline.receipt_batch import Arrived
 from hub.pipeline.receipt_checks import (
     StoredDelivery,
     check_receipt,
@@ -414,8 +413,8 @@ def test_a_ledger_entry_that_cannot_name_its_subject_does_not_hold_the_receipt(
         sinks=SINKS,
     )
     assert recorded.valid
-    msg = cast(Msg, SimpleNamespace(metadata=SimpleNamespace(timestamp=datetime.now(UTC))))
+    arrived = Arrived(subject, raw, jws, datetime.now(UTC))
     with capture_logs() as logs:
-        told = asyncio.run(recorder._tell_sender(msg, recorded, stored))
+        told = asyncio.run(recorder._tell_sender(arrived, recorded, stored))
     assert told is True
     assert [entry["event"] for entry in logs] == ["ledger_impossible"]

@@ -4,21 +4,32 @@ deliveries, and receipts that truly answer one of them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.js import JetStreamContext
 
-from hub.audit import AuditEntry, AuditReader, EntryKind, parse_entry
+from hub.app import HubApp, create_app
+from hub.audit import AuditEntry, AuditReader, AuditWriter, CheckpointSigner, EntryKind, parse_entry
+from hub.config import HubSettings
+from hub.governance import Governance, HubSigner
 from hub.jetstream.streams import RECEIPTS_CONSUMER
+from hub.pipeline.audit_hook import AuditLogHook
+from hub.testing import governance
 from schemas.countersign import sha256_digest
 from schemas.receipts import Receipt
 from schemas.subjects import HDR_VIEW
+from schemas.testing import TestDirectory
+from tests.integration.auditkit import open_audit_writer
 
 __all__ = [
+    "SINKS",
+    "Kit",
     "answer",
     "audit_entries",
+    "audited_hub",
     "deliveries",
     "holds",
     "of_kind",
@@ -102,3 +113,25 @@ def answer(
         "delivery_seq": delivery.seq,
     }
     return Receipt.model_validate(values | fields)
+
+
+Kit = tuple[TestDirectory, Governance, HubSigner]
+SINKS = {"SV": ["jsonl"], "US": ["folder"]}  # the sinks configured (enlace.yaml adapters:)
+
+
+@contextlib.asynccontextmanager
+async def audited_hub(
+    url: str, js: JetStreamContext, kit: Kit | None = None
+) -> AsyncIterator[tuple[HubApp, AuditWriter, TestDirectory, CheckpointSigner]]:
+    """A hub app whose audit hook writes to a fresh (or continued) audit log."""
+    td, gov, signer = kit or governance()
+    checkpoints = CheckpointSigner(signer.key, signer.kid)
+    writer = await open_audit_writer(js, checkpoints, "enlace.test/receipts")
+    audit = AuditLogHook(writer)
+    app = create_app(HubSettings(nats_url=url), gov, signer, audit=audit, sinks=SINKS)
+    await app.start()
+    try:
+        yield app, writer, td, checkpoints
+    finally:
+        await app.stop()
+        await writer.close()

@@ -24,10 +24,8 @@ from hub.jetstream.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
 from schemas.directory import Directory
 from schemas.govdoc import rfc3339
-from schemas.receipts import Receipt, verify_receipt
-from schemas.subjects import (
-    HDR_SIGNATURE,
-)
+from schemas.receipts import Receipt, unpack_receipts, verify_receipt
+from schemas.subjects import HDR_RECEIPT_BATCH, HDR_SIGNATURE
 from schemas.testing import TestDirectory
 
 __all__ = [
@@ -40,6 +38,7 @@ __all__ = [
     "read_receipts",
     "receipt_signer",
     "revoke_hub_key",
+    "signed_receipts",
     "system_runner",
 ]
 
@@ -101,17 +100,28 @@ def system_runner(
     )
 
 
-async def read_receipts(js: JetStreamContext, td: TestDirectory) -> list[Receipt]:
-    """Every receipt on RECEIPTS, in order, each checked against its party's key."""
+async def read_receipts(js: JetStreamContext, td: TestDirectory | Directory) -> list[Receipt]:
+    """Every receipt on RECEIPTS, in order, each checked against its party's key: those
+    published alone and each of a batch (:func:`signed_receipts`)."""
+    directory = td.directory if isinstance(td, TestDirectory) else td
     info = await js.stream_info("RECEIPTS")
     receipts = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         if info.state.messages == 0:
             break
         msg = await js.get_msg("RECEIPTS", seq)
-        assert msg.headers is not None and msg.data is not None
-        receipts.append(verify_receipt(td.directory, msg.data, msg.headers[HDR_SIGNATURE]))
+        assert msg.data is not None
+        for raw, jws in signed_receipts(msg.headers or {}, msg.data):
+            receipts.append(verify_receipt(directory, raw, jws))
     return receipts
+
+
+def signed_receipts(headers: dict[str, str], data: bytes) -> list[tuple[bytes, str]]:
+    """The receipts a RECEIPTS message carries (bytes, JWS): itself or a batch's."""
+    count = headers.get(HDR_RECEIPT_BATCH)
+    if count is None:
+        return [(data, headers[HDR_SIGNATURE])]
+    return unpack_receipts(data, count)
 
 
 @dataclass

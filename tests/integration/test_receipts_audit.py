@@ -12,9 +12,8 @@ verifies against its checkpoints. (Forgeries through a country's own NATS login:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from adapters.client import EnlaceClient
-from hub.app import HubApp, create_app
 from hub.audit import (
     AuditReader,
-    AuditWriter,
-    CheckpointSigner,
     EntryKind,
     verify_log,
 )
 from hub.cli import cli
-from hub.config import HubSettings
 from hub.errors import ReceiptMismatch, ReceiptUnchecked, ReceiptUnknownSink
-from hub.governance import Governance, HubSigner
-from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer
 from schemas.countersign import sha256_digest
 from schemas.ledger import LedgerReceipt
@@ -50,11 +43,11 @@ from schemas.subjects import (
     receipt_subject,
 )
 from tests.factories import TestDirectory
-from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import governance, publish_signed, signed_message
 from tests.integration.receiptkit import (
     answer,
     audit_entries,
+    audited_hub,
     deliveries,
     holds,
     of_kind,
@@ -78,28 +71,6 @@ def nats_server(server: NatsServer) -> NatsServer:
 async def js(nc: NatsClient) -> JetStreamContext:
     """A server with no hub streams, audit log or buckets left by an earlier test."""
     return nc.jetstream()
-
-
-Kit = tuple[TestDirectory, Governance, HubSigner]
-SINKS = {"SV": ["jsonl"], "US": ["folder"]}  # the sinks configured (enlace.yaml adapters:)
-
-
-@contextlib.asynccontextmanager
-async def audited_hub(
-    url: str, js: JetStreamContext, kit: Kit | None = None
-) -> AsyncIterator[tuple[HubApp, AuditWriter, TestDirectory, CheckpointSigner]]:
-    """A hub app whose audit hook writes to a fresh (or continued) audit log."""
-    td, gov, signer = kit or governance()
-    checkpoints = CheckpointSigner(signer.key, signer.kid)
-    writer = await open_audit_writer(js, checkpoints, "enlace.test/receipts")
-    audit = AuditLogHook(writer)
-    app = create_app(HubSettings(nats_url=url), gov, signer, audit=audit, sinks=SINKS)
-    await app.start()
-    try:
-        yield app, writer, td, checkpoints
-    finally:
-        await app.stop()
-        await writer.close()
 
 
 async def _publish_receipt(

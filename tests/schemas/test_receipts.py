@@ -6,10 +6,29 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from schemas.errors import BadSignature, InvalidEnvelope, MalformedJson, SenderMismatch
+from schemas.errors import (
+    BadSignature,
+    InvalidEnvelope,
+    MalformedJson,
+    ReceiptBatchInvalid,
+    ReceiptBatchTooLarge,
+    SenderMismatch,
+)
 from schemas.jws import sign_detached
-from schemas.receipts import Receipt, ReceiptStatus, sign_receipt, verify_receipt
+from schemas.receipts import (
+    MAX_BATCH_RECEIPTS,
+    Receipt,
+    ReceiptStatus,
+    batch_msg_id,
+    pack_receipts,
+    receipt_msg_id,
+    sign_receipt,
+    unpack_receipts,
+    verify_receipt,
+)
 from tests.factories import make_directory
 
 TD = make_directory(parties=("GT", "SV"), themes=("gangs",))
@@ -87,3 +106,114 @@ def test_a_delivery_sequence_is_a_positive_integer(seq: object) -> None:
     raw = receipt(delivery_seq=7).to_bytes().replace(b"7", json.dumps(seq).encode())
     with pytest.raises(InvalidEnvelope, match="delivery_seq"):
         verify_receipt(TD.directory, raw, "x..y")
+
+
+# Batches: the receipts of a sink's batch in one RECEIPTS message, each signed on its own.
+
+
+def _batch(count: int, **fields: object) -> list[tuple[bytes, str]]:
+    key = TD.keys["gt-system-k1"]
+    return [
+        sign_receipt(receipt(delivery_seq=seq, **fields), key, "gt-system-k1")
+        for seq in range(1, count + 1)
+    ]
+
+
+def test_a_batch_gives_back_each_receipts_exact_bytes_and_signature() -> None:
+    signed = _batch(3, message_id="01JD000000000000000000ÑÑÑÑ")  # not ASCII: still exact
+    unpacked = unpack_receipts(pack_receipts(signed), "3")
+    assert unpacked == signed
+    assert [verify_receipt(TD.directory, raw, jws).delivery_seq for raw, jws in unpacked] == [
+        1,
+        2,
+        3,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "count", "problem"),
+    [
+        (b"{", "1", "not a batch"),
+        (b"[]", "1", "not a batch"),
+        (b'{"receipts":[]}', "0", "not a batch"),
+        (b'{"receipts":[{"receipt":"{}"}]}', "1", "signature"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a","x":1}]}', "1", "x"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a"}],"more":1}', "1", "more"),
+        (b'{"receipts":[{"receipt":"\\ud800","signature":"a"}]}', "1", "not a batch"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a"}]}', "2", "says 2"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a"}]}', "one", "not a number"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a"}]}', "-1", "not a number"),
+        (b'{"receipts":[{"receipt":"{}","signature":"a"}]}', "\u0661", "not a number"),
+    ],
+)
+def test_a_batch_that_cannot_be_unpacked_is_refused_whole(
+    body: bytes, count: str, problem: str
+) -> None:
+    with pytest.raises(ReceiptBatchInvalid, match=problem) as caught:
+        unpack_receipts(body, count)
+    assert caught.value.code == "receipt_batch_invalid"
+
+
+def test_a_batch_over_the_limit_is_refused_by_its_header_or_its_body() -> None:
+    one = json.loads(pack_receipts(_batch(1)))["receipts"][0]
+    body = json.dumps({"receipts": [one] * (MAX_BATCH_RECEIPTS + 1)}).encode()
+    for count in (str(MAX_BATCH_RECEIPTS + 1), "1"):
+        with pytest.raises(ReceiptBatchTooLarge) as caught:
+            unpack_receipts(body, count)
+        assert (caught.value.code, caught.value.count) == (
+            "receipt_batch_too_large",
+            MAX_BATCH_RECEIPTS + 1,
+        )
+    with pytest.raises(ReceiptBatchTooLarge):
+        unpack_receipts(b"{}", "999999")
+    with pytest.raises(ReceiptBatchTooLarge):
+        pack_receipts([(b"{}", "a")] * (MAX_BATCH_RECEIPTS + 1))
+
+
+def test_the_batch_id_names_what_the_receipts_say_not_their_bytes() -> None:
+    first = [receipt(delivery_seq=1, message_id=f"01JD00000000000000000000A{i}") for i in range(3)]
+    later = [
+        r.model_copy(update={"delivered_at": datetime(2026, 11, 26, tzinfo=UTC)}) for r in first
+    ]
+    assert [r.to_bytes() for r in first] != [r.to_bytes() for r in later]
+    assert batch_msg_id(first) == batch_msg_id(later)  # signed again after a crash: dropped
+    dead = [first[0].model_copy(update={"status": ReceiptStatus.DEAD_LETTERED}), *first[1:]]
+    assert batch_msg_id(dead) != batch_msg_id(first)
+    assert batch_msg_id(first[:2]) != batch_msg_id(first)
+    assert batch_msg_id(first[::-1]) != batch_msg_id(first)
+    assert receipt_msg_id(first[0]) == ("receipt:01JD00000000000000000000A0:GT:folder:delivered")
+
+
+@given(st.binary(max_size=2000), st.text(max_size=8))
+@example(b'{"receipts":[{"receipt":"{}","signature":"a"}]}', "1")
+def test_hostile_bytes_are_unpacked_or_refused_as_a_batch_never_otherwise(
+    body: bytes, count: str
+) -> None:
+    try:
+        unpacked = unpack_receipts(body, count)
+    except ReceiptBatchInvalid:
+        return
+    assert 1 <= len(unpacked) == int(count) <= MAX_BATCH_RECEIPTS
+
+
+_items = st.lists(
+    st.fixed_dictionaries(
+        {"receipt": st.text(max_size=40), "signature": st.text(max_size=20)},
+        optional={"extra": st.integers()},
+    ),
+    max_size=4,
+)
+
+
+@given(st.one_of(_items, st.fixed_dictionaries({"receipts": _items})), st.integers(0, 5))
+def test_hostile_batches_of_json_are_unpacked_or_refused_as_a_batch(
+    doc: object, count: int
+) -> None:
+    body = json.dumps(doc).encode()
+    try:
+        unpacked = unpack_receipts(body, str(count))
+    except ReceiptBatchInvalid:
+        return
+    assert isinstance(doc, dict) and len(doc["receipts"]) == count == len(unpacked)
+    for (raw, jws), item in zip(unpacked, doc["receipts"], strict=True):
+        assert (raw.decode(), jws) == (item["receipt"], item["signature"])
