@@ -7,7 +7,6 @@ cannot start, or died more often than it may be started again.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from hub.cli.up_console import ConsoleBeside
 from hub.config import load_settings
 from hub.errors import ConfigError, NatsServerError, UpBusy
 from hub.logging import configure_logging
+from hub.up.loop import run as run_loop
 from hub.up.runner import HubRunner
 from schemas.errors import GovernanceError
 
@@ -101,7 +101,7 @@ def up(
             await console.around(runner.run)
 
     try:
-        asyncio.run(run())
+        run_loop(run(), use_uvloop=settings.uvloop)
     except UpBusy as err:
         fail(str(err), ExitCode.BUSY)
     except GovernanceError as err:
