@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import pkgutil
 import sys
 
 import bench
+from hub.config import HubSettings
+from hub.up.loop import run
 
 
 def main(argv: list[str]) -> None:
@@ -20,7 +21,8 @@ def main(argv: list[str]) -> None:
         print(f"== {name}", flush=True)
         entry = importlib.import_module(f"bench.{name}").main
         if inspect.iscoroutinefunction(entry):
-            asyncio.run(entry())
+            # The loop `enlace up` runs on (uvloop unless ENLACE_UVLOOP=false).
+            run(entry(), use_uvloop=HubSettings().uvloop)
         else:
             entry()
 

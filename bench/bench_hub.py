@@ -56,6 +56,7 @@ from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
 from hub.testing import governance
+from hub.up.loop import run as run_loop
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_filter
 from schemas.testing import TestDirectory, signed_message
 
@@ -159,7 +160,7 @@ def _child_main(
         await asyncio.to_thread(stop.wait)
         await hub.stop()
 
-    asyncio.new_event_loop().run_until_complete(serve())
+    run_loop(serve(), use_uvloop=HubSettings().uvloop)  # the loop `enlace up` runs on
 
 
 @dataclass

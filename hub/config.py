@@ -12,6 +12,7 @@ Example ``enlace.yaml``::
       acceptance_window: 24h
       clock_skew: 5m
       workers: 2
+      uvloop: true              # false: asyncio's own event loop
       metrics_port: 9464        # Prometheus /metrics; off when absent
       metrics_host: 127.0.0.1   # 0.0.0.0 to let another machine scrape it
       streams:
@@ -168,6 +169,11 @@ class HubSettings(BaseSettings):
     )
     workers: int = Field(2, ge=1, le=64, description="hub workers per process")
     fetch_batch: int = Field(64, ge=1, le=1024, description="messages pulled per fetch")
+    uvloop: bool = Field(
+        True,
+        description="run `enlace up`'s event loop on uvloop (libuv) where it is installed; "
+        "false: asyncio's own loop",
+    )
     ack_wait: timedelta = Field(
         timedelta(seconds=30), description="INGRESS redelivers an unacked message after this"
     )

@@ -12,6 +12,10 @@ class HubMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # The labelled children the pipeline counts on for every message, found once:
+        # ``labels()`` takes a lock and checks its values on every call. As many as the
+        # counters' own children (recipients × views, statuses × reasons), no more.
+        self._children: dict[tuple[int | str, ...], Counter] = {}
         self.messages = Counter(
             "enlace_messages",
             "Messages handled by the hub, by outcome status and reason code",
@@ -57,7 +61,7 @@ class HubMetrics:
 
     def delivered(self, recipient: str, full: bool) -> None:
         """Count one persisted delivery to ``recipient`` (a full view or a redacted one)."""
-        self.deliveries.labels(recipient, "full" if full else "view").inc()
+        self._child(self.deliveries, recipient, "full" if full else "view").inc()
 
     def handled(self, status: str, reason: str, seconds: float) -> None:
         """Count one message handled to the end, with how long it took.
@@ -67,8 +71,15 @@ class HubMetrics:
             reason: the outcome's reason code.
             seconds: from fetch to ack.
         """
-        self.messages.labels(status, reason).inc()
+        self._child(self.messages, status, reason).inc()
         self.handle_seconds.observe(seconds)
+
+    def _child(self, counter: Counter, *labels: str) -> Counter:
+        key: tuple[int | str, ...] = (id(counter), *labels)  # counters live as long as self
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` on ``host:port`` (a daemon thread)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, date, datetime
@@ -27,6 +28,8 @@ __all__ = [
     "UtcDatetime",
     "WireDate",
     "WireDatetime",
+    "is_country",
+    "is_currency",
     "new_message_id",
     "tlp_rank",
 ]
@@ -75,14 +78,37 @@ def tlp_rank(tlp: Tlp | str) -> int:
     return _TLP_ORDER[Tlp(tlp)]
 
 
+@functools.cache
+def _countries() -> frozenset[str]:
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+@functools.cache
+def _currencies() -> frozenset[str]:
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def is_country(code: str) -> bool:
+    """Whether ``code`` is an ISO 3166-1 alpha-2 code, exactly as written (upper case).
+
+    One set lookup: message validation asks this for every country of every message.
+    """
+    return code in _countries()
+
+
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 alphabetic code, exactly as written (upper case)."""
+    return code in _currencies()
+
+
 def _country(code: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}", code) or pycountry.countries.get(alpha_2=code) is None:
+    if not is_country(code):
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 
 
 def _currency(code: str) -> str:
-    if not re.fullmatch(r"[A-Z]{3}", code) or pycountry.currencies.get(alpha_3=code) is None:
+    if not is_currency(code):
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
     return code
 

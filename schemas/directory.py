@@ -25,7 +25,7 @@ from schemas.errors import (
     SignatureError,
     UnknownKey,
 )
-from schemas.jws import JwsHeader, parse_detached, public_key_from_jwk, verify_detached
+from schemas.jws import JwsHeader, parse_detached, public_key_from_jwk, verify_parsed
 
 __all__ = [
     "Directory",
@@ -218,10 +218,10 @@ class Directory(StrictModel):
         Raises:
             MalformedSignature, UnknownKey, KeyNotYetValid, KeyExpired, KeyRevoked, BadSignature.
         """
-        header, _sig = parse_detached(jws)
+        header, signature = parse_detached(jws)
         record, owner = self.key(header.kid)
         record.check_valid_at(at or datetime.now(UTC))
-        verify_detached(raw, jws, record.public_key)
+        verify_parsed(raw, header, signature, record.public_key)
         return header, owner
 
     def verify_message(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "public_key_from_jwk",
     "sign_detached",
     "verify_detached",
+    "verify_parsed",
 ]
 
 ALG = "Ed25519"
@@ -99,10 +101,23 @@ def parse_detached(jws: str) -> tuple[JwsHeader, bytes]:
     parts = jws.strip().split(".")
     if len(parts) != 3 or parts[1] != "":
         raise MalformedSignature("a detached JWS has the form header..signature")
+    header = _protected_header(parts[0])
     try:
-        header_json = b64url_decode(parts[0])
-        header: Any = json.loads(header_json)
         signature = b64url_decode(parts[2])
+    except ValueError as exc:
+        raise MalformedSignature(f"signature does not decode: {exc}") from None
+    if len(signature) != 64:
+        raise MalformedSignature("an Ed25519 signature is 64 bytes")
+    return header, signature
+
+
+# A point of contact signs every message with the same few protected headers, so the
+# decoded form of each is kept (a refused header raises, and is not kept). Bounded: a
+# sender making up a new header per message only pushes older ones out.
+@functools.lru_cache(maxsize=256)
+def _protected_header(encoded: str) -> JwsHeader:
+    try:
+        header: Any = json.loads(b64url_decode(encoded))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedSignature(f"signature does not decode: {exc}") from None
     if not isinstance(header, dict):
@@ -114,9 +129,7 @@ def parse_detached(jws: str) -> tuple[JwsHeader, bytes]:
         raise MalformedSignature("JWS header has no kid")
     if header.get("b64") is not False or header.get("crit") != ["b64"]:
         raise MalformedSignature('JWS header must carry "b64": false and "crit": ["b64"]')
-    if len(signature) != 64:
-        raise MalformedSignature("an Ed25519 signature is 64 bytes")
-    return JwsHeader(alg=alg, kid=kid, encoded=parts[0]), signature
+    return JwsHeader(alg=alg, kid=kid, encoded=encoded)
 
 
 def verify_detached(payload: bytes, jws: str, key: Ed25519PublicKey) -> JwsHeader:
@@ -135,13 +148,30 @@ def verify_detached(payload: bytes, jws: str, key: Ed25519PublicKey) -> JwsHeade
         BadSignature: it does not match ``payload`` under ``key`` (``kid`` as named).
     """
     header, signature = parse_detached(jws)
+    verify_parsed(payload, header, signature, key)
+    return header
+
+
+def verify_parsed(
+    payload: bytes, header: JwsHeader, signature: bytes, key: Ed25519PublicKey
+) -> None:
+    """Check a JWS already parsed by :func:`parse_detached` (whose header named the key).
+
+    Args:
+        payload: the exact signed bytes.
+        header: the JWS's protected header.
+        signature: its signature bytes.
+        key: the public key the signature must be by.
+
+    Raises:
+        BadSignature: it does not match ``payload`` under ``key`` (``kid`` as named).
+    """
     try:
         key.verify(signature, header.encoded.encode("ascii") + b"." + payload)
     except InvalidSignature:
         raise BadSignature(
             f"signature by {header.kid!r} does not match the message", kid=header.kid
         ) from None
-    return header
 
 
 def jwk_from_public_key(key: Ed25519PublicKey) -> dict[str, str]:

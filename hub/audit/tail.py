@@ -57,7 +57,7 @@ from hub.audit.streams import (
     HDR_STATE,
 )
 
-__all__ = ["ELECTION_GRACE", "LogTail", "OpenReport", "through_election"]
+__all__ = ["ELECTION_GRACE", "LogTail", "OpenReport", "serialise", "through_election"]
 
 _WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
 ELECTION_GRACE = 30.0
@@ -134,6 +134,11 @@ class _NoResume(Exception):
         self.quiet = quiet
 
 
+def serialise(entries: list[AuditEntry], first: int) -> list[bytes]:
+    """The canonical bytes of ``entries`` as entries ``first``, ``first + 1``… of the log."""
+    return [e.canonical_at(first + i) for i, e in enumerate(entries)]
+
+
 @dataclass
 class LogTail:
     """The log's Merkle tree and its last stream sequence and leaf, as this writer knows them.
@@ -174,7 +179,12 @@ class LogTail:
         size, root, peaks = self.tree.size, self.tree.root(), self.tree.peaks
         return WriterState(origin, size, self.last_seq, root, self.last_leaf, peaks)
 
-    async def append(self, entries: list[AuditEntry], batch_id: str) -> int:
+    async def append(
+        self,
+        entries: list[AuditEntry],
+        batch_id: str,
+        lines: tuple[int, list[bytes]] | None = None,
+    ) -> int:
         """Publish ``entries`` as one batch after the current tail; returns the first index.
 
         Through a JetStream leader election (a node of the cluster died or froze: the
@@ -185,6 +195,9 @@ class LogTail:
         Args:
             entries: the batch, in order (their indexes are set here).
             batch_id: the batch's ``Nats-Msg-Id``, the same on every retry.
+            lines: the entries already serialised from index ``lines[0]`` on
+                (:meth:`AuditEntry.canonical_at`), used as they are while the log's end is
+                still there; serialised again only after another writer appended.
 
         Raises:
             AuditLogCorrupt: the stored log is not a linear sequence of entries.
@@ -192,23 +205,29 @@ class LogTail:
                 JetStream did not take it within ``election_grace`` seconds.
         """
         return await through_election(
-            lambda: self._append_once(entries, batch_id), self.election_grace, "an audit batch"
+            lambda: self._append_once(entries, batch_id, lines),
+            self.election_grace,
+            "an audit batch",
         )
 
-    async def _append_once(self, entries: list[AuditEntry], batch_id: str) -> int:
+    async def _append_once(
+        self, entries: list[AuditEntry], batch_id: str, lines: tuple[int, list[bytes]] | None
+    ) -> int:
         """One try of :meth:`append`: after the tail as known, or after a catch-up."""
         while True:
             first = self.tree.size
-            lines = [e.with_index(first + i).canonical() for i, e in enumerate(entries)]
+            if lines is None or lines[0] != first:
+                lines = (first, serialise(entries, first))
+            body = lines[1]
             headers = {
                 HDR_EXPECTED_LAST_SEQ: str(self.last_seq),
                 HDR_MSG_ID: batch_id,
                 HDR_FIRST: str(first),
-                HDR_COUNT: str(len(lines)),
+                HDR_COUNT: str(len(body)),
             }
             try:
                 ack = await self.js.publish(
-                    AUDIT_SUBJECT, b"\n".join(lines), stream=AUDIT_STREAM, headers=headers
+                    AUDIT_SUBJECT, b"\n".join(body), stream=AUDIT_STREAM, headers=headers
                 )
             except APIError as exc:
                 if exc.err_code != _WRONG_LAST_SEQUENCE:
@@ -229,7 +248,7 @@ class LogTail:
                 if batch_id in seen:
                     return seen[batch_id]
                 raise AuditStoreError(f"batch {batch_id} reported duplicate but is not in AUDIT")
-            for line in lines:
+            for line in body:
                 self._add_leaf(leaf_hash(line))
             self.last_seq = ack.seq
             return first

@@ -39,7 +39,7 @@ from hub.audit.streams import (
     HDR_STATE,
     check_stream,
 )
-from hub.audit.tail import LogTail, OpenReport, through_election
+from hub.audit.tail import LogTail, OpenReport, serialise, through_election
 
 __all__ = ["AuditWriter", "log_name"]
 
@@ -106,6 +106,7 @@ class AuditWriter:
         checkpoint_seconds: float = 10.0,
         max_batch: int = 1000,
         replicas: int = 1,
+        max_batch_bytes: int = 512 * 1024,
     ) -> AuditWriter:
         """Check the streams, learn the log so far and start writing.
 
@@ -122,6 +123,7 @@ class AuditWriter:
             checkpoint_seconds: …or after this many seconds with new entries.
             max_batch: the most entries in one AUDIT message.
             replicas: the replicas the deployment asks of the streams (at least).
+            max_batch_bytes: the most entry bytes in one AUDIT message.
 
         Raises:
             AuditStoreError: a stream is missing, or the stored log (the part read) is not
@@ -130,7 +132,9 @@ class AuditWriter:
         """
         for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
             await check_stream(js, stream, replicas)
-        writer = cls(js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch)
+        writer = cls(
+            js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch, max_batch_bytes
+        )
         writer.opened = await writer._tail.learn(signer, origin)
         writer._checkpointed = writer._tail.tree.size
         writer._tasks = [
@@ -244,24 +248,29 @@ class AuditWriter:
             await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
-        # Split by bytes so one message stays far below the server's max_payload.
+        # Each entry is serialised once, at the index it gets if no other writer appends
+        # meanwhile (LogTail.append serialises again only then); the bytes also split the
+        # batch so that one message stays far below the server's max_payload.
         chunk: list[_Pending] = []
-        size = 0
+        lines: list[bytes] = []
+        first, size = self._tail.tree.size, 0
         for pending in batch:
-            est = sum(len(e.canonical()) + 16 for e in pending.entries)
+            mine = serialise(pending.entries, first + len(lines))
+            est = sum(len(line) + 16 for line in mine)
             if chunk and size + est > self._max_bytes:
-                await self._write_chunk(chunk)
-                chunk, size = [], 0
+                await self._write_chunk(chunk, (first, lines))
+                chunk, lines, first, size = [], [], first + len(lines), 0
             chunk.append(pending)
+            lines += mine
             size += est
         if chunk:
-            await self._write_chunk(chunk)
+            await self._write_chunk(chunk, (first, lines))
 
-    async def _write_chunk(self, chunk: list[_Pending]) -> None:
+    async def _write_chunk(self, chunk: list[_Pending], lines: tuple[int, list[bytes]]) -> None:
         entries = [e for p in chunk for e in p.entries]
         batch_id = uuid.uuid4().hex
         try:
-            first = await self._tail.append(entries, batch_id)
+            first = await self._tail.append(entries, batch_id, lines)
         except Exception as exc:  # any failure goes to the waiting callers, never lost
             error = (
                 exc

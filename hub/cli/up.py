@@ -7,7 +7,6 @@ cannot start, or died more often than it may be started again.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from hub.errors import ConfigError, NatsServerError, UpBusy
 from hub.governance import load_governance
 from hub.logging import configure_logging
 from hub.up.cluster import start_local_cluster
+from hub.up.loop import run as run_loop
 from hub.up.runner import HubRunner
 from schemas.errors import EnlaceError, GovernanceError
 
@@ -139,7 +139,7 @@ def _run(
             await console.around(runner.run)
 
     try:
-        asyncio.run(run())
+        run_loop(run(), use_uvloop=settings.uvloop)
     except UpBusy as err:
         fail(str(err), ExitCode.BUSY)
     except GovernanceError as err:

@@ -60,14 +60,56 @@ class Write(NamedTuple):
     headers: dict[str, str]
 
 
-class JetStreamWriter:
-    """Publishes to JetStream and collects the acknowledgements on one reply subscription."""
+class _Waited:
+    """One :meth:`JetStreamWriter.write`: a single future for all of its acknowledgements
+    and companions, and one timer, instead of a future, a task and a timer per write."""
 
-    def __init__(self, nc: NatsClient) -> None:
+    __slots__ = ("acks", "future", "left")
+
+    def __init__(self, future: asyncio.Future[list[api.PubAck]], writes: int, also: int) -> None:
+        self.future = future
+        self.acks: list[api.PubAck | None] = [None] * writes
+        self.left = writes + also
+
+    def ack(self, slot: int, ack: api.PubAck) -> None:
+        self.acks[slot] = ack
+        self._one_done()
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def companion_done(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            self.fail(asyncio.CancelledError())
+        elif (exc := done.exception()) is not None:
+            self.fail(exc)
+        else:
+            self._one_done()
+
+    def time_out(self) -> None:
+        self.fail(nats.errors.TimeoutError())
+
+    def _one_done(self) -> None:
+        self.left -= 1
+        if self.left == 0 and not self.future.done():
+            self.future.set_result(self.acks)  # type: ignore[arg-type]  # all set by now
+
+
+class JetStreamWriter:
+    """Publishes to JetStream and collects the acknowledgements on one reply subscription.
+
+    Args:
+        nc: the hub's connection.
+        timeout: seconds to wait for every acknowledgement of one :meth:`write`.
+    """
+
+    def __init__(self, nc: NatsClient, timeout: float = ACK_TIMEOUT) -> None:
         self._nc = nc
+        self._timeout = timeout
         self._base = ""
         self._tokens = itertools.count()
-        self._pending: dict[str, asyncio.Future[api.PubAck]] = {}
+        self._pending: dict[str, tuple[_Waited, int]] = {}
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -85,51 +127,56 @@ class JetStreamWriter:
         """Store ``writes`` and wait for them and for ``also``; the acks in ``writes`` order.
 
         Raises:
-            nats.errors.TimeoutError: not everything was acknowledged within
-                :data:`ACK_TIMEOUT` seconds.
+            nats.errors.TimeoutError: not everything was acknowledged within the writer's
+                timeout (:data:`ACK_TIMEOUT` seconds by default).
             nats.js.errors.APIError: JetStream refused a write (the first refusal).
             nats.js.errors.NoStreamResponseError: no stream takes a write's subject.
         """
         if self._sub is None:
             raise RuntimeError("JetStreamWriter.start() was not called")
         loop = asyncio.get_running_loop()
-        tokens = [str(next(self._tokens)) for _ in writes]
-        acks: list[asyncio.Future[Any]] = []
-        for token, w in zip(tokens, writes, strict=True):
-            future: asyncio.Future[api.PubAck] = loop.create_future()
-            self._pending[token] = future
-            acks.append(future)
-            await self._nc.publish(
-                w.subject, w.body, reply=f"{self._base}.{token}", headers=w.headers
-            )
-        waited = acks + [asyncio.ensure_future(a) for a in also]
+        waited = _Waited(loop.create_future(), len(writes), len(also))
+        companions = [asyncio.ensure_future(a) for a in also]
+        for companion in companions:
+            companion.add_done_callback(waited.companion_done)
+        timer = loop.call_later(self._timeout, waited.time_out)
+        tokens: list[str] = []
         try:
-            results = await asyncio.wait_for(asyncio.gather(*waited), ACK_TIMEOUT)
-        except TimeoutError:
-            raise nats.errors.TimeoutError from None
+            for slot, w in enumerate(writes):
+                token = str(next(self._tokens))
+                tokens.append(token)
+                self._pending[token] = (waited, slot)
+                await self._nc.publish(
+                    w.subject, w.body, reply=f"{self._base}.{token}", headers=w.headers
+                )
+            if not writes and not also:
+                return []
+            return await waited.future
         finally:
+            timer.cancel()
             for token in tokens:
                 self._pending.pop(token, None)
-            for future in waited:
-                future.cancel()  # no-op when done
-        return list(results[: len(writes)])
+            for companion in companions:
+                companion.remove_done_callback(waited.companion_done)
+                companion.cancel()  # no-op when done
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._base) + 1 :], None)
-        if future is None or future.done():
-            return  # a reply after its timeout: the caller has moved on
+        found = self._pending.pop(msg.subject[len(self._base) + 1 :], None)
+        if found is None or found[0].future.done():
+            return  # a reply after its timeout or its write's first error: moved on
+        waited, slot = found
         if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
-            future.set_exception(NoStreamResponseError())
+            waited.fail(NoStreamResponseError())
             return
         try:
             reply = json.loads(msg.data)
             error = reply.get("error")
             if error:
-                future.set_exception(_api_error(error))
+                waited.fail(_api_error(error))
             else:
-                future.set_result(api.PubAck.from_response(reply))
+                waited.ack(slot, api.PubAck.from_response(reply))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            future.set_exception(APIError(description=f"unreadable JetStream reply: {exc}"))
+            waited.fail(APIError(description=f"unreadable JetStream reply: {exc}"))
 
 
 def _api_error(error: dict[str, Any]) -> APIError:

@@ -23,10 +23,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-import pycountry
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from schemas.common import CountryCode, Currency, StrictModel, WireDate
+from schemas.common import CountryCode, Currency, StrictModel, WireDate, is_country
 
 __all__ = [
     "Aircraft",
@@ -78,7 +77,7 @@ def _locode(value: str) -> str:
             f"{value!r} is not a UN/LOCODE: 2-letter country + 3 characters A-Z or 2-9, "
             "no space (e.g. GTPRQ)"
         )
-    if pycountry.countries.get(alpha_2=value[:2]) is None:
+    if not is_country(value[:2]):
         raise ValueError(f"UN/LOCODE {value!r}: {value[:2]!r} is not an ISO 3166-1 country")
     return value
 

@@ -97,6 +97,13 @@ def test_window_refusals_carry_the_message_id() -> None:
     assert (old.value.message_id, future.value.message_id) == ("m-1", "m-2")
 
 
+@given(st.text(max_size=40))
+def test_kv_key_is_the_id_with_each_other_character_neutralised(text: str) -> None:
+    expected = "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+    assert kv_key(text) == expected
+    assert len(kv_key(text)) == len(text)
+
+
 def test_kv_key_keeps_ids_and_neutralises_other_characters() -> None:
     assert kv_key("01J8ZABC") == "01J8ZABC"
     assert kv_key("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b") == "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"

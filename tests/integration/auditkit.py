@@ -21,6 +21,7 @@ async def open_audit_writer(
     *,
     checkpoint_every: int = 1000,
     checkpoint_seconds: float = 10.0,
+    max_batch_bytes: int = 512 * 1024,
 ) -> AuditWriter:
     """Make the audit streams (:func:`~hub.jetstream.streams.ensure_audit_streams`, as the
     hub does at start), then open a writer on them (:meth:`AuditWriter.open`).
@@ -31,6 +32,7 @@ async def open_audit_writer(
         origin: the log's origin line.
         checkpoint_every: entries between checkpoints.
         checkpoint_seconds: seconds between checkpoints.
+        max_batch_bytes: the most entry bytes in one AUDIT message.
     """
     await ensure_audit_streams(js, _SETTINGS)
     return await AuditWriter.open(
@@ -39,6 +41,7 @@ async def open_audit_writer(
         origin,
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
+        max_batch_bytes=max_batch_bytes,
     )
 
 

@@ -147,6 +147,27 @@ async def test_a_long_range_signs_its_newest_leaves_within_jetstream_s_header_li
     assert verify_log(tampered, notes, [signer.verifier()], leaves=leaves).first_bad_index == 0
 
 
+async def test_a_batch_split_by_size_keeps_each_entry_at_its_index(
+    fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    # Entries are serialised once, at the index they are expected to get: a queue split into
+    # several AUDIT messages must still store every entry with its own position.
+    js = fresh.jetstream()
+    size = len(_entry(0).canonical_at(0)) + 16
+    writer = await open_audit_writer(js, signer, ORIGIN, max_batch_bytes=5 * size)
+    results = await asyncio.gather(*(writer.append([_entry(i), _entry(i)]) for i in range(20)))
+    await writer.close()
+
+    assert sorted(i for r in results for i in r) == list(range(40))
+    reader = AuditReader(js)
+    stored = await reader.read_all()
+    assert [json.loads(raw)["index"] for raw in stored] == list(range(40))
+    batches = [batch async for batch in reader.tail(0)]
+    assert len(batches) >= 8  # four or fewer entries per message
+    report = verify_log(stored, await reader.checkpoints(), [signer.verifier()])
+    assert report.ok, report.problem
+
+
 async def test_writer_reopened_continues_the_same_log(
     fresh: NatsClient, signer: CheckpointSigner
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import nats.errors
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
@@ -68,3 +69,59 @@ async def test_a_failing_companion_fails_the_whole_write(writer: JetStreamWriter
 async def test_refusals_keep_their_typed_error(writer: JetStreamWriter) -> None:
     with pytest.raises(APIError):
         await writer.write([Write("persist.e", b"x", {"Nats-Expected-Stream": "OTHER"})])
+
+
+async def test_a_write_nobody_acknowledges_times_out_and_the_writer_goes_on(
+    nc: NatsClient, writer: JetStreamWriter
+) -> None:
+    # A plain subscriber takes the write (so no "no responders") but never answers.
+    silent = await nc.subscribe("silent.>")
+    quick = JetStreamWriter(nc, timeout=0.3)
+    await quick.start()
+    started = time.monotonic()
+    with pytest.raises(nats.errors.TimeoutError):
+        await quick.write([Write("persist.f", b"1", {}), Write("silent.x", b"2", {})])
+    assert 0.25 < time.monotonic() - started < 3
+    # The stored write's late or early acknowledgement is dropped; the next write is answered.
+    acks = await quick.write([Write("persist.f", b"3", {})])
+    assert acks[0].stream == "PERSIST"
+    await silent.unsubscribe()
+    await quick.stop()
+
+
+async def test_companions_alone_and_nothing_at_all(writer: JetStreamWriter) -> None:
+    assert await writer.write([]) == []
+
+    async def audited() -> str:
+        await asyncio.sleep(0.01)
+        return "on the record"
+
+    assert await writer.write([], audited()) == []
+    acks = await writer.write([Write("persist.g", b"x", {})], audited(), audited())
+    assert len(acks) == 1 and acks[0].stream == "PERSIST"
+
+
+async def test_a_write_waits_for_its_slowest_companion(writer: JetStreamWriter) -> None:
+    done: list[str] = []
+
+    async def slow_audit() -> None:
+        await asyncio.sleep(0.2)
+        done.append("audit")
+
+    await writer.write([Write("persist.h", b"x", {})], slow_audit())
+    assert done == ["audit"]  # acknowledged only once the audit entries are persisted
+
+
+async def test_concurrent_writes_get_their_own_acknowledgements(
+    nc: NatsClient, writer: JetStreamWriter
+) -> None:
+    async def one(i: int) -> list[tuple[int, bytes]]:
+        writes = [Write(f"persist.i.{i}.{j}", f"{i}/{j}".encode(), {}) for j in range(3)]
+        return [(a.seq, w.body) for a, w in zip(await writer.write(writes), writes, strict=True)]
+
+    got = await asyncio.gather(*(one(i) for i in range(20)))
+    js = nc.jetstream()
+    for acks in got:
+        for seq, body in acks:  # each acknowledgement is its own write's
+            assert (await js.get_msg("PERSIST", seq)).data == body
+    assert len({seq for acks in got for seq, _ in acks}) == 60

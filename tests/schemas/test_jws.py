@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.errors import BadSignature, MalformedSignature
 from schemas.jws import (
     b64url_decode,
     b64url_encode,
     jwk_from_public_key,
+    parse_detached,
     public_key_from_jwk,
     sign_detached,
     verify_detached,
+    verify_parsed,
 )
 
 
@@ -68,3 +72,40 @@ def test_jwk_round_trip() -> None:
         public_key_from_jwk({"kty": "EC", "crv": "P-256", "x": jwk["x"]})
     with pytest.raises(ValueError, match="base64url"):
         b64url_decode("a+b/")
+
+
+def test_a_parsed_jws_verifies_once_parsed_and_refuses_other_bytes() -> None:
+    key = Ed25519PrivateKey.generate()
+    jws = sign_detached(b"msg", key, "k1")
+    header, signature = parse_detached(jws)
+    verify_parsed(b"msg", header, signature, key.public_key())
+    with pytest.raises(BadSignature, match="k1"):
+        verify_parsed(b"msh", header, signature, key.public_key())
+    with pytest.raises(BadSignature):
+        verify_parsed(b"msg", header, signature, Ed25519PrivateKey.generate().public_key())
+
+
+def test_the_kept_headers_never_mix_two_headers_up() -> None:
+    # The decoded protected headers are kept by their encoded text: each still says its
+    # own kid and alg, and a refused header is refused every time it comes back.
+    key = Ed25519PrivateKey.generate()
+    for _ in range(3):
+        assert parse_detached(sign_detached(b"m", key, "k1"))[0].kid == "k1"
+        assert parse_detached(sign_detached(b"m", key, "k2"))[0].kid == "k2"
+        legacy = b64url_encode(b'{"alg":"EdDSA","b64":false,"crit":["b64"],"kid":"k1"}')
+        assert parse_detached(f"{legacy}..{b64url_encode(bytes(64))}")[0].alg == "EdDSA"
+        bad = b64url_encode(b'{"alg":"none","b64":false,"crit":["b64"],"kid":"k1"}')
+        with pytest.raises(MalformedSignature, match="none"):
+            parse_detached(f"{bad}..{b64url_encode(bytes(64))}")
+
+
+@given(st.text(max_size=200), st.binary(max_size=80))
+def test_any_header_and_signature_either_parse_or_are_malformed(
+    header: str, signature: bytes
+) -> None:
+    for encoded in (header, b64url_encode(header.encode())):
+        try:
+            parsed, sig = parse_detached(f"{encoded}..{b64url_encode(signature)}")
+        except MalformedSignature:
+            continue
+        assert parsed.alg in ("Ed25519", "EdDSA") and parsed.kid and len(sig) == 64

@@ -62,6 +62,14 @@ def test_every_kind_round_trips_through_its_canonical_bytes() -> None:
         assert b"null" not in raw  # absent fields are omitted, not null
 
 
+def test_canonical_at_is_the_bytes_of_the_entry_with_its_index() -> None:
+    for i, entry in enumerate(_every_kind()):
+        raw = entry.canonical_at(i + 7)
+        assert raw == entry.with_index(i + 7).canonical()
+        assert parse_entry(raw).index == i + 7
+        assert entry.index is None  # the entry itself is not changed
+
+
 def test_payload_content_has_no_field_to_go_in() -> None:
     with pytest.raises(AuditEntryInvalid, match="reason"):
         kinds.rejected(MID, "GT", "suspect Juan Pérez seen in Tapachula", DIGEST, 1)
