@@ -23,6 +23,7 @@ from hub.deployment import Deployment
 from hub.errors import ConfigError, NatsServerError, UpBusy
 from hub.governance import load_governance
 from hub.logging import configure_logging
+from hub.server.local_cluster import LocalCluster
 from hub.up.cluster import start_local_cluster
 from hub.up.loop import run as run_loop
 from hub.up.runner import HubRunner
@@ -115,22 +116,31 @@ def up(
         except EnlaceError as err:
             fail(err.description, ExitCode.FAILED)
     try:
-        _run(deployment, settings, no_adapters, no_console)
+        _run(deployment, settings, no_adapters, no_console, cluster)
     finally:
         if cluster is not None:
             cluster.stop()
 
 
 def _run(
-    deployment: Deployment, settings: HubSettings, no_adapters: bool, no_console: bool
+    deployment: Deployment,
+    settings: HubSettings,
+    no_adapters: bool,
+    no_console: bool,
+    cluster: LocalCluster | None,
 ) -> None:
-    """Run the hub (and the console beside it) until it stops; exit with its code."""
+    """Run the hub (and the console beside it) until it stops; exit with its code.
+
+    With ``cluster`` (``--cluster``) a reload writes the local nodes' logins too.
+    """
     console = None if no_console else ConsoleBeside(deployment, settings)
 
     def ready(info: dict[str, Any]) -> None:
         _print_where(console.ready(info) if console is not None else info)
 
-    runner = HubRunner(deployment, settings, run_adapters=not no_adapters, on_ready=ready)
+    runner = HubRunner(
+        deployment, settings, run_adapters=not no_adapters, on_ready=ready, cluster=cluster
+    )
 
     async def run() -> None:
         if console is None:

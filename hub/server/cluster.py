@@ -45,6 +45,7 @@ __all__ = [
     "CLIENT_PORT",
     "ROUTE_PORT",
     "ROUTE_USER",
+    "USERS_FILE",
     "ClusterLayout",
     "ClusterNode",
     "ClusterSummary",
@@ -52,6 +53,7 @@ __all__ = [
     "local_layout",
     "node_config",
     "route_password",
+    "users_text",
     "write_cluster",
 ]
 
@@ -234,6 +236,11 @@ def node_config(
     )
 
 
+def users_text(authorization: str) -> bytes:
+    """What ``users.conf`` holds for the logins block ``authorization``."""
+    return (authorization.rstrip("\n") + "\n").encode()
+
+
 def route_password(folder: Path) -> str:
     """The routes' password kept in ``folder``; made (random, 0600) when there is none.
 
@@ -309,7 +316,7 @@ def write_cluster(
     not_after = issue_node_cert(deployment, names, tls_dir / "node.pem", tls_dir / "node-key.pem")
     shutil.copyfile(tls_files(deployment).ca_cert, tls_dir / "ca.pem")
     password = route_password(folder)
-    write_private(folder / USERS_FILE, (authorization.rstrip("\n") + "\n").encode())
+    write_private(folder / USERS_FILE, users_text(authorization))
     configs = []
     for node in layout.nodes:
         path = layout.config_path(node)

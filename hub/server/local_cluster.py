@@ -2,7 +2,9 @@
 
 Each node is a :class:`~hub.server.process.NatsServer` run from the config
 :func:`hub.server.cluster.write_cluster` wrote for it (the file is written again from the
-same config at each start, without its header, beside the shared ``users.conf``).
+same config at each start, without its header, beside the shared ``users.conf``). A
+change of logins or permissions is written to ``users.conf`` and read again by every
+running node (:meth:`LocalCluster.reload`, SIGHUP), as the single embedded server is.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import nats.errors
 from hub.deployment import Deployment
 from hub.errors import NatsServerError
 from hub.server.cluster import (
+    USERS_FILE,
     ClusterLayout,
     ClusterSummary,
     node_config,
     route_password,
+    users_text,
     write_cluster,
 )
 from hub.server.operator_access import QUIET_CONNECT
+from hub.server.private_files import write_private
 from hub.server.process import NatsServer
 
 __all__ = ["READY_TIMEOUT", "LocalCluster"]
@@ -124,6 +129,42 @@ class LocalCluster:
                         f"({type(err).__name__}); see the nodes' logs in {self.layout.folder}"
                     ) from None
                 await asyncio.sleep(0.5)
+
+    def reload(self, authorization: str, timeout: float = 10.0) -> bool:
+        """Write the logins block ``authorization`` to the shared ``users.conf`` and have
+        every running node read it again (SIGHUP), one after the other.
+
+        A node that is down reads it when it starts again. A refused block is taken back
+        (the nodes that took it read the previous file again).
+
+        Args:
+            authorization: the deployment's logins block, as at :meth:`prepare`.
+            timeout: how long (s) each node may take to confirm.
+
+        Returns:
+            True if the block changed and every running node applied it; False if nothing
+            changed.
+
+        Raises:
+            NatsServerError: a node refused it or did not confirm in time.
+        """
+        path = self.layout.folder / USERS_FILE
+        text, before = users_text(authorization), path.read_bytes()
+        if text == before:
+            return False
+        write_private(path, text)
+        done: list[NatsServer] = []
+        try:
+            for server in self.servers:
+                if server.pid is not None and server.exited() is None:
+                    server.hup(timeout)
+                    done.append(server)
+        except NatsServerError:
+            write_private(path, before)
+            for server in done:
+                server.hup(timeout)
+            raise
+        return True
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every node (SIGTERM, then SIGKILL after ``timeout`` s)."""

@@ -239,24 +239,34 @@ class NatsServer:
             NatsServerError: the server is not running, refused the config (its reason),
                 or did not answer within ``timeout`` seconds.
         """
-        process = self.process
-        if process is None or process.poll() is not None:
-            raise NatsServerError("nats-server is not running: restart `enlace up`")
         config.check()
         text = config.render()
         before = self.config_path.read_text(encoding="utf-8")
         if text == before:
             return False
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         write_private(self.config_path, text.encode())
-        process.send_signal(signal.SIGHUP)
         try:
-            self._wait_reloaded(offset, timeout)
+            self.hup(timeout)  # also when it is not running: the file is taken back
         except NatsServerError:
             write_private(self.config_path, before.encode())
             raise
         self.config = config
         return True
+
+    def hup(self, timeout: float = 10.0) -> None:
+        """Have the running server read its config file (and what it includes) again
+        (SIGHUP); wait until its log says it reloaded.
+
+        Raises:
+            NatsServerError: the server is not running, refused the config (its reason),
+                or did not answer within ``timeout`` seconds.
+        """
+        process = self.process
+        if process is None or process.poll() is not None:
+            raise NatsServerError("nats-server is not running: restart `enlace up`")
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        process.send_signal(signal.SIGHUP)
+        self._wait_reloaded(offset, timeout)
 
     def _wait_reloaded(self, offset: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -2,12 +2,12 @@
 
 A refused governance change is logged and audited and changes nothing. An accepted one is
 in force for the next message at once; then NATS follows: logins for new parties, the
-embedded server's config rewritten and reloaded (or, for a server given by URL, what its
-operator must add), the new parties' ingress and dead-letter streams (pulled from by the
-hub at once), the consumers of sinks new to ``enlace.yaml`` and their adapters, and a
-restart of the adapters of a country whose login ``enlace nats rotate`` replaced. Each
-step logs its own failure and the next ones still run where they can: a restart of
-``enlace up`` applies it all.
+embedded server's config (or the local cluster's ``users.conf``) rewritten and reloaded
+(or, for a server given by URL, what its operator must add), the new parties' ingress
+and dead-letter streams (pulled from by the hub at once), the consumers of sinks new to
+``enlace.yaml`` and their adapters, and a restart of the adapters of a country whose
+login ``enlace nats rotate`` replaced. Each step logs its own failure and the next ones
+still run where they can: a restart of ``enlace up`` applies it all.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hub.jetstream.streams import ensure_streams
 from hub.pipeline.oversize import OversizeWatcher
 from hub.server.logins import HUB_USER, SYSTEM_USER
 from hub.up.children import AdapterChildren
-from hub.up.server import UpServer
+from hub.up.server import UpServer, warn_external
 from hub.up.sinks import configured_sinks, sink_pairs, sink_register
 from schemas.errors import EnlaceError
 
@@ -106,11 +106,13 @@ class Reloader:
         register = self._reloaded_register()
         permitted = list(dict.fromkeys([*running, *new_sinks, *sink_pairs(register)]))
         rotated: list[str] = []
-        if self.settings.embedded:
+        if self.server.ours:
             applied, rotated = await self.server.reload(parties, new_parties, permitted)
         else:
             applied = True
-            self.server.warn_external(parties, new_parties, permitted, new_sinks)
+            warn_external(
+                self.deployment, self.settings.url, parties, new_parties, permitted, new_sinks
+            )
         if HUB_USER in rotated:
             log.error(
                 "hub_login_rotated",

@@ -55,6 +55,7 @@ from hub.metrics import HubMetrics
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.oversize import OversizeWatcher, watch_oversize
 from hub.quarantine import serve_viewings
+from hub.server.local_cluster import LocalCluster
 from hub.server.logins import HUB_USER, SYSTEM_USER, read_logins, seeds_dir
 from hub.up.children import AdapterChildren
 from hub.up.pidfiles import Claim, claim
@@ -126,6 +127,7 @@ class HubRunner:
     settings: HubSettings
     run_adapters: bool = True
     on_ready: Callable[[dict[str, Any]], None] | None = None
+    cluster: LocalCluster | None = None
 
     server: UpServer = field(init=False)
     adapters: AdapterChildren = field(init=False)
@@ -142,7 +144,7 @@ class HubRunner:
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.server = UpServer(self.deployment, self.settings)
+        self.server = UpServer(self.deployment, self.settings, cluster=self.cluster)
         self.adapters = AdapterChildren(self.deployment, self.settings.url, self.server.login)
 
     # -- start ----------------------------------------------------------------------------
@@ -198,6 +200,8 @@ class HubRunner:
         if self.settings.embedded:
             # Every configured sink's consumer is permitted, also of sinks run elsewhere.
             self.server.start(governance.directory.party_codes, sink_pairs(register))
+        elif self.cluster is not None:
+            self.server.adopt_cluster(governance.directory.party_codes)
         hub_user = self.server.login(HUB_USER)
         options = hub_user.connect_options() if hub_user else {}
         if not self.settings.embedded:

@@ -1,6 +1,8 @@
 """The NATS server of ``enlace up``: which login each connection uses, the embedded server
 started with the deployment's logins and permissions and reloaded when they change, and
-for a server given by URL (not ours to change) what its operator must add.
+for a server given by URL (not ours to change) what its operator must add. The nodes of
+``enlace up --cluster`` are ours too: a reload writes their shared ``users.conf`` and has
+each node read it again.
 
 The embedded server is recorded (``state/children/nats-server.json``,
 :mod:`hub.up.pidfiles`), dies with ``enlace up`` (SIGTERM: it then shuts down cleanly)
@@ -25,6 +27,7 @@ import structlog
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError, NatsServerError
+from hub.server.local_cluster import LocalCluster
 from hub.server.logins import (
     NatsUser,
     authorization_block,
@@ -42,7 +45,7 @@ from hub.up.sinks import delivery_consumers
 from hub.up.store_watch import StoreWatch
 from schemas.limits import wire_limit
 
-__all__ = ["UpServer", "probe"]
+__all__ = ["UpServer", "probe", "warn_external"]
 
 log = structlog.get_logger("enlace.up")
 
@@ -69,6 +72,7 @@ class UpServer:
         server: the embedded server, once started.
         claim: where the embedded server is recorded (the deployment held by this run).
         budget: how often a dead embedded server is started again.
+        cluster: the local nodes of ``enlace up --cluster`` (instead of one server).
     """
 
     deployment: Deployment
@@ -77,6 +81,7 @@ class UpServer:
     claim: Claim | None = None
     budget: RestartBudget = field(default_factory=RestartBudget)
     store_watch: StoreWatch | None = None
+    cluster: LocalCluster | None = None
     # The public nkeys the embedded server was last given: a reload that changes one
     # (`enlace nats rotate`) restarts that country's adapters.
     _logins: dict[str, str] = field(default_factory=dict)
@@ -96,6 +101,15 @@ class UpServer:
             return None
         return load_user(self.deployment, name)
 
+    @property
+    def ours(self) -> bool:
+        """Whether this run writes the server's logins: embedded, or a local cluster."""
+        return self.settings.embedded or self.cluster is not None
+
+    def _authorization(self, sinks: list[tuple[str, str]]) -> str:
+        """The deployment's logins, ``sinks``' consumers permitted."""
+        return authorization_block(self.deployment, delivery_consumers(sinks))
+
     def _config(self, sinks: list[tuple[str, str]]) -> NatsServerConfig:
         """The embedded server's config: the deployment's logins, ``sinks``' consumers."""
         nats_dir = self.deployment.nats_dir.resolve()
@@ -106,7 +120,7 @@ class UpServer:
             http_port=self.settings.nats_http_port,
             # What the server lets through reaches the hub, which refuses it with a notice.
             max_payload=wire_limit(self.settings.max_message_bytes),
-            authorization=authorization_block(self.deployment, delivery_consumers(sinks)),
+            authorization=self._authorization(sinks),
             tls=self._tls(),
         )
 
@@ -149,6 +163,14 @@ class UpServer:
         self.store_watch.restarted()
         self._record()
         log.info("nats_started", url=self.server.url, config=str(config_path))
+
+    def adopt_cluster(self, parties: tuple[str, ...]) -> None:
+        """Know the logins the local cluster was started with (its nodes run already).
+
+        Raises:
+            ConfigError: a login cannot be made or read.
+        """
+        self._logins = ensure_credentials(self.deployment, parties)
 
     def gone(self) -> bool:
         """Whether the embedded server is down (dead, not being started again)."""
@@ -221,7 +243,8 @@ class UpServer:
     async def reload(
         self, parties: tuple[str, ...], new_parties: list[str], sinks: list[tuple[str, str]]
     ) -> tuple[bool, list[str]]:
-        """Logins for new parties, the config rewritten, the embedded server reloaded.
+        """Logins for new parties, the config rewritten, the embedded server (or every node
+        of the local cluster) reloaded.
 
         Args:
             parties: every party in force.
@@ -232,14 +255,21 @@ class UpServer:
             Whether the running server now has every login and sink permission, and the
             logins whose public key it now knows anew (``enlace nats rotate``).
         """
-        assert self.server is not None  # embedded, started
-        server = self.server
+        loop = asyncio.get_running_loop()
         try:
             # Existing logins are kept: no one else's seed or public key changes.
             logins = ensure_credentials(self.deployment, parties)
-            config = self._config(sinks)
-            loop = asyncio.get_running_loop()
-            changed = await loop.run_in_executor(None, server.reload, config, _NATS_RELOAD_TIMEOUT)
+            if self.cluster is not None:
+                where = self.cluster.layout.folder
+                block = self._authorization(sinks)
+                reload = self.cluster.reload
+                changed = await loop.run_in_executor(None, reload, block, _NATS_RELOAD_TIMEOUT)
+            else:
+                assert self.server is not None  # embedded, started
+                where, config = self.server.config_path, self._config(sinks)
+                changed = await loop.run_in_executor(
+                    None, self.server.reload, config, _NATS_RELOAD_TIMEOUT
+                )
         except (ConfigError, NatsServerError, OSError) as err:
             log.error(
                 "nats_config_not_reloaded",
@@ -253,51 +283,12 @@ class UpServer:
         if changed:
             log.info(
                 "nats_config_reloaded",
-                config=str(server.config_path),
+                config=str(where),
                 new_logins=new_parties,
                 sinks=[f"{cc}/{name}" for cc, name in sinks],
                 logins_rotated=rotated,
             )
         return True, rotated
-
-    def warn_external(
-        self,
-        parties: tuple[str, ...],
-        new_parties: list[str],
-        sinks: list[tuple[str, str]],
-        new_sinks: list[tuple[str, str]],
-    ) -> None:
-        """A server given by URL is not ours to change: say what its operator must add.
-
-        Public keys and permissions only; a new login's seed stays in its 0600 file.
-
-        Args:
-            parties: every party in force.
-            new_parties: those new to this reload.
-            sinks: every (country, sink) whose consumer the server must permit.
-            new_sinks: those new to this reload.
-        """
-        countries = dict.fromkeys([*new_parties, *(cc for cc, _ in new_sinks)])
-        if not countries:
-            return
-        consumers = delivery_consumers(sinks)
-        logins: dict[str, str] = {}
-        try:
-            if read_logins(self.deployment):
-                # The deployment logs in with its own nkeys: make the new parties theirs.
-                logins = ensure_credentials(self.deployment, parties)
-        except ConfigError as err:
-            log.error("nats_logins_not_made", error=str(err))
-        for cc in countries:
-            log.warning(
-                "nats_access_needed",
-                login=cc,
-                new_login=cc in new_parties,
-                public_key=logins.get(cc),
-                permissions=party_permissions(cc, consumers.get(cc, [])),
-                hint=f"the server at {self.settings.url} is not run by `enlace up`: add or "
-                "update this user in its authorization block and reload it",
-            )
 
     async def stop(self) -> None:
         """Stop the embedded server, if one was started."""
@@ -314,3 +305,46 @@ async def probe(url: str, options: dict[str, Any]) -> None:
 
     nc = await nats.connect(servers=url.split(","), **QUIET_CONNECT, **options)
     await nc.close()
+
+
+def warn_external(
+    deployment: Deployment,
+    url: str,
+    parties: tuple[str, ...],
+    new_parties: list[str],
+    sinks: list[tuple[str, str]],
+    new_sinks: list[tuple[str, str]],
+) -> None:
+    """A server given by URL is not ours to change: say what its operator must add.
+
+    Public keys and permissions only; a new login's seed stays in its 0600 file.
+
+    Args:
+        deployment: whose logins.
+        url: the server's URL (``hub.nats_url``).
+        parties: every party in force.
+        new_parties: those new to this reload.
+        sinks: every (country, sink) whose consumer the server must permit.
+        new_sinks: those new to this reload.
+    """
+    countries = dict.fromkeys([*new_parties, *(cc for cc, _ in new_sinks)])
+    if not countries:
+        return
+    consumers = delivery_consumers(sinks)
+    logins: dict[str, str] = {}
+    try:
+        if read_logins(deployment):
+            # The deployment logs in with its own nkeys: make the new parties theirs.
+            logins = ensure_credentials(deployment, parties)
+    except ConfigError as err:
+        log.error("nats_logins_not_made", error=str(err))
+    for cc in countries:
+        log.warning(
+            "nats_access_needed",
+            login=cc,
+            new_login=cc in new_parties,
+            public_key=logins.get(cc),
+            permissions=party_permissions(cc, consumers.get(cc, [])),
+            hint=f"the server at {url} is not run by `enlace up`: add or "
+            "update this user in its authorization block and reload it",
+        )

@@ -30,6 +30,7 @@ from hub.audit.streams import AUDIT_STREAM
 from hub.cli.status import collect_status
 from hub.config import HubSettings, StreamSettings
 from hub.deployment import Deployment
+from hub.errors import NatsServerError
 from hub.jetstream.streams import ensure_audit_streams, ensure_streams
 from hub.server.cluster import ClusterLayout, ClusterNode, local_layout, node_config
 from hub.server.local_cluster import LocalCluster
@@ -174,6 +175,18 @@ def test_a_plain_text_client_is_refused(cluster: LocalCluster) -> None:
         info, answer = plain_text_answer("127.0.0.1", node.client_port)
         assert info["tls_required"] is True
         assert b"PONG" not in answer  # nothing taken in clear; the node hangs up
+
+
+def test_a_users_block_the_nodes_refuse_is_taken_back(cluster: LocalCluster) -> None:
+    users = cluster.layout.folder / "users.conf"
+    before = users.read_bytes()
+    with pytest.raises(NatsServerError, match="refused the new config"):
+        cluster.reload("authorization {\n  users: [ { nkey: \n")
+    assert users.read_bytes() == before
+    offsets = [s.log_path.stat().st_size for s in cluster.servers]
+    assert not cluster.reload(before.decode())  # the same block: no node is signalled
+    assert [s.log_path.stat().st_size for s in cluster.servers] == offsets
+    assert all(s.exited() is None for s in cluster.servers)
 
 
 async def test_streams_get_three_replicas_each_with_a_leader_and_two_current_replicas(
