@@ -15,19 +15,22 @@ With an audit log (an audit hook whose ``writer`` is one, such as
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from hub.audit import AuditWriter, kinds
+from hub.audit.errors import AuditStoreError
+from hub.audit.tail import ELECTION_GRACE, through_election
 from hub.config import HubSettings
-from hub.errors import ConsumerTampered
+from hub.errors import ConsumerTampered, NatsServerError
 from hub.governance import Governance, HubSigner
 from hub.jetstream.consumers import ConsumerRepair, ensure_sink_consumers
 from hub.jetstream.pull import CountPulls, LogPulls
@@ -56,6 +59,7 @@ from schemas.subjects import ingress_stream
 __all__ = ["HubApp", "create_app"]
 
 log = structlog.get_logger("enlace.hub.app")
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,21 +96,19 @@ class HubApp:
         )
         js = self._js = self.nc.jetstream(timeout=10)
         parties = self.governance.directory.party_codes
-        streams = await ensure_streams(js, self.settings, parties)
+        streams = await _answered(
+            lambda: ensure_streams(js, self.settings, parties), "the hub's streams"
+        )
         # An upgrade: what the old hub left in the one INGRESS comes first.
         ingress = [s for s in streams if s == LEGACY_INGRESS]
         ingress += [ingress_stream(cc) for cc in parties]
         await self._check_consumers(js, ingress)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew
-        seen = await ensure_kv(js, SEEN_BUCKET, window.total_seconds(), replicas)
-        requests = await ensure_kv(
-            js, REQUESTS_BUCKET, self.settings.request_memory.total_seconds(), replicas
+        seen, requests, onward, routes = await _answered(
+            lambda: _buckets(js, self.settings, window.total_seconds(), replicas),
+            "the hub's buckets",
         )
-        onward = await ensure_kv(
-            js, ONWARD_BUCKET, self.settings.onward_memory.total_seconds(), replicas
-        )
-        routes = await ensure_kv(js, ROUTES_BUCKET, 0, replicas)  # amendable for ever
         writes = JetStreamWriter(self.nc)
         await writes.start()
         self.pipeline = Pipeline(
@@ -280,3 +282,30 @@ def create_app(
     if clock is not None:
         app.clock = clock
     return app
+
+
+async def _answered(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """``attempt()`` (idempotent: it makes what is missing), tried again while the cluster
+    does not answer for a stream (a node just back, a leader being elected), for up to
+    :data:`~hub.audit.tail.ELECTION_GRACE` seconds: a hub started then waits, not exits.
+
+    Raises:
+        NatsServerError: JetStream did not answer within that time.
+    """
+    try:
+        return await through_election(attempt, ELECTION_GRACE, what, event="jetstream_retry")
+    except AuditStoreError as err:
+        raise NatsServerError(str(err)) from None
+
+
+async def _buckets(
+    js: JetStreamContext, settings: HubSettings, window: float, replicas: int
+) -> tuple[KeyValue, KeyValue, KeyValue, KeyValue]:
+    """The hub's buckets: seen ids (``window`` s), requests, onward ids, routes."""
+    seen = await ensure_kv(js, SEEN_BUCKET, window, replicas)
+    requests = await ensure_kv(
+        js, REQUESTS_BUCKET, settings.request_memory.total_seconds(), replicas
+    )
+    onward = await ensure_kv(js, ONWARD_BUCKET, settings.onward_memory.total_seconds(), replicas)
+    routes = await ensure_kv(js, ROUTES_BUCKET, 0, replicas)  # amendable for ever
+    return seen, requests, onward, routes

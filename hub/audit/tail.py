@@ -77,7 +77,9 @@ _ELECTION = (
 log = structlog.get_logger("enlace.hub.audit")
 
 
-async def through_election(attempt: Callable[[], Awaitable[T]], grace: float, what: str) -> T:
+async def through_election(
+    attempt: Callable[[], Awaitable[T]], grace: float, what: str, event: str = "audit_write_retry"
+) -> T:
     """``attempt()``, tried again while JetStream elects a stream leader (a node died or
     froze: no answer, no responders, 503), waiting 0.1 s and doubling up to 2 s, for up to
     ``grace`` seconds. The attempt must be safe to repeat.
@@ -86,6 +88,7 @@ async def through_election(attempt: Callable[[], Awaitable[T]], grace: float, wh
         attempt: makes one try.
         grace: how long (s) to keep trying.
         what: what is written, for the error.
+        event: the warning logged before each new try.
 
     Raises:
         AuditStoreError: JetStream did not answer within ``grace`` seconds.
@@ -101,7 +104,7 @@ async def through_election(attempt: Callable[[], Awaitable[T]], grace: float, wh
                     f"JetStream did not take {what} for {grace:.0f} s ({type(exc).__name__}: "
                     f"{exc}); is a majority of the cluster up?"
                 ) from None
-            log.warning("audit_write_retry", what=what, error=type(exc).__name__, wait=delay)
+            log.warning(event, what=what, error=type(exc).__name__, wait=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_RETRY)
 

@@ -1,7 +1,9 @@
 """``enlace up`` of a demo deployment as the fault tests run it, and its processes by pid.
 
 The demo's GT sends firearm trace requests that its agreements route to US alone, so
-one sink runs: US's folder sink, ``inbox/US``, watched by :class:`SinkWrites`. Every
+one sink runs: US's folder sink, ``inbox/US``, watched by :class:`SinkWrites`. A test may
+run more folder sinks (``sinks``: the cluster test runs all nine, for GT's gang movements
+that go to every other party), each watched the same way. Every
 process of the deployment (``enlace up``, its nats-server, its adapters, and orphans a
 killed ``enlace up`` left) is found in ``/proc`` by the deployment's folder on its command
 line, and stopped by its pid when the test ends.
@@ -9,6 +11,7 @@ line, and stopped by its pid when the test ends.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -52,13 +55,23 @@ def _cmdline(pid: int) -> list[str]:
 
 @dataclass
 class FaultUp:
-    """A demo deployment, its ``enlace up`` (once started) and US's inbox being counted."""
+    """A demo deployment, its ``enlace up`` (once started) and its sinks' inboxes being
+    counted (US's: :attr:`writes`; every sink's: :attr:`sink_writes`)."""
 
     dep: Deployment
     env: dict[str, str]
     writes: SinkWrites
     up: Running | None = None
     earlier: list[Running] = field(default_factory=list)
+    sink_writes: dict[str, SinkWrites] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sink_writes.setdefault(RECIPIENT, self.writes)
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        """The countries whose folder sink runs and is counted."""
+        return tuple(self.sink_writes)
 
     @property
     def inbox(self) -> Path:
@@ -84,8 +97,11 @@ class FaultUp:
         return self.up
 
     def _adapter_consumes(self) -> bool:
-        logs = (self.dep.state_dir / "logs").glob(f"adapter-{RECIPIENT}*.log")
-        return any("consuming" in log.read_text(errors="replace") for log in logs)
+        # One sink runs in a child of its own; several share one (its log: adapters.log).
+        folder = self.dep.state_dir / "logs"
+        logs = [*folder.glob(f"adapter-{RECIPIENT}*.log"), *folder.glob("adapters.log")]
+        said = f"adapter {RECIPIENT}/folder consuming"
+        return any(said in log.read_text(errors="replace") for log in logs)
 
     def processes(self) -> dict[int, list[str]]:
         """Every running process of this deployment: pid → command line."""
@@ -136,25 +152,34 @@ def _kind(command: list[str]) -> str:
 
 @contextmanager
 def fault_up(
-    tmp_path: Path, env: dict[str, str] | None = None, start: bool = True
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    start: bool = True,
+    sinks: tuple[str, ...] = (RECIPIENT,),
 ) -> Iterator[FaultUp]:
-    """A demo deployment under ``tmp_path`` running US's folder sink alone, stopped at the end.
+    """A demo deployment under ``tmp_path`` running US's folder sink alone (or ``sinks``'),
+    stopped at the end.
 
     Args:
         tmp_path: the test's folder.
         env: more ``ENLACE_*`` settings (or other variables) for ``enlace up``.
         start: start ``enlace up`` now (else the test prepares the deployment first).
+        sinks: the countries whose folder sinks run and are counted (US among them).
     """
+    assert RECIPIENT in sinks
     dep = Deployment(tmp_path / "dep")
     init_demo(dep)
     settings = dict(os.environ, ENLACE_NATS_PORT=str(free_port()))
-    settings.update(ENLACE_ADAPTERS=f'["{RECIPIENT}"]', **(env or {}))
-    fault = FaultUp(dep, settings, SinkWrites(dep.home / "inbox" / RECIPIENT))
-    fault.writes.start()
+    settings.update(ENLACE_ADAPTERS=json.dumps(list(sinks)), **(env or {}))
+    writes = {cc: SinkWrites(dep.home / "inbox" / cc) for cc in sinks}
+    fault = FaultUp(dep, settings, writes[RECIPIENT], sink_writes=writes)
+    for each in writes.values():
+        each.start()
     try:
         if start:
             fault.start()
         yield fault
     finally:
-        fault.writes.stop()
+        for each in writes.values():
+            each.stop()
         fault.stop()

@@ -35,6 +35,7 @@ async def run_row(
     spread: float,
     make: Fault,
     recover_within: float = RECOVER_WITHIN,
+    batch: list[tuple[str, bytes, str]] | None = None,
 ) -> Row:
     """Publish ``count`` messages evenly over ``spread`` seconds, ``make`` the fault a
     quarter of the way through the deliveries, and record the row.
@@ -46,8 +47,9 @@ async def run_row(
         spread: over how many seconds (the same at every scale: more messages, faster).
         make: the fault (see :data:`Fault`).
         recover_within: how long to wait after it for every accepted message to land.
+        batch: the ``count`` signed messages to send (GT's trace requests to US if none).
     """
-    batch = signed(fault, count)
+    batch = signed(fault, count) if batch is None else batch
     publishing = asyncio.create_task(publish(fault, batch, count / spread))
     quarter = max(1, count // 4)
     await asyncio.to_thread(wait_for, lambda: len(fault.writes.first) >= quarter, "deliveries")

@@ -25,9 +25,11 @@ class Row:
         messages: how many signed messages the publisher sent.
         accepted: how many the hub accepted (its audit log's ``routed`` entries).
         refused: the others, by reason code (the client's or the hub's); ``?`` = no reason.
-        delivered: distinct message ids the recipient's sink wrote.
-        lost: accepted, routed to the recipient, never written.
-        duplicated: ids the sink wrote more than once.
+        due: deliveries the hub routed to the counted sinks (one per accepted message with
+            US's sink alone; one per recipient each with more sinks).
+        delivered: of those, the deliveries written (distinct recipient and id).
+        lost: routed to a counted sink, never written.
+        duplicated: deliveries a sink wrote more than once.
         first_delivery: seconds from the fault's end to the first delivery after it.
         all_delivered: seconds from the fault's end until every accepted message was written.
         audit_ok: ``enlace audit verify`` exited 0.
@@ -38,6 +40,7 @@ class Row:
     messages: int = 0
     accepted: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    due: int = 0
     delivered: int = 0
     lost: int = 0
     duplicated: int = 0

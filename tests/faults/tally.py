@@ -1,6 +1,8 @@
 """Counting what became of each message: the hub's audit log says what it accepted and
-refused, US's inbox (and the writes seen there) what was delivered, and ``enlace audit
-verify`` whether the log still holds together.
+refused, and to whom it routed it; the counted sinks' inboxes (US's, or each of
+:attr:`FaultUp.sinks`), and the writes seen there, what was delivered; ``enlace audit
+verify`` whether the log still holds together. A delivery is a (recipient, message id)
+pair: with US's sink alone there is one per accepted message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from hub.audit import AuditEntry, AuditReader, EntryKind, parse_entry
 from hub.server.operator_access import connect_operator
-from tests.faults.harness import RECIPIENT, FaultUp
+from tests.faults.harness import FaultUp
 from tests.faults.table import ROWS, Row
 from tests.faults.traffic import Sent
 
@@ -41,14 +43,18 @@ class Verdicts:
     """The hub's decisions on the sent messages, from its audit log.
 
     Attributes:
-        accepted: ids routed to the recipient.
+        accepted: ids routed to a counted sink's country.
+        routed: the deliveries due: (recipient, id) for each counted sink's country.
         rejected: ids the hub refused (and never accepted), with the reason code.
-        dead_lettered: ids the recipient's sink refused, with the reason code.
+        dead_lettered: ids a recipient's sink refused, with the reason code.
+        refused_by_sink: those deliveries, as (recipient, id).
     """
 
     accepted: set[str] = field(default_factory=set)
+    routed: set[tuple[str, str]] = field(default_factory=set)
     rejected: dict[str, str] = field(default_factory=dict)
     dead_lettered: dict[str, str] = field(default_factory=dict)
+    refused_by_sink: set[tuple[str, str]] = field(default_factory=set)
 
 
 async def _entries(fault: FaultUp) -> list[AuditEntry]:
@@ -59,24 +65,31 @@ async def _entries(fault: FaultUp) -> list[AuditEntry]:
         await nc.close()
 
 
-async def read_verdicts(fault: FaultUp, ids: set[str]) -> Verdicts:
+async def read_verdicts(fault: FaultUp, ids: set[str] | None) -> Verdicts:
+    """The decisions on ``ids`` (on every message when None)."""
     verdicts = Verdicts()
     for entry in await _entries(fault):
-        if entry.message_id not in ids:
+        if entry.message_id is None or (ids is not None and entry.message_id not in ids):
             continue
-        if entry.kind is EntryKind.ROUTED and entry.recipient == RECIPIENT:
+        if entry.kind is EntryKind.ROUTED and entry.recipient in fault.sinks:
             verdicts.accepted.add(entry.message_id)
+            verdicts.routed.add((entry.recipient, entry.message_id))
         elif entry.kind is EntryKind.REJECTED:
             verdicts.rejected[entry.message_id] = entry.reason or ""
-        elif entry.kind is EntryKind.DEAD_LETTERED:
+        elif entry.kind is EntryKind.DEAD_LETTERED and entry.recipient in fault.sinks:
             verdicts.dead_lettered[entry.message_id] = entry.reason or ""
+            verdicts.refused_by_sink.add((entry.recipient, entry.message_id))
     for mid in verdicts.accepted:
         verdicts.rejected.pop(mid, None)  # a retry refused as a duplicate of an accepted one
     return verdicts
 
 
-def delivered(fault: FaultUp, ids: set[str]) -> set[str]:
-    return {mid for mid in ids if (fault.inbox / f"{mid}.json").is_file()}
+def delivered(fault: FaultUp, ids: set[str]) -> set[tuple[str, str]]:
+    """The deliveries of ``ids`` in the counted sinks' inboxes: (recipient, id)."""
+    inboxes = {cc: fault.dep.home / "inbox" / cc for cc in fault.sinks}
+    return {
+        (cc, mid) for cc, box in inboxes.items() for mid in ids if (box / f"{mid}.json").is_file()
+    }
 
 
 async def settle(fault: FaultUp, sent: Sent, seconds: float) -> Verdicts:
@@ -92,19 +105,24 @@ async def settle(fault: FaultUp, sent: Sent, seconds: float) -> Verdicts:
         if verdicts is not None:
             decided = verdicts.accepted | set(verdicts.rejected)
             # A dead-lettered delivery does not come again: waiting longer cannot help.
-            landed = delivered(fault, ids) | set(verdicts.dead_lettered)
-            if sent.stored <= decided and verdicts.accepted <= landed:
+            landed = delivered(fault, ids) | verdicts.refused_by_sink
+            if sent.stored <= decided and verdicts.routed <= landed:
                 return verdicts
         if time.monotonic() > deadline:
             return verdicts or Verdicts()
         await asyncio.sleep(_POLL)
 
 
-def audit_verifies(fault: FaultUp) -> bool:
+def audit_verifies(fault: FaultUp) -> tuple[bool, str]:
+    """Whether ``enlace audit verify`` passes; when not, why (its exit code and last words)."""
     try:
-        return fault.running.enlace("audit", "verify", "--json").returncode == 0
+        result = fault.running.enlace("audit", "verify", "--json")
     except subprocess.TimeoutExpired:
-        return False
+        return False, "enlace audit verify did not finish"
+    if result.returncode == 0:
+        return True, ""
+    said = (result.stderr.strip() or result.stdout.strip())[-300:]
+    return False, f"enlace audit verify exited {result.returncode}: {said}"
 
 
 def record(
@@ -118,10 +136,19 @@ def record(
     unanswered = ids - verdicts.accepted - set(sent.refused) - set(verdicts.rejected)
     refused[""] += len(unanswered)
     refused = Counter({code or "no reason": n for code, n in refused.items() if n})
-    times = [fault.writes.first[mid] for mid in verdicts.accepted if mid in fault.writes.first]
-    all_in = verdicts.accepted <= got and bool(times)
-    first = fault.writes.first_after(fault_end)
+    writes = fault.sink_writes
+    times = [writes[cc].first[mid] for cc, mid in verdicts.routed if mid in writes[cc].first]
+    all_in = verdicts.routed <= got and bool(times)
+    first = min((t for w in writes.values() if (t := w.first_after(fault_end))), default=None)
     notes = [note] if note else []
+    audit_ok, why = audit_verifies(fault)
+    if why:
+        notes.append(why)
+    if len(writes) > 1:
+        notes.append(
+            f"{len(writes)} sinks, {len(verdicts.routed)} deliveries due: delivered, lost and "
+            "duplicated count deliveries"
+        )
     if verdicts.dead_lettered:
         codes = Counter(verdicts.dead_lettered.values())
         notes.append("dead-lettered: " + ", ".join(f"{n} {c}" for c, n in codes.items()))
@@ -130,12 +157,13 @@ def record(
         messages=len(ids),
         accepted=len(verdicts.accepted),
         refused=refused,
+        due=len(verdicts.routed),
         delivered=len(got),
-        lost=len(verdicts.accepted - got),
-        duplicated=sum(1 for mid in ids if fault.writes.per_id[mid] > 1),
+        lost=len(verdicts.routed - got),
+        duplicated=sum(1 for w in writes.values() for mid in ids if w.per_id[mid] > 1),
         first_delivery=None if first is None else first - fault_end,
         all_delivered=max(0.0, max(times) - fault_end) if all_in else None,
-        audit_ok=audit_verifies(fault),
+        audit_ok=audit_ok,
         note="; ".join(notes),
     )
     ROWS.append(row)
@@ -150,4 +178,4 @@ def assert_sound(row: Row) -> None:
     assert row.audit_ok, row
     assert "no reason" not in row.refused, row
     assert row.accepted + sum(row.refused.values()) == row.messages, row
-    assert row.delivered == row.accepted, row
+    assert row.delivered == row.due, row

@@ -31,6 +31,7 @@ __all__ = [
     "TRACE_SUBJECT",
     "demo_hub",
     "run_enlace",
+    "signed_samples",
     "signed_trace_requests",
     "up_command",
     "wait_ready",
@@ -42,9 +43,17 @@ TRACE_SUBJECT = "enlace.in.GT.small_arms.firearm_trace_request"
 
 def signed_trace_requests(demo: Deployment, count: int) -> list[tuple[str, bytes, str]]:
     """``count`` fresh firearm trace requests from GT: (id, exact bytes, detached JWS)."""
+    return signed_samples(demo, count, "firearm_trace_request", "gt-small-arms")
+
+
+def signed_samples(
+    demo: Deployment, count: int, sample: str, poc: str
+) -> list[tuple[str, bytes, str]]:
+    """``count`` fresh copies of the demo's sample ``sample`` (its sender's), each with its
+    own id, signed with ``poc``'s key: (id, exact bytes, detached JWS)."""
     directory = load_directory(demo.directory, load_trust_root(demo.trust_root))
-    kid, key = KeyStore(demo.keys_dir).current_poc_key(directory, "gt-small-arms")
-    template = json.loads((demo.samples_dir / "firearm_trace_request.json").read_bytes())
+    kid, key = KeyStore(demo.keys_dir).current_poc_key(directory, poc)
+    template = json.loads((demo.samples_dir / f"{sample}.json").read_bytes())
     out = []
     for _ in range(count):
         message = dict(template, id=new_message_id(), issued_at=rfc3339(datetime.now(UTC)))
