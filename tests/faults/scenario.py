@@ -12,7 +12,7 @@ from tests.faults.harness import FaultUp
 from tests.faults.table import Row
 from tests.faults.tally import RECOVER_WITHIN, record, settle
 from tests.faults.traffic import Sent, publish, signed
-from tests.integration.upkit import wait_for
+from tests.integration.upkit import WAIT, wait_for
 
 __all__ = ["Fault", "NotRecovered", "run_row"]
 
@@ -36,6 +36,7 @@ async def run_row(
     make: Fault,
     recover_within: float = RECOVER_WITHIN,
     batch: list[tuple[str, bytes, str]] | None = None,
+    quarter_within: float = WAIT,
 ) -> Row:
     """Publish ``count`` messages evenly over ``spread`` seconds, ``make`` the fault a
     quarter of the way through the deliveries, and record the row.
@@ -48,11 +49,14 @@ async def run_row(
         make: the fault (see :data:`Fault`).
         recover_within: how long to wait after it for every accepted message to land.
         batch: the ``count`` signed messages to send (GT's trace requests to US if none).
+        quarter_within: how long a quarter of the messages may take to reach US.
     """
     batch = signed(fault, count) if batch is None else batch
     publishing = asyncio.create_task(publish(fault, batch, count / spread))
     quarter = max(1, count // 4)
-    await asyncio.to_thread(wait_for, lambda: len(fault.writes.first) >= quarter, "deliveries")
+    await asyncio.to_thread(
+        wait_for, lambda: len(fault.writes.first) >= quarter, "deliveries", quarter_within
+    )
     try:
         note = await make()
     except NotRecovered as failure:

@@ -36,14 +36,18 @@ from schemas.limits import wire_limit
 from tests.faults.harness import SCALE, FaultUp, fault_up, lasting, scaled
 from tests.faults.scenario import NotRecovered, run_row
 from tests.faults.table import Row
-from tests.faults.tally import Verdicts, assert_sound, read_verdicts
+from tests.faults.tally import RECOVER_WITHIN, Verdicts, assert_sound, read_verdicts
 from tests.integration.demokit import signed_samples
-from tests.integration.upkit import Running, start_up
+from tests.integration.upkit import WAIT, Running, start_up
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 ACK_WAIT = "10s"  # how soon a dead hub's unacked messages go to the other (default 30 s)
 BACK_WITHIN = 30.0
+PACE = max(1.0, SCALE)
+"""Eight deliveries per message, every write fsynced on three nodes, on 2 cores: the
+larger runs of ``make faults`` are spread over a longer time (the same steady rate as
+``make test``'s, 37.5 messages/s) and given as much longer to settle."""
 HUB_TRIES = 3
 RESTART_SEC = 5.0  # deploy/systemd/enlace-hub.service
 
@@ -157,7 +161,14 @@ async def test_kill_9_of_a_node_and_a_hub_on_a_cluster(
     fault.earlier.append(hub2)  # stopped with the rest
     count = scaled(300)
     row = await run_row(
-        fault, "cluster: kill -9 of a node and a hub", count, 8, kill, batch=_gang(fault, count)
+        fault,
+        "cluster: kill -9 of a node and a hub",
+        count,
+        8 * PACE,
+        kill,
+        recover_within=RECOVER_WITHIN * PACE,
+        batch=_gang(fault, count),
+        quarter_within=WAIT * PACE,
     )
     for again in back:
         fault.earlier.append(await again)  # it started (else start_up raised)
@@ -186,5 +197,14 @@ async def test_sigstop_of_the_delivery_leader_node_for_20_s(
 
     count = scaled(300)
     name = f"cluster: SIGSTOP of a node {pause:g} s"
-    row = await run_row(fault, name, count, 10, freeze, batch=_gang(fault, count))
+    row = await run_row(
+        fault,
+        name,
+        count,
+        10 * PACE,
+        freeze,
+        recover_within=RECOVER_WITHIN * PACE,
+        batch=_gang(fault, count),
+        quarter_within=WAIT * PACE,
+    )
     await _assert_once_each(fault, row)

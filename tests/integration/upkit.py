@@ -91,13 +91,13 @@ def _json_or_none(line: str) -> dict[str, object] | None:
     return value if isinstance(value, dict) and "event" in value else None
 
 
-def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT
+def wait_for(condition: Callable[[], object], what: str, within: float = WAIT) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.1)
-    raise AssertionError(f"waited {WAIT} s for {what}")
+    raise AssertionError(f"waited {within} s for {what}")
 
 
 def _only_hn_sink(dep: Deployment) -> None:
