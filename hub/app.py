@@ -27,8 +27,8 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from hub.audit import AuditWriter, kinds
+from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.errors import AuditStoreError
-from hub.audit.tail import ELECTION_GRACE, through_election
 from hub.config import HubSettings
 from hub.errors import ConsumerTampered, NatsServerError
 from hub.governance import Governance, HubSigner
@@ -287,7 +287,7 @@ def create_app(
 async def _answered(attempt: Callable[[], Awaitable[T]], what: str) -> T:
     """``attempt()`` (idempotent: it makes what is missing), tried again while the cluster
     does not answer for a stream (a node just back, a leader being elected), for up to
-    :data:`~hub.audit.tail.ELECTION_GRACE` seconds: a hub started then waits, not exits.
+    :data:`~hub.audit.election.ELECTION_GRACE` seconds: a hub started then waits, not exits.
 
     Raises:
         NatsServerError: JetStream did not answer within that time.

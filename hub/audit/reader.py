@@ -19,6 +19,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from hub.audit.checkpoint import note_origin
+from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.errors import AuditLogCorrupt, AuditStoreError
 from hub.audit.leaves import leaves_from_header
 from hub.audit.streams import (
@@ -109,13 +110,25 @@ class AuditReader:
     async def _messages(
         self, stream: str, subject: str, start_seq: int, follow: bool
     ) -> AsyncIterator[Msg]:
-        last = await self.last_seq(stream)
+        # Right after a node's death the stream may still be electing its leader: the
+        # start of a read (its length, its consumer) is asked again, as an append is.
+        what = f"a read of {stream}"
+        last = await through_election(
+            lambda: self.last_seq(stream), ELECTION_GRACE, what, event="audit_read_retry"
+        )
         if not follow and last < start_seq:
             return
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_seq
         )
-        sub = await self._js.subscribe(subject, stream=stream, ordered_consumer=True, config=config)
+        sub = await through_election(
+            lambda: self._js.subscribe(
+                subject, stream=stream, ordered_consumer=True, config=config
+            ),
+            ELECTION_GRACE,
+            what,
+            event="audit_read_retry",
+        )
         try:
             while True:
                 try:
