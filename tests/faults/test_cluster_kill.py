@@ -34,7 +34,7 @@ from hub.up.cluster import deployment_authorization
 from schemas.common import PARTIES
 from schemas.limits import wire_limit
 from tests.faults.harness import SCALE, FaultUp, fault_up, lasting, scaled
-from tests.faults.scenario import NotRecovered, run_row
+from tests.faults.scenario import Fault, NotRecovered, run_row
 from tests.faults.table import Row
 from tests.faults.tally import RECOVER_WITHIN, Verdicts, assert_sound, read_verdicts
 from tests.integration.demokit import signed_samples
@@ -75,9 +75,20 @@ def cluster_fault(tmp_path: Path) -> Iterator[tuple[FaultUp, LocalCluster]]:
             nodes.stop()
 
 
-def _gang(fault: FaultUp, count: int) -> list[tuple[str, bytes, str]]:
-    """``count`` signed gang movements from GT: each goes to the eight other parties."""
-    return signed_samples(fault.dep, count, "gang_movement", "gt-gangs")
+async def _gang_row(fault: FaultUp, name: str, spread: float, make: Fault) -> Row:
+    """A row of 300 signed gang movements from GT (times the scale), each to the eight
+    other parties, over ``spread`` seconds (times :data:`PACE`)."""
+    count = scaled(300)
+    return await run_row(
+        fault,
+        name,
+        count,
+        spread * PACE,
+        make,
+        recover_within=RECOVER_WITHIN * PACE,
+        batch=signed_samples(fault.dep, count, "gang_movement", "gt-gangs"),
+        quarter_within=WAIT * PACE,
+    )
 
 
 async def _delivery_leader(fault: FaultUp) -> str:
@@ -159,17 +170,7 @@ async def test_kill_9_of_a_node_and_a_hub_on_a_cluster(
         return f"{leader} (DELIVERY's leader) and hub 2; hub 2 restarted after"
 
     fault.earlier.append(hub2)  # stopped with the rest
-    count = scaled(300)
-    row = await run_row(
-        fault,
-        "cluster: kill -9 of a node and a hub",
-        count,
-        8 * PACE,
-        kill,
-        recover_within=RECOVER_WITHIN * PACE,
-        batch=_gang(fault, count),
-        quarter_within=WAIT * PACE,
-    )
+    row = await _gang_row(fault, "cluster: kill -9 of a node and a hub", 8, kill)
     for again in back:
         fault.earlier.append(await again)  # it started (else start_up raised)
     if tries:
@@ -195,16 +196,5 @@ async def test_sigstop_of_the_delivery_leader_node_for_20_s(
             os.kill(pid, signal.SIGCONT)
         return f"{leader}, DELIVERY's leader"
 
-    count = scaled(300)
-    name = f"cluster: SIGSTOP of a node {pause:g} s"
-    row = await run_row(
-        fault,
-        name,
-        count,
-        10 * PACE,
-        freeze,
-        recover_within=RECOVER_WITHIN * PACE,
-        batch=_gang(fault, count),
-        quarter_within=WAIT * PACE,
-    )
+    row = await _gang_row(fault, f"cluster: SIGSTOP of a node {pause:g} s", 10, freeze)
     await _assert_once_each(fault, row)
