@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import nats.errors
 from nats.js import JetStreamContext
 
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin
+from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
 from hub.audit.leaves import leaves_header
@@ -39,7 +41,7 @@ from hub.audit.streams import (
     HDR_STATE,
     check_stream,
 )
-from hub.audit.tail import LogTail, OpenReport, serialise, through_election
+from hub.audit.tail import LogTail, OpenReport, serialise
 
 __all__ = ["AuditWriter", "log_name"]
 
@@ -131,7 +133,14 @@ class AuditWriter:
             AuditStreamWeakened: a stream could lose entries.
         """
         for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
-            await check_stream(js, stream, replicas)
+            # A hub started just after a node's death or return: the stream may not answer
+            # for a few seconds (an election, a replica catching up).
+            await through_election(
+                partial(check_stream, js, stream, replicas),
+                ELECTION_GRACE,
+                f"the check of {stream}",
+                event="audit_read_retry",
+            )
         writer = cls(
             js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch, max_batch_bytes
         )
