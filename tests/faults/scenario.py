@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from tests.faults.harness import FaultUp
 from tests.faults.table import Row
 from tests.faults.tally import RECOVER_WITHIN, record, settle
-from tests.faults.traffic import Sent, publish, signed
+from tests.faults.traffic import Sent, publish, publish_elsewhere, signed
 from tests.integration.upkit import WAIT, wait_for
 
 __all__ = ["Fault", "NotRecovered", "run_row"]
@@ -37,6 +37,7 @@ async def run_row(
     recover_within: float = RECOVER_WITHIN,
     batch: list[tuple[str, bytes, str]] | None = None,
     quarter_within: float = WAIT,
+    elsewhere: bool = False,
 ) -> Row:
     """Publish ``count`` messages evenly over ``spread`` seconds, ``make`` the fault a
     quarter of the way through the deliveries, and record the row.
@@ -50,9 +51,11 @@ async def run_row(
         recover_within: how long to wait after it for every accepted message to land.
         batch: the ``count`` signed messages to send (GT's trace requests to US if none).
         quarter_within: how long a quarter of the messages may take to reach US.
+        elsewhere: publish from a process of its own (:func:`publish_elsewhere`).
     """
     batch = signed(fault, count) if batch is None else batch
-    publishing = asyncio.create_task(publish(fault, batch, count / spread))
+    sender = publish_elsewhere if elsewhere else publish
+    publishing = asyncio.create_task(sender(fault, batch, count / spread))
     quarter = max(1, count // 4)
     await asyncio.to_thread(
         wait_for, lambda: len(fault.writes.first) >= quarter, "deliveries", quarter_within

@@ -88,6 +88,7 @@ async def _gang_row(fault: FaultUp, name: str, spread: float, make: Fault) -> Ro
         recover_within=RECOVER_WITHIN * PACE,
         batch=signed_samples(fault.dep, count, "gang_movement", "gt-gangs"),
         quarter_within=WAIT * PACE,
+        elsewhere=True,  # GT's system is a program of its own
     )
 
 
