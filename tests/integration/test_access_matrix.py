@@ -158,7 +158,8 @@ def allowed_publish(login: str, subject: str) -> bool:
     if login == SYSTEM_USER:
         return False  # it only listens: not even the server's own requests ($SYS.REQ)
     if login == HUB_USER:
-        hub = ("enlace.>", "$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>")
+        flow_control = tuple(f"$JS.FC.{stream}.>" for stream in AUDIT_STREAMS)
+        hub = ("enlace.>", "$JS.API.>", "$JS.ACK.>", *flow_control, "$KV.>", "_INBOX.>")
         return any(_covers(p, subject) for p in hub) and not _hub_refused(subject)
     rules = _operator_publish() if login == OPERATOR_USER else _country_publish(login)
     return any(_covers(p, subject) for p in rules)

@@ -160,9 +160,12 @@ def hub_permissions() -> dict[str, Any]:
     deny = [f"$JS.API.{verb}.{stream}" for stream in AUDIT_STREAMS for verb in _STREAM_CHANGES]
     # Account-wide verbs (purge every stream, move streams) are none of the hub's business.
     deny.append("$JS.API.ACCOUNT.>")
+    # The ordered consumers that read the audit log answer the server's flow control.
+    flow_control = [f"$JS.FC.{stream}.>" for stream in AUDIT_STREAMS]
+    allow = [every_subject(), "$JS.API.>", "$JS.ACK.>", *flow_control, "$KV.>", inbox_filter()]
     return {
         "publish": {
-            "allow": [every_subject(), "$JS.API.>", "$JS.ACK.>", "$KV.>", inbox_filter()],
+            "allow": allow,
             "deny": deny,
         },
         "subscribe": {"allow": [every_subject(), inbox_filter()]},
