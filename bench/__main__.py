@@ -16,6 +16,11 @@ def main(argv: list[str]) -> None:
     """Run the benchmark modules whose names contain one of ``argv`` (all if empty)."""
     modules = pkgutil.iter_modules(bench.__path__)
     names = sorted(m.name for m in modules if m.name.startswith("bench_"))
+    if {"-h", "--help"} & set(argv):
+        print("usage: python -m bench [PART ...]   (make bench: all of them)")
+        print("runs the benchmark modules whose names contain a PART:")
+        print("\n".join(f"  {name}" for name in names))
+        return
     chosen = [n for n in names if not argv or any(a in n for a in argv)]
     for name in chosen:
         print(f"== {name}", flush=True)
