@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from adapters.config import party_from
 from hub.cli.context import CliContext, fail, pass_cli, print_json
-from hub.cli.directory import directory_in_force, kid_of_key
+from hub.cli.directory import directory_in_force, signing_key
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
-from hub.governance.keystore import KeyKind, KeyStore, load_key_file
+from hub.governance.keystore import KeyKind, KeyStore
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, SignatureError
 from schemas.handling import Consent, SignedConsent, sign_consent, verify_consent
@@ -39,17 +39,14 @@ def _key(
     party = directory.party(country)
     if party is None:
         fail(f"no party {country} in the directory; see `enlace directory show`")
-    try:
-        if key_file is None:
-            return KeyStore(dep.keys_dir).current_key(KeyKind.PARTY, country, party.keys, None)
-        key = load_key_file(key_file)
-    except EnlaceError as exc:
-        fail(exc.description)
     records = [*party.keys, *(k for p in directory.pocs if p.country == country for k in p.keys)]
-    kid = kid_of_key(records, key)
-    if kid is not None:
-        return kid, key
-    fail(f"{key_file} is not a key of {country} or its points of contact in the directory")
+    store = KeyStore(dep.keys_dir)
+    return signing_key(
+        records,
+        lambda: store.current_key(KeyKind.PARTY, country, party.keys, None),
+        key_file,
+        f"{country} or its points of contact",
+    )
 
 
 @click.command("consent")

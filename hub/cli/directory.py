@@ -7,8 +7,9 @@ options, and how a refused governance file is reported (exit 5, file:line and co
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import click
@@ -19,8 +20,9 @@ from hub.cli.context import CliContext, fail, pass_cli, print_json
 from hub.cli.exit_codes import ExitCode
 from hub.deployment import Deployment
 from hub.errors import KeyStoreError
+from hub.governance.keystore import load_key_file
 from schemas.directory import Directory, PublicKeyRecord
-from schemas.errors import GovernanceError, KeyExpired, KeyNotYetValid, KeyRevoked
+from schemas.errors import EnlaceError, GovernanceError, KeyExpired, KeyNotYetValid, KeyRevoked
 from schemas.govdoc import load_document, rfc3339
 from schemas.jws import jwk_from_public_key
 from schemas.trust import (
@@ -40,6 +42,7 @@ __all__ = [
     "key_state",
     "kid_of_key",
     "print_sign_outcome",
+    "signing_key",
 ]
 
 
@@ -103,6 +106,32 @@ def kid_of_key(records: Iterable[PublicKeyRecord], key: Ed25519PrivateKey) -> st
     """The id of the record among ``records`` whose public key is ``key``'s, if any."""
     jwk = jwk_from_public_key(key.public_key())
     return next((record.kid for record in records if record.jwk == jwk), None)
+
+
+def signing_key(
+    records: Iterable[PublicKeyRecord],
+    stored: Callable[[], tuple[str, Ed25519PrivateKey]],
+    key_file: Path | None,
+    whose: str,
+) -> tuple[str, Ed25519PrivateKey]:
+    """The key a command signs with, and its kid; exits with a clear error when it has none.
+
+    Args:
+        records: the directory's keys that ``key_file`` may be one of.
+        stored: gives the keystore's current key (and its kid) when no file is named.
+        key_file: a PEM key file given with ``--key``, or None.
+        whose: who the keys belong to, for the error (e.g. ``GT-PNC-1``).
+    """
+    try:
+        if key_file is None:
+            return stored()
+        key = load_key_file(key_file)
+    except EnlaceError as exc:
+        fail(exc.description)
+    kid = kid_of_key(records, key)
+    if kid is not None:
+        return kid, key
+    fail(f"{key_file} is not a key of {whose} in the directory")
 
 
 def print_sign_outcome(outcome: SignOutcome) -> None:

@@ -35,12 +35,12 @@ from adapters.errors import (
 )
 from hub.cli.consent import attach_consents
 from hub.cli.context import CliContext, fail, pass_cli, print_json
-from hub.cli.directory import directory_in_force, kid_of_key
+from hub.cli.directory import directory_in_force, signing_key
 from hub.cli.exit_codes import ExitCode
 from hub.config import HubSettings, load_settings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.governance.keystore import KeyStore, load_key_file
+from hub.governance.keystore import KeyStore
 from hub.server.logins import load_user, read_logins
 from schemas.directory import Directory
 from schemas.errors import EnlaceError, MessageError
@@ -74,16 +74,8 @@ def _signing_key(
     record = directory.poc(poc)
     if record is None:
         fail(f"no point of contact {poc!r} in the directory; see `enlace directory show`")
-    try:
-        if key_file is None:
-            return KeyStore(dep.keys_dir).current_poc_key(directory, poc)
-        key = load_key_file(key_file)
-    except EnlaceError as exc:
-        fail(exc.description)
-    kid = kid_of_key(record.keys, key)
-    if kid is not None:
-        return kid, key
-    fail(f"{key_file} is not a key of {poc} in the directory; use one of {poc}'s keys")
+    store = KeyStore(dep.keys_dir)
+    return signing_key(record.keys, lambda: store.current_poc_key(directory, poc), key_file, poc)
 
 
 async def _publish(

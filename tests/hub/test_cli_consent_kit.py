@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from schemas.handling import SignedConsent, verify_consent
 from schemas.trust import load_directory, load_trust_root
@@ -34,3 +36,20 @@ def test_a_kit_consents_as_its_own_party(demo: DemoHome, tmp_path: Path) -> None
     other = run(kit, "consent", ORIGINAL, "--to", "SV", "--country", "HN")
     assert other.exit_code != 0
     assert "HN" in other.output
+
+
+def test_a_key_file_outside_the_directory_is_refused_by_name(
+    demo: DemoHome, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger.pem"
+    stranger.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
+    stranger.chmod(0o600)
+    result = run(
+        demo.home, "consent", ORIGINAL, "--to", "SV", "--country", "GT", "--key", str(stranger)
+    )
+    assert result.exit_code != 0
+    assert f"{stranger} is not a key of GT or its points of contact" in result.output
