@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from hub.audit import kinds
 from hub.cli.audit import _what
-
-DIGEST = "sha256:" + "1" * 64
+from tests.hub.audit.entrykit import received_m1
 
 
 def _received(*conditions: str, again: bool = False) -> str:
-    entry = kinds.received(
-        message_id="M1",
-        sender_country="GT",
-        poc="gt-gangs",
-        type_="gang_movement",
-        theme="gangs",
-        digest=DIGEST,
-        size=10,
-        again=again,
-        conditions=conditions,
-    )
-    return _what(entry)
+    return _what(received_m1(*conditions, again=again))
 
 
 def test_the_received_line_names_the_conditions() -> None:

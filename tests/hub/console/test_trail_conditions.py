@@ -6,30 +6,17 @@ import pytest
 from starlette.requests import Request
 
 from hub.audit import kinds
-from hub.audit.entries import AuditEntry, parse_entry
+from hub.audit.entries import parse_entry
 from hub.console.render import Renderer
 from hub.console.trail import build_trail
 from schemas.handling import Conditions, condition_names
+from tests.hub.audit.entrykit import DIGEST, received_m1
 
-DIGEST = "sha256:" + "1" * 64
 PARTIES = [("GT", "Guatemala"), ("SV", "El Salvador")]
 
 
-def received(*conditions: str) -> AuditEntry:
-    return kinds.received(
-        message_id="M1",
-        sender_country="GT",
-        poc="gt-gangs",
-        type_="gang_movement",
-        theme="gangs",
-        digest=DIGEST,
-        size=10,
-        conditions=conditions,
-    )
-
-
 def page(lang: str, *conditions: str) -> str:
-    entries = [received(*conditions), kinds.routed("M1", "SV", "a", "f", "full", DIGEST)]
+    entries = [received_m1(*conditions), kinds.routed("M1", "SV", "a", "f", "full", DIGEST)]
     headers = [(b"accept-language", lang.encode())]
     request = Request({"type": "http", "method": "GET", "path": "/trail/M1", "headers": headers})
     return Renderer().text(
@@ -43,13 +30,13 @@ def test_condition_names_hold_no_words_of_the_note() -> None:
     secret = "operación Tormenta: informante en la frontera"
     names = condition_names(Conditions(no_onward=True, note=secret))
     assert names == ("no_onward", "note")
-    entry = received(*names)
+    entry = received_m1(*names)
     assert secret not in entry.canonical().decode()
     assert parse_entry(entry.canonical()).conditions == ("no_onward", "note")
 
 
 def test_an_entry_without_conditions_keeps_its_old_bytes() -> None:
-    assert b"conditions" not in received().canonical()
+    assert b"conditions" not in received_m1().canonical()
 
 
 @pytest.mark.parametrize(
