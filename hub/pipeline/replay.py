@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -30,7 +31,71 @@ from nats.js.kv import KeyValue
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
 from schemas.govdoc import rfc3339
 
-__all__ = ["SeenIds", "check_window", "kv_key", "kv_text"]
+if TYPE_CHECKING:
+    from hub.pipeline.checks import Checked
+
+__all__ = [
+    "SeenIdStore",
+    "SeenIds",
+    "check_window",
+    "duplicate",
+    "kv_claims",
+    "kv_key",
+    "kv_text",
+]
+
+
+class SeenIdStore(Protocol):
+    """Where the pipeline claims each id it accepts: the audit log
+    (:class:`hub.pipeline.audit_hook.AuditSeenIds`) or, without one, a bucket
+    (:class:`SeenIds`)."""
+
+    async def admit(self, item: Checked) -> bool:
+        """Claim the id of ``item`` (it passed every check); True for a redelivery.
+
+        Raises:
+            DuplicateMessage: another ingress message holds the id.
+        """
+
+    async def release(self, message_id: str, ingress: str) -> bool:
+        """Forget ``message_id`` if ``ingress`` holds it (the hub gave up on it)."""
+
+
+def duplicate(message_id: str) -> DuplicateMessage:
+    """The refusal of a message whose id was accepted before under another message."""
+    return DuplicateMessage(
+        f"message id {message_id} was already accepted; a message is accepted "
+        "once (a new report needs a new id)",
+        message_id,
+    )
+
+
+_KV_READ_SECONDS = 10.0  # the most to wait for the bucket's next key
+
+
+def _ref(value: str) -> str:
+    # Earlier versions stored the bare sequence in their one INGRESS stream.
+    return f"in{value}" if value.isdigit() else value
+
+
+async def kv_claims(kv: KeyValue) -> list[tuple[str, str]]:
+    """Every claim in ``kv`` (key, ingress message): what an earlier version left.
+
+    Args:
+        kv: the bucket (``enlace_seen``).
+    """
+    watcher = await kv.watchall(ignore_deletes=True)
+    claims: list[tuple[str, str]] = []
+    try:
+        while True:
+            entry = await watcher.updates(timeout=_KV_READ_SECONDS)  # type: ignore[no-untyped-call]  # reason: nats-py leaves it unannotated
+            if entry is None:  # the end of what the bucket holds
+                break
+            if entry.key and entry.value:
+                claims.append((entry.key, _ref(entry.value.decode(errors="replace"))))
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]  # reason: nats-py leaves it unannotated
+    return claims
 
 
 def check_window(
@@ -98,10 +163,17 @@ class SeenIds:
         """The ingress message that claimed ``message_id``
         (:func:`hub.pipeline.checks.ingress_ref`)."""
         value = await kv_text(self._kv, message_id)
-        if value is None:
-            return None
-        # Earlier versions stored the bare sequence in their one INGRESS stream.
-        return f"in{value}" if value.isdigit() else value
+        return None if value is None else _ref(value)
+
+    async def admit(self, item: Checked) -> bool:
+        """:meth:`claim` the id of ``item`` (:class:`SeenIdStore`).
+
+        Raises:
+            DuplicateMessage: the id was accepted before under another ingress message.
+        """
+        if item.envelope is None:
+            raise ValueError("only a message that passed the checks is claimed")
+        return await self.claim(item.envelope.id, item.ref)
 
     async def claim(self, message_id: str, ingress: str) -> bool:
         """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
@@ -120,11 +192,7 @@ class SeenIds:
             await self._kv.create(kv_key(message_id), ingress.encode())
         except KeyWrongLastSequenceError:
             if await self.accepted_as(message_id) != ingress:
-                raise DuplicateMessage(
-                    f"message id {message_id} was already accepted; a message is accepted "
-                    "once (a new report needs a new id)",
-                    message_id,
-                ) from None
+                raise duplicate(message_id) from None
             return True
         return False
 
