@@ -119,7 +119,7 @@ class HubApp:
             self.settings,
             self.governance,
             self.signer,
-            await self._seen_ids(seen),
+            await self._seen_ids(js, seen),
             KvRequestMemory(requests, OnwardMemory(onward)),
             AmendmentIndex(routes),
             audit=self.audit,
@@ -144,7 +144,7 @@ class HubApp:
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
-    async def _seen_ids(self, kv: KeyValue) -> SeenIdStore:
+    async def _seen_ids(self, js: JetStreamContext, kv: KeyValue) -> SeenIdStore:
         """The audit log arbitrates accepted ids when the hub keeps one, else ``kv`` does.
 
         The claims an earlier version left in ``kv`` are held too (an upgrade: the bucket
@@ -156,7 +156,7 @@ class HubApp:
         window = self.settings.acceptance_window + self.settings.clock_skew
         await writer.arbitrate(Arbiter(window, lambda: self.clock().timestamp()))
         if writer.arbiter is not None:
-            earlier = await kv_claims(kv)
+            earlier = await kv_claims(js, SEEN_BUCKET)
             writer.arbiter.index.seed(earlier, self.clock().timestamp())
             log.info("seen_ids_arbiter", held=len(writer.arbiter.index), from_bucket=len(earlier))
         return AuditSeenIds(writer)

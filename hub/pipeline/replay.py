@@ -25,7 +25,8 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
@@ -70,32 +71,38 @@ def duplicate(message_id: str) -> DuplicateMessage:
     )
 
 
-_KV_READ_SECONDS = 10.0  # the most to wait for the bucket's next key
-
-
 def _ref(value: str) -> str:
     # Earlier versions stored the bare sequence in their one INGRESS stream.
     return f"in{value}" if value.isdigit() else value
 
 
-async def kv_claims(kv: KeyValue) -> list[tuple[str, str]]:
-    """Every claim in ``kv`` (key, ingress message): what an earlier version left.
+async def kv_claims(js: JetStreamContext, bucket: str) -> list[tuple[str, str]]:
+    """Every claim in ``bucket`` (key, ingress message): what an earlier version left.
+
+    Read once at start, message by message (one request each, no consumer: the hub's
+    login answers flow control for the audit streams only); the bucket's TTL empties it
+    within one window of an upgrade, after which this is one stream-info request.
 
     Args:
-        kv: the bucket (``enlace_seen``).
+        js: the hub's JetStream context.
+        bucket: the bucket (``enlace_seen``).
     """
-    watcher = await kv.watchall(ignore_deletes=True)
-    claims: list[tuple[str, str]] = []
-    try:
-        while True:
-            entry = await watcher.updates(timeout=_KV_READ_SECONDS)  # type: ignore[no-untyped-call]  # reason: nats-py leaves it unannotated
-            if entry is None:  # the end of what the bucket holds
-                break
-            if entry.key and entry.value:
-                claims.append((entry.key, _ref(entry.value.decode(errors="replace"))))
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]  # reason: nats-py leaves it unannotated
-    return claims
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
+    state = (await js.stream_info(stream)).state
+    claims: dict[str, str] = {}
+    seq = state.first_seq if state.messages else state.last_seq + 1
+    while seq <= state.last_seq:
+        try:
+            msg = await js.get_msg(stream, seq, subject=f"{prefix}>", next=True)
+        except NotFoundError:  # nothing at or after seq (expired meanwhile)
+            break
+        key = (msg.subject or "").removeprefix(prefix)
+        if (msg.headers or {}).get("KV-Operation") or not msg.data:  # deleted or purged
+            claims.pop(key, None)
+        else:
+            claims[key] = _ref(msg.data.decode(errors="replace"))
+        seq = (msg.seq or seq) + 1
+    return list(claims.items())
 
 
 def check_window(

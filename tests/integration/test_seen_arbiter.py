@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,12 +33,12 @@ from hub.app import HubApp, create_app
 from hub.audit import AuditEntry, AuditReader, CheckpointSigner, parse_entry
 from hub.audit.entries import REDELIVERED
 from hub.config import HubSettings
-from hub.jetstream.streams import SEEN_BUCKET
+from hub.jetstream.streams import SEEN_BUCKET, ensure_kv
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.intake import Intake
 from hub.pipeline.quarantine import HDR_ORIGINAL_MSG_ID
-from hub.pipeline.replay import kv_text
+from hub.pipeline.replay import SeenIds, kv_text
 from schemas.govdoc import rfc3339
 from schemas.subjects import HDR_MSG_ID, ingress_stream
 from tests.integration.auditkit import open_audit_writer
@@ -193,13 +192,18 @@ async def test_two_hub_processes_racing_accept_each_id_once(nats_server: Any) ->
     assert {mid: sorted(got) for mid, got in by_id.items()} == {
         mid: sorted([won[cc or ""], "duplicate"]) for mid, cc in winner.items()
     }
-    mine = [m for m in deliveries if json.loads(m.data)["id"] in ids]
-    assert mine  # GT won some
-    copies = Counter((m.headers or {}).get(HDR_MSG_ID) for m in mine)
-    assert all(n == 1 for n in copies.values())
-    for m in mine:  # every delivery is of the message whose claim won
+    # Every delivery is of the message whose claim won, once per recipient: GT's goes
+    # to SV and US; HN's to nobody, so GT's body must not have been delivered then.
+    delivered: dict[str, list[tuple[str, str]]] = {mid: [] for mid in ids}
+    for m in deliveries:
         body = json.loads(m.data)
-        assert body["sender"]["country"] == winner[body["id"]] == "GT"
+        if body["id"] in ids:
+            header = (m.headers or {}).get(HDR_MSG_ID, "")
+            delivered[body["id"]].append((header, body["sender"]["country"]))
+    assert {mid: sorted(got) for mid, got in delivered.items()} == {
+        mid: [(f"{mid}:SV", "GT"), (f"{mid}:US", "GT")] if cc == "GT" else []
+        for mid, cc in winner.items()
+    }
 
 
 async def test_a_replay_near_the_end_of_the_window_is_refused(nats_server: Any) -> None:
@@ -274,3 +278,26 @@ async def test_a_redelivery_after_a_restart_is_no_replay_and_not_delivered_twice
     assert [c[:2] for c in claims] == [("received", None), ("received", REDELIVERED)]
     assert claims[0][2] == claims[1][2]  # the same ingress message: a redelivery
     assert [e.recipient for e in entries if e.kind.value == "routed"] == ["SV", "US"]
+
+
+async def test_a_claim_an_earlier_version_left_in_the_bucket_is_held(nats_server: Any) -> None:
+    """An upgrade: the old hub claimed the id in KV ``enlace_seen`` (and stopped); the new
+    hub reads the bucket at start and refuses the replay of that id."""
+    _, replay = replay_pair()
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        old = SeenIds(await ensure_kv(js, SEEN_BUCKET, 3600, 1))
+        await old.claim(replay[0]["id"], "INGRESS_GT-999")
+        await old.claim("released-1", "INGRESS_GT-998")
+        await old.release("released-1", "INGRESS_GT-998")  # the old hub gave up on it
+        async with audited_hub(nats_server.url) as app:
+            outcome = await outcome_of_sent(nc, js, replay)
+            writer = app.audit.writer if app.audit else None
+            assert writer is not None and writer.arbiter is not None
+            held = writer.arbiter.index
+            assert held.holder("released-1") is None
+            assert held.holder(replay[0]["id"]) == "INGRESS_GT-999"
+    finally:
+        await nc.close()
+    assert (outcome["status"], outcome["reason"]) == ("rejected", "duplicate")
