@@ -5,11 +5,13 @@ message could be published again hours later. So the hub
 
 - refuses a message whose ``issued_at`` is older than the acceptance window (default 24 h)
   or later than now + the allowed clock skew (default 5 min), and
-- keeps every accepted id in a JetStream key-value bucket for as long as a message with
-  that id could still be accepted (window + skew, the bucket's TTL), and refuses an id it
-  has seen.
+- keeps every accepted id for as long as a message with that id could still be accepted
+  (window + skew), and refuses an id it has seen. With an audit log (every deployment),
+  the message's ``received`` entry is the claim and the audit writer the arbiter
+  (:mod:`hub.audit.seen`, :class:`hub.pipeline.audit_hook.AuditSeenIds`: no write of its
+  own); without one, :class:`SeenIds` claims in a key-value bucket whose TTL is the window.
 
-The value stored names the ingress message that was accepted, its stream and sequence
+The claim names the ingress message that was accepted, its stream and sequence
 (:func:`hub.pipeline.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
 same message (the hub crashed before acking), the hub knows it is its own redelivery, not a
 replay, and finishes it; the writes it repeats carry the same ``Nats-Msg-Id`` and JetStream
