@@ -62,12 +62,14 @@ async def audited_hub(
     url: str,
     hook: Callable[[Any], AuditLogHook] = AuditLogHook,
     clock: Callable[[], datetime] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[HubApp]:
     """A hub process with its own audit writer on the shared log (as ``enlace up`` runs it)."""
     nc = await nats.connect(url)
     signer = CheckpointSigner(SIGNER.key, SIGNER.kid)
     writer = await open_audit_writer(nc.jetstream(), signer, "hub")
-    app = create_app(HubSettings(nats_url=url), GOV, SIGNER, audit=hook(writer), clock=clock)
+    hub_settings = HubSettings(nats_url=url, **settings)
+    app = create_app(hub_settings, GOV, SIGNER, audit=hook(writer), clock=clock)
     await app.start()
     try:
         yield app
@@ -301,3 +303,36 @@ async def test_a_claim_an_earlier_version_left_in_the_bucket_is_held(nats_server
     finally:
         await nc.close()
     assert (outcome["status"], outcome["reason"]) == ("rejected", "duplicate")
+
+
+class FailsOnAccepted(AuditLogHook):
+    """The outcome entries of every accepted message fail (a bug): it becomes poison."""
+
+    def record(self, context: MessageContext) -> Awaitable[object]:
+        if context.envelope is None:
+            return super().record(context)
+
+        async def broken() -> None:
+            raise RuntimeError("audit store broken")
+
+        return broken()
+
+
+async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any) -> None:
+    """Quarantined as ``hub_error`` after 2 tries: its ``rejected`` entry releases the
+    claim, in this process and in the next one (rebuilt from the log)."""
+    original, again = replay_pair()
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        async with audited_hub(nats_server.url, FailsOnAccepted, poison_after=2) as app:
+            outcome = await outcome_of_sent(nc, js, original)
+            writer = app.audit.writer if app.audit else None
+            assert writer is not None and writer.arbiter is not None
+            assert writer.arbiter.index.holder(original[0]["id"]) is None
+        async with audited_hub(nats_server.url):
+            sent_again = await outcome_of_sent(nc, js, again)
+    finally:
+        await nc.close()
+    assert (outcome["status"], outcome["reason"]) == ("rejected", "hub_error")
+    assert sent_again["status"] == "undeliverable"  # accepted (HN's goes to nobody), no replay
