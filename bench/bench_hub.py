@@ -5,13 +5,12 @@ like a point of contact; the measured side runs in this process.
 
 1. raw JetStream: the publisher publishes 2 KiB messages with awaited acks (64 in
    flight) while this process pull-consumes and acks them: msgs/s until the last ack;
-2. the floor: the hub's JetStream writes alone (two deliveries, ack; the id's claim rides
-   on the audit log's ``received`` entry)
+2. the floor: the hub's JetStream writes alone (claim the id in KV, two deliveries, ack)
    with the hub's concurrency and none of its Python (``bench/hub_floor.py``): the
    ceiling storage sets for the hub on this machine;
 3. the hub (2 workers, audit on): signed 2 KiB messages, 2 recipients each (one full
    view, one redacted view with the hub's countersignature): msgs/s from the first
-   publish until the last outcome (deliveries, notice, audit with the id's claim persisted,
+   publish until the last outcome (deliveries, notice, audit and seen id persisted,
    INGRESS acked), and the CPU each process spent per message;
 4. latency at 25 %, 50 % and 75 % of the capacity (3) measured in the same run:
    publish → outcome, p50/p99 (a fixed rate would mean another load on every machine);
@@ -367,7 +366,9 @@ async def main() -> None:
             raw = await raw_jetstream(server.url)
             print(f"raw JetStream (publish awaited ×64 + pull/ack), 2 KiB: {raw:,.0f} msgs/s")
             floor = await hub_floor(server.url, HUB_N, b"x" * SIZE, WORKERS * BATCH)
-            print(f"floor: the hub's writes alone (2 deliveries, ack): {floor:,.0f} msgs/s")
+            print(
+                f"floor: the hub's writes alone (KV claim, 2 deliveries, ack): {floor:,.0f} msgs/s"
+            )
             hub = await hub_end_to_end(server.url, HUB_N, server_pid=pid)
             print(f"hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")
             print(f"  CPU per message ({os.cpu_count()} cores): {_cpu_line(hub)}")

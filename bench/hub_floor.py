@@ -1,15 +1,13 @@
 """The hub's JetStream work without the hub: what the storage alone allows.
 
 For every message the hub makes, whatever its Python code costs, the same persisted
-writes: one delivery per recipient (2 here) and the ack of INGRESS, plus its share of two
-audit batches (its ``received`` entry, which also claims its id, then its outcome's
-entries: a batch holds many messages' entries; left out here). Earlier versions also
-created a key in a KV bucket per message to claim its id; the audit log does that now
-(:mod:`hub.audit.seen`), so the floor no longer makes that write. This consumer makes
-exactly those writes through the hub's own write path
+writes: claim the id in a KV bucket, one delivery per recipient (2 here), and the ack of
+INGRESS (plus ~1/40 of an audit batch, left out). This consumer makes exactly those
+writes through the hub's own write path
 (:class:`hub.jetstream.writer.JetStreamWriter`), with the hub's concurrency, and nothing
-else: no parsing, no signatures, no policy. Its rate is the ceiling for the hub on this
-machine and disk; the gap between it and the hub is the hub's own cost.
+else: no parsing, no signatures, no policy. Its rate is the
+ceiling for the hub on this machine and disk; the gap between it and the hub is the
+hub's own cost.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
     await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
+    kv = await js.create_key_value(bucket="FLOOR_SEEN", history=1)
     writer = JetStreamWriter(nc)
     await writer.start()
     sub = await js.pull_subscribe(
@@ -62,6 +61,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
         nonlocal done
         mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
         try:
+            await kv.create(mid, b"1")
             await writer.write(
                 [
                     Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),

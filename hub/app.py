@@ -145,13 +145,14 @@ class HubApp:
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
     async def _seen_ids(self, js: JetStreamContext, kv: KeyValue) -> SeenIdStore:
-        """The audit log arbitrates accepted ids when the hub keeps one, else ``kv`` does.
+        """``kv`` claims accepted ids, or the audit log does (``hub.seen_ids: audit``, and
+        the hub keeps one).
 
-        The claims an earlier version left in ``kv`` are held too (an upgrade: the bucket
-        empties itself within the window, by its TTL).
+        With the audit log, the claims left in ``kv`` (by ``bucket`` or an earlier version)
+        are held too: the bucket empties itself within the window, by its TTL.
         """
         writer = None if self.audit is None else self.audit.writer
-        if writer is None:
+        if writer is None or self.settings.seen_ids == "bucket":
             return SeenIds(kv)
         window = self.settings.acceptance_window + self.settings.clock_skew
         await writer.arbitrate(Arbiter(window, lambda: self.clock().timestamp()))

@@ -68,7 +68,7 @@ async def audited_hub(
     nc = await nats.connect(url)
     signer = CheckpointSigner(SIGNER.key, SIGNER.kid)
     writer = await open_audit_writer(nc.jetstream(), signer, "hub")
-    hub_settings = HubSettings(nats_url=url, **settings)
+    hub_settings = HubSettings(nats_url=url, **{"seen_ids": "audit", **settings})
     app = create_app(hub_settings, GOV, SIGNER, audit=hook(writer), clock=clock)
     await app.start()
     try:
