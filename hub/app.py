@@ -29,6 +29,7 @@ from nats.js.kv import KeyValue
 from hub.audit import AuditWriter, kinds
 from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.errors import AuditStoreError
+from hub.audit.seen import Arbiter
 from hub.config import HubSettings
 from hub.errors import ConsumerTampered, NatsServerError
 from hub.governance import Governance, HubSigner
@@ -47,12 +48,13 @@ from hub.jetstream.streams import (
 from hub.jetstream.writer import JetStreamWriter
 from hub.metrics import HubMetrics
 from hub.pipeline.amendments import ROUTES_BUCKET, AmendmentIndex
+from hub.pipeline.audit_hook import AuditSeenIds
 from hub.pipeline.ingress import AuditHook, Pipeline
 from hub.pipeline.intake import Intake
 from hub.pipeline.onward import OnwardMemory
 from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.receipts import ReceiptRecorder
-from hub.pipeline.replay import SeenIds
+from hub.pipeline.replay import SeenIds, SeenIdStore, kv_claims
 from hub.pipeline.requests import KvRequestMemory
 from schemas.subjects import ingress_stream
 
@@ -117,7 +119,7 @@ class HubApp:
             self.settings,
             self.governance,
             self.signer,
-            SeenIds(seen),
+            await self._seen_ids(js, seen),
             KvRequestMemory(requests, OnwardMemory(onward)),
             AmendmentIndex(routes),
             audit=self.audit,
@@ -141,6 +143,24 @@ class HubApp:
             )
             await self.receipts.start()
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
+
+    async def _seen_ids(self, js: JetStreamContext, kv: KeyValue) -> SeenIdStore:
+        """``kv`` claims accepted ids, or the audit log does (``hub.seen_ids: audit``, and
+        the hub keeps one).
+
+        With the audit log, the claims left in ``kv`` (by ``bucket`` or an earlier version)
+        are held too: the bucket empties itself within the window, by its TTL.
+        """
+        writer = None if self.audit is None else self.audit.writer
+        if writer is None or self.settings.seen_ids == "bucket":
+            return SeenIds(kv)
+        window = self.settings.acceptance_window + self.settings.clock_skew
+        await writer.arbitrate(Arbiter(window, lambda: self.clock().timestamp()))
+        if writer.arbiter is not None:
+            earlier = await kv_claims(js, SEEN_BUCKET)
+            writer.arbiter.index.seed(earlier, self.clock().timestamp())
+            log.info("seen_ids_arbiter", held=len(writer.arbiter.index), from_bucket=len(earlier))
+        return AuditSeenIds(writer)
 
     async def _check_consumers(self, js: JetStreamContext, ingress: Iterable[str]) -> None:
         """Make every durable consumer, or mend one that was changed; on the record either way.

@@ -106,6 +106,9 @@ class AuditEntry(StrictModel):
     # received: the sender's handling conditions that hold, by name (a note's words stay out)
     conditions: tuple[Token, ...] | None = None
     amends: Ident | None = None  # received: the message a correction or retraction amends
+    # received, rejected: the INGRESS message (``<stream>-<seq>``) the entry is about; a
+    # ``received`` entry carrying it is the claim of its id (hub.audit.seen)
+    ingress: Ident | None = None
 
     # -- byte form ---------------------------------------------------------------------------
 

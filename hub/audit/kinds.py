@@ -47,6 +47,7 @@ def received(
     again: bool = False,
     conditions: tuple[str, ...] = (),
     amends: str | None = None,
+    ingress: str | None = None,
 ) -> AuditEntry:
     """A message was taken from INGRESS (parsed and verified far enough to name it).
 
@@ -63,6 +64,8 @@ def received(
         conditions: the names of its sender's handling conditions that hold
             (:func:`schemas.handling.condition_names`).
         amends: the message it corrects or withdraws (:mod:`schemas.amendments`).
+        ingress: the INGRESS message it came in (:func:`hub.pipeline.checks.ingress_ref`):
+            the entry then claims its id for the acceptance window (:mod:`hub.audit.seen`).
     """
     return _build(
         kind=EntryKind.RECEIVED,
@@ -76,6 +79,7 @@ def received(
         size=size,
         detail=REDELIVERED if again else None,
         amends=amends,
+        ingress=ingress,
     )
 
 
@@ -85,6 +89,7 @@ def rejected(
     reason: str,
     digest: str,
     size: int,
+    ingress: str | None = None,
 ) -> AuditEntry:
     """A message was refused with a reason code.
 
@@ -97,6 +102,7 @@ def rejected(
         reason: the reason code.
         digest: ``sha256:<hex>`` of its bytes.
         size: its size in bytes.
+        ingress: the INGRESS message it came in (:func:`hub.pipeline.checks.ingress_ref`).
     """
     return _build(
         kind=EntryKind.REJECTED,
@@ -105,6 +111,7 @@ def rejected(
         reason=reason,
         digest=digest,
         size=size,
+        ingress=ingress,
     )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -43,7 +44,7 @@ from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditLogCorrupt, AuditStoreError, CheckpointError, TreeStateError
 from hub.audit.leaves import MAX_SIGNED_LEAVES, SignedLeaves
 from hub.audit.merkle import CompactTree, leaf_hash
-from hub.audit.reader import AuditReader
+from hub.audit.reader import AuditReader, StoredBatch
 from hub.audit.streams import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
@@ -111,6 +112,8 @@ class LogTail:
     # Leaf hashes since the last stored checkpoint (the newest MAX_SIGNED_LEAVES, up to
     # the tree's size): signed beside the next checkpoint (hub.audit.leaves).
     recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_SIGNED_LEAVES))
+    # Told of each batch another writer stored, as it is read (the seen-id arbiter).
+    observer: Callable[[StoredBatch], None] | None = None
 
     def _add_leaf(self, leaf: bytes) -> None:
         self.last_leaf = leaf
@@ -139,6 +142,7 @@ class LogTail:
         entries: list[AuditEntry],
         batch_id: str,
         lines: tuple[int, list[bytes]] | None = None,
+        settle: Callable[[], list[AuditEntry]] | None = None,
     ) -> int:
         """Publish ``entries`` as one batch after the current tail; returns the first index.
 
@@ -153,6 +157,8 @@ class LogTail:
             lines: the entries already serialised from index ``lines[0]`` on
                 (:meth:`AuditEntry.canonical_at`), used as they are while the log's end is
                 still there; serialised again only after another writer appended.
+            settle: gives the batch to write, called before each try (its claims decided
+                against the log as known, :mod:`hub.audit.seen`); an empty one is not written.
 
         Raises:
             AuditLogCorrupt: the stored log is not a linear sequence of entries.
@@ -160,17 +166,24 @@ class LogTail:
                 JetStream did not take it within ``election_grace`` seconds.
         """
         return await through_election(
-            lambda: self._append_once(entries, batch_id, lines),
+            lambda: self._append_once(entries, batch_id, lines, settle),
             self.election_grace,
             "an audit batch",
         )
 
     async def _append_once(
-        self, entries: list[AuditEntry], batch_id: str, lines: tuple[int, list[bytes]] | None
+        self,
+        entries: list[AuditEntry],
+        batch_id: str,
+        lines: tuple[int, list[bytes]] | None,
+        settle: Callable[[], list[AuditEntry]] | None,
     ) -> int:
         """One try of :meth:`append`: after the tail as known, or after a catch-up."""
         while True:
             first = self.tree.size
+            entries = entries if settle is None else settle()
+            if not entries:
+                return first
             if lines is None or lines[0] != first:
                 lines = (first, serialise(entries, first))
             body = lines[1]
@@ -223,6 +236,8 @@ class LogTail:
                 self._add_leaf(leaf_hash(raw))
             self.last_seq = batch.seq
             self.batches_read += 1
+            if self.observer is not None:
+                self.observer(batch)
         return seen
 
     async def learn(self, signer: CheckpointSigner, origin: str) -> OpenReport:

@@ -33,6 +33,7 @@ from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
 from hub.audit.leaves import leaves_header
 from hub.audit.reader import AuditReader
+from hub.audit.seen import Arbiter, Claim, append_settled
 from hub.audit.streams import (
     AUDIT_STREAM,
     CHECKPOINT_STREAM,
@@ -50,6 +51,7 @@ __all__ = ["AuditWriter", "log_name"]
 class _Pending:
     entries: list[AuditEntry]
     future: asyncio.Future[list[int]]
+    claim: Claim | None = None
 
 
 async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str) -> str:
@@ -97,6 +99,7 @@ class AuditWriter:
         self._closed = False
         self._failure: BaseException | None = None
         self.opened: OpenReport | None = None  # set by open()
+        self.arbiter: Arbiter | None = None  # set by arbitrate()
 
     @classmethod
     async def open(
@@ -168,8 +171,17 @@ class AuditWriter:
         """
         return await self.submit(entries)
 
-    def submit(self, entries: Sequence[AuditEntry]) -> asyncio.Future[list[int]]:
-        """Queue ``entries``; the future gives their indexes once they are persisted.
+    async def arbitrate(self, arbiter: Arbiter) -> None:
+        """Arbitrate accepted ids (:mod:`hub.audit.seen`): ``arbiter`` learns what is
+        stored within its horizon, then each batch as this writer reads or writes it."""
+        self.arbiter, self._tail.observer = arbiter, arbiter.observe  # first: none missed
+        await arbiter.rebuild(self._js, self._tail.last_seq)
+
+    def submit(
+        self, entries: Sequence[AuditEntry], claim: Claim | None = None
+    ) -> asyncio.Future[list[int]]:
+        """Queue ``entries`` (with ``claim``: :class:`hub.audit.seen.Claim`, decided before
+        they are written); the future gives their indexes once they are persisted.
 
         Raises:
             AuditStoreError: the writer is closed or stopped.
@@ -182,7 +194,7 @@ class AuditWriter:
         if not entries:
             future.set_result([])
             return future
-        self._queue.put_nowait(_Pending(list(entries), future))
+        self._queue.put_nowait(_Pending(list(entries), future, claim))
         return future
 
     async def checkpoint(self) -> str:
@@ -260,6 +272,8 @@ class AuditWriter:
         # Each entry is serialised once, at the index it gets if no other writer appends
         # meanwhile (LogTail.append serialises again only then); the bytes also split the
         # batch so that one message stays far below the server's max_payload.
+        if self.arbiter is not None:
+            self.arbiter.settle(batch)
         chunk: list[_Pending] = []
         lines: list[bytes] = []
         first, size = self._tail.tree.size, 0
@@ -279,7 +293,7 @@ class AuditWriter:
         entries = [e for p in chunk for e in p.entries]
         batch_id = uuid.uuid4().hex
         try:
-            first = await self._tail.append(entries, batch_id, lines)
+            first = await append_settled(self._tail, self.arbiter, chunk, batch_id, lines)
         except Exception as exc:  # any failure goes to the waiting callers, never lost
             error = (
                 exc

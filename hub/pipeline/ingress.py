@@ -42,7 +42,7 @@ from hub.pipeline.checks import Checked, check_batch
 from hub.pipeline.deliveries import delivery_write
 from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.quarantine import quarantine_record
-from hub.pipeline.replay import SeenIds
+from hub.pipeline.replay import SeenIdStore
 from hub.pipeline.requests import KvRequestMemory
 from hub.policy import Decision, decide
 from schemas.countersign import sha256_digest
@@ -83,6 +83,8 @@ class MessageContext:
     """Recipient → ``sha256:`` digest of the bytes it was sent (its view)."""
     again: bool = False
     """Handled before under the same ingress message without an ack (a redelivery)."""
+    ingress_ref: str | None = None
+    """Its name among all ingress messages (:func:`hub.pipeline.checks.ingress_ref`)."""
 
 
 class AuditHook(Protocol):
@@ -126,7 +128,7 @@ class Pipeline:
         settings: HubSettings,
         governance: Governance,
         signer: HubSigner,
-        seen: SeenIds,
+        seen: SeenIdStore,
         requests: KvRequestMemory,
         amends: AmendmentIndex,
         audit: AuditHook | None = None,
@@ -242,7 +244,7 @@ class Pipeline:
         try:  # before the claim: a message refused for these may come again, fixed
             await self.requests.check_onward(item.envelope, gov.directory, now)
             amendment = await self.amends.plan(item.envelope, gov.directory.party_codes)
-            redelivered = await self.seen.claim(item.envelope.id, item.ref)
+            redelivered = await self.seen.admit(item)
         except MessageRefused as err:
             return await self._refuse(item, err, now)
         return await self._route(item, item.envelope, gov, now, redelivered, amendment)
@@ -271,7 +273,9 @@ class Pipeline:
         if cc != UNKNOWN_COUNTRY:
             writes.append(_notice(cc, item.ref, outcome))
         digest = sha256_digest(msg.data)
-        context = MessageContext(outcome, msg.subject, seq, cc, digest, None, None, len(msg.data))
+        context = MessageContext(
+            outcome, msg.subject, seq, cc, digest, None, None, len(msg.data), ingress_ref=item.ref
+        )
         await self.writer.write(writes, *self._audit(context))
         log.info(
             "rejected", message_id=outcome.message_id, sender=cc, reason=err.code, ingress=item.ref
@@ -309,8 +313,9 @@ class Pipeline:
             route.recipient: digest if d.body is msg.data else sha256_digest(d.body)
             for route, d in zip(decision.recipients, deliveries, strict=True)
         }
+        size, ref = len(msg.data), item.ref
         context = MessageContext(
-            outcome, msg.subject, seq, cc, digest, envelope, decision, len(msg.data), views, again
+            outcome, msg.subject, seq, cc, digest, envelope, decision, size, views, again, ref
         )
         notice = [_notice(cc, item.ref, outcome)] if outcome.is_notice else []
         # Deliveries, notice and audit entries in parallel: one round trip. A redelivery

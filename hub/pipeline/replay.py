@@ -5,11 +5,13 @@ message could be published again hours later. So the hub
 
 - refuses a message whose ``issued_at`` is older than the acceptance window (default 24 h)
   or later than now + the allowed clock skew (default 5 min), and
-- keeps every accepted id in a JetStream key-value bucket for as long as a message with
-  that id could still be accepted (window + skew, the bucket's TTL), and refuses an id it
-  has seen.
+- keeps every accepted id for as long as a message with that id could still be accepted
+  (window + skew), and refuses an id it has seen. With an audit log (every deployment),
+  the message's ``received`` entry is the claim and the audit writer the arbiter
+  (:mod:`hub.audit.seen`, :class:`hub.pipeline.audit_hook.AuditSeenIds`: no write of its
+  own); without one, :class:`SeenIds` claims in a key-value bucket whose TTL is the window.
 
-The value stored names the ingress message that was accepted, its stream and sequence
+The claim names the ingress message that was accepted, its stream and sequence
 (:func:`hub.pipeline.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
 same message (the hub crashed before acking), the hub knows it is its own redelivery, not a
 replay, and finishes it; the writes it repeats carry the same ``Nats-Msg-Id`` and JetStream
@@ -23,14 +25,86 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
 from schemas.govdoc import rfc3339
 
-__all__ = ["SeenIds", "check_window", "kv_key", "kv_text"]
+if TYPE_CHECKING:
+    from hub.pipeline.checks import Checked
+
+__all__ = [
+    "SeenIdStore",
+    "SeenIds",
+    "check_window",
+    "duplicate",
+    "kv_claims",
+    "kv_key",
+    "kv_text",
+]
+
+
+class SeenIdStore(Protocol):
+    """Where the pipeline claims each id it accepts: the audit log
+    (:class:`hub.pipeline.audit_hook.AuditSeenIds`) or, without one, a bucket
+    (:class:`SeenIds`)."""
+
+    async def admit(self, item: Checked) -> bool:
+        """Claim the id of ``item`` (it passed every check); True for a redelivery.
+
+        Raises:
+            DuplicateMessage: another ingress message holds the id.
+        """
+
+    async def release(self, message_id: str, ingress: str) -> bool:
+        """Forget ``message_id`` if ``ingress`` holds it (the hub gave up on it)."""
+
+
+def duplicate(message_id: str) -> DuplicateMessage:
+    """The refusal of a message whose id was accepted before under another message."""
+    return DuplicateMessage(
+        f"message id {message_id} was already accepted; a message is accepted "
+        "once (a new report needs a new id)",
+        message_id,
+    )
+
+
+def _ref(value: str) -> str:
+    # Earlier versions stored the bare sequence in their one INGRESS stream.
+    return f"in{value}" if value.isdigit() else value
+
+
+async def kv_claims(js: JetStreamContext, bucket: str) -> list[tuple[str, str]]:
+    """Every claim in ``bucket`` (key, ingress message): what an earlier version left.
+
+    Read once at start, message by message (one request each, no consumer: the hub's
+    login answers flow control for the audit streams only); the bucket's TTL empties it
+    within one window of an upgrade, after which this is one stream-info request.
+
+    Args:
+        js: the hub's JetStream context.
+        bucket: the bucket (``enlace_seen``).
+    """
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
+    state = (await js.stream_info(stream)).state
+    claims: dict[str, str] = {}
+    seq = state.first_seq if state.messages else state.last_seq + 1
+    while seq <= state.last_seq:
+        try:
+            msg = await js.get_msg(stream, seq, subject=f"{prefix}>", next=True)
+        except NotFoundError:  # nothing at or after seq (expired meanwhile)
+            break
+        key = (msg.subject or "").removeprefix(prefix)
+        if (msg.headers or {}).get("KV-Operation") or not msg.data:  # deleted or purged
+            claims.pop(key, None)
+        else:
+            claims[key] = _ref(msg.data.decode(errors="replace"))
+        seq = (msg.seq or seq) + 1
+    return list(claims.items())
 
 
 def check_window(
@@ -98,10 +172,17 @@ class SeenIds:
         """The ingress message that claimed ``message_id``
         (:func:`hub.pipeline.checks.ingress_ref`)."""
         value = await kv_text(self._kv, message_id)
-        if value is None:
-            return None
-        # Earlier versions stored the bare sequence in their one INGRESS stream.
-        return f"in{value}" if value.isdigit() else value
+        return None if value is None else _ref(value)
+
+    async def admit(self, item: Checked) -> bool:
+        """:meth:`claim` the id of ``item`` (:class:`SeenIdStore`).
+
+        Raises:
+            DuplicateMessage: the id was accepted before under another ingress message.
+        """
+        if item.envelope is None:
+            raise ValueError("only a message that passed the checks is claimed")
+        return await self.claim(item.envelope.id, item.ref)
 
     async def claim(self, message_id: str, ingress: str) -> bool:
         """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
@@ -120,11 +201,7 @@ class SeenIds:
             await self._kv.create(kv_key(message_id), ingress.encode())
         except KeyWrongLastSequenceError:
             if await self.accepted_as(message_id) != ingress:
-                raise DuplicateMessage(
-                    f"message id {message_id} was already accepted; a message is accepted "
-                    "once (a new report needs a new id)",
-                    message_id,
-                ) from None
+                raise duplicate(message_id) from None
             return True
         return False
 

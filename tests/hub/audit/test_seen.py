@@ -1,0 +1,87 @@
+"""The seen-id index of the audit writer (hub.audit.seen): claims, releases, the horizon."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hub.audit import AuditEntry, kinds
+from hub.audit.seen import CLOCK_MARGIN, Arbiter, Claim, SeenIndex
+
+WINDOW = timedelta(hours=24) + timedelta(minutes=5)
+DIGEST = "sha256:" + "0" * 64
+
+
+def entry(message_id: str, ingress: str | None) -> AuditEntry:
+    return kinds.received(
+        message_id=message_id,
+        sender_country="GT",
+        poc="poc-gt",
+        type_="seizure",
+        theme="gangs",
+        digest=DIGEST,
+        size=10,
+        ingress=ingress,
+    )
+
+
+def received(message_id: str, ingress: str | None) -> bytes:
+    return entry(message_id, ingress).canonical_at(0)
+
+
+def test_an_id_is_held_for_the_window_skew_and_margin_then_forgotten() -> None:
+    index = SeenIndex(WINDOW + CLOCK_MARGIN)
+    index.hold("m-1", "INGRESS_GT-1", at=1000.0)
+    horizon = (WINDOW + CLOCK_MARGIN).total_seconds()
+    index.expire(1000.0 + horizon - 1)
+    assert index.holder("m-1") == "INGRESS_GT-1"
+    index.expire(1000.0 + horizon + 1)
+    assert index.holder("m-1") is None
+
+
+def test_claims_of_one_batch_are_decided_in_order() -> None:
+    index = SeenIndex(WINDOW)
+    index.hold("old", "INGRESS_GT-1", at=0.0)
+    claims = [
+        Claim("old", "INGRESS_GT-1"),  # its own redelivery
+        Claim("old", "INGRESS_HN-1"),  # a replay of an id held before the batch
+        Claim("new", "INGRESS_GT-2"),
+        Claim("new", "INGRESS_HN-2"),  # a replay of an id claimed earlier in the batch
+        Claim("new", "INGRESS_GT-2"),  # the first one's message again
+    ]
+    index.settle(claims)
+    assert [(c.again, c.refused) for c in claims] == [
+        (True, False),
+        (False, True),
+        (False, False),
+        (False, True),
+        (True, False),
+    ]
+
+
+def test_stored_entries_hold_and_a_give_up_of_the_same_message_releases() -> None:
+    index = SeenIndex(WINDOW)
+    index.learn_stored([received("m-1", "INGRESS_GT-1"), received("m-2", None)], at=5.0)
+    assert index.holder("m-1") == "INGRESS_GT-1"
+    assert index.holder("m-2") is None  # an earlier version's entry names no ingress message
+    duplicate = kinds.rejected("m-1", "HN", "duplicate", DIGEST, 10, "INGRESS_HN-1")
+    gave_up_other = kinds.rejected("m-1", "HN", "hub_error", DIGEST, 10, "INGRESS_HN-1")
+    index.learn([duplicate, gave_up_other])
+    assert index.holder("m-1") == "INGRESS_GT-1"  # another message's refusal releases nothing
+    gave_up = kinds.rejected("m-1", "GT", "hub_error", DIGEST, 10, "INGRESS_GT-1")
+    index.learn_stored([gave_up.canonical_at(3)], at=6.0)
+    assert index.holder("m-1") is None
+
+
+def test_a_refused_claim_leaves_its_part_empty_and_a_redelivery_is_marked() -> None:
+    class Part:
+        def __init__(self, message_id: str, ingress: str) -> None:
+            self.entries = [entry(message_id, ingress)]
+            self.claim: Claim | None = Claim(message_id, ingress)
+
+    arbiter = Arbiter(WINDOW, clock=lambda: 0.0)
+    arbiter.index.hold("m-1", "INGRESS_GT-1", at=0.0)
+    parts = [Part("m-1", "INGRESS_GT-1"), Part("m-1", "INGRESS_HN-1"), Part("m-2", "INGRESS_GT-2")]
+    entries = arbiter.settle(parts)
+    assert [e.message_id for e in entries] == ["m-1", "m-2"]
+    assert entries[0].detail is not None and entries[0].detail.startswith("redelivered")
+    assert parts[1].entries == [] and parts[1].claim is not None and parts[1].claim.refused
