@@ -60,7 +60,7 @@ from adapters.receipting import ReceiptPublisher, ToReceipt
 from adapters.retries import Keepalive, backoff_delay
 from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
-from schemas.pull import fetch_first_then_rest
+from schemas.pull import FULL_FETCH, fetch_first_then_rest
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import delivery_filter, sink_consumer
 
@@ -94,7 +94,8 @@ async def fetch_batch(
     """The next deliveries of ``sub``, in stream order: none if none came within ``poll``.
 
     Fetched as every Enlace consumer fetches (:func:`schemas.pull.fetch_first_then_rest`:
-    one with a long poll, then at once what else is there). What was fetched is always
+    one with a long poll, then what else is there, waiting up to
+    :data:`~schemas.pull.FULL_FETCH` for a full batch). What was fetched is always
     returned, never dropped unacked.
 
     Args:
@@ -108,7 +109,7 @@ async def fetch_batch(
         return batch - 1
 
     try:
-        fetched = await fetch_first_then_rest(sub, poll, rest)
+        fetched = await fetch_first_then_rest(sub, poll, rest, FULL_FETCH)
     except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
         return []
     except nats.errors.Error as err:  # the connection is down: it reconnects by itself
