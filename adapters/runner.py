@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import nats.errors
 import structlog
@@ -52,6 +53,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters.base import Sink
+from adapters.behind import Behind
 from adapters.deadletters import DeadLetters
 from adapters.delivery import Delivery
 from adapters.errors import StreamsMissing, reason_of
@@ -125,6 +127,18 @@ def _processed(outcome: Written | Failure) -> Processed:
     return Processed.DUPLICATE if outcome[1].duplicate else Processed.DELIVERED
 
 
+def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
+    """What the receipt of one delivery says (None: a dead letter too broken to name its
+    delivery gets none); the caller stores it, then acks."""
+    seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
+    if isinstance(outcome, Failure):
+        if outcome.delivery is None:
+            return None
+        reason = reason_of(outcome.error)
+        return ToReceipt(outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason)
+    return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
+
+
 def consumer_name(country: str, sink_name: str) -> str:
     """The durable consumer of ``sink_name`` for ``country`` (one per sink, all get all)."""
     return sink_consumer(country, sink_name)
@@ -161,6 +175,7 @@ class SinkRunner:
         self.receipts = ReceiptPublisher(js, signer, settings.sink_name)
         self.dead_letters = DeadLetters(js, settings.country, settings.sink_name)
         self._sleep = sleep
+        self.behind = Behind()
         self._sub: JetStreamContext.PullSubscription | None = None
         self._beat_every = settings.ack_wait / 3
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
@@ -227,7 +242,8 @@ class SinkRunner:
             ) from None
 
     async def stop(self) -> None:
-        """Unbind from the consumer and close the sink."""
+        """Finish the batch behind, unbind from the consumer and close the sink."""
+        await self.flush()
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -248,20 +264,43 @@ class SinkRunner:
         await self.settle(msgs)
         return len(msgs)
 
-    async def settle(self, msgs: list[Msg]) -> None:
+    async def settle(self, msgs: list[Msg], *, overlap: bool = False) -> None:
         """Process fetched ``msgs`` in order (:meth:`handle_batch`); on NATS trouble leave
-        what is not acked, nak'ed so that it comes back first, in order, after a pause."""
+        what is not acked, nak'ed so that it comes back first, in order, after a pause.
+
+        ``overlap`` (the app): return once the batch is written and its dead letters
+        stored, its receipts and acks left to finish beside the next batch's fetch, checks
+        and write (:class:`~adapters.behind.Behind`: one batch at most, so two batches
+        fill the consumer's window); :meth:`flush` waits for them.
+        """
         if not msgs:
             return
         try:
-            await self.handle_batch(msgs)
+            if not overlap:
+                await self.handle_batch(msgs)
+                return
+            receipts = (await self._write(msgs))[1]
+            await self.behind.hand(partial(self._finish_behind, msgs, receipts))
         except Exception:
-            # A receipt or dead letter not stored: nothing of it is acked.
-            self._log.exception("batch_failed_will_retry", count=len(msgs))
-            for msg in msgs:
-                with contextlib.suppress(Exception):  # one acked raises at once
-                    await msg.nak(delay=self.settings.retry.backoff_base)
+            await self._nak_all(msgs)
             await self._sleep(self.settings.retry.backoff_base)
+
+    async def flush(self) -> None:
+        """Wait for the receipts and acks of a batch settled with ``overlap``."""
+        await self.behind.flush()
+
+    async def _nak_all(self, msgs: list[Msg]) -> None:
+        # A receipt or dead letter not stored: nothing of it is acked.
+        self._log.exception("batch_failed_will_retry", count=len(msgs))
+        for msg in msgs:
+            with contextlib.suppress(Exception):  # one acked raises at once
+                await msg.nak(delay=self.settings.retry.backoff_base)
+
+    async def _finish_behind(self, msgs: list[Msg], receipts: list[ToReceipt]) -> None:
+        try:
+            await self._receipt_and_ack(msgs, receipts)
+        except Exception:
+            await self._nak_all(msgs)  # no pause: the next batch is under way already
 
     async def drain(self) -> int:
         """Process until nothing is pending (for tests and one-shot catch-up)."""
@@ -280,6 +319,13 @@ class SinkRunner:
         pushed out (in-progress every third of ``ack_wait``), so the consumer's short
         ``ack_wait`` redelivers only what a lost connection really dropped.
         """
+        outcomes, receipts = await self._write(msgs)
+        await self._receipt_and_ack(msgs, receipts)
+        return [_processed(outcome) for outcome in outcomes]
+
+    async def _write(self, msgs: list[Msg]) -> tuple[list[Written | Failure], list[ToReceipt]]:
+        """Verify and write ``msgs``, store their dead letters; what each became and the
+        receipts to store."""
         async with self._heartbeat(msgs) as keepalive:
             reads = [
                 self.steps.read(m.subject, dict(m.headers or {}), m.data, m.metadata.timestamp)
@@ -291,11 +337,14 @@ class SinkRunner:
             for msg, outcome in zip(msgs, outcomes, strict=True):
                 if isinstance(outcome, Failure):  # in stream order, one by one (rare)
                     await self._dead_letter(msg, outcome)
-            receipts = [self._receipt(m, o) for m, o in zip(msgs, outcomes, strict=True)]
+        receipts = [_receipt(m, o) for m, o in zip(msgs, outcomes, strict=True)]
+        return outcomes, [r for r in receipts if r is not None]
+
+    async def _receipt_and_ack(self, msgs: list[Msg], receipts: list[ToReceipt]) -> None:
+        async with self._heartbeat(msgs):
             # One RECEIPTS message for the batch: one persisted write, not one per delivery.
-            await self.receipts.publish_all([r for r in receipts if r is not None])
+            await self.receipts.publish_all(receipts)
         await asyncio.gather(*(m.ack_sync() for m in msgs))
-        return [_processed(outcome) for outcome in outcomes]
 
     async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
         seq = msg.metadata.sequence.stream
@@ -303,18 +352,6 @@ class SinkRunner:
         await self.dead_letters.send(
             msg.subject, headers, msg.data, msg.metadata.timestamp, failure.error, seq
         )
-
-    @staticmethod
-    def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
-        """What the receipt of one delivery says (None: a dead letter too broken to name
-        its delivery gets none); the caller stores it, then acks."""
-        seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
-        if isinstance(outcome, Failure):
-            if outcome.delivery is None:
-                return None
-            reason = reason_of(outcome.error)
-            return ToReceipt(outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason)
-        return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, msgs: list[Msg]) -> AsyncIterator[Keepalive]:

@@ -77,10 +77,10 @@ class _Timed(SinkRunner):
 
     first: float | None = None
 
-    async def settle(self, msgs: list[Msg]) -> None:
+    async def settle(self, msgs: list[Msg], *, overlap: bool = False) -> None:
         if self.first is None and msgs:
             self.first = time.time()
-        await super().settle(msgs)
+        await super().settle(msgs, overlap=overlap)
 
 
 async def _timed(
