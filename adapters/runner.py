@@ -23,8 +23,9 @@ adapters' only fetch (:func:`fetch_batch`, by :mod:`schemas.pull` as the hub's l
 fetches: they may not import the hub's ``hub.jetstream.pull``). ``enlace adapter run``
 runs them as a FastStream application (:mod:`adapters.app`: a broker per country, a
 subscriber per sink, whose handler is
-:meth:`SinkRunner.settle`); :meth:`SinkRunner.run` is the same loop without FastStream
-(tests and benchmarks).
+:meth:`SinkRunner.settle` with ``overlap``: steps 5 and 6 of a batch finish while the next
+batch is fetched, checked and written, :mod:`adapters.behind`); :meth:`SinkRunner.run` is
+the same loop without FastStream, one batch at a time (tests and benchmarks).
 
 Measured of FastStream 0.7.8's pull subscribers (with nats-py 2.16), and why
 :mod:`adapters.app` fetches with :func:`fetch_batch`: bound by ``durable=`` to a
