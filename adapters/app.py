@@ -25,7 +25,9 @@ FastStream's per-message pull subscriber is not used: it hands the messages of o
 to concurrent tasks (``anyio`` task group), out of order. ``max_workers`` > 1 is
 concurrency too. With one batch at a time and a handler that settles it in order, a sink
 sees its deliveries one at a time, in stream order, and nothing is acked before its
-receipt is stored (``AckPolicy.MANUAL``: FastStream acks nothing by itself).
+receipt is stored (``AckPolicy.MANUAL``: FastStream acks nothing by itself). The receipts
+and acks of a written batch finish while the next batch is fetched, checked and written
+(:mod:`adapters.behind`; one batch at most), and a broker stops only once they are done.
 
 On stop, FastStream waits for a batch in hand (``graceful_timeout``) and then unbinds; a
 batch fetched after the stop began is nak'ed unprocessed, so that it comes first to the
@@ -101,9 +103,10 @@ class SinkSubscriber(BatchPullStreamSubscriber):
 class CountryBroker(NatsBroker):
     """A FastStream NATS broker on a connection already made with a country's login
     (:func:`adapters.connection.connect`: bounded attempts, clear failures); with none,
-    only to describe (:func:`describe`)."""
+    only to describe (:func:`describe`). ``runners``: its sinks' runners, whose last
+    batches' receipts and acks it waits for before it closes the connection."""
 
-    def __init__(self, nc: NatsClient | None) -> None:
+    def __init__(self, nc: NatsClient | None, runners: Sequence[SinkRunner] = ()) -> None:
         url = nc.connected_url.geturl() if nc and nc.connected_url else "nats://127.0.0.1:4222"
         super().__init__(
             servers=url,
@@ -113,6 +116,7 @@ class CountryBroker(NatsBroker):
             log_level=logging.DEBUG,
         )
         self._made = nc
+        self._runners = tuple(runners)
 
     async def _connect(self) -> NatsClient:
         if self._made is None:
@@ -139,6 +143,8 @@ class CountryBroker(NatsBroker):
         try:
             await super().stop(exc_type, exc_val, exc_tb)
         finally:
+            # The last batches' receipts and acks, finishing behind (SinkRunner.settle).
+            await asyncio.gather(*(runner.flush() for runner in self._runners))
             if made is not None:
                 await close(made)
 
@@ -146,7 +152,7 @@ class CountryBroker(NatsBroker):
 def _handler(runner: SinkRunner | None, settings: RunnerSettings) -> Any:
     async def settle(message: MessageBatch) -> None:
         assert runner is not None, "described only"
-        await runner.settle(message.raw_message)
+        await runner.settle(message.raw_message, overlap=True)
 
     settle.__name__ = f"{settings.country}_{settings.sink_name}"
     return settle
@@ -207,7 +213,7 @@ class AdapterApp:
 
     def add(self, running: RunningAdapter) -> None:
         """Add a country's runners (sinks open, checked) as subscribers of a broker of its own."""
-        broker = CountryBroker(running.nc)
+        broker = CountryBroker(running.nc, running.runners)
         for runner in running.runners:
             subscribe(broker, runner.settings, runner.sink.name, runner)
         self.countries.append(running)

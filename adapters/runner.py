@@ -23,8 +23,9 @@ adapters' only fetch (:func:`fetch_batch`, by :mod:`schemas.pull` as the hub's l
 fetches: they may not import the hub's ``hub.jetstream.pull``). ``enlace adapter run``
 runs them as a FastStream application (:mod:`adapters.app`: a broker per country, a
 subscriber per sink, whose handler is
-:meth:`SinkRunner.settle`); :meth:`SinkRunner.run` is the same loop without FastStream
-(tests and benchmarks).
+:meth:`SinkRunner.settle` with ``overlap``: steps 5 and 6 of a batch finish while the next
+batch is fetched, checked and written, :mod:`adapters.behind`); :meth:`SinkRunner.run` is
+the same loop without FastStream, one batch at a time (tests and benchmarks).
 
 Measured of FastStream 0.7.8's pull subscribers (with nats-py 2.16), and why
 :mod:`adapters.app` fetches with :func:`fetch_batch`: bound by ``durable=`` to a
@@ -44,6 +45,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import nats.errors
 import structlog
@@ -52,6 +54,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters.base import Sink
+from adapters.behind import Behind
 from adapters.deadletters import DeadLetters
 from adapters.delivery import Delivery
 from adapters.errors import StreamsMissing, reason_of
@@ -60,7 +63,7 @@ from adapters.receipting import ReceiptPublisher, ToReceipt
 from adapters.retries import Keepalive, backoff_delay
 from adapters.steps import DeliverySteps, Failure, Processed, RunnerSettings, Written
 from schemas.directory import Directory
-from schemas.pull import fetch_first_then_rest
+from schemas.pull import FULL_FETCH, fetch_first_then_rest
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import delivery_filter, sink_consumer
 
@@ -94,7 +97,8 @@ async def fetch_batch(
     """The next deliveries of ``sub``, in stream order: none if none came within ``poll``.
 
     Fetched as every Enlace consumer fetches (:func:`schemas.pull.fetch_first_then_rest`:
-    one with a long poll, then at once what else is there). What was fetched is always
+    one with a long poll, then what else is there, waiting up to
+    :data:`~schemas.pull.FULL_FETCH` for a full batch). What was fetched is always
     returned, never dropped unacked.
 
     Args:
@@ -108,7 +112,7 @@ async def fetch_batch(
         return batch - 1
 
     try:
-        fetched = await fetch_first_then_rest(sub, poll, rest)
+        fetched = await fetch_first_then_rest(sub, poll, rest, FULL_FETCH)
     except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
         return []
     except nats.errors.Error as err:  # the connection is down: it reconnects by itself
@@ -122,6 +126,18 @@ def _processed(outcome: Written | Failure) -> Processed:
     if isinstance(outcome, Failure):
         return Processed.DEAD_LETTERED
     return Processed.DUPLICATE if outcome[1].duplicate else Processed.DELIVERED
+
+
+def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
+    """What the receipt of one delivery says (None: a dead letter too broken to name its
+    delivery gets none); the caller stores it, then acks."""
+    seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
+    if isinstance(outcome, Failure):
+        if outcome.delivery is None:
+            return None
+        reason = reason_of(outcome.error)
+        return ToReceipt(outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason)
+    return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
 
 
 def consumer_name(country: str, sink_name: str) -> str:
@@ -160,6 +176,7 @@ class SinkRunner:
         self.receipts = ReceiptPublisher(js, signer, settings.sink_name)
         self.dead_letters = DeadLetters(js, settings.country, settings.sink_name)
         self._sleep = sleep
+        self.behind = Behind()
         self._sub: JetStreamContext.PullSubscription | None = None
         self._beat_every = settings.ack_wait / 3
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
@@ -226,7 +243,8 @@ class SinkRunner:
             ) from None
 
     async def stop(self) -> None:
-        """Unbind from the consumer and close the sink."""
+        """Finish the batch behind, unbind from the consumer and close the sink."""
+        await self.flush()
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -247,20 +265,43 @@ class SinkRunner:
         await self.settle(msgs)
         return len(msgs)
 
-    async def settle(self, msgs: list[Msg]) -> None:
+    async def settle(self, msgs: list[Msg], *, overlap: bool = False) -> None:
         """Process fetched ``msgs`` in order (:meth:`handle_batch`); on NATS trouble leave
-        what is not acked, nak'ed so that it comes back first, in order, after a pause."""
+        what is not acked, nak'ed so that it comes back first, in order, after a pause.
+
+        ``overlap`` (the app): return once the batch is written and its dead letters
+        stored, its receipts and acks left to finish beside the next batch's fetch, checks
+        and write (:class:`~adapters.behind.Behind`: one batch at most, so two batches
+        fill the consumer's window); :meth:`flush` waits for them.
+        """
         if not msgs:
             return
         try:
-            await self.handle_batch(msgs)
+            if not overlap:
+                await self.handle_batch(msgs)
+                return
+            receipts = (await self._write(msgs))[1]
+            await self.behind.hand(partial(self._finish_behind, msgs, receipts))
         except Exception:
-            # A receipt or dead letter not stored: nothing of it is acked.
-            self._log.exception("batch_failed_will_retry", count=len(msgs))
-            for msg in msgs:
-                with contextlib.suppress(Exception):  # one acked raises at once
-                    await msg.nak(delay=self.settings.retry.backoff_base)
+            await self._nak_all(msgs)
             await self._sleep(self.settings.retry.backoff_base)
+
+    async def flush(self) -> None:
+        """Wait for the receipts and acks of a batch settled with ``overlap``."""
+        await self.behind.flush()
+
+    async def _nak_all(self, msgs: list[Msg]) -> None:
+        # A receipt or dead letter not stored: nothing of it is acked.
+        self._log.exception("batch_failed_will_retry", count=len(msgs))
+        for msg in msgs:
+            with contextlib.suppress(Exception):  # one acked raises at once
+                await msg.nak(delay=self.settings.retry.backoff_base)
+
+    async def _finish_behind(self, msgs: list[Msg], receipts: list[ToReceipt]) -> None:
+        try:
+            await self._receipt_and_ack(msgs, receipts)
+        except Exception:
+            await self._nak_all(msgs)  # no pause: the next batch is under way already
 
     async def drain(self) -> int:
         """Process until nothing is pending (for tests and one-shot catch-up)."""
@@ -279,6 +320,13 @@ class SinkRunner:
         pushed out (in-progress every third of ``ack_wait``), so the consumer's short
         ``ack_wait`` redelivers only what a lost connection really dropped.
         """
+        outcomes, receipts = await self._write(msgs)
+        await self._receipt_and_ack(msgs, receipts)
+        return [_processed(outcome) for outcome in outcomes]
+
+    async def _write(self, msgs: list[Msg]) -> tuple[list[Written | Failure], list[ToReceipt]]:
+        """Verify and write ``msgs``, store their dead letters; what each became and the
+        receipts to store."""
         async with self._heartbeat(msgs) as keepalive:
             reads = [
                 self.steps.read(m.subject, dict(m.headers or {}), m.data, m.metadata.timestamp)
@@ -290,11 +338,14 @@ class SinkRunner:
             for msg, outcome in zip(msgs, outcomes, strict=True):
                 if isinstance(outcome, Failure):  # in stream order, one by one (rare)
                     await self._dead_letter(msg, outcome)
-            receipts = [self._receipt(m, o) for m, o in zip(msgs, outcomes, strict=True)]
+        receipts = [_receipt(m, o) for m, o in zip(msgs, outcomes, strict=True)]
+        return outcomes, [r for r in receipts if r is not None]
+
+    async def _receipt_and_ack(self, msgs: list[Msg], receipts: list[ToReceipt]) -> None:
+        async with self._heartbeat(msgs):
             # One RECEIPTS message for the batch: one persisted write, not one per delivery.
-            await self.receipts.publish_all([r for r in receipts if r is not None])
+            await self.receipts.publish_all(receipts)
         await asyncio.gather(*(m.ack_sync() for m in msgs))
-        return [_processed(outcome) for outcome in outcomes]
 
     async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
         seq = msg.metadata.sequence.stream
@@ -302,18 +353,6 @@ class SinkRunner:
         await self.dead_letters.send(
             msg.subject, headers, msg.data, msg.metadata.timestamp, failure.error, seq
         )
-
-    @staticmethod
-    def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
-        """What the receipt of one delivery says (None: a dead letter too broken to name
-        its delivery gets none); the caller stores it, then acks."""
-        seq = msg.metadata.sequence.stream  # the receipt names it: the hub checks it
-        if isinstance(outcome, Failure):
-            if outcome.delivery is None:
-                return None
-            reason = reason_of(outcome.error)
-            return ToReceipt(outcome.delivery, seq, ReceiptStatus.DEAD_LETTERED, reason)
-        return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, msgs: list[Msg]) -> AsyncIterator[Keepalive]:

@@ -45,12 +45,7 @@ def atomic_write(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
 
 
 def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write(path: Path, data: bytes) -> None:
-    with _tmp(path).open("wb") as fh:
-        fh.write(data)
+    return path.with_name(_tmp_name(path.name))
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -82,19 +77,68 @@ def _find_syncfs() -> Callable[[int], int] | None:
 _SYNCFS = _find_syncfs()
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+Placed = tuple[int, str, str, bytes]
+"""A file of a batch: its open folder's descriptor, the folder, its name, its bytes."""
+
+
 def _sync_filesystems(folders: Sequence[Path], syncfs: Callable[[int], int]) -> None:
     """``syncfs`` once per filesystem the ``folders`` are on."""
-    done: set[int] = set()
-    for folder in folders:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            device = os.fstat(fd).st_dev
-            if device not in done and syncfs(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), str(folder))
-            done.add(device)
-        finally:
+    opened = {str(folder): os.open(folder, _DIR_FLAGS) for folder in dict.fromkeys(folders)}
+    try:
+        _syncfs_each(opened, syncfs)
+    finally:
+        for fd in opened.values():
             os.close(fd)
+
+
+def _syncfs_each(folders: dict[str, int], syncfs: Callable[[int], int]) -> None:
+    """``syncfs`` once per filesystem of the open ``folders`` (name: descriptor)."""
+    done: set[int] = set()
+    for folder, fd in folders.items():
+        device = os.fstat(fd).st_dev
+        if device not in done and syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), folder)
+        done.add(device)
+
+
+def _named(err: OSError, folder: str, name: str) -> OSError:
+    """``err`` naming the file by its whole path (a call relative to a folder's
+    descriptor names only the file); the same class (``OSError`` picks it by errno)."""
+    return OSError(err.errno, err.strerror, os.path.join(folder, name))
+
+
+def _write_at(placed: Placed, sync: bool) -> None:
+    """Write a file's temporary (fsynced when ``sync``), relative to its open folder."""
+    fd, folder, name, data = placed
+    tmp = _tmp_name(name)
+    try:
+        out = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(out, view) :]
+            if sync:
+                os.fsync(out)
+        finally:
+            os.close(out)
+    except OSError as err:
+        raise _named(err, folder, tmp) from None
+
+
+def _rename_at(placed: Placed) -> None:
+    fd, folder, name, _ = placed
+    try:
+        os.replace(_tmp_name(name), name, src_dir_fd=fd, dst_dir_fd=fd)
+    except OSError as err:
+        raise _named(err, folder, name) from None
+
+
+def _tmp_name(name: str) -> str:
+    return f".{name}.{os.getpid()}.tmp"
 
 
 def write_all(files: Sequence[tuple[Path, bytes]], syncers: ThreadPoolExecutor) -> None:
@@ -106,25 +150,52 @@ def write_all(files: Sequence[tuple[Path, bytes]], syncers: ThreadPoolExecutor) 
     one sink holds up no other) — then renamed in the order given (a reader sees them
     appear in that order), then the renames are made durable (``syncfs`` again, or each
     folder fsynced). Until that last sync a crash may undo some of the renames.
+
+    Each folder is opened once for the batch, and every write, rename and sync goes
+    through its descriptor (no path is looked up again, no ``Path`` made per file).
+
+    Raises:
+        OSError: a folder cannot be opened (nothing is written), or a write, rename or
+            sync failed (naming the file or folder; the temporary files stay unnamed).
     """
     if not files:
         return
-    folders = list(dict.fromkeys(path.parent for path, _ in files))
+    folders: dict[str, int] = {}
+    try:
+        placed: list[Placed] = []
+        for path, data in files:
+            folder, name = os.path.split(os.fspath(path))
+            fd = folders.get(folder)
+            if fd is None:
+                fd = folders[folder] = os.open(folder, _DIR_FLAGS)
+            placed.append((fd, folder, name, data))
+        _write_placed(placed, folders, syncers)
+    finally:
+        for fd in folders.values():
+            os.close(fd)
+
+
+def _write_placed(
+    placed: Sequence[Placed], folders: dict[str, int], syncers: ThreadPoolExecutor
+) -> None:
     syncfs = _SYNCFS
     if syncfs is not None:
-        for path, data in files:
-            _write(path, data)
-        _sync_filesystems(folders, syncfs)
+        for one in placed:
+            _write_at(one, sync=False)
+        _syncfs_each(folders, syncfs)
     else:
-        for done in [syncers.submit(_write_synced, path, data) for path, data in files]:
+        for done in [syncers.submit(_write_at, one, True) for one in placed]:
             done.result()  # raises the first failure (the temporary files stay unnamed)
     try:
-        for path, _ in files:
-            _tmp(path).replace(path)
+        for one in placed:
+            _rename_at(one)
     finally:
         # Also after a failed rename: what was renamed is durable before anyone asks again.
         if syncfs is not None:
-            _sync_filesystems(folders, syncfs)
+            _syncfs_each(folders, syncfs)
         else:
-            for folder in folders:
-                fsync_dir(folder)
+            for folder, fd in folders.items():
+                try:
+                    os.fsync(fd)
+                except OSError as err:
+                    raise OSError(err.errno, err.strerror, folder) from None

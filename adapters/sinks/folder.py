@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +95,8 @@ class FolderSink:
 
     @staticmethod
     def _written(path: Path) -> bool:
-        return all(p.is_file() for p in (path, _side(path, ".jws"), _side(path, ".meta")))
+        base = os.fspath(path)
+        return all(os.path.isfile(base + suffix) for suffix in ("", ".jws", ".meta"))
 
     async def already_delivered(self, message_id: str) -> bool:
         return self._written(self._path(message_id))
@@ -114,9 +116,11 @@ class FolderSink:
         results: list[DeliveryResult] = []
         files: list[tuple[Path, bytes]] = []
         sides: list[tuple[Path, bytes]] = []
+        batch: set[Path] = set()  # the files of this batch: the same id again is a duplicate
         for path, delivery in zip(paths, deliveries, strict=True):
-            duplicate = self._written(path) or any(f == path for f, _ in files)
+            duplicate = path in batch or self._written(path)
             if not duplicate:
+                batch.add(path)
                 jws = delivery.signature if delivery.is_full else delivery.countersignature
                 amendment = amendment_of(delivery)
                 record = {

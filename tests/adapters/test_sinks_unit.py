@@ -22,11 +22,12 @@ from adapters.errors import (
     UnknownSink,
 )
 from adapters.registry import build_sink, sink_names
-from adapters.runner import backoff_delay, reason_of
+from adapters.runner import backoff_delay, fetch_batch, reason_of
 from adapters.sinks.folder import FolderSink
 from adapters.sinks.jsonl import JsonlSink
 from adapters.sinks.webhook import HDR_HMAC, WebhookSink
 from schemas.countersign import sha256_digest
+from schemas.pull import FULL_FETCH
 from schemas.subjects import HDR_ORIGINAL_DIGEST, HDR_SIGNATURE, HDR_VIEW
 
 
@@ -189,3 +190,23 @@ def test_backoff_is_jittered_under_an_exponential_cap() -> None:
         delays = [backoff_delay(attempt, retry, rng) for _ in range(200)]
         assert all(0 <= d <= cap for d in delays)
         assert max(delays) > cap * 0.8  # it does use the whole window
+
+
+class _Sub:
+    """Answers a first fetch with one delivery and the second with what it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, float | None]] = []
+
+    async def fetch(self, batch: int = 1, timeout: float | None = 5) -> list[int]:  # noqa: ASYNC109
+        self.asked.append((batch, timeout))
+        return list(range(batch))
+
+
+async def test_a_sink_waits_for_a_full_batch_not_a_few_milliseconds() -> None:
+    # A sink pays two file-system syncs per batch: the rest of a batch may take longer
+    # than the hub's quick fetch to arrive on a busy machine, and is waited for.
+    sub = _Sub()
+    msgs = await fetch_batch(sub, 64, 1.0)  # type: ignore[arg-type]
+    assert len(msgs) == 64
+    assert sub.asked == [(1, 1.0), (63, FULL_FETCH)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from adapters.base import BatchSink, DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
+from adapters.receipting import ReceiptPublisher, ToReceipt
 from adapters.registry import build_sink
-from adapters.runner import RunnerSettings, SinkRunner, consumer_name
+from adapters.runner import RunnerSettings, SinkRunner, consumer_name, fetch_batch
 from hub.jetstream.consumers import ensure_consumer, sink_consumer_config
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import HDR_MSG_ID, deadletter_stream
@@ -80,6 +81,21 @@ class Batches(WrappedSink):
             self.crash_once = False
             raise RuntimeError("power cut after the batch was durable, before any receipt")
         return results
+
+
+@dataclass
+class Receipts:
+    """Stands for a runner's receipt publisher: ``before`` is awaited (and may raise)
+    before each batch of receipts is stored; ``stored`` counts the receipts of each."""
+
+    inner: ReceiptPublisher
+    before: Callable[[], Awaitable[None]]
+    stored: list[int] = field(default_factory=list)
+
+    async def publish_all(self, receipts: Sequence[ToReceipt]) -> None:
+        await self.before()
+        await self.inner.publish_all(receipts)
+        self.stored.append(len(receipts))
 
 
 def runner_for(
@@ -255,4 +271,65 @@ async def test_a_batch_held_past_ack_wait_is_not_redelivered(
     info = await js.consumer_info("DELIVERY", consumer_name(COUNTRY, "folder"))
     assert info.num_redelivered == 0
     assert inbox(tmp_path, COUNTRY) == sorted(s.message_id for s in sent)
+    await drained(js, "folder")
+
+
+async def test_receipts_and_acks_finish_behind_the_next_batch(
+    js: JetStreamContext, td: TestDirectory, tmp_path: Path
+) -> None:
+    # The app's way (overlap): a batch is written, then its receipts and acks finish
+    # while the next batch is fetched and written; nothing is acked before its receipt.
+    sent = [await publish_delivery(js, td) for _ in range(6)]
+    runner = runner_for(js, td, Batches(folder(tmp_path, COUNTRY)), "folder")
+    runner.settings = dataclasses.replace(runner.settings, fetch_batch=3)
+    first_may_store = asyncio.Event()
+
+    async def held() -> None:
+        if not receipts.stored:
+            await first_may_store.wait()  # the first batch's receipts held back
+
+    receipts = Receipts(runner.receipts, held)
+    runner.receipts = receipts  # type: ignore[assignment]
+    await runner.start()
+    first = await fetch_batch(runner._sub, 3, 1.0)  # type: ignore[arg-type]
+    await runner.settle(first, overlap=True)  # written; receipts held behind
+    assert inbox(tmp_path, COUNTRY) == sorted(s.message_id for s in sent[:3])
+    info = await js.consumer_info("DELIVERY", consumer_name(COUNTRY, "folder"))
+    assert info.num_ack_pending == 3  # not acked: its receipts are not stored
+    second = await fetch_batch(runner._sub, 3, 1.0)  # type: ignore[arg-type]
+    settling = asyncio.create_task(runner.settle(second, overlap=True))
+    await until(lambda: len(inbox(tmp_path, COUNTRY)) == 6)  # written beside the first
+    first_may_store.set()
+    await settling
+    await runner.stop()  # waits for the batch behind
+    assert receipts.stored == [3, 3]
+    assert [r.message_id for r in await read_receipts(js, td)] == [s.message_id for s in sent]
+    await drained(js, "folder")
+
+
+async def test_a_batch_behind_whose_receipts_fail_comes_again_and_is_receipted(
+    js: JetStreamContext, td: TestDirectory, tmp_path: Path
+) -> None:
+    sent = [await publish_delivery(js, td) for _ in range(4)]
+    sink = Batches(folder(tmp_path, COUNTRY))
+    runner = runner_for(js, td, sink, "folder")
+    failed: list[bool] = []
+
+    async def failing_once() -> None:
+        if not failed:
+            failed.append(True)
+            raise TimeoutError("RECEIPTS did not answer")
+
+    runner.receipts = Receipts(runner.receipts, failing_once)  # type: ignore[assignment]
+    await runner.start()
+    msgs = await fetch_batch(runner._sub, 4, 1.0)  # type: ignore[arg-type]
+    await runner.settle(msgs, overlap=True)
+    await runner.flush()  # its receipts failed: nak'ed, nothing acked
+    assert failed == [True] and await read_receipts(js, td) == []
+    assert await runner.drain() == 4  # back, found written, receipted now
+    await runner.stop()
+    assert sink.batches == [4, 4]
+    assert inbox(tmp_path, COUNTRY) == sorted(s.message_id for s in sent)
+    receipts = await read_receipts(js, td)
+    assert sorted(r.message_id for r in receipts) == sorted(s.message_id for s in sent)
     await drained(js, "folder")

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from schemas.pull import QUICK_FETCH, fetch_first_then_rest
+from schemas.pull import FULL_FETCH, QUICK_FETCH, fetch_first_then_rest
 
 T = TypeVar("T")
 
@@ -72,3 +72,9 @@ def test_the_first_is_kept_when_the_rest_times_out_or_fails() -> None:
     failed = run(fetch_first_then_rest(Sub([1], ConnectionError("gone")), 1.0, rest_of(4)))
     assert failed.msgs == [1]
     assert isinstance(failed.failure, ConnectionError)
+
+
+def test_the_rest_may_be_given_longer() -> None:
+    sub = Sub([1], [2, 3])
+    assert run(fetch_first_then_rest(sub, 1.0, rest_of(2), FULL_FETCH)).msgs == [1, 2, 3]
+    assert sub.asked == [(1, 1.0), (2, FULL_FETCH)]
