@@ -38,6 +38,8 @@ from nats.js.errors import (
     ServiceUnavailableError,
 )
 
+from hub.jetstream import wire
+
 __all__ = ["ACK_TIMEOUT", "JetStreamWriter", "Write"]
 
 ACK_TIMEOUT = 10.0
@@ -146,9 +148,7 @@ class JetStreamWriter:
                 token = str(next(self._tokens))
                 tokens.append(token)
                 self._pending[token] = (waited, slot)
-                await self._nc.publish(
-                    w.subject, w.body, reply=f"{self._base}.{token}", headers=w.headers
-                )
+                await wire.publish(self._nc, w.subject, w.body, f"{self._base}.{token}", w.headers)
             if not writes and not also:
                 return []
             return await waited.future
@@ -174,7 +174,10 @@ class JetStreamWriter:
             if error:
                 waited.fail(_api_error(error))
             else:
-                waited.ack(slot, api.PubAck.from_response(reply))
+                # The two fields JetStream always sends, built directly: from_response
+                # walks the dataclass fields of PubAck for every write.
+                ack = api.PubAck(reply["stream"], reply["seq"], duplicate=reply.get("duplicate"))
+                waited.ack(slot, ack)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             waited.fail(APIError(description=f"unreadable JetStream reply: {exc}"))
 
