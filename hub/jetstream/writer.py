@@ -117,7 +117,7 @@ class JetStreamWriter:
     async def start(self) -> None:
         """Subscribe to the replies (under the connection's own inbox prefix)."""
         self._base = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(f"{self._base}.*", cb=self._on_reply)
+        self._sub = await wire.subscribe_direct(self._nc, f"{self._base}.*", self._on_reply)
 
     async def stop(self) -> None:
         """Stop listening for acknowledgements (the writes awaited are answered first)."""
@@ -160,7 +160,7 @@ class JetStreamWriter:
                 companion.remove_done_callback(waited.companion_done)
                 companion.cancel()  # no-op when done
 
-    async def _on_reply(self, msg: Msg) -> None:
+    def _on_reply(self, msg: Msg) -> None:
         found = self._pending.pop(msg.subject[len(self._base) + 1 :], None)
         if found is None or found[0].future.done():
             return  # a reply after its timeout or its write's first error: moved on
