@@ -23,6 +23,7 @@ FAST = [
     ("wire.a", "", {}),
     ("wire.a", "_INBOX.abc.8", None),
     ("wire.a", "", None),
+    ("wire.a", "", {"Empty": ""}),
 ]
 # Headers nats-py changes (strips, turns line breaks to blanks, skips an empty name): left
 # to nats-py.
@@ -31,6 +32,9 @@ CHANGED = [
     {"Key": "  blanks around  "},
     {"Key": "line\r\nINFO {}"},
     {"": "x", "Key": "y"},
+    {"Key": "\xa0no-break space\u2003"},
+    {"Key": "x", "Other": "trailing\t"},
+    {"Key": "a\rb"},
 ]
 
 
