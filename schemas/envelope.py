@@ -135,6 +135,15 @@ def _repeated_key_path(text: str) -> str:
     return "(unknown)"  # pragma: no cover - the first parse found a repeat
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every message: json.loads with a hook builds a new decoder (and its
+# scanner) on every call. The decoder keeps no state between calls.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+
+
 def load_json(raw: bytes) -> Any:
     """The JSON value of UTF-8 ``raw``, refusing what JSON readers could read two ways.
 
@@ -147,15 +156,13 @@ def load_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJson(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+        if text.startswith("\ufeff"):  # json.loads refuses it, with its own words
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return _DECODER.decode(text)
     except _Repeated:
         raise DuplicateKey(_repeated_key_path(text)) from None
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise MalformedJson(f"message is not JSON: {exc}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def parse_envelope(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:

@@ -88,10 +88,17 @@ def sign_detached(payload: bytes, key: Ed25519PrivateKey, kid: str) -> str:
     Returns:
         The detached JWS, ``header..signature``.
     """
-    header = {"alg": ALG, "b64": False, "crit": ["b64"], "kid": kid}
-    encoded = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+    encoded = _encoded_header(kid)
     signature = key.sign(encoded.encode("ascii") + b"." + payload)
     return f"{encoded}..{b64url_encode(signature)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_header(kid: str) -> str:
+    """The protected header a signature by ``kid`` carries, encoded (the same every time:
+    the hub countersigns every redacted view with its one key)."""
+    header = {"alg": ALG, "b64": False, "crit": ["b64"], "kid": kid}
+    return b64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
 
 def parse_detached(jws: str) -> tuple[JwsHeader, bytes]:

@@ -31,6 +31,9 @@ from schemas.govdoc import rfc3339
 
 __all__ = ["Outcome", "OutcomeStatus", "RecipientView", "RefusedRecipient"]
 
+# One encoder (json.dumps with arguments builds a new one on every call).
+_WIRE = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
 _REASON_CODES_TEXT = ", ".join(
     sorted(c for c in REASON_CODES if c not in ("error", "governance_error"))
 )
@@ -102,7 +105,7 @@ class Outcome(BaseModel):
 
     def to_json(self) -> bytes:
         """The bytes on the wire (see the module docstring for their exact form)."""
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode()
+        return _WIRE.encode(self.model_dump(mode="json")).encode()
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form as a dict (JSON types, keys in wire order)."""

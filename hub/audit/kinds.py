@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.audit.entries import REDELIVERED, AuditEntry, EntryKind, Refusal
+from hub.audit.entries import REDELIVERED, AuditEntry, EntryKind
 from hub.audit.errors import AuditEntryInvalid
 
 __all__ = [
@@ -164,7 +164,7 @@ def undeliverable(message_id: str, refused: list[tuple[str, str]]) -> AuditEntry
     return _build(
         kind=EntryKind.UNDELIVERABLE,
         message_id=message_id,
-        refused=tuple(Refusal(country=cc, reason=reason) for cc, reason in refused),
+        refused=_refusals(refused),
     )
 
 
@@ -177,7 +177,7 @@ def not_routed(message_id: str, refused: list[tuple[str, str]]) -> AuditEntry:
     return _build(
         kind=EntryKind.NOT_ROUTED,
         message_id=message_id,
-        refused=tuple(Refusal(country=cc, reason=reason) for cc, reason in refused),
+        refused=_refusals(refused),
     )
 
 
@@ -348,6 +348,12 @@ def server_restarted(hub_id: str, exit_code: int, attempt: int) -> AuditEntry:
         hub_id=hub_id,
         detail=f"nats-server {how}; started again (restart {attempt} in a row)",
     )
+
+
+def _refusals(refused: list[tuple[str, str]]) -> tuple[dict[str, str], ...]:
+    # Plain dicts, validated into Refusal entries with the entry in one call (a Refusal
+    # model each cost ~3 us more per party) and named in its AuditEntryInvalid if wrong.
+    return tuple({"country": cc, "reason": reason} for cc, reason in refused)
 
 
 def _build(**fields: Any) -> AuditEntry:

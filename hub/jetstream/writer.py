@@ -38,6 +38,8 @@ from nats.js.errors import (
     ServiceUnavailableError,
 )
 
+from hub.jetstream import wire
+
 __all__ = ["ACK_TIMEOUT", "JetStreamWriter", "Write"]
 
 ACK_TIMEOUT = 10.0
@@ -115,7 +117,7 @@ class JetStreamWriter:
     async def start(self) -> None:
         """Subscribe to the replies (under the connection's own inbox prefix)."""
         self._base = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(f"{self._base}.*", cb=self._on_reply)
+        self._sub = await wire.subscribe_direct(self._nc, f"{self._base}.*", self._on_reply)
 
     async def stop(self) -> None:
         """Stop listening for acknowledgements (the writes awaited are answered first)."""
@@ -146,9 +148,7 @@ class JetStreamWriter:
                 token = str(next(self._tokens))
                 tokens.append(token)
                 self._pending[token] = (waited, slot)
-                await self._nc.publish(
-                    w.subject, w.body, reply=f"{self._base}.{token}", headers=w.headers
-                )
+                await wire.publish(self._nc, w.subject, w.body, f"{self._base}.{token}", w.headers)
             if not writes and not also:
                 return []
             return await waited.future
@@ -160,7 +160,7 @@ class JetStreamWriter:
                 companion.remove_done_callback(waited.companion_done)
                 companion.cancel()  # no-op when done
 
-    async def _on_reply(self, msg: Msg) -> None:
+    def _on_reply(self, msg: Msg) -> None:
         found = self._pending.pop(msg.subject[len(self._base) + 1 :], None)
         if found is None or found[0].future.done():
             return  # a reply after its timeout or its write's first error: moved on
@@ -174,7 +174,10 @@ class JetStreamWriter:
             if error:
                 waited.fail(_api_error(error))
             else:
-                waited.ack(slot, api.PubAck.from_response(reply))
+                # The two fields JetStream always sends, built directly: from_response
+                # walks the dataclass fields of PubAck for every write.
+                ack = api.PubAck(reply["stream"], reply["seq"], duplicate=reply.get("duplicate"))
+                waited.ack(slot, ack)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             waited.fail(APIError(description=f"unreadable JetStream reply: {exc}"))
 

@@ -53,6 +53,9 @@ from schemas.envelope import Envelope
 
 __all__ = ["ROUTES_BUCKET", "Amendment", "AmendmentIndex", "RoutedRecord"]
 
+# One encoder (json.dumps with arguments builds a new one on every call).
+_RECORD = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
 NOT_RECIPIENT = "not_amended_recipient"
 """The routing reason of a party an amendment does not reach (it had not the original)."""
 
@@ -106,7 +109,7 @@ class RoutedRecord:
             "superseded_by": self.superseded_by,
             "retracted_by": self.retracted_by,
         }
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        return _RECORD.encode(doc).encode()
 
     @classmethod
     def from_json(cls, message_id: str, raw: bytes) -> RoutedRecord:

@@ -308,6 +308,11 @@ def decide(
 ) -> Decision:
     """Decide who receives ``envelope`` and in which view.
 
+    A message that answers none (no ``in_reply_to``) is decided by its sender, theme, type,
+    TLP and ``to`` alone, given the directory and which covering agreements are in force
+    at ``at``: that decision is kept in the agreement set (:data:`_KEPT` at most) and
+    given again, under the new message's id, to the next message that has the same.
+
     Args:
         envelope: the accepted message (signature and schema already checked).
         agreements: the loaded agreement set (in force or not; checked at ``at``).
@@ -318,6 +323,42 @@ def decide(
     Returns:
         The recipients with their views, the ``to`` entries refused, the others excluded.
     """
+    if envelope.in_reply_to is not None:  # the requests remembered decide too
+        return _decide(envelope, agreements, directory, at, requests)
+    covering = agreements.covering(envelope.theme.value, envelope.type)
+    key = (
+        envelope.sender.country,
+        envelope.theme.value,
+        envelope.type,
+        envelope.handling,
+        frozenset(envelope.to) if envelope.to else None,
+        tuple(status.not_in_force_code(at) for status in covering),
+    )
+    kept = agreements.decisions
+    found = kept.get(key)
+    # The directory is kept with the decision: compared by identity, it cannot be another
+    # one at the same address while the cache holds it.
+    if found is not None and found[0] is directory:
+        made: Decision = found[1]
+        return Decision(envelope.id, [*made.recipients], [*made.refused], [*made.excluded])
+    decision = _decide(envelope, agreements, directory, at, requests)
+    if len(kept) >= _KEPT:
+        kept.clear()
+    kept[key] = (directory, decision)
+    return decision
+
+
+_KEPT = 4096
+"""Decisions an agreement set keeps (a sender's every ``to`` list is a key of its own)."""
+
+
+def _decide(
+    envelope: Envelope,
+    agreements: AgreementSet,
+    directory: Directory,
+    at: datetime,
+    requests: RequestMemory,
+) -> Decision:
     sender = envelope.sender.country
     to = set(envelope.to) if envelope.to else None
     requester: str | None = None

@@ -92,10 +92,22 @@ class AgreementStatus:
         """Every party has signed the current text."""
         return not self.missing
 
+    def not_in_force_code(self, at: datetime) -> str | None:
+        """Why the agreement is not in force at ``at`` (a reason code), None when it is."""
+        a = self.agreement
+        if self.missing:
+            return "not_signed"
+        if at < a.valid_from:
+            return "not_yet_valid"
+        if at >= a.valid_until:
+            return "expired"
+        return None
+
     def in_force_at(self, at: datetime) -> tuple[bool, str | None, str]:
         """``(in force, reason code or None, sentence)`` at time ``at``."""
         a = self.agreement
-        if self.missing:
+        code = self.not_in_force_code(at)
+        if code == "not_signed":
             why = "; ".join(problem for _party, problem in self.bad)
             return (
                 False,
@@ -103,13 +115,13 @@ class AgreementStatus:
                 f"agreement {a.id!r} is not signed by {', '.join(self.missing)}"
                 + (f" ({why})" if why else ""),
             )
-        if at < a.valid_from:
+        if code == "not_yet_valid":
             return (
                 False,
                 "not_yet_valid",
                 f"agreement {a.id!r} is in force from {rfc3339(a.valid_from)}",
             )
-        if at >= a.valid_until:
+        if code == "expired":
             return False, "expired", f"agreement {a.id!r} expired at {rfc3339(a.valid_until)}"
         return True, None, f"agreement {a.id!r} is in force until {rfc3339(a.valid_until)}"
 
@@ -123,6 +135,8 @@ class AgreementSet:
     _index: dict[tuple[str, str], tuple[AgreementStatus, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    decisions: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Decisions already made under this set (:func:`hub.policy.decide.decide`'s cache)."""
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.statuses, key=lambda s: s.id))

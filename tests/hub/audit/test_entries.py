@@ -75,6 +75,9 @@ def test_payload_content_has_no_field_to_go_in() -> None:
         kinds.rejected(MID, "GT", "suspect Juan Pérez seen in Tapachula", DIGEST, 1)
     with pytest.raises(AuditEntryInvalid, match="digest"):
         kinds.routed(MID, "SV", "a1", None, "full", "the payload itself")
+    for kind in (kinds.not_routed, kinds.undeliverable):
+        with pytest.raises(AuditEntryInvalid, match=r"refused\.1\.reason"):
+            kind(MID, [("GT", "sender_self"), ("HN", "Juan Pérez is not for HN")])
     data = json.loads(_every_kind()[0].with_index(0).canonical())
     data["payload"] = {"alias": "El Flaco"}
     with pytest.raises(AuditEntryInvalid, match="payload"):
