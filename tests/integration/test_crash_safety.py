@@ -273,9 +273,13 @@ async def test_two_hub_processes_one_killed_deliver_and_audit_every_message_once
         e.message_id for e in entries if e.kind is EntryKind.ROUTED and e.recipient == "US"
     )
     assert set(received) == ids and set(routed) == ids  # each decision on record at least once
-    # A decision on record twice is a redelivery and says so. (The first one may say so
-    # too: the hub can die after claiming the id and before its entries are stored.)
-    seen: set[str | None] = set()
-    for entry in (e for e in entries if e.kind is EntryKind.RECEIVED):
-        assert entry.message_id not in seen or entry.detail == REDELIVERED, entry
-        seen.add(entry.message_id)
+    # A decision on record twice is a redelivery and says so: of n entries of one id, at
+    # least n - 1 are marked. Which one is unmarked is not fixed: under load a slow hub's
+    # first handling can be stored after the redelivery's (ack_wait is 2 s here), and the
+    # first one may be marked too (the hub can die after claiming the id and before its
+    # entries are stored).
+    marked = Counter(
+        e.message_id for e in entries if e.kind is EntryKind.RECEIVED and e.detail == REDELIVERED
+    )
+    for message_id, times in received.items():
+        assert marked[message_id] >= times - 1, (message_id, times, marked[message_id])
