@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -141,14 +142,26 @@ def _refuse_constant(name: str) -> Any:
 
 # One decoder for every message: json.loads with a hook builds a new decoder (and its
 # scanner) on every call. The decoder keeps no state between calls.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one beyond a 64-bit float's
+    range (``1e999``) is refused rather than read as infinity, which no JSON can carry on."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond a 64-bit float's range")
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_constant=_refuse_constant, parse_float=_finite
+)
 
 
 def load_json(raw: bytes) -> Any:
     """The JSON value of UTF-8 ``raw``, refusing what JSON readers could read two ways.
 
     Raises:
-        MalformedJson: not UTF-8, not JSON, or a NaN/Infinity constant.
+        MalformedJson: not UTF-8, not JSON, a NaN/Infinity constant, or a number beyond
+            a 64-bit float's range.
         DuplicateKey: an object names a key twice (``err.path`` says where).
     """
     try:

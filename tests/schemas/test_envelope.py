@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.envelope import parse_envelope
+from schemas.envelope import load_json, parse_envelope
 from schemas.errors import DuplicateKey, InvalidEnvelope, MalformedJson, MessageTooLarge
 from schemas.registry import REGISTRY
 
@@ -95,10 +95,18 @@ def test_bad_envelopes_name_the_field(changes: dict[str, Any], field: str) -> No
     assert info.value.code == "invalid_envelope"
 
 
-@pytest.mark.parametrize("data", [b"\xff\xfe", b"{", b'{"a": NaN}', b""])
+@pytest.mark.parametrize(
+    "data", [b"\xff\xfe", b"{", b'{"a": NaN}', b"", b'{"a": 1e999}', b'{"a": -1.5e400}']
+)
 def test_not_json(data: bytes) -> None:
     with pytest.raises(MalformedJson):
         parse_envelope(data)
+
+
+def test_a_number_beyond_a_float_is_named() -> None:
+    with pytest.raises(MalformedJson, match="1e999 is beyond a 64-bit float's range"):
+        parse_envelope(b'{"id": "x", "lat": 1e999}')
+    assert load_json(b'{"lat": 14.6349, "big": 1e308}') == {"lat": 14.6349, "big": 1e308}
 
 
 def test_not_an_object() -> None:
