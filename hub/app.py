@@ -15,10 +15,11 @@ With an audit log (an audit hook whose ``writer`` is one, such as
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import nats
 import structlog
@@ -27,13 +28,17 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from hub.audit import AuditWriter, kinds
-from hub.audit.election import ELECTION_GRACE, through_election
-from hub.audit.errors import AuditStoreError
+from hub.audit.election import StartPatience
 from hub.audit.seen import Arbiter
 from hub.config import HubSettings
-from hub.errors import ConsumerTampered, NatsServerError
+from hub.errors import ConsumerTampered
 from hub.governance import Governance, HubSigner
-from hub.jetstream.consumers import ConsumerRepair, ensure_sink_consumers
+from hub.jetstream.consumers import (
+    ConsumerRepair,
+    ensure_consumer,
+    ensure_sink_consumers,
+    sink_consumer_configs,
+)
 from hub.jetstream.pull import CountPulls, LogPulls
 from hub.jetstream.streams import (
     LEGACY_INGRESS,
@@ -61,7 +66,6 @@ from schemas.subjects import ingress_stream
 __all__ = ["HubApp", "create_app"]
 
 log = structlog.get_logger("enlace.hub.app")
-T = TypeVar("T")
 
 
 @dataclass
@@ -87,8 +91,23 @@ class HubApp:
     intake: Intake | None = None
     _js: JetStreamContext | None = None
 
-    async def start(self) -> None:
-        """Connect, create or update streams, buckets and the consumer, start the workers."""
+    async def start(self, patience: StartPatience | None = None) -> None:
+        """Connect, create or update streams, buckets and the consumers, start the workers.
+
+        Each JetStream request is asked again while the cluster does not answer (a node
+        just back, a leader being elected) until ``patience``'s deadline: a hub started
+        then waits, not exits.
+
+        Args:
+            patience: the start's deadline (``enlace up`` shares one with the audit log's
+                opening); by default :data:`~hub.audit.election.START_GRACE` from now.
+
+        Raises:
+            NatsServerError: the cluster did not answer before the deadline.
+            ConsumerTampered: see :meth:`_check_consumers`.
+        """
+        patience = patience or StartPatience()
+        answered = patience.answered
         self.nc = await nats.connect(
             servers=self.settings.url.split(","),
             name=self.name,
@@ -98,16 +117,16 @@ class HubApp:
         )
         js = self._js = self.nc.jetstream(timeout=10)
         parties = self.governance.directory.party_codes
-        streams = await _answered(
+        streams = await answered(
             lambda: ensure_streams(js, self.settings, parties), "the hub's streams"
         )
         # An upgrade: what the old hub left in the one INGRESS comes first.
         ingress = [s for s in streams if s == LEGACY_INGRESS]
         ingress += [ingress_stream(cc) for cc in parties]
-        await self._check_consumers(js, ingress)
+        await self._check_consumers(js, ingress, patience)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew
-        seen, requests, onward, routes = await _answered(
+        seen, requests, onward, routes = await answered(
             lambda: _buckets(js, self.settings, window.total_seconds(), replicas),
             "the hub's buckets",
         )
@@ -119,7 +138,7 @@ class HubApp:
             self.settings,
             self.governance,
             self.signer,
-            await self._seen_ids(js, seen),
+            await answered(lambda: self._seen_ids(js, seen), "the accepted ids of the window"),
             KvRequestMemory(requests, OnwardMemory(onward)),
             AmendmentIndex(routes),
             audit=self.audit,
@@ -141,7 +160,7 @@ class HubApp:
                 metrics=self.metrics,
                 hooks=hooks,
             )
-            await self.receipts.start()
+            await answered(self.receipts.start, "the receipts' consumer and bucket")
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
     async def _seen_ids(self, js: JetStreamContext, kv: KeyValue) -> SeenIdStore:
@@ -162,23 +181,33 @@ class HubApp:
             log.info("seen_ids_arbiter", held=len(writer.arbiter.index), from_bucket=len(earlier))
         return AuditSeenIds(writer)
 
-    async def _check_consumers(self, js: JetStreamContext, ingress: Iterable[str]) -> None:
+    async def _check_consumers(
+        self, js: JetStreamContext, ingress: Iterable[str], patience: StartPatience
+    ) -> None:
         """Make every durable consumer, or mend one that was changed; on the record either way.
 
         Args:
             js: the hub's JetStream context.
             ingress: the ingress streams whose consumer ``hub`` to make or mend.
+            patience: the start's deadline: each consumer is asked for again until then.
 
         Raises:
             ConsumerTampered: a consumer was changed beyond what the server can put back
                 (recorded in the audit log first when there is one).
+            NatsServerError: the cluster did not answer before the deadline.
         """
+        # Each consumer asked for on its own: a later one's retry does not ask again for
+        # one already mended (its repair would then go unrecorded).
+        wanted = [
+            *[(s, partial(ensure_hub_consumer, js, self.settings, s)) for s in ingress],
+            ("RECEIPTS", partial(ensure_receipts_consumer, js, self.settings)),
+            *[
+                ("DELIVERY", partial(ensure_consumer, js, "DELIVERY", config))
+                for config in sink_consumer_configs(self.sinks)
+            ],
+        ]
         try:
-            repairs = [
-                *[await ensure_hub_consumer(js, self.settings, stream) for stream in ingress],
-                await ensure_receipts_consumer(js, self.settings),
-                *await ensure_sink_consumers(js, self.sinks),
-            ]
+            repairs = [await patience.answered(make, f"a consumer of {s}") for s, make in wanted]
         except ConsumerTampered as err:
             await self._audit_consumer(err.stream, err.consumer, "refused", err.code)
             raise
@@ -302,20 +331,6 @@ def create_app(
     if clock is not None:
         app.clock = clock
     return app
-
-
-async def _answered(attempt: Callable[[], Awaitable[T]], what: str) -> T:
-    """``attempt()`` (idempotent: it makes what is missing), tried again while the cluster
-    does not answer for a stream (a node just back, a leader being elected), for up to
-    :data:`~hub.audit.election.ELECTION_GRACE` seconds: a hub started then waits, not exits.
-
-    Raises:
-        NatsServerError: JetStream did not answer within that time.
-    """
-    try:
-        return await through_election(attempt, ELECTION_GRACE, what, event="jetstream_retry")
-    except AuditStoreError as err:
-        raise NatsServerError(str(err)) from None
 
 
 async def _buckets(

@@ -238,6 +238,13 @@ def note_origin(note: str) -> str:
     return note.split("\n", 1)[0]
 
 
+def note_size(note: str) -> int | None:
+    """The second line of a checkpoint note (its tree size), not verified; None when it
+    is not a number."""
+    lines = note.split("\n", 2)
+    return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
+
+
 def log_origin(existing: str | None, deployment_id: str | None, hub_id: str) -> str:
     """The origin the hub writes its checkpoints under.
 

@@ -26,8 +26,9 @@ from functools import partial
 
 import nats.errors
 from nats.js import JetStreamContext
+from nats.js.errors import APIError
 
-from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin
+from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin, note_size
 from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.entries import AuditEntry
 from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
@@ -65,6 +66,42 @@ async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str)
         hub_id: the directory's hub id, for a deployment without an id.
     """
     return log_origin(await AuditReader(js).origin(), deployment_id, hub_id)
+
+
+_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
+_HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+
+
+async def _store_checkpoint(
+    js: JetStreamContext, note: str, size: int, headers: dict[str, str]
+) -> bool:
+    """Store the checkpoint ``note`` of ``size`` entries unless the latest stored one is
+    larger; whether it was stored.
+
+    Several hub processes write checkpoints of the one log, each of the log as it knows
+    it. One that knew less, stored after one that knew more, would make the log's latest
+    checkpoint smaller than one the parties' witnesses cosigned: a rollback to them. So
+    the store expects the latest checkpoint read to be still the last
+    (``Nats-Expected-Last-Subject-Sequence``); when another came in between, it looks
+    again.
+    """
+    reader = AuditReader(js)
+    while True:
+        latest = await reader.latest_checkpoint_message()
+        if latest is not None and (note_size(latest.note) or 0) > size:
+            return False  # another writer's, of more of the log
+        expect = {_HDR_EXPECTED_LAST_SUBJECT_SEQ: str(latest.seq if latest else 0)}
+        try:
+            await js.publish(
+                CHECKPOINT_SUBJECT,
+                note.encode(),
+                stream=CHECKPOINT_STREAM,
+                headers={**headers, **expect},
+            )
+            return True
+        except APIError as exc:
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
 
 
 class AuditWriter:
@@ -200,6 +237,9 @@ class AuditWriter:
     async def checkpoint(self) -> str:
         """Sign and store a checkpoint of the log as it is now; returns the note.
 
+        Not stored when the latest stored checkpoint (another hub process's) is of more of
+        the log: the log's latest checkpoint never shrinks (:func:`_store_checkpoint`).
+
         The message also carries this writer's signed state (header ``Enlace-Audit-State``)
         so that the next writer can start from here instead of re-reading the log.
         """
@@ -215,14 +255,13 @@ class AuditWriter:
         if leaves is not None:
             headers[HDR_LEAVES] = leaves_header(self._signer.sign_note(leaves.text()))
         note = self._signer.sign(cp)
-        await through_election(
-            lambda: self._js.publish(
-                CHECKPOINT_SUBJECT, note.encode(), stream=CHECKPOINT_STREAM, headers=headers or None
-            ),
+        stored = await through_election(
+            partial(_store_checkpoint, self._js, note, cp.size, headers),
             self._tail.election_grace,
             "a checkpoint",
         )
-        tail.forget_leaves(cp.size)
+        if stored:  # else its leaves go with this writer's next checkpoint
+            tail.forget_leaves(cp.size)
         self._checkpointed = max(self._checkpointed, cp.size)
         return note
 

@@ -174,14 +174,14 @@ async def ensure_consumer(
     return repair
 
 
+def sink_consumer_configs(sinks: Mapping[str, Sequence[str]]) -> list[ConsumerConfig]:
+    """The DELIVERY consumer of every configured sink (country → sink names), in order."""
+    return [sink_consumer_config(cc, name) for cc, names in sorted(sinks.items()) for name in names]
+
+
 async def ensure_sink_consumers(
     js: JetStreamContext, sinks: Mapping[str, Sequence[str]]
 ) -> list[ConsumerRepair]:
     """The DELIVERY consumer of every configured sink (country → sink names), checked."""
-    repairs = []
-    for country, names in sorted(sinks.items()):
-        for sink_name in names:
-            repair = await ensure_consumer(js, "DELIVERY", sink_consumer_config(country, sink_name))
-            if repair is not None:
-                repairs.append(repair)
-    return repairs
+    repairs = [await ensure_consumer(js, "DELIVERY", c) for c in sink_consumer_configs(sinks)]
+    return [repair for repair in repairs if repair is not None]

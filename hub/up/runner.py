@@ -13,6 +13,11 @@
    over its own login with its own system key), which the hub answers with consistency
    proofs (:mod:`hub.audit.witness`).
 
+Every JetStream request of the start (the audit streams and log, the hub's streams,
+buckets and consumers) is asked again while the cluster does not answer (a node just
+back, a leader being elected), within one bound for the whole start
+(:class:`~hub.audit.election.StartPatience`): a hub started then waits, it does not exit.
+
 SIGINT/SIGTERM stop it all (the hub drains its batches first, then the adapters, then
 the server). SIGHUP reloads governance and applies what it added to NATS
 (:mod:`hub.up.reload`). ``state/hub.pid`` lets ``enlace reload`` find the process.
@@ -34,21 +39,24 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
+from nats.js import JetStreamContext
 
 from adapters.errors import AdapterError
 from adapters.witness import Witnesses
 from hub.app import HubApp, create_app
 from hub.audit import AuditError, AuditWriter, CheckpointSigner, kinds
+from hub.audit.election import StartPatience
 from hub.audit.witness import serve_witnesses
 from hub.audit.writer import log_name
 from hub.config import HubSettings
 from hub.deployment import Deployment
 from hub.errors import ConfigError
-from hub.governance import Governance, load_governance, load_signer
+from hub.governance import Governance, HubSigner, load_governance, load_signer
 from hub.governance.changes import loaded_entries, warn_unsigned
 from hub.jetstream.streams import ensure_audit_streams
 from hub.metrics import HubMetrics
@@ -119,6 +127,45 @@ async def start_witnesses(home: Path, sinks: list[tuple[str, str]], url: str) ->
     return witnesses
 
 
+async def open_audit_log(
+    js: JetStreamContext,
+    settings: HubSettings,
+    signer: HubSigner,
+    hub_id: str,
+    patience: StartPatience,
+) -> AuditWriter:
+    """The audit streams made or checked, the log's name learnt, and its writer opened (it
+    reads the log), each JetStream request asked again until ``patience``'s deadline.
+
+    Args:
+        js: the audit writer's JetStream context.
+        settings: the deployment's id (the log's name) and the streams' replicas.
+        signer: the hub key, which signs the checkpoints.
+        hub_id: the directory's hub id (the log's name without a deployment id).
+        patience: the start's deadline.
+
+    Raises:
+        NatsServerError: the cluster did not answer before the deadline.
+        AuditError: the stored log or its streams are refused.
+    """
+    answered = patience.answered
+    await answered(partial(ensure_audit_streams, js, settings), "the audit streams")
+    origin = await answered(
+        partial(log_name, js, settings.deployment_id, hub_id), "the audit log's name"
+    )
+    # The key signs under the log's name (C2SP): verifiers look it up by the origin.
+    return await answered(
+        partial(
+            AuditWriter.open,
+            js,
+            CheckpointSigner(signer.key, origin),
+            origin,
+            replicas=settings.streams.replicas,
+        ),
+        "the audit log",
+    )
+
+
 @dataclass
 class HubRunner:
     """Runs one machine's Enlace until stopped; see the module docstring for the order."""
@@ -149,11 +196,13 @@ class HubRunner:
 
     # -- start ----------------------------------------------------------------------------
 
-    async def _open_audit(self, governance: Governance, options: dict[str, Any]) -> None:
+    async def _open_audit(
+        self, governance: Governance, options: dict[str, Any], patience: StartPatience
+    ) -> None:
+        """The audit writer on a connection of its own (:func:`open_audit_log`); the start
+        recorded."""
         import nats  # local: only the runner needs a second connection
 
-        signer = load_signer(self.deployment, governance)
-        hub_id = governance.directory.hub.id
         self._audit_nc = await nats.connect(
             servers=self.settings.url.split(","),
             name="enlace-hub-audit",
@@ -162,16 +211,10 @@ class HubRunner:
             reconnect_time_wait=0.25,
             **options,
         )
+        signer = load_signer(self.deployment, governance)
+        hub_id = governance.directory.hub.id
         js = self._audit_nc.jetstream(timeout=10)
-        await ensure_audit_streams(js, self.settings)
-        origin = await log_name(js, self.settings.deployment_id, hub_id)
-        # The key signs under the log's name (C2SP): verifiers look it up by the origin.
-        self.audit = await AuditWriter.open(
-            js,
-            CheckpointSigner(signer.key, origin),
-            origin,
-            replicas=self.settings.streams.replicas,
-        )
+        self.audit = await open_audit_log(js, self.settings, signer, hub_id, patience)
         await self.audit.append([kinds.hub_event("start", hub_id), *loaded_entries(governance)])
 
     async def start(self) -> dict[str, Any]:
@@ -181,7 +224,9 @@ class HubRunner:
             UpBusy: another ``enlace up`` of this deployment runs, or a dead one's children
                 do and cannot be stopped.
             GovernanceError: the directory or an agreement is refused.
-            NatsServerError: the embedded server cannot start (busy port, no binary).
+            NatsServerError: the embedded server cannot start (busy port, no binary), or
+                JetStream did not answer within :data:`~hub.audit.election.START_GRACE`
+                seconds (every request of the start is asked again until then).
             ConfigError: settings or credentials are wrong.
             OSError / nats errors: a server given by URL cannot be reached.
         """
@@ -206,7 +251,9 @@ class HubRunner:
         options = hub_user.connect_options() if hub_user else {}
         if not self.settings.embedded:
             await probe(self.settings.url, options)
-        await self._open_audit(governance, options)
+        # From here every JetStream request waits through an election, within one bound.
+        patience = StartPatience()
+        await self._open_audit(governance, options, patience)
         # Every decision goes on the audit record before its INGRESS message is acked.
         hook = AuditLogHook(self.audit) if self.audit is not None else None
         self.app = create_app(
@@ -218,7 +265,7 @@ class HubRunner:
             metrics=metrics,
             sinks=register,
         )
-        await self.app.start()
+        await self.app.start(patience)
         await self._watch_oversize()
         if self.audit is not None:  # operators' tools show quarantined bytes once recorded
             await serve_viewings(self._audit_nc, self.audit)

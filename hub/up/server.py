@@ -300,11 +300,28 @@ class UpServer:
 
 async def probe(url: str, options: dict[str, Any]) -> None:
     """Fail fast (the hub's own connection retries for ever) when ``url`` is unreachable
-    or refuses the hub's login (``options``)."""
+    or refuses the hub's login (``options``).
+
+    Each of a cluster's URLs is tried in turn until one lets the hub in: a node that is
+    down, or frozen (it accepts the connection but says nothing), is not the cluster.
+
+    Raises:
+        OSError: no server could be reached (the last one's error).
+        nats.errors.Error: no server let the hub in (the last one's refusal).
+        TimeoutError: the last server accepted the connection but did not answer.
+    """
     import nats
 
-    nc = await nats.connect(servers=url.split(","), **QUIET_CONNECT, **options)
-    await nc.close()
+    servers = url.split(",")
+    for i, server in enumerate(servers):
+        try:
+            nc = await nats.connect(servers=[server], **QUIET_CONNECT, **options)
+        except (OSError, nats.errors.Error, TimeoutError):
+            if i == len(servers) - 1:
+                raise
+            continue
+        await nc.close()
+        return
 
 
 def warn_external(

@@ -98,10 +98,15 @@ async def settle(fault: FaultUp, sent: Sent, seconds: float) -> Verdicts:
     ids = set(sent.ids)
     deadline = time.monotonic() + seconds
     while True:
+        started = time.monotonic()
         try:
             verdicts = await asyncio.wait_for(read_verdicts(fault, ids), _READ_WITHIN)
         except Exception:  # the server is not back yet, or cannot answer: ask again
             verdicts = None
+        # A long row's log (tens of thousands of entries) takes seconds of a core to read:
+        # read it again after twice that (10 s at most), so the hub and the sinks keep
+        # the machine.
+        pause = min(10.0, max(_POLL, 2 * (time.monotonic() - started)))
         if verdicts is not None:
             decided = verdicts.accepted | set(verdicts.rejected)
             # A dead-lettered delivery does not come again: waiting longer cannot help.
@@ -110,7 +115,7 @@ async def settle(fault: FaultUp, sent: Sent, seconds: float) -> Verdicts:
                 return verdicts
         if time.monotonic() > deadline:
             return verdicts or Verdicts()
-        await asyncio.sleep(_POLL)
+        await asyncio.sleep(pause)
 
 
 def audit_verifies(fault: FaultUp) -> tuple[bool, str]:

@@ -30,7 +30,7 @@ from hub.audit import (
     kinds,
     verify_log,
 )
-from hub.audit.checkpoint import WriterState, note_origin
+from hub.audit.checkpoint import WriterState, note_origin, note_size
 from hub.audit.errors import AuditStreamWeakened
 from hub.audit.leaves import MAX_SIGNED_LEAVES, signed_leaf_map
 from hub.audit.merkle import leaf_hash
@@ -229,6 +229,35 @@ async def test_a_writer_behind_another_appends_after_it(
     finally:
         await other.drain()
     reader = AuditReader(fresh.jetstream())
+    report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
+    assert report.ok and report.size == 4
+
+
+async def test_a_writer_behind_another_never_stores_a_smaller_checkpoint_after_its(
+    server: NatsServer, fresh: NatsClient, signer: CheckpointSigner
+) -> None:
+    """Two hub processes checkpoint the one log, each of the log as it knows it: one that
+    knows less than the latest stored checkpoint does not store its own after it (the
+    parties' witnesses would see the log's latest checkpoint shrink: a rollback)."""
+    other = await nats.connect(server.url)
+    reader = AuditReader(fresh.jetstream())
+    try:
+        a = await open_audit_writer(fresh.jetstream(), signer, ORIGIN)
+        b = await open_audit_writer(other.jetstream(), signer, ORIGIN)
+        await b.append([_entry(1)])
+        assert await a.append([_entry(2), _entry(3)]) == [1, 2]  # after b's
+        await a.checkpoint()
+        await b.checkpoint()  # of 1 entry: b has not seen a's
+        assert note_size(await reader.latest_checkpoint() or "") == 3
+        assert await b.append([_entry(4)]) == [3]
+        await b.checkpoint()  # now it knows more: stored
+        assert note_size(await reader.latest_checkpoint() or "") == 4
+        await a.close()  # its final checkpoint would be of 3 entries: not stored
+        await b.close()  # of 4 again: stored
+    finally:
+        await other.drain()
+    sizes = [note_size(note) for note in await reader.checkpoints()]
+    assert sizes == [3, 4, 4], sizes
     report = verify_log(await reader.read_all(), await reader.checkpoints(), [signer.verifier()])
     assert report.ok and report.size == 4
 

@@ -9,9 +9,14 @@ refused; clients must speak TLS and trust the deployment CA; streams made with
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +40,14 @@ from hub.jetstream.streams import ensure_audit_streams, ensure_streams
 from hub.server.cluster import ClusterLayout, ClusterNode, local_layout, node_config
 from hub.server.local_cluster import LocalCluster
 from hub.server.logins import HUB_USER, authorization_block, load_user
-from hub.server.process import NatsServer, free_port
+from hub.server.process import NatsServer, free_port, terminate
 from hub.server.tls import init_tls, issue_node_cert
+from hub.up.server import probe
 from schemas.limits import wire_limit
 from schemas.tls import client_context
 from tests.integration.auditkit import received_entry
 from tests.integration.conftest import plain_text_answer
+from tests.integration.upkit import WAIT, start_up
 
 MAX_PAYLOAD = wire_limit(1024 * 1024)
 NAMES = {"enlace-n1", "enlace-n2", "enlace-n3"}
@@ -53,16 +60,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     return dep
 
 
-@pytest.fixture(scope="module")
-def cluster(deployment: Deployment) -> Iterator[LocalCluster]:
+@contextmanager
+def _running_cluster(deployment: Deployment) -> Iterator[LocalCluster]:
+    """Three nodes of ``deployment``'s cluster, started, their JetStream up; then stopped."""
     layout = local_layout(deployment.nats_dir.resolve() / "cluster", 3)
     nodes, _ = LocalCluster.prepare(
         deployment, layout, authorization_block(deployment), MAX_PAYLOAD
     )
     nodes.start()
-    asyncio.run(nodes.jetstream_ready(dict(load_user(deployment, HUB_USER).connect_options())))
-    yield nodes
-    nodes.stop()
+    try:
+        asyncio.run(nodes.jetstream_ready(dict(load_user(deployment, HUB_USER).connect_options())))
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(deployment: Deployment) -> Iterator[LocalCluster]:
+    with _running_cluster(deployment) as nodes:
+        yield nodes
 
 
 def _routes(node: ClusterNode) -> set[str]:
@@ -259,6 +275,73 @@ async def test_status_shows_a_dead_node_as_not_current_until_it_is_back(
         await asyncio.sleep(0.5)
     else:
         pytest.fail(f"enlace-n3 did not catch up: {replicas}")
+
+
+async def test_the_hubs_probe_goes_past_a_node_that_is_down_or_frozen(
+    deployment: Deployment, cluster: LocalCluster
+) -> None:
+    """``enlace up``'s first check of a cluster's URLs tries each in turn: one refuses the
+    connection (down), one takes it and never speaks (frozen: a socket nobody reads), then
+    a node that answers lets the hub in. With none that answers it fails, saying why."""
+    options = load_user(deployment, HUB_USER).connect_options()
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        down, frozen = (
+            f"nats://127.0.0.1:{free_port()}",
+            f"nats://127.0.0.1:{silent.getsockname()[1]}",
+        )
+        await probe(f"{down},{frozen},{cluster.layout.nodes[0].url}", options)
+        with pytest.raises((OSError, nats.errors.Error, TimeoutError)):
+            await probe(f"{down},{frozen}", options)
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[tuple[Deployment, LocalCluster]]:
+    """A deployment and a cluster of its own (its log and its nodes are the test's alone)."""
+    dep = Deployment(tmp_path / "home")
+    init_deployment(dep, ["GT"])
+    with _running_cluster(dep) as nodes:
+        yield dep, nodes
+
+
+def test_a_hub_started_while_the_cluster_has_no_majority_waits_and_starts(
+    own_cluster: tuple[Deployment, LocalCluster],
+) -> None:
+    """``enlace up`` on a cluster two of whose three nodes are frozen (SIGSTOP): no stream
+    can elect a leader, no JetStream request is answered. The hub does not exit: it asks
+    again (``start_retry``, within its 60 s) and is ready once the nodes are back and the
+    cluster has elected. (Before, its first such request gave up after 10 s: exit 6.)"""
+    deployment, cluster = own_cluster
+    env = dict(os.environ, ENLACE_NATS_URL=cluster.url, ENLACE_STREAMS__REPLICAS="3")
+    err = deployment.home / "up.err"
+    frozen = [pid for server in cluster.servers[1:] if (pid := server.pid) is not None]
+    assert len(frozen) == 2
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(
+                start_up, deployment, env, "--no-adapters", "--no-console", adapter_log=None
+            )
+            # Its first tries go unanswered (or it exits: starting.result() says how).
+            _wait_for(
+                lambda: starting.done() or (err.is_file() and "start_retry" in err.read_text()),
+                45.0,
+            )
+            for pid in frozen:  # thawed: the cluster elects, the hub's next try is answered
+                os.kill(pid, signal.SIGCONT)
+            frozen = []
+            up = starting.result()  # it exited, or never said ready: AssertionError
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        retries = up.events("start_retry")
+        assert retries, "the hub never had to ask again: the test froze nothing that mattered"
+        assert up.process.poll() is None
+        assert up.events("hub_started")
+        print(f"\nstart: {len(retries)} request(s) asked again while two nodes were frozen")
+    finally:
+        terminate(up.process, WAIT)
 
 
 async def test_two_audit_writers_go_on_through_the_death_of_the_audit_leader(
