@@ -104,6 +104,24 @@ async def _store_checkpoint(
                 raise
 
 
+def _signed_checkpoint(
+    signer: CheckpointSigner, tail: LogTail, origin: str
+) -> tuple[Checkpoint, str, dict[str, str]]:
+    """The checkpoint of the log as ``tail`` holds it now, its signed note, and the headers
+    that go with it: the writer's signed state and the signed hashes of its newest leaves."""
+    # Read together, before any await: the tree, last_seq and last_leaf change only
+    # together (in LogTail.append and catch_up), so the state describes exactly this size.
+    cp = Checkpoint(origin, tail.tree.size, tail.tree.root(), datetime.now(UTC))
+    headers: dict[str, str] = {}
+    if cp.size > 0:
+        state_note = signer.sign_state(tail.writer_state(origin))
+        headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
+    leaves = tail.signed_leaves(origin)
+    if leaves is not None:
+        headers[HDR_LEAVES] = leaves_header(signer.sign_note(leaves.text()))
+    return cp, signer.sign(cp), headers
+
+
 class AuditWriter:
     """Appends entries to AUDIT, one batch per publish, and signs checkpoints.
 
@@ -244,17 +262,7 @@ class AuditWriter:
         so that the next writer can start from here instead of re-reading the log.
         """
         tail = self._tail
-        # Read together, before any await: the tree, last_seq and last_leaf change only
-        # together (in LogTail.append and catch_up), so the state describes exactly this size.
-        cp = Checkpoint(self.origin, tail.tree.size, tail.tree.root(), datetime.now(UTC))
-        headers: dict[str, str] = {}
-        if cp.size > 0:
-            state_note = self._signer.sign_state(tail.writer_state(self.origin))
-            headers[HDR_STATE] = base64.b64encode(state_note.encode()).decode()
-        leaves = tail.signed_leaves(self.origin)
-        if leaves is not None:
-            headers[HDR_LEAVES] = leaves_header(self._signer.sign_note(leaves.text()))
-        note = self._signer.sign(cp)
+        cp, note, headers = _signed_checkpoint(self._signer, tail, self.origin)
         stored = await through_election(
             partial(_store_checkpoint, self._js, note, cp.size, headers),
             self._tail.election_grace,
