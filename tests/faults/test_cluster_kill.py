@@ -7,8 +7,8 @@ verifies.
 The nodes are those of ``enlace cluster init 3 --local`` (run by the test, not tied to a
 hub); streams are R3 (``streams.replicas: 3``). GT publishes signed gang movements, which
 the demo's agreements route to each of the eight other parties: 3,000 messages (24,000
-deliveries) in the kill row, in ``make test`` as in ``make faults``; the SIGSTOP row sends
-900 (7,200) in ``make test`` and 3,000 in ``make faults``, its freeze 20 s in both. Hub 1
+deliveries) in the kill row, in ``make test`` as in ``make faults``; the SIGSTOP row runs
+in ``make faults`` only (3,000), its freeze 20 s. Hub 1
 runs the nine parties' folder sinks (GT's gets nothing from GT), hub 2 no adapters; both
 pull from the same ingress consumers and append to the same audit log. Hub 2 is the one
 killed: what it held comes back to hub 1 after ack_wait. It is started again once, right
@@ -59,10 +59,10 @@ KILL_COUNT, KILL_RATE = round(300 * max(10.0, SCALE)), 37.5
 """The issue's 3,000 messages already in ``make test`` (about 2 min), not only in ``make
 faults``. Eight deliveries per message, every write fsynced on three nodes, on 2 cores: a
 steady rate (messages/s), over 80 s."""
-STOP_COUNT, STOP_RATE = (KILL_COUNT if SCALE > 1 else 900), 30.0
-"""The SIGSTOP row: 900 messages in ``make test`` (its time budget; measured 94 s for the
-row on 2 cores at load 4-8, 200 s at load 6-17), the issue's 3,000 in ``make faults``; at
-the same rate, so the 20 s freeze falls amid the traffic either way (a quarter through)."""
+STOP_COUNT, STOP_RATE = KILL_COUNT, 30.0
+"""The SIGSTOP row (``make faults``): the issue's 3,000 messages at a steady rate, so the
+20 s freeze falls amid the traffic (a quarter through). With 900 it took 94 s on 2 cores
+at load 4-8 and 200 s at load 6-17, too much for ``make test``'s budget."""
 
 
 @dataclass
@@ -207,6 +207,11 @@ async def test_kill_9_of_a_node_and_a_hub_on_a_cluster(cluster_run: ClusterRun) 
     await _assert_once_each(fault, row, ids, before)
 
 
+@pytest.mark.skipif(
+    SCALE <= 1,
+    reason="make faults runs this row: in make test it took a fresh clone's run from ~23 to "
+    "29 min of the 30 min CI budget (sinks' ack timeouts after the thaw, 2 cores)",
+)
 async def test_sigstop_of_the_delivery_leader_node_for_20_s(cluster_run: ClusterRun) -> None:
     fault, nodes = cluster_run.fault, cluster_run.nodes
     before = await _on_delivery(fault)
