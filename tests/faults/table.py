@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ROWS", "Row", "render", "table_path"]
+__all__ = ["ROWS", "Row", "from_plain", "render", "table_path", "to_plain"]
 
 _HEADER = (
     "| fault | messages | accepted | refused (reason) | delivered | lost | duplicated "
@@ -72,6 +74,16 @@ class Row:
 
 ROWS: list[Row] = []
 """Rows recorded by this run's fault tests, in the order they ran."""
+
+
+def to_plain(rows: list[Row]) -> list[dict[str, object]]:
+    """``rows`` as plain dicts, for a pytest-xdist worker to hand to the controller."""
+    return [{**dataclasses.asdict(row), "refused": dict(row.refused)} for row in rows]
+
+
+def from_plain(plain: list[dict[str, Any]]) -> list[Row]:
+    """The rows :func:`to_plain` gave."""
+    return [Row(**{**fields, "refused": Counter(fields["refused"])}) for fields in plain]
 
 
 def render(rows: list[Row]) -> str:
