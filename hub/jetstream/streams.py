@@ -391,15 +391,19 @@ async def ensure_kv(
         ttl=ttl_seconds,
         storage=StorageType.FILE,
         replicas=replicas,
-        # Direct gets: a lookup per message is served without the JetStream API leader.
-        direct=True,
+        # No direct gets: on a cluster any replica answers those, and one just back from a
+        # freeze or a restart may not hold a key yet. The hub decides by these reads (is
+        # this id claimed, and by which ingress message; what a request or a message was
+        # routed to), so they go to the stream's leader, which holds every acknowledged write.
+        direct=False,
     )
     try:
         return await js.create_key_value(config)
     except BadRequestError:
-        # Exists with other limits: align the TTL, keep the data.
+        # Exists with other limits (or direct gets, before 2026-12): align, keep the data.
         info = await js.stream_info(f"KV_{bucket}")
         info.config.max_age = ttl_seconds
+        info.config.allow_direct = False
         await js.update_stream(info.config)
         return await js.key_value(bucket)
 

@@ -187,7 +187,12 @@ class ReceiptRecorder:
         try:
             msg = await self.js.get_msg(_DELIVERY_STREAM, seq, direct=True)
         except NotFoundError:
-            return None
+            # A direct get is answered by any replica; one behind (back from a freeze)
+            # may not hold it yet: the leader's "not there" is the one that counts.
+            try:
+                msg = await self.js.get_msg(_DELIVERY_STREAM, seq)
+            except NotFoundError:
+                return None
         return StoredDelivery(seq, msg.subject or "", dict(msg.headers or {}), msg.data or b"")
 
     async def _judged(

@@ -7,6 +7,7 @@ import json
 
 import nats
 import pytest
+from nats.js.api import KeyValueConfig
 
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
@@ -52,6 +53,29 @@ async def test_a_claim_is_released_only_by_the_message_that_made_it(server: Nats
         assert await seen.release("m-1", "INGRESS_GT-5") is True
         assert await seen.accepted_as("m-1") is None
         assert await seen.claim("m-1", "INGRESS_GT-7") is False  # may be sent again
+    finally:
+        await nc.close()
+
+
+async def test_claims_are_read_from_the_buckets_leader_also_in_a_bucket_made_before(
+    server: NatsServer,
+) -> None:
+    """On a cluster any replica answers a direct get, and one back from a freeze may not hold
+    the claim yet: a redelivery was then refused as a duplicate of itself and lost (the
+    cluster's SIGSTOP row). Claims are read from the leader; a bucket made with direct
+    gets by an earlier version is changed, its claims kept."""
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        old = await js.create_key_value(KeyValueConfig(bucket="old_claims", ttl=60, direct=True))
+        await SeenIds(old).claim("m-1", "INGRESS_GT-5")
+        kept = SeenIds(await ensure_kv(js, "old_claims", 60, 1))
+        await ensure_kv(js, "new_claims", 60, 1)
+        for bucket in ("old_claims", "new_claims"):
+            assert (await js.stream_info(f"KV_{bucket}")).config.allow_direct is False
+        assert await kept.claim("m-1", "INGRESS_GT-5") is True  # the same message again
+        with pytest.raises(DuplicateMessage):
+            await kept.claim("m-1", "INGRESS_GT-6")
     finally:
         await nc.close()
 
