@@ -29,6 +29,24 @@ def _structlog_as_found() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow files first: the fault suite's, then the integration files, then the rest, each
+    file whole and in collection order. With pytest-xdist (make test, ``--dist loadfile
+    --no-loadscope-reorder``) the two processes then finish together, instead of one
+    running the last fault rows while the other has nothing left."""
+    ranks: dict[str, int] = {}
+    for item in items:
+        rank = (
+            0
+            if item.get_closest_marker("faults")
+            else 1
+            if item.get_closest_marker("integration")
+            else 2
+        )
+        ranks[item.path.as_posix()] = min(rank, ranks.get(item.path.as_posix(), rank))
+    items.sort(key=lambda item: ranks[item.path.as_posix()])  # stable: in order within a rank
+
+
 # -- the fault table: each fault test adds its row (tests/faults/table.py); the run prints
 # them at its end and writes them to .enlace-faults.md (or $ENLACE_FAULT_TABLE). With
 # pytest-xdist (make test) the rows are recorded in the workers and printed by the
