@@ -41,7 +41,7 @@ from schemas.limits import wire_limit
 from tests.faults.harness import SCALE, FaultUp, fault_up, lasting
 from tests.faults.scenario import Fault, NotRecovered, run_row
 from tests.faults.table import Row
-from tests.faults.tally import RECOVER_WITHIN, Verdicts, assert_sound, read_verdicts
+from tests.faults.tally import RECOVER_WITHIN, Verdicts, assert_sound, audit_end, read_verdicts
 from tests.integration.demokit import signed_samples
 from tests.integration.upkit import WAIT, Running, start_up
 
@@ -108,14 +108,22 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterRun
             nodes.stop()
 
 
-async def _gang_row(
-    fault: FaultUp, name: str, count: int, spread: float, make: Fault
-) -> tuple[Row, set[str]]:
+@dataclass
+class GangRow:
+    """A row's figures, its messages' ids and where its entries start in AUDIT."""
+
+    row: Row
+    ids: set[str]
+    since: int
+
+
+async def _gang_row(fault: FaultUp, name: str, count: int, spread: float, make: Fault) -> GangRow:
     """A row of ``count`` signed gang movements from GT, each to the eight other parties,
     over ``spread`` seconds, given as much longer to settle as it is larger than 300
-    messages; with the messages' ids."""
+    messages."""
     scale = count / 300
     batch = signed_samples(fault.dep, count, "gang_movement", "gt-gangs")
+    since = await audit_end(fault) + 1
     row = await run_row(
         fault,
         name,
@@ -127,7 +135,7 @@ async def _gang_row(
         quarter_within=WAIT * scale,
         elsewhere=True,  # GT's system is a program of its own
     )
-    return row, {mid for mid, _, _ in batch}
+    return GangRow(row, {mid for mid, _, _ in batch}, since)
 
 
 async def _delivery_leader(fault: FaultUp) -> str:
@@ -156,11 +164,12 @@ async def _on_delivery(fault: FaultUp) -> Counter[str]:
     return held
 
 
-async def _assert_once_each(fault: FaultUp, row: Row, ids: set[str], before: Counter[str]) -> None:
+async def _assert_once_each(fault: FaultUp, gang: GangRow, before: Counter[str]) -> None:
     """The row is sound, and the row added each routed delivery once to DELIVERY (per
     recipient) to what it held ``before``."""
+    row = gang.row
     assert_sound(row)
-    verdicts: Verdicts = await read_verdicts(fault, ids)
+    verdicts: Verdicts = await read_verdicts(fault, gang.ids, gang.since)
     due = Counter(cc for cc, _ in verdicts.routed)
     assert len(due) == len(PARTIES) - 1, due  # every party but the sender, GT
     assert due == Counter({cc: row.accepted for cc in PARTIES if cc != "GT"}), due
@@ -200,11 +209,11 @@ async def test_kill_9_of_a_node_and_a_hub_on_a_cluster(cluster_run: ClusterRun) 
         return f"{leader} (DELIVERY's leader) and hub 2; hub 2 started again after"
 
     name = "cluster: kill -9 of a node and a hub"
-    row, ids = await _gang_row(fault, name, KILL_COUNT, KILL_COUNT / KILL_RATE, kill)
+    gang = await _gang_row(fault, name, KILL_COUNT, KILL_COUNT / KILL_RATE, kill)
     for again in back:
         waited = len((await again).events("start_retry"))  # it started, once
-        row.note += f"; hub 2 started once ({waited} start request(s) asked again)"
-    await _assert_once_each(fault, row, ids, before)
+        gang.row.note += f"; hub 2 started once ({waited} start request(s) asked again)"
+    await _assert_once_each(fault, gang, before)
 
 
 @pytest.mark.skipif(
@@ -229,5 +238,5 @@ async def test_sigstop_of_the_delivery_leader_node_for_20_s(cluster_run: Cluster
         return f"{leader}, DELIVERY's leader"
 
     name = f"cluster: SIGSTOP of a node {pause:g} s"
-    row, ids = await _gang_row(fault, name, STOP_COUNT, STOP_COUNT / STOP_RATE, freeze)
-    await _assert_once_each(fault, row, ids, before)
+    gang = await _gang_row(fault, name, STOP_COUNT, STOP_COUNT / STOP_RATE, freeze)
+    await _assert_once_each(fault, gang, before)
