@@ -10,9 +10,10 @@ batch before it. One batch at most is behind: the next one waits for it before i
 behind in turn, so the two fill the consumer's window (``max_ack_pending``, two
 batches) and never more.
 
-A batch behind that fails (its receipts or acks not stored) is nak'ed by its own work,
-as a failed batch is: its deliveries come again, find their files written, and are
-receipted then.
+A batch behind whose receipts are not stored is nak'ed by its own work, as a failed
+batch is: its deliveries come again, find their files written, and are receipted then.
+Once its receipts are stored, an ack the server is slow to answer does not fail it
+(:meth:`adapters.runner.SinkRunner.handle_batch`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from adapters.connection import close, connect, login_for
 from adapters.deployment import resolve_home
 from adapters.errors import AdapterError, NatsUnreachable, PublishForbidden
 from adapters.runner import Processed, SinkRunner
-from adapters.service import RunningAdapter, adapter_status, open_runner, open_runners
+from adapters.service import RunningAdapter, adapter_status, open_runner, open_runners, plain_logs
 from schemas.errors import EnlaceError
 
 __all__ = ["adapter", "gateway"]
@@ -149,6 +149,7 @@ def run(
 ) -> None:
     home = _home(ctx)
     _require(home)
+    plain_logs()
     if (run_all and (country or sinks)) or not (run_all or country or sinks):
         _fail(
             "give --all, --country CC (and --sink NAME to run only some of its sinks) or "

@@ -140,6 +140,27 @@ def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
     return ToReceipt(outcome[0], seq, ReceiptStatus.DELIVERED)
 
 
+async def _ack_all(
+    msgs: list[Msg], within: float, logger: structlog.typing.FilteringBoundLogger
+) -> None:
+    """Ack ``msgs`` (their receipts are stored), waiting ``within`` seconds (half the
+    consumer's ``ack_wait``) at most for the server's answers.
+
+    An ack not answered in time is not a failed batch: nats-py's default wait (1 s)
+    ran out again and again on a loaded cluster, and nak'ing the batch then only
+    added work. An ack that was late is applied; one that was lost (its consumer's
+    leader frozen or dead) lets the delivery come again after ``ack_wait``, to be
+    found written and receipted once more (the receipt's ``Nats-Msg-Id`` dedupes it).
+    """
+    answers = await asyncio.gather(
+        *(m.ack_sync(timeout=within) for m in msgs), return_exceptions=True
+    )
+    late = [a for a in answers if isinstance(a, BaseException)]
+    if late:
+        reasons = sorted({type(a).__name__ for a in late})
+        logger.warning("acks_unanswered", count=len(late), errors=reasons)
+
+
 def consumer_name(country: str, sink_name: str) -> str:
     """The durable consumer of ``sink_name`` for ``country`` (one per sink, all get all)."""
     return sink_consumer(country, sink_name)
@@ -179,6 +200,7 @@ class SinkRunner:
         self.behind = Behind()
         self._sub: JetStreamContext.PullSubscription | None = None
         self._beat_every = settings.ack_wait / 3
+        self._ack_within = settings.ack_wait / 2
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
 
     @property
@@ -232,6 +254,7 @@ class SinkRunner:
             ) from None
         if info.config.ack_wait:  # the hub's, whatever this runner's settings say
             self._beat_every = max(0.2, info.config.ack_wait / 3)
+            self._ack_within = max(0.5, info.config.ack_wait / 2)
         try:
             # The country's login may read the info of its own dead-letter stream only.
             await self.js.stream_info(self.deadletter_stream)
@@ -316,9 +339,11 @@ class SinkRunner:
         """Verify, write (one batch where the sink can), receipt, then ack DELIVERY messages.
 
         Every message is acked only once its write is durable and its receipt (or dead
-        letter and receipt) stored. While the batch is in hand its ack deadlines are kept
-        pushed out (in-progress every third of ``ack_wait``), so the consumer's short
-        ``ack_wait`` redelivers only what a lost connection really dropped.
+        letter and receipt) stored. While the batch is in hand, its acks awaited included,
+        its ack deadlines are kept pushed out (in-progress every third of ``ack_wait``),
+        so the consumer's short ``ack_wait`` redelivers only what a lost connection really
+        dropped. An ack the server is slow to answer (half ``ack_wait``) is left to it: the
+        batch is not nak'ed once its receipts are stored.
         """
         outcomes, receipts = await self._write(msgs)
         await self._receipt_and_ack(msgs, receipts)
@@ -342,10 +367,12 @@ class SinkRunner:
         return outcomes, [r for r in receipts if r is not None]
 
     async def _receipt_and_ack(self, msgs: list[Msg], receipts: list[ToReceipt]) -> None:
+        """Store the batch's receipts (raises if they are not: the caller naks), then ack
+        its deliveries, the deadline pushed out all along."""
         async with self._heartbeat(msgs):
             # One RECEIPTS message for the batch: one persisted write, not one per delivery.
             await self.receipts.publish_all(receipts)
-        await asyncio.gather(*(m.ack_sync() for m in msgs))
+            await _ack_all(msgs, self._ack_within, self._log)
 
     async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
         seq = msg.metadata.sequence.stream

@@ -1,14 +1,17 @@
 """Assembling a country's sink runners from a deployment (one process, one NATS connection
-for all of its sinks), and reading their state for ``status``."""
+for all of its sinks), reading their state for ``status``, and how ``run`` logs."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats.errors
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -22,7 +25,14 @@ from adapters.registry import build_sink
 from adapters.runner import RunnerSettings, SinkRunner, consumer_name
 from schemas.subjects import deadletter_stream
 
-__all__ = ["RunningAdapter", "adapter_status", "connect", "open_runner", "open_runners"]
+__all__ = [
+    "RunningAdapter",
+    "adapter_status",
+    "connect",
+    "open_runner",
+    "open_runners",
+    "plain_logs",
+]
 
 
 @dataclass
@@ -167,3 +177,21 @@ async def adapter_status(js: JetStreamContext, country: str, sink_name: str) -> 
     except (TimeoutError, nats.errors.Error):
         row["dead_letters"] = None  # a login without that right (an older deployment's)
     return row
+
+
+def plain_logs() -> None:
+    """Log tracebacks as plain text, without the frames' local values, unless logging is
+    configured already (``enlace adapter run``).
+
+    structlog's default console renderer draws them with rich, every frame's locals
+    included: under load one batch's traceback (2,600 lines) held the event loop for
+    seconds, so the other sinks of the process had their acks time out in turn, and it
+    wrote excerpts of the deliveries' content (the batch's messages) into the log.
+    """
+    if structlog.is_configured():
+        return
+    colors = sys.stdout.isatty() and "NO_COLOR" not in os.environ  # as the default's
+    plain = structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )
+    structlog.configure(processors=[*structlog.get_config()["processors"][:-1], plain])

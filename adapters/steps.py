@@ -48,8 +48,9 @@ class RunnerSettings:
 
     ``fetch_batch`` is the most deliveries written as one batch (the hub's consumer lets a
     sink hold at most ``SINK_MAX_ACK_PENDING``, 128). ``ack_wait`` is the consumer's, as the
-    hub set it (``SINK_ACK_WAIT``); the runner reads the real one at start and pushes the
-    deadline of the batch in hand out every third of it.
+    hub set it (``SINK_ACK_WAIT``); the runner reads the real one at start, pushes the
+    deadline of the batch in hand out every third of it and waits up to half of it for
+    the server to answer the batch's acks.
     """
 
     country: str

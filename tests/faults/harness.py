@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from hub.admin.init import init_demo
 from hub.deployment import Deployment
-from hub.server.process import free_port, terminate
+from hub.server.process import free_port
 from tests.faults.writes import SinkWrites
 from tests.integration.upkit import WAIT, Running, start_up, wait_for
 
@@ -131,9 +132,18 @@ class FaultUp:
         return None
 
     def stop(self) -> None:
-        """SIGTERM ``enlace up``, then SIGKILL whatever of the deployment still runs."""
-        for run in [*self.earlier, *([self.up] if self.up else [])]:
-            terminate(run.process, WAIT)
+        """SIGTERM every ``enlace up`` (side by side: hubs of one cluster each take
+        seconds to drain), then SIGKILL whatever of the deployment still runs."""
+        runs = [run.process for run in [*self.earlier, *([self.up] if self.up else [])]]
+        for process in runs:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in runs:
+            try:
+                process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         for pid in self.processes():
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)  # a stopped process cannot die of SIGTERM later

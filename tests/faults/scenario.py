@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from tests.faults.harness import FaultUp
 from tests.faults.table import Row
-from tests.faults.tally import RECOVER_WITHIN, record, settle
+from tests.faults.tally import RECOVER_WITHIN, audit_end, record, settle
 from tests.faults.traffic import Sent, publish, publish_elsewhere, signed
 from tests.integration.upkit import WAIT, wait_for
 
@@ -55,6 +55,7 @@ async def run_row(
     """
     batch = signed(fault, count) if batch is None else batch
     sender = publish_elsewhere if elsewhere else publish
+    since = await audit_end(fault) + 1  # this row's decisions come after what is logged
     # A quarter of this row's messages: the deployment may have taken an earlier row's.
     quarter = len(fault.writes.first) + max(1, count // 4)
     publishing = asyncio.create_task(sender(fault, batch, count / spread))
@@ -69,10 +70,10 @@ async def run_row(
             await publishing  # cut short: how it ended does not matter any more
         # What the publisher had sent when it stopped: the rest never left it.
         sent = Sent(ids=[mid for mid, _, _ in batch])
-        verdicts = await settle(fault, sent, _AFTER_NO_RECOVERY)
+        verdicts = await settle(fault, sent, _AFTER_NO_RECOVERY, since)
         record(fault, name, sent, verdicts, time.monotonic(), str(failure))
         raise
     ended = time.monotonic()
     sent = await publishing
-    verdicts = await settle(fault, sent, recover_within)
+    verdicts = await settle(fault, sent, recover_within, since)
     return record(fault, name, sent, verdicts, ended, note or "")

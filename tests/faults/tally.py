@@ -8,6 +8,7 @@ pair: with US's sink alone there is one per accepted message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ __all__ = [
     "RECOVER_WITHIN",
     "Verdicts",
     "assert_sound",
+    "audit_end",
     "audit_verifies",
     "delivered",
     "read_verdicts",
@@ -57,18 +59,46 @@ class Verdicts:
     refused_by_sink: set[tuple[str, str]] = field(default_factory=set)
 
 
-async def _entries(fault: FaultUp) -> list[AuditEntry]:
+class AuditTail:
+    """The AUDIT stream's entries from message ``since`` on, each read once: every
+    :meth:`read` adds what was appended after the last (a long row's log, read whole at
+    each look, took seconds of a core every time)."""
+
+    def __init__(self, fault: FaultUp, since: int = 1) -> None:
+        self.fault = fault
+        self.next = since
+        self.entries: list[AuditEntry] = []
+
+    async def read(self) -> list[AuditEntry]:
+        """Every entry so far (a read cut short keeps the messages it finished)."""
+        nc = await connect_operator(self.fault.dep, self.fault.url, "enlace-fault-tally")
+        try:
+            async for batch in AuditReader(nc.jetstream()).batches(start_seq=self.next):
+                self.entries.extend(parse_entry(raw) for raw in batch.entries)
+                self.next = batch.seq + 1
+        finally:
+            await nc.close()
+        return self.entries
+
+
+async def audit_end(fault: FaultUp) -> int:
+    """The sequence of the AUDIT stream's last message: a row's entries come after it."""
     nc = await connect_operator(fault.dep, fault.url, "enlace-fault-tally")
     try:
-        return [parse_entry(raw) for raw in await AuditReader(nc.jetstream()).read_all()]
+        return await AuditReader(nc.jetstream()).last_seq()
     finally:
         await nc.close()
 
 
-async def read_verdicts(fault: FaultUp, ids: set[str] | None) -> Verdicts:
-    """The decisions on ``ids`` (on every message when None)."""
+async def read_verdicts(fault: FaultUp, ids: set[str] | None, since: int = 1) -> Verdicts:
+    """The decisions on ``ids`` (on every message when None), from the AUDIT stream's
+    message ``since`` on (a row's own)."""
+    return _verdicts(fault, await AuditTail(fault, since).read(), ids)
+
+
+def _verdicts(fault: FaultUp, entries: list[AuditEntry], ids: set[str] | None) -> Verdicts:
     verdicts = Verdicts()
-    for entry in await _entries(fault):
+    for entry in entries:
         if entry.message_id is None or (ids is not None and entry.message_id not in ids):
             continue
         if entry.kind is EntryKind.ROUTED and entry.recipient in fault.sinks:
@@ -92,29 +122,28 @@ def delivered(fault: FaultUp, ids: set[str]) -> set[tuple[str, str]]:
     }
 
 
-async def settle(fault: FaultUp, sent: Sent, seconds: float) -> Verdicts:
+async def settle(fault: FaultUp, sent: Sent, seconds: float, since: int = 1) -> Verdicts:
     """Wait until the hub decided every stored message and US has every accepted one
-    (or ``seconds`` passed: what is missing then is lost)."""
+    (or ``seconds`` passed: what is missing then is lost); the decisions are read from
+    the AUDIT stream's message ``since`` on."""
     ids = set(sent.ids)
     deadline = time.monotonic() + seconds
+    tail = AuditTail(fault, since)
     while True:
         started = time.monotonic()
-        try:
-            verdicts = await asyncio.wait_for(read_verdicts(fault, ids), _READ_WITHIN)
-        except Exception:  # the server is not back yet, or cannot answer: ask again
-            verdicts = None
-        # A long row's log (tens of thousands of entries) takes seconds of a core to read:
-        # read it again after twice that (10 s at most), so the hub and the sinks keep
-        # the machine.
+        with contextlib.suppress(Exception):  # the server is not back yet: ask again
+            await asyncio.wait_for(tail.read(), _READ_WITHIN)
+        verdicts = _verdicts(fault, tail.entries, ids)
+        # A read of many new entries takes seconds of a core: the next look comes after
+        # twice that (10 s at most), so the hub and the sinks keep the machine.
         pause = min(10.0, max(_POLL, 2 * (time.monotonic() - started)))
-        if verdicts is not None:
-            decided = verdicts.accepted | set(verdicts.rejected)
-            # A dead-lettered delivery does not come again: waiting longer cannot help.
-            landed = delivered(fault, ids) | verdicts.refused_by_sink
-            if sent.stored <= decided and verdicts.routed <= landed:
-                return verdicts
+        decided = verdicts.accepted | set(verdicts.rejected)
+        # A dead-lettered delivery does not come again: waiting longer cannot help.
+        landed = delivered(fault, ids) | verdicts.refused_by_sink
+        if sent.stored <= decided and verdicts.routed <= landed:
+            return verdicts
         if time.monotonic() > deadline:
-            return verdicts or Verdicts()
+            return verdicts
         await asyncio.sleep(pause)
 
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from structlog.testing import capture_logs
 
 from adapters.base import BatchSink, DeliveryResult, Sink, SinkContext
 from adapters.config import RetrySettings
@@ -27,13 +32,20 @@ from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
 from adapters.receipting import ReceiptPublisher, ToReceipt
 from adapters.registry import build_sink
-from adapters.runner import RunnerSettings, SinkRunner, consumer_name, fetch_batch
+from adapters.runner import Processed, RunnerSettings, SinkRunner, consumer_name, fetch_batch
 from hub.jetstream.consumers import ensure_consumer, sink_consumer_config
+from hub.server.process import NatsServer
 from schemas.receipts import ReceiptStatus
 from schemas.subjects import HDR_MSG_ID, deadletter_stream
 from schemas.testing import TestDirectory, make_directory
 from tests.integration.sink_backends import Backend
-from tests.integration.sinkkit import WrappedSink, publish_delivery, read_receipts, receipt_signer
+from tests.integration.sinkkit import (
+    WrappedSink,
+    fresh_streams,
+    publish_delivery,
+    read_receipts,
+    receipt_signer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -83,19 +95,26 @@ class Batches(WrappedSink):
         return results
 
 
+async def _nothing() -> None:
+    pass
+
+
 @dataclass
 class Receipts:
     """Stands for a runner's receipt publisher: ``before`` is awaited (and may raise)
-    before each batch of receipts is stored; ``stored`` counts the receipts of each."""
+    before each batch of receipts is stored, ``after`` once it is; ``stored`` counts the
+    receipts of each."""
 
     inner: ReceiptPublisher
-    before: Callable[[], Awaitable[None]]
+    before: Callable[[], Awaitable[None]] = _nothing
+    after: Callable[[], Awaitable[None]] = _nothing
     stored: list[int] = field(default_factory=list)
 
     async def publish_all(self, receipts: Sequence[ToReceipt]) -> None:
         await self.before()
         await self.inner.publish_all(receipts)
         self.stored.append(len(receipts))
+        await self.after()
 
 
 def runner_for(
@@ -333,3 +352,56 @@ async def test_a_batch_behind_whose_receipts_fail_comes_again_and_is_receipted(
     receipts = await read_receipts(js, td)
     assert sorted(r.message_id for r in receipts) == sorted(s.message_id for s in sent)
     await drained(js, "folder")
+
+
+async def test_a_slow_ack_does_not_fail_a_batch_whose_receipts_are_stored(
+    server: NatsServer, td: TestDirectory, tmp_path: Path
+) -> None:
+    # The server freezes (SIGSTOP) once the batch's receipts are stored, for longer than
+    # the runner waits for the answers to its acks: they are late, not lost. nats-py's
+    # default wait (1 s) failed such a batch (nak'ed, redelivered) on a loaded cluster.
+    nc = await nats.connect(server.url)
+    try:
+        await _slow_acks(server, nc.jetstream(), td, tmp_path)
+    finally:
+        await nc.close()
+
+
+async def _slow_acks(
+    server: NatsServer, js: JetStreamContext, td: TestDirectory, tmp_path: Path
+) -> None:
+    await fresh_streams(js)
+    # The hub's consumer with a short ack_wait: the runner awaits its acks' answers 1 s.
+    short = dataclasses.replace(sink_consumer_config(COUNTRY, "folder"), ack_wait=2.0)
+    await ensure_consumer(js, "DELIVERY", short)
+    sent = [await publish_delivery(js, td) for _ in range(3)]
+    runner = runner_for(js, td, Batches(folder(tmp_path, COUNTRY)), "folder")
+    pid = server.pid
+    assert pid is not None
+
+    async def freeze() -> None:
+        os.kill(pid, signal.SIGSTOP)
+
+    runner.receipts = Receipts(runner.receipts, after=freeze)  # type: ignore[assignment]
+    await runner.start()
+    msgs: list[Msg] = []
+    while len(msgs) < 3:  # one batch of the three, however loaded the machine
+        msgs += await fetch_batch(runner._sub, 3 - len(msgs), 1.0)  # type: ignore[arg-type]
+    try:
+        with capture_logs() as logs:
+            outcomes = await runner.handle_batch(msgs)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert outcomes == [Processed.DELIVERED] * 3  # done, not failed
+    assert [e["count"] for e in logs if e["event"] == "acks_unanswered"] == [3]
+
+    for _ in range(100):  # the frozen server applies the acks once it runs again
+        if not (await js.consumer_info("DELIVERY", runner.consumer)).num_ack_pending:
+            break
+        await asyncio.sleep(0.05)
+    assert await runner.drain() == 0  # nothing nak'ed, nothing comes again
+    await runner.stop()
+    info = await js.consumer_info("DELIVERY", runner.consumer)
+    assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
+    assert inbox(tmp_path, COUNTRY) == sorted(s.message_id for s in sent)
+    assert [r.message_id for r in await read_receipts(js, td)] == [s.message_id for s in sent]
