@@ -23,6 +23,14 @@ taken as it is when that read found it stored. A batch whose append fails makes 
 batch after it fail too (they were decided against it): their callers leave their
 messages for redelivery.
 
+**Only with one replica.** With a replicated AUDIT (``streams.replicas: 3``) the writer
+keeps one batch in flight (:meth:`hub.audit.writer.AuditWriter.open`). On nats-server
+2.15.1 in a 3-node cluster, a batch refused for the message id it named (checked when
+the write is applied, not when it is proposed) left the stream not answering the writer's
+next try of the batch before it (``tests/integration/test_cluster.py``): the writer
+waited out its election grace. Until that is understood, a cluster pays a round trip per
+batch as before.
+
 Callers learn their indexes only once their own batch is acknowledged, and batches are
 finished in order: acknowledged still means on disk, after everything before it. The
 seen-id claims of a batch are decided against the log as known *and* the batches in
@@ -94,6 +102,7 @@ class InFlight:
     def __init__(self, tail: LogTail, depth: int, stored: Callable[[], None]) -> None:
         if depth < 1:
             raise ValueError("at least one batch must be allowed in flight")
+        self.depth = depth
         self.arbiter: Arbiter | None = None
         self.failure: BaseException | None = None  # the log cannot be read: fail closed
         self.generation = 0  # bumped when a batch in flight is appended again or fails

@@ -186,22 +186,26 @@ class AuditWriter:
             replicas: the replicas the deployment asks of the streams (at least).
             max_batch_bytes: the most entry bytes in one AUDIT message.
             depth: the most batches published and not yet acknowledged
-                (:mod:`hub.audit.inflight`; 1: each waits for the one before).
+                (:mod:`hub.audit.inflight`; 1: each waits for the one before, as with a
+                replicated AUDIT stream whatever this says).
 
         Raises:
             AuditStoreError: a stream is missing, or the stored log (the part read) is not
                 a linear sequence of entries.
             AuditStreamWeakened: a stream could lose entries.
         """
+        copies = {}
         for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
             # A hub started just after a node's death or return: the stream may not answer
             # for a few seconds (an election, a replica catching up).
-            await through_election(
+            copies[stream] = await through_election(
                 partial(check_stream, js, stream, replicas),
                 ELECTION_GRACE,
                 f"the check of {stream}",
                 event="audit_read_retry",
             )
+        if copies[AUDIT_STREAM] > 1:
+            depth = 1  # a replicated AUDIT: one batch in flight (hub.audit.inflight)
         writer = cls(
             js,
             signer,
