@@ -53,6 +53,7 @@ from hub.audit import AuditWriter, CheckpointSigner
 from hub.audit.inflight import DEPTH
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
+from hub.jetstream import pull
 from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
@@ -76,6 +77,13 @@ SIZE = 2048
 BATCH = int(os.environ.get("BENCH_BATCH", "64"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 AUDIT_DEPTH = int(os.environ.get("BENCH_AUDIT_DEPTH", str(DEPTH)))  # audit batches in flight
+
+
+def fetch_as_before() -> None:
+    """``BENCH_ALWAYS_FETCH_REST=1``: the hub's pull loop makes its second fetch even when
+    nothing is pending, as before it read ``num_pending`` (for A/B runs; bench only)."""
+    if os.environ.get("BENCH_ALWAYS_FETCH_REST") == "1":
+        vars(pull)["_more_behind"] = lambda msg: True
 
 
 async def raw_jetstream(url: str) -> float:
@@ -365,6 +373,7 @@ async def main() -> None:
     # so the bench runs at warning like a busy deployment would (see the README).
     """Print raw JetStream, the floor, the hub, its latency, its profile and the summary."""
     configure_logging(json_logs=True, level="warning")
+    fetch_as_before()
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
         server = NatsServer(config, Path(tmp) / "nats.conf")

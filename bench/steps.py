@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-import os
 import statistics
 import sys
 import tempfile
@@ -36,9 +35,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.bench_hub import HUB_N, SIZE, hub_end_to_end
+from bench.bench_hub import HUB_N, SIZE, fetch_as_before, hub_end_to_end
 from bench.publisher import Published
-from hub.jetstream import pull
 from hub.logging import configure_logging
 from hub.pipeline import ingress
 from hub.server.process import NatsServer, NatsServerConfig, free_port
@@ -186,8 +184,7 @@ class StepClock:
 async def main(loads: Sequence[float]) -> None:
     """Capacity at 64 in flight, then each load paced, with the step table of each."""
     configure_logging(json_logs=True, level="warning")
-    if os.environ.get("BENCH_ALWAYS_FETCH_REST") == "1":  # as before: a second fetch always
-        vars(pull)["_more_behind"] = lambda msg: True
+    fetch_as_before()
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
         server = NatsServer(config, Path(tmp) / "nats.conf")
