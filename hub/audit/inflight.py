@@ -201,11 +201,13 @@ class InFlight:
         finally:
             self._flights.remove(flight)  # the first, unless cancelled out of turn (a stop)
             self._places.release()
-            found = self._tail.found
-            found.pop(flight.batch_id, None)
             if not self._flights:
                 self._broken = False
-                found.clear()
+            found = self._tail.found
+            if found:  # only the batches still in flight may be looked up there
+                mine = {f.batch_id for f in self._flights}
+                for batch_id in [b for b in found if b not in mine]:
+                    del found[batch_id]
 
     async def _first_index(self, flight: _Flight) -> int:
         """Where ``flight`` is stored: as published if it was, else appended again (its
