@@ -20,6 +20,12 @@ def main(argv: list[str]) -> None:
         print("usage: python -m bench [PART ...]   (make bench: all of them)")
         print("runs the benchmark modules whose names contain a PART:")
         print("\n".join(f"  {name}" for name in names))
+        print("e.g. `python -m bench hub`: the hub bench only (raw, floor, hub, latency, summary)")
+        print("bench_hub reads BENCH_BATCH (fetch batch, 64), BENCH_WORKERS (2),")
+        print("BENCH_AUDIT_DEPTH (audit batches in flight), BENCH_ALWAYS_FETCH_REST=1 (the")
+        print("second fetch even when nothing is pending) and the hub's ENLACE_* settings")
+        print("(ENLACE_SEEN_IDS=audit). Where a paced message's time goes, step by step:")
+        print("`python -m bench.steps --help`.")
         return
     chosen = [n for n in names if not argv or any(a in n for a in argv)]
     for name in chosen:

@@ -36,6 +36,7 @@ import pstats
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
@@ -49,8 +50,10 @@ from bench.hub_floor import hub_floor
 from bench.publisher import Item, Published, start_publisher
 from hub.app import HubApp, create_app
 from hub.audit import AuditWriter, CheckpointSigner
+from hub.audit.inflight import DEPTH
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
+from hub.jetstream import pull
 from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
@@ -73,6 +76,14 @@ P99_AT_HALF_MS = 50.0
 SIZE = 2048
 BATCH = int(os.environ.get("BENCH_BATCH", "64"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+AUDIT_DEPTH = int(os.environ.get("BENCH_AUDIT_DEPTH", str(DEPTH)))  # audit batches in flight
+
+
+def fetch_as_before() -> None:
+    """``BENCH_ALWAYS_FETCH_REST=1``: the hub's pull loop makes its second fetch even when
+    nothing is pending, as before it read ``num_pending`` (for A/B runs; bench only)."""
+    if os.environ.get("BENCH_ALWAYS_FETCH_REST") == "1":
+        vars(pull)["_more_behind"] = lambda msg: True
 
 
 async def raw_jetstream(url: str) -> float:
@@ -114,7 +125,7 @@ class _Hub:
         settings = HubSettings(nats_url=url, workers=workers, fetch_batch=BATCH)
         await ensure_audit_streams(nc.jetstream(), settings)
         writer = await AuditWriter.open(
-            nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub"
+            nc.jetstream(), CheckpointSigner(signer.key, signer.kid), "hub", depth=AUDIT_DEPTH
         )
         app = create_app(
             settings,
@@ -192,6 +203,7 @@ async def hub_end_to_end(
     processes: int = 0,
     profile: cProfile.Profile | None = None,
     server_pid: int | None = None,
+    instrument: Callable[[_Hub], None] | None = None,
 ) -> HubRun:
     """The hub handling ``n`` signed messages from a publisher process.
 
@@ -204,6 +216,8 @@ async def hub_end_to_end(
             this process with ``WORKERS`` workers).
         profile: run the in-process hub under this profiler.
         server_pid: the nats-server's process, whose CPU per message is reported too.
+        instrument: called with the in-process hub before the publisher starts
+            (``bench/steps.py`` times each step there).
 
     Returns:
         What the publisher saw, and each process's CPU per message.
@@ -211,6 +225,8 @@ async def hub_end_to_end(
     td, gov, signer = _governance()
     children = [_fork_hub(url, gov, signer, 1) for _ in range(processes)]
     hub = None if children else await _Hub.start(url, gov, signer, WORKERS)
+    if hub is not None and instrument is not None:
+        instrument(hub)
     for child in children:
         child.ready.wait(30)
     publisher = start_publisher(url, _signed(td, n), rate=rate, outcomes=outcome_filter("GT"))
@@ -357,6 +373,7 @@ async def main() -> None:
     # so the bench runs at warning like a busy deployment would (see the README).
     """Print raw JetStream, the floor, the hub, its latency, its profile and the summary."""
     configure_logging(json_logs=True, level="warning")
+    fetch_as_before()
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
         server = NatsServer(config, Path(tmp) / "nats.conf")

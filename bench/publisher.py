@@ -35,6 +35,7 @@ class Published:
 
     started: float = 0.0
     sent: dict[str, float] = field(default_factory=dict)
+    acked: dict[str, float] = field(default_factory=dict)  # INGRESS acked (paced runs)
     outcomes: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -118,6 +119,11 @@ async def _run(job: _Job, ready: EventType, go: EventType) -> Published:
     ready.set()
     await asyncio.to_thread(go.wait)
     seen.started = time.perf_counter()
+
+    async def publish(mid: str, subject: str, body: bytes, headers: dict[str, str]) -> None:
+        await js.publish(subject, body, headers=headers)
+        seen.acked[mid] = time.perf_counter()
+
     if rate > 0:
         tasks = []
         for i, (mid, subject, body, headers) in enumerate(items):
@@ -125,7 +131,7 @@ async def _run(job: _Job, ready: EventType, go: EventType) -> Published:
             if delay > 0:
                 await asyncio.sleep(delay)
             seen.sent[mid] = time.perf_counter()
-            tasks.append(asyncio.create_task(js.publish(subject, body, headers=headers)))
+            tasks.append(asyncio.create_task(publish(mid, subject, body, headers)))
         await asyncio.gather(*tasks)
     else:
         for start in range(0, len(items), IN_FLIGHT):

@@ -117,19 +117,38 @@ class SeenIndex:
             if held.get(message_id) == ingress:
                 del held[message_id]
 
-    def settle(self, claims: Sequence[Claim]) -> None:
+    def settle(self, claims: Sequence[Claim], ahead: Iterable[AuditEntry] = ()) -> None:
         """Decide the claims of one batch, in order, against the log as known.
 
         A claim refused stays refused (another message held the id before it).
+
+        Args:
+            claims: the batch's claims, in order.
+            ahead: the entries of this writer's batches written before it and not yet
+                acknowledged (:mod:`hub.audit.inflight`), in order: their claims and
+                releases count as if stored (if one is not stored, this batch is not
+                either: each names the one before it).
         """
-        mine: dict[str, str] = {}
+        mine: dict[str, str | None] = {}  # what the batches ahead and this one change
+
+        def holder(message_id: str) -> str | None:
+            return mine[message_id] if message_id in mine else self._held.get(message_id)
+
+        for e in ahead:
+            if e.ingress is None or e.message_id is None:
+                continue
+            held = holder(e.message_id)
+            if e.kind is EntryKind.RECEIVED and held is None:
+                mine[e.message_id] = e.ingress
+            elif e.kind is EntryKind.REJECTED and e.reason == GAVE_UP and held == e.ingress:
+                mine[e.message_id] = None
         for claim in claims:
             if claim.refused:
                 continue
-            holder = mine.get(claim.message_id) or self._held.get(claim.message_id)
-            if holder is None:
+            held = holder(claim.message_id)
+            if held is None:
                 mine[claim.message_id] = claim.ingress
-            elif holder == claim.ingress:
+            elif held == claim.ingress:
                 claim.again = True
             else:
                 claim.refused = True
@@ -193,14 +212,20 @@ class Arbiter:
         self.index = SeenIndex(window + CLOCK_MARGIN)
         self.clock = clock
 
-    def settle(self, parts: Sequence[_Claiming]) -> list[AuditEntry]:
+    def settle(
+        self, parts: Sequence[_Claiming], ahead: Iterable[AuditEntry] = ()
+    ) -> list[AuditEntry]:
         """Decide the claims of a batch about to be written; returns its entries now.
 
         A refused claim's entry is taken out (its caller learns it from the claim); a
         redelivery's ``received`` entry is marked as one.
+
+        Args:
+            parts: the batch, in order.
+            ahead: the entries of the batches in flight before it (:meth:`SeenIndex.settle`).
         """
         self.index.expire(self.clock())
-        self.index.settle([p.claim for p in parts if p.claim is not None])
+        self.index.settle([p.claim for p in parts if p.claim is not None], ahead)
         for part in parts:
             claim = part.claim
             if claim is None:
@@ -247,7 +272,7 @@ async def append_settled(
     arbiter: Arbiter | None,
     parts: Sequence[_Claiming],
     batch_id: str,
-    lines: tuple[int, list[bytes]],
+    lines: tuple[int, list[bytes]] | None = None,
 ) -> int:
     """Append the entries of ``parts`` as one batch (:meth:`LogTail.append`), their claims
     decided again before each try; returns the first index.
@@ -257,7 +282,7 @@ async def append_settled(
         arbiter: the writer's arbiter (None: no claims to decide).
         parts: what the batch holds, in order.
         batch_id: the batch's ``Nats-Msg-Id``.
-        lines: the entries serialised from index ``lines[0]`` on.
+        lines: the entries serialised from index ``lines[0]`` on (None: serialised here).
 
     Raises:
         AuditLogCorrupt: see :meth:`LogTail.append`.

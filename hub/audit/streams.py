@@ -86,8 +86,9 @@ def weaknesses(config: api.StreamConfig, replicas: int) -> list[str]:
     return found
 
 
-async def check_stream(js: JetStreamContext, name: str, replicas: int) -> None:
-    """Refuse to write to audit stream ``name`` unless it is there and keeps every entry.
+async def check_stream(js: JetStreamContext, name: str, replicas: int) -> int:
+    """Refuse to write to audit stream ``name`` unless it is there and keeps every entry;
+    returns its replicas.
 
     The hub's login may not update these streams (:mod:`hub.server.logins`), so what another
     login weakened cannot be put back from here: the hub refuses to write to it.
@@ -111,3 +112,4 @@ async def check_stream(js: JetStreamContext, name: str, replicas: int) -> None:
     found = weaknesses(info.config, replicas)
     if found:
         raise AuditStreamWeakened(name, found)
+    return info.config.num_replicas or 1

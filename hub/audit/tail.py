@@ -114,6 +114,9 @@ class LogTail:
     recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_SIGNED_LEAVES))
     # Told of each batch another writer stored, as it is read (the seen-id arbiter).
     observer: Callable[[StoredBatch], None] | None = None
+    # Batch id → first index of each batch read by a catch-up since the last forget_found:
+    # a batch of this writer's pipeline (hub.audit.inflight) stored without its ack seen.
+    found: dict[str, int] = field(default_factory=dict)
 
     def _add_leaf(self, leaf: bytes) -> None:
         self.last_leaf = leaf
@@ -212,14 +215,18 @@ class LogTail:
                     return seen[batch_id]
                 continue
             if ack.duplicate:
-                seen = await self.catch_up()
-                if batch_id in seen:
-                    return seen[batch_id]
+                await self.catch_up()
+                if batch_id in self.found:
+                    return self.found[batch_id]
                 raise AuditStoreError(f"batch {batch_id} reported duplicate but is not in AUDIT")
-            for line in body:
-                self._add_leaf(leaf_hash(line))
-            self.last_seq = ack.seq
+            self.stored(body, ack.seq)
             return first
+
+    def stored(self, body: list[bytes], seq: int) -> None:
+        """Add the batch ``body`` this writer stored at stream sequence ``seq`` (its ack)."""
+        for line in body:
+            self._add_leaf(leaf_hash(line))
+        self.last_seq = seq
 
     async def catch_up(self) -> dict[str, int]:
         """Add the stored batches after ``last_seq`` to the tree; returns batch id → first."""
@@ -231,7 +238,7 @@ class LogTail:
                     f"{batch.first}, expected {self.tree.size}; run `enlace audit verify`"
                 )
             if batch.msg_id:
-                seen[batch.msg_id] = self.tree.size
+                seen[batch.msg_id] = self.found[batch.msg_id] = self.tree.size
             for raw in batch.entries:
                 self._add_leaf(leaf_hash(raw))
             self.last_seq = batch.seq
@@ -260,6 +267,7 @@ class LogTail:
             event("audit_writer_full_read", reason=reason, origin=origin)
         start_seq = self.last_seq + 1
         await self.catch_up()
+        self.found.clear()
         opened = OpenReport(
             resumed_from=resumed_from,
             reason=reason,

@@ -7,9 +7,12 @@ Merkle leaf; the message headers say ``Enlace-Audit-First`` (index of the first 
 and ``Enlace-Audit-Count``. One persisted write per batch instead of per entry is what
 lets the hub keep "not acked until audited" without halving its throughput.
 
-Where the log ends, how a batch is put after that end when another writer wrote in
-between, and how a writer starts from its latest checkpoint instead of reading the whole
-log, is :mod:`hub.audit.tail`; the streams and what a writer requires of them are
+Batches are pipelined: the next one is published while up to ``depth - 1`` before it
+still wait for their acknowledgement, each naming the one before it; a caller is answered
+once its own batch is acknowledged, in order (:mod:`hub.audit.inflight`). Where the log
+ends, how a batch is put after that end when another writer wrote in between, and how a
+writer starts from its latest checkpoint instead of reading the whole log, is
+:mod:`hub.audit.tail`; the streams and what a writer requires of them are
 :mod:`hub.audit.streams`.
 """
 
@@ -18,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -31,10 +32,11 @@ from nats.js.errors import APIError
 from hub.audit.checkpoint import Checkpoint, CheckpointSigner, log_origin, note_size
 from hub.audit.election import ELECTION_GRACE, through_election
 from hub.audit.entries import AuditEntry
-from hub.audit.errors import AuditError, AuditLogCorrupt, AuditStoreError
+from hub.audit.errors import AuditStoreError
+from hub.audit.inflight import DEPTH, InFlight, Pending
 from hub.audit.leaves import leaves_header
 from hub.audit.reader import AuditReader
-from hub.audit.seen import Arbiter, Claim, append_settled
+from hub.audit.seen import Arbiter, Claim
 from hub.audit.streams import (
     AUDIT_STREAM,
     CHECKPOINT_STREAM,
@@ -46,13 +48,6 @@ from hub.audit.streams import (
 from hub.audit.tail import LogTail, OpenReport, serialise
 
 __all__ = ["AuditWriter", "log_name"]
-
-
-@dataclass
-class _Pending:
-    entries: list[AuditEntry]
-    future: asyncio.Future[list[int]]
-    claim: Claim | None = None
 
 
 async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str) -> str:
@@ -126,8 +121,10 @@ class AuditWriter:
     """Appends entries to AUDIT, one batch per publish, and signs checkpoints.
 
     Concurrent :meth:`append` calls are queued to one writer task, which coalesces them
-    into batches (up to ``max_batch`` entries / ``max_batch_bytes``); each caller gets its
-    indexes once the batch holding its entries is acknowledged by JetStream (on disk).
+    into batches (up to ``max_batch`` entries / ``max_batch_bytes``) and publishes each
+    without waiting for the one before (up to ``depth`` in flight, :attr:`in_flight`);
+    each caller gets its indexes once the batch holding its entries is acknowledged by
+    JetStream (on disk).
     """
 
     def __init__(
@@ -139,6 +136,7 @@ class AuditWriter:
         checkpoint_seconds: float = 10.0,
         max_batch: int = 1000,
         max_batch_bytes: int = 512 * 1024,
+        depth: int = DEPTH,
     ) -> None:
         self._js = js
         self._signer = signer
@@ -149,10 +147,12 @@ class AuditWriter:
         self._max_bytes = max_batch_bytes
         self._tail = LogTail(js)
         self._checkpointed = 0  # log size at this writer's last checkpoint
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._failure: BaseException | None = None
+        # The batches published and not yet acknowledged (hub.audit.inflight).
+        self.in_flight = InFlight(self._tail, depth, self._after_batch)
+        self._checkpointing: asyncio.Task[None] | None = None
         self.opened: OpenReport | None = None  # set by open()
         self.arbiter: Arbiter | None = None  # set by arbitrate()
 
@@ -167,6 +167,7 @@ class AuditWriter:
         max_batch: int = 1000,
         replicas: int = 1,
         max_batch_bytes: int = 512 * 1024,
+        depth: int = DEPTH,
     ) -> AuditWriter:
         """Check the streams, learn the log so far and start writing.
 
@@ -184,23 +185,36 @@ class AuditWriter:
             max_batch: the most entries in one AUDIT message.
             replicas: the replicas the deployment asks of the streams (at least).
             max_batch_bytes: the most entry bytes in one AUDIT message.
+            depth: the most batches published and not yet acknowledged
+                (:mod:`hub.audit.inflight`; 1: each waits for the one before, as with a
+                replicated AUDIT stream whatever this says).
 
         Raises:
             AuditStoreError: a stream is missing, or the stored log (the part read) is not
                 a linear sequence of entries.
             AuditStreamWeakened: a stream could lose entries.
         """
+        copies = {}
         for stream in (AUDIT_STREAM, CHECKPOINT_STREAM):
             # A hub started just after a node's death or return: the stream may not answer
             # for a few seconds (an election, a replica catching up).
-            await through_election(
+            copies[stream] = await through_election(
                 partial(check_stream, js, stream, replicas),
                 ELECTION_GRACE,
                 f"the check of {stream}",
                 event="audit_read_retry",
             )
+        if copies[AUDIT_STREAM] > 1:
+            depth = 1  # a replicated AUDIT: one batch in flight (hub.audit.inflight)
         writer = cls(
-            js, signer, origin, checkpoint_every, checkpoint_seconds, max_batch, max_batch_bytes
+            js,
+            signer,
+            origin,
+            checkpoint_every,
+            checkpoint_seconds,
+            max_batch,
+            max_batch_bytes,
+            depth,
         )
         writer.opened = await writer._tail.learn(signer, origin)
         writer._checkpointed = writer._tail.tree.size
@@ -229,7 +243,8 @@ class AuditWriter:
     async def arbitrate(self, arbiter: Arbiter) -> None:
         """Arbitrate accepted ids (:mod:`hub.audit.seen`): ``arbiter`` learns what is
         stored within its horizon, then each batch as this writer reads or writes it."""
-        self.arbiter, self._tail.observer = arbiter, arbiter.observe  # first: none missed
+        self.arbiter = self.in_flight.arbiter = arbiter
+        self._tail.observer = arbiter.observe  # first: none missed
         await arbiter.rebuild(self._js, self._tail.last_seq)
 
     def submit(
@@ -243,13 +258,13 @@ class AuditWriter:
         """
         if self._closed:
             raise AuditStoreError("the audit writer is closed; no entry can be appended")
-        if self._failure is not None:
-            raise AuditStoreError(f"the audit writer stopped: {self._failure}")
+        if self.in_flight.failure is not None:
+            raise AuditStoreError(f"the audit writer stopped: {self.in_flight.failure}")
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         if not entries:
             future.set_result([])
             return future
-        self._queue.put_nowait(_Pending(list(entries), future, claim))
+        self._queue.put_nowait(Pending(list(entries), future, claim))
         return future
 
     async def checkpoint(self) -> str:
@@ -280,11 +295,13 @@ class AuditWriter:
         self._closed = True
         self._queue.put_nowait(None)
         writer_task, tick_task = self._tasks
-        await writer_task
+        await writer_task  # it returns once every batch in flight is answered
         tick_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await tick_task
-        if self._failure is None and self._tail.tree.size > 0:
+        if self._checkpointing is not None:
+            await self._checkpointing
+        if self.in_flight.failure is None and self._tail.tree.size > 0:
             await self.checkpoint()
 
     # -- internals -------------------------------------------------------------------------
@@ -314,53 +331,39 @@ class AuditWriter:
                 batch.append(nxt)
                 count += len(nxt.entries)
             await self._write_batch(batch)
+        await self.in_flight.drain()
 
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        # Each entry is serialised once, at the index it gets if no other writer appends
-        # meanwhile (LogTail.append serialises again only then); the bytes also split the
-        # batch so that one message stays far below the server's max_payload.
-        if self.arbiter is not None:
-            self.arbiter.settle(batch)
-        chunk: list[_Pending] = []
+    async def _write_batch(self, batch: list[Pending]) -> None:
+        # Each entry is serialised once, at the index it gets if every batch in flight is
+        # stored and no other writer appends meanwhile (else it is serialised again); the
+        # bytes also split the batch so that one message stays far below the server's
+        # max_payload. Claims are decided first: a refused one writes nothing.
+        pipe = self.in_flight
+        generation = pipe.generation
+        pipe.settle(batch)
+        chunk: list[Pending] = []
         lines: list[bytes] = []
-        first, size = self._tail.tree.size, 0
+        first, size = pipe.next_index, 0
         for pending in batch:
             mine = serialise(pending.entries, first + len(lines))
             est = sum(len(line) + 16 for line in mine)
             if chunk and size + est > self._max_bytes:
-                await self._write_chunk(chunk, (first, lines))
+                await pipe.send(chunk, (first, lines), generation)
                 chunk, lines, first, size = [], [], first + len(lines), 0
             chunk.append(pending)
             lines += mine
             size += est
         if chunk:
-            await self._write_chunk(chunk, (first, lines))
+            await pipe.send(chunk, (first, lines), generation)
 
-    async def _write_chunk(self, chunk: list[_Pending], lines: tuple[int, list[bytes]]) -> None:
-        entries = [e for p in chunk for e in p.entries]
-        batch_id = uuid.uuid4().hex
-        try:
-            first = await append_settled(self._tail, self.arbiter, chunk, batch_id, lines)
-        except Exception as exc:  # any failure goes to the waiting callers, never lost
-            error = (
-                exc
-                if isinstance(exc, AuditError)
-                else AuditStoreError(
-                    f"could not persist {len(entries)} audit entries: {type(exc).__name__}: {exc}"
-                )
-            )
-            for pending in chunk:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-            if isinstance(exc, AuditLogCorrupt):
-                self._failure = exc  # fail closed: never append after a log it cannot read
+    def _after_batch(self) -> None:
+        """After each batch stored: a checkpoint every ``checkpoint_every`` entries, signed
+        and stored beside the writing (the batches after it do not wait for it)."""
+        if self._tail.tree.size - self._checkpointed < self._every:
             return
-        index = first
-        for pending in chunk:
-            n = len(pending.entries)
-            if not pending.future.done():
-                pending.future.set_result(list(range(index, index + n)))
-            index += n
-        if self._tail.tree.size - self._checkpointed >= self._every:
-            with contextlib.suppress(nats.errors.Error, OSError, AuditStoreError):
-                await self.checkpoint()
+        if self._checkpointing is None or self._checkpointing.done():
+            self._checkpointing = asyncio.create_task(self._checkpoint_quietly())
+
+    async def _checkpoint_quietly(self) -> None:
+        with contextlib.suppress(nats.errors.Error, OSError, AuditStoreError):
+            await self.checkpoint()

@@ -5,7 +5,8 @@ handler. What every loop needs is written once, here:
 
 - **fetching** as every Enlace consumer does (:mod:`schemas.pull`, shared with the
   adapters): one message first, with a long poll (``poll``), then at once whatever else
-  is there;
+  is there — unless the first says nothing was behind it (``num_pending``, sent by
+  JetStream with each message): then it goes alone, without a second request;
 - **a bound on messages in hand** (:class:`Room`), which loops may share: a place is taken
   before each long poll, so a message that comes to a quiet stream is fetched at once; the
   rest of a batch takes only the places free with nobody waiting for them (a flooding
@@ -175,6 +176,15 @@ class CountPulls(PullHooks):
         self._metrics.pull_failures.labels(loop, "batch").inc()
 
 
+def _more_behind(msg: Msg) -> bool:
+    """Whether JetStream had more messages for the consumer behind ``msg`` when it sent it
+    (``num_pending`` of its metadata; True when it cannot tell)."""
+    try:
+        return bool(msg.metadata.num_pending)
+    except Exception:  # not a JetStream message (tests): fetch as before
+        return True
+
+
 class _InHand:
     """The places of one fetched batch: freed as its messages are done, the rest at the end."""
 
@@ -292,7 +302,7 @@ class PullLoop:
             return taken
 
         try:
-            fetched = await fetch_first_then_rest(self._sub, self._poll, rest)
+            fetched = await fetch_first_then_rest(self._sub, self._poll, rest, more=_more_behind)
         except TimeoutError:  # nats-py raises asyncio.TimeoutError = TimeoutError
             room.give()
             self._backoff = _BACKOFF_FIRST  # the server answered

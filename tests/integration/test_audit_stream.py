@@ -20,7 +20,6 @@ from nats.js.errors import APIError, NotFoundError
 from structlog.testing import capture_logs
 
 from hub.audit import (
-    AuditEntry,
     AuditReader,
     AuditStoreError,
     AuditWriter,
@@ -49,15 +48,14 @@ from hub.governance.keystore import KeyKind, KeyStore
 from hub.jetstream.streams import ensure_audit_streams
 from hub.server.process import NatsServer, free_port
 from schemas.countersign import sha256_digest
-from tests.integration.auditkit import open_audit_writer
+from tests.integration.auditkit import numbered_entry, open_audit_writer
 
 pytestmark = pytest.mark.integration
 
 ORIGIN = "enlace.test/audit"
 
 
-def _entry(n: int) -> AuditEntry:
-    return kinds.rejected(None, "GT", "malformed_json", sha256_digest(str(n).encode()), n)
+_entry = numbered_entry
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hub.admin.init import init_deployment
-from hub.audit import AuditReader, AuditWriter, CheckpointSigner, verify_log
+from hub.audit import AuditReader, AuditWriter, CheckpointSigner, parse_entry, verify_log
 from hub.audit.streams import AUDIT_STREAM
 from hub.cli.status import collect_status
 from hub.config import HubSettings, StreamSettings
@@ -401,3 +401,40 @@ async def test_two_audit_writers_go_on_through_the_death_of_the_audit_leader(
             if server.exited() is not None:
                 server.spawn()
                 server.wait_ready()
+
+
+async def test_a_replicated_audit_log_keeps_one_batch_in_flight(
+    deployment: Deployment, cluster: LocalCluster
+) -> None:
+    """With three replicas the writer does not pipeline (hub.audit.inflight says why): a
+    writer behind another has its first batch refused and appended again after the other's,
+    and its second batch goes after that, never refused."""
+    options = load_user(deployment, HUB_USER).connect_options()
+    clients = [
+        await nats.connect(servers=cluster.url.split(","), error_cb=_quiet, **options)
+        for _ in range(2)
+    ]
+    signer = CheckpointSigner(Ed25519PrivateKey.generate(), "enlace.cluster-inflight")
+    settings = HubSettings(nats_url=cluster.url, streams=StreamSettings(replicas=3))
+    try:
+        js = [c.jetstream(timeout=5) for c in clients]
+        await ensure_audit_streams(js[0], settings)
+        a, b = [
+            await AuditWriter.open(j, signer, signer.name, max_batch=1, replicas=3, depth=2)
+            for j in js
+        ]
+        assert (a.in_flight.depth, b.in_flight.depth) == (1, 1)
+        size = b.size
+        await b.append([received_entry("other", "gangs", "GT")])  # a is behind now
+        first = a.submit([received_entry("one", "gangs", "GT")])
+        second = a.submit([received_entry("two", "gangs", "GT")])
+        assert (await first, await second) == ([size + 1], [size + 2])
+        assert a.in_flight.again == 1
+        await a.close()
+        await b.close()
+        entries = [parse_entry(raw) for raw in await AuditReader(js[0]).read_all()]
+        assert [e.index for e in entries] == list(range(len(entries)))  # one linear log
+        assert [e.message_id for e in entries[-3:]] == ["other", "one", "two"]
+    finally:
+        for c in clients:
+            await c.close()

@@ -78,3 +78,13 @@ def test_the_rest_may_be_given_longer() -> None:
     sub = Sub([1], [2, 3])
     assert run(fetch_first_then_rest(sub, 1.0, rest_of(2), FULL_FETCH)).msgs == [1, 2, 3]
     assert sub.asked == [(1, 1.0), (2, FULL_FETCH)]
+
+
+def test_a_first_message_with_nothing_behind_it_goes_alone_without_a_second_fetch() -> None:
+    calls: list[int] = []
+    sub = Sub([1], [2])
+    fetched = run(fetch_first_then_rest(sub, 1.0, rest_of(4, calls), more=lambda m: m > 1))
+    assert fetched.msgs == [1] and sub.asked == [(1, 1.0)] and calls == []
+    sub = Sub([2], [3, 4])  # something behind it: the rest is fetched as before
+    fetched = run(fetch_first_then_rest(sub, 1.0, rest_of(4, calls), more=lambda m: m > 1))
+    assert fetched.msgs == [2, 3, 4] and sub.asked == [(1, 1.0), (4, QUICK_FETCH)]

@@ -85,3 +85,28 @@ def test_a_refused_claim_leaves_its_part_empty_and_a_redelivery_is_marked() -> N
     assert [e.message_id for e in entries] == ["m-1", "m-2"]
     assert entries[0].detail is not None and entries[0].detail.startswith("redelivered")
     assert parts[1].entries == [] and parts[1].claim is not None and parts[1].claim.refused
+
+
+def test_claims_are_decided_against_the_batches_in_flight_ahead_of_them() -> None:
+    """What batches ahead hold or release counts as stored (hub.audit.inflight)."""
+    index = SeenIndex(WINDOW)
+    index.hold("given-up", "INGRESS_GT-1", at=0.0)
+    ahead = [
+        entry("m-1", "INGRESS_GT-2"),  # claimed ahead, not yet stored
+        kinds.rejected("given-up", "GT", "hub_error", DIGEST, 10, "INGRESS_GT-1"),  # released
+        entry("m-2", None),  # an entry naming no ingress message claims nothing
+    ]
+    claims = [
+        Claim("m-1", "INGRESS_HN-2"),  # a replay of an id claimed ahead
+        Claim("m-1", "INGRESS_GT-2"),  # that message again
+        Claim("given-up", "INGRESS_GT-9"),  # free again: released ahead
+        Claim("m-2", "INGRESS_GT-3"),
+    ]
+    index.settle(claims, ahead)
+    assert [(c.again, c.refused) for c in claims] == [
+        (False, True),
+        (True, False),
+        (False, False),
+        (False, False),
+    ]
+    assert index.holder("m-1") is None  # nothing is learnt before it is stored
