@@ -33,6 +33,7 @@ from hub.audit.seen import Arbiter
 from hub.config import HubSettings
 from hub.errors import ConsumerTampered
 from hub.governance import Governance, HubSigner
+from hub.jetstream.buckets import ensure_kv
 from hub.jetstream.consumers import (
     ConsumerRepair,
     ensure_consumer,
@@ -46,7 +47,6 @@ from hub.jetstream.streams import (
     REQUESTS_BUCKET,
     SEEN_BUCKET,
     ensure_hub_consumer,
-    ensure_kv,
     ensure_receipts_consumer,
     ensure_streams,
 )

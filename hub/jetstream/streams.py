@@ -60,13 +60,11 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
-    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
 from nats.js.errors import BadRequestError, NotFoundError
-from nats.js.kv import KeyValue
 
 from hub.audit.streams import (
     AUDIT_STREAM,
@@ -102,7 +100,6 @@ __all__ = [
     "audit_stream_configs",
     "ensure_audit_streams",
     "ensure_hub_consumer",
-    "ensure_kv",
     "ensure_receipts_consumer",
     "ensure_streams",
     "legacy_ingress_drained",
@@ -369,43 +366,6 @@ async def _take_legacy_dead_letters(
             letters.append((msg.subject, msg.data or b"", dict(msg.headers or {}) or None))
     await js.delete_stream(_LEGACY_DEADLETTER)
     return letters
-
-
-async def ensure_kv(
-    js: JetStreamContext, bucket: str, ttl_seconds: float, replicas: int
-) -> KeyValue:
-    """Create (or open and update) a key-value bucket whose entries expire after a while.
-
-    Args:
-        js: the hub's JetStream context.
-        bucket: its name.
-        ttl_seconds: how long an entry lives.
-        replicas: the bucket's replicas (``streams.replicas``).
-
-    Returns:
-        The bucket; an existing one keeps its data and takes the new TTL.
-    """
-    config = KeyValueConfig(
-        bucket=bucket,
-        history=1,
-        ttl=ttl_seconds,
-        storage=StorageType.FILE,
-        replicas=replicas,
-        # No direct gets: on a cluster any replica answers those, and one just back from a
-        # freeze or a restart may not hold a key yet. The hub decides by these reads (is
-        # this id claimed, and by which ingress message; what a request or a message was
-        # routed to), so they go to the stream's leader, which holds every acknowledged write.
-        direct=False,
-    )
-    try:
-        return await js.create_key_value(config)
-    except BadRequestError:
-        # Exists with other limits (or direct gets, before 2026-12): align, keep the data.
-        info = await js.stream_info(f"KV_{bucket}")
-        info.config.max_age = ttl_seconds
-        info.config.allow_direct = False
-        await js.update_stream(info.config)
-        return await js.key_value(bucket)
 
 
 async def ensure_hub_consumer(

@@ -38,11 +38,11 @@ from nats.js.kv import KeyValue
 from hub.audit import AuditWriter
 from hub.audit.errors import AuditError
 from hub.config import HubSettings
+from hub.jetstream.buckets import ensure_kv
 from hub.jetstream.pull import Done, PullHooks, PullLoop
 from hub.jetstream.streams import (
     RECEIPTS_BUCKET,
     RECEIPTS_CONSUMER,
-    ensure_kv,
     ensure_receipts_consumer,
 )
 from hub.metrics import HubMetrics

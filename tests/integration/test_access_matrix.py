@@ -26,6 +26,7 @@ from nats.aio.client import Client as NatsClient
 
 from hub.config import HubSettings
 from hub.deployment import Deployment
+from hub.jetstream.buckets import ensure_kv
 from hub.jetstream.consumers import ensure_sink_consumers
 from hub.jetstream.streams import (
     ONWARD_BUCKET,
@@ -34,7 +35,6 @@ from hub.jetstream.streams import (
     SEEN_BUCKET,
     ensure_audit_streams,
     ensure_hub_consumer,
-    ensure_kv,
     ensure_receipts_consumer,
     ensure_streams,
 )

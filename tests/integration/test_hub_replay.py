@@ -11,7 +11,7 @@ from nats.js.api import KeyValueConfig
 
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
-from hub.jetstream.streams import ensure_kv
+from hub.jetstream.buckets import ensure_kv
 from hub.pipeline.replay import SeenIds
 from hub.server.process import NatsServer
 from tests.integration.hubkit import governance, hub_running, signed_message

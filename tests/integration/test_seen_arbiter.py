@@ -33,7 +33,8 @@ from hub.app import HubApp, create_app
 from hub.audit import AuditEntry, AuditReader, CheckpointSigner, parse_entry
 from hub.audit.entries import REDELIVERED
 from hub.config import HubSettings
-from hub.jetstream.streams import SEEN_BUCKET, ensure_kv
+from hub.jetstream.buckets import ensure_kv
+from hub.jetstream.streams import SEEN_BUCKET
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.intake import Intake
