@@ -142,7 +142,7 @@ def _receipt(msg: Msg, outcome: Written | Failure) -> ToReceipt | None:
 
 async def _ack_all(
     msgs: list[Msg], within: float, logger: structlog.typing.FilteringBoundLogger
-) -> None:
+) -> int:
     """Ack ``msgs`` (their receipts are stored), waiting ``within`` seconds (half the
     consumer's ``ack_wait``) at most for the server's answers.
 
@@ -151,6 +151,7 @@ async def _ack_all(
     added work. An ack that was late is applied; one that was lost (its consumer's
     leader frozen or dead) lets the delivery come again after ``ack_wait``, to be
     found written and receipted once more (the receipt's ``Nats-Msg-Id`` dedupes it).
+    Returns how many acks were not answered in time.
     """
     answers = await asyncio.gather(
         *(m.ack_sync(timeout=within) for m in msgs), return_exceptions=True
@@ -159,6 +160,7 @@ async def _ack_all(
     if late:
         reasons = sorted({type(a).__name__ for a in late})
         logger.warning("acks_unanswered", count=len(late), errors=reasons)
+    return len(late)
 
 
 def consumer_name(country: str, sink_name: str) -> str:
@@ -201,6 +203,7 @@ class SinkRunner:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._beat_every = settings.ack_wait / 3
         self._ack_within = settings.ack_wait / 2
+        self.acks_unanswered = 0  # acks the server did not answer in time, so far
         self._log = log.bind(country=settings.country, sink=settings.sink_name)
 
     @property
@@ -372,7 +375,7 @@ class SinkRunner:
         async with self._heartbeat(msgs):
             # One RECEIPTS message for the batch: one persisted write, not one per delivery.
             await self.receipts.publish_all(receipts)
-            await _ack_all(msgs, self._ack_within, self._log)
+            self.acks_unanswered += await _ack_all(msgs, self._ack_within, self._log)
 
     async def _dead_letter(self, msg: Msg, failure: Failure) -> None:
         seq = msg.metadata.sequence.stream
