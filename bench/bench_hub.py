@@ -36,7 +36,7 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
@@ -368,47 +368,53 @@ def _cpu_line(run: HubRun) -> str:
     return ", ".join(f"{who} {ms:.2f} ms" for who, ms in run.cpu_ms.items())
 
 
-async def main() -> None:
+@contextlib.contextmanager
+def bench_server() -> Iterator[NatsServer]:
+    """A fresh embedded nats-server in a temporary directory, stopped after; the bench's
+    logging (warning) and the hub's fetch as the bench asks (``fetch_as_before``)."""
     # Production logging: JSON lines; per-message "accepted" lines at info cost CPU too,
     # so the bench runs at warning like a busy deployment would (see the README).
-    """Print raw JetStream, the floor, the hub, its latency, its profile and the summary."""
     configure_logging(json_logs=True, level="warning")
     fetch_as_before()
     with tempfile.TemporaryDirectory() as tmp:
         config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
         server = NatsServer(config, Path(tmp) / "nats.conf")
         server.start()
-        pid = server.process.pid if server.process else None
         try:
-            raw = await raw_jetstream(server.url)
-            print(f"raw JetStream (publish awaited ×64 + pull/ack), 2 KiB: {raw:,.0f} msgs/s")
-            floor = await hub_floor(server.url, HUB_N, b"x" * SIZE, WORKERS * BATCH)
-            print(
-                f"floor: the hub's writes alone (KV claim, 2 deliveries, ack): {floor:,.0f} msgs/s"
-            )
-            hub = await hub_end_to_end(server.url, HUB_N, server_pid=pid)
-            print(f"hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")
-            print(f"  CPU per message ({os.cpu_count()} cores): {_cpu_line(hub)}")
-            paced: dict[float, HubRun] = {}
-            for load in LOADS:
-                rate = hub.throughput * load
-                n = max(int(rate * LOAD_SECONDS), 50)
-                paced[load] = await hub_end_to_end(server.url, n, rate=rate)
-                p50, p99 = paced[load].latency_ms()
-                print(
-                    f"publish → outcome at {load:.0%} of capacity ({rate:,.0f} msgs/s offered): "
-                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-                )
-            two = await hub_end_to_end(server.url, HUB_N, processes=2, server_pid=pid)
-            print(f"hub end to end, 2 processes × 1 worker: {two.throughput:,.0f} msgs/s")
-            print(f"  CPU per message: {_cpu_line(two)}")
-            profile = cProfile.Profile()
-            profiled = await hub_end_to_end(server.url, PROFILE_N, profile=profile)
-            text = io.StringIO()
-            pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
-            print(f"profile of the hub during a run ({profiled.throughput:,.0f} msgs/s profiled):")
-            print(text.getvalue())
-            print(_breakdown(pstats.Stats(profile), PROFILE_N))
-            print(_summary(raw, floor, hub, paced, two))
+            yield server
         finally:
             server.stop()
+
+
+async def main() -> None:
+    """Print raw JetStream, the floor, the hub, its latency, its profile and the summary."""
+    with bench_server() as server:
+        pid = server.process.pid if server.process else None
+        raw = await raw_jetstream(server.url)
+        print(f"raw JetStream (publish awaited ×64 + pull/ack), 2 KiB: {raw:,.0f} msgs/s")
+        floor = await hub_floor(server.url, HUB_N, b"x" * SIZE, WORKERS * BATCH)
+        print(f"floor: the hub's writes alone (KV claim, 2 deliveries, ack): {floor:,.0f} msgs/s")
+        hub = await hub_end_to_end(server.url, HUB_N, server_pid=pid)
+        print(f"hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")
+        print(f"  CPU per message ({os.cpu_count()} cores): {_cpu_line(hub)}")
+        paced: dict[float, HubRun] = {}
+        for load in LOADS:
+            rate = hub.throughput * load
+            n = max(int(rate * LOAD_SECONDS), 50)
+            paced[load] = await hub_end_to_end(server.url, n, rate=rate)
+            p50, p99 = paced[load].latency_ms()
+            print(
+                f"publish → outcome at {load:.0%} of capacity ({rate:,.0f} msgs/s offered): "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
+        two = await hub_end_to_end(server.url, HUB_N, processes=2, server_pid=pid)
+        print(f"hub end to end, 2 processes × 1 worker: {two.throughput:,.0f} msgs/s")
+        print(f"  CPU per message: {_cpu_line(two)}")
+        profile = cProfile.Profile()
+        profiled = await hub_end_to_end(server.url, PROFILE_N, profile=profile)
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
+        print(f"profile of the hub during a run ({profiled.throughput:,.0f} msgs/s profiled):")
+        print(text.getvalue())
+        print(_breakdown(pstats.Stats(profile), PROFILE_N))
+        print(_summary(raw, floor, hub, paced, two))

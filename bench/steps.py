@@ -29,17 +29,13 @@ import contextvars
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from bench.bench_hub import HUB_N, SIZE, fetch_as_before, hub_end_to_end
+from bench.bench_hub import HUB_N, SIZE, bench_server, hub_end_to_end
 from bench.publisher import Published
-from hub.logging import configure_logging
 from hub.pipeline import ingress
-from hub.server.process import NatsServer, NatsServerConfig, free_port
 from schemas.subjects import HDR_MSG_ID
 
 __all__ = ["StepClock"]
@@ -183,30 +179,22 @@ class StepClock:
 
 async def main(loads: Sequence[float]) -> None:
     """Capacity at 64 in flight, then each load paced, with the step table of each."""
-    configure_logging(json_logs=True, level="warning")
-    fetch_as_before()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = NatsServerConfig(store_dir=Path(tmp) / "js", port=free_port())
-        server = NatsServer(config, Path(tmp) / "nats.conf")
-        server.start()
-        try:
+    with bench_server() as server:
+        clock = StepClock()
+        full = await hub_end_to_end(server.url, HUB_N // 2, instrument=clock.install)
+        print(f"capacity (64 in flight, {SIZE} B): {full.throughput:,.0f} msgs/s")
+        print(clock.report(full.published))
+        for load in loads:
             clock = StepClock()
-            full = await hub_end_to_end(server.url, HUB_N // 2, instrument=clock.install)
-            print(f"capacity (64 in flight, {SIZE} B): {full.throughput:,.0f} msgs/s")
-            print(clock.report(full.published))
-            for load in loads:
-                clock = StepClock()
-                rate = full.throughput * load if load <= 1 else load
-                n = max(int(rate * 4), 50)
-                run = await hub_end_to_end(server.url, n, rate=rate, instrument=clock.install)
-                cpu = run.cpu_ms.get("this process (hub)", float("nan"))
-                print(
-                    f"paced at {rate / full.throughput:.0%} ({rate:,.0f} msgs/s offered, "
-                    f"{n} messages; hub CPU {cpu:.2f} ms per message):"
-                )
-                print(clock.report(run.published))
-        finally:
-            server.stop()
+            rate = full.throughput * load if load <= 1 else load
+            n = max(int(rate * 4), 50)
+            run = await hub_end_to_end(server.url, n, rate=rate, instrument=clock.install)
+            cpu = run.cpu_ms.get("this process (hub)", float("nan"))
+            print(
+                f"paced at {rate / full.throughput:.0%} ({rate:,.0f} msgs/s offered, "
+                f"{n} messages; hub CPU {cpu:.2f} ms per message):"
+            )
+            print(clock.report(run.published))
 
 
 if __name__ == "__main__":
