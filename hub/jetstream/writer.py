@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Awaitable, Sequence
 from typing import Any, NamedTuple
 
 import nats.errors
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -169,7 +169,7 @@ class JetStreamWriter:
             waited.fail(NoStreamResponseError())
             return
         try:
-            reply = json.loads(msg.data)
+            reply = orjson.loads(msg.data)  # ~7x faster than json for a PubAck
             error = reply.get("error")
             if error:
                 waited.fail(_api_error(error))
