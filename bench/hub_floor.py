@@ -1,13 +1,21 @@
 """The hub's JetStream work without the hub: what the storage alone allows.
 
-For every message the hub makes, whatever its Python code costs, the same persisted
-writes: claim the id in a KV bucket, one delivery per recipient (2 here), and the ack of
-INGRESS (plus ~1/40 of an audit batch, left out). This consumer makes exactly those
-writes through the hub's own write path
-(:class:`hub.jetstream.writer.JetStreamWriter`), with the hub's concurrency, and nothing
-else: no parsing, no signatures, no policy. Its rate is the
-ceiling for the hub on this machine and disk; the gap between it and the hub is the
-hub's own cost.
+For every accepted message the hub makes, whatever its Python code costs, the same
+persisted writes, in the same rounds (``hub/pipeline/ingress.py``):
+
+1. with ``hub.seen_ids: bucket`` only: the id's claim, a KV create in ``enlace_seen``
+   (with ``audit`` the claim is the message's ``received`` audit entry);
+2. one delivery per recipient (2 here) ∥ the routing record in ``enlace_routes`` (who
+   received it, for corrections and retractions);
+3. the outcome in ``OUTCOMES_<cc>`` (after the deliveries: it must not say "delivered"
+   before they are on disk);
+4. the ack of INGRESS.
+
+The audit batches (a few entries' share of one write per batch, ~0.04–0.07 writes per
+message) are left out. This consumer makes exactly those writes through the hub's own
+write path (:class:`hub.jetstream.writer.JetStreamWriter`), with the hub's concurrency,
+and nothing else: no parsing, no signatures, no policy. Its rate is the ceiling for the
+hub on this machine and disk; the gap between it and the hub is the hub's own cost.
 """
 
 from __future__ import annotations
@@ -23,10 +31,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from bench.publisher import start_publisher
 from hub.jetstream.writer import JetStreamWriter, Write
 
-__all__ = ["hub_floor"]
+__all__ = ["FLOOR_WRITES", "hub_floor"]
+
+FLOOR_WRITES = "2 deliveries ∥ routing record, outcome, ack"
+"""What the floor writes for each message (after the KV claim with ``seen_ids: bucket``)."""
+
+# About the size of the hub's routing record and accepted outcome for 2 recipients.
+_ROUTED = b"r" * 420
+_OUTCOME = b"o" * 330
 
 
-async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
+async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool) -> float:
     """Msgs/s of the hub's writes alone for ``n`` messages of ``body``, ``in_hand`` at once.
 
     Args:
@@ -34,6 +49,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
         n: how many messages.
         body: each message's bytes.
         in_hand: how many messages are worked on at once (the hub's workers × batch).
+        claim: make the KV claim first (the hub's ``seen_ids: bucket``).
 
     Returns:
         Messages per second, from the first publish until the last ack.
@@ -42,7 +58,9 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
     await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
+    await js.add_stream(StreamConfig(name="FLOOR_OUTCOMES", subjects=["floor.outcome.>"]))
     kv = await js.create_key_value(bucket="FLOOR_SEEN", history=1)
+    await js.create_key_value(bucket="FLOOR_ROUTES", history=1)
     writer = JetStreamWriter(nc)
     await writer.start()
     sub = await js.pull_subscribe(
@@ -61,13 +79,16 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int) -> float:
         nonlocal done
         mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
         try:
-            await kv.create(mid, b"1")
+            if claim:
+                await kv.create(mid, b"1")
             await writer.write(
                 [
                     Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
                     Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),
+                    Write(f"$KV.FLOOR_ROUTES.{mid}", _ROUTED, {}),
                 ],
             )
+            await writer.write([Write(f"floor.outcome.{mid}", _OUTCOME, {})])
             await msg.ack()
         finally:
             room.release()
