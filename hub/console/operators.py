@@ -6,6 +6,7 @@ Only the hash of a password is ever stored. Roles: ``viewer`` sees metadata;
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -35,8 +36,14 @@ MIN_PASSWORD = 12
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 # argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id.
 _HASHER = PasswordHasher()
-# Checked against when the name is unknown, so a wrong name costs what a wrong password does.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the name is unknown, so a wrong name costs what a wrong
+    password does. Made at the first login, not at import: one argon2 hash is ~0.2 s,
+    which every `enlace` command paid at start."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class Role(StrEnum):
@@ -122,9 +129,10 @@ class OperatorStore:
 
     def authenticate(self, name: str, password: str) -> Operator | None:
         """The account if ``password`` is its password, else None (same cost either way)."""
+        dummy = _dummy_hash()  # made at the first login whatever the name: the same cost
         account = self.get(name)
         try:
-            _HASHER.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _HASHER.verify(account.password_hash if account else dummy, password)
         except (VerificationError, InvalidHashError):
             return None
         return account
