@@ -138,7 +138,9 @@ class HubApp:
             self.settings,
             self.governance,
             self.signer,
-            await answered(lambda: self._seen_ids(js, seen), "the accepted ids of the window"),
+            await answered(
+                lambda: self._seen_ids(js, seen, writes), "the accepted ids of the window"
+            ),
             KvRequestMemory(requests, OnwardMemory(onward)),
             AmendmentIndex(routes),
             audit=self.audit,
@@ -163,7 +165,9 @@ class HubApp:
             await answered(self.receipts.start, "the receipts' consumer and bucket")
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
-    async def _seen_ids(self, js: JetStreamContext, kv: KeyValue) -> SeenIdStore:
+    async def _seen_ids(
+        self, js: JetStreamContext, kv: KeyValue, writes: JetStreamWriter
+    ) -> SeenIdStore:
         """``kv`` claims accepted ids, or the audit log does (``hub.seen_ids: audit``, and
         the hub keeps one).
 
@@ -172,7 +176,7 @@ class HubApp:
         """
         writer = None if self.audit is None else self.audit.writer
         if writer is None or self.settings.seen_ids == "bucket":
-            return SeenIds(kv)
+            return SeenIds(kv, writes)
         window = self.settings.acceptance_window + self.settings.clock_skew
         await writer.arbitrate(Arbiter(window, lambda: self.clock().timestamp()))
         if writer.arbiter is not None:

@@ -28,11 +28,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
+from hub.jetstream.streams import SEEN_BUCKET
+from hub.jetstream.writer import JetStreamWriter, Write
 from schemas.govdoc import rfc3339
+from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ
 
 if TYPE_CHECKING:
     from hub.pipeline.checks import Checked
@@ -137,6 +140,9 @@ def check_window(
         )
 
 
+# JetStream's "wrong last sequence" (JSStreamWrongLastSequenceErr and its constant form):
+# the key holds a value (or the tombstone of a deleted one).
+_WRONG_LAST_SEQUENCE = (10071, 10164)
 _KEY_AS_IS = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -165,8 +171,12 @@ class SeenIds:
     before acking) is told apart from a replay, in any stream.
     """
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(
+        self, kv: KeyValue, writer: JetStreamWriter | None = None, bucket: str = SEEN_BUCKET
+    ) -> None:
         self._kv = kv
+        self._writer = writer
+        self._subject = f"$KV.{bucket}."  # the bucket ``kv`` is
 
     async def accepted_as(self, message_id: str) -> str | None:
         """The ingress message that claimed ``message_id``
@@ -198,12 +208,27 @@ class SeenIds:
             DuplicateMessage: the id was accepted before under another ingress message.
         """
         try:
-            await self._kv.create(kv_key(message_id), ingress.encode())
+            await self._create(kv_key(message_id), ingress.encode())
         except KeyWrongLastSequenceError:
             if await self.accepted_as(message_id) != ingress:
                 raise duplicate(message_id) from None
             return True
         return False
+
+    async def _create(self, key: str, value: bytes) -> None:
+        """``kv.create``: first as one write of the hub's writer (the common case, an id
+        never seen: ~0.05 ms of CPU less than nats-py's publish path), then, when the key
+        holds something, through nats-py, which tells a deleted key (created again) from
+        a held one (:class:`KeyWrongLastSequenceError`)."""
+        if self._writer is not None:
+            expect_none = {HDR_EXPECTED_LAST_SUBJECT_SEQ: "0"}
+            try:
+                await self._writer.write([Write(self._subject + key, value, expect_none)])
+                return
+            except APIError as err:
+                if err.err_code not in _WRONG_LAST_SEQUENCE:
+                    raise
+        await self._kv.create(key, value)
 
     async def release(self, message_id: str, ingress: str) -> bool:
         """Forget ``message_id`` if ingress message ``ingress`` claimed it (a message the

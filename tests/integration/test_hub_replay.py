@@ -12,6 +12,7 @@ from nats.js.api import KeyValueConfig
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
 from hub.jetstream.buckets import ensure_kv
+from hub.jetstream.writer import JetStreamWriter
 from hub.pipeline.replay import SeenIds
 from hub.server.process import NatsServer
 from tests.integration.hubkit import governance, hub_running, signed_message
@@ -40,10 +41,20 @@ async def test_replay_after_the_dedup_window_is_refused_as_duplicate(server: Nat
     assert (replay.status, replay.outcome.reason) == ("rejected", "duplicate")  # …the hub not
 
 
-async def test_a_claim_is_released_only_by_the_message_that_made_it(server: NatsServer) -> None:
+@pytest.mark.parametrize("through", ["nats-py", "the hub's writer"])
+async def test_a_claim_is_released_only_by_the_message_that_made_it(
+    server: NatsServer, through: str
+) -> None:
+    """Both ways of claiming: nats-py's ``kv.create``, and the hub's writer first (which
+    meets a held key, and the tombstone a release leaves, as "wrong last sequence")."""
     nc = await nats.connect(server.url)
+    bucket = f"claims_{len(through)}"
     try:
-        seen = SeenIds(await ensure_kv(nc.jetstream(), "claims", 60, 1))
+        writer = None
+        if through != "nats-py":
+            writer = JetStreamWriter(nc)
+            await writer.start()
+        seen = SeenIds(await ensure_kv(nc.jetstream(), bucket, 60, 1), writer, bucket)
         assert await seen.claim("m-1", "INGRESS_GT-5") is False  # new
         assert await seen.claim("m-1", "INGRESS_GT-5") is True  # the same message again
         with pytest.raises(DuplicateMessage):
