@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "write_all"]
+__all__ = ["atomic_write", "fsync_dir", "sync_folders", "write_all"]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -84,11 +84,27 @@ Placed = tuple[int, str, str, bytes]
 """A file of a batch: its open folder's descriptor, the folder, its name, its bytes."""
 
 
-def _sync_filesystems(folders: Sequence[Path], syncfs: Callable[[int], int]) -> None:
-    """``syncfs`` once per filesystem the ``folders`` are on."""
-    opened = {str(folder): os.open(folder, _DIR_FLAGS) for folder in dict.fromkeys(folders)}
+def sync_folders(folders: Sequence[Path]) -> None:
+    """Make what ``folders`` hold now durable, renames included.
+
+    For files found under their final names but maybe not yet durably renamed: a batch
+    written before a crash, or whose last sync failed (their data was synced before the
+    rename; the rename may not be). A redelivery of such a file is answered as a duplicate
+    only after this, so no receipt vouches for a file a crash could still take back.
+    ``syncfs`` once per filesystem where available (it reports write-back errors), else
+    each folder fsynced.
+
+    Raises:
+        OSError: a sync failed (naming the folder).
+    """
+    unique = list(dict.fromkeys(folders))
+    if _SYNCFS is None:
+        for folder in unique:
+            fsync_dir(folder)
+        return
+    opened = {str(folder): os.open(folder, _DIR_FLAGS) for folder in unique}
     try:
-        _syncfs_each(opened, syncfs)
+        _syncfs_each(opened, _SYNCFS)
     finally:
         for fd in opened.values():
             os.close(fd)

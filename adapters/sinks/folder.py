@@ -21,7 +21,10 @@ first and ``<id>.json`` last, then the renames are made durable: for a whole bat
 fsynced).
 Readers therefore never see a ``<id>.json`` without its side files; after a crash before
 the folder's fsync, the three files are the idempotency record (all three there: written;
-any missing: written again, whole, when the delivery comes back).
+any missing: written again, whole, when the delivery comes back). A delivery found all
+written is a duplicate, answered (and receipted) only once the folder is synced again:
+its renames may not have reached the disk before the crash or the failed sync that
+brought it back (:func:`adapters.sinks._files.sync_folders`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
 from adapters.sinks._amendments import SinkAmendment, amendment_of
 from adapters.sinks._conditions import conditions_of
-from adapters.sinks._files import write_all
+from adapters.sinks._files import sync_folders, write_all
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._storage import storage_error
 from schemas.amendments import CORRECTION, RETRACTION
@@ -117,8 +120,11 @@ class FolderSink:
         files: list[tuple[Path, bytes]] = []
         sides: list[tuple[Path, bytes]] = []
         batch: set[Path] = set()  # the files of this batch: the same id again is a duplicate
+        found = False  # written before this batch: its renames may not be durable yet
         for path, delivery in zip(paths, deliveries, strict=True):
-            duplicate = path in batch or self._written(path)
+            on_disk = path not in batch and self._written(path)
+            found = found or on_disk
+            duplicate = path in batch or on_disk
             if not duplicate:
                 batch.add(path)
                 jws = delivery.signature if delivery.is_full else delivery.countersignature
@@ -141,6 +147,8 @@ class FolderSink:
         if self._syncers is None:
             raise RuntimeError("FolderSink.open() was not called")
         write_all(sides + files, self._syncers)
+        if found and not files:  # with new files, write_all's last sync covered the folder
+            sync_folders([self.folder])
         return results
 
     def _marker(self, delivery: Delivery, amendment: SinkAmendment) -> tuple[Path, bytes]:

@@ -53,12 +53,15 @@ def read_ids(path: Path) -> set[str]:
         return set()
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    if end != len(data):
-        # A crash mid-append left a partial line: it was never acked, so drop it and let
-        # the redelivery write it whole.
-        with path.open("r+b") as fh:
+    with path.open("r+b") as fh:
+        if end != len(data):
+            # A crash mid-append left a partial line: it was never acked, so drop it and
+            # let the redelivery write it whole.
             fh.truncate(end)
-            os.fsync(fh.fileno())
+        # Every line read is answered as a duplicate from now on, receipt and all: on disk
+        # first (a crash between an append and its fsync left lines only in the cache).
+        os.fsync(fh.fileno())
+    fsync_dir(path.parent)
     ids: set[str] = set()
     for line in data[:end].splitlines():
         if line.strip():

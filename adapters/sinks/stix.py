@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import DeliveryResult, SinkContext
 from adapters.delivery import Delivery
 from adapters.errors import PermanentSinkError
-from adapters.sinks._files import write_all
+from adapters.sinks._files import sync_folders, write_all
 from adapters.sinks._options import parse_options, resolve_path
 from adapters.sinks._storage import storage_error
 from adapters.sinks.folder import FolderSink
@@ -114,8 +114,14 @@ class StixSink:
         fresh = [(paths[mid], data) for mid, data in bundles.items() if not paths[mid].is_file()]
         if self._syncers is None:
             raise RuntimeError("StixSink.open() was not called")
+        # Bundles found already written (before a crash or a failed sync) are answered
+        # only once their renames are durable: write_all's last sync covers the folder
+        # when it writes anything, else the folder is synced on its own.
+        found = len(fresh) < len(bundles)
         try:
             await asyncio.to_thread(write_all, fresh, self._syncers)
+            if found and not fresh:
+                await asyncio.to_thread(sync_folders, [self.folder])
         except OSError as err:
             raise storage_error(err, str(err.filename or self.folder)) from None
         unwritten = {path for path, _ in fresh}

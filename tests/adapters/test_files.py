@@ -46,24 +46,39 @@ def test_a_folder_that_refuses_writes_leaves_nothing_named(tmp_path: Path, way: 
     assert not (tmp_path / "a").exists()
 
 
-def test_a_failed_syncfs_is_an_error_naming_the_folder(tmp_path: Path) -> None:
+def test_a_failed_syncfs_is_an_error_naming_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def failing(fd: int) -> int:
         ctypes.set_errno(errno.EIO)
         return -1
 
+    monkeypatch.setattr(_files, "_SYNCFS", failing)
     with pytest.raises(OSError) as caught:
-        _files._sync_filesystems([tmp_path], failing)
+        _files.sync_folders([tmp_path])
     assert caught.value.errno == errno.EIO
     assert caught.value.filename == str(tmp_path)
 
 
-def test_one_syncfs_per_filesystem(tmp_path: Path) -> None:
+def test_one_syncfs_per_filesystem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
     def counting(fd: int) -> int:
         calls.append(os.fstat(fd).st_dev)
         return 0
 
+    monkeypatch.setattr(_files, "_SYNCFS", counting)
     (tmp_path / "x").mkdir()
-    _files._sync_filesystems([tmp_path, tmp_path / "x"], counting)
+    _files.sync_folders([tmp_path, tmp_path / "x", tmp_path])
     assert len(calls) == 1
+
+
+def test_without_syncfs_each_folder_is_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(_files, "_SYNCFS", None)
+    monkeypatch.setattr(_files, "fsync_dir", lambda folder: synced.append(str(folder)))
+    (tmp_path / "x").mkdir()
+    _files.sync_folders([tmp_path, tmp_path / "x", tmp_path])
+    assert synced == [str(tmp_path), str(tmp_path / "x")]

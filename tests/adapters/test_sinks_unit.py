@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from adapters.errors import (
 )
 from adapters.registry import build_sink, sink_names
 from adapters.runner import backoff_delay, fetch_batch, reason_of
+from adapters.sinks import _files
 from adapters.sinks.folder import FolderSink
 from adapters.sinks.jsonl import JsonlSink
 from adapters.sinks.webhook import HDR_HMAC, WebhookSink
@@ -210,3 +212,62 @@ async def test_a_sink_waits_for_a_full_batch_not_a_few_milliseconds() -> None:
     msgs = await fetch_batch(sub, 64, 1.0)  # type: ignore[arg-type]
     assert len(msgs) == 64
     assert sub.asked == [(1, 1.0), (63, FULL_FETCH)]
+
+
+class _CountedSyncs:
+    """Counts the file sinks' syncs (syncfs, or each folder fsynced), syncing for real."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real_syncfs, real_fsync_dir = _files._SYNCFS, _files.fsync_dir
+
+        def syncfs(fd: int) -> int:
+            self.count += 1
+            return real_syncfs(fd) if real_syncfs is not None else 0
+
+        def fsync_dir(folder: Path) -> None:
+            self.count += 1
+            real_fsync_dir(folder)
+
+        if real_syncfs is not None:
+            monkeypatch.setattr(_files, "_SYNCFS", syncfs)
+        monkeypatch.setattr(_files, "fsync_dir", fsync_dir)
+
+
+async def test_a_folder_delivery_found_written_is_answered_only_after_a_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch written before a crash (or whose last sync failed) is on disk under its
+    names, its renames maybe not durable: its redelivery, a duplicate, syncs first."""
+    first = FolderSink(tmp_path)
+    await first.open()
+    await first.deliver(delivery("01JD0000000000000000000001"))
+    await first.close()
+    syncs = _CountedSyncs(monkeypatch)
+    again = FolderSink(tmp_path)  # the next process
+    await again.open()
+    result = await again.deliver(delivery("01JD0000000000000000000001"))
+    await again.close()
+    assert result.duplicate
+    assert syncs.count >= 1
+
+
+async def test_jsonl_lines_found_at_open_are_synced_before_any_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gt.jsonl"
+    first = JsonlSink(path)
+    await first.open()
+    await first.deliver(delivery("01JD0000000000000000000001"))
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counted(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted)
+    again = JsonlSink(path)  # the next process: the line may be only in the page cache
+    await again.open()
+    assert len(fsyncs) >= 2  # the file and its folder
+    assert (await again.deliver(delivery("01JD0000000000000000000001"))).duplicate
