@@ -7,7 +7,6 @@ started last and stopped first, and ``enlace up --no-console`` leaves it out ent
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +26,10 @@ from hub.deployment import Deployment
 __all__ = ["ConsoleBeside"]
 
 log = structlog.get_logger("enlace.up")
+
+STOP_SECONDS = 10.0
+"""How long ``enlace up`` waits for its console to stop: uvicorn's 2 s for open streams,
+the console's bounded 5 s drain of its NATS connection, and some room."""
 
 
 class ConsoleBeside:
@@ -57,10 +60,17 @@ class ConsoleBeside:
             self._task = asyncio.get_running_loop().create_task(self.bound.serve())
 
     async def stop(self) -> None:
+        """Stop serving; after :data:`STOP_SECONDS` the console is cancelled: it must never
+        hold up the hub's exit (its start may still be connecting to a server that died:
+        nats-py tries a first connection again every 2 s, 60 times)."""
         if self.bound is not None and self._task is not None:
             self.bound.stop()
-            with contextlib.suppress(Exception):
-                await self._task
+            try:
+                await asyncio.wait_for(self._task, STOP_SECONDS)  # cancels it when late
+            except TimeoutError:
+                log.warning("console_stop_cancelled", after=STOP_SECONDS)
+            except Exception as exc:  # the console's own failure is not the hub's
+                log.warning("console_stop_failed", error=type(exc).__name__)
 
     async def around(self, run: Callable[[], Awaitable[None]]) -> None:
         """Run ``run`` (the hub), with the console served from ready to stop."""
