@@ -13,6 +13,7 @@ from stix2.confidence.scales import admiralty_credibility_to_value
 from adapters.base import SinkContext
 from adapters.errors import PermanentSinkError
 from adapters.registry import build_sink
+from adapters.sinks import _files
 from adapters.sinks.stix import SIGNED_FOLDER, StixSink, bundle_bytes
 from adapters.sinks.stix_bundle import sender_identity_id
 from adapters.sinks.stix_payload import WITHHELD
@@ -243,6 +244,26 @@ async def test_a_bundle_a_crash_lost_is_written_when_the_delivery_comes_back(
     assert not (await stix.deliver(delivery)).duplicate
     assert bundle.read_bytes() == before
     await stix.close()
+
+
+async def test_a_bundle_found_written_is_answered_only_after_its_folder_is_synced(
+    td: TestDirectory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written before a crash (or a failed last sync): the renames may not be on disk, so
+    the redelivery, a duplicate, syncs the bundles' folder (and the signed one) first."""
+    delivery = delivery_of(td, REGISTRY.spec("seizure", 1))
+    first = sink(tmp_path)
+    await first.open()
+    await first.deliver(delivery)
+    await first.close()
+    synced: list[Path] = []
+    monkeypatch.setattr(_files, "_SYNCFS", None)  # each folder fsynced: which, is seen
+    monkeypatch.setattr(_files, "fsync_dir", synced.append)
+    again = sink(tmp_path)  # the next process
+    await again.open()
+    assert (await again.deliver(delivery)).duplicate
+    await again.close()
+    assert set(synced) == {tmp_path / "stix", tmp_path / "stix" / SIGNED_FOLDER}
 
 
 async def test_a_message_stix_cannot_express_is_refused_before_anything_is_written(
