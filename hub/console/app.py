@@ -34,6 +34,7 @@ from hub.console.settings import ConsoleSettings
 from hub.console.sinks import SinkProbe
 from hub.console.state import ConsoleState
 from hub.deployment import Deployment
+from hub.server.connection_errors import ErrorReporter
 from hub.server.logins import OPERATOR_USER, load_user, read_logins
 
 __all__ = ["create_console", "operator_connect_options"]
@@ -84,7 +85,11 @@ def create_console(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.nc = await nats.connect(servers=nats_url.split(","), name="enlace-console", **options)
+        state.nc = await nats.connect(
+            servers=nats_url.split(","),
+            name="enlace-console",
+            **{"error_cb": ErrorReporter("enlace-console").on_error, **options},
+        )
         try:
             yield
         finally:

@@ -1,0 +1,60 @@
+"""What a long-lived NATS connection says when the server is away: one line, not a traceback.
+
+nats-py's default ``error_cb`` logs every failed attempt with its whole traceback. The
+hub's connections try again every 0.25 s through a restart of the server, so an outage of
+a minute printed hundreds of tracebacks of the same refused connection. Here each kind
+of error (its type and the server it concerns) is logged as one structured warning, at
+most once per :data:`QUIET_SECONDS`, with how many were left out since.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+__all__ = ["QUIET_SECONDS", "ErrorReporter"]
+
+log = structlog.get_logger("enlace.nats")
+
+QUIET_SECONDS = 10.0
+"""The least time between two warnings of the same kind of error on one connection."""
+
+
+class ErrorReporter:
+    """Reports the errors of the connection ``name``:
+    ``nats.connect(..., error_cb=ErrorReporter(name).on_error)`` (nats-py takes only a
+    coroutine function there).
+
+    Args:
+        name: the connection, as logged (``enlace-hub``, ``enlace-console``…).
+        clock: seconds, monotonic (tests pass their own).
+    """
+
+    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self._clock = clock
+        self._last: dict[str, tuple[float, int]] = {}  # kind → (logged at, left out since)
+
+    async def on_error(self, exc: Exception) -> None:
+        """nats-py's ``error_cb``."""
+        self.report(exc)
+
+    def report(self, exc: Exception) -> bool:
+        """Log ``exc`` unless its kind was logged within :data:`QUIET_SECONDS`; True if logged."""
+        kind = type(exc).__name__
+        now = self._clock()
+        logged_at, left_out = self._last.get(kind, (float("-inf"), 0))
+        if now - logged_at < QUIET_SECONDS:
+            self._last[kind] = (logged_at, left_out + 1)
+            return False
+        self._last[kind] = (now, 0)
+        log.warning(
+            "nats_connection_error",
+            connection=self.name,
+            error=kind,
+            detail=str(exc)[:200],
+            left_out=left_out,
+        )
+        return True
