@@ -61,7 +61,7 @@ from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.receipts import ReceiptRecorder
 from hub.pipeline.replay import SeenIds, SeenIdStore, kv_claims
 from hub.pipeline.requests import KvRequestMemory
-from hub.server.connection_errors import ErrorReporter
+from hub.server.connection_errors import lasting
 from schemas.subjects import ingress_stream
 
 __all__ = ["HubApp", "create_app"]
@@ -111,13 +111,7 @@ class HubApp:
         answered = patience.answered
         self.nc = await nats.connect(
             servers=self.settings.url.split(","),
-            name=self.name,
-            **{
-                "max_reconnect_attempts": -1,
-                "reconnect_time_wait": 0.25,
-                "error_cb": ErrorReporter(self.name).on_error,  # a line per kind, not a traceback
-                **self.connect_options,
-            },
+            **{**lasting(self.name), **self.connect_options},
         )
         js = self._js = self.nc.jetstream(timeout=10)
         parties = self.governance.directory.party_codes

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
-__all__ = ["QUIET_SECONDS", "ErrorReporter"]
+__all__ = ["QUIET_SECONDS", "ErrorReporter", "lasting"]
 
 log = structlog.get_logger("enlace.nats")
 
@@ -58,3 +59,15 @@ class ErrorReporter:
             left_out=left_out,
         )
         return True
+
+
+def lasting(name: str) -> dict[str, Any]:
+    """``nats.connect`` options of a connection that lasts through a restart of the server,
+    however long (the hub's, its audit writer's): named ``name``, trying again every 0.25 s
+    for ever, its errors reported by :class:`ErrorReporter`."""
+    return {
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.25,
+        "error_cb": ErrorReporter(name).on_error,
+    }

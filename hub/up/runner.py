@@ -63,7 +63,7 @@ from hub.metrics import HubMetrics
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.oversize import OversizeWatcher, watch_oversize
 from hub.quarantine import serve_viewings
-from hub.server.connection_errors import ErrorReporter
+from hub.server.connection_errors import lasting
 from hub.server.local_cluster import LocalCluster
 from hub.server.logins import HUB_USER, SYSTEM_USER, read_logins, seeds_dir
 from hub.up.children import AdapterChildren
@@ -204,16 +204,9 @@ class HubRunner:
         recorded."""
         import nats  # local: only the runner needs a second connection
 
+        # Through a restart of the server, however long: the hub audits through it.
         self._audit_nc = await nats.connect(
-            servers=self.settings.url.split(","),
-            name="enlace-hub-audit",
-            **{
-                # Through a restart of the server, however long: the hub audits through it.
-                "max_reconnect_attempts": -1,
-                "reconnect_time_wait": 0.25,
-                "error_cb": ErrorReporter("enlace-hub-audit").on_error,
-                **options,
-            },
+            servers=self.settings.url.split(","), **{**lasting("enlace-hub-audit"), **options}
         )
         signer = load_signer(self.deployment, governance)
         hub_id = governance.directory.hub.id
