@@ -90,6 +90,9 @@ HDR_MSG_ID = "Nats-Msg-Id"  # JetStream de-duplication
 HDR_RECEIPT_BATCH = "Enlace-Receipt-Batch"
 # JetStream stores the write only if the subject's last message has this sequence (0: none).
 HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+JS_WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code (JSStreamWrongLastSequenceErr) when an expected last sequence
+(of the stream or of the subject) does not hold."""
 
 # Ingress, dead letters and outcomes are not here: each country has its own ingress stream
 # (ingress_stream), so that its quota is its own, its own dead-letter stream

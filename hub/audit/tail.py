@@ -54,10 +54,9 @@ from hub.audit.streams import (
     HDR_MSG_ID,
     HDR_STATE,
 )
+from schemas.subjects import JS_WRONG_LAST_SEQUENCE
 
 __all__ = ["ELECTION_GRACE", "LogTail", "OpenReport", "serialise", "through_election"]
-
-_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
 
 log = structlog.get_logger("enlace.hub.audit")
 
@@ -201,7 +200,7 @@ class LogTail:
                     AUDIT_SUBJECT, b"\n".join(body), stream=AUDIT_STREAM, headers=headers
                 )
             except APIError as exc:
-                if exc.err_code != _WRONG_LAST_SEQUENCE:
+                if exc.err_code != JS_WRONG_LAST_SEQUENCE:
                     raise
                 # Another writer appended: learn its entries and retry after them.
                 seen = await self.catch_up()

@@ -46,6 +46,7 @@ from hub.audit.streams import (
     check_stream,
 )
 from hub.audit.tail import LogTail, OpenReport, serialise
+from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ, JS_WRONG_LAST_SEQUENCE
 
 __all__ = ["AuditWriter", "log_name"]
 
@@ -61,10 +62,6 @@ async def log_name(js: JetStreamContext, deployment_id: str | None, hub_id: str)
         hub_id: the directory's hub id, for a deployment without an id.
     """
     return log_origin(await AuditReader(js).origin(), deployment_id, hub_id)
-
-
-_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
-_HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 
 
 async def _store_checkpoint(
@@ -85,7 +82,7 @@ async def _store_checkpoint(
         latest = await reader.latest_checkpoint_message()
         if latest is not None and (note_size(latest.note) or 0) > size:
             return False  # another writer's, of more of the log
-        expect = {_HDR_EXPECTED_LAST_SUBJECT_SEQ: str(latest.seq if latest else 0)}
+        expect = {HDR_EXPECTED_LAST_SUBJECT_SEQ: str(latest.seq if latest else 0)}
         try:
             await js.publish(
                 CHECKPOINT_SUBJECT,
@@ -95,7 +92,7 @@ async def _store_checkpoint(
             )
             return True
         except APIError as exc:
-            if exc.err_code != _WRONG_LAST_SEQUENCE:
+            if exc.err_code != JS_WRONG_LAST_SEQUENCE:
                 raise
 
 

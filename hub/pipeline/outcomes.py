@@ -32,13 +32,16 @@ from nats.js.errors import APIError, NotFoundError
 
 from hub.jetstream.writer import JetStreamWriter, Write
 from schemas.outcomes import Outcome
-from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ, outcome_stream, outcome_subject
+from schemas.subjects import (
+    HDR_EXPECTED_LAST_SUBJECT_SEQ,
+    JS_WRONG_LAST_SEQUENCE,
+    outcome_stream,
+    outcome_subject,
+)
 
 __all__ = ["OutcomeStore"]
 
 log = structlog.get_logger("enlace.hub.outcomes")
-
-_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErr: the subject holds another
 
 
 class OutcomeStore:
@@ -82,7 +85,7 @@ class OutcomeStore:
         try:
             await self.writer.write([Write(subject, body, expect)])
         except APIError as err:
-            if err.err_code == _WRONG_LAST_SEQUENCE:
+            if err.err_code == JS_WRONG_LAST_SEQUENCE:
                 return False
             raise
         return True

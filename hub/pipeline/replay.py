@@ -35,7 +35,7 @@ from hub.errors import DuplicateMessage, MessageFromFuture, MessageTooOld
 from hub.jetstream.streams import SEEN_BUCKET
 from hub.jetstream.writer import JetStreamWriter, Write
 from schemas.govdoc import rfc3339
-from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ
+from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ, JS_WRONG_LAST_SEQUENCE
 
 if TYPE_CHECKING:
     from hub.pipeline.checks import Checked
@@ -142,7 +142,7 @@ def check_window(
 
 # JetStream's "wrong last sequence" (JSStreamWrongLastSequenceErr and its constant form):
 # the key holds a value (or the tombstone of a deleted one).
-_WRONG_LAST_SEQUENCE = (10071, 10164)
+_WRONG_LAST_SEQUENCE = (JS_WRONG_LAST_SEQUENCE, 10164)
 _KEY_AS_IS = re.compile(r"[A-Za-z0-9_-]*")
 
 
