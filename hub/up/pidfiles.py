@@ -78,6 +78,20 @@ def _cmdline(pid: int) -> tuple[str, ...] | None:
     return tuple(arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1])
 
 
+def _settled_cmdline(pid: int, wait: float = 1.0) -> tuple[str, ...] | None:
+    """The command line of ``pid`` once its exec has finished.
+
+    A child just returned by ``Popen`` may still be inside ``execve``: its new memory is
+    mapped but its arguments not yet, and ``/proc/<pid>/cmdline`` reads empty for a moment.
+    """
+    deadline = time.monotonic() + wait
+    cmdline = _cmdline(pid)
+    while cmdline == () and time.monotonic() < deadline:
+        time.sleep(0.005)
+        cmdline = _cmdline(pid)
+    return cmdline
+
+
 @dataclass(frozen=True)
 class ProcessRecord:
     """One process as ``enlace up`` recorded it.
@@ -99,7 +113,7 @@ class ProcessRecord:
     @classmethod
     def of(cls, pid: int, role: str) -> ProcessRecord | None:
         """The record of the running process ``pid``; None if it is gone (or no ``/proc``)."""
-        started, cmdline = _started(pid), _cmdline(pid)
+        started, cmdline = _started(pid), _settled_cmdline(pid)
         if started is None or cmdline is None:
             return None
         return cls(pid, started, _boot_id(), cmdline, role)

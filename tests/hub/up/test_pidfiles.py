@@ -47,6 +47,19 @@ def test_a_record_names_one_process_and_survives_the_disk(
     assert read_record(tmp_path / "bad.json") is None
 
 
+def test_a_child_recorded_the_moment_popen_returns_has_its_command_line() -> None:
+    # Popen returns once exec closed the child's error pipe, while /proc may still show an
+    # empty command line (arguments not yet mapped): a record taken then would never match.
+    for _ in range(30):
+        proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        try:
+            record = ProcessRecord.of(proc.pid, "adapter")
+            assert record is not None and record.cmdline == ("sleep", "30")
+        finally:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_dead_process_does_not_run(sleeper: subprocess.Popen[bytes]) -> None:
     record = _record(sleeper)
     sleeper.kill()
