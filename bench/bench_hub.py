@@ -60,6 +60,7 @@ from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
 from hub.testing import governance
+from hub.up import heap
 from hub.up.loop import run as run_loop
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_filter
 from schemas.testing import TestDirectory, signed_message
@@ -135,6 +136,7 @@ class _Hub:
             audit=AuditLogHook(writer),
         )
         await app.start()
+        heap.settle()  # as `enlace up` does once the hub has started
         return cls(nc, writer, app)
 
     async def stop(self) -> None:

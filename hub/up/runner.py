@@ -66,6 +66,7 @@ from hub.quarantine import serve_viewings
 from hub.server.connection_errors import lasting
 from hub.server.local_cluster import LocalCluster
 from hub.server.logins import HUB_USER, SYSTEM_USER, read_logins, seeds_dir
+from hub.up import heap
 from hub.up.children import AdapterChildren
 from hub.up.pidfiles import Claim, claim
 from hub.up.reload import Reloader
@@ -341,6 +342,7 @@ class HubRunner:
                 return False
             self.governance = governance
             await self._reloader.apply(before, governance)
+            heap.settle()  # the old governance may go; the new one stays
             return True
 
     async def run(self) -> None:
@@ -356,6 +358,7 @@ class HubRunner:
 
         try:
             info = await self.start()
+            heap.settle()  # what the hub keeps is loaded: out of the collector's way
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, on_hup)
