@@ -10,7 +10,13 @@ from hub.cli.console_sinks import sink_probe
 from hub.cli.context import CliContext, fail, pass_cli
 from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
-from hub.console import ConsoleError, bind_console, create_console, load_console_settings
+from hub.console import (
+    ConsoleError,
+    ConsoleNatsUnreachable,
+    bind_console,
+    create_console,
+    load_console_settings,
+)
 from hub.errors import ConfigError
 from hub.logging import configure_logging
 
@@ -45,5 +51,7 @@ def console(cli: CliContext, host: str | None, port: int | None, nats_url: str |
         asyncio.run(bound.serve())
     except KeyboardInterrupt:
         raise SystemExit(0) from None
+    except ConsoleNatsUnreachable as exc:
+        fail(str(exc), ExitCode.UNAVAILABLE)
     except OSError as exc:
         fail(f"cannot serve the console or reach NATS at {url}: {exc}", ExitCode.UNAVAILABLE)

@@ -57,12 +57,18 @@ class ConsoleBeside:
     def start(self) -> None:
         """Serve (call once the hub is ready: the console connects to its NATS server)."""
         if self.bound is not None:
-            self._task = asyncio.get_running_loop().create_task(self.bound.serve())
+            self._task = asyncio.get_running_loop().create_task(self._serve(self.bound))
+
+    async def _serve(self, bound: BoundConsole) -> None:
+        try:
+            await bound.serve()
+        except ConsoleError as exc:  # e.g. the server went away between ready and now
+            self.problem = str(exc)
+            log.warning("console_not_started", reason=self.problem)
 
     async def stop(self) -> None:
         """Stop serving; after :data:`STOP_SECONDS` the console is cancelled: it must never
-        hold up the hub's exit (its start may still be connecting to a server that died:
-        nats-py tries a first connection again every 2 s, 60 times)."""
+        hold up the hub's exit (its start may still be connecting to a server that died)."""
         if self.bound is not None and self._task is not None:
             self.bound.stop()
             try:

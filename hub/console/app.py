@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import nats
 import nats.errors
+from nats.aio.client import Client as NatsClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -27,6 +27,7 @@ from hub.console import (
     routes_volumes,
 )
 from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
+from hub.console.errors import ConsoleNatsUnreachable
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
 from hub.console.security import SecurityHeaders
@@ -34,13 +35,16 @@ from hub.console.settings import ConsoleSettings
 from hub.console.sinks import SinkProbe
 from hub.console.state import ConsoleState
 from hub.deployment import Deployment
-from hub.server.connection_errors import ErrorReporter
+from hub.server.connection_errors import connect_lasting
 from hub.server.logins import OPERATOR_USER, load_user, read_logins
 
 __all__ = ["create_console", "operator_connect_options"]
 
 _STATIC = Path(__file__).parent / "static"
 _DRAIN_SECONDS = 5.0  # what the console has in hand is metadata only: nothing to lose
+FIRST_CONNECT_TRIES = 20
+"""Attempts of each server at start (~5 s when refused, ~45 s when unanswered); once
+connected, the console reconnects for ever, as the hub does."""
 
 
 def operator_connect_options(deployment: Deployment, url: str) -> dict[str, Any]:
@@ -83,23 +87,30 @@ def create_console(
         nats_options if nats_options is not None else operator_connect_options(deployment, nats_url)
     )
 
+    async def connect() -> NatsClient:
+        try:
+            return await connect_lasting(
+                nats_url.split(","), "enlace-console", FIRST_CONNECT_TRIES, options
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise ConsoleNatsUnreachable(nats_url, exc) from None
+
+    state.connect = connect
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.nc = await nats.connect(
-            servers=nats_url.split(","),
-            name="enlace-console",
-            **{"error_cb": ErrorReporter("enlace-console").on_error, **options},
-        )
+        await state.open()
+        nc = state.nc_or_fail()
         try:
             yield
         finally:
             await state.verifications.close()
             try:
                 # Bounded: over TLS, a drain while the server is gone waits on the reconnects.
-                await asyncio.wait_for(state.nc.drain(), _DRAIN_SECONDS)
+                await asyncio.wait_for(nc.drain(), _DRAIN_SECONDS)
             except (nats.errors.Error, TimeoutError, OSError):
                 with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
-                    await state.nc.close()
+                    await nc.close()
 
     routes: list[BaseRoute] = [
         *routes_session.routes(),

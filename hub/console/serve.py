@@ -20,6 +20,7 @@ class BoundConsole:
     """A console app with its bound socket; ``await serve()`` until ``stop()``."""
 
     def __init__(self, app: Starlette, sock: socket.socket) -> None:
+        self.app = app
         self.sock = sock
         host, port = sock.getsockname()[:2]
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
@@ -35,6 +36,13 @@ class BoundConsole:
         )
 
     async def serve(self) -> None:
+        """Connect to NATS, then serve until :meth:`stop`.
+
+        Raises:
+            ConsoleNatsUnreachable: no NATS server answered (before anything is served,
+                so the caller says it in one line, not uvicorn with a traceback).
+        """
+        await self.app.state.console.open()
         await self.server.serve(sockets=[self.sock])
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
@@ -36,6 +37,13 @@ class ConsoleState:
     sinks: SinkProbe | None = None
     tally: AuditTally = field(default_factory=AuditTally)
     verifications: Verifications = field(default_factory=Verifications)
+    connect: Callable[[], Awaitable[NatsClient]] | None = None
+
+    async def open(self) -> None:
+        """Connect to NATS with ``connect``, once (serving the console and its lifespan
+        both ask; the first does it)."""
+        if self.nc is None and self.connect is not None:
+            self.nc = await self.connect()
 
     def nc_or_fail(self) -> NatsClient:
         """The console's NATS connection (the read-only ``operator`` login)."""

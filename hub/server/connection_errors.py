@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from nats.aio.client import Client as NatsClient
 
-__all__ = ["QUIET_SECONDS", "ErrorReporter", "lasting"]
+__all__ = ["QUIET_SECONDS", "ErrorReporter", "connect_lasting", "lasting"]
 
 log = structlog.get_logger("enlace.nats")
 
@@ -71,3 +72,31 @@ def lasting(name: str) -> dict[str, Any]:
         "reconnect_time_wait": 0.25,
         "error_cb": ErrorReporter(name).on_error,
     }
+
+
+async def connect_lasting(
+    servers: list[str], name: str, first_tries: int, options: dict[str, Any]
+) -> NatsClient:
+    """A :func:`lasting` connection whose first connect gives up after ``first_tries``.
+
+    nats-py counts the first connect's attempts against ``max_reconnect_attempts``: a
+    connection that reconnects for ever would also wait for ever for a server that was
+    never there. So the first connect is bounded (each attempt ``connect_timeout``, 2 s,
+    with 0.25 s between a refused one and the next), and once connected the connection
+    reconnects for ever.
+
+    Args:
+        servers: the server URLs.
+        name: the connection's name (as logged and as the server shows it).
+        first_tries: attempts of each server before the first connect gives up.
+        options: further ``connect`` options (credentials, TLS).
+
+    Raises:
+        nats.errors.Error, OSError, TimeoutError: no server answered ``first_tries`` times.
+    """
+    nc = NatsClient()
+    await nc.connect(
+        servers=servers, **{**lasting(name), **options, "max_reconnect_attempts": first_tries}
+    )
+    nc.options["max_reconnect_attempts"] = -1  # read again at every reconnect
+    return nc
