@@ -368,7 +368,11 @@ def _summary(raw: float, floor: float, hub: HubRun, paced: dict[float, HubRun], 
 
 
 def _cpu_line(run: HubRun) -> str:
-    return ", ".join(f"{who} {ms:.2f} ms" for who, ms in run.cpu_ms.items())
+    """Each process's CPU over every message of the run; hub processes also summed (each
+    handled only its share of the messages)."""
+    line = ", ".join(f"{who} {ms:.2f} ms" for who, ms in run.cpu_ms.items())
+    hubs = [ms for who, ms in run.cpu_ms.items() if who.startswith("hub process")]
+    return f"{line} (hub processes together {sum(hubs):.2f} ms)" if len(hubs) > 1 else line
 
 
 @contextlib.contextmanager
