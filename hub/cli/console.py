@@ -46,9 +46,12 @@ def console(cli: CliContext, host: str | None, port: int | None, nats_url: str |
     except OSError as exc:
         fail(f"cannot listen on {settings.url}: {exc}", ExitCode.UNAVAILABLE)
     configure_logging(None, "INFO")
-    click.echo(f"enlace console: {bound.url} (NATS {url}); stop with Ctrl-C")
+
+    def say_where() -> None:
+        click.echo(f"enlace console: {bound.url} (NATS {url}); stop with Ctrl-C")
+
     try:
-        asyncio.run(bound.serve())
+        asyncio.run(bound.serve(say_where))
     except KeyboardInterrupt:
         raise SystemExit(0) from None
     except ConsoleNatsUnreachable as exc:

@@ -7,6 +7,7 @@ port is then an error the caller reports (uvicorn itself would exit the process)
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,14 +36,19 @@ class BoundConsole:
             )
         )
 
-    async def serve(self) -> None:
+    async def serve(self, on_connected: Callable[[], None] | None = None) -> None:
         """Connect to NATS, then serve until :meth:`stop`.
+
+        Args:
+            on_connected: called once connected, before serving (to say where it serves).
 
         Raises:
             ConsoleNatsUnreachable: no NATS server answered (before anything is served,
                 so the caller says it in one line, not uvicorn with a traceback).
         """
         await self.app.state.console.open()
+        if on_connected is not None:
+            on_connected()
         await self.server.serve(sockets=[self.sock])
 
     def stop(self) -> None:

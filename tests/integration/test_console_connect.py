@@ -42,6 +42,25 @@ def test_enlace_console_without_a_server_says_so_and_exits_unavailable(demo: Dep
     assert f"cannot reach NATS at {nobody}" in done.stderr
     assert "enlace up" in done.stderr
     assert "Traceback" not in done.stderr and "startup failed" not in done.stderr
+    assert "enlace console: http" not in done.stdout  # it never served
+
+
+def test_enlace_console_says_where_it_serves_once_connected(
+    demo: Deployment, server: NatsServer
+) -> None:
+    command = ["console", "--port", str(free_port()), "--nats-url", server.url]
+    with subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "--home", str(demo.home), *command],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as console:
+        try:
+            assert console.stdout is not None
+            line = console.stdout.readline()
+            assert line.startswith("enlace console: http://127.0.0.1:") and server.url in line
+        finally:
+            console.terminate()
+        assert console.wait(30) in (0, -15)
 
 
 async def test_the_console_beside_up_says_why_it_is_off_when_the_server_is_gone(
