@@ -28,7 +28,8 @@ __all__ = ["console"]
     help="Serve the operator console (default http://127.0.0.1:8400) against the running "
     "hub, reading NATS through the deployment's read-only operator login. Settings: "
     "console.host / console.port in enlace.yaml, ENLACE_CONSOLE_HOST / _PORT, or the flags. "
-    "Only loopback addresses are allowed until the console serves TLS.",
+    "Only loopback addresses are allowed until the console serves TLS. Exits 6 when no "
+    "NATS server answers at start (after ~5 s); once connected it reconnects for ever.",
 )
 @click.option("--host", default=None, help="Listen address (loopback only).")
 @click.option("--port", type=int, default=None, help="Listen port.")
