@@ -12,12 +12,11 @@ from hub.cli.exit_codes import ExitCode
 from hub.config import load_settings
 from hub.console import (
     ConsoleError,
-    ConsoleNatsUnreachable,
     bind_console,
     create_console,
     load_console_settings,
 )
-from hub.errors import ConfigError
+from hub.errors import ConfigError, NatsUnreachable
 from hub.logging import configure_logging
 
 __all__ = ["console"]
@@ -55,7 +54,7 @@ def console(cli: CliContext, host: str | None, port: int | None, nats_url: str |
         asyncio.run(bound.serve(say_where))
     except KeyboardInterrupt:
         raise SystemExit(0) from None
-    except ConsoleNatsUnreachable as exc:
+    except NatsUnreachable as exc:
         fail(str(exc), ExitCode.UNAVAILABLE)
     except OSError as exc:
         fail(f"cannot serve the console or reach NATS at {url}: {exc}", ExitCode.UNAVAILABLE)

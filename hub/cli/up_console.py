@@ -22,6 +22,7 @@ from hub.console import (
     load_console_settings,
 )
 from hub.deployment import Deployment
+from hub.errors import NatsUnreachable
 
 __all__ = ["ConsoleBeside"]
 
@@ -62,7 +63,7 @@ class ConsoleBeside:
     async def _serve(self, bound: BoundConsole) -> None:
         try:
             await bound.serve()
-        except ConsoleError as exc:  # e.g. the server went away between ready and now
+        except NatsUnreachable as exc:  # e.g. the server went away between ready and now
             self.problem = str(exc)
             log.warning("console_not_started", reason=self.problem)
 

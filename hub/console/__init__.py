@@ -10,7 +10,7 @@ governance.
 from __future__ import annotations
 
 from hub.console.app import create_console
-from hub.console.errors import ConsoleBindRefused, ConsoleError, ConsoleNatsUnreachable
+from hub.console.errors import ConsoleBindRefused, ConsoleError
 from hub.console.operators import OperatorStore, Role
 from hub.console.serve import BoundConsole, bind_console
 from hub.console.settings import ConsoleSettings, load_console_settings
@@ -19,7 +19,6 @@ __all__ = [
     "BoundConsole",
     "ConsoleBindRefused",
     "ConsoleError",
-    "ConsoleNatsUnreachable",
     "ConsoleSettings",
     "OperatorStore",
     "Role",

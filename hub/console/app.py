@@ -27,7 +27,6 @@ from hub.console import (
     routes_volumes,
 )
 from hub.console.auth import SESSION_COOKIE, AuthGate, LoginLimiter, session_secret
-from hub.console.errors import ConsoleNatsUnreachable
 from hub.console.operators import OperatorStore
 from hub.console.render import Renderer
 from hub.console.security import SecurityHeaders
@@ -35,6 +34,7 @@ from hub.console.settings import ConsoleSettings
 from hub.console.sinks import SinkProbe
 from hub.console.state import ConsoleState
 from hub.deployment import Deployment
+from hub.errors import NatsUnreachable
 from hub.server.connection_errors import connect_lasting
 from hub.server.logins import OPERATOR_USER, load_user, read_logins
 
@@ -93,7 +93,7 @@ def create_console(
                 nats_url.split(","), "enlace-console", FIRST_CONNECT_TRIES, options
             )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
-            raise ConsoleNatsUnreachable(nats_url, exc) from None
+            raise NatsUnreachable(nats_url, type(exc).__name__) from None
 
     state.connect = connect
 

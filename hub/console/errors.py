@@ -8,7 +8,6 @@ Tree::
     HubError (hub.errors)
     └── ConsoleError                       console_error
         ├── ConsoleBindRefused             console_bind_refused   a non-loopback address without TLS
-        ├── ConsoleNatsUnreachable         console_nats_unreachable no NATS server answered at start
         ├── OperatorError (ValueError)     operator_invalid       an account cannot be made
         │   ├── OperatorExists             operator_exists        the name is taken
         │   └── OperatorUnknown            operator_unknown       no account of that name
@@ -22,7 +21,6 @@ from hub.errors import HubError
 __all__ = [
     "ConsoleBindRefused",
     "ConsoleError",
-    "ConsoleNatsUnreachable",
     "OperatorError",
     "OperatorExists",
     "OperatorUnknown",
@@ -52,24 +50,6 @@ class ConsoleBindRefused(ConsoleError):
             "ENLACE_CONSOLE_HOST) to 127.0.0.1 and reach it through an SSH tunnel"
         )
         self.host = host
-
-
-class ConsoleNatsUnreachable(ConsoleError):
-    """No NATS server answered when the console started (it reconnects for ever later).
-
-    Attributes:
-        url: the server(s) tried.
-    """
-
-    code = "console_nats_unreachable"
-
-    def __init__(self, url: str, cause: BaseException) -> None:
-        detail = str(cause) or type(cause).__name__
-        super().__init__(
-            f"cannot reach NATS at {url} ({detail}): is `enlace up` running for this "
-            "deployment? Start it, or give the hub's server with --nats-url or ENLACE_NATS_URL"
-        )
-        self.url = url
 
 
 class OperatorError(ConsoleError, ValueError):

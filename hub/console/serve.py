@@ -43,7 +43,7 @@ class BoundConsole:
             on_connected: called once connected, before serving (to say where it serves).
 
         Raises:
-            ConsoleNatsUnreachable: no NATS server answered (before anything is served,
+            NatsUnreachable: no NATS server answered (before anything is served,
                 so the caller says it in one line, not uvicorn with a traceback).
         """
         await self.app.state.console.open()

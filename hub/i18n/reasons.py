@@ -36,7 +36,6 @@ EXPLANATIONS: dict[str, str] = {
     "config_invalid": "a setting is wrong",
     "console_bind_refused": "the console may listen only on loopback until it serves TLS",
     "console_error": "the console failed",
-    "console_nats_unreachable": "the console could not reach the NATS server at start",
     "consumer_tampered": "one of the hub's consumers was changed beyond repair",
     "delivery_error": "a delivery could not be read or trusted; it was not written",
     "duplicate": "a message with this id was already accepted (a replay)",
