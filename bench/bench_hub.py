@@ -12,7 +12,9 @@ like a point of contact; the measured side runs in this process.
 3. the hub (2 workers, audit on): signed 2 KiB messages, 2 recipients each (one full
    view, one redacted view with the hub's countersignature): msgs/s from the first
    publish until the last outcome (deliveries, notice, audit and seen id persisted,
-   INGRESS acked), and the CPU each process spent per message;
+   INGRESS acked), the CPU each process spent per message, and the synced writes made
+   per message (each stream's messages stored during the run ÷ messages: a count the
+   machine's load does not blur);
 4. latency at 25 %, 50 % and 75 % of the capacity (3) measured in the same run:
    publish → outcome, p50/p99 (a fixed rate would mean another load on every machine);
 5. the hub as 2 processes of one worker each;
@@ -49,6 +51,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from bench.hub_floor import FLOOR_WRITES, hub_floor
 from bench.publisher import Item, Published, start_publisher
+from bench.writes import per_message, stored_writes, writes_line
 from hub.app import HubApp, create_app
 from hub.audit import AuditWriter, CheckpointSigner
 from hub.audit.inflight import DEPTH
@@ -183,6 +186,8 @@ class HubRun:
 
     published: Published
     cpu_ms: dict[str, float]
+    writes: dict[str, float]
+    """Messages stored per message handled, by stream (each one a synced write)."""
 
     @property
     def throughput(self) -> float:
@@ -239,6 +244,7 @@ async def hub_end_to_end(
             f"hub process {i}": c.process.pid for i, c in enumerate(children)
         }
         before = time.process_time(), {who: _cpu_seconds(pid) for who, pid in pids.items()}
+        stored = await stored_writes(url)
         if profile is not None:
             profile.enable()
         publisher.go.set()
@@ -249,13 +255,15 @@ async def hub_end_to_end(
             {} if children else {"this process (hub)": (time.process_time() - before[0]) * 1000 / n}
         )
         cpu |= {who: (_cpu_seconds(pid) - before[1][who]) * 1000 / n for who, pid in pids.items()}
+        after = await stored_writes(url)
+        writes = per_message(stored, after, n)
     finally:
         if hub is not None:
             await hub.stop()
         for child in children:
             child.stop.set()
             child.process.join(30)
-    return HubRun(published, cpu)
+    return HubRun(published, cpu, writes)
 
 
 @functools.cache
@@ -351,6 +359,15 @@ def _summary(raw: float, floor: float, hub: HubRun, paced: dict[float, HubRun], 
             _met(hub_cpu <= HUB_CPU_MS, f"≤ {HUB_CPU_MS} ms"),
         ),
     ]
+    half = paced.get(0.5)
+    rows.append(
+        (
+            "synced writes / message",
+            f"{sum(hub.writes.values()):.2f}"
+            + (f", {sum(half.writes.values()):.2f} at 50%" if half else ""),
+            "raw: 1",
+        )
+    )
     for load, run in paced.items():
         p50, p99 = run.latency_ms()
         goal = _met(p99 < P99_AT_HALF_MS, f"< {P99_AT_HALF_MS:g} ms") if load == 0.5 else ""
@@ -406,6 +423,7 @@ async def main() -> None:
         hub = await hub_end_to_end(server.url, HUB_N, server_pid=pid)
         print(f"hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")
         print(f"  CPU per message ({os.cpu_count()} cores): {_cpu_line(hub)}")
+        print(f"  synced writes per message: {writes_line(hub.writes)}")
         paced: dict[float, HubRun] = {}
         for load in LOADS:
             rate = hub.throughput * load
@@ -416,6 +434,7 @@ async def main() -> None:
                 f"publish → outcome at {load:.0%} of capacity ({rate:,.0f} msgs/s offered): "
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
             )
+            print(f"  synced writes per message: {writes_line(paced[load].writes)}")
         two = await hub_end_to_end(server.url, HUB_N, processes=2, server_pid=pid)
         print(f"hub end to end, 2 processes × 1 worker: {two.throughput:,.0f} msgs/s")
         print(f"  CPU per message: {_cpu_line(two)}")
