@@ -20,13 +20,14 @@ from nats.js import JetStreamContext
 
 from adapters.delivery import Delivery
 from adapters.keys import Signer
+from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.receipts import (
-    MAX_BATCH_RECEIPTS,
     Receipt,
     ReceiptStatus,
     batch_msg_id,
     pack_receipts,
     receipt_msg_id,
+    receipt_parts,
     sign_receipt,
 )
 from schemas.subjects import (
@@ -72,11 +73,14 @@ class ReceiptPublisher:
         js: JetStream (each publish is awaited until the stream stored it).
         signer: the country's system key.
         sink_name: the sink's name in ``enlace.yaml`` (each receipt names it).
+        max_bytes: the deployment's ``hub.max_message_bytes``: no RECEIPTS message is
+            larger (a batch goes in as many messages as it takes).
     """
 
     js: JetStreamContext
     signer: Signer
     sink_name: str
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     def _sign(self, what: ToReceipt) -> _Signed:
         delivery = what.delivery
@@ -122,19 +126,20 @@ class ReceiptPublisher:
         await self.js.publish(subject, signed.raw, headers=headers)
 
     async def publish_all(self, receipts: Sequence[ToReceipt]) -> None:
-        """Sign and store the receipts of a batch: one RECEIPTS message for all of them
-        (:data:`~schemas.receipts.MAX_BATCH_RECEIPTS` at most each), or a plain receipt
-        when there is one. Returns once JetStream has stored every one.
+        """Sign and store the receipts of a batch: one RECEIPTS message for all of them,
+        or as many as it takes to keep each within :data:`~schemas.receipts.MAX_BATCH_RECEIPTS`
+        receipts and :attr:`max_bytes` (:func:`~schemas.receipts.receipt_parts`); a
+        receipt alone goes as a plain receipt. Returns once JetStream has stored every one.
 
         Args:
             receipts: what each receipt says, in stream order, all for this sink's country.
         """
         signed = [self._sign(what) for what in receipts]
-        if len(signed) == 1:
-            await self._publish_one(signed[0])
-            return
-        for start in range(0, len(signed), MAX_BATCH_RECEIPTS):
-            part = signed[start : start + MAX_BATCH_RECEIPTS]
+        for cut in receipt_parts([(s.raw, s.jws) for s in signed], self.max_bytes):
+            part = signed[cut]
+            if len(part) == 1:
+                await self._publish_one(part[0])
+                continue
             headers = {
                 HDR_RECEIPT_BATCH: str(len(part)),
                 HDR_MSG_ID: batch_msg_id([s.receipt for s in part]),

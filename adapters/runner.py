@@ -196,7 +196,7 @@ class SinkRunner:
         self.sink = sink
         self.settings = settings
         self.steps = DeliverySteps(sink, directory, settings, rng=rng, sleep=sleep)
-        self.receipts = ReceiptPublisher(js, signer, settings.sink_name)
+        self.receipts = ReceiptPublisher(js, signer, settings.sink_name, settings.max_bytes)
         self.dead_letters = DeadLetters(js, settings.country, settings.sink_name)
         self._sleep = sleep
         self.behind = Behind()

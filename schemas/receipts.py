@@ -57,6 +57,7 @@ __all__ = [
     "pack_receipts",
     "parse_receipt",
     "receipt_msg_id",
+    "receipt_parts",
     "sign_receipt",
     "unpack_receipts",
     "verify_receipt",
@@ -183,16 +184,49 @@ class ReceiptBatch(StrictModel):
     receipts: list[SignedReceipt] = Field(min_length=1, max_length=MAX_BATCH_RECEIPTS)
 
 
+_PACKED_HEAD, _PACKED_TAIL = b'{"receipts":[', b"]}"
+
+
+def _packed_item(raw: bytes, jws: str) -> bytes:
+    return canonical_json({"receipt": raw.decode("utf-8"), "signature": jws})
+
+
 def pack_receipts(signed: Sequence[tuple[bytes, str]]) -> bytes:
-    """The body of one RECEIPTS message carrying ``signed`` (each receipt's bytes, JWS).
+    """The body of one RECEIPTS message carrying ``signed`` (each receipt's bytes, JWS):
+    the canonical JSON of ``{"receipts": [{"receipt": …, "signature": …}, …]}``.
 
     Raises:
         ReceiptBatchTooLarge: more than :data:`MAX_BATCH_RECEIPTS` (publish in parts).
     """
     if len(signed) > MAX_BATCH_RECEIPTS:
         raise ReceiptBatchTooLarge(len(signed), MAX_BATCH_RECEIPTS)
-    items = [{"receipt": raw.decode("utf-8"), "signature": jws} for raw, jws in signed]
-    return canonical_json({"receipts": items})
+    items = b",".join(_packed_item(raw, jws) for raw, jws in signed)
+    return _PACKED_HEAD + items + _PACKED_TAIL
+
+
+def receipt_parts(signed: Sequence[tuple[bytes, str]], max_bytes: int) -> list[slice]:
+    """Where to cut ``signed``, in order, into parts that each make one RECEIPTS message:
+    at most :data:`MAX_BATCH_RECEIPTS` receipts and, packed (:func:`pack_receipts`), at
+    most ``max_bytes`` (the deployment's ``hub.max_message_bytes``). A receipt too large
+    to share a message goes alone (it is then published as a plain receipt).
+
+    Args:
+        signed: each receipt's bytes and JWS.
+        max_bytes: the most bytes of one packed part.
+    """
+    parts: list[slice] = []
+    start, empty = 0, len(_PACKED_HEAD) + len(_PACKED_TAIL)
+    size = empty
+    for i, (raw, jws) in enumerate(signed):
+        item = len(_packed_item(raw, jws))
+        count = i - start
+        if count and (count == MAX_BATCH_RECEIPTS or size + 1 + item > max_bytes):
+            parts.append(slice(start, i))
+            start, size = i, empty
+        size += item + (1 if i > start else 0)  # a comma before all but the first
+    if start < len(signed):
+        parts.append(slice(start, len(signed)))
+    return parts
 
 
 def _announced(count: str) -> int:

@@ -121,14 +121,16 @@ SINKS = {"SV": ["jsonl"], "US": ["folder"]}  # the sinks configured (enlace.yaml
 
 @contextlib.asynccontextmanager
 async def audited_hub(
-    url: str, js: JetStreamContext, kit: Kit | None = None
+    url: str, js: JetStreamContext, kit: Kit | None = None, **settings: Any
 ) -> AsyncIterator[tuple[HubApp, AuditWriter, TestDirectory, CheckpointSigner]]:
-    """A hub app whose audit hook writes to a fresh (or continued) audit log."""
+    """A hub app (``settings``: more :class:`HubSettings`) whose audit hook writes to a
+    fresh (or continued) audit log."""
     td, gov, signer = kit or governance()
     checkpoints = CheckpointSigner(signer.key, signer.kid)
     writer = await open_audit_writer(js, checkpoints, "enlace.test/receipts")
     audit = AuditLogHook(writer)
-    app = create_app(HubSettings(nats_url=url), gov, signer, audit=audit, sinks=SINKS)
+    hub_settings = HubSettings(nats_url=url, **settings)
+    app = create_app(hub_settings, gov, signer, audit=audit, sinks=SINKS)
     await app.start()
     try:
         yield app, writer, td, checkpoints

@@ -23,6 +23,7 @@ from adapters.testing import SentDelivery, fresh_adapter_streams, publish_delive
 from hub.jetstream.consumers import ensure_sink_consumers
 from schemas.common import PARTIES
 from schemas.directory import Directory
+from schemas.envelope import DEFAULT_MAX_BYTES
 from schemas.govdoc import rfc3339
 from schemas.receipts import Receipt, unpack_receipts, verify_receipt
 from schemas.subjects import HDR_RECEIPT_BATCH, HDR_SIGNATURE
@@ -87,15 +88,17 @@ def system_runner(
     country: str,
     sink: str,
     options: dict[str, Any],
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> SinkRunner:
-    """A runner for ``country``'s ``sink`` that signs receipts with its test system key."""
+    """A runner for ``country``'s ``sink`` that signs receipts with its test system key
+    (``max_bytes``: the deployment's ``hub.max_message_bytes``)."""
     context = SinkContext(country=country, state_dir=base_dir / country, base_dir=base_dir)
     return SinkRunner(
         js,
         build_sink(sink, options, context),
         lambda: td.directory,
         receipt_signer(td, country),
-        RunnerSettings(country, sink, RetrySettings(), fetch_timeout=2.0),
+        RunnerSettings(country, sink, RetrySettings(), fetch_timeout=2.0, max_bytes=max_bytes),
         rng=random.Random(1),
     )
 

@@ -220,3 +220,28 @@ async def test_a_batch_that_cannot_be_unpacked_is_refused_whole_once(
             ("receipt_batch_too_large", sha256_digest(genuine), "SV", None),
         ]
     )
+
+
+async def test_a_batch_larger_than_the_message_limit_goes_in_parts_each_within_it(
+    js: JetStreamContext, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # A deployment of small messages (4 KiB): twelve receipts (~500 bytes each) do not fit
+    # in one RECEIPTS message of that size; the sink sends them in as many as it takes.
+    limit = 4096
+    async with audited_hub(nats_server.url, js, max_message_bytes=limit) as (_, _, td, _):
+        ids = await _sent(js, td, 12)
+        options = {"path": "sv.jsonl"}
+        runner = system_runner(js, td, tmp_path, "SV", "jsonl", options, max_bytes=limit)
+        await runner.start()
+        assert await runner.run_once() == 12  # one fetched batch, every delivery acked
+        await runner.stop()
+        entries = await wait_for_entries(js, holds(EntryKind.DELIVERED, 12))
+        await receipts_settled(js)
+
+    messages = await stream_msgs(js, "RECEIPTS")
+    assert len(messages) > 1
+    assert all(len(m.data) <= limit for m in messages)
+    counts = [int(m.headers.get(HDR_RECEIPT_BATCH, "1")) for m in messages]
+    assert sum(counts) == 12  # each receipt sent once
+    delivered = of_kind(entries, EntryKind.DELIVERED)
+    assert sorted(str(e.message_id) for e in delivered) == sorted(ids)

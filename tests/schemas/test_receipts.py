@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from schemas.canonical import canonical_json
 from schemas.errors import (
     BadSignature,
     InvalidEnvelope,
@@ -25,6 +27,7 @@ from schemas.receipts import (
     batch_msg_id,
     pack_receipts,
     receipt_msg_id,
+    receipt_parts,
     sign_receipt,
     unpack_receipts,
     verify_receipt,
@@ -217,3 +220,39 @@ def test_hostile_batches_of_json_are_unpacked_or_refused_as_a_batch(
     assert isinstance(doc, dict) and len(doc["receipts"]) == count == len(unpacked)
     for (raw, jws), item in zip(unpacked, doc["receipts"], strict=True):
         assert (raw.decode(), jws) == (item["receipt"], item["signature"])
+
+
+_SIGNED = st.lists(
+    st.tuples(st.text(max_size=40).map(str.encode), st.text(max_size=30)), max_size=12
+)
+
+
+@given(_SIGNED)
+def test_packed_receipts_are_the_canonical_json_of_the_batch(
+    signed: list[tuple[bytes, str]],
+) -> None:
+    items = [{"receipt": raw.decode(), "signature": jws} for raw, jws in signed]
+    assert pack_receipts(signed) == canonical_json({"receipts": items})
+
+
+@given(_SIGNED, st.integers(min_value=1, max_value=400))
+def test_parts_keep_the_order_and_each_fits_unless_a_receipt_alone_does_not(
+    signed: list[tuple[bytes, str]], max_bytes: int
+) -> None:
+    parts = receipt_parts(signed, max_bytes)
+    assert [x for cut in parts for x in signed[cut]] == signed  # all, once, in order
+    for cut in parts:
+        part = signed[cut]
+        assert part and len(part) <= MAX_BATCH_RECEIPTS
+        assert len(pack_receipts(part)) <= max_bytes or len(part) == 1
+    for before, after in itertools.pairwise(parts):  # as few parts as it takes
+        joined = signed[before.start : after.start + 1]
+        assert len(joined) > MAX_BATCH_RECEIPTS or len(pack_receipts(joined)) > max_bytes
+
+
+def test_a_sinks_whole_batch_fits_one_message_under_the_default_limit() -> None:
+    signed = _batch(MAX_BATCH_RECEIPTS + 10)
+    assert [(c.start, c.stop) for c in receipt_parts(signed, 1024 * 1024)] == [
+        (0, MAX_BATCH_RECEIPTS),
+        (MAX_BATCH_RECEIPTS, MAX_BATCH_RECEIPTS + 10),
+    ]
