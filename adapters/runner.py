@@ -373,7 +373,8 @@ class SinkRunner:
         """Store the batch's receipts (raises if they are not: the caller naks), then ack
         its deliveries, the deadline pushed out all along."""
         async with self._heartbeat(msgs):
-            # One RECEIPTS message for the batch: one persisted write, not one per delivery.
+            # One RECEIPTS message for the batch (more only past the size limit): one
+            # persisted write, not one per delivery.
             await self.receipts.publish_all(receipts)
             self.acks_unanswered += await _ack_all(msgs, self._ack_within, self._log)
 
