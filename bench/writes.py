@@ -12,7 +12,7 @@ import re
 
 import nats
 
-__all__ = ["stored_writes", "writes_line"]
+__all__ = ["per_message", "stored_writes", "writes_line"]
 
 _PER_COUNTRY = re.compile(r"(.+)_[A-Z]{2}")  # one stream per country: INGRESS_GT, OUTCOMES_GT…
 
