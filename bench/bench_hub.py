@@ -5,8 +5,8 @@ like a point of contact; the measured side runs in this process.
 
 1. raw JetStream: the publisher publishes 2 KiB messages with awaited acks (64 in
    flight) while this process pull-consumes and acks them: msgs/s until the last ack;
-2. the floor: the hub's JetStream writes alone (two deliveries and the routing record,
-   the outcome, the ack; first the id's KV claim with ``seen_ids: bucket``) with the
+2. the floor: the hub's JetStream writes alone (the id's KV claim holding the routing
+   record with ``seen_ids: bucket``, two deliveries, the outcome, the ack) with the
    hub's concurrency and none of its Python (``bench/hub_floor.py``): the ceiling
    storage sets for the hub on this machine;
 3. the hub (2 workers, audit on): signed 2 KiB messages, 2 recipients each (one full
@@ -49,7 +49,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from bench.hub_floor import FLOOR_WRITES, hub_floor
+from bench.hub_floor import floor_writes, hub_floor
 from bench.publisher import Item, Published, start_publisher
 from bench.writes import per_message, stored_writes, writes_line
 from hub.app import HubApp, create_app
@@ -418,7 +418,7 @@ async def main() -> None:
         print(f"raw JetStream (publish awaited ×64 + pull/ack), 2 KiB: {raw:,.0f} msgs/s")
         claim = HubSettings().seen_ids == "bucket"
         floor = await hub_floor(server.url, HUB_N, b"x" * SIZE, WORKERS * BATCH, claim=claim)
-        writes = f"KV claim, {FLOOR_WRITES}" if claim else FLOOR_WRITES
+        writes = floor_writes(claim)
         print(f"floor: the hub's writes alone ({writes}): {floor:,.0f} msgs/s")
         hub = await hub_end_to_end(server.url, HUB_N, server_pid=pid)
         print(f"hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")

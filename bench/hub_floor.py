@@ -3,10 +3,10 @@
 For every accepted message the hub makes, whatever its Python code costs, the same
 persisted writes, in the same rounds (``hub/pipeline/ingress.py``):
 
-1. with ``hub.seen_ids: bucket`` only: the id's claim, a KV create in ``enlace_seen``
-   (with ``audit`` the claim is the message's ``received`` audit entry);
-2. one delivery per recipient (2 here) ∥ the routing record in ``enlace_routes`` (who
-   received it, for corrections and retractions);
+1. with ``hub.seen_ids: bucket`` (the default): the id's claim, a KV create in
+   ``enlace_routes`` whose value is the routing record (who received it, for corrections
+   and retractions); with ``audit`` the claim is the message's ``received`` audit entry;
+2. one delivery per recipient (2 here), with ``audit`` ∥ the routing record;
 3. the outcome in ``OUTCOMES_<cc>`` (after the deliveries: it must not say "delivered"
    before they are on disk);
 4. the ack of INGRESS.
@@ -31,10 +31,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from bench.publisher import start_publisher
 from hub.jetstream.writer import JetStreamWriter, Write
 
-__all__ = ["FLOOR_WRITES", "hub_floor"]
+__all__ = ["floor_writes", "hub_floor"]
 
-FLOOR_WRITES = "2 deliveries ∥ routing record, outcome, ack"
-"""What the floor writes for each message (after the KV claim with ``seen_ids: bucket``)."""
+
+def floor_writes(claim: bool) -> str:
+    """What the floor writes for each message, with the KV claim or without."""
+    if claim:
+        return "routing record as the id's KV claim, 2 deliveries, outcome, ack"
+    return "2 deliveries ∥ routing record, outcome, ack"
+
 
 # About the size of the hub's routing record and accepted outcome for 2 recipients.
 _ROUTED = b"r" * 420
@@ -49,7 +54,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
         n: how many messages.
         body: each message's bytes.
         in_hand: how many messages are worked on at once (the hub's workers × batch).
-        claim: make the KV claim first (the hub's ``seen_ids: bucket``).
+        claim: claim the id first, with the routing record (the hub's ``seen_ids: bucket``).
 
     Returns:
         Messages per second, from the first publish until the last ack.
@@ -59,8 +64,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
     await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
     await js.add_stream(StreamConfig(name="FLOOR_OUTCOMES", subjects=["floor.outcome.>"]))
-    kv = await js.create_key_value(bucket="FLOOR_SEEN", history=1)
-    await js.create_key_value(bucket="FLOOR_ROUTES", history=1)
+    kv = await js.create_key_value(bucket="FLOOR_ROUTES", history=1)
     writer = JetStreamWriter(nc)
     await writer.start()
     sub = await js.pull_subscribe(
@@ -79,15 +83,15 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
         nonlocal done
         mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
         try:
+            deliveries = [
+                Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
+                Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),
+            ]
             if claim:
-                await kv.create(mid, b"1")
-            await writer.write(
-                [
-                    Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
-                    Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),
-                    Write(f"$KV.FLOOR_ROUTES.{mid}", _ROUTED, {}),
-                ],
-            )
+                await kv.create(mid, _ROUTED)
+            else:
+                deliveries.append(Write(f"$KV.FLOOR_ROUTES.{mid}", _ROUTED, {}))
+            await writer.write(deliveries)
             await writer.write([Write(f"floor.outcome.{mid}", _OUTCOME, {})])
             await msg.ack()
         finally:

@@ -124,7 +124,7 @@ class HubApp:
         await self._check_consumers(js, ingress, patience)
         replicas = self.settings.streams.replicas
         window = self.settings.acceptance_window + self.settings.clock_skew
-        seen, requests, onward, routes = await answered(
+        _legacy_seen, requests, onward, routes = await answered(
             lambda: _buckets(js, self.settings, window.total_seconds(), replicas),
             "the hub's buckets",
         )
@@ -137,7 +137,7 @@ class HubApp:
             self.governance,
             self.signer,
             await answered(
-                lambda: self._seen_ids(js, seen, writes), "the accepted ids of the window"
+                lambda: self._seen_ids(js, routes, writes), "the accepted ids of the window"
             ),
             KvRequestMemory(requests, OnwardMemory(onward)),
             AmendmentIndex(routes),
@@ -164,21 +164,21 @@ class HubApp:
         log.info("hub_started", url=self.settings.url, workers=self.settings.workers)
 
     async def _seen_ids(
-        self, js: JetStreamContext, kv: KeyValue, writes: JetStreamWriter
+        self, js: JetStreamContext, routes: KeyValue, writes: JetStreamWriter
     ) -> SeenIdStore:
-        """``kv`` claims accepted ids, or the audit log does (``hub.seen_ids: audit``, and
-        the hub keeps one).
+        """Ids are claimed in ``routes`` (the claim is the routing record), or by the audit
+        log (``hub.seen_ids: audit``, and the hub keeps one).
 
-        With the audit log, the claims left in ``kv`` (by ``bucket`` or an earlier version)
-        are held too: the bucket empties itself within the window, by its TTL.
+        Either way the claims an earlier version left in ``enlace_seen`` are held too: that
+        bucket empties itself within the window, by its TTL.
         """
+        earlier = await kv_claims(js, SEEN_BUCKET)
         writer = None if self.audit is None else self.audit.writer
         if writer is None or self.settings.seen_ids == "bucket":
-            return SeenIds(kv, writes)
+            return SeenIds(routes, writes, ROUTES_BUCKET, routes=True, earlier=dict(earlier))
         window = self.settings.acceptance_window + self.settings.clock_skew
         await writer.arbitrate(Arbiter(window, lambda: self.clock().timestamp()))
         if writer.arbiter is not None:
-            earlier = await kv_claims(js, SEEN_BUCKET)
             writer.arbiter.index.seed(earlier, self.clock().timestamp())
             log.info("seen_ids_arbiter", held=len(writer.arbiter.index), from_bucket=len(earlier))
         return AuditSeenIds(writer)
@@ -338,7 +338,8 @@ def create_app(
 async def _buckets(
     js: JetStreamContext, settings: HubSettings, window: float, replicas: int
 ) -> tuple[KeyValue, KeyValue, KeyValue, KeyValue]:
-    """The hub's buckets: seen ids (``window`` s), requests, onward ids, routes."""
+    """The hub's buckets: the ids earlier versions claimed (``window`` s), requests,
+    onward ids, routes (and this version's claims)."""
     seen = await ensure_kv(js, SEEN_BUCKET, window, replicas)
     requests = await ensure_kv(
         js, REQUESTS_BUCKET, settings.request_memory.total_seconds(), replicas

@@ -11,7 +11,7 @@ Example ``enlace.yaml``::
       nats_port: 4222
       acceptance_window: 24h
       clock_skew: 5m
-      seen_ids: bucket          # audit: the audit log claims ids (docs/replay.md)
+      seen_ids: bucket          # the routing record claims ids; audit: the audit log (docs/replay.md)
       workers: 2
       uvloop: true              # false: asyncio's own event loop
       metrics_port: 9464        # Prometheus /metrics; off when absent
@@ -162,10 +162,11 @@ class HubSettings(BaseSettings):
     )
     seen_ids: Literal["bucket", "audit"] = Field(
         "bucket",
-        description="where the ids accepted within the window are claimed: `bucket`, a KV "
-        "create per message (one synced write); `audit`, the audit log's received entry "
-        "(no write of its own, but measured slower: see docs/replay.md). Every hub process "
-        "of a deployment must use the same",
+        description="where accepted ids are claimed: `bucket`, a KV create in "
+        "`enlace_routes` whose value is the message's routing record (no write of its own); "
+        "`audit`, the audit log's received entry, beside which the routing record is a "
+        "write of its own (measured slower: see docs/replay.md). Every hub process of a "
+        "deployment must use the same",
     )
     request_memory: timedelta = Field(
         timedelta(days=30), description="how long the hub remembers who sent a request"

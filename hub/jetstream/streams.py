@@ -40,8 +40,8 @@ of the per-country streams (:func:`retire_legacy_ingress`) and the hub drains it
 The audit streams are append-only (:func:`audit_stream_configs`: deny delete and purge,
 no limits) and never updated: :func:`ensure_audit_streams` creates them, or refuses to go
 on when someone weakened them (:func:`hub.audit.streams.weaknesses`; the hub's login may not
-change them). Key-value buckets: ``enlace_seen`` (ids accepted by a hub without an audit
-log or before it arbitrated them, :mod:`hub.audit.seen`; TTL = window + skew),
+change them). Key-value buckets: ``enlace_seen`` (ids claimed by earlier versions, read
+at start, :mod:`hub.pipeline.replay`; TTL = window + skew),
 ``enlace_requests`` (who sent each request, for replies), ``enlace_onward`` (who sent each accepted
 ``no_onward`` message; TTL = ``onward_memory``) and ``enlace_receipts`` (receipts already on the
 audit record, against recording a redelivery twice; TTL = the streams' max age).

@@ -5,10 +5,14 @@ force: it goes to the parties that received the message it amends, each in the v
 received, under the agreement that carried it then, even if that agreement has expired or
 changed since, and to nobody else. What the hub decided for that message is kept in a
 key-value bucket, :data:`ROUTES_BUCKET` (message id → sender, theme, type, version,
-recipients with their view specs), written in the same round trip as its deliveries and
-audit entries. The audit log says the same (its ``routed`` entries), but finding one
-message there means reading the whole log; the bucket is the log's index for this one
-question, one lookup per amendment. Only messages delivered to someone are kept there.
+recipients with their view specs, and the ingress message it came in). With ``seen_ids:
+bucket`` the record *is* the claim of the message's id (:class:`hub.pipeline.replay.SeenIds`:
+one create before the deliveries, no write of its own); with ``seen_ids: audit`` it is
+written in the same round trip as the deliveries and audit entries. The audit log says the
+same (its ``routed`` entries), but finding one message there means reading the whole log;
+the bucket is the log's index for this one question, one lookup per amendment. Only a
+record with recipients can be amended: a claim of a message delivered to nobody, or of a
+retraction, holds none.
 
 The checks, each refused with a reason code (:class:`hub.errors.AmendmentRefused`):
 
@@ -77,6 +81,8 @@ class RoutedRecord:
         routes: who received it, in which view, under which agreement and flow.
         superseded_by: the correction that replaced it, if one did.
         retracted_by: the retraction that withdrew it, if one did.
+        ingress: the ingress message it came in (:func:`hub.pipeline.checks.ingress_ref`;
+            None in records of earlier versions), which holds its id.
     """
 
     message_id: str
@@ -88,6 +94,7 @@ class RoutedRecord:
     routes: tuple[Route, ...]
     superseded_by: str | None = None
     retracted_by: str | None = None
+    ingress: str | None = None
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -109,6 +116,8 @@ class RoutedRecord:
             "superseded_by": self.superseded_by,
             "retracted_by": self.retracted_by,
         }
+        if self.ingress is not None:
+            doc["ingress"] = self.ingress
         return _RECORD.encode(doc).encode()
 
     @classmethod
@@ -134,6 +143,7 @@ class RoutedRecord:
             routes=routes,
             superseded_by=doc.get("superseded_by"),
             retracted_by=doc.get("retracted_by"),
+            ingress=doc.get("ingress"),
         )
 
 
@@ -187,7 +197,8 @@ class AmendmentIndex:
             return None
         if not entry.value:
             return None
-        return RoutedRecord.from_json(message_id, entry.value)
+        record = RoutedRecord.from_json(message_id, entry.value)
+        return record if record.routes else None
 
     async def plan(self, envelope: Envelope, parties: Iterable[str]) -> Amendment | None:
         """The routing of ``envelope`` if it amends a message (None: it amends nothing).
@@ -235,37 +246,62 @@ class AmendmentIndex:
         decision = Decision(envelope.id, recipients=routes, excluded=excluded)
         return Amendment(kind, record, decision)
 
-    def writes(
-        self, envelope: Envelope, decision: Decision, amendment: Amendment | None
-    ) -> list[Write]:
-        """The bucket writes that record ``decision`` (made with the message's deliveries).
+    def own_record(
+        self, envelope: Envelope, decision: Decision, amendment: Amendment | None, ingress: str
+    ) -> RoutedRecord:
+        """The record of ``envelope`` itself, routed by ``decision``, as ``ingress`` holds it.
 
-        An original delivered to someone gets its record; a correction gets the next
-        version's and marks the one it supersedes; a retraction marks the one it withdraws.
+        An original's routes are its recipients; a correction is the next version of its
+        chain, with the routes it amends; a retraction holds no routes (it is not amended
+        in turn). Without routes the record is only the claim of the id.
 
         Args:
             envelope: the message routed.
             decision: who receives it.
             amendment: what it amends (None: it amends nothing).
+            ingress: the ingress message it came in (:func:`hub.pipeline.checks.ingress_ref`).
         """
+        chain: tuple[str, int, tuple[Route, ...]]  # its original, version and routes
         if amendment is None:
-            if not decision.recipients:
-                return []
-            record = RoutedRecord(
-                envelope.id,
-                envelope.sender.country,
-                envelope.theme.value,
-                envelope.type,
-                envelope.id,
-                1,
-                tuple(decision.recipients),
+            chain = (envelope.id, 1, tuple(decision.recipients))
+        elif amendment.kind != CORRECTION:  # a retraction is amended by nothing
+            chain = (amendment.amends.original, amendment.version, ())
+        else:
+            # A redelivered correction finds the version it supersedes marked already:
+            # the marks are the superseded record's, never the new version's.
+            return replace(
+                amendment.amends,
+                message_id=envelope.id,
+                version=amendment.version,
+                superseded_by=None,
+                retracted_by=None,
+                ingress=ingress,
             )
-            return [self._put(record)]
-        amends = amendment.amends
-        if amendment.kind != CORRECTION:
-            return [self._put(replace(amends, retracted_by=envelope.id))]
-        version = replace(amends, message_id=envelope.id, version=amendment.version)
-        return [self._put(version), self._put(replace(amends, superseded_by=envelope.id))]
+        sender, theme = envelope.sender.country, envelope.theme.value
+        return RoutedRecord(envelope.id, sender, theme, envelope.type, *chain, ingress=ingress)
+
+    def writes(
+        self, own: RoutedRecord, amendment: Amendment | None, *, with_own: bool
+    ) -> list[Write]:
+        """The bucket writes that record a routed message (made with its deliveries).
+
+        Its own record when ``with_own`` and it has routes (not when its id's claim wrote
+        it); the mark of the record it supersedes (a correction) or withdraws (a
+        retraction).
+
+        Args:
+            own: the message's record (:meth:`own_record`).
+            amendment: what it amends (None: it amends nothing).
+            with_own: write ``own`` too (``seen_ids: audit``, or a redelivery).
+        """
+        records = [own] if with_own and own.routes else []
+        if amendment is not None:
+            amends, by = amendment.amends, own.message_id
+            if amendment.kind == CORRECTION:
+                records.append(replace(amends, superseded_by=by))
+            else:
+                records.append(replace(amends, retracted_by=by))
+        return [self._put(record) for record in records]
 
     def _put(self, record: RoutedRecord) -> Write:
         subject = f"$KV.{ROUTES_BUCKET}.{kv_key(record.message_id)}"

@@ -144,9 +144,15 @@ class AuditSeenIds:
     def __init__(self, writer: AuditWriter) -> None:
         self._writer = writer
 
-    async def admit(self, item: Checked) -> bool:
+    @property
+    def keeps_routes(self) -> bool:
+        """False: the routing record is a write of its own, beside the deliveries."""
+        return False
+
+    async def admit(self, item: Checked, routed: bytes) -> bool:
         """Write the ``received`` entry of ``item`` if its id is free; True when this same
-        ingress message holds it already (a redelivery: the entry says so).
+        ingress message holds it already (a redelivery: the entry says so). ``routed`` (the
+        routing record) is not kept here.
 
         Raises:
             DuplicateMessage: another ingress message holds the id (nothing is written).

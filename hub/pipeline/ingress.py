@@ -4,7 +4,8 @@ For each message::
 
     size limit → envelope → signature (directory) → subject tokens = body → schema
       → acceptance window                               (hub.pipeline.checks, for a whole batch)
-      → claim the id (replay/duplicate) → agreements decide
+      → agreements decide → claim the id (replay/duplicate; by default the claim is the
+        routing record, :mod:`hub.pipeline.replay`)
       → one delivery per recipient (hub countersignature for redacted views) ∥ notice
         ∥ audit entries → outcome to the sender (kept: OUTCOMES_<cc>) → ack INGRESS
 
@@ -37,7 +38,7 @@ from hub.errors import HubError, MessageRefused
 from hub.governance.model import Governance, HubSigner
 from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
-from hub.pipeline.amendments import Amendment, AmendmentIndex
+from hub.pipeline.amendments import Amendment, AmendmentIndex, RoutedRecord
 from hub.pipeline.checks import Checked, check_batch
 from hub.pipeline.deliveries import delivery_write
 from hub.pipeline.outcomes import OutcomeStore
@@ -85,6 +86,18 @@ class MessageContext:
     """Handled before under the same ingress message without an ack (a redelivery)."""
     ingress_ref: str | None = None
     """Its name among all ingress messages (:func:`hub.pipeline.checks.ingress_ref`)."""
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What was decided for an accepted message before its writes."""
+
+    decision: Decision
+    amendment: Amendment | None
+    routed: RoutedRecord
+    """Its routing record (kept by the claim of its id, or written with its deliveries)."""
+    again: bool
+    """A redelivery of the same ingress message."""
 
 
 class AuditHook(Protocol):
@@ -222,15 +235,16 @@ class Pipeline:
             "recipients may have received it before the failure: ask the operator before "
             "sending it again"
         )
+        if item.envelope is not None:
+            # The same id may be sent again once fixed: free before its sender hears so (an
+            # audit log's claim is freed by the refusal's own entry, below).
+            with contextlib.suppress(Exception):
+                await self.seen.release(item.envelope.id, item.ref)
         try:
-            outcome = await self._refuse(item, err, self.clock())
+            return await self._refuse(item, err, self.clock())
         except Exception as again:
             log.error("quarantine_failed", ingress=item.ref, error=type(again).__name__)
             return None
-        if item.envelope is not None:  # the same id may be sent again once fixed
-            with contextlib.suppress(Exception):
-                await self.seen.release(item.envelope.id, item.ref)
-        return outcome
 
     # -- one message ---------------------------------------------------------------------------
 
@@ -241,13 +255,27 @@ class Pipeline:
         now = self.clock()
         if item.refusal is not None or item.envelope is None:
             return await self._refuse(item, item.refusal or HubError("unchecked"), now)
+        envelope = item.envelope
         try:  # before the claim: a message refused for these may come again, fixed
-            await self.requests.check_onward(item.envelope, gov.directory, now)
-            amendment = await self.amends.plan(item.envelope, gov.directory.party_codes)
-            redelivered = await self.seen.admit(item)
+            await self.requests.check_onward(envelope, gov.directory, now)
+            amendment = await self.amends.plan(envelope, gov.directory.party_codes)
+            decision = await self._decision(envelope, gov, now, amendment)
+            routed = self.amends.own_record(envelope, decision, amendment, item.ref)
+            redelivered = await self.seen.admit(item, routed.to_json())
         except MessageRefused as err:
             return await self._refuse(item, err, now)
-        return await self._route(item, item.envelope, gov, now, redelivered, amendment)
+        planned = _Planned(decision, amendment, routed, redelivered)
+        return await self._route(item, envelope, now, planned)
+
+    async def _decision(
+        self, envelope: Envelope, gov: Governance, now: datetime, amendment: Amendment | None
+    ) -> Decision:
+        """Who receives ``envelope``: the agreements decide, except for an amendment, which
+        goes to the original's recipients whatever the agreements say now."""
+        if amendment is not None:
+            return amendment.decision
+        memory = await self.requests.snapshot(envelope)
+        return decide(envelope, gov.agreements, gov.directory, now, memory)
 
     async def _refuse(self, item: Checked, err: EnlaceError, now: datetime) -> Outcome:
         msg, cc, seq = item.msg, item.sender, item.seq
@@ -284,22 +312,10 @@ class Pipeline:
         return outcome
 
     async def _route(
-        self,
-        item: Checked,
-        envelope: Envelope,
-        gov: Governance,
-        now: datetime,
-        again: bool,
-        amendment: Amendment | None,
+        self, item: Checked, envelope: Envelope, now: datetime, planned: _Planned
     ) -> Outcome:
         msg, cc, seq = item.msg, item.sender, item.seq
-        memory = await self.requests.snapshot(envelope)
-        # An amendment goes to the original's recipients, whatever the agreements say now.
-        decision = (
-            amendment.decision
-            if amendment is not None
-            else decide(envelope, gov.agreements, gov.directory, now, memory)
-        )
+        decision, amendment, again = planned.decision, planned.amendment, planned.again
         outcome = _outcome_of(decision, now)
         digest = sha256_digest(msg.data)
         # A request's sender is on record before anyone can receive it and reply.
@@ -322,7 +338,8 @@ class Pipeline:
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times, the second
         # one marked as a redelivery.
-        index = self.amends.writes(envelope, decision, amendment)
+        with_own = again or not self.seen.keeps_routes  # else the claim wrote the record
+        index = self.amends.writes(planned.routed, amendment, with_own=with_own)
         await self.writer.write([*deliveries, *notice, *index], *self._audit(context))
         for route, d in zip(decision.recipients, deliveries, strict=True):
             self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")

@@ -5,11 +5,16 @@ message could be published again hours later. So the hub
 
 - refuses a message whose ``issued_at`` is older than the acceptance window (default 24 h)
   or later than now + the allowed clock skew (default 5 min), and
-- keeps every accepted id for as long as a message with that id could still be accepted
-  (window + skew), and refuses an id it has seen. With an audit log (every deployment),
-  the message's ``received`` entry is the claim and the audit writer the arbiter
-  (:mod:`hub.audit.seen`, :class:`hub.pipeline.audit_hook.AuditSeenIds`: no write of its
-  own); without one, :class:`SeenIds` claims in a key-value bucket whose TTL is the window.
+- keeps every accepted id for at least as long as a message with that id could still be
+  accepted (window + skew), and refuses an id it has seen. By default (``seen_ids:
+  bucket``) :class:`SeenIds` claims the id in the routes bucket (``enlace_routes``, no
+  TTL): the claim's value is the message's routing record
+  (:class:`hub.pipeline.amendments.RoutedRecord`), which corrections and retractions read,
+  so the claim and the record are one synced write. With ``seen_ids: audit`` the
+  message's ``received`` audit entry is the claim and the audit writer the arbiter
+  (:mod:`hub.audit.seen`, :class:`hub.pipeline.audit_hook.AuditSeenIds`). Earlier
+  versions claimed in ``enlace_seen`` (TTL: the window); a hub reads what is left there at
+  start and holds it too.
 
 The claim names the ingress message that was accepted, its stream and sequence
 (:func:`hub.pipeline.checks.ingress_ref`, e.g. ``INGRESS_GT-42``): when JetStream redelivers that
@@ -23,7 +28,9 @@ as ``in<seq>``, that stream's name for its messages.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,12 +59,20 @@ __all__ = [
 
 
 class SeenIdStore(Protocol):
-    """Where the pipeline claims each id it accepts: the audit log
-    (:class:`hub.pipeline.audit_hook.AuditSeenIds`) or, without one, a bucket
-    (:class:`SeenIds`)."""
+    """Where the pipeline claims each id it accepts: the routes bucket (:class:`SeenIds`)
+    or the audit log (:class:`hub.pipeline.audit_hook.AuditSeenIds`)."""
 
-    async def admit(self, item: Checked) -> bool:
+    @property
+    def keeps_routes(self) -> bool:
+        """Whether a claim keeps the message's routing record (no write of its own)."""
+
+    async def admit(self, item: Checked, routed: bytes) -> bool:
         """Claim the id of ``item`` (it passed every check); True for a redelivery.
+
+        Args:
+            item: the message.
+            routed: its routing record, naming ``item``'s ingress message
+                (:meth:`hub.pipeline.amendments.RoutedRecord.to_json`).
 
         Raises:
             DuplicateMessage: another ingress message holds the id.
@@ -79,6 +94,18 @@ def duplicate(message_id: str) -> DuplicateMessage:
 def _ref(value: str) -> str:
     # Earlier versions stored the bare sequence in their one INGRESS stream.
     return f"in{value}" if value.isdigit() else value
+
+
+def _holder(value: str) -> str | None:
+    """The ingress message a claim names: a routing record's ``ingress``, or the plain name
+    an earlier version stored (None: a record of an earlier version, which names none)."""
+    if not value.startswith("{"):
+        return _ref(value)
+    try:
+        ingress = json.loads(value).get("ingress")
+    except (ValueError, AttributeError):
+        return None
+    return ingress if isinstance(ingress, str) else None
 
 
 async def kv_claims(js: JetStreamContext, bucket: str) -> list[tuple[str, str]]:
@@ -163,28 +190,52 @@ async def kv_text(kv: KeyValue, message_id: str) -> str | None:
 
 
 class SeenIds:
-    """The ids the hub has accepted, backed by a key-value bucket with a TTL.
+    """The ids the hub has accepted, claimed in a key-value bucket.
 
     One write per message: :meth:`claim` creates the key (the server refuses to create it
     twice), before any delivery is written. The value names the ingress message (stream
     and sequence) that claimed it, so a redelivery of that same message (the hub failed
-    before acking) is told apart from a replay, in any stream.
+    before acking) is told apart from a replay, in any stream. With ``routes`` the bucket
+    is ``enlace_routes`` and the value the message's routing record, which names it.
+
+    Args:
+        kv: the bucket.
+        writer: the hub's writer (the common create, cheaper than nats-py's).
+        bucket: ``kv``'s name.
+        routes: the claim's value is the routing record (:attr:`keeps_routes`).
+        earlier: claims an earlier version left in ``enlace_seen`` (id → ingress).
     """
 
     def __init__(
-        self, kv: KeyValue, writer: JetStreamWriter | None = None, bucket: str = SEEN_BUCKET
+        self,
+        kv: KeyValue,
+        writer: JetStreamWriter | None = None,
+        bucket: str = SEEN_BUCKET,
+        *,
+        routes: bool = False,
+        earlier: Mapping[str, str] | None = None,
     ) -> None:
         self._kv = kv
         self._writer = writer
         self._subject = f"$KV.{bucket}."  # the bucket ``kv`` is
+        self._routes = routes
+        self._earlier = dict(earlier or {})
+
+    @property
+    def keeps_routes(self) -> bool:
+        """Whether a claim is the message's routing record."""
+        return self._routes
 
     async def accepted_as(self, message_id: str) -> str | None:
         """The ingress message that claimed ``message_id``
         (:func:`hub.pipeline.checks.ingress_ref`)."""
+        held = self._earlier.get(message_id)
+        if held is not None:
+            return held
         value = await kv_text(self._kv, message_id)
-        return None if value is None else _ref(value)
+        return None if value is None else _holder(value)
 
-    async def admit(self, item: Checked) -> bool:
+    async def admit(self, item: Checked, routed: bytes) -> bool:
         """:meth:`claim` the id of ``item`` (:class:`SeenIdStore`).
 
         Raises:
@@ -192,9 +243,9 @@ class SeenIds:
         """
         if item.envelope is None:
             raise ValueError("only a message that passed the checks is claimed")
-        return await self.claim(item.envelope.id, item.ref)
+        return await self.claim(item.envelope.id, item.ref, routed if self._routes else None)
 
-    async def claim(self, message_id: str, ingress: str) -> bool:
+    async def claim(self, message_id: str, ingress: str, value: bytes | None = None) -> bool:
         """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
 
         True means a redelivery of the same ingress message: its writes may have been made
@@ -203,17 +254,21 @@ class SeenIds:
         Args:
             message_id: the envelope's id.
             ingress: the message's stream and sequence (:func:`hub.pipeline.checks.ingress_ref`).
+            value: what the key holds (it must name ``ingress``); by default ``ingress``.
 
         Raises:
             DuplicateMessage: the id was accepted before under another ingress message.
         """
-        try:
-            await self._create(kv_key(message_id), ingress.encode())
-        except KeyWrongLastSequenceError:
-            if await self.accepted_as(message_id) != ingress:
-                raise duplicate(message_id) from None
-            return True
-        return False
+        held = self._earlier.get(message_id)
+        if held is None:
+            try:
+                await self._create(kv_key(message_id), value or ingress.encode())
+                return False
+            except KeyWrongLastSequenceError:
+                held = await self.accepted_as(message_id)
+        if held != ingress:
+            raise duplicate(message_id) from None
+        return True
 
     async def _create(self, key: str, value: bytes) -> None:
         """``kv.create``: first as one write of the hub's writer (the common case, an id
@@ -235,5 +290,6 @@ class SeenIds:
         hub gave up on may be sent again); another message's claim is kept."""
         if await self.accepted_as(message_id) != ingress:
             return False
+        self._earlier.pop(message_id, None)
         await self._kv.delete(kv_key(message_id))
         return True

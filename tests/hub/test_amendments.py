@@ -60,29 +60,42 @@ def retraction(original_id: str, cc: str = "GT") -> Envelope:
     return envelope(cc, "retraction", payload=payload)
 
 
+def record(
+    kv: MemoryKv, index: AmendmentIndex, message: Envelope, decision: Decision, plan: Any = None
+) -> None:
+    """Store what the pipeline writes for ``message`` routed by ``decision``: its own
+    record (its claim, or beside its deliveries) and the mark of what it amends."""
+    own = index.own_record(message, decision, plan, f"INGRESS_GT-{len(kv.data) + 1}")
+    kv.apply(index.writes(own, plan, with_own=True))
+
+
 async def routed(kv: MemoryKv, index: AmendmentIndex) -> Envelope:
     original = envelope()
-    kv.apply(index.writes(original, Decision(original.id, recipients=list(ROUTES)), None))
+    record(kv, index, original, Decision(original.id, recipients=list(ROUTES)))
     return original
 
 
 def test_a_record_reads_back_as_written() -> None:
-    record = RoutedRecord("01JD5Z8Q4M7X2V9K3N6P0R1S2T", "GT", "gangs", "seizure", "x", 2, ROUTES)
-    assert RoutedRecord.from_json(record.message_id, record.to_json()) == record
+    kept = RoutedRecord("01JD5Z8Q4M7X2V9K3N6P0R1S2T", "GT", "gangs", "seizure", "x", 2, ROUTES)
+    assert RoutedRecord.from_json(kept.message_id, kept.to_json()) == kept
 
 
 @given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6))
 def test_records_of_any_flow_name_and_version_read_back(name: str, version: int) -> None:
     routes = (Route("HN", REDACTED, "a", 3, name),)
-    record = RoutedRecord("m", "GT", "gangs", "seizure", "o", version, routes, "n", None)
-    assert RoutedRecord.from_json("m", record.to_json()) == record
+    kept = RoutedRecord("m", "GT", "gangs", "seizure", "o", version, routes, "n", None, name)
+    assert RoutedRecord.from_json("m", kept.to_json()) == kept
 
 
-async def test_an_original_nobody_received_is_not_kept() -> None:
+async def test_an_original_nobody_received_cannot_be_amended() -> None:
     kv = MemoryKv()
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = envelope()
-    assert index.writes(original, Decision(original.id), None) == []
+    own = index.own_record(original, Decision(original.id), None, "INGRESS_GT-1")
+    assert index.writes(own, None, with_own=True) == []  # nothing to write beside the claim
+    kv.data[kv_key(original.id)] = own.to_json()  # what the claim of its id keeps
+    with pytest.raises(AmendsUnknown):
+        await index.plan(retraction(original.id), PARTIES)
 
 
 async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
@@ -99,9 +112,10 @@ async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
         "HN": "not_amended_recipient",
     }
     assert plan.headers[HDR_VERSION] == "2" and plan.headers[HDR_AMENDS] == original.id
-    kv.apply(index.writes(fix, plan.decision, plan))
+    record(kv, index, fix, plan.decision, plan)
     again = await index.plan(fix, PARTIES)  # a redelivery of the same correction passes
     assert again is not None and again.version == 2
+    record(kv, index, fix, again.decision, again)  # and writes its records again
     fix2 = envelope(corrects=fix.id)
     plan2 = await index.plan(fix2, PARTIES)
     assert plan2 is not None
@@ -122,13 +136,15 @@ async def test_a_retraction_goes_in_full_and_closes_the_message() -> None:
         ("SV", "full", "gangs-ca"),
         ("US", "full", "gangs-ca"),
     ]
-    kv.apply(index.writes(withdraw, plan.decision, plan))
+    record(kv, index, withdraw, plan.decision, plan)
     assert kv.data[kv_key(original.id)]
     with pytest.raises(AmendsClosed):
         await index.plan(envelope(corrects=original.id), PARTIES)
     with pytest.raises(AmendsClosed):
         await index.plan(retraction(original.id), PARTIES)  # another retraction
     assert await index.plan(withdraw, PARTIES) is not None  # its own redelivery
+    with pytest.raises(AmendsUnknown):  # a retraction is amended by nothing
+        await index.plan(retraction(withdraw.id), PARTIES)
 
 
 async def test_refusals() -> None:

@@ -17,7 +17,7 @@ from hub.app import HubApp, create_app
 from hub.audit import AuditReader, CheckpointSigner, parse_entry
 from hub.config import HubSettings
 from hub.governance import Governance, HubSigner
-from hub.jetstream.streams import SEEN_BUCKET
+from hub.pipeline.amendments import ROUTES_BUCKET
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.quarantine import HDR_REASON_DESCRIPTION
@@ -354,7 +354,7 @@ async def test_a_message_the_hub_keeps_failing_on_is_quarantined_not_lost(
             for m in await stream_msgs(js, "QUARANTINE", "enlace.quarantine.GT")
             if (m.headers or {}).get("Enlace-Original-Msg-Id") == message["id"]
         ]
-        claimed = await SeenIds(await js.key_value(SEEN_BUCKET)).accepted_as(message["id"])
+        claimed = await SeenIds(await js.key_value(ROUTES_BUCKET)).accepted_as(message["id"])
     finally:
         await app.stop()
         await nc.close()

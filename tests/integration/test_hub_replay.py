@@ -1,4 +1,5 @@
-"""Replay: the same signed message again, after JetStream's de-duplication window, is refused."""
+"""Replay: the same signed message again, after JetStream's de-duplication window, is refused;
+the claims that refuse it (``seen_ids: bucket``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from nats.js.api import KeyValueConfig
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
 from hub.jetstream.buckets import ensure_kv
+from hub.jetstream.streams import SEEN_BUCKET
 from hub.jetstream.writer import JetStreamWriter
-from hub.pipeline.replay import SeenIds
+from hub.pipeline.amendments import ROUTES_BUCKET, RoutedRecord
+from hub.pipeline.replay import SeenIds, kv_key
 from hub.server.process import NatsServer
 from tests.integration.hubkit import governance, hub_running, signed_message
 
@@ -120,3 +123,48 @@ async def test_another_countrys_message_at_the_same_sequence_is_no_redelivery(
     assert replay.outcome is not None
     assert (replay.status, replay.outcome.reason) == ("rejected", "duplicate")
     assert (notice["message_id"], notice["reason"]) == (gt_message["id"], "duplicate")
+
+
+async def test_the_claim_of_an_accepted_id_is_its_routing_record(server: NatsServer) -> None:
+    """``seen_ids: bucket``: one create in ``enlace_routes`` claims the id and keeps what
+    corrections need; nothing is written for it in ``enlace_seen`` (earlier versions')."""
+    message, raw, jws = signed_message(TD, "GT")
+    async with hub_running(server.url, GOV, SIGNER):
+        nc = await nats.connect(server.url)
+        try:
+            js = nc.jetstream()
+            routes_before = (await js.stream_info(f"KV_{ROUTES_BUCKET}")).state.last_seq
+            accepted = await EnlaceClient(nc).publish(raw, jws)
+            routes = await js.stream_info(f"KV_{ROUTES_BUCKET}")
+            seen = await js.stream_info(f"KV_{SEEN_BUCKET}")
+            kept = await (await js.key_value(ROUTES_BUCKET)).get(kv_key(message["id"]))
+        finally:
+            await nc.close()
+
+    assert accepted.status == "accepted"
+    assert routes.state.last_seq - routes_before == 1  # one write: claim and record
+    assert seen.state.last_seq == 0
+    record = RoutedRecord.from_json(message["id"], kept.value or b"")
+    assert record.ingress == f"INGRESS_GT-{accepted.stream_seq}"
+    assert [(r.recipient, r.view.name) for r in record.routes] == [
+        ("SV", "full"),
+        ("US", "no-persons"),
+    ]
+
+
+async def test_an_id_an_earlier_version_routed_is_not_accepted_again(server: NatsServer) -> None:
+    """An earlier version's routing record names no ingress message (its claim, in
+    ``enlace_seen``, expired with the window): the id is still held, as a duplicate."""
+    message, raw, jws = signed_message(TD, "GT")
+    async with hub_running(server.url, GOV, SIGNER):
+        nc = await nats.connect(server.url)
+        try:
+            old = RoutedRecord(message["id"], "GT", "gangs", "gang_movement", message["id"], 1, ())
+            kv = await nc.jetstream().key_value(ROUTES_BUCKET)
+            await kv.put(kv_key(message["id"]), old.to_json())
+            again = await EnlaceClient(nc).publish(raw, jws)
+        finally:
+            await nc.close()
+
+    assert again.outcome is not None
+    assert (again.status, again.outcome.reason) == ("rejected", "duplicate")

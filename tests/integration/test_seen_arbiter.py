@@ -1,15 +1,19 @@
-"""The audit log as the arbiter of accepted ids: replays refused with no KV claim written.
+"""Replays refused by either arbiter of accepted ids, with one hub process or two.
 
-Each accepted message's ``received`` entry, naming its ingress message, is its id's claim
-(:mod:`hub.audit.seen`). A replay (the id again, in another ingress message) is refused
-with the reason ``duplicate``, a notice, a quarantine copy and an audit entry:
+``seen_ids: bucket`` (the default): the id's claim is a create in ``enlace_routes``
+whose value is the message's routing record, naming its ingress message
+(:class:`hub.pipeline.replay.SeenIds`). ``seen_ids: audit``: each accepted message's
+``received`` entry is its id's claim (:mod:`hub.audit.seen`). Each test runs with both.
+A replay (the id again, in another ingress message) is refused with the reason
+``duplicate``, a notice, a quarantine copy and an audit entry:
 
-1. after a hub restart (the index is rebuilt from the log);
-2. with two hub processes, the replay taken by the other one (it learns the claim when
-   its append meets the other's batch), and under a race of both;
+1. after a hub restart (the audit index is rebuilt from the log; the bucket is read);
+2. with two hub processes, the replay taken by the other one (with ``audit`` it learns
+   the claim when its append meets the other's batch), and under a race of both;
 3. near the end of the acceptance window (+ skew);
 4. while a redelivery of the same ingress message (the hub stopped before its ack) is
-   not refused, and not delivered twice.
+   not refused, and not delivered twice;
+5. after an upgrade, for ids an earlier version claimed in ``enlace_seen`` or routed.
 
 The replays come from HN's stream with GT's id: JetStream's per-stream de-duplication
 cannot catch them, only the hub can.
@@ -35,6 +39,7 @@ from hub.audit.entries import REDELIVERED
 from hub.config import HubSettings
 from hub.jetstream.buckets import ensure_kv
 from hub.jetstream.streams import SEEN_BUCKET
+from hub.pipeline.amendments import ROUTES_BUCKET
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.intake import Intake
@@ -58,18 +63,33 @@ TD, GOV, SIGNER = governance()
 Sent = tuple[dict[str, Any], bytes, str]
 
 
+@pytest.fixture(params=["bucket", "audit"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """``hub.seen_ids``: where the ids are claimed."""
+    return str(request.param)
+
+
 @asynccontextmanager
 async def audited_hub(
     url: str,
+    mode: str,
     hook: Callable[[Any], AuditLogHook] = AuditLogHook,
     clock: Callable[[], datetime] | None = None,
     **settings: Any,
 ) -> AsyncIterator[HubApp]:
-    """A hub process with its own audit writer on the shared log (as ``enlace up`` runs it)."""
+    """A hub process with its own audit writer on the shared log (as ``enlace up`` runs it).
+
+    Args:
+        url: the nats-server.
+        mode: ``hub.seen_ids``.
+        hook: the audit hook (tests make it fail).
+        clock: the hub's clock.
+        settings: more hub settings.
+    """
     nc = await nats.connect(url)
     signer = CheckpointSigner(SIGNER.key, SIGNER.kid)
     writer = await open_audit_writer(nc.jetstream(), signer, "hub")
-    hub_settings = HubSettings(nats_url=url, **{"seen_ids": "audit", **settings})
+    hub_settings = HubSettings(nats_url=url, seen_ids=mode, **settings)
     app = create_app(hub_settings, GOV, SIGNER, audit=hook(writer), clock=clock)
     await app.start()
     try:
@@ -116,8 +136,21 @@ async def refused_as_duplicate(nc: NatsClient, js: JetStreamContext, replay: Sen
     assert len(claims) == 1 and claims[0].startswith(f"{ingress_stream('GT')}-")
     refusals = [e.ingress or "" for e in entries if e.kind.value == "rejected"]
     assert len(refusals) == 1 and refusals[0].startswith(f"{ingress_stream(cc)}-")
-    # No KV claim was written: the audit log is the only record of the id.
+    # Nothing is claimed in the bucket of earlier versions; with ``bucket`` the routing
+    # record of the accepted message holds the id.
     assert await kv_text(await js.key_value(SEEN_BUCKET), message["id"]) is None
+    holder = await SeenIds(await js.key_value(ROUTES_BUCKET)).accepted_as(message["id"])
+    assert holder is None or holder == claims[0]
+
+
+async def holder(app: HubApp, message_id: str) -> str | None:
+    """The ingress message that holds ``message_id`` in ``app``'s arbiter of ids."""
+    seen = app.pipeline.seen if app.pipeline else None
+    if isinstance(seen, SeenIds):
+        return await seen.accepted_as(message_id)
+    arbiter = app.audit.writer.arbiter if app.audit and app.audit.writer else None
+    assert arbiter is not None
+    return arbiter.index.holder(message_id)
 
 
 def replay_pair(**fields: Any) -> tuple[Sent, Sent]:
@@ -126,46 +159,46 @@ def replay_pair(**fields: Any) -> tuple[Sent, Sent]:
     return original, signed_message(TD, "HN", id=original[0]["id"], **fields)
 
 
-async def test_a_replay_after_a_hub_restart_is_refused(nats_server: Any) -> None:
+async def test_a_replay_after_a_hub_restart_is_refused(nats_server: Any, mode: str) -> None:
     original, replay = replay_pair()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:
-        async with audited_hub(nats_server.url):
+        async with audited_hub(nats_server.url, mode):
             assert (await outcome_of_sent(nc, js, original))["status"] == "accepted"
-        async with audited_hub(nats_server.url) as again:  # a new process: index rebuilt
+        async with audited_hub(nats_server.url, mode) as again:  # a new process: index rebuilt
             await refused_as_duplicate(nc, js, replay)
-            writer = again.audit.writer if again.audit else None
-            assert writer is not None and writer.arbiter is not None
-            assert (writer.arbiter.index.holder(original[0]["id"]) or "").startswith("INGRESS_GT-")
+            assert (await holder(again, original[0]["id"]) or "").startswith("INGRESS_GT-")
     finally:
         await nc.close()
 
 
-async def test_a_replay_taken_by_the_other_hub_process_is_refused(nats_server: Any) -> None:
+async def test_a_replay_taken_by_the_other_hub_process_is_refused(
+    nats_server: Any, mode: str
+) -> None:
     """B starts before the original is accepted by A, and reads nothing until the replay:
     it learns A's claim only when its own append meets A's batch in the log."""
     original, replay = replay_pair()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:
-        async with audited_hub(nats_server.url) as a, audited_hub(nats_server.url) as b:
+        async with audited_hub(nats_server.url, mode) as a, audited_hub(nats_server.url, mode) as b:
             assert a.intake is not None and b.intake is not None and b.pipeline is not None
             await b.intake.stop()  # A alone takes the original
             assert (await outcome_of_sent(nc, js, original))["status"] == "accepted"
             await a.intake.stop()  # B alone takes the replay
-            assert b.audit is not None and b.audit.writer is not None
-            arbiter = b.audit.writer.arbiter
-            assert arbiter is not None and arbiter.index.holder(original[0]["id"]) is None
+            arbiter = b.audit.writer.arbiter if b.audit and b.audit.writer else None
+            assert (arbiter is None) == (mode == "bucket")
+            assert arbiter is None or arbiter.index.holder(original[0]["id"]) is None
             b.intake = Intake(js, b.pipeline, b.settings)
             await b.intake.add(ingress_stream("HN"))
             await refused_as_duplicate(nc, js, replay)
-            assert (arbiter.index.holder(original[0]["id"]) or "").startswith("INGRESS_GT-")
+            assert (await holder(b, original[0]["id"]) or "").startswith("INGRESS_GT-")
     finally:
         await nc.close()
 
 
-async def test_two_hub_processes_racing_accept_each_id_once(nats_server: Any) -> None:
+async def test_two_hub_processes_racing_accept_each_id_once(nats_server: Any, mode: str) -> None:
     """GT's and HN's messages under one id, 40 ids, all published at once to two hubs:
     each id is accepted once, the other refused, and every delivery is the winner's."""
     pairs = [replay_pair() for _ in range(40)]
@@ -173,7 +206,7 @@ async def test_two_hub_processes_racing_accept_each_id_once(nats_server: Any) ->
     js = nc.jetstream()
     outcomes = Collector()
     try:
-        async with audited_hub(nats_server.url), audited_hub(nats_server.url):
+        async with audited_hub(nats_server.url, mode), audited_hub(nats_server.url, mode):
             sub = await nc.subscribe("enlace.outcome.>", cb=outcomes.handler)
             await asyncio.gather(*(publish_signed(js, *sent) for pair in pairs for sent in pair))
             await outcomes.wait(len(pairs) * 2, seconds=60)
@@ -209,7 +242,7 @@ async def test_two_hub_processes_racing_accept_each_id_once(nats_server: Any) ->
     }
 
 
-async def test_a_replay_near_the_end_of_the_window_is_refused(nats_server: Any) -> None:
+async def test_a_replay_near_the_end_of_the_window_is_refused(nats_server: Any, mode: str) -> None:
     """Issued 4 min ahead (inside the 5 min skew), replayed 24 h 3 min later: still inside
     the window, so only the claim can refuse it; a minute later the window does."""
     now = datetime.now(UTC)
@@ -218,13 +251,17 @@ async def test_a_replay_near_the_end_of_the_window_is_refused(nats_server: Any) 
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:
-        async with audited_hub(nats_server.url):
+        async with audited_hub(nats_server.url, mode):
             assert (await outcome_of_sent(nc, js, original))["status"] == "accepted"
-        async with audited_hub(nats_server.url, clock=lambda: late + (datetime.now(UTC) - now)):
+        async with audited_hub(
+            nats_server.url, mode, clock=lambda: late + (datetime.now(UTC) - now)
+        ):
             await refused_as_duplicate(nc, js, replay)
         _, too_late = replay_pair(issued_at=rfc3339(now + timedelta(minutes=4)))
         later = now + timedelta(hours=24, minutes=5)
-        async with audited_hub(nats_server.url, clock=lambda: later + (datetime.now(UTC) - now)):
+        async with audited_hub(
+            nats_server.url, mode, clock=lambda: later + (datetime.now(UTC) - now)
+        ):
             outcome = await outcome_of_sent(nc, js, too_late)
         assert (outcome["status"], outcome["reason"]) == ("rejected", "too_old")
     finally:
@@ -252,6 +289,7 @@ class StopsBeforeTheAck(AuditLogHook):
 
 async def test_a_redelivery_after_a_restart_is_no_replay_and_not_delivered_twice(
     nats_server: Any,
+    mode: str,
 ) -> None:
     message, raw, jws = signed_message(TD)
     nc = await nats.connect(nats_server.url)
@@ -259,12 +297,13 @@ async def test_a_redelivery_after_a_restart_is_no_replay_and_not_delivered_twice
     outcomes = Collector()
     sub = await nc.subscribe("enlace.outcome.GT.>", cb=outcomes.handler)
     try:
-        async with audited_hub(nats_server.url, StopsBeforeTheAck) as first:
+        async with audited_hub(nats_server.url, mode, StopsBeforeTheAck) as first:
             await publish_signed(js, message, raw, jws)
             assert isinstance(first.audit, StopsBeforeTheAck)
             await asyncio.wait_for(first.audit.failed.wait(), 10)
-        async with audited_hub(nats_server.url):  # the next process gets the redelivery
+        async with audited_hub(nats_server.url, mode) as second:  # it gets the redelivery
             await outcomes.wait(1, seconds=30)
+            held = await holder(second, message["id"])
         deliveries = await stream_msgs(js, "DELIVERY", "enlace.out.>")
         entries = await audit_entries(js, message["id"])
     finally:
@@ -278,12 +317,17 @@ async def test_a_redelivery_after_a_restart_is_no_replay_and_not_delivered_twice
         f"{message['id']}:US",
     ]
     claims = [(e.kind.value, e.detail, e.ingress) for e in entries if e.ingress]
-    assert [c[:2] for c in claims] == [("received", None), ("received", REDELIVERED)]
-    assert claims[0][2] == claims[1][2]  # the same ingress message: a redelivery
+    # With ``audit`` the first try's claim is its entry; with ``bucket`` that try wrote
+    # its claim in the bucket and no entry (they come with the outcome, which failed).
+    first_try = [("received", None)] if mode == "audit" else []
+    assert [c[:2] for c in claims] == [*first_try, ("received", REDELIVERED)]
+    assert {c[2] for c in claims} == {held}  # the same ingress message: a redelivery
     assert [e.recipient for e in entries if e.kind.value == "routed"] == ["SV", "US"]
 
 
-async def test_a_claim_an_earlier_version_left_in_the_bucket_is_held(nats_server: Any) -> None:
+async def test_a_claim_an_earlier_version_left_in_the_bucket_is_held(
+    nats_server: Any, mode: str
+) -> None:
     """An upgrade: the old hub claimed the id in KV ``enlace_seen`` (and stopped); the new
     hub reads the bucket at start and refuses the replay of that id."""
     _, replay = replay_pair()
@@ -294,13 +338,10 @@ async def test_a_claim_an_earlier_version_left_in_the_bucket_is_held(nats_server
         await old.claim(replay[0]["id"], "INGRESS_GT-999")
         await old.claim("released-1", "INGRESS_GT-998")
         await old.release("released-1", "INGRESS_GT-998")  # the old hub gave up on it
-        async with audited_hub(nats_server.url) as app:
+        async with audited_hub(nats_server.url, mode) as app:
             outcome = await outcome_of_sent(nc, js, replay)
-            writer = app.audit.writer if app.audit else None
-            assert writer is not None and writer.arbiter is not None
-            held = writer.arbiter.index
-            assert held.holder("released-1") is None
-            assert held.holder(replay[0]["id"]) == "INGRESS_GT-999"
+            assert await holder(app, "released-1") is None
+            assert await holder(app, replay[0]["id"]) == "INGRESS_GT-999"
     finally:
         await nc.close()
     assert (outcome["status"], outcome["reason"]) == ("rejected", "duplicate")
@@ -319,19 +360,17 @@ class FailsOnAccepted(AuditLogHook):
         return broken()
 
 
-async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any) -> None:
+async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any, mode: str) -> None:
     """Quarantined as ``hub_error`` after 2 tries: its ``rejected`` entry releases the
     claim, in this process and in the next one (rebuilt from the log)."""
     original, again = replay_pair()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:
-        async with audited_hub(nats_server.url, FailsOnAccepted, poison_after=2) as app:
+        async with audited_hub(nats_server.url, mode, FailsOnAccepted, poison_after=2) as app:
             outcome = await outcome_of_sent(nc, js, original)
-            writer = app.audit.writer if app.audit else None
-            assert writer is not None and writer.arbiter is not None
-            assert writer.arbiter.index.holder(original[0]["id"]) is None
-        async with audited_hub(nats_server.url):
+            assert await holder(app, original[0]["id"]) is None
+        async with audited_hub(nats_server.url, mode):
             sent_again = await outcome_of_sent(nc, js, again)
     finally:
         await nc.close()
