@@ -119,5 +119,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
     with contextlib.suppress(asyncio.CancelledError):
         await consumer
     started = (await asyncio.to_thread(publisher.result)).started
+    for stream in ("FLOOR_IN", "FLOOR_OUT", "FLOOR_OUTCOMES", "KV_FLOOR_ROUTES"):
+        await js.delete_stream(stream)  # the next round starts afresh (ids, de-duplication)
     await nc.close()
     return n / (ended - started)
