@@ -11,7 +11,7 @@ Example ``enlace.yaml``::
       nats_port: 4222
       acceptance_window: 24h
       clock_skew: 5m
-      seen_ids: bucket          # the routing record claims ids; audit: the audit log (docs/replay.md)
+      seen_ids: bucket          # audit: the audit log claims ids (docs/replay.md)
       workers: 2
       uvloop: true              # false: asyncio's own event loop
       metrics_port: 9464        # Prometheus /metrics; off when absent
