@@ -22,6 +22,7 @@ from collections.abc import Awaitable
 
 from hub.audit import AuditEntry, AuditWriter, kinds
 from hub.audit.seen import Claim
+from hub.pipeline.amendments import RoutedRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.ingress import MessageContext
 from hub.pipeline.replay import duplicate
@@ -149,7 +150,7 @@ class AuditSeenIds:
         """False: the routing record is a write of its own, beside the deliveries."""
         return False
 
-    async def admit(self, item: Checked, routed: bytes) -> bool:
+    async def admit(self, item: Checked, routed: RoutedRecord) -> bool:
         """Write the ``received`` entry of ``item`` if its id is free; True when this same
         ingress message holds it already (a redelivery: the entry says so). ``routed`` (the
         routing record) is not kept here.

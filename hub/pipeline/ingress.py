@@ -261,7 +261,7 @@ class Pipeline:
             amendment = await self.amends.plan(envelope, gov.directory.party_codes)
             decision = await self._decision(envelope, gov, now, amendment)
             routed = self.amends.own_record(envelope, decision, amendment, item.ref)
-            redelivered = await self.seen.admit(item, routed.to_json())
+            redelivered = await self.seen.admit(item, routed)
         except MessageRefused as err:
             return await self._refuse(item, err, now)
         planned = _Planned(decision, amendment, routed, redelivered)

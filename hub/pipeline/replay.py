@@ -45,6 +45,7 @@ from schemas.govdoc import rfc3339
 from schemas.subjects import HDR_EXPECTED_LAST_SUBJECT_SEQ, JS_WRONG_LAST_SEQUENCE
 
 if TYPE_CHECKING:
+    from hub.pipeline.amendments import RoutedRecord
     from hub.pipeline.checks import Checked
 
 __all__ = [
@@ -66,13 +67,13 @@ class SeenIdStore(Protocol):
     def keeps_routes(self) -> bool:
         """Whether a claim keeps the message's routing record (no write of its own)."""
 
-    async def admit(self, item: Checked, routed: bytes) -> bool:
+    async def admit(self, item: Checked, routed: RoutedRecord) -> bool:
         """Claim the id of ``item`` (it passed every check); True for a redelivery.
 
         Args:
             item: the message.
-            routed: its routing record, naming ``item``'s ingress message
-                (:meth:`hub.pipeline.amendments.RoutedRecord.to_json`).
+            routed: its routing record, naming ``item``'s ingress message (serialised
+                only by a store that keeps it).
 
         Raises:
             DuplicateMessage: another ingress message holds the id.
@@ -235,7 +236,7 @@ class SeenIds:
         value = await kv_text(self._kv, message_id)
         return None if value is None else _holder(value)
 
-    async def admit(self, item: Checked, routed: bytes) -> bool:
+    async def admit(self, item: Checked, routed: RoutedRecord) -> bool:
         """:meth:`claim` the id of ``item`` (:class:`SeenIdStore`).
 
         Raises:
@@ -243,7 +244,8 @@ class SeenIds:
         """
         if item.envelope is None:
             raise ValueError("only a message that passed the checks is claimed")
-        return await self.claim(item.envelope.id, item.ref, routed if self._routes else None)
+        value = routed.to_json() if self._routes else None
+        return await self.claim(item.envelope.id, item.ref, value)
 
     async def claim(self, message_id: str, ingress: str, value: bytes | None = None) -> bool:
         """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
