@@ -83,6 +83,9 @@ class RoutedRecord:
         retracted_by: the retraction that withdrew it, if one did.
         ingress: the ingress message it came in (:func:`hub.pipeline.checks.ingress_ref`;
             None in records of earlier versions), which holds its id.
+        released: the hub gave up on it (``hub_error``) after it claimed the id: its
+            routes are kept, as some may have received it, and the id is free again
+            (:meth:`hub.pipeline.replay.SeenIds.release`).
     """
 
     message_id: str
@@ -95,6 +98,7 @@ class RoutedRecord:
     superseded_by: str | None = None
     retracted_by: str | None = None
     ingress: str | None = None
+    released: bool = False
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -118,6 +122,8 @@ class RoutedRecord:
         }
         if self.ingress is not None:
             doc["ingress"] = self.ingress
+        if self.released:
+            doc["released"] = True
         return _RECORD.encode(doc).encode()
 
     @classmethod
@@ -144,6 +150,7 @@ class RoutedRecord:
             superseded_by=doc.get("superseded_by"),
             retracted_by=doc.get("retracted_by"),
             ingress=doc.get("ingress"),
+            released=doc.get("released") is True,
         )
 
 
@@ -276,6 +283,7 @@ class AmendmentIndex:
                 superseded_by=None,
                 retracted_by=None,
                 ingress=ingress,
+                released=False,
             )
         sender, theme = envelope.sender.country, envelope.theme.value
         return RoutedRecord(envelope.id, sender, theme, envelope.type, *chain, ingress=ingress)

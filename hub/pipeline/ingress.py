@@ -233,11 +233,12 @@ class Pipeline:
             f"the hub failed {attempts} times on this message ({type(exc).__name__}); "
             "it is kept in quarantine for an operator, with its bytes and headers. Some "
             "recipients may have received it before the failure: ask the operator before "
-            "sending it again"
+            "sending it again (it can still be corrected or retracted)"
         )
         if item.envelope is not None:
             # The same id may be sent again once fixed: free before its sender hears so (an
-            # audit log's claim is freed by the refusal's own entry, below).
+            # audit log's claim is freed by the refusal's own entry, below). Its routing
+            # record stays, for its amendments (SeenIds.release).
             with contextlib.suppress(Exception):
                 await self.seen.release(item.envelope.id, item.ref)
         try:

@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
@@ -99,14 +99,30 @@ def _ref(value: str) -> str:
 
 def _holder(value: str) -> str | None:
     """The ingress message a claim names: a routing record's ``ingress``, or the plain name
-    an earlier version stored (None: a record of an earlier version, which names none)."""
+    an earlier version stored (None: a record of an earlier version, which names none, or
+    a released one, which nobody holds)."""
     if not value.startswith("{"):
         return _ref(value)
-    try:
-        ingress = json.loads(value).get("ingress")
-    except (ValueError, AttributeError):
-        return None
+    doc = _record(value.encode())
+    ingress = None if doc is None or doc.get("released") else doc.get("ingress")
     return ingress if isinstance(ingress, str) else None
+
+
+def _record(value: bytes | None) -> dict[str, Any] | None:
+    """A routing record's JSON object (None: not one, e.g. an earlier version's claim)."""
+    if not value or not value.startswith(b"{"):
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _released(value: bytes | None) -> bool:
+    """Whether ``value`` is a routing record whose id was released (:meth:`SeenIds.release`)."""
+    doc = _record(value)
+    return doc is not None and doc.get("released") is True
 
 
 async def kv_claims(js: JetStreamContext, bucket: str) -> list[tuple[str, str]]:
@@ -251,7 +267,8 @@ class SeenIds:
         """Claim ``message_id`` for ingress message ``ingress``; True if it already was.
 
         True means a redelivery of the same ingress message: its writes may have been made
-        already, and are made again (JetStream de-duplicates them by ``Nats-Msg-Id``).
+        already, and are made again (JetStream de-duplicates them by ``Nats-Msg-Id``). A
+        routing record whose id was released (:meth:`release`) is taken over.
 
         Args:
             message_id: the envelope's id.
@@ -263,14 +280,28 @@ class SeenIds:
         """
         held = self._earlier.get(message_id)
         if held is None:
+            key, value = kv_key(message_id), value or ingress.encode()
             try:
-                await self._create(kv_key(message_id), value or ingress.encode())
+                await self._create(key, value)
                 return False
             except KeyWrongLastSequenceError:
-                held = await self.accepted_as(message_id)
+                entry = await self._entry(key)
+            if entry is not None and _released(entry.value):
+                try:  # the id is free again: take the record over, unless another did
+                    await self._kv.update(key, value, last=entry.revision)
+                    return False
+                except KeyWrongLastSequenceError:
+                    entry = await self._entry(key)
+            held = _holder(entry.value.decode(errors="replace")) if entry and entry.value else None
         if held != ingress:
             raise duplicate(message_id) from None
         return True
+
+    async def _entry(self, key: str) -> KeyValue.Entry | None:
+        try:
+            return await self._kv.get(key)
+        except KeyNotFoundError:
+            return None
 
     async def _create(self, key: str, value: bytes) -> None:
         """``kv.create``: first as one write of the hub's writer (the common case, an id
@@ -288,10 +319,25 @@ class SeenIds:
         await self._kv.create(key, value)
 
     async def release(self, message_id: str, ingress: str) -> bool:
-        """Forget ``message_id`` if ingress message ``ingress`` claimed it (a message the
-        hub gave up on may be sent again); another message's claim is kept."""
+        """Free ``message_id`` if ingress message ``ingress`` claimed it (a message the
+        hub gave up on may be sent again); another message's claim is kept.
+
+        A routing record stays, marked ``released``: the hub may have delivered the message
+        to some of its recipients before it gave up, and its sender can still correct or
+        retract it there. The next message with the id takes the record over
+        (:meth:`claim`). A plain claim (``enlace_seen``) is deleted.
+        """
         if await self.accepted_as(message_id) != ingress:
             return False
         self._earlier.pop(message_id, None)
-        await self._kv.delete(kv_key(message_id))
+        key = kv_key(message_id)
+        entry = await self._entry(key)
+        doc = _record(entry.value if entry else None)
+        if entry is None:
+            return True
+        if doc is None:
+            await self._kv.delete(key)
+            return True
+        released = json.dumps(doc | {"released": True}, separators=(",", ":"), sort_keys=True)
+        await self._kv.update(key, released.encode(), last=entry.revision)
         return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -80,11 +80,30 @@ def test_a_record_reads_back_as_written() -> None:
     assert RoutedRecord.from_json(kept.message_id, kept.to_json()) == kept
 
 
-@given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6))
-def test_records_of_any_flow_name_and_version_read_back(name: str, version: int) -> None:
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6), st.booleans())
+def test_records_of_any_flow_name_and_version_read_back(
+    name: str, version: int, released: bool
+) -> None:
     routes = (Route("HN", REDACTED, "a", 3, name),)
     kept = RoutedRecord("m", "GT", "gangs", "seizure", "o", version, routes, "n", None, name)
+    kept = replace(kept, released=released)
     assert RoutedRecord.from_json("m", kept.to_json()) == kept
+
+
+async def test_a_released_original_is_amended_and_its_correction_is_not_released() -> None:
+    """The hub gave up on the original after its claim (its record kept, marked released):
+    its routes still take a correction, whose own record holds its id as any other."""
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    key = kv_key(original.id)
+    kept = RoutedRecord.from_json(original.id, kv.data[key])
+    kv.data[key] = replace(kept, released=True).to_json()
+    fix = envelope(corrects=original.id)
+    plan = await index.plan(fix, PARTIES)
+    assert plan is not None and plan.decision.recipients == list(ROUTES)
+    own = index.own_record(fix, plan.decision, plan, "INGRESS_GT-9")
+    assert (own.released, own.routes, own.ingress) == (False, ROUTES, "INGRESS_GT-9")
 
 
 async def test_an_original_nobody_received_cannot_be_amended() -> None:

@@ -25,7 +25,7 @@ from hub.jetstream.streams import ensure_streams
 from hub.testing import GOVERNANCE_PARTIES as PARTIES
 from hub.testing import governance
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, ingress_subject
-from schemas.testing import signed_message
+from schemas.testing import TestDirectory, signed_message
 
 __all__ = [
     "PARTIES",
@@ -34,8 +34,17 @@ __all__ = [
     "hub_running",
     "outcome_of_sent",
     "publish_signed",
+    "retraction_of",
     "signed_message",
 ]
+
+
+def retraction_of(
+    td: TestDirectory, message_id: str, cc: str = "GT", theme: str = "gangs"
+) -> tuple[dict[str, Any], bytes, str]:
+    """``cc``'s signed retraction of message ``message_id``, under ``theme``."""
+    payload = {"original_id": message_id, "reason": "error", "detail": "sent twice"}
+    return signed_message(td, cc, "retraction", theme, payload=payload)
 
 
 async def publish_signed(

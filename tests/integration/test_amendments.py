@@ -8,6 +8,7 @@ hub recorded it, whatever the agreements say when it comes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from hub.testing import GOVERNANCE_PARTIES, NO_PERSONS, agreement, status, statu
 from schemas.amendments import HDR_AMENDMENT, HDR_AMENDS, HDR_ORIGINAL_ID, HDR_VERSION
 from schemas.countersign import sha256_digest
 from schemas.subjects import HDR_COUNTERSIGNATURE, HDR_MSG_ID, HDR_REASON, HDR_VIEW
+from tests.integration import hubkit
 from tests.integration.auditkit import open_audit_writer
 from tests.integration.hubkit import (
     ensure,
@@ -113,11 +115,7 @@ def correction_of(original: dict[str, Any], cc: str = "GT") -> tuple[dict[str, A
     return signed_message(TD, cc, corrects=original["id"], payload=payload)
 
 
-def retraction_of(
-    message_id: str, cc: str = "GT", theme: str = "gangs"
-) -> tuple[dict[str, Any], bytes, str]:
-    payload = {"original_id": message_id, "reason": "error", "detail": "sent twice"}
-    return signed_message(TD, cc, "retraction", theme, payload=payload)
+retraction_of = functools.partial(hubkit.retraction_of, TD)
 
 
 async def test_correction_reaches_the_same_parties_in_the_same_views_after_agreements_changed(

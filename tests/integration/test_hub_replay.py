@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import nats
 import pytest
@@ -17,6 +18,8 @@ from hub.jetstream.streams import SEEN_BUCKET
 from hub.jetstream.writer import JetStreamWriter
 from hub.pipeline.amendments import ROUTES_BUCKET, RoutedRecord
 from hub.pipeline.replay import SeenIds, kv_key
+from hub.policy import Route
+from hub.policy.model import FULL_VIEW
 from hub.server.process import NatsServer
 from tests.integration.hubkit import governance, hub_running, signed_message
 
@@ -168,3 +171,44 @@ async def test_an_id_an_earlier_version_routed_is_not_accepted_again(server: Nat
 
     assert again.outcome is not None
     assert (again.status, again.outcome.reason) == ("rejected", "duplicate")
+
+
+@pytest.mark.parametrize("through", ["nats-py", "the hub's writer"])
+async def test_a_released_routing_record_keeps_its_routes_and_frees_its_id_once(
+    server: NatsServer, through: str
+) -> None:
+    """The hub gave up on a message after its claim: its record stays, marked released,
+    with its routes (some may have received it: its sender can still amend it); its id is
+    free, and of two messages racing for it, one takes the record over."""
+    nc = await nats.connect(server.url)
+    bucket = f"routes_{len(through)}"
+    try:
+        writer = None
+        if through != "nats-py":
+            writer = JetStreamWriter(nc)
+            await writer.start()
+        kv = await ensure_kv(nc.jetstream(), bucket, 0, 1)
+        seen = SeenIds(kv, writer, bucket, routes=True)
+        route = Route("SV", FULL_VIEW, "gangs-ca", 0, "#0")
+        first = RoutedRecord("m-1", "GT", "gangs", "gang_movement", "m-1", 1, (route,))
+        mine = replace(first, ingress="INGRESS_GT-5").to_json()
+        assert await seen.claim("m-1", "INGRESS_GT-5", mine) is False
+        assert await seen.release("m-1", "INGRESS_GT-5") is True
+        kept = RoutedRecord.from_json("m-1", (await kv.get("m-1")).value or b"")
+        assert (kept.released, kept.routes, kept.ingress) == (True, (route,), "INGRESS_GT-5")
+        assert await seen.accepted_as("m-1") is None
+        assert await seen.release("m-1", "INGRESS_GT-5") is False  # nobody holds it now
+
+        racers = ("INGRESS_HN-1", "INGRESS_SV-1")
+        claims = await asyncio.gather(
+            *(seen.claim("m-1", r, replace(first, ingress=r).to_json()) for r in racers),
+            return_exceptions=True,
+        )
+        assert sorted(type(c).__name__ for c in claims) == ["DuplicateMessage", "bool"]
+        winner = racers[claims.index(False)]
+        assert await seen.accepted_as("m-1") == winner
+        taken = RoutedRecord.from_json("m-1", (await kv.get("m-1")).value or b"")
+        assert (taken.released, taken.ingress) == (False, winner)
+        assert await seen.claim("m-1", winner) is True  # its redelivery, as for any claim
+    finally:
+        await nc.close()

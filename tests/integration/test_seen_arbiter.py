@@ -53,6 +53,7 @@ from tests.integration.hubkit import (
     governance,
     outcome_of_sent,
     publish_signed,
+    retraction_of,
     signed_message,
     stream_msgs,
 )
@@ -361,8 +362,10 @@ class FailsOnAccepted(AuditLogHook):
 
 
 async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any, mode: str) -> None:
-    """Quarantined as ``hub_error`` after 2 tries: its ``rejected`` entry releases the
-    claim, in this process and in the next one (rebuilt from the log)."""
+    """Quarantined as ``hub_error`` after 2 tries (its deliveries were written, its audit
+    entries failed): the claim is released, in this process and in the next one (rebuilt
+    from the log), and its routing record kept: its sender can still retract it where it
+    may have arrived, and send its id again."""
     original, again = replay_pair()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
@@ -371,8 +374,11 @@ async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any, mo
             outcome = await outcome_of_sent(nc, js, original)
             assert await holder(app, original[0]["id"]) is None
         async with audited_hub(nats_server.url, mode):
+            withdrawn = await outcome_of_sent(nc, js, retraction_of(TD, original[0]["id"]))
             sent_again = await outcome_of_sent(nc, js, again)
     finally:
         await nc.close()
     assert (outcome["status"], outcome["reason"]) == ("rejected", "hub_error")
+    assert withdrawn["status"] == "accepted"
+    assert {r["country"] for r in withdrawn["recipients"]} == {"SV", "US"}
     assert sent_again["status"] == "undeliverable"  # accepted (HN's goes to nobody), no replay
