@@ -40,7 +40,7 @@ from hub.jetstream.writer import JetStreamWriter, Write
 from hub.metrics import HubMetrics
 from hub.pipeline.amendments import Amendment, AmendmentIndex, RoutedRecord
 from hub.pipeline.checks import Checked, check_batch
-from hub.pipeline.deliveries import delivery_write
+from hub.pipeline.deliveries import delivery_writes
 from hub.pipeline.outcomes import OutcomeStore
 from hub.pipeline.quarantine import quarantine_record
 from hub.pipeline.replay import SeenIdStore
@@ -322,14 +322,10 @@ class Pipeline:
         # A request's sender is on record before anyone can receive it and reply.
         await self.requests.remember(envelope)
         marks = amendment.headers if amendment is not None else {}
-        deliveries = [
-            delivery_write(route, envelope, (msg.data, item.jws, digest), self.signer, marks)
-            for route in decision.recipients
-        ]
-        views = {
-            route.recipient: digest if d.body is msg.data else sha256_digest(d.body)
-            for route, d in zip(decision.recipients, deliveries, strict=True)
-        }
+        routes = decision.recipients
+        signed = (msg.data, item.jws, digest)
+        deliveries = delivery_writes(routes, envelope, signed, self.signer, marks)
+        views = {r.recipient: d.view_digest for r, d in zip(routes, deliveries, strict=True)}
         size, ref = len(msg.data), item.ref
         context = MessageContext(
             outcome, msg.subject, seq, cc, digest, envelope, decision, size, views, again, ref
@@ -341,9 +337,10 @@ class Pipeline:
         # one marked as a redelivery.
         with_own = again or not self.seen.keeps_routes  # else the claim wrote the record
         index = self.amends.writes(planned.routed, amendment, with_own=with_own)
-        await self.writer.write([*deliveries, *notice, *index], *self._audit(context))
-        for route, d in zip(decision.recipients, deliveries, strict=True):
-            self.metrics.delivered(route.recipient, d.headers[HDR_VIEW] == "full")
+        writes = [*(d.write for d in deliveries), *notice, *index]
+        await self.writer.write(writes, *self._audit(context))
+        for route, d in zip(routes, deliveries, strict=True):
+            self.metrics.delivered(route.recipient, d.write.headers[HDR_VIEW] == "full")
         log.info(
             "accepted",
             message_id=envelope.id,
