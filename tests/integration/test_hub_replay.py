@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import nats
 import pytest
 from nats.js.api import KeyValueConfig
+from nats.js.kv import KeyValue
 
 from adapters.client import EnlaceClient
 from hub.errors import DuplicateMessage
@@ -47,20 +50,38 @@ async def test_replay_after_the_dedup_window_is_refused_as_duplicate(server: Nat
     assert (replay.status, replay.outcome.reason) == ("rejected", "duplicate")  # …the hub not
 
 
+@asynccontextmanager
+async def claims(
+    server: NatsServer, through: str, bucket: str, *, ttl: float = 0, routes: bool = False
+) -> AsyncIterator[tuple[SeenIds, KeyValue]]:
+    """Claims in a new ``bucket``, made through nats-py or through the hub's writer.
+
+    Args:
+        server: the nats-server.
+        through: ``nats-py`` (``kv.create``), or the hub's writer first.
+        bucket: the bucket's name.
+        ttl: its entries' TTL in seconds (0: none, as ``enlace_routes``).
+        routes: each claim is a routing record (``enlace_routes``).
+    """
+    nc = await nats.connect(server.url)
+    try:
+        writer = None
+        if through != "nats-py":
+            writer = JetStreamWriter(nc)
+            await writer.start()
+        kv = await ensure_kv(nc.jetstream(), bucket, ttl, 1)
+        yield SeenIds(kv, writer, bucket, routes=routes), kv
+    finally:
+        await nc.close()
+
+
 @pytest.mark.parametrize("through", ["nats-py", "the hub's writer"])
 async def test_a_claim_is_released_only_by_the_message_that_made_it(
     server: NatsServer, through: str
 ) -> None:
     """Both ways of claiming: nats-py's ``kv.create``, and the hub's writer first (which
     meets a held key, and the tombstone a release leaves, as "wrong last sequence")."""
-    nc = await nats.connect(server.url)
-    bucket = f"claims_{len(through)}"
-    try:
-        writer = None
-        if through != "nats-py":
-            writer = JetStreamWriter(nc)
-            await writer.start()
-        seen = SeenIds(await ensure_kv(nc.jetstream(), bucket, 60, 1), writer, bucket)
+    async with claims(server, through, f"claims_{len(through)}", ttl=60) as (seen, _):
         assert await seen.claim("m-1", "INGRESS_GT-5") is False  # new
         assert await seen.claim("m-1", "INGRESS_GT-5") is True  # the same message again
         with pytest.raises(DuplicateMessage):
@@ -70,8 +91,6 @@ async def test_a_claim_is_released_only_by_the_message_that_made_it(
         assert await seen.release("m-1", "INGRESS_GT-5") is True
         assert await seen.accepted_as("m-1") is None
         assert await seen.claim("m-1", "INGRESS_GT-7") is False  # may be sent again
-    finally:
-        await nc.close()
 
 
 async def test_claims_are_read_from_the_buckets_leader_also_in_a_bucket_made_before(
@@ -180,15 +199,7 @@ async def test_a_released_routing_record_keeps_its_routes_and_frees_its_id_once(
     """The hub gave up on a message after its claim: its record stays, marked released,
     with its routes (some may have received it: its sender can still amend it); its id is
     free, and of two messages racing for it, one takes the record over."""
-    nc = await nats.connect(server.url)
-    bucket = f"routes_{len(through)}"
-    try:
-        writer = None
-        if through != "nats-py":
-            writer = JetStreamWriter(nc)
-            await writer.start()
-        kv = await ensure_kv(nc.jetstream(), bucket, 0, 1)
-        seen = SeenIds(kv, writer, bucket, routes=True)
+    async with claims(server, through, f"routes_{len(through)}", routes=True) as (seen, kv):
         route = Route("SV", FULL_VIEW, "gangs-ca", 0, "#0")
         first = RoutedRecord("m-1", "GT", "gangs", "gang_movement", "m-1", 1, (route,))
         mine = replace(first, ingress="INGRESS_GT-5").to_json()
@@ -200,15 +211,13 @@ async def test_a_released_routing_record_keeps_its_routes_and_frees_its_id_once(
         assert await seen.release("m-1", "INGRESS_GT-5") is False  # nobody holds it now
 
         racers = ("INGRESS_HN-1", "INGRESS_SV-1")
-        claims = await asyncio.gather(
+        raced = await asyncio.gather(
             *(seen.claim("m-1", r, replace(first, ingress=r).to_json()) for r in racers),
             return_exceptions=True,
         )
-        assert sorted(type(c).__name__ for c in claims) == ["DuplicateMessage", "bool"]
-        winner = racers[claims.index(False)]
+        assert sorted(type(c).__name__ for c in raced) == ["DuplicateMessage", "bool"]
+        winner = racers[raced.index(False)]
         assert await seen.accepted_as("m-1") == winner
         taken = RoutedRecord.from_json("m-1", (await kv.get("m-1")).value or b"")
         assert (taken.released, taken.ingress) == (False, winner)
         assert await seen.claim("m-1", winner) is True  # its redelivery, as for any claim
-    finally:
-        await nc.close()
