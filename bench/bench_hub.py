@@ -21,7 +21,10 @@ like a point of contact; the measured side runs in this process.
    publish → outcome, p50/p99 (a fixed rate would mean another load on every machine);
 5. the hub as 2 processes of one worker each;
 6. a profile of the hub in a profiled run of (3): where the time goes;
-7. a summary: each goal met or NOT met — hub ≥ 0.85× its floor, floor ≥ 0.6× raw, the
+7. the fan-out: the same messages to the eight other parties (two full views, six
+   redacted, each countersigned), on a server of its own: what a report to the whole
+   exchange costs (:func:`hub.testing.fanout_governance`);
+8. a summary: each goal met or NOT met — hub ≥ 0.85× its floor, floor ≥ 0.6× raw, the
    hub process's CPU ≤ 0.6 ms per message, p99 < 50 ms at half load.
 
 ``sync_interval: always``: every acknowledged write is on disk.
@@ -64,7 +67,7 @@ from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
-from hub.testing import governance
+from hub.testing import FANOUT_FULL, fanout_governance, governance
 from hub.up import heap
 from hub.up.loop import run as run_loop
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_filter
@@ -191,6 +194,7 @@ async def hub_end_to_end(
     profile: cProfile.Profile | None = None,
     server_pid: int | None = None,
     instrument: Callable[[_Hub], None] | None = None,
+    fanout: bool = False,
 ) -> HubRun:
     """The hub handling ``n`` signed messages from a publisher process.
 
@@ -205,11 +209,13 @@ async def hub_end_to_end(
         server_pid: the nats-server's process, whose CPU per message is reported too.
         instrument: called with the in-process hub before the publisher starts
             (``bench/steps.py`` times each step there).
+        fanout: each message goes to the eight other parties (``fanout_governance``),
+            not to two.
 
     Returns:
         What the publisher saw, and each process's CPU per message.
     """
-    td, gov, signer = _governance()
+    td, gov, signer = _governance(fanout)
     children = [_fork_hub(url, gov, signer, 1) for _ in range(processes)]
     hub = None if children else await _Hub.start(url, gov, signer, WORKERS)
     if hub is not None and instrument is not None:
@@ -246,10 +252,10 @@ async def hub_end_to_end(
 
 
 @functools.cache
-def _governance() -> tuple[TestDirectory, Governance, HubSigner]:
+def _governance(fanout: bool = False) -> tuple[TestDirectory, Governance, HubSigner]:
     """One governance (one hub key) for every run: each run's audit writer then resumes
     from the previous run's checkpoint instead of re-reading the log."""
-    return governance()
+    return fanout_governance() if fanout else governance()
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -368,4 +374,11 @@ async def main() -> None:
         print(f"profile of the hub during a run ({profiled.throughput:,.0f} msgs/s profiled):")
         print(text.getvalue())
         print(_breakdown(pstats.Stats(profile), PROFILE_N))
-        print(summary(rounds, paced, two, WORKERS))
+    with bench_server() as server:  # its own audit log: another governance, another hub key
+        pid = server.process.pid if server.process else None
+        fan = await hub_end_to_end(server.url, HUB_N, server_pid=pid, fanout=True)
+    views = f"{len(FANOUT_FULL)} full, {8 - len(FANOUT_FULL)} redacted"
+    print(f"hub, 8 recipients ({views}): {fan.throughput:,.0f} msgs/s")
+    print(f"  CPU per message: {cpu_line(fan)}")
+    print(f"  synced writes per message: {writes_line(fan.writes)}")
+    print(summary(rounds, paced, two, WORKERS, fan))

@@ -58,7 +58,9 @@ def _median_range(values: list[float]) -> str:
     return f"{mid:.2f} ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else f"{mid:.2f}"
 
 
-def summary(rounds: list[Round], paced: dict[float, HubRun], two: HubRun, workers: int) -> str:
+def summary(
+    rounds: list[Round], paced: dict[float, HubRun], two: HubRun, workers: int, fan: HubRun
+) -> str:
     """The final table: each result against its goal; a ratio is the median of the rounds'
     (their range in brackets), each round's hub against that round's floor.
 
@@ -67,6 +69,7 @@ def summary(rounds: list[Round], paced: dict[float, HubRun], two: HubRun, worker
         paced: the hub at shares of its capacity.
         two: the hub as two processes.
         workers: the in-process hub's workers.
+        fan: the hub with eight recipients per message.
     """
     raw = statistics.median(r.raw for r in rounds)
     floor_of_raw = [r.floor / r.raw for r in rounds]
@@ -114,6 +117,14 @@ def summary(rounds: list[Round], paced: dict[float, HubRun], two: HubRun, worker
             "hub, 2 processes × 1",
             f"{two.throughput:,.0f} msgs/s",
             f"{two.throughput / raw:.2f} of raw",
+        )
+    )
+    fan_cpu = fan.cpu_ms.get("this process (hub)", float("nan"))
+    rows.append(
+        (
+            "hub, 8 recipients",
+            f"{fan.throughput:,.0f} msgs/s",
+            f"CPU {fan_cpu:.2f} ms, {sum(fan.writes.values()):.2f} writes / message",
         )
     )
     lines = [f"{'summary':<24} {'result':>20}  goal"]

@@ -6,7 +6,8 @@ Directory, keys and signed messages come from :mod:`schemas.testing`.
 The governance of :func:`governance`: parties GT, SV, HN, US, one agreement ``gangs-ca``
 signed by all (as statuses: signature checking is the loader's own test) with flows
 GT → SV full view and GT → US a redacted ``no-persons`` view, and SV → GT. HN receives
-nothing from GT.
+nothing from GT. :func:`fanout_governance`: all nine parties, GT's reports to the eight
+others (the bench's fan-out row).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from schemas.common import PARTIES
 from schemas.testing import EPOCH, TestDirectory, later, make_directory
 
 __all__ = [
+    "FANOUT_FULL",
     "GOVERNANCE_PARTIES",
     "NO_PERSONS",
     "agreement",
+    "fanout_governance",
     "governance",
     "status",
     "statuses",
@@ -103,17 +106,42 @@ def statuses(*items: AgreementStatus) -> AgreementSet:
 
 def governance() -> tuple[TestDirectory, Governance, HubSigner]:
     """The directory (with its keys), governance and hub signer described above."""
-    td = make_directory(parties=GOVERNANCE_PARTIES, themes=("gangs", "narcotics"))
+    flows = [
+        {"from": "GT", "to": "SV"},
+        {"from": "GT", "to": "US", "view": "no-persons"},
+        {"from": "SV", "to": "GT"},
+    ]
+    return _gangs_governance(GOVERNANCE_PARTIES, flows)
+
+
+FANOUT_FULL = ("HN", "SV")
+"""The recipients of :func:`fanout_governance` that get GT's reports in full."""
+
+
+def fanout_governance() -> tuple[TestDirectory, Governance, HubSigner]:
+    """All nine parties, one agreement ``gangs-ca``: GT's gang reports go to the eight
+    others, :data:`FANOUT_FULL` in full and the six others in the ``no-persons`` view (the
+    bench's fan-out row: what a report to the whole exchange costs the hub)."""
+    flows = [
+        {"from": "GT", "to": cc}
+        if cc in FANOUT_FULL
+        else {"from": "GT", "to": cc, "view": "no-persons"}
+        for cc in PARTIES
+        if cc != "GT"
+    ]
+    return _gangs_governance(PARTIES, flows)
+
+
+def _gangs_governance(
+    parties: tuple[str, ...], flows: list[dict[str, Any]]
+) -> tuple[TestDirectory, Governance, HubSigner]:
+    td = make_directory(parties=parties, themes=("gangs", "narcotics"))
     gangs = agreement(
         "gangs-ca",
         ["gangs"],
         ["gang_movement"],
-        [
-            {"from": "GT", "to": "SV"},
-            {"from": "GT", "to": "US", "view": "no-persons"},
-            {"from": "SV", "to": "GT"},
-        ],
-        parties=GOVERNANCE_PARTIES,
+        flows,
+        parties=parties,
         views={"no-persons": NO_PERSONS},
     )
     gov = Governance(directory=td.directory, agreements=statuses(status(gangs)))
