@@ -97,13 +97,15 @@ def _ref(value: str) -> str:
     return f"in{value}" if value.isdigit() else value
 
 
-def _holder(value: str) -> str | None:
+def _holder(value: bytes | None) -> str | None:
     """The ingress message a claim names: a routing record's ``ingress``, or the plain name
-    an earlier version stored (None: a record of an earlier version, which names none, or
-    a released one, which nobody holds)."""
-    if not value.startswith("{"):
-        return _ref(value)
-    doc = _record(value.encode())
+    an earlier version stored (None: no claim, a record of an earlier version, which names
+    none, or a released one, which nobody holds)."""
+    if not value:
+        return None
+    if not value.startswith(b"{"):
+        return _ref(value.decode(errors="replace"))
+    doc = _record(value)
     ingress = None if doc is None or doc.get("released") else doc.get("ingress")
     return ingress if isinstance(ingress, str) else None
 
@@ -249,8 +251,8 @@ class SeenIds:
         held = self._earlier.get(message_id)
         if held is not None:
             return held
-        value = await kv_text(self._kv, message_id)
-        return None if value is None else _holder(value)
+        entry = await self._entry(kv_key(message_id))
+        return _holder(entry.value if entry else None)
 
     async def admit(self, item: Checked, routed: RoutedRecord) -> bool:
         """:meth:`claim` the id of ``item`` (:class:`SeenIdStore`).
@@ -292,7 +294,7 @@ class SeenIds:
                     return False
                 except KeyWrongLastSequenceError:
                     entry = await self._entry(key)
-            held = _holder(entry.value.decode(errors="replace")) if entry and entry.value else None
+            held = _holder(entry.value if entry else None)
         if held != ingress:
             raise duplicate(message_id) from None
         return True
@@ -327,14 +329,15 @@ class SeenIds:
         retract it there. The next message with the id takes the record over
         (:meth:`claim`). A plain claim (``enlace_seen``) is deleted.
         """
-        if await self.accepted_as(message_id) != ingress:
+        key = kv_key(message_id)
+        entry = await self._entry(key)  # read once: who holds it, and what to keep
+        value = entry.value if entry else None
+        if (self._earlier.get(message_id) or _holder(value)) != ingress:
             return False
         self._earlier.pop(message_id, None)
-        key = kv_key(message_id)
-        entry = await self._entry(key)
-        doc = _record(entry.value if entry else None)
         if entry is None:
             return True
+        doc = _record(value)
         if doc is None:
             await self._kv.delete(key)
             return True
