@@ -253,8 +253,9 @@ async def hub_end_to_end(
 
 @functools.cache
 def _governance(fanout: bool = False) -> tuple[TestDirectory, Governance, HubSigner]:
-    """One governance (one hub key) for every run: each run's audit writer then resumes
-    from the previous run's checkpoint instead of re-reading the log."""
+    """One governance (one hub key) for every run of a kind: each run's audit writer then
+    resumes from the previous run's checkpoint instead of re-reading the log (the fan-out
+    runs, another hub key, on a server of their own)."""
     return fanout_governance() if fanout else governance()
 
 

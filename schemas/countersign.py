@@ -46,13 +46,19 @@ def view_statement(
     Returns:
         Canonical JSON of the statement (ids, digests, recipient, view).
     """
+    return _statement(message_id, original_digest, recipient, view, sha256_digest(view_bytes))
+
+
+def _statement(
+    message_id: str, original_digest: str, recipient: str, view: str, view_digest: str
+) -> bytes:
     return canonical_json(
         {
             "id": message_id,
             "original": original_digest,
             "recipient": recipient,
             "view": view,
-            "view_digest": sha256_digest(view_bytes),
+            "view_digest": view_digest,
         }
     )
 
@@ -65,6 +71,8 @@ def countersign_view(
     view_bytes: bytes,
     hub_key: Ed25519PrivateKey,
     kid: str,
+    *,
+    view_digest: str | None = None,
 ) -> str:
     """The hub's detached JWS over the statement of a view.
 
@@ -76,11 +84,14 @@ def countersign_view(
         view_bytes: the bytes the recipient gets.
         hub_key: the hub's private key.
         kid: the hub key's id in the directory.
+        view_digest: ``sha256_digest(view_bytes)``, when the caller has it already (the
+            hub hashes each view once per message, whatever its recipients).
 
     Returns:
         The detached JWS (``header..signature``).
     """
-    statement = view_statement(message_id, original_digest, recipient, view, view_bytes)
+    digest = view_digest or sha256_digest(view_bytes)
+    statement = _statement(message_id, original_digest, recipient, view, digest)
     return sign_detached(statement, hub_key, kid)
 
 

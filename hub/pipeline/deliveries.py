@@ -86,6 +86,7 @@ def delivery_writes(
                 body,
                 signer.key,
                 signer.kid,
+                view_digest=body_digest,
             )
         subject = delivery_subject(route.recipient, envelope.theme.value, envelope.type)
         write = Write(subject, body, headers)
