@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError
 
 from hub.audit.errors import AuditEntryInvalid
-from schemas.canonical import canonical_json, canonical_json_plain
+from schemas.canonical import canonical_json
 from schemas.common import StrictModel, UtcDatetime
 
 __all__ = [
@@ -118,7 +118,7 @@ class AuditEntry(StrictModel):
 
     def canonical(self) -> bytes:
         """The canonical JSON bytes: what the log stores and the Merkle leaf hashes."""
-        return canonical_json_plain(self.to_json())  # no float, no null: see its test
+        return canonical_json(self.to_json())
 
     def canonical_at(self, index: int) -> bytes:
         """The canonical bytes of this entry as entry ``index`` of the log: the bytes of
@@ -126,7 +126,7 @@ class AuditEntry(StrictModel):
         hot path)."""
         data = self.to_json()
         data["index"] = index
-        return canonical_json_plain(data)
+        return canonical_json(data)
 
     def with_index(self, index: int) -> AuditEntry:
         return self.model_copy(update={"index": index})

@@ -16,9 +16,11 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from hub.policy.errors import RedactionError
 from hub.policy.model import ViewSpec
-from schemas.canonical import canonical_json
+from schemas.canonical import canonical_json, orjson_canonical
 
 __all__ = ["apply_view", "render_view", "select"]
 
@@ -124,6 +126,19 @@ def _select(node: Any, segs: list[str]) -> Iterator[Any]:
             yield from _select(node[seg], rest)
 
 
+def _render_by_orjson(message: bytes, view: ViewSpec) -> bytes | None:
+    """The view's bytes read and written by orjson (~3 times faster), or None where they
+    might not be the ``json`` module's (``orjson_canonical``) or orjson refuses what
+    ``json`` reads (NaN, a byte order mark): the caller then renders as always."""
+    try:
+        data = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return orjson_canonical(_redact_in_place(data, view), read_by_orjson=True)
+
+
 def apply_view(message: Mapping[str, Any], view: ViewSpec) -> dict[str, Any]:
     """A redacted copy of ``message``: drops first, then roundings. The input is not changed."""
     return _redact_in_place(copy.deepcopy(dict(message)), view)
@@ -152,6 +167,9 @@ def render_view(message: bytes | Mapping[str, Any], view: ViewSpec) -> bytes:
         return bytes(message) if isinstance(message, bytes | bytearray) else canonical_json(message)
     if not isinstance(message, bytes | bytearray):
         return canonical_json(apply_view(message, view))
+    fast = _render_by_orjson(bytes(message), view)
+    if fast is not None:
+        return fast
     try:
         data = json.loads(message)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from hub.policy import redaction
 from hub.policy.errors import RedactionError
 from hub.policy.model import FULL_VIEW, RoundRule, ViewSpec
 from hub.policy.redaction import apply_view, render_view, select
@@ -142,3 +144,76 @@ def floats(value: Any) -> list[float]:
     if isinstance(value, list):
         return [f for item in value for f in floats(item)]
     return []
+
+
+_REFERENCE = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def rendered_by_json_module(raw: bytes, view: ViewSpec) -> bytes:
+    """What render_view wrote before orjson read and wrote views (its reference)."""
+    return _REFERENCE.encode(apply_view(json.loads(raw), view)).encode()
+
+
+NUMBERS = st.integers(min_value=-(2**70), max_value=2**70) | st.floats(
+    allow_nan=False, allow_infinity=False
+)
+WRITTEN = st.sampled_from([{}, {"indent": 1}, {"ensure_ascii": False}, {"separators": (",", ":")}])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | NUMBERS | st.text(max_size=6),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.sampled_from(["a", "persons", "lat", "ñ"]), inner, max_size=4)
+        ),
+        max_leaves=30,
+    ),
+    WRITTEN,
+    st.integers(0, 3),
+)
+def test_a_redacted_view_is_the_bytes_the_json_module_wrote(
+    payload: Any, written: dict[str, Any], decimals: int
+) -> None:
+    """However the sender wrote its numbers and strings (big integers, tiny floats,
+    escapes, white space), the view is what json read, redacted and wrote."""
+    raw = json.dumps({"id": "x", "payload": payload}, **written).encode()
+    view = ViewSpec(
+        name="v",
+        drop=("payload.persons",),
+        round=(RoundRule(field="payload.**.lat", decimals=decimals),),
+    )
+    assert render_view(raw, view) == rendered_by_json_module(raw, view)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"payload": {"n": 18446744073709551616, "m": -9223372036854775809}}',
+        b'{"payload": {"n": 1e-5, "m": 0.000015, "k": 1E-7, "big": 1e300}}',
+        b'{"payload": {"n": NaN}}',
+        b'{"payload": {"s": "\\ud83d\\ude00 \\u00e9 \\" \\\\ \\n", "t": null}}',
+        b'{"payload": {"a": 1, "a": 2}}',
+        b'\xef\xbb\xbf{"payload": {}}',
+    ],
+)
+def test_what_orjson_reads_or_writes_otherwise_is_rendered_as_before(raw: bytes) -> None:
+    """The same bytes, or the same refusal (NaN: json reads it and refuses to write it)."""
+    view = ViewSpec(name="v", drop=("payload.persons",))
+    assert _result(render_view, raw, view) == _result(rendered_by_json_module, raw, view)
+
+
+def _result(render: Callable[[bytes, ViewSpec], bytes], raw: bytes, view: ViewSpec) -> object:
+    try:
+        return render(raw, view)
+    except ValueError as exc:
+        return type(exc)
+
+
+def test_a_usual_message_is_read_and_written_by_orjson() -> None:
+    """The fast path is taken (the tests above would pass with json's path alone)."""
+    raw = json.dumps(MESSAGE).encode()
+    assert redaction._render_by_orjson(raw, STATS) == rendered_by_json_module(raw, STATS)
