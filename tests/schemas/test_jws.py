@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.errors import BadSignature, MalformedSignature
@@ -109,3 +110,48 @@ def test_any_header_and_signature_either_parse_or_are_malformed(
         except MalformedSignature:
             continue
         assert parsed.alg in ("Ed25519", "EdDSA") and parsed.kid and len(sig) == 64
+
+
+_KEYS = [Ed25519PrivateKey.generate() for _ in range(3)]
+
+
+def _openssl_accepts(key: Ed25519PrivateKey, signature: bytes, signed: bytes) -> bool:
+    try:
+        key.public_key().verify(signature, signed)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=3000),
+    st.sampled_from(range(len(_KEYS))),
+    st.sampled_from(range(len(_KEYS))),
+    st.sampled_from(["none", "flip", "cut", "grow", "zero"]),
+    st.integers(min_value=0),
+)
+def test_libsodium_agrees_with_openssl_on_cryptographys_signatures(
+    payload: bytes, signer: int, checker: int, change: str, where: int
+) -> None:
+    """verify_parsed (libsodium) accepts exactly what cryptography's verify (OpenSSL)
+    accepts, for signatures cryptography made: honest, by another key, or altered."""
+    jws = sign_detached(payload, _KEYS[signer], "k1")
+    header, signature = parse_detached(jws)
+    at = where % len(signature)
+    signature = {
+        "none": signature,
+        "flip": signature[:at] + bytes([signature[at] ^ 1]) + signature[at + 1 :],
+        "cut": signature[:at],
+        "grow": signature + b"\x00",
+        "zero": bytes(64),
+    }[change]
+    signed = header.encoded.encode("ascii") + b"." + payload
+    expected = _openssl_accepts(_KEYS[checker], signature, signed)
+    assert expected == (change == "none" and signer == checker)
+    try:
+        verify_parsed(payload, header, signature, _KEYS[checker].public_key())
+    except BadSignature:
+        assert not expected
+    else:
+        assert expected
