@@ -66,20 +66,20 @@ def orjson_canonical(data: Any, *, read_by_orjson: bool = False) -> bytes | None
 
     Args:
         data: what to write.
-        read_by_orjson: ``data`` was read by ``orjson.loads``, which reads an integer
-            beyond 64 bits as a float: None also when the bytes hold a number with a
-            positive exponent (a float of 1e16 or more), which may be such an integer.
+        read_by_orjson: ``data`` was read by ``orjson.loads`` (then changed, but with no
+            NaN or Infinity added): it holds no NaN or Infinity, so a null is a null; but
+            orjson reads an integer beyond 64 bits as a float, so None also when the bytes
+            hold a number with a positive exponent (1e16 or more), maybe such an integer.
     """
     try:
         fast = orjson.dumps(data, default=_refuse, option=_ORJSON)
     except TypeError:  # orjson.JSONEncodeError is one
         return None
-    # null: orjson's NaN and Infinity; 0.0000… and e-: a number below 1e-4.
-    if b"null" in fast or b"0.0000" in fast or _number_before(fast, b"e-"):
+    if b"0.0000" in fast or _number_before(fast, b"e-"):  # a number below 1e-4
         return None
-    if read_by_orjson and _number_before(fast, b"e+"):
-        return None
-    return fast
+    if read_by_orjson:  # no NaN or Infinity: orjson reads neither
+        return None if _number_before(fast, b"e+") else fast
+    return None if b"null" in fast else fast  # null: maybe orjson's NaN or Infinity
 
 
 def canonical_json(data: Any) -> bytes:

@@ -29,11 +29,13 @@ rewritten to say so. A redelivery of the same correction finds its own id there 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -57,14 +59,21 @@ from schemas.envelope import Envelope
 
 __all__ = ["ROUTES_BUCKET", "Amendment", "AmendmentIndex", "RoutedRecord"]
 
-# One encoder (json.dumps with arguments builds a new one on every call).
-_RECORD = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# Keys sorted, compact, UTF-8 (orjson: ~7 times faster than the json module, which
+# escaped non-ASCII in records of earlier versions; both read back the same).
+_RECORD = orjson.OPT_SORT_KEYS
 
 NOT_RECIPIENT = "not_amended_recipient"
 """The routing reason of a party an amendment does not reach (it had not the original)."""
 
 ROUTES_BUCKET = "enlace_routes"
 """Message id → what the hub routed (:class:`RoutedRecord`); kept without a TTL."""
+
+
+@functools.lru_cache(maxsize=256)
+def _view_json(view: ViewSpec) -> orjson.Fragment:
+    """A view as a record writes it (keys sorted), written once per view, not per message."""
+    return orjson.Fragment(orjson.dumps(view.model_dump(mode="json"), option=_RECORD))
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ class RoutedRecord:
             "routes": [
                 {
                     "recipient": r.recipient,
-                    "view": r.view.model_dump(mode="json"),
+                    "view": _view_json(r.view),
                     "agreement": r.agreement,
                     "flow": r.flow,
                     "flow_name": r.flow_name,
@@ -124,7 +133,7 @@ class RoutedRecord:
             doc["ingress"] = self.ingress
         if self.released:
             doc["released"] = True
-        return _RECORD.encode(doc).encode()
+        return orjson.dumps(doc, option=_RECORD)
 
     @classmethod
     def from_json(cls, message_id: str, raw: bytes) -> RoutedRecord:
