@@ -286,7 +286,7 @@ def _signed(td: TestDirectory, n: int) -> list[Item]:
 _PARTS = (
     ("idle: waiting for the network (epoll)", ("poll' of 'select.epoll",)),
     ("socket send", ("'send' of '_socket",)),
-    ("Ed25519 verify + sign", ("ed25519",)),
+    ("Ed25519 verify (libsodium) + sign (OpenSSL)", ("ed25519", "crypto_sign", "/nacl/")),
     ("nats-py client (publish, request, parse)", ("/nats/",)),
     ("asyncio machinery", ("/asyncio/", "_contextvars")),
     ("JSON encode/decode", ("/json/",)),
