@@ -10,7 +10,10 @@ like a point of contact; the measured side runs in this process.
 2. the floor: the hub's JetStream writes alone (the id's KV claim holding the routing
    record with ``seen_ids: bucket``, two deliveries, the outcome, the ack) with the
    hub's concurrency and none of its Python (``bench/hub_floor.py``): the ceiling
-   storage sets for the hub on this machine;
+   storage sets for the hub on this machine; then the same with each recipient's
+   deliveries in a stream of its own (a what-if for the design: JetStream syncs one
+   stream's writes one after the other, and DELIVERY is the one written twice per
+   message);
 3. the hub (2 workers, audit on): signed 2 KiB messages, 2 recipients each (one full
    view, one redacted view with the hub's countersignature): msgs/s from the first
    publish until the last outcome (deliveries, notice, audit and seen id persisted,
@@ -341,11 +344,13 @@ async def _round(url: str, server_pid: int | None, number: int) -> Round:
     claim = HubSettings().seen_ids == "bucket"
     floor = await hub_floor(url, HUB_N, b"x" * SIZE, WORKERS * BATCH, claim=claim)
     print(f"  floor: the hub's writes alone ({floor_writes(claim)}): {floor:,.0f} msgs/s")
+    split = await hub_floor(url, HUB_N, b"x" * SIZE, WORKERS * BATCH, claim=claim, split=True)
+    print(f"  floor, split (what-if: each recipient's deliveries a stream): {split:,.0f} msgs/s")
     hub = await hub_end_to_end(url, HUB_N, server_pid=server_pid)
     print(f"  hub, {WORKERS} workers, 2 recipients, audit on: {hub.throughput:,.0f} msgs/s")
     print(f"    CPU per message ({os.cpu_count()} cores): {cpu_line(hub)}")
     print(f"    synced writes per message: {writes_line(hub.writes)}")
-    return Round(raw, floor, hub)
+    return Round(raw, floor, hub, split)
 
 
 async def main() -> None:

@@ -44,9 +44,12 @@ def floor_writes(claim: bool) -> str:
 # About the size of the hub's routing record and accepted outcome for 2 recipients.
 _ROUTED = b"r" * 420
 _OUTCOME = b"o" * 330
+_RECIPIENTS = ("SV", "US")
 
 
-async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool) -> float:
+async def hub_floor(
+    url: str, n: int, body: bytes, in_hand: int, *, claim: bool, split: bool = False
+) -> float:
     """Msgs/s of the hub's writes alone for ``n`` messages of ``body``, ``in_hand`` at once.
 
     Args:
@@ -55,6 +58,9 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
         body: each message's bytes.
         in_hand: how many messages are worked on at once (the hub's workers × batch).
         claim: claim the id first, with the routing record (the hub's ``seen_ids: bucket``).
+        split: each recipient's deliveries in a stream of its own, not both in one as the
+            hub's DELIVERY (a what-if: JetStream syncs each stream's writes one after the
+            other, and the two deliveries are the only stream written twice per message).
 
     Returns:
         Messages per second, from the first publish until the last ack.
@@ -62,7 +68,11 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
-    await js.add_stream(StreamConfig(name="FLOOR_OUT", subjects=["floor.out.>"]))
+    outs = {f"FLOOR_OUT_{cc}": [f"floor.out.{cc}"] for cc in _RECIPIENTS}
+    if not split:
+        outs = {"FLOOR_OUT": ["floor.out.>"]}
+    for name, subjects in outs.items():
+        await js.add_stream(StreamConfig(name=name, subjects=subjects))
     await js.add_stream(StreamConfig(name="FLOOR_OUTCOMES", subjects=["floor.outcome.>"]))
     kv = await js.create_key_value(bucket="FLOOR_ROUTES", history=1)
     writer = JetStreamWriter(nc)
@@ -84,8 +94,8 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
         mid = msg.headers["Nats-Msg-Id"] if msg.headers else ""
         try:
             deliveries = [
-                Write("floor.out.SV", msg.data, {"Nats-Msg-Id": f"{mid}:SV"}),
-                Write("floor.out.US", msg.data, {"Nats-Msg-Id": f"{mid}:US"}),
+                Write(f"floor.out.{cc}", msg.data, {"Nats-Msg-Id": f"{mid}:{cc}"})
+                for cc in _RECIPIENTS
             ]
             if claim:
                 await kv.create(mid, _ROUTED)
@@ -119,7 +129,7 @@ async def hub_floor(url: str, n: int, body: bytes, in_hand: int, *, claim: bool)
     with contextlib.suppress(asyncio.CancelledError):
         await consumer
     started = (await asyncio.to_thread(publisher.result)).started
-    for stream in ("FLOOR_IN", "FLOOR_OUT", "FLOOR_OUTCOMES", "KV_FLOOR_ROUTES"):
+    for stream in ("FLOOR_IN", *outs, "FLOOR_OUTCOMES", "KV_FLOOR_ROUTES"):
         await js.delete_stream(stream)  # the next round starts afresh (ids, de-duplication)
     await nc.close()
     return n / (ended - started)

@@ -46,6 +46,8 @@ class Round:
     raw: float
     floor: float
     hub: HubRun
+    split: float
+    """The floor with a delivery stream per recipient (``hub_floor(split=True)``)."""
 
 
 def _met(ok: bool, goal: str) -> str:
@@ -74,6 +76,7 @@ def summary(
     raw = statistics.median(r.raw for r in rounds)
     floor_of_raw = [r.floor / r.raw for r in rounds]
     hub_of_floor = [r.hub.throughput / r.floor for r in rounds]
+    split_of_raw = [r.split / r.raw for r in rounds]
     cpu = [r.hub.cpu_ms.get("this process (hub)", float("nan")) for r in rounds]
     hub = sorted(rounds, key=lambda r: r.hub.throughput)[len(rounds) // 2].hub
     rows = [
@@ -83,6 +86,7 @@ def summary(
             _median_range(floor_of_raw),
             _met(statistics.median(floor_of_raw) >= FLOOR_OF_RAW, f"≥ {FLOOR_OF_RAW}"),
         ),
+        ("floor, split / raw", _median_range(split_of_raw), "what-if: a stream per recipient"),
         (
             f"hub, {workers} workers",
             f"{hub.throughput:,.0f} msgs/s",
