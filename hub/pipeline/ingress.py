@@ -335,7 +335,8 @@ class Pipeline:
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times, the second
         # one marked as a redelivery.
-        with_own = again or not self.seen.keeps_routes  # else the claim wrote the record
+        # With the claim as the record, the claim wrote it (a redelivery's: SeenIds._refresh).
+        with_own = not self.seen.keeps_routes
         index = self.amends.writes(planned.routed, amendment, with_own=with_own)
         writes = [*(d.write for d in deliveries), *notice, *index]
         await self.writer.write(writes, *self._audit(context))

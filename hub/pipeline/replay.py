@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
@@ -57,6 +58,9 @@ __all__ = [
     "kv_key",
     "kv_text",
 ]
+
+_AMENDMENT_MARKS = ("superseded_by", "retracted_by")
+_RELEASE_TRIES = 3
 
 
 class SeenIdStore(Protocol):
@@ -119,6 +123,11 @@ def _record(value: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def _encoded(doc: dict[str, Any]) -> bytes:
+    """A routing record's bytes, as :meth:`RoutedRecord.to_json` writes them."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 def _released(value: bytes | None) -> bool:
@@ -295,9 +304,42 @@ class SeenIds:
                 except KeyWrongLastSequenceError:
                     entry = await self._entry(key)
             held = _holder(entry.value if entry else None)
+            if held == ingress and entry is not None:
+                await self._refresh(key, entry, value)
+        elif held == ingress and value is not None and self._routes:
+            await self._keep_record(kv_key(message_id), value)
         if held != ingress:
             raise duplicate(message_id) from None
         return True
+
+    async def _keep_record(self, key: str, value: bytes) -> None:
+        """The routing record of a redelivery whose id an earlier version claimed (in
+        ``enlace_seen``): written if it is missing, refreshed if it is there."""
+        try:
+            await self._create(key, value)
+        except KeyWrongLastSequenceError:
+            entry = await self._entry(key)
+            if entry is not None:
+                await self._refresh(key, entry, value)
+
+    async def _refresh(self, key: str, entry: KeyValue.Entry, value: bytes) -> None:
+        """A redelivery's routing record, as the hub decides now (a reload may have changed
+        the routes), over the one its first try wrote; the marks of its amendments kept.
+
+        Written here, expecting the revision read, not with the deliveries: a write made
+        blind beside them raced with :meth:`release` when the hub gave up on the message
+        (the record stayed held) and would drop a correction's ``superseded_by``.
+
+        Raises:
+            KeyWrongLastSequenceError: the record changed since it was read (the message
+                is tried again).
+        """
+        stored, fresh = _record(entry.value), _record(value)
+        if stored is None or fresh is None:
+            return  # a plain claim (enlace_seen, or no record given): nothing to refresh
+        merged = fresh | {k: stored[k] for k in _AMENDMENT_MARKS if stored.get(k)}
+        if merged != stored:
+            await self._kv.update(key, _encoded(merged), last=entry.revision)
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
         try:
@@ -330,17 +372,21 @@ class SeenIds:
         (:meth:`claim`). A plain claim (``enlace_seen``) is deleted.
         """
         key = kv_key(message_id)
-        entry = await self._entry(key)  # read once: who holds it, and what to keep
-        value = entry.value if entry else None
-        if (self._earlier.get(message_id) or _holder(value)) != ingress:
-            return False
-        self._earlier.pop(message_id, None)
-        if entry is None:
-            return True
-        doc = _record(value)
-        if doc is None:
-            await self._kv.delete(key)
-            return True
-        released = json.dumps(doc | {"released": True}, separators=(",", ":"), sort_keys=True)
-        await self._kv.update(key, released.encode(), last=entry.revision)
-        return True
+        for _ in range(_RELEASE_TRIES):
+            entry = await self._entry(key)  # read once: who holds it, and what to keep
+            value = entry.value if entry else None
+            if (self._earlier.get(message_id) or _holder(value)) != ingress:
+                return False
+            self._earlier.pop(message_id, None)
+            if entry is None:
+                return True
+            doc = _record(value)
+            if doc is None:
+                await self._kv.delete(key)
+                return True
+            try:
+                await self._kv.update(key, _encoded(doc | {"released": True}), last=entry.revision)
+                return True
+            except KeyWrongLastSequenceError:
+                continue  # changed since read (an amendment's mark): read it again
+        return False

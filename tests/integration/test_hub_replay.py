@@ -221,3 +221,56 @@ async def test_a_released_routing_record_keeps_its_routes_and_frees_its_id_once(
         taken = RoutedRecord.from_json("m-1", (await kv.get("m-1")).value or b"")
         assert (taken.released, taken.ingress) == (False, winner)
         assert await seen.claim("m-1", winner) is True  # its redelivery, as for any claim
+
+
+async def test_a_redelivery_brings_its_record_up_to_date_and_keeps_its_amendments(
+    server: NatsServer,
+) -> None:
+    """The claim of a redelivered message writes its record only if the decision changed
+    (a reload), expecting the revision it read, and keeps a correction's mark: a record
+    written blind beside the deliveries raced with the release of a message the hub gave
+    up on, and dropped ``superseded_by``."""
+    async with claims(server, "the hub's writer", "routes_refresh", routes=True) as (seen, kv):
+        sv, us = (Route(cc, FULL_VIEW, "gangs-ca", i, f"#{i}") for i, cc in enumerate(["SV", "US"]))
+        first = RoutedRecord(
+            "m-2", "GT", "gangs", "gang_movement", "m-2", 1, (sv,), ingress="INGRESS_GT-7"
+        )
+        assert await seen.claim("m-2", "INGRESS_GT-7", first.to_json()) is False
+        before = (await kv.get("m-2")).revision
+
+        assert await seen.claim("m-2", "INGRESS_GT-7", first.to_json()) is True
+        assert (await kv.get("m-2")).revision == before  # the same decision: no write
+
+        corrected = replace(first, superseded_by="m-3")
+        await kv.update("m-2", corrected.to_json(), last=before)  # a correction's mark
+        reloaded = replace(first, routes=(sv, us))  # the agreements changed meanwhile
+        assert await seen.claim("m-2", "INGRESS_GT-7", reloaded.to_json()) is True
+        kept = RoutedRecord.from_json("m-2", (await kv.get("m-2")).value or b"")
+        assert (kept.routes, kept.superseded_by, kept.ingress) == ((sv, us), "m-3", "INGRESS_GT-7")
+
+
+async def test_a_release_reads_again_a_record_changed_since_it_read_it(
+    server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the release's read and its write the record changed (a correction's mark):
+    the release reads it again, frees the id and keeps the mark (it gave up, leaving the
+    id held, before)."""
+    async with claims(server, "nats-py", "routes_reread", routes=True) as (seen, kv):
+        route = Route("SV", FULL_VIEW, "gangs-ca", 0, "#0")
+        record = RoutedRecord(
+            "m-4", "GT", "gangs", "gang_movement", "m-4", 1, (route,), ingress="INGRESS_GT-9"
+        )
+        assert await seen.claim("m-4", "INGRESS_GT-9", record.to_json()) is False
+        stale = await kv.get("m-4")
+        await kv.update("m-4", replace(record, retracted_by="m-5").to_json(), last=stale.revision)
+        reads = iter([stale])
+        read = seen._entry
+
+        async def stale_first(key: str) -> object:
+            return next(reads, None) or await read(key)
+
+        monkeypatch.setattr(seen, "_entry", stale_first)
+        assert await seen.release("m-4", "INGRESS_GT-9") is True
+        kept = RoutedRecord.from_json("m-4", (await kv.get("m-4")).value or b"")
+        assert (kept.released, kept.retracted_by, kept.routes) == (True, "m-5", (route,))
+        assert await seen.accepted_as("m-4") is None
