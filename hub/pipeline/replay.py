@@ -57,6 +57,7 @@ __all__ = [
     "kv_claims",
     "kv_key",
     "kv_text",
+    "record_bytes",
 ]
 
 _AMENDMENT_MARKS = ("superseded_by", "retracted_by")
@@ -125,8 +126,10 @@ def _record(value: bytes | None) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _encoded(doc: dict[str, Any]) -> bytes:
-    """A routing record's bytes, as :meth:`RoutedRecord.to_json` writes them."""
+def record_bytes(doc: dict[str, Any]) -> bytes:
+    """A routing record's bytes: keys sorted, compact, UTF-8 (orjson: ~7 times faster than
+    the json module, which escaped non-ASCII in records of earlier versions; both read back
+    the same). :meth:`RoutedRecord.to_json` writes them too."""
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
@@ -339,7 +342,7 @@ class SeenIds:
             return  # a plain claim (enlace_seen, or no record given): nothing to refresh
         merged = fresh | {k: stored[k] for k in _AMENDMENT_MARKS if stored.get(k)}
         if merged != stored:
-            await self._kv.update(key, _encoded(merged), last=entry.revision)
+            await self._kv.update(key, record_bytes(merged), last=entry.revision)
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
         try:
@@ -385,7 +388,8 @@ class SeenIds:
                 await self._kv.delete(key)
                 return True
             try:
-                await self._kv.update(key, _encoded(doc | {"released": True}), last=entry.revision)
+                released = record_bytes(doc | {"released": True})
+                await self._kv.update(key, released, last=entry.revision)
                 return True
             except KeyWrongLastSequenceError:
                 continue  # changed since read (an amendment's mark): read it again
