@@ -68,9 +68,11 @@ async def hub_floor(
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="FLOOR_IN", subjects=["floor.in.>"]))
-    outs = {f"FLOOR_OUT_{cc}": [f"floor.out.{cc}"] for cc in _RECIPIENTS}
-    if not split:
-        outs = {"FLOOR_OUT": ["floor.out.>"]}
+    outs = (
+        {f"FLOOR_OUT_{cc}": [f"floor.out.{cc}"] for cc in _RECIPIENTS}
+        if split
+        else {"FLOOR_OUT": ["floor.out.>"]}
+    )
     for name, subjects in outs.items():
         await js.add_stream(StreamConfig(name=name, subjects=subjects))
     await js.add_stream(StreamConfig(name="FLOOR_OUTCOMES", subjects=["floor.outcome.>"]))

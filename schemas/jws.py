@@ -15,7 +15,7 @@ message on the bench machine, where checking the sender's signature was the larg
 cost of the hub per message. Both check RFC 8032 signatures; libsodium also refuses a few
 that OpenSSL takes and no honest signer makes (a small-order key or ``R``, a non-canonical
 encoding). ``tests/schemas/test_jws.py`` checks that the two agree on signatures made by
-``cryptography``, and ``test_jws_interop.py`` that another JOSE library's verify.
+``cryptography``, and ``test_jws_interop.py`` that another JOSE library's signatures verify.
 """
 
 from __future__ import annotations
