@@ -24,7 +24,13 @@ The checks, each refused with a reason code (:class:`hub.errors.AmendmentRefused
 
 A correction gets a record of its own (the next version of the same chain), so it can be
 corrected in turn; the record it supersedes, or the one a retraction withdraws, is
-rewritten to say so. A redelivery of the same correction finds its own id there and passes.
+rewritten to say so (:meth:`AmendmentIndex.mark`), before the amendment's claim and
+deliveries, expecting the revision its plan read: of two amendments of one version handled
+at once (two workers, two hub processes), the first to mark it passes and the other is
+refused ``amend_closed``, so a chain never forks. A redelivery of the same amendment finds
+its own id there and passes. An amendment refused at its claim after its mark (its id was
+accepted before as another message: an id its sender used twice) leaves the mark; its
+sender amends the amending message's id instead.
 """
 
 from __future__ import annotations
@@ -36,12 +42,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
 from hub.jetstream.writer import Write
-from hub.pipeline.replay import kv_key, record_bytes
+from hub.pipeline.replay import kv_key, record_bytes, refresh_record
 from hub.policy import Decision, Refusal, Route
 from hub.policy.decide import REASONS
 from hub.policy.model import FULL_VIEW, ViewSpec
@@ -64,6 +70,7 @@ NOT_RECIPIENT = "not_amended_recipient"
 
 ROUTES_BUCKET = "enlace_routes"
 """Message id → what the hub routed (:class:`RoutedRecord`); kept without a TTL."""
+_MARK_TRIES = 3
 
 
 @functools.lru_cache(maxsize=256)
@@ -169,11 +176,14 @@ class Amendment:
         decision: its routes: the amended message's recipients, each in the view it
             received (a correction; a retraction, which holds nothing of the original,
             goes in full).
+        revision: the revision of ``amends`` in the bucket when it was read: its mark
+            is written expecting it (:meth:`AmendmentIndex.mark`).
     """
 
     kind: AmendmentKind
     amends: RoutedRecord
     decision: Decision
+    revision: int = 0
 
     @property
     def version(self) -> int:
@@ -203,6 +213,11 @@ class AmendmentIndex:
 
     async def record(self, message_id: str) -> RoutedRecord | None:
         """What the hub routed for ``message_id`` (None: nothing, or nobody received it)."""
+        read = await self._read(message_id)
+        return None if read is None else read[0]
+
+    async def _read(self, message_id: str) -> tuple[RoutedRecord, int] | None:
+        """:meth:`record` and its revision in the bucket."""
         try:
             entry = await self._kv.get(kv_key(message_id))
         except KeyNotFoundError:
@@ -210,7 +225,7 @@ class AmendmentIndex:
         if not entry.value:
             return None
         record = RoutedRecord.from_json(message_id, entry.value)
-        return record if record.routes else None
+        return (record, entry.revision or 0) if record.routes else None
 
     async def plan(self, envelope: Envelope, parties: Iterable[str]) -> Amendment | None:
         """The routing of ``envelope`` if it amends a message (None: it amends nothing).
@@ -228,14 +243,10 @@ class AmendmentIndex:
         target = amended_id(envelope)
         if kind is None or target is None:
             return None
-        record = await self.record(target) if target != envelope.id else None
-        if record is None:
-            raise AmendsUnknown(
-                f"{kind} {envelope.id} names message {target}, which the hub did not deliver "
-                "to anyone: check the id (the outcome of the original names it)",
-                envelope.id,
-                target,
-            )
+        read = await self._read(target) if target != envelope.id else None
+        if read is None:
+            raise _unknown(kind, envelope, target)
+        record, revision = read
         if record.sender != envelope.sender.country:
             raise AmendsForeign(
                 f"{kind} {envelope.id} names message {target}, which "
@@ -256,7 +267,38 @@ class AmendmentIndex:
             for why in ["sender_self" if cc == envelope.sender.country else NOT_RECIPIENT]
         ]
         decision = Decision(envelope.id, recipients=routes, excluded=excluded)
-        return Amendment(kind, record, decision)
+        return Amendment(kind, record, decision, revision)
+
+    async def mark(self, envelope: Envelope, amendment: Amendment) -> None:
+        """Mark the version ``envelope`` amends as superseded or withdrawn by it, expecting
+        the revision its plan read; nothing to write when the mark is its own already (a
+        redelivery). When the record changed since, read again: still open, marked again;
+        marked by another amendment meanwhile, refused.
+
+        Raises:
+            AmendsClosed: another amendment marked the version first.
+            AmendsUnknown: the record is gone (it is never deleted: a bucket purged by hand).
+            KeyWrongLastSequenceError: it kept changing (the message is tried again).
+        """
+        kind, record, revision = amendment.kind, amendment.amends, amendment.revision
+        for _ in range(_MARK_TRIES):
+            if envelope.id in (record.superseded_by, record.retracted_by):
+                return
+            if kind == CORRECTION:
+                marked = replace(record, superseded_by=envelope.id)
+            else:
+                marked = replace(record, retracted_by=envelope.id)
+            key = kv_key(record.message_id)
+            try:
+                await self._kv.update(key, marked.to_json(), last=revision)
+                return
+            except KeyWrongLastSequenceError:
+                read = await self._read(record.message_id)
+            if read is None:
+                raise _unknown(kind, envelope, record.message_id)
+            record, revision = read
+            _check_open(kind, envelope, record)
+        raise KeyWrongLastSequenceError(description=f"record {record.message_id} kept changing")
 
     def own_record(
         self, envelope: Envelope, decision: Decision, amendment: Amendment | None, ingress: str
@@ -293,32 +335,38 @@ class AmendmentIndex:
         sender, theme = envelope.sender.country, envelope.theme.value
         return RoutedRecord(envelope.id, sender, theme, envelope.type, *chain, ingress=ingress)
 
-    def writes(
-        self, own: RoutedRecord, amendment: Amendment | None, *, with_own: bool
-    ) -> list[Write]:
-        """The bucket writes that record a routed message (made with its deliveries).
+    async def own_writes(self, own: RoutedRecord, *, again: bool) -> list[Write]:
+        """The write of a message's own record beside its deliveries, where its id's claim
+        did not write it (``seen_ids: audit``); none for a record without routes.
 
-        Its own record when ``with_own`` and it has routes (not when its id's claim wrote
-        it); the mark of the record it supersedes (a correction) or withdraws (a
-        retraction).
+        A redelivery's record (``again``) is refreshed here instead, expecting the revision
+        read and keeping the marks of its amendments (:func:`hub.pipeline.replay.refresh_record`):
+        written blind, it would drop the mark of a correction made meanwhile.
 
-        Args:
-            own: the message's record (:meth:`own_record`).
-            amendment: what it amends (None: it amends nothing).
-            with_own: write ``own`` too (``seen_ids: audit``, or a redelivery).
+        Raises:
+            KeyWrongLastSequenceError: a redelivery's record changed since it was read.
         """
-        records = [own] if with_own and own.routes else []
-        if amendment is not None:
-            amends, by = amendment.amends, own.message_id
-            if amendment.kind == CORRECTION:
-                records.append(replace(amends, superseded_by=by))
-            else:
-                records.append(replace(amends, retracted_by=by))
-        return [self._put(record) for record in records]
+        if not own.routes:
+            return []
+        key = kv_key(own.message_id)
+        if again:
+            try:
+                entry = await self._kv.get(key)
+            except KeyNotFoundError:
+                entry = None
+            if entry is not None:
+                await refresh_record(self._kv, key, entry, own.to_json())
+                return []
+        return [Write(f"$KV.{ROUTES_BUCKET}.{key}", own.to_json(), {})]
 
-    def _put(self, record: RoutedRecord) -> Write:
-        subject = f"$KV.{ROUTES_BUCKET}.{kv_key(record.message_id)}"
-        return Write(subject, record.to_json(), {})
+
+def _unknown(kind: str, envelope: Envelope, target: str) -> AmendsUnknown:
+    return AmendsUnknown(
+        f"{kind} {envelope.id} names message {target}, which the hub did not deliver "
+        "to anyone: check the id (the outcome of the original names it)",
+        envelope.id,
+        target,
+    )
 
 
 def _check_same(kind: str, envelope: Envelope, record: RoutedRecord) -> None:

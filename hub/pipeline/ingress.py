@@ -4,7 +4,8 @@ For each message::
 
     size limit → envelope → signature (directory) → subject tokens = body → schema
       → acceptance window                               (hub.pipeline.checks, for a whole batch)
-      → agreements decide → claim the id (replay/duplicate; by default the claim is the
+      → agreements decide → an amendment marks what it amends (hub.pipeline.amendments)
+      → claim the id (replay/duplicate; by default the claim is the
         routing record, :mod:`hub.pipeline.replay`)
       → one delivery per recipient (hub countersignature for redacted views) ∥ notice
         ∥ audit entries → outcome to the sender (kept: OUTCOMES_<cc>) → ack INGRESS
@@ -262,6 +263,8 @@ class Pipeline:
             amendment = await self.amends.plan(envelope, gov.directory.party_codes)
             decision = await self._decision(envelope, gov, now, amendment)
             routed = self.amends.own_record(envelope, decision, amendment, item.ref)
+            if amendment is not None:  # before the claim: of two at once, one passes
+                await self.amends.mark(envelope, amendment)
             redelivered = await self.seen.admit(item, routed)
         except MessageRefused as err:
             return await self._refuse(item, err, now)
@@ -336,8 +339,8 @@ class Pipeline:
         # the audit log may then hold the decision twice, never zero times, the second
         # one marked as a redelivery.
         # With the claim as the record, the claim wrote it (a redelivery's: SeenIds._refresh).
-        with_own = not self.seen.keeps_routes
-        index = self.amends.writes(planned.routed, amendment, with_own=with_own)
+        keeps = self.seen.keeps_routes
+        index = [] if keeps else await self.amends.own_writes(planned.routed, again=again)
         writes = [*(d.write for d in deliveries), *notice, *index]
         await self.writer.write(writes, *self._audit(context))
         for route, d in zip(routes, deliveries, strict=True):

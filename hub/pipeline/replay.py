@@ -58,6 +58,7 @@ __all__ = [
     "kv_key",
     "kv_text",
     "record_bytes",
+    "refresh_record",
 ]
 
 _AMENDMENT_MARKS = ("superseded_by", "retracted_by")
@@ -220,6 +221,29 @@ async def kv_text(kv: KeyValue, message_id: str) -> str | None:
     return entry.value.decode(errors="replace") if entry.value else None
 
 
+async def refresh_record(kv: KeyValue, key: str, entry: KeyValue.Entry, value: bytes) -> None:
+    """A redelivery's routing record, as the hub decides now (a reload may have changed
+    the routes), over the one its first try wrote, the marks of its amendments kept;
+    written only if it changed, expecting the revision read.
+
+    Args:
+        kv: the routes bucket.
+        key: the message's key there.
+        entry: what ``key`` held when read.
+        value: the record as the hub decides now.
+
+    Raises:
+        KeyWrongLastSequenceError: the record changed since it was read (the message is
+            tried again).
+    """
+    stored, fresh = _record(entry.value), _record(value)
+    if stored is None or fresh is None:
+        return  # a plain claim (enlace_seen, or no record given): nothing to refresh
+    merged = fresh | {k: stored[k] for k in _AMENDMENT_MARKS if stored.get(k)}
+    if merged != stored:
+        await kv.update(key, record_bytes(merged), last=entry.revision)
+
+
 class SeenIds:
     """The ids the hub has accepted, claimed in a key-value bucket.
 
@@ -326,23 +350,13 @@ class SeenIds:
                 await self._refresh(key, entry, value)
 
     async def _refresh(self, key: str, entry: KeyValue.Entry, value: bytes) -> None:
-        """A redelivery's routing record, as the hub decides now (a reload may have changed
-        the routes), over the one its first try wrote; the marks of its amendments kept.
+        """A redelivery's routing record (:func:`refresh_record`).
 
         Written here, expecting the revision read, not with the deliveries: a write made
         blind beside them raced with :meth:`release` when the hub gave up on the message
         (the record stayed held) and would drop a correction's ``superseded_by``.
-
-        Raises:
-            KeyWrongLastSequenceError: the record changed since it was read (the message
-                is tried again).
         """
-        stored, fresh = _record(entry.value), _record(value)
-        if stored is None or fresh is None:
-            return  # a plain claim (enlace_seen, or no record given): nothing to refresh
-        merged = fresh | {k: stored[k] for k in _AMENDMENT_MARKS if stored.get(k)}
-        if merged != stored:
-            await self._kv.update(key, record_bytes(merged), last=entry.revision)
+        await refresh_record(self._kv, key, entry, value)
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
         try:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
-from hub.pipeline.amendments import ROUTES_BUCKET, AmendmentIndex, RoutedRecord
+from hub.pipeline.amendments import ROUTES_BUCKET, Amendment, AmendmentIndex, RoutedRecord
 from hub.pipeline.replay import kv_key
 from hub.policy import Decision, Route
 from hub.policy.model import FULL_VIEW, ViewSpec
@@ -30,24 +30,38 @@ ROUTES = (
 @dataclass
 class _Entry:
     value: bytes
+    revision: int
 
 
 class MemoryKv:
-    """The bucket's get, and the writes applied as the KV stream would store them."""
+    """The bucket's get and compare-and-set update, and the writes applied as the KV
+    stream would store them; each write is the stream's next sequence (a key's revision)."""
 
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}
+        self.revisions: dict[str, int] = {}
+        self.sequence = 0
 
     async def get(self, key: str) -> _Entry:
         if key not in self.data:
             raise KeyNotFoundError
-        return _Entry(self.data[key])
+        return _Entry(self.data[key], self.revisions.get(key, 0))
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if self.revisions.get(key, 0) != last:
+            raise KeyWrongLastSequenceError
+        return self.put(key, value)
+
+    def put(self, key: str, value: bytes) -> int:
+        self.sequence += 1
+        self.data[key], self.revisions[key] = value, self.sequence
+        return self.sequence
 
     def apply(self, writes: list[Any]) -> None:
         for w in writes:
             prefix = f"$KV.{ROUTES_BUCKET}."
             assert w.subject.startswith(prefix)
-            self.data[w.subject[len(prefix) :]] = w.body
+            self.put(w.subject[len(prefix) :], w.body)
 
 
 def envelope(cc: str = "GT", type_: str = "gang_movement", **fields: Any) -> Envelope:
@@ -60,18 +74,29 @@ def retraction(original_id: str, cc: str = "GT") -> Envelope:
     return envelope(cc, "retraction", payload=payload)
 
 
-def record(
+async def record(
     kv: MemoryKv, index: AmendmentIndex, message: Envelope, decision: Decision, plan: Any = None
 ) -> None:
-    """Store what the pipeline writes for ``message`` routed by ``decision``: its own
-    record (its claim, or beside its deliveries) and the mark of what it amends."""
+    """Store what the pipeline writes for ``message`` routed by ``decision``: the mark of
+    what it amends (before its claim), then its own record (its claim, or beside its
+    deliveries)."""
     own = index.own_record(message, decision, plan, f"INGRESS_GT-{len(kv.data) + 1}")
-    kv.apply(index.writes(own, plan, with_own=True))
+    if plan is not None:
+        await index.mark(message, plan)
+    kv.apply(await index.own_writes(own, again=False))
+
+
+async def fix_planned(index: AmendmentIndex, original: Envelope) -> tuple[Envelope, Amendment]:
+    """A correction of ``original`` and its plan."""
+    fix = envelope(corrects=original.id)
+    plan = await index.plan(fix, PARTIES)
+    assert plan is not None
+    return fix, plan
 
 
 async def routed(kv: MemoryKv, index: AmendmentIndex) -> Envelope:
     original = envelope()
-    record(kv, index, original, Decision(original.id, recipients=list(ROUTES)))
+    await record(kv, index, original, Decision(original.id, recipients=list(ROUTES)))
     return original
 
 
@@ -111,7 +136,7 @@ async def test_an_original_nobody_received_cannot_be_amended() -> None:
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = envelope()
     own = index.own_record(original, Decision(original.id), None, "INGRESS_GT-1")
-    assert index.writes(own, None, with_own=True) == []  # nothing to write beside the claim
+    assert await index.own_writes(own, again=False) == []  # nothing beside the claim
     kv.data[kv_key(original.id)] = own.to_json()  # what the claim of its id keeps
     with pytest.raises(AmendsUnknown):
         await index.plan(retraction(original.id), PARTIES)
@@ -121,9 +146,7 @@ async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
     kv = MemoryKv()
     index = AmendmentIndex(kv)  # type: ignore[arg-type]
     original = await routed(kv, index)
-    fix = envelope(corrects=original.id)
-    plan = await index.plan(fix, PARTIES)
-    assert plan is not None
+    fix, plan = await fix_planned(index, original)
     assert plan.decision.recipients == list(ROUTES)  # same views, same agreement
     # Every other party is on the record as not reached, and why.
     assert {r.recipient: r.reason for r in plan.decision.excluded} == {
@@ -131,10 +154,10 @@ async def test_a_correction_goes_to_the_recorded_routes_and_chains() -> None:
         "HN": "not_amended_recipient",
     }
     assert plan.headers[HDR_VERSION] == "2" and plan.headers[HDR_AMENDS] == original.id
-    record(kv, index, fix, plan.decision, plan)
+    await record(kv, index, fix, plan.decision, plan)
     again = await index.plan(fix, PARTIES)  # a redelivery of the same correction passes
     assert again is not None and again.version == 2
-    record(kv, index, fix, again.decision, again)  # and writes its records again
+    await record(kv, index, fix, again.decision, again)  # and writes its records again
     fix2 = envelope(corrects=fix.id)
     plan2 = await index.plan(fix2, PARTIES)
     assert plan2 is not None
@@ -155,7 +178,7 @@ async def test_a_retraction_goes_in_full_and_closes_the_message() -> None:
         ("SV", "full", "gangs-ca"),
         ("US", "full", "gangs-ca"),
     ]
-    record(kv, index, withdraw, plan.decision, plan)
+    await record(kv, index, withdraw, plan.decision, plan)
     assert kv.data[kv_key(original.id)]
     with pytest.raises(AmendsClosed):
         await index.plan(envelope(corrects=original.id), PARTIES)
@@ -180,3 +203,36 @@ async def test_refusals() -> None:
     with pytest.raises(AmendsUnknown):
         await index.plan(itself.model_copy(update={"corrects": itself.id}), PARTIES)
     assert await index.plan(envelope(), PARTIES) is None  # amends nothing
+
+
+async def test_a_mark_expects_the_revision_read_and_refuses_a_second_amendment() -> None:
+    """Two corrections planned from the same reading: the first marks, the second finds
+    the version closed; a record changed otherwise meanwhile is marked all the same."""
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    (first, plan1), (second, plan2) = [await fix_planned(index, original) for _ in "12"]
+    key = kv_key(original.id)
+    kv.put(key, kv.data[key])  # rewritten meanwhile (a redelivery's refresh), still open
+    await index.mark(first, plan1)
+    assert RoutedRecord.from_json(original.id, kv.data[key]).superseded_by == first.id
+    written = kv.sequence
+    await index.mark(first, plan1)  # its redelivery: its own mark is there already
+    assert kv.sequence == written
+    with pytest.raises(AmendsClosed) as closed:
+        await index.mark(second, plan2)
+    assert closed.value.latest == first.id
+    assert RoutedRecord.from_json(original.id, kv.data[key]).superseded_by == first.id
+
+
+async def test_a_redelivered_records_refresh_keeps_the_mark_made_meanwhile() -> None:
+    """``seen_ids: audit``: the original is redelivered after a correction marked it."""
+    kv = MemoryKv()
+    index = AmendmentIndex(kv)  # type: ignore[arg-type]
+    original = await routed(kv, index)
+    fix, plan = await fix_planned(index, original)
+    await index.mark(fix, plan)
+    own = index.own_record(original, Decision(original.id, recipients=list(ROUTES)), None, "x")
+    assert await index.own_writes(own, again=True) == []  # refreshed in place, not blind
+    kept = RoutedRecord.from_json(original.id, kv.data[kv_key(original.id)])
+    assert (kept.superseded_by, kept.ingress) == (fix.id, "x")
