@@ -134,6 +134,21 @@ def record_bytes(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
+def _amended(value: bytes | None) -> bool:
+    """Whether ``value`` is a routing record a correction or retraction has marked."""
+    doc = _record(value)
+    return doc is not None and any(doc.get(mark) for mark in _AMENDMENT_MARKS)
+
+
+def _amended_since(message_id: str) -> DuplicateMessage:
+    """The refusal of an id the hub gave up on and whose sender has amended it since."""
+    return DuplicateMessage(
+        f"message id {message_id} is taken: the hub gave up on a message with this id, "
+        "which its sender has corrected or retracted since; send a new report with a new id",
+        message_id,
+    )
+
+
 def _released(value: bytes | None) -> bool:
     """Whether ``value`` is a routing record whose id was released (:meth:`SeenIds.release`)."""
     doc = _record(value)
@@ -324,13 +339,15 @@ class SeenIds:
                 return False
             except KeyWrongLastSequenceError:
                 entry = await self._entry(key)
-            if entry is not None and _released(entry.value):
+            if entry is not None and _released(entry.value) and not _amended(entry.value):
                 try:  # the id is free again: take the record over, unless another did
                     await self._kv.update(key, value, last=entry.revision)
                     return False
                 except KeyWrongLastSequenceError:
                     entry = await self._entry(key)
             held = _holder(entry.value if entry else None)
+            if held is None and entry is not None and _amended(entry.value):
+                raise _amended_since(message_id)
             if held == ingress and entry is not None:
                 await self._refresh(key, entry, value)
         elif held == ingress and value is not None and self._routes:
@@ -386,7 +403,9 @@ class SeenIds:
         A routing record stays, marked ``released``: the hub may have delivered the message
         to some of its recipients before it gave up, and its sender can still correct or
         retract it there. The next message with the id takes the record over
-        (:meth:`claim`). A plain claim (``enlace_seen``) is deleted.
+        (:meth:`claim`), unless the record was corrected or retracted since: the id then
+        stays taken (a message sent again under it would start a second version 1 of a
+        chain its recipients have seen amended). A plain claim (``enlace_seen``) is deleted.
         """
         key = kv_key(message_id)
         for _ in range(_RELEASE_TRIES):

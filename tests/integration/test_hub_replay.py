@@ -274,3 +274,28 @@ async def test_a_release_reads_again_a_record_changed_since_it_read_it(
         kept = RoutedRecord.from_json("m-4", (await kv.get("m-4")).value or b"")
         assert (kept.released, kept.retracted_by, kept.routes) == (True, "m-5", (route,))
         assert await seen.accepted_as("m-4") is None
+
+
+async def test_a_released_record_amended_since_keeps_its_id_taken(server: NatsServer) -> None:
+    """The hub gave up on a message; its sender retracted it (or corrected it) there; a
+    message sent again under its id is refused as a duplicate, not taken over: it would
+    open the chain again after its recipients saw it withdrawn."""
+    async with claims(server, "the hub's writer", "routes_amended", routes=True) as (seen, kv):
+        route = Route("SV", FULL_VIEW, "gangs-ca", 0, "#0")
+        first = RoutedRecord("m-6", "GT", "gangs", "gang_movement", "m-6", 1, (route,))
+        assert (
+            await seen.claim(
+                "m-6", "INGRESS_GT-3", replace(first, ingress="INGRESS_GT-3").to_json()
+            )
+            is False
+        )
+        assert await seen.release("m-6", "INGRESS_GT-3") is True
+        released = await kv.get("m-6")
+        kept = RoutedRecord.from_json("m-6", released.value or b"")
+        await kv.update("m-6", replace(kept, retracted_by="m-7").to_json(), last=released.revision)
+
+        again = replace(first, ingress="INGRESS_GT-4").to_json()
+        with pytest.raises(DuplicateMessage, match="corrected or retracted since"):
+            await seen.claim("m-6", "INGRESS_GT-4", again)
+        still = RoutedRecord.from_json("m-6", (await kv.get("m-6")).value or b"")
+        assert (still.released, still.retracted_by, still.ingress) == (True, "m-7", "INGRESS_GT-3")
