@@ -14,7 +14,10 @@ version (1 for the original), ``amends`` the row a correction or retraction amen
 ``status`` is ``current``, ``corrected`` (a later version replaced it), ``retracted``
 (withdrawn) or ``retraction`` (the row of a retraction itself). A correction's insert
 marks the row it replaces ``corrected``, a retraction's marks it ``retracted``, in the same
-transaction; the current version of every message is ``WHERE status = 'current'``.
+transaction; the current version of every message is ``WHERE status = 'current'``. The
+order of arrival does not matter: a version stored after a row that amends it (the hub
+handled the two at once, or a dead letter was replayed late) takes its status from that
+row in the same transaction (``amends`` is indexed for it).
 
 ``raw`` keeps the exact delivered bytes so the signature can be checked later, at
 ``published_at`` (when the hub published it; added to older tables at open): a row as
@@ -129,6 +132,14 @@ ALTER TABLE {table}
 # What an amendment does to the row it amends (a redelivery does it again: no change).
 _MARK = "UPDATE {table} SET status = %s WHERE id = %s AND status = 'current'"
 _MARKS = {CORRECTION: "corrected", RETRACTION: "retracted"}
+# What a row inserted after an amendment of it gets from that amendment's row.
+_MARKED_BEFORE = """
+UPDATE {table} AS v
+SET status = CASE WHEN a.status = 'retraction' THEN 'retracted' ELSE 'corrected' END
+FROM {table} AS a
+WHERE v.id = ANY(%s) AND v.status = 'current' AND a.amends = v.id
+"""
+_INDEX = "CREATE INDEX IF NOT EXISTS {index} ON {table} (amends)"
 
 # Worth retrying: the server or the network, not the data.
 _TRANSIENT = (
@@ -197,8 +208,13 @@ class PostgresSink:
 
     async def open(self) -> None:
         conn = await self._connection()
-        for statement in (_DDL, _MIGRATE, *CONDITION_MIGRATIONS):
-            await conn.execute(sql.SQL(statement).format(table=sql.Identifier(self.table)))
+        for statement in (_DDL, _MIGRATE, *CONDITION_MIGRATIONS, _INDEX):
+            await conn.execute(
+                sql.SQL(statement).format(
+                    table=sql.Identifier(self.table),
+                    index=sql.Identifier(f"{self.table}_amends"),
+                )
+            )
 
     async def already_delivered(self, message_id: str) -> bool:
         conn = await self._connection()
@@ -262,6 +278,7 @@ class PostgresSink:
             values=sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
         )
         mark = sql.SQL(_MARK).format(table=sql.Identifier(self.table))
+        marked_before = sql.SQL(_MARKED_BEFORE).format(table=sql.Identifier(self.table))
         rows, amendments = [], [amendment_of(d) for d in deliveries]
         for delivery, amendment in zip(deliveries, amendments, strict=True):
             try:
@@ -284,6 +301,13 @@ class PostgresSink:
                         await conn.execute(mark, (_MARKS[amendment.kind], amendment.amends))
                     location = f"{self.table}:{delivery.message_id}"
                     results.append(DeliveryResult(location, duplicate=inserted is None))
+                stored = [
+                    d.message_id
+                    for d, r in zip(deliveries, results, strict=True)
+                    if not r.duplicate
+                ]
+                if stored:
+                    await conn.execute(marked_before, (stored,))
         except _TRANSIENT as err:
             raise TransientSinkError(f"PostgreSQL insert of {what}: {type(err).__name__}") from None
         except psycopg.Error as err:
