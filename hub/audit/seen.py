@@ -21,7 +21,10 @@ the AUDIT messages stored within the horizon (:meth:`AuditWriter.arbitrate`).
 
 A claim is released (the id may be sent again) only by a ``rejected`` entry of the same
 ingress message with the reason ``hub_error``: the hub gave up on a message it kept
-failing on (a poison message, quarantined for an operator).
+failing on (a poison message, quarantined for an operator). An id that a correction or
+retraction amends (the ``amends`` of its ``received`` entry) stays taken for the horizon
+even when released: a message sent again under it would open a chain its recipients saw
+amended (as with ``seen_ids: bucket``, :meth:`hub.pipeline.replay.SeenIds.claim`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,15 @@ from hub.audit.entries import REDELIVERED, AuditEntry, EntryKind
 from hub.audit.reader import AuditReader, StoredBatch
 from hub.audit.tail import LogTail
 
-__all__ = ["CLOCK_MARGIN", "GAVE_UP", "Arbiter", "Claim", "SeenIndex", "append_settled"]
+__all__ = [
+    "AMENDED_BY",
+    "CLOCK_MARGIN",
+    "GAVE_UP",
+    "Arbiter",
+    "Claim",
+    "SeenIndex",
+    "append_settled",
+]
 
 log = structlog.get_logger("enlace.hub.audit")
 
@@ -52,6 +63,8 @@ GAVE_UP = "hub_error"
 """The reason code of a message the hub gave up on (:class:`hub.errors.HubError`)."""
 
 _RECEIVED = b'"kind":"received"'
+AMENDED_BY = "amended-by:"
+"""What :meth:`SeenIndex.holder` names for a free id an amendment took: ``amended-by:<id>``."""
 _REJECTED = b'"kind":"rejected"'
 _INGRESS = b'"ingress":'
 
@@ -62,13 +75,17 @@ class Claim:
 
     Set by the writer as the batch holding it is decided (:meth:`SeenIndex.settle`):
     ``refused`` (another ingress message holds the id: the entry is not written) or
-    ``again`` (this ingress message holds it: a redelivery, recorded again as one).
+    ``again`` (this ingress message holds it: a redelivery, recorded again as one);
+    ``amended_by`` when the id is refused because an amendment took it.
     """
 
     message_id: str
     ingress: str
+    amends: str | None = None
+    """The id the message corrects or retracts, if it is an amendment."""
     again: bool = False
     refused: bool = False
+    amended_by: str | None = None
 
 
 class SeenIndex:
@@ -83,13 +100,29 @@ class SeenIndex:
         self.horizon = horizon.total_seconds()
         self._held: dict[str, str] = {}
         self._order: deque[tuple[float, str, str]] = deque()  # (written at, id, ingress)
+        self._amended: dict[str, str] = {}  # amended id → the amendment
+        self._amended_order: deque[tuple[float, str]] = deque()  # (written at, amended id)
 
     def __len__(self) -> int:
         return len(self._held)
 
     def holder(self, message_id: str) -> str | None:
-        """The ingress message that holds ``message_id``; None when none does."""
-        return self._held.get(message_id)
+        """The ingress message that holds ``message_id``; ``amended-by:<id>`` when none
+        does but an amendment took it; None when it is free."""
+        return _holder(self._held.get(message_id), self._amended.get(message_id))
+
+    def amended(self, message_id: str, by: str, at: float) -> None:
+        """Record that an amendment took ``message_id``: a message sent again under it is
+        refused for the horizon, even once released.
+
+        Args:
+            message_id: the id amended.
+            by: the amendment's id.
+            at: when its ``received`` entry was stored (epoch seconds).
+        """
+        if message_id not in self._amended:
+            self._amended[message_id] = by
+            self._amended_order.append((at, message_id))
 
     def hold(self, message_id: str, ingress: str, at: float) -> None:
         """Record a stored claim; the first one in the log keeps the id.
@@ -116,6 +149,8 @@ class SeenIndex:
             _, message_id, ingress = order.popleft()
             if held.get(message_id) == ingress:
                 del held[message_id]
+        while self._amended_order and self._amended_order[0][0] < limit:
+            self._amended.pop(self._amended_order.popleft()[1], None)
 
     def settle(self, claims: Sequence[Claim], ahead: Iterable[AuditEntry] = ()) -> None:
         """Decide the claims of one batch, in order, against the log as known.
@@ -130,16 +165,22 @@ class SeenIndex:
                 either: each names the one before it).
         """
         mine: dict[str, str | None] = {}  # what the batches ahead and this one change
+        amended: dict[str, str] = {}  # the ids they amend
 
         def holder(message_id: str) -> str | None:
-            return mine[message_id] if message_id in mine else self._held.get(message_id)
+            held = mine[message_id] if message_id in mine else self._held.get(message_id)
+            by = amended.get(message_id) or self._amended.get(message_id)
+            return _holder(held, by)
 
         for e in ahead:
             if e.ingress is None or e.message_id is None:
                 continue
             held = holder(e.message_id)
-            if e.kind is EntryKind.RECEIVED and held is None:
-                mine[e.message_id] = e.ingress
+            if e.kind is EntryKind.RECEIVED:
+                if held is None:
+                    mine[e.message_id] = e.ingress
+                if e.amends is not None:
+                    amended.setdefault(e.amends, e.message_id)
             elif e.kind is EntryKind.REJECTED and e.reason == GAVE_UP and held == e.ingress:
                 mine[e.message_id] = None
         for claim in claims:
@@ -152,6 +193,11 @@ class SeenIndex:
                 claim.again = True
             else:
                 claim.refused = True
+                if held.startswith(AMENDED_BY):
+                    claim.amended_by = held.removeprefix(AMENDED_BY)
+                continue
+            if claim.amends is not None:
+                amended.setdefault(claim.amends, claim.message_id)
 
     def learn(self, entries: Iterable[AuditEntry]) -> None:
         """Take the claims and releases of entries this writer stored."""
@@ -160,6 +206,8 @@ class SeenIndex:
                 continue
             if e.kind is EntryKind.RECEIVED:
                 self.hold(e.message_id, e.ingress, e.time.timestamp())
+                if e.amends is not None:
+                    self.amended(e.amends, e.message_id, e.time.timestamp())
             elif e.kind is EntryKind.REJECTED and e.reason == GAVE_UP:
                 self.release(e.message_id, e.ingress)
 
@@ -180,6 +228,9 @@ class SeenIndex:
                 continue
             if data.get("kind") == EntryKind.RECEIVED.value:
                 self.hold(message_id, ingress, at)
+                amends = data.get("amends")
+                if isinstance(amends, str):
+                    self.amended(amends, message_id, at)
             elif data.get("kind") == EntryKind.REJECTED.value and data.get("reason") == GAVE_UP:
                 self.release(message_id, ingress)
 
@@ -190,6 +241,13 @@ class SeenIndex:
         for message_id, ingress in claims:
             self.hold(message_id, ingress, at)
         return len(self._held) - before
+
+
+def _holder(held: str | None, amended_by: str | None) -> str | None:
+    """Who holds an id: its ingress message, else the amendment that took it, else none."""
+    if held is None and amended_by is not None:
+        return AMENDED_BY + amended_by
+    return held
 
 
 class _Claiming(Protocol):

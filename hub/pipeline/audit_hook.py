@@ -25,7 +25,7 @@ from hub.audit.seen import Claim
 from hub.pipeline.amendments import RoutedRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.ingress import MessageContext
-from hub.pipeline.replay import duplicate
+from hub.pipeline.replay import amended_since, duplicate
 from schemas.amendments import amended_id
 from schemas.countersign import sha256_digest
 from schemas.envelope import Envelope
@@ -163,8 +163,10 @@ class AuditSeenIds:
             raise ValueError("only a message that passed the checks is claimed")
         data = item.msg.data
         entry = received_entry(envelope, sha256_digest(data), len(data), item.ref)
-        claim = Claim(envelope.id, item.ref)
+        claim = Claim(envelope.id, item.ref, amends=entry.amends)
         await self._writer.submit([entry], claim)
+        if claim.amended_by is not None:
+            raise amended_since(envelope.id)
         if claim.refused:
             raise duplicate(envelope.id)
         return claim.again

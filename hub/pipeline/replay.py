@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SeenIdStore",
     "SeenIds",
+    "amended_since",
     "check_window",
     "duplicate",
     "kv_claims",
@@ -140,7 +141,7 @@ def _amended(value: bytes | None) -> bool:
     return doc is not None and any(doc.get(mark) for mark in _AMENDMENT_MARKS)
 
 
-def _amended_since(message_id: str) -> DuplicateMessage:
+def amended_since(message_id: str) -> DuplicateMessage:
     """The refusal of an id the hub gave up on and whose sender has amended it since."""
     return DuplicateMessage(
         f"message id {message_id} is taken: the hub gave up on a message with this id, "
@@ -347,7 +348,7 @@ class SeenIds:
                     entry = await self._entry(key)
             held = _holder(entry.value if entry else None)
             if held is None and entry is not None and _amended(entry.value):
-                raise _amended_since(message_id)
+                raise amended_since(message_id)
             if held == ingress and entry is not None:
                 await self._refresh(key, entry, value)
         elif held == ingress and value is not None and self._routes:

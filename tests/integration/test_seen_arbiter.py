@@ -365,10 +365,10 @@ async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any, mo
     """Quarantined as ``hub_error`` after 2 tries (its deliveries were written, its audit
     entries failed): the claim is released, in this process and in the next one (rebuilt
     from the log), and its routing record kept: its sender can still retract it where it
-    may have arrived. Retracted, its id stays taken by default (a message sent again under
-    it would reopen a chain its recipients saw withdrawn, and their sinks, idempotent by
-    id, would keep the retracted copy); with ``seen_ids: audit`` the audit log's claim
-    does not know of the retraction and the id is free again (docs/replay.md)."""
+    may have arrived. Retracted, its id stays taken (a message sent again under it would
+    reopen a chain its recipients saw withdrawn, and their sinks, idempotent by id, would
+    keep the retracted copy): the routing record says so (``bucket``), or the retraction's
+    ``received`` entry in the log (``audit``)."""
     original, again = replay_pair()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
@@ -384,8 +384,5 @@ async def test_a_message_the_hub_gave_up_on_releases_its_id(nats_server: Any, mo
     assert (outcome["status"], outcome["reason"]) == ("rejected", "hub_error")
     assert withdrawn["status"] == "accepted"
     assert {r["country"] for r in withdrawn["recipients"]} == {"SV", "US"}
-    if mode == "bucket":
-        assert (sent_again["status"], sent_again["reason"]) == ("rejected", "duplicate")
-        assert "corrected or retracted since" in sent_again["description"]
-    else:
-        assert sent_again["status"] == "undeliverable"  # accepted (HN's goes to nobody)
+    assert (sent_again["status"], sent_again["reason"]) == ("rejected", "duplicate")
+    assert "corrected or retracted since" in sent_again["description"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hub.audit import AuditEntry, kinds
-from hub.audit.seen import CLOCK_MARGIN, Arbiter, Claim, SeenIndex
+from hub.audit.seen import AMENDED_BY, CLOCK_MARGIN, Arbiter, Claim, SeenIndex
 
 WINDOW = timedelta(hours=24) + timedelta(minutes=5)
 DIGEST = "sha256:" + "0" * 64
@@ -110,3 +110,48 @@ def test_claims_are_decided_against_the_batches_in_flight_ahead_of_them() -> Non
         (False, False),
     ]
     assert index.holder("m-1") is None  # nothing is learnt before it is stored
+
+
+def amendment(message_id: str, amends: str, ingress: str) -> AuditEntry:
+    """The ``received`` entry of ``message_id``, a retraction of ``amends``."""
+    return entry(message_id, ingress).model_copy(update={"amends": amends, "type": "retraction"})
+
+
+def test_an_amended_id_stays_taken_when_released_stored_or_in_flight() -> None:
+    """The hub gave up on a message and its sender retracted it: a message sent again
+    under its id is refused, whether the retraction is stored, read from the log, in a
+    batch ahead, or earlier in the same batch; after the horizon the id is free."""
+    index = SeenIndex(WINDOW)
+    index.learn([entry("x-1", "INGRESS_GT-1")])
+    index.learn([kinds.rejected("x-1", "GT", "hub_error", DIGEST, 10, "INGRESS_GT-1")])
+    assert index.holder("x-1") is None  # given up: free
+    index.learn([amendment("r-1", "x-1", "INGRESS_GT-2")])
+    assert index.holder("x-1") == AMENDED_BY + "r-1"
+    resent = Claim("x-1", "INGRESS_GT-3")
+    index.settle([resent])
+    assert (resent.refused, resent.amended_by) == (True, "r-1")
+
+    stored = SeenIndex(WINDOW)  # read from the log, as at start
+    stored.learn_stored([amendment("r-2", "x-2", "INGRESS_GT-4").canonical_at(7)], at=100.0)
+    assert stored.holder("x-2") == AMENDED_BY + "r-2"
+    stored.expire(100.0 + WINDOW.total_seconds() + 1)
+    assert stored.holder("x-2") is None
+
+    ahead = SeenIndex(WINDOW)
+    in_flight = Claim("x-3", "INGRESS_GT-5")
+    ahead.settle([in_flight], [amendment("r-3", "x-3", "INGRESS_GT-6")])
+    assert (in_flight.refused, in_flight.amended_by) == (True, "r-3")
+
+    same = SeenIndex(WINDOW)
+    claims = [Claim("r-4", "INGRESS_GT-7", amends="x-4"), Claim("x-4", "INGRESS_GT-8")]
+    same.settle(claims)
+    assert [(c.refused, c.amended_by) for c in claims] == [(False, None), (True, "r-4")]
+
+
+def test_an_amended_id_still_held_by_its_message_is_that_messages_redelivery() -> None:
+    """A correction of a message the hub still holds changes nothing for that message."""
+    index = SeenIndex(WINDOW)
+    index.learn([entry("x-5", "INGRESS_GT-1"), amendment("r-5", "x-5", "INGRESS_GT-2")])
+    again = Claim("x-5", "INGRESS_GT-1")
+    index.settle([again])
+    assert (again.again, again.refused) == (True, False)
