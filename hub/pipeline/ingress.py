@@ -234,7 +234,8 @@ class Pipeline:
             f"the hub failed {attempts} times on this message ({type(exc).__name__}); "
             "it is kept in quarantine for an operator, with its bytes and headers. Some "
             "recipients may have received it before the failure: ask the operator before "
-            "sending it again (it can still be corrected or retracted)"
+            "sending it again (it can still be corrected or retracted; once it is, its id "
+            "stays taken)"
         )
         if item.envelope is not None:
             # The same id may be sent again once fixed: free before its sender hears so (an
