@@ -70,7 +70,7 @@ from hub.jetstream.streams import ensure_audit_streams
 from hub.logging import configure_logging
 from hub.pipeline.audit_hook import AuditLogHook
 from hub.server.process import NatsServer, NatsServerConfig, free_port
-from hub.testing import FANOUT_FULL, fanout_governance, governance
+from hub.testing import FANOUT_FULL, FANOUT_RECIPIENTS, fanout_governance, governance
 from hub.up import heap
 from hub.up.loop import run as run_loop
 from schemas.subjects import HDR_MSG_ID, HDR_SIGNATURE, outcome_filter
@@ -383,8 +383,8 @@ async def main() -> None:
     with bench_server() as server:  # its own audit log: another governance, another hub key
         pid = server.process.pid if server.process else None
         fan = await hub_end_to_end(server.url, HUB_N, server_pid=pid, fanout=True)
-    views = f"{len(FANOUT_FULL)} full, {8 - len(FANOUT_FULL)} redacted"
-    print(f"hub, 8 recipients ({views}): {fan.throughput:,.0f} msgs/s")
+    views = f"{len(FANOUT_FULL)} full, {FANOUT_RECIPIENTS - len(FANOUT_FULL)} redacted"
+    print(f"hub, {FANOUT_RECIPIENTS} recipients ({views}): {fan.throughput:,.0f} msgs/s")
     print(f"  CPU per message: {cpu_line(fan)}")
     print(f"  synced writes per message: {writes_line(fan.writes)}")
     print(summary(rounds, paced, two, WORKERS, fan))

@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 
 from bench.publisher import Published
+from hub.testing import FANOUT_RECIPIENTS
 
 __all__ = ["HubRun", "Round", "cpu_line", "summary"]
 
@@ -126,7 +127,7 @@ def summary(
     fan_cpu = fan.cpu_ms.get("this process (hub)", float("nan"))
     rows.append(
         (
-            "hub, 8 recipients",
+            f"hub, {FANOUT_RECIPIENTS} recipients",
             f"{fan.throughput:,.0f} msgs/s",
             f"CPU {fan_cpu:.2f} ms, {sum(fan.writes.values()):.2f} writes / message",
         )

@@ -24,6 +24,7 @@ from schemas.testing import EPOCH, TestDirectory, later, make_directory
 
 __all__ = [
     "FANOUT_FULL",
+    "FANOUT_RECIPIENTS",
     "GOVERNANCE_PARTIES",
     "NO_PERSONS",
     "agreement",
@@ -116,6 +117,8 @@ def governance() -> tuple[TestDirectory, Governance, HubSigner]:
 
 FANOUT_FULL = ("HN", "SV")
 """The recipients of :func:`fanout_governance` that get GT's reports in full."""
+FANOUT_RECIPIENTS = len(PARTIES) - 1
+"""How many parties receive each of GT's reports under :func:`fanout_governance`."""
 
 
 def fanout_governance() -> tuple[TestDirectory, Governance, HubSigner]:
