@@ -42,12 +42,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from hub.errors import AmendsClosed, AmendsForeign, AmendsMismatch, AmendsUnknown
 from hub.jetstream.writer import Write
-from hub.pipeline.replay import kv_key, record_bytes, refresh_record
+from hub.pipeline.replay import kv_entry, kv_key, record_bytes, refresh_record
 from hub.policy import Decision, Refusal, Route
 from hub.policy.decide import REASONS
 from hub.policy.model import FULL_VIEW, ViewSpec
@@ -218,11 +218,8 @@ class AmendmentIndex:
 
     async def _read(self, message_id: str) -> tuple[RoutedRecord, int] | None:
         """:meth:`record` and its revision in the bucket."""
-        try:
-            entry = await self._kv.get(kv_key(message_id))
-        except KeyNotFoundError:
-            return None
-        if not entry.value:
+        entry = await kv_entry(self._kv, kv_key(message_id))
+        if entry is None or not entry.value:
             return None
         record = RoutedRecord.from_json(message_id, entry.value)
         return (record, entry.revision or 0) if record.routes else None
@@ -350,10 +347,7 @@ class AmendmentIndex:
             return []
         key = kv_key(own.message_id)
         if again:
-            try:
-                entry = await self._kv.get(key)
-            except KeyNotFoundError:
-                entry = None
+            entry = await kv_entry(self._kv, key)
             if entry is not None:
                 await refresh_record(self._kv, key, entry, own.to_json())
                 return []

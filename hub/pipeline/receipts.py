@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from hub.audit import AuditWriter
@@ -66,6 +66,7 @@ from hub.pipeline.receipt_checks import (
     receipt_entry,
     record_key,
 )
+from hub.pipeline.replay import kv_entry
 from schemas.directory import Directory
 from schemas.receipts import ReceiptStatus
 
@@ -167,9 +168,8 @@ class ReceiptRecorder:
 
     async def _recorded_at(self, key: str) -> int | None:
         assert self._kv is not None  # started
-        try:
-            entry = await self._kv.get(key)
-        except KeyNotFoundError:
+        entry = await kv_entry(self._kv, key)
+        if entry is None:
             return None
         try:
             return int(entry.value or b"-1")

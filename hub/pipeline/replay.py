@@ -56,6 +56,7 @@ __all__ = [
     "check_window",
     "duplicate",
     "kv_claims",
+    "kv_entry",
     "kv_key",
     "kv_text",
     "record_bytes",
@@ -228,13 +229,18 @@ def kv_key(message_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in message_id)
 
 
-async def kv_text(kv: KeyValue, message_id: str) -> str | None:
-    """What ``kv`` holds for ``message_id`` as text; None when it holds nothing."""
+async def kv_entry(kv: KeyValue, key: str) -> KeyValue.Entry | None:
+    """What ``kv`` holds at ``key``; None when it holds nothing."""
     try:
-        entry = await kv.get(kv_key(message_id))
+        return await kv.get(key)
     except KeyNotFoundError:
         return None
-    return entry.value.decode(errors="replace") if entry.value else None
+
+
+async def kv_text(kv: KeyValue, message_id: str) -> str | None:
+    """What ``kv`` holds for ``message_id`` as text; None when it holds nothing."""
+    entry = await kv_entry(kv, kv_key(message_id))
+    return entry.value.decode(errors="replace") if entry is not None and entry.value else None
 
 
 async def refresh_record(kv: KeyValue, key: str, entry: KeyValue.Entry, value: bytes) -> None:
@@ -377,10 +383,7 @@ class SeenIds:
         await refresh_record(self._kv, key, entry, value)
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
-        try:
-            return await self._kv.get(key)
-        except KeyNotFoundError:
-            return None
+        return await kv_entry(self._kv, key)
 
     async def _create(self, key: str, value: bytes) -> None:
         """``kv.create``: first as one write of the hub's writer (the common case, an id
