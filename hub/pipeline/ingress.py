@@ -339,7 +339,7 @@ class Pipeline:
         # (``again``) repeats them: JetStream keeps one copy of each delivery and notice;
         # the audit log may then hold the decision twice, never zero times, the second
         # one marked as a redelivery.
-        # With the claim as the record, the claim wrote it (a redelivery's: SeenIds._refresh).
+        # With the claim as the record, the claim wrote it (a redelivery's: refresh_record).
         keeps = self.seen.keeps_routes
         index = [] if keeps else await self.amends.own_writes(planned.routed, again=again)
         writes = [*(d.write for d in deliveries), *notice, *index]

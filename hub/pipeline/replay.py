@@ -248,6 +248,11 @@ async def refresh_record(kv: KeyValue, key: str, entry: KeyValue.Entry, value: b
     the routes), over the one its first try wrote, the marks of its amendments kept;
     written only if it changed, expecting the revision read.
 
+    Written by the claim (or, with ``seen_ids: audit``, before the deliveries), not blind
+    beside the deliveries: such a write raced with :meth:`SeenIds.release` when the hub
+    gave up on the message (the record stayed held) and dropped a correction's
+    ``superseded_by``.
+
     Args:
         kv: the routes bucket.
         key: the message's key there.
@@ -356,7 +361,7 @@ class SeenIds:
             if held is None and entry is not None and _amended(entry.value):
                 raise amended_since(message_id)
             if held == ingress and entry is not None:
-                await self._refresh(key, entry, value)
+                await refresh_record(self._kv, key, entry, value)
         elif held == ingress and value is not None and self._routes:
             await self._keep_record(kv_key(message_id), value)
         if held != ingress:
@@ -371,16 +376,7 @@ class SeenIds:
         except KeyWrongLastSequenceError:
             entry = await self._entry(key)
             if entry is not None:
-                await self._refresh(key, entry, value)
-
-    async def _refresh(self, key: str, entry: KeyValue.Entry, value: bytes) -> None:
-        """A redelivery's routing record (:func:`refresh_record`).
-
-        Written here, expecting the revision read, not with the deliveries: a write made
-        blind beside them raced with :meth:`release` when the hub gave up on the message
-        (the record stayed held) and would drop a correction's ``superseded_by``.
-        """
-        await refresh_record(self._kv, key, entry, value)
+                await refresh_record(self._kv, key, entry, value)
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
         return await kv_entry(self._kv, key)
